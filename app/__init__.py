@@ -1,0 +1,79 @@
+"""The application factory: config -> extensions -> blueprints -> errors -> runtime."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from .clock import Clock
+from .config import load_config
+from .extensions import db, make_api, migrate
+from .http_errors import register_error_handlers
+from .runtime import EXTENSION_KEY, build_runtime
+from .store import SqlStore
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None) -> Flask:
+    """Build the app. ``config`` overrides settings read from the environment (tests use it)."""
+    app = Flask(__name__, instance_path=os.environ.get("CARD_INSTANCE_PATH") or None, static_folder=None)
+    app.config.update(load_config())
+    app.config.update(config or {})
+    _database_defaults(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    _register_http(app)
+    with app.app_context():
+        _tune_sqlite(db.engine)
+        app.extensions[EXTENSION_KEY] = runtime = build_runtime(app, db.engine, clock)
+        if isinstance(runtime.store, SqlStore):
+            _tune_sqlite(runtime.store.engine)
+    logging.getLogger("app").setLevel(app.config.get("CARD_LOG_LEVEL", "INFO"))
+    return app
+
+
+def _database_defaults(app: Flask) -> None:
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "citizencard.sqlite")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://") or uri.startswith("postgresql://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    options = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        options = {"connect_args": {"timeout": 30}}
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
+
+
+def _tune_sqlite(engine: Any) -> None:
+    """WAL journal and foreign keys for SQLite, so several workers can share the file."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _register_http(app: Flask) -> None:
+    from miniprogram_api import auth as mp_auth
+    from miniprogram_api import card as mp_card
+    from scenes import views as partner_views
+
+    api = make_api(app)
+    for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+    @app.after_request
+    def _no_store(response: Any) -> Any:
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,85 @@
+"""Settings from the environment (documented in docs/operations.md).
+
+``load_config(environ)`` turns ``DATABASE_URL``, ``REDIS_URL`` and the ``CARD_*`` variables into
+Flask config keys. Outside production, missing secrets fall back to published development
+values so that ``citizencard demo`` runs with no set-up; with ``CARD_ENV=production`` those
+values, or missing ones, stop the app from starting (:class:`ConfigError`).
+"""
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from typing import Any
+
+# Published development values. They are in the source code, so production refuses them.
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+DEV_DATA_KEYS = "dev1:" + base64.b64encode(b"D" * 32).decode()
+DEV_INDEX_KEY = base64.b64encode(b"I" * 32).decode()
+DEV_WECHAT_SECRET = "dev-wechat-secret"
+
+SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
+DEV_VALUES = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "CARD_DATA_KEYS": DEV_DATA_KEYS,
+    "CARD_BLIND_INDEX_KEY": DEV_INDEX_KEY,
+    "CARD_WECHAT_SECRET": DEV_WECHAT_SECRET,
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the app (e.g. production with a development secret)."""
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read settings from ``environ`` (default ``os.environ``); returns Flask config keys.
+
+    Raises :class:`ConfigError` in production mode when a secret is missing or is a
+    development default.
+    """
+    env = os.environ if environ is None else environ
+    production = env.get("CARD_ENV", "development") == "production"
+    config: dict[str, Any] = {
+        "CARD_ENV": "production" if production else env.get("CARD_ENV", "development"),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SECRET_KEY": env.get("CARD_SECRET_KEY"),
+        "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
+        "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
+        "CARD_WECHAT_APPID": env.get("CARD_WECHAT_APPID", "wxdevcitizencard0"),
+        "CARD_WECHAT_SECRET": env.get("CARD_WECHAT_SECRET"),
+        "CARD_WECHAT_API_BASE": env.get("CARD_WECHAT_API_BASE", "https://api.weixin.qq.com/"),
+        "CARD_ALIPAY_APP_ID": env.get("CARD_ALIPAY_APP_ID"),
+        "CARD_ALIPAY_PRIVATE_KEY_FILE": env.get("CARD_ALIPAY_PRIVATE_KEY_FILE"),
+        "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
+        "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
+        "CARD_TOKEN_TTL": int(env.get("CARD_TOKEN_TTL", "86400")),
+        "CARD_WORKERS": int(env.get("CARD_WORKERS", str(2 * (os.cpu_count() or 1) + 1))),
+        "MAX_CONTENT_LENGTH": int(env.get("CARD_MAX_BODY_BYTES", str(64 * 1024))),
+    }
+    if production:
+        _refuse_weak_secrets(config)
+    else:
+        _fill_dev_defaults(config)
+    return config
+
+
+def _fill_dev_defaults(config: dict[str, Any]) -> None:
+    for name, value in DEV_VALUES.items():
+        if not config.get(name):
+            config[name] = value
+
+
+def _refuse_weak_secrets(config: dict[str, Any]) -> None:
+    for name in (*SECRET_SETTINGS, "CARD_WECHAT_SECRET"):
+        value = config.get(name)
+        if not value:
+            raise ConfigError(f"production mode: {_env_name(name)} is not set")
+        if value == DEV_VALUES[name] or (name == "CARD_DATA_KEYS" and DEV_DATA_KEYS in value):
+            raise ConfigError(f"production mode: {_env_name(name)} is a development default")
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError("production mode: DATABASE_URL is not set")
+
+
+def _env_name(setting: str) -> str:
+    return "CARD_SECRET_KEY" if setting == "SECRET_KEY" else setting

@@ -1,0 +1,87 @@
+"""Field encryption at rest and blind indexes (M-19).
+
+Ciphertexts are text: ``<key id>$<base64(nonce || AES-256-GCM ciphertext+tag)>``. The key id
+lets keys rotate: the first key of ``CARD_DATA_KEYS`` encrypts, every listed key decrypts. The
+column's purpose (e.g. ``"resident.id_number"``) is bound in as associated data, so a value
+copied into another column does not decrypt.
+
+A blind index is ``HMAC-SHA256(CARD_BLIND_INDEX_KEY, purpose || 0x00 || value)`` in hex: equal
+values give equal indexes, so a unique index and a look-up work without the plaintext.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+
+
+class KeyringError(ValueError):
+    """A key list that cannot be used, or a ciphertext that no listed key opens."""
+
+
+class Keyring:
+    """AES-256-GCM keys by id; ``current`` encrypts, all decrypt."""
+
+    def __init__(self, keys: dict[str, bytes], current: str) -> None:
+        for key_id, key in keys.items():
+            if len(key) != 32 or "$" in key_id or not key_id:
+                raise KeyringError(f"data key {key_id!r} must be 32 bytes with an id without '$'")
+        if current not in keys:
+            raise KeyringError("current data key id is not in the key list")
+        self._aead = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self.current = current
+
+    @classmethod
+    def from_setting(cls, setting: str) -> Keyring:
+        """Parse ``"k2:BASE64,k1:BASE64"`` (first = current) as in ``CARD_DATA_KEYS``."""
+        keys: dict[str, bytes] = {}
+        for item in filter(None, (part.strip() for part in setting.split(","))):
+            key_id, _, encoded = item.partition(":")
+            try:
+                keys[key_id] = base64.b64decode(encoded, validate=True)
+            except ValueError as exc:
+                raise KeyringError(f"data key {key_id!r} is not base64") from exc
+        if not keys:
+            raise KeyringError("CARD_DATA_KEYS lists no key")
+        return cls(keys, next(iter(keys)))
+
+    def encrypt(self, plaintext: str, purpose: str) -> str:
+        """Encrypt ``plaintext`` for the column ``purpose``; returns ``"<key id>$<base64>"``."""
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._aead[self.current].encrypt(nonce, plaintext.encode(), purpose.encode())
+        return f"{self.current}${base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, ciphertext: str, purpose: str) -> str:
+        """Open a value made by :meth:`encrypt` for the same ``purpose``; raises KeyringError."""
+        key_id, _, encoded = ciphertext.partition("$")
+        aead = self._aead.get(key_id)
+        if aead is None:
+            raise KeyringError(f"no data key with id {key_id!r}")
+        blob = base64.b64decode(encoded)
+        try:
+            return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], purpose.encode()).decode()
+        except Exception as exc:  # InvalidTag: wrong key, wrong purpose or tampered
+            raise KeyringError("ciphertext does not open") from exc
+
+
+class BlindIndex:
+    """Keyed, deterministic look-up values for encrypted columns."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise KeyringError("the blind-index key must be at least 32 bytes")
+        self._key = key
+
+    def __call__(self, value: str, purpose: str) -> str:
+        message = purpose.encode() + b"\x00" + value.encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex of a bearer token: tokens are stored only as digests."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,166 @@
+"""``citizencard demo``: the main job end to end, on the embedded default (no servers needed).
+
+Imports the sample roster into a fresh SQLite database, serves the app on loopback beside a
+WeChat stand-in, logs in and binds over HTTP, renders the code as a PNG, decodes that PNG with
+zxing-cpp as a scanner would, verifies the decoded code through the signed partner API, and
+sends it again: same terminal (duplicate answer), then another terminal (rejected as used).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import click
+import requests
+import zxingcpp
+from PIL import Image
+from werkzeug.serving import make_server
+
+from scenes.registry import SCENE_NAMES
+from scenes.signing import authorization_header
+from standins.wechat import WeChatStandIn
+
+DEMO_PERSON = {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"}
+APPID, APP_SECRET = "wxdemo0000000001", "demo-wechat-secret"
+
+
+def run_demo(keep: bool = False) -> int:
+    """Run the story; returns the exit status (0 when every step behaved as expected)."""
+    workdir = tempfile.mkdtemp(prefix="citizencard-demo-")
+    try:
+        with WeChatStandIn(APPID, APP_SECRET) as wechat:
+            app = _demo_app(workdir, wechat.base_url)
+            credentials = _prepare(app)
+            with _serving(app) as base_url:
+                return _story(Story(base_url, wechat, credentials, workdir))
+    finally:
+        if keep:
+            click.echo(f"\nDemo files kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _demo_app(workdir: str, wechat_base: str) -> Any:
+    from . import create_app
+
+    return create_app({
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(workdir, "citizencard.sqlite"),
+        "REDIS_URL": None,
+        "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat_base,
+    })
+
+
+def _prepare(app: Any) -> dict[str, str]:
+    from .runtime import runtime
+    from .server import upgrade_schema
+    from .services.partners import create_partner
+    from .services.roster import import_roster
+
+    upgrade_schema(app)
+    with app.app_context():
+        roster = resources.files("app").joinpath("samples/roster.csv").read_text(encoding="utf-8")
+        report = import_roster(runtime(), io.StringIO(roster))
+        _step("Import the sample roster", f"{report.inserted} residents imported, {len(report.rejected)} rejected")
+        credentials = create_partner(runtime(), "Dongguan Metro Line 2", ["transit"], SCENE_NAMES)
+        _step("Register a partner", f"{credentials.partner_id} (scene: transit)")
+    return {"partner_id": credentials.partner_id, "secret": credentials.secret}
+
+
+class _serving:
+    """Serve ``app`` on 127.0.0.1 (an ephemeral port) in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+
+    def __enter__(self) -> str:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+
+class Story:
+    """The demo's HTTP client: a citizen's mini-program and a partner's scanner."""
+
+    def __init__(self, base_url: str, wechat: WeChatStandIn, partner: dict[str, str], workdir: str) -> None:
+        self.base_url, self.wechat, self.partner, self.workdir = base_url, wechat, partner, workdir
+        self.http = requests.Session()
+        self.token = ""
+
+    def citizen(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return self.http.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
+
+    def scan(self, code: str, terminal_id: str) -> dict[str, Any]:
+        path = "/api/partner/v1/verifications"
+        body = json.dumps({"code": code, "scene": "transit", "terminal_id": terminal_id}).encode()
+        timestamp = int(time.time())
+        header = authorization_header(self.partner["partner_id"], self.partner["secret"], "POST", path, body,
+                                      timestamp, secrets.token_hex(16))
+        response = self.http.post(self.base_url + path, data=body, timeout=10,
+                                  headers={"Authorization": header, "Content-Type": "application/json"})
+        return response.json()
+
+
+def _story(story: Story) -> int:
+    steps: list[Callable[[Story], bool]] = [_login, _bind, _scan_twice]
+    for step in steps:
+        if not step(story):
+            click.echo("\nDEMO FAILED at the step above.", err=True)
+            return 1
+    click.echo("\nDemo complete: login, binding, QR rendering and decoding, verification, replay refused.")
+    return 0
+
+
+def _login(story: Story) -> bool:
+    code = story.wechat.issue_code()
+    response = story.citizen("POST", "/api/mp/v1/auth/wechat", json={"code": code})
+    _step("Log in through WeChat code2Session (stand-in)", f"HTTP {response.status_code} {_redact(response.json())}")
+    story.token = response.json().get("token", "")
+    return response.status_code == 200
+
+
+def _bind(story: Story) -> bool:
+    response = story.citizen("POST", "/api/mp/v1/binding", json=DEMO_PERSON)
+    _step("Bind identity 陈小明 / 441900********1235", f"HTTP {response.status_code} {response.json()}")
+    return response.status_code == 200
+
+
+def _scan_twice(story: Story) -> bool:
+    response = story.citizen("GET", "/api/mp/v1/card/code", params={"format": "png"})
+    png_path = os.path.join(story.workdir, "ecard-code.png")
+    with open(png_path, "wb") as out:
+        out.write(response.content)
+    decoded = [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(response.content)))]
+    _step("Render the code as PNG and decode it with zxing-cpp",
+          f"HTTP {response.status_code}, {len(response.content)} bytes -> {decoded}")
+    if response.status_code != 200 or len(decoded) != 1:
+        return False
+    first = story.scan(decoded[0], "gate-A01")
+    _step("Verify through the signed partner API (terminal gate-A01)", json.dumps(first, ensure_ascii=False))
+    again = story.scan(decoded[0], "gate-A01")
+    _step("The same terminal reads it again within 60 s", json.dumps(again, ensure_ascii=False))
+    other = story.scan(decoded[0], "gate-B07")
+    _step("Another terminal sends the same code", json.dumps(other, ensure_ascii=False))
+    return (first.get("accepted") is True and again.get("duplicate") is True
+            and other.get("accepted") is False and other.get("reason") == "code_used")
+
+
+def _redact(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: (value[:6] + "…" if key == "token" else value) for key, value in body.items()}
+
+
+def _step(title: str, outcome: str) -> None:
+    click.echo(f"\n== {title}\n   {outcome}")

@@ -1,0 +1,58 @@
+"""Flask extensions: the database, migrations, and the flask-smorest API with our error schema."""
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import Flask
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+
+from .models import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+
+
+class ErrorBodySchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "Stable machine code"})
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable text"})
+    details = ma.fields.Dict(required=True, metadata={"description": "Machine-readable context"})
+
+
+class ErrorSchema(ma.Schema):
+    """The one error envelope: ``{"error": {"code", "message", "details"}}``."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
+
+
+class CardApi(Api):
+    """flask-smorest's Api whose documented error body is our envelope. Error *handling* is
+    registered once, in app.http_errors, not here."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        """Our own handlers (app.http_errors) replace flask-smorest's."""
+        return None
+
+
+API_SETTINGS = {
+    "API_TITLE": "Dongguan Citizen Card API",
+    "API_VERSION": "1.0.0",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def make_api(app: Flask) -> CardApi:
+    """A flask-smorest Api for ``app`` (one per app, so tests can build many apps)."""
+    for key, value in API_SETTINGS.items():
+        app.config.setdefault(key, value)
+    api = CardApi(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.components.security_scheme("partnerSignature", {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": 'CC-HMAC-SHA256 partner_id="…",timestamp="…",nonce="…",signature="…" (docs/partner-api.md)',
+    })
+    return api

@@ -1,0 +1,1 @@
+"""Clients for the outside platforms the card talks to (WeChat, Alipay)."""

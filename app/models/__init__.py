@@ -1,0 +1,14 @@
+"""SQLAlchemy 2.0 typed models, one module per aggregate."""
+from .account import AuthToken, MpAccount
+from .base import Base
+from .card import Card
+from .citizen import Citizen
+from .device import Device
+from .kv import KvEntry
+from .partner import Partner
+from .verification import Verification
+
+__all__ = [
+    "AuthToken", "Base", "Card", "Citizen", "Device", "KvEntry", "MpAccount", "Partner",
+    "Verification",
+]

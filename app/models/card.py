@@ -1,0 +1,24 @@
+"""The citizen card (M-3): one per citizen, identified by a random, non-identifying number."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base
+
+CARD_ACTIVE = "active"
+
+
+class Card(Base):
+    """``status`` is ``active`` until the card lifecycle (loss, cancellation) changes it."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=CARD_ACTIVE)
+    contact_phone_enc: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]

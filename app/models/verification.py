@@ -1,0 +1,25 @@
+"""The record of every verification (partner, terminal, scene, result, time; never the code)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base
+
+
+class Verification(Base):
+    """``card_id`` is set when the code named a known card, accepted or not."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (Index("ix_verifications_card_created", "card_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    scene: Mapped[str] = mapped_column(String(32))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    accepted: Mapped[bool]
+    reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]

@@ -1,0 +1,71 @@
+"""The explicit dependencies services receive: clock, store, keys and platform clients.
+
+Built once per app by ``create_app``; HTTP handlers and CLI commands fetch it with
+:func:`runtime` and pass it to services, which never reach for globals themselves.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import create_engine
+
+from .clock import Clock
+from .crypto import BlindIndex, Keyring
+from .integrations.alipay import AlipayLogin, load_key_file
+from .integrations.wechat import WeChatLogin
+from .store import RedisStore, SqlStore, Store
+
+EXTENSION_KEY = "citizencard"
+
+
+@dataclass
+class Runtime:
+    """Everything a service may depend on besides the database session."""
+
+    config: dict[str, Any]
+    clock: Clock
+    store: Store
+    keyring: Keyring
+    blind_index: BlindIndex
+    wechat: WeChatLogin
+    alipay: AlipayLogin | None
+
+
+def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:
+    """Assemble the runtime from ``app.config`` (the store: Redis if REDIS_URL, else SQL)."""
+    config = app.config
+    clock = clock or Clock()
+    store: Store
+    if config["REDIS_URL"]:
+        store = RedisStore.from_url(config["REDIS_URL"], config.get("CARD_REDIS_PREFIX", "cc:"))
+    else:  # its own connection pool, so a request holding a session connection never waits on it
+        store = SqlStore(create_engine(engine.url, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})), clock)
+    return Runtime(
+        config=config,
+        clock=clock,
+        store=store,
+        keyring=Keyring.from_setting(config["CARD_DATA_KEYS"]),
+        blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
+        wechat=WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"]),
+        alipay=_alipay(config),
+    )
+
+
+def _alipay(config: Any) -> AlipayLogin | None:
+    if not (config.get("CARD_ALIPAY_APP_ID") and config.get("CARD_ALIPAY_PRIVATE_KEY_FILE")
+            and config.get("CARD_ALIPAY_PUBLIC_KEY_FILE")):
+        return None
+    return AlipayLogin(
+        config["CARD_ALIPAY_APP_ID"],
+        load_key_file(config["CARD_ALIPAY_PRIVATE_KEY_FILE"]),
+        load_key_file(config["CARD_ALIPAY_PUBLIC_KEY_FILE"]),
+        config["CARD_ALIPAY_GATEWAY"],
+    )
+
+
+def runtime() -> Runtime:
+    """The current app's runtime."""
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,62 @@
+"""Running the app under gunicorn (``citizencard serve``).
+
+Workers: ``CARD_WORKERS`` (default 2 x cores + 1) of the ``gthread`` class with 4 threads each,
+so a slow client holds one thread, not a whole worker. The schema is upgraded once, in the
+master, before workers start.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+GUNICORN_SETTINGS = {
+    "worker_class": "gthread",
+    "threads": 4,
+    "timeout": 30,
+    "graceful_timeout": 20,
+    "keepalive": 5,
+    "limit_request_line": 4094,
+    "limit_request_fields": 50,
+    "limit_request_field_size": 8190,
+    "accesslog": "-",
+    "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+}
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app()
+
+
+def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
+    """The options ``serve`` (and the e2e tests and benchmarks) run gunicorn with."""
+    return {**GUNICORN_SETTINGS, "bind": bind, "workers": workers}
+
+
+def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
+    """Upgrade the schema (optional), then serve until stopped."""
+    from . import create_app
+
+    app = create_app()
+    if migrate:
+        upgrade_schema(app)
+    _Gunicorn(gunicorn_options(bind, workers or app.config["CARD_WORKERS"])).run()
+
+
+def upgrade_schema(app: Any) -> None:
+    """Apply every migration to the app's database (Flask-Migrate ``upgrade``)."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade()

@@ -1,0 +1,45 @@
+"""The e-card code a citizen shows (docs/qr-format.md), generated on the server.
+
+Each call returns a fresh code: the sequence number within the current time step comes from a
+per-device counter, so after a scan the next call yields a code that is valid at once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from qr import payload, totp
+
+from ..errors import AppError
+from ..models import MpAccount
+from ..runtime import Runtime
+from .devices import active_device, bound_card
+from .people import SEED
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    """``code``: the QR text; ``expires_at``: when verifiers stop accepting it (UTC);
+    ``refresh_in``: seconds until the client should fetch the next one."""
+
+    code: str
+    expires_at: datetime
+    refresh_in: int
+
+
+def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
+    """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``."""
+    card = bound_card(account)
+    if card.status != "active":
+        raise AppError("card_inactive", 403, "the card is not active", {"status": card.status})
+    device = active_device(card)
+    now = rt.clock.time()
+    step = totp.time_step(now)
+    issued = rt.store.incr(f"issued:{device.pseudonym}:{step}", 2 * totp.STEP_SECONDS)
+    sequence = min(issued - 1, totp.SEQUENCES_PER_STEP - 1)
+    seed = rt.keyring.decrypt(device.seed_enc, SEED)
+    code = payload.encode(payload.CodePayload(device.pseudonym, step, sequence, totp.otp(seed, step, sequence)))
+    next_step_at = (step + 1) * totp.STEP_SECONDS
+    return IssuedCode(code, datetime.fromtimestamp(totp.valid_until(step), UTC),
+                      max(1, math.ceil(next_step_at - now)))

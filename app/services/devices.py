@@ -1,0 +1,72 @@
+"""E-card devices and their TOTP seeds (docs/qr-format.md)."""
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from qr import totp
+
+from ..errors import AppError
+from ..extensions import db
+from ..models import Card, Device, MpAccount
+from ..runtime import Runtime
+from .people import SEED
+
+
+def new_pseudonym() -> str:
+    """16 base32 characters (80 random bits) naming a device inside its codes."""
+    return base64.b32encode(secrets.token_bytes(10)).decode()
+
+
+def new_device(rt: Runtime, card_id: int, installation_id: str | None) -> Device:
+    """A device with a fresh 160-bit seed, encrypted at rest, and a fresh pseudonym."""
+    return Device(card_id=card_id, pseudonym=new_pseudonym(), installation_id=installation_id,
+                  seed_enc=rt.keyring.encrypt(totp.new_seed(), SEED), created_at=rt.clock.now())
+
+
+def bound_card(account: MpAccount) -> Card:
+    """The account's card; 403 ``not_bound`` before real-name binding."""
+    card = db.session.scalar(select(Card).where(Card.citizen_id == account.citizen_id)) if account.citizen_id else None
+    if card is None:
+        raise AppError("not_bound", 403, "bind your identity first (POST /api/mp/v1/binding)")
+    return card
+
+
+def active_device(card: Card) -> Device:
+    """The card's one unrevoked device (binding creates the first)."""
+    return db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))).one()
+
+
+@dataclass(frozen=True)
+class SeedGrant:
+    """What a device needs to generate codes offline (docs/qr-format.md §Offline generation)."""
+
+    seed: str
+    pseudonym: str
+    format_version: int = 1
+    algorithm: str = "SHA1"
+    digits: int = totp.DIGITS
+    step_seconds: int = totp.STEP_SECONDS
+
+
+def provision_seed(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
+    """Give the seed to the installation ``installation_id``.
+
+    The same installation gets the same seed again. A different installation gets a fresh seed
+    and pseudonym, and the previous device is revoked in the same transaction, so its codes stop
+    verifying at once.
+    """
+    card = bound_card(account)
+    device = active_device(card)
+    if device.installation_id in (None, installation_id):
+        device.installation_id = installation_id
+    else:
+        device.revoked_at = rt.clock.now()
+        db.session.flush()
+        device = new_device(rt, card.id, installation_id)
+        db.session.add(device)
+    db.session.commit()
+    return SeedGrant(rt.keyring.decrypt(device.seed_enc, SEED), device.pseudonym)

@@ -1,0 +1,75 @@
+"""A citizen's own verification history (GET /api/mp/v1/card/verifications)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+
+from ..errors import AppError
+from ..extensions import db
+from ..models import MpAccount, Partner, Verification
+from .devices import bound_card
+
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    verification_id: str
+    verified_at: datetime
+    partner_name: str
+    terminal_id: str
+    scene: str
+    accepted: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """``items`` newest first; ``next_cursor`` is None on the last page."""
+
+    items: list[HistoryItem]
+    next_cursor: str | None
+
+
+def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> HistoryPage:
+    """One page of the account's card's verifications; 422 ``cursor_invalid`` for a bad cursor."""
+    card = bound_card(account)
+    query = (
+        select(Verification, Partner.name)
+        .join(Partner, Partner.id == Verification.partner_id)
+        .where(Verification.card_id == card.id)
+        .order_by(Verification.created_at.desc(), Verification.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor:
+        at, last_id = _decode_cursor(cursor)
+        query = query.where(or_(Verification.created_at < at,
+                                and_(Verification.created_at == at, Verification.id < last_id)))
+    rows = db.session.execute(query).all()
+    items = [_item(row.Verification, row.name) for row in rows[:limit]]
+    more = len(rows) > limit
+    return HistoryPage(items, _encode_cursor(rows[limit - 1].Verification) if more else None)
+
+
+def _item(verification: Verification, partner_name: str) -> HistoryItem:
+    return HistoryItem(verification.id, verification.created_at, partner_name, verification.terminal_id,
+                       verification.scene, verification.accepted, verification.reason)
+
+
+def _encode_cursor(verification: Verification) -> str:
+    raw = f"{verification.created_at.isoformat()}|{verification.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None or not last_id:
+            raise ValueError("incomplete cursor")
+        return moment, last_id
+    except (ValueError, UnicodeError):
+        raise AppError("cursor_invalid", 422, "the cursor is not one this API returned") from None

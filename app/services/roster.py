@@ -1,0 +1,155 @@
+"""Importing the city's resident roster (M-5, M-17): ``citizencard roster import FILE.csv``.
+
+The file is UTF-8 CSV with the header ``name,id_number,phone,insured``. Each row is validated
+(GB 11643-1999 ID number, mobile number, ``insured`` 0/1, no duplicate in the file); rejected
+rows are reported by line number and reason, never by content; the rest are inserted or updated.
+Re-importing the same file changes nothing.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from sqlalchemy import select
+
+from .. import idnumber
+from ..extensions import db
+from ..models import Citizen
+from ..runtime import Runtime
+from .people import ID_NUMBER, MOBILE_PATTERN, NAME, PHONE, id_index, normalize_name
+
+HEADER = ["name", "id_number", "phone", "insured"]
+MAX_NAME_LENGTH = 50
+CHUNK = 1000
+
+
+class RosterFileError(ValueError):
+    """The file as a whole cannot be read (wrong header, not UTF-8 text)."""
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    name: str
+    id_number: str
+    phone: str
+    insured: bool
+
+
+@dataclass
+class ImportReport:
+    """Counts of what happened, and ``rejected`` as ``(line number, reason)`` pairs."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
+    """Validate and import every row of ``stream``; commits per chunk of 1,000 rows."""
+    report = ImportReport()
+    rows = _valid_rows(_read(stream), report, rt.clock.now().date())
+    for chunk in _chunks(rows, CHUNK):
+        _upsert(rt, chunk, report)
+        db.session.commit()
+    return report
+
+
+def _read(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(stream)
+    try:
+        if reader.fieldnames != HEADER:
+            raise RosterFileError(f"the header must be exactly {','.join(HEADER)}")
+        for record in reader:
+            yield reader.line_num, record
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RosterFileError(f"line {reader.line_num}: not a readable UTF-8 CSV file") from exc
+
+
+def _valid_rows(records: Iterable[tuple[int, dict[str, str]]], report: ImportReport, today) -> Iterator[RosterRow]:  # type: ignore[no-untyped-def]
+    first_line: dict[str, int] = {}
+    for line, record in records:
+        try:
+            row = parse_row(line, record, today)
+        except ValueError as exc:
+            report.rejected.append((line, str(exc)))
+            continue
+        if row.id_number in first_line:
+            report.rejected.append((line, f"duplicate_in_file (first at line {first_line[row.id_number]})"))
+            continue
+        first_line[row.id_number] = line
+        yield row
+
+
+def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow:  # type: ignore[no-untyped-def]
+    """One validated row; raises ValueError whose text is the rejection reason."""
+    if None in record or any(value is None for value in record.values()):
+        raise ValueError("wrong_column_count")
+    name = normalize_name(record["name"] or "")
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise ValueError("bad_name")
+    try:
+        id_number = idnumber.validate(record["id_number"] or "", today)
+    except idnumber.IdNumberError as exc:
+        raise ValueError(f"id_number_{exc.reason}") from None
+    phone = (record["phone"] or "").strip()
+    if not MOBILE_PATTERN.fullmatch(phone):
+        raise ValueError("bad_phone")
+    insured = (record["insured"] or "").strip()
+    if insured not in ("0", "1"):
+        raise ValueError("bad_insured (must be 0 or 1)")
+    return RosterRow(line, name, id_number, phone, insured == "1")
+
+
+def _chunks(rows: Iterable[RosterRow], size: int) -> Iterator[list[RosterRow]]:
+    chunk: list[RosterRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> None:
+    indexed = {id_index(rt, row.id_number): row for row in rows}
+    existing = db.session.scalars(select(Citizen).where(Citizen.id_number_index.in_(indexed))).all()
+    by_index = {citizen.id_number_index: citizen for citizen in existing}
+    now = rt.clock.now()
+    for index, row in indexed.items():
+        citizen = by_index.get(index)
+        if citizen is None:
+            db.session.add(_new_citizen(rt, index, row, now))
+            report.inserted += 1
+        elif _update(rt, citizen, row, now):
+            report.updated += 1
+        else:
+            report.unchanged += 1
+
+
+def _new_citizen(rt: Runtime, index: str, row: RosterRow, now) -> Citizen:  # type: ignore[no-untyped-def]
+    encrypt = rt.keyring.encrypt
+    return Citizen(
+        id_number_index=index, id_number_enc=encrypt(row.id_number, ID_NUMBER),
+        name_enc=encrypt(row.name, NAME), phone_enc=encrypt(row.phone, PHONE),
+        insured=row.insured, created_at=now, updated_at=now,
+    )
+
+
+def _update(rt: Runtime, citizen: Citizen, row: RosterRow, now) -> bool:  # type: ignore[no-untyped-def]
+    """Apply changed fields; True if anything changed. Unchanged values keep their ciphertext."""
+    decrypt, encrypt = rt.keyring.decrypt, rt.keyring.encrypt
+    changed = False
+    if decrypt(citizen.name_enc, NAME) != row.name:
+        citizen.name_enc, changed = encrypt(row.name, NAME), True
+    if decrypt(citizen.phone_enc, PHONE) != row.phone:
+        citizen.phone_enc, changed = encrypt(row.phone, PHONE), True
+    if citizen.insured != row.insured:
+        citizen.insured, changed = row.insured, True
+    if changed:
+        citizen.updated_at = now
+    return changed

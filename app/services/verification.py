@@ -1,0 +1,147 @@
+"""Partner verification of a scanned code (M-7, M-20; RFC 6238 §5.2; docs/partner-api.md).
+
+The checks, in order; the first that fails gives the ``reason``:
+
+1. ``scene_not_permitted``: the partner may not verify in this scene.
+2. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
+   step more than one step in the future.
+3. ``code_expired``: a genuine code whose time step is more than one step old.
+4. ``card_inactive``: the card is not active.
+5. ``code_used``: this code, or a later one of the same device, was already accepted. The
+   replay ledger decides this in one atomic step, so concurrent requests cannot both pass.
+
+Every verification is recorded (partner, terminal, scene, card, result, time; never the code).
+An accepted answer is kept for 60 s per (partner, terminal, code): a scanner that reads the same
+code twice gets the original answer with ``duplicate: true``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from qr import payload, replay, totp
+
+from ..extensions import db
+from ..models import Card, Citizen, Device, Verification
+from ..runtime import Runtime
+from .partners import PartnerView
+from .people import SEED
+
+DUPLICATE_WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """What a scene policy may draw on to build its disclosure."""
+
+    card_id: int
+    card_number: str
+    card_status: str
+    insured: bool
+
+
+class ScenePolicy(Protocol):
+    """A scene's rules (scenes/): who may use it and what it discloses."""
+
+    name: str
+
+    def permits(self, partner: PartnerView) -> bool: ...
+
+    def disclose(self, facts: CardFacts) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class VerificationAnswer:
+    """The API answer: ``{"verification_id", "accepted", "reason", "scene", "subject", "duplicate"}``."""
+
+    verification_id: str
+    accepted: bool
+    reason: str | None
+    scene: str
+    subject: dict[str, Any] | None
+    duplicate: bool = False
+
+
+def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str) -> VerificationAnswer:
+    """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records."""
+    answer_key = _answer_key(partner, terminal_id, code)
+    earlier = _earlier_answer(rt, answer_key)
+    if earlier is not None:
+        return earlier
+    facts, reason = _decide(rt, partner, policy, code)
+    answer = VerificationAnswer(
+        verification_id="vf_" + secrets.token_hex(12), accepted=reason is None, reason=reason,
+        scene=policy.name, subject=policy.disclose(facts) if reason is None and facts else None,
+    )
+    _record(rt, partner, terminal_id, facts, answer)
+    if answer.accepted:
+        kept = {"answer": asdict(answer), "at": rt.clock.time()}
+        rt.store.put(answer_key, json.dumps(kept), DUPLICATE_WINDOW_SECONDS)
+    return answer
+
+
+def _earlier_answer(rt: Runtime, answer_key: str) -> VerificationAnswer | None:
+    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
+    cached = rt.store.get(answer_key)
+    if cached is None:
+        return None
+    kept = json.loads(cached)
+    if rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
+        return None
+    return VerificationAnswer(**{**kept["answer"], "duplicate": True})
+
+
+def _answer_key(partner: PartnerView, terminal_id: str, code: str) -> str:
+    digest = hashlib.sha256(f"{partner.id}\n{terminal_id}\n{code}".encode()).hexdigest()[:40]
+    return f"answer:{digest}"
+
+
+def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -> tuple[CardFacts | None, str | None]:
+    if not policy.permits(partner):
+        return None, "scene_not_permitted"
+    try:
+        scanned = payload.parse(code)
+    except payload.CodeFormatError:
+        return None, "code_invalid"
+    found = _device_and_card(scanned.pseudonym)
+    if found is None:
+        return None, "code_invalid"
+    seed_enc, facts = found
+    return facts, _first_failure(rt, scanned, seed_enc, facts)
+
+
+def _first_failure(rt: Runtime, scanned: payload.CodePayload, seed_enc: str, facts: CardFacts) -> str | None:
+    checks: list[tuple[str, Callable[[], bool]]] = [
+        ("code_invalid", lambda: totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp)),
+        ("code_invalid", lambda: totp.step_age(scanned.step, rt.clock.time()) >= -totp.WINDOW_AHEAD),
+        ("code_expired", lambda: totp.step_age(scanned.step, rt.clock.time()) <= totp.WINDOW_BACK),
+        ("card_inactive", lambda: facts.card_status == "active"),
+        ("code_used", lambda: replay.first_use(rt.store, scanned.pseudonym, scanned.step, scanned.sequence)),
+    ]
+    return next((reason for reason, passes in checks if not passes()), None)
+
+
+def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
+    row = db.session.execute(
+        select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured)
+        .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+        .where(Device.pseudonym == pseudonym, Device.revoked_at.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured)
+
+
+def _record(rt: Runtime, partner: PartnerView, terminal_id: str, facts: CardFacts | None, answer: VerificationAnswer) -> None:
+    db.session.add(Verification(
+        id=answer.verification_id, partner_id=partner.id, terminal_id=terminal_id, scene=answer.scene,
+        card_id=facts.card_id if facts else None, accepted=answer.accepted, reason=answer.reason,
+        created_at=rt.clock.now(),
+    ))
+    db.session.commit()

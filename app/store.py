@@ -1,0 +1,190 @@
+"""Short-lived shared state: nonces, the replay ledger, answer caches and counters.
+
+Two implementations of one interface: :class:`RedisStore` (production, ``REDIS_URL``) and
+:class:`SqlStore` (the embedded default: a table in the app's own database). Every operation is a
+single atomic step (Redis ``SET NX``/Lua, SQL ``INSERT ... ON CONFLICT ... RETURNING``), never
+read-then-write. Unreachable storage raises :class:`StoreUnavailable`, so callers fail closed.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import redis
+from sqlalchemy import Connection, Engine, case, delete, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from .clock import Clock
+from .models import KvEntry
+from .sql import upsert_insert
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached; the caller must not assume any write happened."""
+
+
+class Store(Protocol):
+    """The operations the platform needs; ``ttl`` is in seconds."""
+
+    def claim(self, key: str, ttl: int) -> bool:
+        """Create ``key`` if absent (SET NX); True if this call created it."""
+
+    def advance(self, key: str, counter: int, ttl: int) -> bool:
+        """Raise the mark at ``key`` to ``counter`` if it is higher than the current mark."""
+
+    def get(self, key: str) -> str | None:
+        """The value at ``key``, or None."""
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        """Set ``key`` to ``value``."""
+
+    def incr(self, key: str, ttl: int) -> int:
+        """Add one to the counter at ``key`` (the window starts at the first increment)."""
+
+
+ADVANCE_LUA = """
+local last = redis.call('GET', KEYS[1])
+if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
+INCR_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+class RedisStore:
+    """The store on Redis; keys are prefixed with ``prefix``."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "cc:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._advance = client.register_script(ADVANCE_LUA)
+        self._incr = client.register_script(INCR_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "cc:") -> RedisStore:
+        client = redis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30,
+            decode_responses=True,
+        )
+        return cls(client, prefix)
+
+    def claim(self, key: str, ttl: int) -> bool:
+        return bool(self._call(self.client.set, self.prefix + key, "1", nx=True, ex=ttl))
+
+    def advance(self, key: str, counter: int, ttl: int) -> bool:
+        return bool(self._call(self._advance, keys=[self.prefix + key], args=[counter, ttl]))
+
+    def get(self, key: str) -> str | None:
+        return self._call(self.client.get, self.prefix + key)
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        self._call(self.client.set, self.prefix + key, value, ex=ttl)
+
+    def incr(self, key: str, ttl: int) -> int:
+        return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl]))
+
+    @staticmethod
+    def _call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return func(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+
+class SqlStore:
+    """The store on the app's database (table ``kv_entries``), for the zero-setup default.
+
+    Each call runs in its own short transaction, independent of the caller's session.
+    Expired rows are treated as absent and purged now and then.
+    """
+
+    PURGE_ONE_IN = 500
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        upsert_insert(engine.dialect.name, KvEntry)  # refuses an unsupported database now
+
+    def _insert(self, table: type[KvEntry]):  # type: ignore[no-untyped-def]
+        return upsert_insert(self.engine.dialect.name, table)
+
+    def claim(self, key: str, ttl: int) -> bool:
+        now = self.clock.time()
+        stmt = self._insert(KvEntry).values(key=key, expires_at=now + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KvEntry.key],
+            set_={"expires_at": stmt.excluded.expires_at, "value": None, "counter": None},
+            where=KvEntry.expires_at <= now,
+        )
+        return self._returns_row(stmt.returning(KvEntry.key))
+
+    def advance(self, key: str, counter: int, ttl: int) -> bool:
+        now = self.clock.time()
+        stmt = self._insert(KvEntry).values(key=key, counter=counter, expires_at=now + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KvEntry.key],
+            set_={"counter": stmt.excluded.counter, "expires_at": stmt.excluded.expires_at},
+            where=(KvEntry.counter < stmt.excluded.counter) | (KvEntry.expires_at <= now),
+        )
+        return self._returns_row(stmt.returning(KvEntry.key))
+
+    def get(self, key: str) -> str | None:
+        """The value, or a counter as text (as Redis answers GET on an INCR key)."""
+        query = select(KvEntry.value, KvEntry.counter).where(
+            KvEntry.key == key, KvEntry.expires_at > self.clock.time()
+        )
+        with self._connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return row.value if row.value is not None else str(row.counter)
+
+    def put(self, key: str, value: str, ttl: int) -> None:
+        stmt = self._insert(KvEntry).values(key=key, value=value, expires_at=self.clock.time() + ttl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KvEntry.key],
+            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+        )
+        with self._connect() as conn:
+            conn.execute(stmt)
+
+    def incr(self, key: str, ttl: int) -> int:
+        now = self.clock.time()
+        stmt = self._insert(KvEntry).values(key=key, counter=1, expires_at=now + ttl)
+        expired = KvEntry.expires_at <= now
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[KvEntry.key],
+            set_={
+                "counter": case((expired, 1), else_=KvEntry.counter + 1),
+                "expires_at": case((expired, stmt.excluded.expires_at), else_=KvEntry.expires_at),
+            },
+        )
+        with self._connect() as conn:
+            return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
+
+    def purge(self) -> int:
+        """Delete expired rows; returns how many."""
+        with self._connect() as conn:
+            return conn.execute(delete(KvEntry).where(KvEntry.expires_at <= self.clock.time())).rowcount
+
+    def _returns_row(self, stmt) -> bool:  # type: ignore[no-untyped-def]
+        if random.randrange(self.PURGE_ONE_IN) == 0:
+            self.purge()
+        with self._connect() as conn:
+            return conn.execute(stmt).first() is not None
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(f"database: {type(exc).__name__}") from exc

@@ -1,0 +1,1 @@
+"""Citizen-facing HTTP for the WeChat and Alipay mini-programs: thin (parse -> service -> dump)."""

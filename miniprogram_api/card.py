@@ -1,0 +1,133 @@
+"""POST /binding, GET /card/code, POST /card/seed, GET /card/verifications."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import Response
+from flask_smorest import Blueprint
+
+from app.runtime import runtime
+from app.services.binding import bind
+from app.services.card_code import issue_code
+from app.services.devices import provision_seed
+from app.services.history import MAX_PAGE, list_verifications
+from qr import render
+
+from .security import BEARER_DOC, current_account
+
+blp = Blueprint("mp_card", __name__, url_prefix="/api/mp/v1", description="Binding and the e-card code")
+
+IMAGE_TYPES = {"png": ("image/png", render.png), "svg": ("image/svg+xml", render.svg)}
+
+
+class BindingRequestSchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 50))
+    id_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 32),
+                                 metadata={"description": "18-character resident ID number (GB 11643-1999)"})
+    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 20),
+                             metadata={"description": "11-digit mainland mobile number"})
+
+
+class BindingSchema(ma.Schema):
+    card_number = ma.fields.String(required=True)
+    insured = ma.fields.Boolean(required=True, metadata={"description": "Entitled to the physical card (M-5)"})
+
+
+class CodeQuerySchema(ma.Schema):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "png", "svg"]))
+
+
+class CodeSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "The QR text (docs/qr-format.md)"})
+    expires_at = ma.fields.DateTime(required=True, metadata={"description": "UTC; verifiers refuse it after this"})
+    refresh_in = ma.fields.Integer(required=True, metadata={"description": "Seconds until the client should fetch a new code"})
+
+
+class SeedRequestSchema(ma.Schema):
+    installation_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$"),
+                                       metadata={"description": "Random id the mini-program keeps in its storage"})
+
+
+class SeedSchema(ma.Schema):
+    seed = ma.fields.String(required=True, metadata={"description": "Base32 TOTP seed (160 bits); keep in secure storage"})
+    pseudonym = ma.fields.String(required=True)
+    format_version = ma.fields.Integer(required=True)
+    algorithm = ma.fields.String(required=True)
+    digits = ma.fields.Integer(required=True)
+    step_seconds = ma.fields.Integer(required=True)
+
+
+class HistoryQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, MAX_PAGE))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+
+
+class HistoryItemSchema(ma.Schema):
+    verification_id = ma.fields.String(required=True)
+    verified_at = ma.fields.DateTime(required=True)
+    partner_name = ma.fields.String(required=True)
+    terminal_id = ma.fields.String(required=True)
+    scene = ma.fields.String(required=True)
+    accepted = ma.fields.Boolean(required=True)
+    reason = ma.fields.String(required=True, allow_none=True)
+
+
+class HistoryPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(HistoryItemSchema), required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True)
+
+
+@blp.route("/binding", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(BindingRequestSchema)
+@blp.response(200, BindingSchema)
+@blp.alt_response(401, description="token_missing / token_invalid")
+@blp.alt_response(403, description="not_eligible: not on the resident roster")
+@blp.alt_response(409, description="already_bound / account_already_bound")
+@blp.alt_response(422, description="identity_mismatch, or validation_error")
+@blp.alt_response(429, description="too_many_attempts: failed attempts are throttled per account")
+def create_binding(args: dict[str, Any]) -> Any:
+    """Bind this account to a roster identity (M-17) and create the citizen's card."""
+    return bind(runtime(), current_account(), args["name"], args["id_number"], args["phone"])
+
+
+@blp.route("/card/code", methods=["GET"])
+@blp.doc(**BEARER_DOC, responses={"200": {"content": {
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/svg+xml": {"schema": {"type": "string"}},
+}}})
+@blp.arguments(CodeQuerySchema, location="query")
+@blp.response(200, CodeSchema)
+@blp.alt_response(401, description="token_missing / token_invalid")
+@blp.alt_response(403, description="not_bound / card_inactive")
+def get_code(args: dict[str, Any]) -> Any:
+    """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""
+    issued = issue_code(runtime(), current_account())
+    if args["format"] == "json":
+        return issued
+    mimetype, draw = IMAGE_TYPES[args["format"]]
+    return Response(draw(issued.code), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+
+
+@blp.route("/card/seed", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(SeedRequestSchema)
+@blp.response(200, SeedSchema)
+@blp.alt_response(401, description="token_missing / token_invalid")
+@blp.alt_response(403, description="not_bound")
+def post_seed(args: dict[str, Any]) -> Any:
+    """Provision the TOTP seed to this installation for offline codes; a new installation rotates it."""
+    return provision_seed(runtime(), current_account(), args["installation_id"])
+
+
+@blp.route("/card/verifications", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(HistoryQuerySchema, location="query")
+@blp.response(200, HistoryPageSchema)
+@blp.alt_response(401, description="token_missing / token_invalid")
+@blp.alt_response(403, description="not_bound")
+@blp.alt_response(422, description="cursor_invalid or validation_error")
+def get_verifications(args: dict[str, Any]) -> Any:
+    """The citizen's own verifications, newest first, paginated by ``cursor``."""
+    return list_verifications(current_account(), args["limit"], args["cursor"])

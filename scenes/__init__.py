@@ -1,0 +1,1 @@
+"""Partner-facing scanning: signed-request auth, the verification endpoint, scene policies."""

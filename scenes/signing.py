@@ -1,0 +1,99 @@
+"""Signed partner requests (docs/partner-api.md §Signing).
+
+``Authorization: CC-HMAC-SHA256 partner_id="…",timestamp="…",nonce="…",signature="…"`` where
+``signature = base64(HMAC-SHA256(secret, METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n))``; PATH
+includes the query string as sent; TIMESTAMP is Unix seconds within ±300 s of our clock; the
+nonce (8-64 characters of ``[A-Za-z0-9_-]``) is single-use for 10 minutes. Any failure is 401
+with one of the reason codes below as the error ``code``.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import g, request
+
+from app.errors import AppError
+from app.runtime import Runtime, runtime
+from app.services.partners import PartnerView, require_partner
+
+SCHEME = "CC-HMAC-SHA256"
+TIMESTAMP_TOLERANCE_SECONDS = 300
+NONCE_TTL_SECONDS = 600
+_PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
+_NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+REQUIRED = ("partner_id", "timestamp", "nonce", "signature")
+
+
+def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    """``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n`` as bytes (each part ends with a newline)."""
+    return b"".join(part + b"\n" for part in (method.encode(), path.encode(), timestamp.encode(), nonce.encode(), body))
+
+
+def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """The base64 HMAC-SHA256 signature a partner sends (also used by our demo and tests)."""
+    digest = hmac.new(secret.encode(), string_to_sign(method, path, timestamp, nonce, body), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def authorization_header(partner_id: str, secret: str, method: str, path: str, body: bytes, timestamp: int, nonce: str) -> str:
+    """A complete ``Authorization`` header value for a request."""
+    signature = sign(secret, method, path, str(timestamp), nonce, body)
+    return f'{SCHEME} partner_id="{partner_id}",timestamp="{timestamp}",nonce="{nonce}",signature="{signature}"'
+
+
+def _unauthorized(code: str, message: str) -> AppError:
+    return AppError(code, 401, message, headers={"WWW-Authenticate": SCHEME})
+
+
+def parse_authorization(header: str | None) -> dict[str, str]:
+    """The four parameters of the header; 401 ``signature_missing`` / ``signature_malformed``."""
+    if not header or not header.startswith(SCHEME + " "):
+        raise _unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme")
+    params: dict[str, str] = {}
+    for item in header[len(SCHEME) + 1:].split(","):
+        match = _PARAM.fullmatch(item)
+        if match is None or match.group(1) in params:
+            raise _unauthorized("signature_malformed", "the Authorization header cannot be parsed")
+        params[match.group(1)] = match.group(2)
+    if set(params) != set(REQUIRED) or not _TIMESTAMP.fullmatch(params["timestamp"]) or not _NONCE.fullmatch(params["nonce"]):
+        raise _unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
+    return params
+
+
+def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str | None) -> PartnerView:
+    """The partner that signed this request, or 401 with a reason code."""
+    params = parse_authorization(header)
+    partner = require_partner(rt, params["partner_id"])
+    if abs(int(params["timestamp"]) - rt.clock.time()) > TIMESTAMP_TOLERANCE_SECONDS:
+        raise _unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
+    expected = sign(partner.secret, method, path, params["timestamp"], params["nonce"], body)
+    if not hmac.compare_digest(expected.encode(), params["signature"].encode()):
+        raise _unauthorized("signature_invalid", "the signature does not match the request")
+    if not rt.store.claim(f"nonce:{partner.id}:{params['nonce']}", NONCE_TTL_SECONDS):
+        raise _unauthorized("nonce_reused", "this nonce was already used; send a fresh one")
+    return partner
+
+
+def request_path() -> str:
+    """The request path with its query string exactly as sent."""
+    query = request.query_string.decode("latin-1")
+    return request.path + ("?" + query if query else "")
+
+
+def signed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: authenticate the partner before the view runs; sets ``g.partner``."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.partner = authenticate(runtime(), request.method, request_path(), request.get_data(cache=True),
+                                 request.headers.get("Authorization"))
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,235 @@
+"""A stand-in for the Alipay OpenAPI gateway's ``alipay.system.oauth.token``, on the real wire format.
+
+Requests are form posts signed RSA2 with the app's private key; the stand-in checks that
+signature with the app's public key. Answers are ``{"<method>_response" | "error_response":
+{...}, "sign": "..."}`` where ``sign`` is RSA2, by the stand-in's own "Alipay" key, over the
+exact inner JSON text sent. The signing code here is written independently of
+``app.integrations.alipay`` so that the two check each other.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from werkzeug.wrappers import Request, Response
+
+from standins import StandInServer
+
+METHOD = "alipay.system.oauth.token"
+SUCCESS_KEY = "alipay_system_oauth_token_response"
+ERROR_KEY = "error_response"
+CODE_TTL_SECONDS = 300.0
+BEIJING = timezone(timedelta(hours=8))
+
+MSG = {
+    "20000": "Service Currently Unavailable",
+    "20001": "Insufficient Token Permissions",
+    "40001": "Missing Required Arguments",
+    "40002": "Invalid Arguments",
+    "40004": "Business Failed",
+    "40006": "Insufficient Permissions",
+}
+
+
+@dataclass
+class _Code:
+    """One issued auth code: who it logs in, until when, and whether it was used."""
+
+    user_id: str
+    open_id: str
+    expires_at: float
+    used: bool = False
+
+
+def _random_chars(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    """``n`` random characters from ``alphabet``."""
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def new_user_id() -> str:
+    """A random Alipay user_id: "2088" and 12 digits."""
+    return "2088" + _random_chars(12, string.digits)
+
+
+def new_open_id() -> str:
+    """A random Alipay open_id: "0" and 45 alphanumerics."""
+    return "0" + _random_chars(45)
+
+
+def _content_to_sign(params: dict[str, str]) -> bytes:
+    """Sorted ``k=v&k=v`` of the non-empty parameters but ``sign``, UTF-8, raw values."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params)
+                    if k != "sign" and params[k] != "").encode("utf-8")
+
+
+def _valid_timestamp(value: str) -> bool:
+    """Whether ``value`` is ``yyyy-MM-dd HH:mm:ss``."""
+    try:
+        datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return False
+    return True
+
+
+class AlipayStandIn(StandInServer):
+    """Alipay's gateway for one app: ``app_id`` and the app's RSA public key (PEM).
+
+    ``base_url`` is ``http://127.0.0.1:PORT/gateway.do``; :attr:`public_key_pem` is the
+    "Alipay public key" the client verifies answers with. Tests script failures with
+    :meth:`fail_next`, :meth:`tamper_next_signature`, :meth:`http_error_next` and
+    :meth:`serve_html_next`.
+    """
+
+    path = "/gateway.do"
+
+    def __init__(self, app_id: str, app_public_key_pem: bytes,
+                 private_key: rsa.RSAPrivateKey | None = None,
+                 code_ttl: float = CODE_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``private_key`` is the stand-in's "Alipay" key (a fresh 2048-bit one by default)."""
+        super().__init__()
+        self.app_id = app_id
+        self._app_key = serialization.load_pem_public_key(app_public_key_pem)
+        self._key = private_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._code_ttl = code_ttl
+        self._clock = clock
+        self._codes: dict[str, _Code] = {}
+        self._codes_lock = threading.Lock()
+        self._tamper = 0
+
+    def start(self) -> "AlipayStandIn":
+        """Start serving; returns ``self``."""
+        super().start()
+        return self
+
+    def __enter__(self) -> "AlipayStandIn":
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    @property
+    def public_key_pem(self) -> bytes:
+        """The stand-in's "Alipay public key" (SubjectPublicKeyInfo PEM)."""
+        return self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def issue_code(self, user_id: str | None = None, open_id: str | None = None) -> str:
+        """Mint an auth code (what ``my.getAuthCode()`` gives), valid once for 5 minutes.
+
+        Missing ids are random; pass ``open_id=""`` to answer without an open_id (an app
+        still on user_id mode) or ``user_id=""`` to answer without a user_id.
+        """
+        code = _random_chars(32, string.hexdigits[:16])
+        entry = _Code(new_user_id() if user_id is None else user_id,
+                      new_open_id() if open_id is None else open_id,
+                      self._clock() + self._code_ttl)
+        with self._codes_lock:
+            self._codes[code] = entry
+        return code
+
+    def fail_next(self, code: str | int, sub_code: str, sub_msg: str | None = None) -> None:
+        """Answer the next request with a signed ``error_response`` of ``code``/``sub_code``."""
+        error = _error(str(code), sub_code, sub_msg or sub_code)
+        self._script(lambda request: self._answer(ERROR_KEY, error))
+
+    def tamper_next_signature(self) -> None:
+        """Send a ``sign`` that does not verify on the next answer."""
+        with self._codes_lock:
+            self._tamper += 1
+
+    def handle(self, request: Request) -> Response:
+        """Serve the gateway: check the request, its signature, then the auth code."""
+        if request.path != self.path:
+            return Response("Not Found", status=404, mimetype="text/html")
+        params = {**request.args.to_dict(), **request.form.to_dict()}
+        error = self._check_request(params)
+        if error:
+            return self._answer(ERROR_KEY, error)
+        return self._redeem(params.get("code", ""))
+
+    def _check_request(self, params: dict[str, str]) -> dict[str, str] | None:
+        """The ``error_response`` for a malformed or badly signed request, else ``None``."""
+        if params.get("method") != METHOD:
+            return _error("40002", "isv.invalid-method", "不存在的方法名")
+        if params.get("app_id") != self.app_id:
+            return _error("40002", "isv.invalid-app-id", "无效的AppID参数")
+        if params.get("sign_type") != "RSA2":
+            return _error("40002", "isv.invalid-signature-type", "无效的签名类型")
+        if not _valid_timestamp(params.get("timestamp", "")):
+            return _error("40002", "isv.invalid-timestamp", "非法的时间戳参数")
+        if not self._signed_by_app(params):
+            return _error("40002", "isv.invalid-signature", "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配")
+        if params.get("grant_type") != "authorization_code":
+            return _error("40002", "isv.grant-type-invalid", "grant_type参数不正确")
+        return None
+
+    def _signed_by_app(self, params: dict[str, str]) -> bool:
+        """Whether ``sign`` is the app's RSA2 signature over the other parameters."""
+        try:
+            signature = base64.b64decode(params.get("sign", ""), validate=True)
+            self._app_key.verify(signature, _content_to_sign(params),
+                                 padding.PKCS1v15(), hashes.SHA256())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def _redeem(self, code: str) -> Response:
+        """Use up ``code`` and answer the token, or ``isv.code-invalid``."""
+        with self._codes_lock:
+            entry = self._codes.get(code)
+            if entry is None or entry.used or self._clock() > entry.expires_at:
+                return self._answer(ERROR_KEY, _error("40004", "isv.code-invalid", "授权码code无效"))
+            entry.used = True
+        return self._answer(SUCCESS_KEY, _token(entry))
+
+    def _answer(self, key: str, inner: dict[str, Any]) -> Response:
+        """``{key: inner, "sign": ...}`` with ``sign`` over the exact inner text sent."""
+        text = json.dumps(inner, ensure_ascii=False, separators=(",", ":"))
+        sign = self._sign((text + " tampered") if self._take_tamper() else text)
+        body = f'{{"{key}":{text},"sign":"{sign}"}}'
+        return Response(body.encode("utf-8"), status=200, content_type="text/html;charset=utf-8")
+
+    def _take_tamper(self) -> bool:
+        """Consume one pending :meth:`tamper_next_signature`, if any."""
+        with self._codes_lock:
+            if not self._tamper:
+                return False
+            self._tamper -= 1
+            return True
+
+    def _sign(self, text: str) -> str:
+        """Base64 RSA2 signature of ``text`` by the stand-in's "Alipay" key."""
+        raw = self._key.sign(text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+        return base64.b64encode(raw).decode()
+
+
+def _error(code: str, sub_code: str, sub_msg: str) -> dict[str, str]:
+    """An ``error_response`` object."""
+    return {"code": code, "msg": MSG.get(code, "Business Failed"),
+            "sub_code": sub_code, "sub_msg": sub_msg}
+
+
+def _token(entry: _Code) -> dict[str, Any]:
+    """The ``alipay_system_oauth_token_response`` object for a redeemed code."""
+    inner: dict[str, Any] = {}
+    if entry.user_id:
+        inner["user_id"] = entry.user_id
+    if entry.open_id:
+        inner["open_id"] = entry.open_id
+    inner.update({
+        "access_token": "authusrB" + secrets.token_hex(16),
+        "expires_in": 1296000,
+        "refresh_token": "authusrB" + secrets.token_hex(16),
+        "re_expires_in": 2592000,
+        "auth_start": datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
+    })
+    return inner

@@ -1,0 +1,163 @@
+"""A stand-in for WeChat code2Session (``GET /sns/jscode2session``), on the real wire format.
+
+Success is HTTP 200 JSON ``{"openid", "session_key"}`` plus ``"unionid"`` only when the user
+has one; every error is HTTP 200 JSON ``{"errcode": N, "errmsg": "... rid: ..."}``, exactly as
+WeChat answers. A js_code works once, for five minutes.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from werkzeug.wrappers import Request, Response
+
+from standins import StandInServer
+
+CODE_TTL_SECONDS = 300.0
+
+ERRMSG = {
+    -1: "system error",
+    40002: "invalid grant_type",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    40226: "invalid user: risky user",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41008: "missing code",
+    45011: "api minute-quota reach limit  mustslower  retry next minute",
+}
+
+
+@dataclass
+class _Code:
+    """One issued js_code: who it logs in, until when, and whether it was used."""
+
+    openid: str
+    unionid: str | None
+    expires_at: float
+    used: bool = False
+
+
+def new_openid() -> str:
+    """A random openid shaped like WeChat's: "o" and 27 URL-safe characters."""
+    return "o" + secrets.token_urlsafe(21)[:27]
+
+
+def _rid() -> str:
+    """A request id like the ones WeChat appends to every errmsg."""
+    return f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(4)}"
+
+
+def error_body(errcode: int) -> dict[str, Any]:
+    """WeChat's error object for ``errcode``: ``{"errcode", "errmsg": "... rid: ..."}``."""
+    return {"errcode": errcode, "errmsg": f"{ERRMSG.get(errcode, 'error')} rid: {_rid()}"}
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    """A JSON response as WeChat sends it (``application/json; encoding=utf-8``)."""
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    content_type="application/json; encoding=utf-8")
+
+
+class WeChatStandIn(StandInServer):
+    """WeChat's jscode2session for one mini-program (``appid``/``secret``).
+
+    ``base_url`` is ``http://127.0.0.1:PORT/`` (the ``api_base`` of ``WeChatLogin``).
+    Tests script failures with :meth:`fail_next`, :meth:`serve_html_next` and
+    :meth:`http_error_next`.
+    """
+
+    def __init__(self, appid: str, secret: str, code_ttl: float = CODE_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (seconds) and ``code_ttl`` let tests expire codes without sleeping."""
+        super().__init__()
+        self.appid = appid
+        self._secret = secret
+        self._code_ttl = code_ttl
+        self._clock = clock
+        self._codes: dict[str, _Code] = {}
+        self._codes_lock = threading.Lock()
+
+    def start(self) -> "WeChatStandIn":
+        """Start serving; returns ``self``."""
+        super().start()
+        return self
+
+    def __enter__(self) -> "WeChatStandIn":
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def issue_code(self, openid: str | None = None, unionid: str | None = None) -> str:
+        """Mint a js_code (what ``wx.login()`` gives the mini-program), valid once for 5 min.
+
+        ``openid`` defaults to a random one; with ``unionid=None`` the answer carries no
+        unionid, as for a mini-program not bound to an Open Platform account.
+        """
+        code = secrets.token_urlsafe(24)
+        entry = _Code(openid or new_openid(), unionid, self._clock() + self._code_ttl)
+        with self._codes_lock:
+            self._codes[code] = entry
+        return code
+
+    def fail_next(self, errcode: int) -> None:
+        """Answer the next request with HTTP 200 ``{"errcode": errcode, "errmsg": ...}``."""
+        self._script(lambda request: _json(error_body(errcode)))
+
+    def handle(self, request: Request) -> Response:
+        """Serve ``GET /sns/jscode2session``; anything else is a 404."""
+        if request.path != "/sns/jscode2session":
+            return _json({"errcode": 404, "errmsg": f"not found rid: {_rid()}"}, status=404)
+        errcode = self._check_app(request.args)
+        if errcode:
+            return _json(error_body(errcode))
+        return self._redeem(request.args.get("js_code", ""))
+
+    def _check_app(self, args: Any) -> int:
+        """0 when appid, secret and grant_type are right, else WeChat's errcode."""
+        if not args.get("appid"):
+            return 41002
+        if args.get("appid") != self.appid:
+            return 40013
+        if not args.get("secret"):
+            return 41004
+        if not secrets.compare_digest(args.get("secret", ""), self._secret):
+            return 40125
+        if args.get("grant_type") != "authorization_code":
+            return 40002
+        return 0
+
+    def _redeem(self, js_code: str) -> Response:
+        """Use up ``js_code`` and answer the session, or the matching error."""
+        if not js_code:
+            return _json(error_body(41008))
+        with self._codes_lock:
+            entry = self._codes.get(js_code)
+            errcode = self._code_error(entry)
+            if entry is None or errcode:
+                return _json(error_body(errcode))
+            entry.used = True
+        return _json(_session(entry))
+
+    def _code_error(self, entry: _Code | None) -> int:
+        """40029 for an unknown or expired code, 40163 for a used one, else 0."""
+        if entry is None or self._clock() > entry.expires_at:
+            return 40029
+        return 40163 if entry.used else 0
+
+
+def _session(entry: _Code) -> dict[str, Any]:
+    """The success body: openid, a fresh session_key and the unionid only when set."""
+    body: dict[str, Any] = {
+        "session_key": base64.b64encode(secrets.token_bytes(16)).decode(),
+        "openid": entry.openid,
+    }
+    if entry.unionid is not None:
+        body["unionid"] = entry.unionid
+    return body

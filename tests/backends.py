@@ -1,0 +1,54 @@
+"""Where the tests find PostgreSQL and Redis, and whether they may skip without them.
+
+``TEST_DATABASE_URL`` (default: PostgreSQL on 127.0.0.1:5432, database ``test``) is the admin
+connection; each pytest-xdist worker gets its own database ``cc_test_<worker>``.
+``TEST_REDIS_URL`` (default redis://127.0.0.1:6379/0): each worker uses its own database number.
+Under ``CI=true`` a missing server fails the run instead of skipping.
+"""
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def worker_number(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw"))
+
+
+def unavailable(what: str, error: Exception) -> None:
+    message = f"{what} is not reachable: {error}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: PostgreSQL and Redis tests must run)", pytrace=False)
+    pytest.skip(message)
+
+
+def postgres_url(worker_id: str) -> str:
+    """A fresh database for this worker; created on first use."""
+    admin = make_url(ADMIN_URL)
+    name = f"cc_test_{worker_number(worker_id)}"
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        unavailable("PostgreSQL", exc)
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def redis_url(worker_id: str) -> str:
+    """This worker's Redis database (1 + worker number), emptied."""
+    url = REDIS_URL.rsplit("/", 1)[0] + f"/{1 + worker_number(worker_id)}"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).flushdb()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)
+    return url

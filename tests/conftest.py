@@ -1,0 +1,100 @@
+"""Fixtures: apps on the two backends, a frozen clock, the WeChat stand-in, API helpers.
+
+Backends: ``embedded`` = SQLite file + SQL store (the zero-setup default); ``production`` =
+PostgreSQL + Redis. Each test gets empty tables (PostgreSQL: TRUNCATE; SQLite: a new file)
+because verification deliberately commits in several short transactions (store, record), and
+concurrency tests need real commits that a rolled-back outer transaction would hide.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.clock import FrozenClock
+from app.extensions import db
+from app.models import Base
+from standins.wechat import WeChatStandIn
+
+from . import backends
+from .helpers import ApiClient
+
+APPID, APP_SECRET = "wxtest000000000001", "test-wechat-secret"
+BACKENDS = ["embedded", "production"]
+
+
+@pytest.fixture(scope="session")
+def wechat() -> Iterator[WeChatStandIn]:
+    with WeChatStandIn(APPID, APP_SECRET) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(worker_id: str) -> str:
+    url = backends.postgres_url(worker_id)
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def redis_url(worker_id: str) -> str:
+    return backends.redis_url(worker_id)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Frozen at the real time, aligned to the start of a TOTP step plus 5 s."""
+    return FrozenClock((int(time.time()) // 30) * 30 + 5)
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn, **extra: Any) -> Any:
+    config: dict[str, Any] = {
+        "TESTING": True, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
+        "CARD_WECHAT_API_BASE": wechat.base_url, **extra,
+    }
+    if backend == "production":
+        pg = request.getfixturevalue("pg_url")
+        _truncate(pg)
+        config.update(SQLALCHEMY_DATABASE_URI=pg, REDIS_URL=request.getfixturevalue("redis_url"))
+    else:
+        config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/test.sqlite", REDIS_URL=None)
+    app = create_app(config, clock=clock)
+    with app.app_context():
+        if backend != "production":
+            db.create_all()
+    return app
+
+
+@pytest.fixture(params=BACKENDS)
+def app(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[Any]:
+    application = make_app(request.param, request, tmp_path, clock, wechat)
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def api(app: Any, wechat: WeChatStandIn, clock: FrozenClock) -> ApiClient:
+    return ApiClient(app, wechat, clock)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url, decode_responses=True)

@@ -1,0 +1,85 @@
+"""Test helpers that drive the HTTP API as a mini-program and a partner terminal would."""
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from typing import Any
+
+from app.clock import FrozenClock
+from app.runtime import EXTENSION_KEY
+from app.services.partners import create_partner
+from app.services.roster import import_roster
+from scenes.registry import SCENE_NAMES
+from scenes.signing import authorization_header
+from standins.wechat import WeChatStandIn
+
+PERSON = {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"}
+UNINSURED = {"name": "黄嘉怡", "phone": "13800138001"}
+VERIFY_PATH = "/api/partner/v1/verifications"
+
+
+def roster_text(rows: list[tuple[str, str, str, str]]) -> str:
+    return "name,id_number,phone,insured\n" + "".join(",".join(row) + "\n" for row in rows)
+
+
+class ApiClient:
+    """A Flask test client plus the steps of the main story."""
+
+    def __init__(self, app: Any, wechat: WeChatStandIn, clock: FrozenClock) -> None:
+        self.app, self.wechat, self.clock = app, wechat, clock
+        self.client = app.test_client()
+
+    @property
+    def rt(self) -> Any:
+        return self.app.extensions[EXTENSION_KEY]
+
+    def import_sample_roster(self) -> Any:
+        from importlib import resources
+
+        text = resources.files("app").joinpath("samples/roster.csv").read_text(encoding="utf-8")
+        with self.app.app_context():
+            return import_roster(self.rt, io.StringIO(text))
+
+    def import_roster(self, text: str) -> Any:
+        with self.app.app_context():
+            return import_roster(self.rt, io.StringIO(text))
+
+    def login(self, openid: str | None = None) -> str:
+        response = self.client.post("/api/mp/v1/auth/wechat", json={"code": self.wechat.issue_code(openid=openid)})
+        assert response.status_code == 200, response.json
+        return response.json["token"]
+
+    def bearer(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def bind(self, token: str, person: dict[str, str] = PERSON) -> Any:
+        return self.client.post("/api/mp/v1/binding", json=person, headers=self.bearer(token))
+
+    def bound_citizen(self, openid: str | None = None) -> str:
+        """Import the sample roster, log in and bind the sample person; returns the token."""
+        self.import_sample_roster()
+        token = self.login(openid)
+        assert self.bind(token).status_code == 200
+        return token
+
+    def code(self, token: str) -> str:
+        response = self.client.get("/api/mp/v1/card/code", headers=self.bearer(token))
+        assert response.status_code == 200, response.json
+        return response.json["code"]
+
+    def partner(self, scenes: tuple[str, ...] = ("transit",), name: str = "Metro") -> dict[str, str]:
+        with self.app.app_context():
+            credentials = create_partner(self.rt, name, scenes, SCENE_NAMES)
+        return {"partner_id": credentials.partner_id, "secret": credentials.secret}
+
+    def signed_post(self, partner: dict[str, str], body: bytes, path: str = VERIFY_PATH,
+                    timestamp: int | None = None, nonce: str | None = None) -> Any:
+        header = authorization_header(partner["partner_id"], partner["secret"], "POST", path, body,
+                                      int(self.clock.time()) if timestamp is None else timestamp,
+                                      nonce or secrets.token_hex(12))
+        return self.client.post(path, data=body, headers={"Authorization": header, "Content-Type": "application/json"})
+
+    def verify(self, partner: dict[str, str], code: str, terminal_id: str = "gate-1", scene: str = "transit") -> Any:
+        body = json.dumps({"code": code, "scene": scene, "terminal_id": terminal_id}).encode()
+        return self.signed_post(partner, body)

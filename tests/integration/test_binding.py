@@ -1,0 +1,111 @@
+"""Real-name binding against the roster (M-17), and privacy of what is stored (M-19)."""
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from app.extensions import db
+from app.services.binding import luhn_check_digit
+
+from ..helpers import PERSON, ApiClient
+from .test_login import error_code
+
+
+def test_binding_creates_a_card_with_a_random_luhn_number(api: ApiClient) -> None:
+    api.import_sample_roster()
+    response = api.bind(api.login())
+    assert response.status_code == 200
+    number = response.json["card_number"]
+    assert len(number) == 16 and number.isdigit() and number[-1] == luhn_check_digit(number[:-1])
+    assert PERSON["id_number"][6:14] not in number  # nothing derived from the ID number
+    assert response.json["insured"] is True
+
+
+def test_binding_again_from_the_same_account_is_idempotent(api: ApiClient) -> None:
+    api.import_sample_roster()
+    token = api.login()
+    first, second = api.bind(token), api.bind(token)
+    assert second.status_code == 200 and second.json == first.json
+
+
+def test_login_after_binding_says_bound(api: ApiClient) -> None:
+    api.bound_citizen(openid="o-bound")
+    response = api.client.post("/api/mp/v1/auth/wechat", json={"code": api.wechat.issue_code(openid="o-bound")})
+    assert response.json["bound"] is True
+
+
+def test_a_lowercase_x_and_spaces_in_the_name_are_tolerated(api: ApiClient) -> None:
+    api.import_roster("name,id_number,phone,insured\n张伟,44190019731003135X,13800138005,0\n")
+    response = api.bind(api.login(), {"name": " 张 伟", "id_number": "44190019731003135x", "phone": "13800138005"})
+    assert response.status_code == 200 and response.json["insured"] is False
+
+
+def test_wrong_name_is_identity_mismatch_without_saying_which_field(api: ApiClient) -> None:
+    api.import_sample_roster()
+    response = api.bind(api.login(), {**PERSON, "name": "陈大明"})
+    assert (response.status_code, error_code(response)) == (422, "identity_mismatch")
+    body = response.get_data(as_text=True)
+    assert "name" not in response.json["error"]["message"].replace("name and ID number", "")
+    assert PERSON["id_number"] not in body and "陈小明" not in body
+
+
+def test_not_on_the_roster_is_not_eligible(api: ApiClient) -> None:
+    api.import_sample_roster()
+    response = api.bind(api.login(), {**PERSON, "id_number": "11010519491231002X"})
+    assert (response.status_code, error_code(response)) == (403, "not_eligible")
+
+
+def test_a_malformed_id_number_is_a_validation_error(api: ApiClient) -> None:
+    api.import_sample_roster()
+    response = api.bind(api.login(), {**PERSON, "id_number": "441900198506151234"})
+    assert (response.status_code, error_code(response)) == (422, "validation_error")
+    assert response.json["error"]["details"]["fields"]["json"]["id_number"] == ["bad_check_digit"]
+
+
+def test_a_bad_phone_is_a_validation_error(api: ApiClient) -> None:
+    api.import_sample_roster()
+    response = api.bind(api.login(), {**PERSON, "phone": "12345"})
+    assert (response.status_code, error_code(response)) == (422, "validation_error")
+
+
+def test_an_identity_bound_to_another_account_is_409(api: ApiClient) -> None:
+    api.bound_citizen(openid="o-first")
+    response = api.bind(api.login(openid="o-second"))
+    assert (response.status_code, error_code(response)) == (409, "already_bound")
+
+
+def test_a_bound_account_cannot_bind_another_identity(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    other = {"name": "李建国", "id_number": "441900195008281658", "phone": "13800138488"}
+    response = api.bind(token, other)
+    assert (response.status_code, error_code(response)) == (409, "account_already_bound")
+
+
+def test_failed_attempts_are_throttled_per_account(api: ApiClient) -> None:
+    api.import_sample_roster()
+    token, bystander = api.login(), api.login()
+    lefts = [api.bind(token, {**PERSON, "name": f"猜{i}"}).json["error"]["details"]["attempts_left"] for i in range(5)]
+    assert lefts == [4, 3, 2, 1, 0]
+    blocked = api.bind(token)  # even the right answer now waits
+    assert (blocked.status_code, error_code(blocked)) == (429, "too_many_attempts")
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert api.bind(bystander).status_code == 200  # other accounts are not affected
+
+
+def test_personal_data_is_never_stored_in_plaintext(api: ApiClient) -> None:
+    api.bound_citizen()
+    with api.app.app_context():
+        dump = _all_text(db.session)
+    for secret in (PERSON["id_number"], PERSON["name"], PERSON["phone"], "441900198506"):
+        assert secret not in dump
+
+
+def _all_text(session) -> str:  # type: ignore[no-untyped-def]
+    inspector = inspect(session.get_bind())
+    chunks = []
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        for row in session.execute(text(f"SELECT * FROM {table}")):
+            chunks.extend(str(value) for value in row)
+    assert chunks, "the database should hold rows"
+    return "\n".join(chunks)
