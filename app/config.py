@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 # Published development values. They are in the source code, so production refuses them.
-DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (published on purpose; production refuses it)
 DEV_DATA_KEYS = "dev1:" + base64.b64encode(b"D" * 32).decode()
 DEV_INDEX_KEY = base64.b64encode(b"I" * 32).decode()
-DEV_WECHAT_SECRET = "dev-wechat-secret"
+DEV_WECHAT_SECRET = "dev-wechat-secret"  # noqa: S105 (published on purpose; production refuses it)
 
 SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
 DEV_VALUES = {

@@ -8,8 +8,8 @@ sends it again: same terminal (duplicate answer), then another terminal (rejecte
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import os
 import secrets
 import shutil

@@ -1,6 +1,9 @@
 """Flask extensions: the database, migrations, and the flask-smorest API with our error schema."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import marshmallow as ma
 from flask import Flask
 from flask_migrate import Migrate
@@ -56,3 +59,14 @@ def make_api(app: Flask) -> CardApi:
         "description": 'CC-HMAC-SHA256 partner_id="…",timestamp="…",nonce="…",signature="…" (docs/partner-api.md)',
     })
     return api
+
+
+def error_responses(blueprint: Any, errors: dict[int, str]) -> Callable[[Any], Any]:
+    """Document a view's error answers (status -> description), each with the envelope schema."""
+
+    def decorate(view: Any) -> Any:
+        for status, description in errors.items():
+            view = blueprint.alt_response(status, schema=ErrorSchema, description=description)(view)
+        return view
+
+    return decorate

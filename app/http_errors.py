@@ -64,7 +64,8 @@ def _http_exception(error: HTTPException) -> Any:
 
 def _store_unavailable(error: Exception) -> Any:
     log.error("backing service unavailable: %s", type(error).__name__)
-    return as_response(AppError("service_unavailable", 503, "a backing service is unavailable; retry shortly", headers={"Retry-After": "1"}))
+    message = "a backing service is unavailable; retry shortly"
+    return as_response(AppError("service_unavailable", 503, message, headers={"Retry-After": "1"}))
 
 
 def _unexpected(error: BaseException) -> Any:

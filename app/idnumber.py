@@ -118,7 +118,7 @@ def check_digit(first17: str) -> str:
         raise IdNumberError("wrong_length", "check_digit needs exactly 17 digits")
     if not _FIRST17.fullmatch(first17):
         raise IdNumberError("bad_characters", "check_digit needs ASCII digits only")
-    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_MAP[total % 11]
 
 

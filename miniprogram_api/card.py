@@ -7,6 +7,7 @@ import marshmallow as ma
 from flask import Response
 from flask_smorest import Blueprint
 
+from app.extensions import error_responses
 from app.runtime import runtime
 from app.services.binding import bind
 from app.services.card_code import issue_code
@@ -82,11 +83,13 @@ class HistoryPageSchema(ma.Schema):
 @blp.doc(**BEARER_DOC)
 @blp.arguments(BindingRequestSchema)
 @blp.response(200, BindingSchema)
-@blp.alt_response(401, description="token_missing / token_invalid")
-@blp.alt_response(403, description="not_eligible: not on the resident roster")
-@blp.alt_response(409, description="already_bound / account_already_bound")
-@blp.alt_response(422, description="identity_mismatch, or validation_error")
-@blp.alt_response(429, description="too_many_attempts: failed attempts are throttled per account")
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_eligible: not on the resident roster",
+    409: "already_bound / account_already_bound",
+    422: "identity_mismatch, or validation_error",
+    429: "too_many_attempts: failed attempts are throttled per account",
+})
 def create_binding(args: dict[str, Any]) -> Any:
     """Bind this account to a roster identity (M-17) and create the citizen's card."""
     return bind(runtime(), current_account(), args["name"], args["id_number"], args["phone"])
@@ -99,8 +102,10 @@ def create_binding(args: dict[str, Any]) -> Any:
 }}})
 @blp.arguments(CodeQuerySchema, location="query")
 @blp.response(200, CodeSchema)
-@blp.alt_response(401, description="token_missing / token_invalid")
-@blp.alt_response(403, description="not_bound / card_inactive")
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound / card_inactive",
+})
 def get_code(args: dict[str, Any]) -> Any:
     """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""
     issued = issue_code(runtime(), current_account())
@@ -114,8 +119,10 @@ def get_code(args: dict[str, Any]) -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(SeedRequestSchema)
 @blp.response(200, SeedSchema)
-@blp.alt_response(401, description="token_missing / token_invalid")
-@blp.alt_response(403, description="not_bound")
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound",
+})
 def post_seed(args: dict[str, Any]) -> Any:
     """Provision the TOTP seed to this installation for offline codes; a new installation rotates it."""
     return provision_seed(runtime(), current_account(), args["installation_id"])
@@ -125,9 +132,11 @@ def post_seed(args: dict[str, Any]) -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(HistoryQuerySchema, location="query")
 @blp.response(200, HistoryPageSchema)
-@blp.alt_response(401, description="token_missing / token_invalid")
-@blp.alt_response(403, description="not_bound")
-@blp.alt_response(422, description="cursor_invalid or validation_error")
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound",
+    422: "cursor_invalid or validation_error",
+})
 def get_verifications(args: dict[str, Any]) -> Any:
     """The citizen's own verifications, newest first, paginated by ``cursor``."""
     return list_verifications(current_account(), args["limit"], args["cursor"])

@@ -7,6 +7,7 @@ import marshmallow as ma
 from flask import g
 from flask_smorest import Blueprint
 
+from app.extensions import error_responses
 from app.runtime import runtime
 from app.services.verification import verify
 
@@ -45,9 +46,11 @@ class VerificationSchema(ma.Schema):
 @signed
 @blp.arguments(VerificationRequestSchema)
 @blp.response(200, VerificationSchema)
-@blp.alt_response(401, description="Signature, timestamp, nonce or partner refused")
-@blp.alt_response(422, description="Invalid request body")
-@blp.alt_response(503, description="A backing service is unavailable; retry")
+@error_responses(blp, {
+    401: "Signature, timestamp, nonce or partner refused",
+    422: "Invalid request body",
+    503: "A backing service is unavailable; retry",
+})
 def create_verification(args: dict[str, Any]) -> Any:
     """Verify a scanned e-card code. Always 200 with ``accepted`` and ``reason`` once signed and valid."""
     return verify(runtime(), g.partner, POLICIES[args["scene"]], args["terminal_id"], args["code"])

@@ -85,7 +85,7 @@ def roster_rows(rng: random.Random) -> list[list[str]]:
     """The 12 valid rows of ``roster.csv``, demo person first."""
     rows = [[DEMO["name"], make_id(REGION, DEMO["birth"], DEMO["seq"]), DEMO["phone"], DEMO["insured"]]]
     phones = rng.sample(range(1, 1000), len(PEOPLE))
-    for (name, sex, year), phone in zip(PEOPLE, phones):
+    for (name, sex, year), phone in zip(PEOPLE, phones, strict=True):
         id_number = make_id(REGION, random_birth(rng, year), random_seq(rng, sex))
         rows.append([name, id_number, f"13800138{phone:03d}", rng.choice("10")])
     return rows

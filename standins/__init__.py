@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 HTML_PAGE = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
@@ -45,10 +46,12 @@ class StandInServer:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "StandInServer":
+    def start(self) -> StandInServer:
         """Bind a free port on 127.0.0.1 and serve in a daemon thread; returns ``self``."""
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
                                    request_handler=_QuietHandler)
+        if isinstance(self._server, ThreadedWSGIServer):
+            self._server.block_on_close = False  # stop() must never hang on a stuck request
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name=type(self).__name__, daemon=True)
@@ -62,7 +65,7 @@ class StandInServer:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self) -> "StandInServer":
+    def __enter__(self) -> StandInServer:
         """Start on entering a ``with`` block."""
         return self.start()
 

@@ -14,9 +14,10 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -72,6 +73,14 @@ def _content_to_sign(params: dict[str, str]) -> bytes:
                     if k != "sign" and params[k] != "").encode("utf-8")
 
 
+def _rsa_public_key(pem: bytes) -> rsa.RSAPublicKey:
+    """Load an RSA public key from PEM (RSA2 needs RSA)."""
+    key = serialization.load_pem_public_key(pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("the app public key must be an RSA key")
+    return key
+
+
 def _valid_timestamp(value: str) -> bool:
     """Whether ``value`` is ``yyyy-MM-dd HH:mm:ss``."""
     try:
@@ -99,7 +108,7 @@ class AlipayStandIn(StandInServer):
         """``private_key`` is the stand-in's "Alipay" key (a fresh 2048-bit one by default)."""
         super().__init__()
         self.app_id = app_id
-        self._app_key = serialization.load_pem_public_key(app_public_key_pem)
+        self._app_key = _rsa_public_key(app_public_key_pem)
         self._key = private_key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._code_ttl = code_ttl
         self._clock = clock
@@ -107,12 +116,12 @@ class AlipayStandIn(StandInServer):
         self._codes_lock = threading.Lock()
         self._tamper = 0
 
-    def start(self) -> "AlipayStandIn":
+    def start(self) -> AlipayStandIn:
         """Start serving; returns ``self``."""
         super().start()
         return self
 
-    def __enter__(self) -> "AlipayStandIn":
+    def __enter__(self) -> AlipayStandIn:
         """Start on entering a ``with`` block."""
         return self.start()
 
@@ -184,12 +193,19 @@ class AlipayStandIn(StandInServer):
 
     def _redeem(self, code: str) -> Response:
         """Use up ``code`` and answer the token, or ``isv.code-invalid``."""
+        entry = self._use_code(code)
+        if entry is None:
+            return self._answer(ERROR_KEY, _error("40004", "isv.code-invalid", "授权码code无效"))
+        return self._answer(SUCCESS_KEY, _token(entry))
+
+    def _use_code(self, code: str) -> _Code | None:
+        """Mark ``code`` used and return it; ``None`` if unknown, expired or already used."""
         with self._codes_lock:
             entry = self._codes.get(code)
             if entry is None or entry.used or self._clock() > entry.expires_at:
-                return self._answer(ERROR_KEY, _error("40004", "isv.code-invalid", "授权码code无效"))
+                return None
             entry.used = True
-        return self._answer(SUCCESS_KEY, _token(entry))
+            return entry
 
     def _answer(self, key: str, inner: dict[str, Any]) -> Response:
         """``{key: inner, "sign": ...}`` with ``sign`` over the exact inner text sent."""

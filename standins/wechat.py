@@ -11,8 +11,9 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
@@ -85,12 +86,12 @@ class WeChatStandIn(StandInServer):
         self._codes: dict[str, _Code] = {}
         self._codes_lock = threading.Lock()
 
-    def start(self) -> "WeChatStandIn":
+    def start(self) -> WeChatStandIn:
         """Start serving; returns ``self``."""
         super().start()
         return self
 
-    def __enter__(self) -> "WeChatStandIn":
+    def __enter__(self) -> WeChatStandIn:
         """Start on entering a ``with`` block."""
         return self.start()
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 from cryptography.exceptions import InvalidSignature
@@ -152,7 +153,7 @@ class AlipayLogin:
         self._gateway = gateway
         self._timeout = timeout
         self._session = session or requests.Session()
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: datetime.now(UTC))
 
     def oauth_token(self, auth_code: str) -> PlatformIdentity:
         """Alipay ``alipay.system.oauth.token``: turn ``auth_code`` into a :class:`PlatformIdentity`.
@@ -186,7 +187,7 @@ class AlipayLogin:
         """Beijing time ``yyyy-MM-dd HH:mm:ss``; a naive ``now()`` is taken as UTC."""
         now = self._now()
         if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+            now = now.replace(tzinfo=UTC)
         return now.astimezone(BEIJING).strftime(TIMESTAMP_FORMAT)
 
     def _post(self, params: dict[str, str]) -> dict[str, tuple[Any, str]]:

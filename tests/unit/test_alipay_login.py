@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -159,7 +159,7 @@ def test_http_502_is_unavailable(alipay, login):
 
 
 def test_request_params_and_beijing_timestamp(app_key, alipay):
-    now = datetime(2024, 1, 31, 16, 30, 5, tzinfo=timezone.utc)
+    now = datetime(2024, 1, 31, 16, 30, 5, tzinfo=UTC)
     client = AlipayLogin(APP_ID, _private_pem(app_key), alipay.public_key_pem,
                          alipay.base_url, now=lambda: now)
     params = client.signed_params("abc")

@@ -1,0 +1,135 @@
+"""End to end through gunicorn (the settings ``citizencard serve`` uses) and the real CLI.
+
+Runs on PostgreSQL + Redis and on the embedded default (SQLite + SQL store), with several
+worker processes, so the one-time rule is tested across processes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from sqlalchemy.engine import make_url
+
+from scenes.signing import authorization_header
+from standins.wechat import WeChatStandIn
+
+from .. import backends
+from ..conftest import APP_SECRET, APPID
+from ..helpers import PERSON
+
+pytestmark = pytest.mark.e2e
+SAMPLE_ROSTER = Path(__file__).resolve().parents[2] / "app" / "samples" / "roster.csv"
+VERIFY_PATH = "/api/partner/v1/verifications"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_postgres(worker_id: str) -> str:
+    admin = make_url(backends.postgres_url(worker_id))
+    name = f"cc_e2e_{backends.worker_number(worker_id)}"
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+class Server:
+    """``citizencard serve`` in a subprocess, plus the CLI against the same settings."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env, self.log_path = env, log_path
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app", *args], env=self.env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "app", "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "3"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/api/openapi.json", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture(params=["production", "embedded"])
+def server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatStandIn, worker_id: str) -> Iterator[Server]:
+    env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
+           "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path)}
+    env.pop("REDIS_URL", None)
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/e2e.sqlite"
+    if request.param == "production":
+        env["DATABASE_URL"] = _fresh_postgres(worker_id)
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    srv = Server(env, tmp_path / "gunicorn.log")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _signed(partner: dict[str, str], code: str, terminal: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"code": code, "scene": "transit", "terminal_id": terminal}).encode()
+    header = authorization_header(partner["partner_id"], partner["secret"], "POST", VERIFY_PATH, body,
+                                  int(time.time()), secrets.token_hex(16))
+    return body, {"Authorization": header, "Content-Type": "application/json"}
+
+
+def test_the_main_job_through_gunicorn(server: Server, wechat: WeChatStandIn) -> None:
+    imported = server.cli("roster", "import", str(SAMPLE_ROSTER))
+    assert imported.returncode == 0, imported.stderr
+    created = server.cli("partner", "create", "--name", "Metro", "--scenes", "transit", "--json")
+    partner = json.loads(created.stdout)
+
+    http = requests.Session()
+    login = http.post(server.base + "/api/mp/v1/auth/wechat", json={"code": wechat.issue_code()}, timeout=10)
+    assert login.status_code == 200
+    bearer = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert http.post(server.base + "/api/mp/v1/binding", json=PERSON, headers=bearer, timeout=10).status_code == 200
+    code = http.get(server.base + "/api/mp/v1/card/code", headers=bearer, timeout=10).json()["code"]
+
+    def attempt(n: int) -> dict:
+        body, headers = _signed(partner, code, f"gate-{n}")
+        return requests.post(server.base + VERIFY_PATH, data=body, headers=headers, timeout=30).json()
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(attempt, range(50)))
+    assert sum(answer["accepted"] for answer in answers) == 1
+    assert sorted(answer["reason"] for answer in answers if not answer["accepted"]) == ["code_used"] * 49
+
+    history = http.get(server.base + "/api/mp/v1/card/verifications?limit=100", headers=bearer, timeout=10).json()
+    assert len(history["items"]) == 50
+
+    server.stop()
+    log = server.log_path.read_text()
+    assert "POST /api/partner/v1/verifications" in log  # the access log is on
+    for private in (PERSON["id_number"], PERSON["name"], PERSON["phone"], code, login.json()["token"], partner["secret"]):
+        assert private not in log

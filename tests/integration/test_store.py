@@ -1,0 +1,92 @@
+"""The store on its three backends: SQL on SQLite, SQL on PostgreSQL, Redis."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from sqlalchemy import create_engine
+
+from app.clock import FrozenClock
+from app.models import Base
+from app.store import RedisStore, SqlStore, Store, StoreUnavailable
+
+
+@pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path, clock: FrozenClock) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    if request.param == "redis":
+        yield RedisStore.from_url(request.getfixturevalue("redis_url"))
+        return
+    url = request.getfixturevalue("pg_url") if request.param == "sql-postgresql" else f"sqlite:///{tmp_path}/s.sqlite"
+    engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM kv_entries")
+    yield SqlStore(engine, clock)
+    engine.dispose()
+
+
+def test_claim_is_set_if_absent(store: Store) -> None:
+    assert store.claim("k", 60) is True
+    assert store.claim("k", 60) is False
+
+
+def test_advance_accepts_only_a_higher_mark(store: Store) -> None:
+    assert store.advance("m", 10, 60) is True
+    assert store.advance("m", 10, 60) is False
+    assert store.advance("m", 9, 60) is False
+    assert store.advance("m", 11, 60) is True
+
+
+def test_put_get_and_incr(store: Store) -> None:
+    assert store.get("absent") is None
+    store.put("v", "hello", 60)
+    assert store.get("v") == "hello"
+    assert [store.incr("c", 60) for _ in range(3)] == [1, 2, 3]
+    assert store.get("c") == "3"
+
+
+def test_concurrent_advances_with_one_mark_succeed_once(store: Store) -> None:
+    barrier = threading.Barrier(20)
+
+    def attempt(_: int) -> bool:
+        barrier.wait()
+        return store.advance("race", 42, 60)
+
+    with ThreadPoolExecutor(20) as pool:
+        assert sum(pool.map(attempt, range(20))) == 1
+
+
+def test_concurrent_claims_succeed_once(store: Store) -> None:
+    barrier = threading.Barrier(20)
+
+    def attempt(_: int) -> bool:
+        barrier.wait()
+        return store.claim("race-claim", 60)
+
+    with ThreadPoolExecutor(20) as pool:
+        assert sum(pool.map(attempt, range(20))) == 1
+
+
+def test_sql_store_entries_expire_with_the_clock(tmp_path, clock: FrozenClock) -> None:  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite:///{tmp_path}/e.sqlite")
+    Base.metadata.create_all(engine)
+    store = SqlStore(engine, clock)
+    store.claim("n", 10)
+    store.advance("m", 5, 10)
+    store.incr("c", 10)
+    clock.advance(11)
+    assert store.claim("n", 10) is True
+    assert store.advance("m", 1, 10) is True  # an expired mark no longer blocks
+    assert store.incr("c", 10) == 1
+    assert store.purge() == 0
+    clock.advance(11)
+    assert store.purge() == 3
+
+
+def test_redis_down_raises_store_unavailable() -> None:
+    store = RedisStore(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    with pytest.raises(StoreUnavailable):
+        store.advance("m", 1, 10)

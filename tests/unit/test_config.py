@@ -1,0 +1,55 @@
+"""Settings from the environment; production refuses missing or development secrets."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from app.config import DEV_DATA_KEYS, DEV_SECRET_KEY, ConfigError, load_config
+
+STRONG = {
+    "CARD_ENV": "production",
+    "DATABASE_URL": "postgresql://db/card",
+    "CARD_SECRET_KEY": "s" * 40,
+    "CARD_DATA_KEYS": "k1:" + base64.b64encode(b"k" * 32).decode(),
+    "CARD_BLIND_INDEX_KEY": base64.b64encode(b"b" * 32).decode(),
+    "CARD_WECHAT_SECRET": "real-secret",
+}
+
+
+def test_development_fills_published_defaults() -> None:
+    config = load_config({})
+    assert config["SECRET_KEY"] == DEV_SECRET_KEY
+    assert config["SQLALCHEMY_DATABASE_URI"] is None  # the factory puts SQLite in the instance folder
+    assert config["REDIS_URL"] is None  # the embedded store
+
+
+def test_production_with_real_secrets_starts() -> None:
+    config = load_config(STRONG)
+    assert config["CARD_ENV"] == "production" and config["SECRET_KEY"] == "s" * 40
+
+
+@pytest.mark.parametrize("name", ["CARD_SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY", "CARD_WECHAT_SECRET", "DATABASE_URL"])
+def test_production_refuses_a_missing_secret(name: str) -> None:
+    env = {k: v for k, v in STRONG.items() if k != name}
+    with pytest.raises(ConfigError, match=name):
+        load_config(env)
+
+
+@pytest.mark.parametrize(("name", "value"), [("CARD_SECRET_KEY", DEV_SECRET_KEY), ("CARD_DATA_KEYS", DEV_DATA_KEYS)])
+def test_production_refuses_development_values(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="development default"):
+        load_config({**STRONG, name: value})
+
+
+def test_production_refuses_a_dev_key_kept_for_decryption() -> None:
+    with pytest.raises(ConfigError):
+        load_config({**STRONG, "CARD_DATA_KEYS": STRONG["CARD_DATA_KEYS"] + "," + DEV_DATA_KEYS})
+
+
+def test_create_app_refuses_to_start_in_production_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import create_app
+
+    monkeypatch.setenv("CARD_ENV", "production")
+    with pytest.raises(ConfigError):
+        create_app()
