@@ -20,6 +20,9 @@ from app.errors import AppError
 from app.integrations.identity import PlatformIdentity
 
 log = logging.getLogger(__name__)
+# code2Session takes the AppSecret in the query string, and urllib3 logs request URLs at DEBUG:
+# keep that logger above DEBUG so the secret never reaches a log, whatever the root level.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 _PATH = "sns/jscode2session"
 

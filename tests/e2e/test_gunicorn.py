@@ -103,6 +103,15 @@ def _signed(partner: dict[str, str], code: str, terminal: str) -> tuple[bytes, d
     return body, {"Authorization": header, "Content-Type": "application/json"}
 
 
+def _client_from_the_docs():  # type: ignore[no-untyped-def]
+    """The Python client printed in docs/partner-api.md, executed as a partner would copy it."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "partner-api.md").read_text()
+    source = doc.split("## Client example (Python)", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(source, "partner-api.md", "exec"), namespace)  # noqa: S102
+    return namespace["verify"]
+
+
 def test_the_main_job_through_gunicorn(server: Server, wechat: WeChatStandIn) -> None:
     imported = server.cli("roster", "import", str(SAMPLE_ROSTER))
     assert imported.returncode == 0, imported.stderr
@@ -125,8 +134,13 @@ def test_the_main_job_through_gunicorn(server: Server, wechat: WeChatStandIn) ->
     assert sum(answer["accepted"] for answer in answers) == 1
     assert sorted(answer["reason"] for answer in answers if not answer["accepted"]) == ["code_used"] * 49
 
+    documented_client = _client_from_the_docs()
+    fresh = http.get(server.base + "/api/mp/v1/card/code", headers=bearer, timeout=10).json()["code"]
+    answer = documented_client(server.base, partner["partner_id"], partner["secret"], fresh, "transit", "doc-client")
+    assert answer["accepted"] is True
+
     history = http.get(server.base + "/api/mp/v1/card/verifications?limit=100", headers=bearer, timeout=10).json()
-    assert len(history["items"]) == 50
+    assert len(history["items"]) == 51
 
     server.stop()
     log = server.log_path.read_text()

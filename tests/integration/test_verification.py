@@ -239,3 +239,25 @@ class TestSignature:
     def test_the_query_string_is_signed(self, api: ApiClient, partner: dict) -> None:
         signed_for_other_path = api.signed_post(partner, self.BODY, path="/api/partner/v1/verifications?x=1")
         assert signed_for_other_path.status_code == 200
+
+
+def test_a_body_over_64_kib_is_413_with_the_envelope(api: ApiClient, partner: dict) -> None:
+    big = json.dumps({"code": "x" * 70_000, "scene": "transit", "terminal_id": "t1"}).encode()
+    response = api.signed_post(partner, big)
+    assert (response.status_code, error_code(response)) == (413, "payload_too_large")
+    login = api.client.post("/api/mp/v1/auth/wechat", data=b'{"code": "' + b"x" * 70_000 + b'"}', content_type="application/json")
+    assert (login.status_code, error_code(login)) == (413, "payload_too_large")
+
+
+def test_nothing_personal_reaches_the_logs(api: ApiClient, partner: dict, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from ..helpers import PERSON
+
+    caplog.set_level(logging.DEBUG)
+    token = api.bound_citizen()
+    code = api.code(token)
+    api.verify(partner, code)
+    api.verify(partner, code, terminal_id="gate-2")
+    for private in (*PERSON.values(), code, token, partner["secret"], "test-wechat-secret"):
+        assert private not in caplog.text
