@@ -6,7 +6,7 @@ Built once per app by ``create_app``; HTTP handlers and CLI commands fetch it wi
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
@@ -32,6 +32,7 @@ class Runtime:
     blind_index: BlindIndex
     wechat: WeChatLogin
     alipay: AlipayLogin | None
+    partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from app import create_app
@@ -23,6 +24,10 @@ from standins.wechat import WeChatStandIn
 
 from . import backends
 from .helpers import ApiClient
+
+# No per-example deadline: on a loaded 2-core CI machine timing says nothing about correctness.
+settings.register_profile("citizencard", deadline=None)
+settings.load_profile("citizencard")
 
 APPID, APP_SECRET = "wxtest000000000001", "test-wechat-secret"
 BACKENDS = ["embedded", "production"]

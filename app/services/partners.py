@@ -65,9 +65,26 @@ def list_partners() -> list[Partner]:
     return list(db.session.scalars(select(Partner).order_by(Partner.id)))
 
 
-def require_partner(rt: Runtime, partner_id: str) -> PartnerView:
-    """Like :func:`partner_view` but 401 ``partner_unknown`` / ``partner_disabled``."""
+PARTNER_CACHE_SECONDS = 10
+
+
+def cached_partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
+    """:func:`partner_view` kept per process for 10 s: the signed-request check runs on every
+    scan, and a database read plus a decryption per request dominated it. A disabled partner is
+    therefore refused within 10 s (docs/operations.md)."""
+    now = rt.clock.time()
+    cached = rt.partner_cache.get(partner_id)
+    if cached is not None and now - cached[0] < PARTNER_CACHE_SECONDS:
+        return cached[1]
     partner = partner_view(rt, partner_id)
+    if partner is not None:
+        rt.partner_cache[partner_id] = (now, partner)
+    return partner
+
+
+def require_partner(rt: Runtime, partner_id: str) -> PartnerView:
+    """Like :func:`partner_view` (cached) but 401 ``partner_unknown`` / ``partner_disabled``."""
+    partner = cached_partner_view(rt, partner_id)
     if partner is None:
         raise AppError("partner_unknown", 401, "unknown partner_id")
     if partner.disabled:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from qr import payload, replay, totp
 
@@ -127,21 +127,27 @@ def _first_failure(rt: Runtime, scanned: payload.CodePayload, seed_enc: str, fac
     return next((reason for reason, passes in checks if not passes()), None)
 
 
+# Built once: constructing a statement costs more than running it on this hot path.
+_DEVICE_AND_CARD = (
+    select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured)
+    .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+    .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
+)
+_RECORD = insert(Verification)
+
+
 def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
-    row = db.session.execute(
-        select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured)
-        .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
-        .where(Device.pseudonym == pseudonym, Device.revoked_at.is_(None))
-    ).first()
+    row = db.session.connection().execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
     if row is None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, facts: CardFacts | None, answer: VerificationAnswer) -> None:
-    db.session.add(Verification(
-        id=answer.verification_id, partner_id=partner.id, terminal_id=terminal_id, scene=answer.scene,
-        card_id=facts.card_id if facts else None, accepted=answer.accepted, reason=answer.reason,
-        created_at=rt.clock.now(),
-    ))
+    """One INSERT and a commit (Core, not the unit of work: this runs on every scan)."""
+    db.session.connection().execute(_RECORD, {
+        "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
+        "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
+        "created_at": rt.clock.now(),
+    })
     db.session.commit()
