@@ -12,6 +12,7 @@ from .clock import Clock
 from .config import load_config
 from .extensions import db, make_api, migrate
 from .http_errors import register_error_handlers
+from .http_json import refuse_chunked_bodies
 from .runtime import EXTENSION_KEY, build_runtime
 from .store import SqlStore
 
@@ -68,6 +69,8 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import card as mp_card
     from scenes import views as partner_views
 
+    app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
+    app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):
         api.register_blueprint(blueprint)

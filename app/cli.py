@@ -14,11 +14,30 @@ from .runtime import runtime
 
 def _create_app() -> Flask:
     from . import create_app
+    from .config import ConfigError
+    from .crypto import KeyringError
 
-    return create_app()
+    try:
+        return create_app()
+    except (ConfigError, KeyringError) as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+class CardGroup(FlaskGroup):
+    """Turns database failures into one-line errors instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import ArgumentError, OperationalError
+
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            raise click.ClickException(f"database unreachable ({type(exc.orig).__name__}); check DATABASE_URL") from None
+        except ArgumentError:
+            raise click.ClickException("DATABASE_URL is not a database URL SQLAlchemy understands") from None
+
+
+@click.group(cls=CardGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Dongguan Citizen Card platform. Settings come from the environment (docs/operations.md)."""
 
@@ -87,7 +106,7 @@ def partner_list() -> None:
 
 @main.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
-@click.option("--workers", type=int, default=None, help="Default: CARD_WORKERS (2 x cores + 1)")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Default: CARD_WORKERS (2 x cores + 1)")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Upgrade the schema first")
 def serve(bind: str, workers: int | None, migrate: bool) -> None:
     """Serve the API with gunicorn (see app.server for the worker settings)."""

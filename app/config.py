@@ -53,15 +53,24 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ALIPAY_PRIVATE_KEY_FILE": env.get("CARD_ALIPAY_PRIVATE_KEY_FILE"),
         "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
         "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
-        "CARD_TOKEN_TTL": int(env.get("CARD_TOKEN_TTL", "86400")),
-        "CARD_WORKERS": int(env.get("CARD_WORKERS", str(2 * (os.cpu_count() or 1) + 1))),
-        "MAX_CONTENT_LENGTH": int(env.get("CARD_MAX_BODY_BYTES", str(64 * 1024))),
+        "CARD_TOKEN_TTL": _positive_int(env, "CARD_TOKEN_TTL", 86400),
+        "CARD_WORKERS": _positive_int(env, "CARD_WORKERS", 2 * (os.cpu_count() or 1) + 1),
+        "MAX_CONTENT_LENGTH": _positive_int(env, "CARD_MAX_BODY_BYTES", 64 * 1024),
     }
     if production:
         _refuse_weak_secrets(config)
     else:
         _fill_dev_defaults(config)
     return config
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a positive whole number")
+    return int(raw)
 
 
 def _fill_dev_defaults(config: dict[str, Any]) -> None:

@@ -28,9 +28,9 @@ class Keyring:
     """AES-256-GCM keys by id; ``current`` encrypts, all decrypt."""
 
     def __init__(self, keys: dict[str, bytes], current: str) -> None:
-        for key_id, key in keys.items():
-            if len(key) != 32 or "$" in key_id or not key_id:
-                raise KeyringError(f"data key {key_id!r} must be 32 bytes with an id without '$'")
+        for position, (key_id, key) in enumerate(keys.items(), start=1):
+            if len(key) != 32 or not key_id.isidentifier():
+                raise KeyringError(f"data key {position} must be 'id:base64(32 bytes)' with an id of letters, digits, _")
         if current not in keys:
             raise KeyringError("current data key id is not in the key list")
         self._aead = {key_id: AESGCM(key) for key_id, key in keys.items()}
@@ -38,14 +38,19 @@ class Keyring:
 
     @classmethod
     def from_setting(cls, setting: str) -> Keyring:
-        """Parse ``"k2:BASE64,k1:BASE64"`` (first = current) as in ``CARD_DATA_KEYS``."""
+        """Parse ``"k2:BASE64,k1:BASE64"`` (first = current) as in ``CARD_DATA_KEYS``.
+
+        Error messages name a key by its position, never by its text (it may be the key itself).
+        """
         keys: dict[str, bytes] = {}
-        for item in filter(None, (part.strip() for part in setting.split(","))):
+        for position, item in enumerate(filter(None, (part.strip() for part in setting.split(","))), start=1):
             key_id, _, encoded = item.partition(":")
+            if key_id in keys:
+                raise KeyringError(f"data key {position} repeats an earlier key id")
             try:
                 keys[key_id] = base64.b64decode(encoded, validate=True)
-            except ValueError as exc:
-                raise KeyringError(f"data key {key_id!r} is not base64") from exc
+            except ValueError:
+                raise KeyringError(f"data key {position} is not 'id:base64'") from None
         if not keys:
             raise KeyringError("CARD_DATA_KEYS lists no key")
         return cls(keys, next(iter(keys)))

@@ -21,10 +21,13 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    411: "length_required",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "request_header_fields_too_large",
 }
 
 
@@ -58,7 +61,8 @@ def _http_exception(error: HTTPException) -> Any:
     if "messages" in data:  # webargs/flask-smorest validation errors, by location then field
         details["fields"] = data["messages"]
     message = "request validation failed" if details else (error.description or error.name)
-    headers = dict(data.get("headers") or {})
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # e.g. Allow on 405
+    headers.update(data.get("headers") or {})
     return as_response(AppError(HTTP_CODES.get(status, "http_error"), status, message, details, headers))
 
 

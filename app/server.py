@@ -6,9 +6,15 @@ master, before workers start.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import gunicorn.util
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from .errors import AppError
+from .http_errors import HTTP_CODES
 
 GUNICORN_SETTINGS = {
     "worker_class": "gthread",
@@ -21,7 +27,34 @@ GUNICORN_SETTINGS = {
     "limit_request_field_size": 8190,
     "accesslog": "-",
     "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+    "logger_class": "app.server.SafeLogger",
 }
+
+
+class SafeLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger with request-supplied text escaped: an encoded newline in a path
+    cannot forge a log line, and the log stays ASCII."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        return {key: _printable(value) if isinstance(value, str) else value
+                for key, value in super().atoms(resp, req, environ, request_time).items()}
+
+
+def _printable(text: str) -> str:
+    return text if text.isascii() and text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (bad request line, 414, 431, ...) in our JSON envelope, not HTML.
+    The detail text is not echoed: it may quote the request."""
+    envelope = AppError(HTTP_CODES.get(status_int, "bad_request"), status_int, reason.lower()).envelope()
+    body = json.dumps(envelope).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = _json_error  # workers answer gunicorn-level errors through this function
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]

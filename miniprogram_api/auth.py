@@ -4,15 +4,15 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from app.extensions import error_responses
+from app.http_json import CardBlueprint
 from app.runtime import runtime
 from app.services.auth import login_alipay, login_wechat, revoke_token
 
 from .security import BEARER_DOC, bearer_token
 
-blp = Blueprint("mp_auth", __name__, url_prefix="/api/mp/v1/auth", description="Mini-program login")
+blp = CardBlueprint("mp_auth", __name__, url_prefix="/api/mp/v1/auth", description="Mini-program login")
 
 PLATFORM_ERRORS = {
     401: "login_code_invalid: the code is invalid, expired or used; call wx.login()/my.getAuthCode() again",

@@ -5,9 +5,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Response
-from flask_smorest import Blueprint
 
 from app.extensions import error_responses
+from app.http_json import CardBlueprint
 from app.runtime import runtime
 from app.services.binding import bind
 from app.services.card_code import issue_code
@@ -17,7 +17,7 @@ from qr import render
 
 from .security import BEARER_DOC, current_account
 
-blp = Blueprint("mp_card", __name__, url_prefix="/api/mp/v1", description="Binding and the e-card code")
+blp = CardBlueprint("mp_card", __name__, url_prefix="/api/mp/v1", description="Binding and the e-card code")
 
 IMAGE_TYPES = {"png": ("image/png", render.png), "svg": ("image/svg+xml", render.svg)}
 
@@ -46,7 +46,7 @@ class CodeSchema(ma.Schema):
 
 
 class SeedRequestSchema(ma.Schema):
-    installation_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$"),
+    installation_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_-]{8,64}\Z"),
                                        metadata={"description": "Random id the mini-program keeps in its storage"})
 
 
@@ -105,6 +105,7 @@ def create_binding(args: dict[str, Any]) -> Any:
 @error_responses(blp, {
     401: "token_missing / token_invalid",
     403: "not_bound / card_inactive",
+    429: "too_many_codes: 100 codes in this 30 s step; see Retry-After",
 })
 def get_code(args: dict[str, Any]) -> Any:
     """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""

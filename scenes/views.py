@@ -5,19 +5,19 @@ from typing import Any
 
 import marshmallow as ma
 from flask import g
-from flask_smorest import Blueprint
 
 from app.extensions import error_responses
+from app.http_json import CardBlueprint
 from app.runtime import runtime
 from app.services.verification import verify
 
 from .registry import POLICIES, SCENE_NAMES
 from .signing import signed
 
-blp = Blueprint("partner", __name__, url_prefix="/api/partner/v1",
+blp = CardBlueprint("partner", __name__, url_prefix="/api/partner/v1",
                 description="Partner API: signed requests (docs/partner-api.md)")
 
-TERMINAL_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+TERMINAL_ID = r"[A-Za-z0-9_.:-]{1,64}\Z"  # \Z, not $: "$" lets a trailing newline through
 MAX_CODE_LENGTH = 512
 
 

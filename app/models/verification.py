@@ -10,7 +10,8 @@ from .base import Base
 
 
 class Verification(Base):
-    """``card_id`` is set when the code named a known card, accepted or not."""
+    """``card_id`` is set when the code named a known card, accepted or not. ``use_key``
+    (device pseudonym and moving factor, never the password) is the durable one-time ledger."""
 
     __tablename__ = "verifications"
     __table_args__ = (Index("ix_verifications_card_created", "card_id", "created_at"),)
@@ -22,4 +23,5 @@ class Verification(Base):
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     accepted: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(32))
+    use_key: Mapped[str | None] = mapped_column(String(40), unique=True)  # accepted uses only: qr-format.md
     created_at: Mapped[datetime]

@@ -1,13 +1,15 @@
 """Real-name binding (M-17): a logged-in account proves a roster identity and gets its card.
 
-``bind`` checks the (name, ID number) pair against the roster, then creates the citizen's card
+``bind`` checks name, ID number and phone against the roster, then creates the citizen's card
 (a random, non-identifying card number) and its first e-card device, and binds the account.
-Failed attempts are counted per account: guessing ID numbers is an attack.
+Failed attempts are counted per account and per ID number: guessing identities is an attack.
 """
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,9 +20,10 @@ from ..extensions import db
 from ..models import Card, Citizen, MpAccount
 from ..runtime import Runtime
 from .devices import new_device
-from .people import CONTACT_PHONE, MOBILE_PATTERN, citizen_by_id_number, citizen_name, normalize_name
+from .people import CONTACT_PHONE, MOBILE_PATTERN, PHONE, citizen_by_id_number, citizen_name, id_index, normalize_name
 
-MAX_FAILED_ATTEMPTS = 5
+MAX_FAILED_PER_ACCOUNT = 5
+MAX_FAILED_PER_ID_NUMBER = 20
 FAILURE_WINDOW_SECONDS = 3600
 CARD_NUMBER_DIGITS = 16
 
@@ -34,20 +37,32 @@ class BindResult:
 
 
 def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str) -> BindResult:
-    """Bind ``account`` to the roster identity (name, id_number); ``phone`` becomes the contact.
+    """Bind ``account`` to the roster identity with this name, ID number and phone (M-17).
 
-    Errors: 429 ``too_many_attempts``; 422 ``validation_error`` (malformed ID number or phone);
-    403 ``not_eligible`` (not on the roster); 422 ``identity_mismatch`` (the pair does not match,
-    without saying which field); 409 ``account_already_bound`` / ``already_bound``.
+    All three must match the roster: a name and an ID number alone are too often known to
+    others. Errors: 429 ``too_many_attempts`` (5 failures per account, or 20 per ID number, per
+    hour); 422 ``validation_error`` (malformed ID number or phone); 403 ``not_eligible`` (not on
+    the roster); 422 ``identity_mismatch`` (no match, without saying which field); 409
+    ``account_already_bound`` / ``already_bound``. Every refusal but the first two counts as a
+    failed attempt.
     """
-    _refuse_when_throttled(rt, account.id)
+    _refuse_when_throttled(rt, _account_key(account.id))
     id_number, phone = _validated(id_number, phone)
+    id_key = _id_key(rt, id_number)
+    _refuse_when_throttled(rt, id_key)
+    failed = (_account_key(account.id), id_key)
     citizen = citizen_by_id_number(rt, id_number)
     if citizen is None:
-        _fail(rt, account.id, AppError("not_eligible", 403, "this ID number is not on the resident roster"))
-    if citizen_name(rt, citizen) != normalize_name(name):
-        _fail(rt, account.id, AppError("identity_mismatch", 422, "the name and ID number do not match our records"))
-    return _bind_citizen(rt, account, citizen, phone)
+        _fail(rt, failed, AppError("not_eligible", 403, "this ID number is not on the resident roster"))
+    if not _matches(rt, citizen, name, phone):
+        _fail(rt, failed, AppError("identity_mismatch", 422, "the name, ID number and phone do not match our records"))
+    return _bind_citizen(rt, account, citizen, phone, failed)
+
+
+def _matches(rt: Runtime, citizen: Citizen, name: str, phone: str) -> bool:
+    same_name = hmac.compare_digest(citizen_name(rt, citizen).encode(), normalize_name(name).encode())
+    same_phone = hmac.compare_digest(rt.keyring.decrypt(citizen.phone_enc, PHONE).encode(), phone.encode())
+    return same_name and same_phone
 
 
 def _validated(id_number: str, phone: str) -> tuple[str, str]:
@@ -62,28 +77,34 @@ def _validated(id_number: str, phone: str) -> tuple[str, str]:
     return id_number, phone
 
 
-def _throttle_key(account_id: int) -> str:
-    return f"bindfail:{account_id}"
+def _account_key(account_id: int) -> str:
+    return f"bindfail:account:{account_id}"
 
 
-def _refuse_when_throttled(rt: Runtime, account_id: int) -> None:
-    if int(rt.store.get(_throttle_key(account_id)) or 0) >= MAX_FAILED_ATTEMPTS:
+def _id_key(rt: Runtime, id_number: str) -> str:
+    return f"bindfail:id:{id_index(rt, id_number)}"
+
+
+def _refuse_when_throttled(rt: Runtime, key: str) -> None:
+    limit = MAX_FAILED_PER_ACCOUNT if key.startswith("bindfail:account:") else MAX_FAILED_PER_ID_NUMBER
+    if int(rt.store.get(key) or 0) >= limit:
         raise AppError("too_many_attempts", 429, "too many failed binding attempts; try again later",
                        headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)})
 
 
-def _fail(rt: Runtime, account_id: int, error: AppError) -> None:
-    failures = rt.store.incr(_throttle_key(account_id), FAILURE_WINDOW_SECONDS)
-    error.details["attempts_left"] = max(MAX_FAILED_ATTEMPTS - failures, 0)
+def _fail(rt: Runtime, keys: tuple[str, str], error: AppError) -> NoReturn:
+    account_failures = rt.store.incr(keys[0], FAILURE_WINDOW_SECONDS)
+    rt.store.incr(keys[1], FAILURE_WINDOW_SECONDS)
+    error.details["attempts_left"] = max(MAX_FAILED_PER_ACCOUNT - account_failures, 0)
     raise error
 
 
-def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str) -> BindResult:
+def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, failed: tuple[str, str]) -> BindResult:
     if account.citizen_id not in (None, citizen.id):
         raise AppError("account_already_bound", 409, "this account is already bound to another identity")
     other = db.session.scalar(select(MpAccount.id).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
     if other is not None:
-        raise AppError("already_bound", 409, "this identity is already bound to another account")
+        _fail(rt, failed, AppError("already_bound", 409, "this identity is already bound to another account"))
     card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
     account.citizen_id = citizen.id
     try:

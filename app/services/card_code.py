@@ -29,17 +29,19 @@ class IssuedCode:
 
 
 def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
-    """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``."""
+    """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``;
+    429 ``too_many_codes`` after 100 codes in one time step (the sequence is two digits)."""
     card = bound_card(account)
     if card.status != "active":
         raise AppError("card_inactive", 403, "the card is not active", {"status": card.status})
     device = active_device(card)
     now = rt.clock.time()
     step = totp.time_step(now)
-    issued = rt.store.incr(f"issued:{device.pseudonym}:{step}", 2 * totp.STEP_SECONDS)
-    sequence = min(issued - 1, totp.SEQUENCES_PER_STEP - 1)
+    refresh_in = max(1, math.ceil((step + 1) * totp.STEP_SECONDS - now))
+    sequence = rt.store.incr(f"issued:{device.pseudonym}:{step}", 2 * totp.STEP_SECONDS) - 1
+    if sequence >= totp.SEQUENCES_PER_STEP:
+        raise AppError("too_many_codes", 429, "100 codes were issued in this 30-second step; wait for the next",
+                       headers={"Retry-After": str(refresh_in)})
     seed = rt.keyring.decrypt(device.seed_enc, SEED)
     code = payload.encode(payload.CodePayload(device.pseudonym, step, sequence, totp.otp(seed, step, sequence)))
-    next_step_at = (step + 1) * totp.STEP_SECONDS
-    return IssuedCode(code, datetime.fromtimestamp(totp.valid_until(step), UTC),
-                      max(1, math.ceil(next_step_at - now)))
+    return IssuedCode(code, datetime.fromtimestamp(totp.valid_until(step), UTC), refresh_in)

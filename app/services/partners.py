@@ -40,8 +40,8 @@ def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: 
     unknown = set(scenes) - set(known_scenes)
     if unknown or not scenes:
         raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}" if unknown else "at least one scene is required")
-    if not name.strip():
-        raise ValueError("the partner name must not be empty")
+    if not name.strip() or len(name) > 100 or not name.isprintable():
+        raise ValueError("the partner name must be 1-100 printable characters")
     credentials = PartnerCredentials("p_" + secrets.token_hex(8), secrets.token_urlsafe(32))
     db.session.add(Partner(
         partner_id=credentials.partner_id, name=name.strip(), scenes=",".join(scenes),

@@ -21,15 +21,17 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cache
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 
 from qr import payload, replay, totp
 
 from ..extensions import db
 from ..models import Card, Citizen, Device, Verification
 from ..runtime import Runtime
+from ..sql import upsert_insert
 from .partners import PartnerView
 from .people import SEED
 
@@ -74,16 +76,34 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     earlier = _earlier_answer(rt, answer_key)
     if earlier is not None:
         return earlier
-    facts, reason = _decide(rt, partner, policy, code)
-    answer = VerificationAnswer(
-        verification_id="vf_" + secrets.token_hex(12), accepted=reason is None, reason=reason,
-        scene=policy.name, subject=policy.disclose(facts) if reason is None and facts else None,
-    )
-    _record(rt, partner, terminal_id, facts, answer)
+    decision = _decide(rt, partner, policy, code)
+    answer = _answer(policy, decision)
+    if not _record(rt, partner, terminal_id, decision, answer):  # the durable ledger knew this use
+        decision = Decision(decision.facts, "code_used", None)
+        answer = _answer(policy, decision)
+        _record(rt, partner, terminal_id, decision, answer)
     if answer.accepted:
         kept = {"answer": asdict(answer), "at": rt.clock.time()}
         rt.store.put(answer_key, json.dumps(kept), DUPLICATE_WINDOW_SECONDS)
     return answer
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``facts`` when the code named a card; ``reason`` None when accepted; ``use_key``
+    (pseudonym and moving factor) names the use of a genuine code, for the durable ledger."""
+
+    facts: CardFacts | None
+    reason: str | None
+    use_key: str | None
+
+
+def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
+    accepted = decision.reason is None
+    return VerificationAnswer(
+        verification_id="vf_" + secrets.token_hex(12), accepted=accepted, reason=decision.reason, scene=policy.name,
+        subject=policy.disclose(decision.facts) if accepted and decision.facts else None,
+    )
 
 
 def _earlier_answer(rt: Runtime, answer_key: str) -> VerificationAnswer | None:
@@ -102,18 +122,19 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str) -> str:
     return f"answer:{digest}"
 
 
-def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -> tuple[CardFacts | None, str | None]:
+def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -> Decision:
     if not policy.permits(partner):
-        return None, "scene_not_permitted"
+        return Decision(None, "scene_not_permitted", None)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
-        return None, "code_invalid"
+        return Decision(None, "code_invalid", None)
     found = _device_and_card(scanned.pseudonym)
     if found is None:
-        return None, "code_invalid"
+        return Decision(None, "code_invalid", None)
     seed_enc, facts = found
-    return facts, _first_failure(rt, scanned, seed_enc, facts)
+    use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}"
+    return Decision(facts, _first_failure(rt, scanned, seed_enc, facts), use_key)
 
 
 def _first_failure(rt: Runtime, scanned: payload.CodePayload, seed_enc: str, facts: CardFacts) -> str | None:
@@ -133,7 +154,6 @@ _DEVICE_AND_CARD = (
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
-_RECORD = insert(Verification)
 
 
 def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
@@ -143,11 +163,25 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured)
 
 
-def _record(rt: Runtime, partner: PartnerView, terminal_id: str, facts: CardFacts | None, answer: VerificationAnswer) -> None:
-    """One INSERT and a commit (Core, not the unit of work: this runs on every scan)."""
-    db.session.connection().execute(_RECORD, {
+def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
+    """INSERT the record and commit; False when an accepted use was already recorded.
+
+    The record of an accepted verification carries its ``use_key`` under a unique index: a second
+    ledger, durable, behind the store's (a Redis that lost its data cannot make a code verify
+    twice). Core, not the unit of work: this runs on every scan.
+    """
+    facts = decision.facts
+    row = {
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
-        "created_at": rt.clock.now(),
-    })
+        "use_key": decision.use_key if answer.accepted else None, "created_at": rt.clock.now(),
+    }
+    inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
     db.session.commit()
+    return inserted is not None
+
+
+@cache
+def _record_statement(dialect: str) -> Any:
+    stmt = upsert_insert(dialect, Verification)
+    return stmt.on_conflict_do_nothing(index_elements=[Verification.use_key]).returning(Verification.id)

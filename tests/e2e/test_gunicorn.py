@@ -147,3 +147,20 @@ def test_the_main_job_through_gunicorn(server: Server, wechat: WeChatStandIn) ->
     assert "POST /api/partner/v1/verifications" in log  # the access log is on
     for private in (PERSON["id_number"], PERSON["name"], PERSON["phone"], code, login.json()["token"], partner["secret"]):
         assert private not in log
+
+
+def test_errors_raised_by_gunicorn_itself_are_json_envelopes(server: Server) -> None:
+    too_long = requests.get(server.base + "/api/mp/v1/card/code?x=" + "a" * 5000, timeout=10)
+    assert too_long.status_code == 414 and too_long.json()["error"]["code"] == "uri_too_long"
+    big_header = requests.get(server.base + "/api/mp/v1/card/code", headers={"X-Big": "a" * 9000}, timeout=10)
+    assert big_header.status_code in (400, 431) and "error" in big_header.json()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(b"post /api/mp/v1/auth/wechat HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = raw.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 400") and "application/json" in answer and '"error"' in answer
+
+
+def test_the_access_log_cannot_be_forged_with_an_encoded_newline(server: Server) -> None:
+    requests.get(server.base + "/api/x%0AFORGED%20LINE", timeout=10)
+    server.stop()
+    assert not any(line.startswith("FORGED") for line in server.log_path.read_text().splitlines())

@@ -44,8 +44,34 @@ def test_wrong_name_is_identity_mismatch_without_saying_which_field(api: ApiClie
     response = api.bind(api.login(), {**PERSON, "name": "陈大明"})
     assert (response.status_code, error_code(response)) == (422, "identity_mismatch")
     body = response.get_data(as_text=True)
-    assert "name" not in response.json["error"]["message"].replace("name and ID number", "")
+    assert response.json["error"]["message"] == "the name, ID number and phone do not match our records"
+    assert set(response.json["error"]["details"]) == {"attempts_left"}
     assert PERSON["id_number"] not in body and "陈小明" not in body
+
+
+def test_a_phone_that_is_not_the_roster_phone_is_identity_mismatch(api: ApiClient) -> None:
+    """A name and an ID number are often known to others: the roster phone is required too."""
+    api.import_sample_roster()
+    response = api.bind(api.login(), {**PERSON, "phone": "13900000000"})
+    assert (response.status_code, error_code(response)) == (422, "identity_mismatch")
+
+
+def test_probing_whether_an_identity_is_bound_costs_an_attempt(api: ApiClient) -> None:
+    api.bound_citizen(openid="o-owner")
+    response = api.bind(api.login(openid="o-prober"))
+    assert error_code(response) == "already_bound" and response.json["error"]["details"]["attempts_left"] == 4
+
+
+def test_failures_are_also_limited_per_id_number_across_accounts(api: ApiClient) -> None:
+    api.import_sample_roster()
+    for n in range(4):  # 4 accounts x 5 failures = 20 on one ID number
+        token = api.login()
+        for attempt in range(5):
+            assert error_code(api.bind(token, {**PERSON, "name": f"猜{n}{attempt}"})) == "identity_mismatch"
+    response = api.bind(api.login())  # a fresh account, even with the right answer
+    assert (response.status_code, error_code(response)) == (429, "too_many_attempts")
+    other = {"name": "李建国", "id_number": "441900195008281658", "phone": "13800138488"}
+    assert api.bind(api.login(), other).status_code == 200  # other identities are not affected
 
 
 def test_not_on_the_roster_is_not_eligible(api: ApiClient) -> None:

@@ -117,3 +117,14 @@ class TestSeed:
         with api.app.app_context():
             stored = [device.seed_enc for device in db.session.query(Device)]
         assert grant["seed"] not in "".join(stored)
+
+
+def test_after_100_codes_in_one_step_the_client_is_told_to_wait(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    sequences = [payload.parse(api.code(token)).sequence for _ in range(100)]
+    assert sequences == list(range(100))
+    response = api.client.get("/api/mp/v1/card/code", headers=api.bearer(token))
+    assert (response.status_code, error_code(response)) == (429, "too_many_codes")
+    assert response.headers["Retry-After"] == "25"
+    api.clock.advance(30)
+    assert payload.parse(api.code(token)).sequence == 0

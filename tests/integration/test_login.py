@@ -132,3 +132,38 @@ class TestTokens:
         with api.app.app_context():
             digests = [row.digest for row in db.session.query(AuthToken)]
         assert token not in digests and len(digests) == 1
+
+
+class TestHostileBodies:
+    """Bodies Python's json module mishandles: each must be a clean 4xx envelope, never a 500."""
+
+    @pytest.mark.parametrize(("body", "reason"), [
+        (b'{"code":' * 3000 + b"1" + b"}" * 3000, "RecursionError"),
+        (b'{"code": "\\ud800abc"}', "UnicodeEncodeError"),
+        (b'{"code": ' + b"1" * 5000 + b"}", "number too long"),
+        (b'{"code": NaN}', "NaN is not JSON"),
+        (b'{"code": "\xff"}', "UnicodeDecodeError"),
+        (b'{"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": {"l": {"m": {"n": {"o": {"p": {"q": 1}}}}}}}}}}}}}}}}}',
+         "nested deeper than 16 levels"),
+    ])
+    def test_refused_as_bad_request(self, api: ApiClient, body: bytes, reason: str) -> None:
+        response = api.client.post(WECHAT_LOGIN, data=body, content_type="application/json")
+        assert (response.status_code, error_code(response)) == (400, "bad_request")
+        assert response.json["error"]["details"]["reason"] == reason
+
+    def test_a_body_not_declared_as_json_is_415(self, api: ApiClient) -> None:
+        response = api.client.post(WECHAT_LOGIN, data=b'{"code": "x"}', content_type="text/plain")
+        assert (response.status_code, error_code(response)) == (415, "unsupported_media_type")
+
+    def test_chunked_bodies_are_411(self, api: ApiClient) -> None:
+        response = api.client.post(WECHAT_LOGIN, data=b'{"code": "x"}', content_type="application/json",
+                                   headers={"Transfer-Encoding": "chunked"})
+        assert (response.status_code, error_code(response)) == (411, "length_required")
+
+    def test_405_names_the_allowed_methods(self, api: ApiClient) -> None:
+        response = api.client.put(WECHAT_LOGIN, json={"code": "x"})
+        assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+    def test_a_doubled_slash_is_a_404_envelope_not_a_redirect(self, api: ApiClient) -> None:
+        response = api.client.post("/api//mp/v1/auth/wechat", json={"code": "x"})
+        assert (response.status_code, error_code(response)) == (404, "not_found")

@@ -111,3 +111,9 @@ def test_cli_partner_create_prints_json_once_and_list_hides_the_secret(api: ApiC
 def test_cli_partner_create_refuses_unknown_scenes(api: ApiClient) -> None:
     result = _run_cli(api, ["partner", "create", "--name", "X", "--scenes", "transit,moon"])
     assert result.exit_code == 2 and "unknown scenes: moon" in result.output
+
+
+@pytest.mark.parametrize("name", ["", "x" * 101, "Metro\nLine 2"])
+def test_cli_partner_create_refuses_bad_names(api: ApiClient, name: str) -> None:
+    result = _run_cli(api, ["partner", "create", "--name", name, "--scenes", "transit"])
+    assert result.exit_code == 2 and "1-100 printable characters" in result.output

@@ -166,6 +166,7 @@ class TestValidation:
         {"code": "x", "scene": "spaceport", "terminal_id": "t1"},
         {"code": "x", "scene": "transit"},
         {"code": "x", "scene": "transit", "terminal_id": "bad terminal"},
+        {"code": "x", "scene": "transit", "terminal_id": "gate-9\n"},
         {"code": "x", "scene": "transit", "terminal_id": "t1", "extra": True},
         {"code": 5, "scene": "transit", "terminal_id": "t1"},
         {"code": "x" * 513, "scene": "transit", "terminal_id": "t1"},
@@ -173,6 +174,10 @@ class TestValidation:
     def test_bad_bodies_are_422_with_the_envelope(self, api: ApiClient, partner: dict, body: dict) -> None:
         response = api.signed_post(partner, json.dumps(body).encode())
         assert (response.status_code, error_code(response)) == (422, "validation_error")
+
+    def test_a_lone_surrogate_in_the_code_is_400(self, api: ApiClient, partner: dict) -> None:
+        response = api.signed_post(partner, b'{"code": "\\ud800", "scene": "transit", "terminal_id": "t1"}')
+        assert (response.status_code, error_code(response)) == (400, "bad_request")
 
     def test_a_signed_body_that_is_not_json_is_refused_with_the_envelope(self, api: ApiClient, partner: dict) -> None:
         response = api.signed_post(partner, b"\xff\xfe not json")
@@ -261,3 +266,26 @@ def test_nothing_personal_reaches_the_logs(api: ApiClient, partner: dict, caplog
     api.verify(partner, code, terminal_id="gate-2")
     for private in (*PERSON.values(), code, token, partner["secret"], "test-wechat-secret"):
         assert private not in caplog.text
+
+
+def test_a_store_that_lost_its_data_still_cannot_make_a_code_verify_twice(api: ApiClient, citizen: str, partner: dict) -> None:
+    """The verification records are a durable second ledger (qr-format.md, one-time rule)."""
+    code = api.code(citizen)
+    assert api.verify(partner, code, terminal_id="gate-1").json["accepted"] is True
+    _wipe_store(api)
+    again = api.verify(partner, code, terminal_id="gate-2").json
+    assert (again["accepted"], again["reason"]) == (False, "code_used")
+    api.clock.advance(30)  # server-issued sequence numbers restart with the store: see qr-format.md
+    assert api.verify(partner, api.code(citizen), terminal_id="gate-3").json["accepted"] is True
+    with api.app.app_context():
+        reasons = sorted(str(r.reason) for r in db.session.query(Verification))
+    assert reasons == ["None", "None", "code_used"]
+
+
+def _wipe_store(api: ApiClient) -> None:
+    store = api.rt.store
+    if hasattr(store, "client"):
+        store.client.flushdb()
+    else:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM kv_entries")

@@ -53,3 +53,9 @@ def test_create_app_refuses_to_start_in_production_without_secrets(monkeypatch: 
     monkeypatch.setenv("CARD_ENV", "production")
     with pytest.raises(ConfigError):
         create_app()
+
+
+@pytest.mark.parametrize(("name", "value"), [("CARD_TOKEN_TTL", "abc"), ("CARD_WORKERS", "0"), ("CARD_MAX_BODY_BYTES", "-1")])
+def test_numbers_must_be_positive_and_the_error_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config({name: value})

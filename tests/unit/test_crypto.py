@@ -53,6 +53,13 @@ def test_bad_key_settings_are_refused(setting: str) -> None:
         Keyring.from_setting(setting)
 
 
+@pytest.mark.parametrize("setting", [K1, f"k1={K1}", f"k1:{K1},k1:{K2}"])
+def test_key_errors_never_echo_the_key(setting: str) -> None:
+    with pytest.raises(KeyringError) as info:
+        Keyring.from_setting(setting)
+    assert K1 not in str(info.value) and K1[:10] not in str(info.value)
+
+
 def test_blind_index_is_deterministic_keyed_and_purpose_bound() -> None:
     index = BlindIndex(b"i" * 32)
     assert index("v", "p") == index("v", "p")

@@ -1,0 +1,87 @@
+"""Strict JSON request bodies for every endpoint (one parser, used by every blueprint).
+
+Python's json module accepts what an API should refuse and fails in ways a generic handler would
+turn into a 500: nesting deep enough to exhaust the stack, integers too long to convert, NaN and
+Infinity, and lone UTF-16 surrogates (``"\\ud800"``) that later fail to encode. Here each of these
+is a 400 ``bad_request``; a body that is not declared as JSON is a 415; chunked bodies without a
+length are refused with 411 (the body-size limit needs the length).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import flask
+from flask_smorest import Blueprint
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from .errors import AppError
+
+MAX_DEPTH = 16
+MAX_NUMBER_CHARACTERS = 30
+
+
+def _bad_json(reason: str) -> AppError:
+    return AppError("bad_request", 400, "the request body is not acceptable JSON", {"reason": reason})
+
+
+def _no_constants(name: str) -> Any:
+    raise _bad_json(f"{name} is not JSON")
+
+
+def _bounded_number(kind: type) -> Any:
+    def convert(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARACTERS:
+            raise _bad_json("number too long")
+        return kind(text)
+
+    return convert
+
+
+def _depth_ok(value: Any) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return False
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse a request body; raises AppError 400 for anything but plain, shallow UTF-8 JSON."""
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants,
+                           parse_int=_bounded_number(int), parse_float=_bounded_number(float))
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+    except (RecursionError, ValueError, UnicodeError) as exc:  # JSONDecodeError is a ValueError
+        raise _bad_json(type(exc).__name__) from None
+    if not _depth_ok(value):
+        raise _bad_json(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+class StrictJsonParser(FlaskParser):
+    """webargs' Flask parser with :func:`loads_strict` and a 415 for bodies not sent as JSON."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        if not is_json_request(req):
+            raise AppError("unsupported_media_type", 415, "send the body with Content-Type: application/json")
+        return loads_strict(data)
+
+
+class CardBlueprint(Blueprint):
+    """flask-smorest's Blueprint with the strict parser; every blueprint of ours uses it."""
+
+    ARGUMENTS_PARSER = StrictJsonParser()
+
+
+def refuse_chunked_bodies() -> None:
+    """``before_request``: a body without Content-Length cannot be held to the size limit."""
+    if "chunked" in flask.request.headers.get("Transfer-Encoding", "").lower():
+        raise AppError("length_required", 411, "send the body with a Content-Length header, not chunked")
