@@ -1,110 +1,115 @@
-"""Benchmark: partner verifications per second through gunicorn on PostgreSQL + Redis.
+"""Benchmark: partner verifications and card codes per second through gunicorn on PostgreSQL + Redis,
+against a floor (a minimal Flask app under the same gunicorn settings) measured in the same run.
 
-Run by hand, not in CI (README of bench/ below):
+Run by hand, not in CI (see bench/README.md):
 
     apt-get install -y wrk            # the load generator (Debian package)
-    .venv/bin/python bench/verify.py [--citizens 2000] [--duration 20] [--connections 32]
+    .venv/bin/python bench/verify.py                      # 100,000 citizens, wrk, as fast as it goes
+    .venv/bin/python bench/verify.py --citizens 2000      # quick try
+    .venv/bin/python bench/verify.py --rate 500           # fixed 500 req/s (bench/paced.py): p99 at that rate
+    .venv/bin/python bench/verify.py --citizens 1000000   # the large run
 
-It creates a fresh PostgreSQL database (``cc_bench``) and uses Redis database 15 (flushed),
-seeds N citizens with cards and devices of known seeds, starts ``citizencard serve`` with its
-production settings (gthread workers), pre-signs one unique request per code (fresh codes of
-random citizens, each used once), replays them with wrk from a separate process, and prints
-throughput, p50/p90/p99 and the error count. It then checks in the database that the number of
-accepted verifications equals the accepted answers, i.e. no code was accepted twice.
+One run creates a fresh PostgreSQL database (``cc_bench``), flushes Redis database 15, seeds N
+citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures
+in this order, each from a separate load-generator process: the floor (bench/floor_app.py),
+``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid code used once)
+and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints one table, the
+ratios to the floor, and the checks that no code was accepted twice.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import random
 import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
 import requests
-from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seed import Population, seed_population  # noqa: E402
+from workload import (  # noqa: E402
+    BENCH,
+    VERIFY_PATH,
+    card_code_requests,
+    drive,
+    floor_requests,
+    verification_requests,
+    write_requests,
+)
+
 from app import create_app  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.models import Card, Citizen, Device, Verification  # noqa: E402
-from app.runtime import EXTENSION_KEY  # noqa: E402
-from app.services import people  # noqa: E402
-from app.services.partners import create_partner  # noqa: E402
 from qr import payload, totp  # noqa: E402
-from scenes.registry import SCENE_NAMES  # noqa: E402
 from scenes.signing import authorization_header  # noqa: E402
 
-PATH = "/api/partner/v1/verifications"
+MAX_DURATION = 25  # pre-signed codes must stay valid until the phase ends
+SETTLE_SECONDS = 1  # after the first answer, let the other gunicorn workers finish booting
+WARMUP_SECONDS = 2  # load before each measurement, not counted: first requests of a worker pay one-time costs
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One row of the table: a load generator's RESULT for one endpoint."""
+
+    label: str
+    result: dict[str, float]
+    unique: int  # distinct requests in its file; with wrk, requests beyond that repeat (and are refused)
+    expects_accepted: bool  # every answer should say "accepted": true (the floor and verifications)
+
+    @property
+    def throughput(self) -> float:
+        return self.result["requests"] / self.result["seconds"]
+
+    @property
+    def repeats(self) -> int:
+        return max(0, int(self.result["requests"]) - self.unique) if self.expects_accepted else 0
+
+    @property
+    def errors(self) -> int:
+        """Socket errors, non-200 answers, and fresh valid codes that were refused."""
+        r = self.result
+        refused = r["ok"] - r["accepted"] - self.repeats if self.expects_accepted else 0
+        return int(r["non200"] + r["socket_errors"] + max(0, refused))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--citizens", type=int, default=2000)
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load (at most 25)")
+    parser.add_argument("--citizens", type=int, default=100_000)
+    parser.add_argument("--accounts", type=int, default=1000, help="bound accounts with tokens for GET /card/code")
+    parser.add_argument("--duration", type=int, default=15, help=f"seconds of load per endpoint (at most {MAX_DURATION})")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=None, help="fixed requests/s (bench/paced.py) instead of wrk")
     parser.add_argument("--workers", type=int, default=None, help="default: what citizencard serve uses")
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.duration > MAX_DURATION:
+        parser.error(f"--duration must be at most {MAX_DURATION} s: pre-signed codes expire")
+    return args
 
 
 def fresh_database(admin_url: str) -> str:
-    admin = make_url(admin_url)
-    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+    """Drop and create ``cc_bench``; returns its URL."""
+    admin = make_url(admin_url).set(drivername="postgresql")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute('DROP DATABASE IF EXISTS "cc_bench" WITH (FORCE)')
         conn.execute('CREATE DATABASE "cc_bench"')
-    return admin.set(drivername="postgresql", database="cc_bench").render_as_string(hide_password=False)
-
-
-def seed(app, citizens: int) -> tuple[list[tuple[str, str]], dict[str, str]]:  # type: ignore[no-untyped-def]
-    """Citizens with cards and one device each; returns (pseudonym, seed) pairs and a partner."""
-    rt = app.extensions[EXTENSION_KEY]
-    now = rt.clock.now()
-    devices = [(f"{i:016d}".translate(str.maketrans("0123456789", "ABCDEFGHIJ")), totp.new_seed()) for i in range(citizens)]
-    with app.app_context():
-        db.session.execute(insert(Citizen), [
-            {"id": i + 1, "id_number_index": f"bench{i}", "id_number_enc": rt.keyring.encrypt(f"id{i}", people.ID_NUMBER),
-             "name_enc": rt.keyring.encrypt("测试", people.NAME), "phone_enc": rt.keyring.encrypt("13800000000", people.PHONE),
-             "insured": i % 2 == 0, "created_at": now, "updated_at": now} for i in range(citizens)])
-        db.session.execute(insert(Card), [
-            {"id": i + 1, "card_number": f"9{i:015d}", "citizen_id": i + 1, "status": "active",
-             "contact_phone_enc": rt.keyring.encrypt("13800000000", people.CONTACT_PHONE), "created_at": now}
-            for i in range(citizens)])
-        db.session.execute(insert(Device), [
-            {"card_id": i + 1, "pseudonym": pseudonym, "seed_enc": rt.keyring.encrypt(seed_, people.SEED), "created_at": now}
-            for i, (pseudonym, seed_) in enumerate(devices)])
-        db.session.commit()
-        credentials = create_partner(rt, "Bench Metro", ["transit"], SCENE_NAMES)
-    return devices, {"partner_id": credentials.partner_id, "secret": credentials.secret}
-
-
-def signed_requests(devices: list[tuple[str, str]], partner: dict[str, str], count: int, path: Path) -> None:
-    """One line per request: each a fresh code of a random citizen, each code used once.
-
-    Sequences run outer and citizens inner (in one shuffled order), so one device's successive
-    codes are exactly N requests apart and reach the server in order."""
-    step = totp.time_step(time.time())
-    now = int(time.time())
-    order = random.sample(range(len(devices)), len(devices))
-    with path.open("w") as out:
-        for n in range(count):
-            sequence, index = divmod(n, len(devices))
-            pseudonym, seed_ = devices[order[index]]
-            code = payload.encode(payload.CodePayload(pseudonym, step, sequence, totp.otp(seed_, step, sequence)))
-            body = json.dumps({"code": code, "scene": "transit", "terminal_id": f"gate-{index % 500}"}, separators=(",", ":"))
-            header = authorization_header(partner["partner_id"], partner["secret"], "POST", PATH, body.encode(), now, secrets.token_hex(12))
-            out.write(f"{body}\t{header}\n")
+    return admin.set(database="cc_bench").render_as_string(hide_password=False)
 
 
 def free_port() -> int:
@@ -113,84 +118,214 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_fresh_step(min_left: float) -> None:
-    left = 30 - time.time() % 30
-    if left < min_left:
-        time.sleep(left + 0.1)
-
-
-def main() -> int:
-    args = parse_args()
-    if args.duration > 25:
-        sys.exit("--duration must be at most 25 s: pre-signed codes expire")
-    database_url = fresh_database(args.admin_url)
-    redis.Redis.from_url(args.redis_url).flushdb()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url, "CARD_INSTANCE_PATH": tempfile.mkdtemp()}
-    subprocess.run([sys.executable, "-m", "app", "db", "upgrade"], env=env, check=True, capture_output=True)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": args.redis_url})
-    devices, partner = seed(app, args.citizens)
-    workers = args.workers or app.config["CARD_WORKERS"]
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}",
-                               "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """Run a gunicorn server until the block ends; wait until it answers and its workers have booted."""
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return run_load(args, app, devices, partner, port, workers)
+        wait_until_up(port, server)
+        yield
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def run_load(args, app, devices, partner, port: int, workers: int) -> int:  # type: ignore[no-untyped-def]
-    for _ in range(100):
+def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.poll() is None:
         try:
-            requests.get(f"http://127.0.0.1:{port}/api/openapi.json", timeout=1)
-            break
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+            time.sleep(SETTLE_SECONDS)
+            return
         except requests.ConnectionError:
             time.sleep(0.2)
-    wait_for_fresh_step(args.duration + 8)
-    lines = Path(tempfile.mkdtemp()) / "requests.tsv"
-    count = min(5000 * args.duration, len(devices) * 100)
-    signed_requests(devices, partner, count, lines)
-    wrk = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-                          "-s", str(ROOT / "bench" / "verify.lua"), f"http://127.0.0.1:{port}", "--", str(lines), "2"],
-                         capture_output=True, text=True, check=True)
-    result = dict(item.split("=") for item in next(line for line in wrk.stdout.splitlines() if line.startswith("RESULT")).split()[1:])
-    time.sleep(1)  # let requests still in flight when wrk stopped finish
-    with app.app_context():
-        recorded = db.session.scalar(select(func.count()).select_from(Verification).where(Verification.accepted.is_(True)))
-    replays = replay_sample(lines, port, partner, 200)
-    report(args, workers, count, result, recorded, replays)
-    return 0 if replays == 0 and recorded <= count else 1
+    raise RuntimeError(f"the server on port {port} did not start")
 
 
-def replay_sample(lines: Path, port: int, partner: dict[str, str], size: int) -> int:
-    """Send ``size`` already-sent codes again from another terminal; returns how many were accepted."""
-    sent = lines.read_text().splitlines()[:size]
-    accepted = 0
-    for line in sent:
-        code = json.loads(line.split("\t")[0])["code"]
+def unique_count(args: argparse.Namespace) -> int:
+    """How many distinct requests to prepare: all a paced run sends, or more than wrk can send."""
+    return int(args.rate * args.duration) + 10 if args.rate else 5000 * args.duration
+
+
+def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, port: int,
+                      args: argparse.Namespace, folder: Path) -> tuple[dict[str, float], list[Path]]:
+    """Load the server for WARMUP_SECONDS with ``warm_lines`` (result discarded), then measure with ``lines``."""
+    files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
+    drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
+    return drive(files[1], port, args.duration, args.connections, args.rate), files
+
+
+def warmup_count(args: argparse.Namespace) -> int:
+    """Distinct requests for the warm-up (beyond them wrk repeats, which is harmless there)."""
+    return int(args.rate * WARMUP_SECONDS) + 10 if args.rate else 5000 * WARMUP_SECONDS
+
+
+def wait_for_codes_to_last(duration: int) -> None:
+    """Codes of the current step stay valid until the next step ends: make sure that covers the phase."""
+    left = 2 * totp.STEP_SECONDS - time.time() % totp.STEP_SECONDS
+    if left < duration + 15:
+        time.sleep(left - totp.STEP_SECONDS + 0.1)
+
+
+def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measured:
+    """The floor app under the same gunicorn options, on its own."""
+    port = free_port()
+    command = [sys.executable, str(BENCH / "floor_app.py"), "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--redis-url", args.redis_url]
+    with serving(command, dict(os.environ), port):
+        wait_for_codes_to_last(args.duration)
+        count, warm = unique_count(args), warmup_count(args)
+        lines = floor_requests(warm + count)
+        result, _ = warm_up_and_drive(lines[:warm], lines[warm:], "floor", port, args, folder)
+    return Measured("floor    POST /verify (bench/floor_app.py)", result, count, True)
+
+
+def measure_verifications(args: argparse.Namespace, population: Population, port: int,
+                          folder: Path) -> tuple[Measured, list[Path]]:
+    """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
+    wait_for_codes_to_last(args.duration)
+    warm = warmup_count(args)
+    lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
+    result, files = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", port, args, folder)
+    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), files
+
+
+def measure_card_code(args: argparse.Namespace, population: Population, port: int, folder: Path) -> Measured:
+    """``GET /card/code``, rotating through the bearer tokens."""
+    lines = card_code_requests(population.tokens)
+    result, _ = warm_up_and_drive(lines, lines, "card_code", port, args, folder)
+    return Measured("ours     GET /api/mp/v1/card/code", result, len(population.tokens), False)
+
+
+def accepted_in_database(database_url: str) -> int:
+    """Accepted verifications recorded in PostgreSQL."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM verifications WHERE accepted").fetchone()[0]  # type: ignore[index]
+
+
+def cards_accepted_too_often(database_url: str, files: list[Path], population: Population) -> int:
+    """Cards with more accepted verifications in PostgreSQL than distinct codes of theirs sent (must be 0)."""
+    card_of = {pseudonym: i + 1 for i, (pseudonym, _) in enumerate(population.devices)}
+    codes = Counter(card_of[payload.parse(json.loads(line.split("\t")[2])["code"]).pseudonym]
+                    for file in files for line in file.read_text().splitlines())
+    with psycopg.connect(database_url) as conn:
+        accepted = conn.execute("SELECT card_id, count(*) FROM verifications WHERE accepted GROUP BY card_id").fetchall()
+    return sum(1 for card_id, count in accepted if count > codes[card_id])
+
+
+def replay_sample(file: Path, port: int, population: Population, size: int) -> Counter[str]:
+    """Send the first ``size`` codes of the load again, correctly signed, from another terminal.
+
+    Returns how the answers went: ``accepted`` must be 0, ``refused`` should be all."""
+    outcomes: Counter[str] = Counter()
+    for line in file.read_text().splitlines()[:size]:
+        code = json.loads(line.split("\t")[2])["code"]
         body = json.dumps({"code": code, "scene": "transit", "terminal_id": "replay-check"}).encode()
-        header = authorization_header(partner["partner_id"], partner["secret"], "POST", PATH, body, int(time.time()), secrets.token_hex(12))
-        answer = requests.post(f"http://127.0.0.1:{port}{PATH}", data=body, timeout=10,
-                               headers={"Authorization": header, "Content-Type": "application/json"}).json()
-        accepted += answer["accepted"]
-    return accepted
+        header = authorization_header(population.partner_id, population.partner_secret, "POST", VERIFY_PATH,
+                                      body, int(time.time()), secrets.token_hex(12))
+        answer = requests.post(f"http://127.0.0.1:{port}{VERIFY_PATH}", data=body, timeout=10,
+                               headers={"Authorization": header, "Content-Type": "application/json"})
+        accepted = answer.status_code == 200 and answer.json()["accepted"]
+        outcomes["accepted" if accepted else "refused" if answer.status_code == 200 else f"HTTP {answer.status_code}"] += 1
+    return outcomes
 
 
-def report(args, workers: int, count: int, result: dict[str, str], recorded: int, replays: int) -> None:  # type: ignore[no-untyped-def]
-    seconds, requests_ = float(result["seconds"]), int(result["requests"])
-    refused = int(result["refused"])
-    print(f"citizens={args.citizens} gunicorn workers={workers} (gthread x4) wrk connections={args.connections} "
-          f"duration={seconds:.1f}s unique codes={count}")
-    print(f"{'throughput':>12} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'accepted':>9} {'refused':>8} {'errors':>7}")
-    print(f"{requests_ / seconds:>10.0f}/s {int(result['p50_us']) / 1000:>6.1f}ms {int(result['p90_us']) / 1000:>6.1f}ms "
-          f"{int(result['p99_us']) / 1000:>6.1f}ms {int(result['max_us']) / 1000:>6.1f}ms {result['accepted']:>9} {refused:>8} "
-          f"{result['socket_errors']:>7}")
-    print(f"accepted verifications recorded in PostgreSQL: {recorded} (answers seen by wrk: {result['accepted']}; "
-          f"the difference is requests in flight when wrk stopped); unique codes sent: {count}")
-    print(f"already-used codes sent again: 200, accepted again: {replays} (must be 0)")
-    if requests_ > count:
-        print(f"note: {requests_ - count} requests re-sent already used codes after the list ran out; they count as refused")
+def run_product(args, env, population, workers, folder) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes."""
+    port = free_port()
+    command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    with serving(command, env, port):
+        verifications, files = measure_verifications(args, population, port, folder)
+        time.sleep(1)  # let requests in flight when the load stopped finish
+        checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(files[1], port, population, 200),
+                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], files, population)}
+        card_code = measure_card_code(args, population, port, folder)
+    return [verifications, card_code], checks
+
+
+def ms(result: dict[str, float], key: str) -> str:
+    return f"{result[key] / 1000:.1f}ms"
+
+
+def print_table(rows: list[Measured]) -> None:
+    """Throughput, latency percentiles, errors, and ratios to the floor (first row)."""
+    floor = rows[0]
+    print(f"{'endpoint':<50} {'req/s':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'errors':>6}  "
+          f"{'req/s vs floor':>14} {'p99 vs floor':>12}")
+    for row in rows:
+        r = row.result
+        print(f"{row.label:<50} {row.throughput:>7.0f} {ms(r, 'p50_us'):>8} {ms(r, 'p90_us'):>8} {ms(r, 'p99_us'):>8} "
+              f"{ms(r, 'max_us'):>8} {row.errors:>6}  {row.throughput / floor.throughput:>13.2f}x "
+              f"{r['p99_us'] / floor.result['p99_us']:>11.2f}x")
+
+
+def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, float]) -> None:
+    if args.rate:
+        load = (f"bench/paced.py at a fixed {args.rate:g} req/s (open loop, Python asyncio on raw sockets; "
+                f"wrk2 is not packaged in Debian), {args.connections} connections")
+    else:
+        load = f"wrk -t2 -c{args.connections} (closed loop: as fast as the server answers)"
+    print(f"citizens={args.citizens} accounts={args.accounts} gunicorn: {workers} workers, gthread x4 threads "
+          f"(app.server.gunicorn_options)  {args.duration}s per endpoint")
+    print(f"load: {load}")
+    print(f"seeding {seconds['seed']:.1f}s, whole run {seconds['total']:.1f}s")
+
+
+def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
+    """The never-twice evidence, notes on the load, and the targets."""
+    ours = rows[1]
+    print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
+          f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
+          f"used codes sent again: 200, answers {dict(checks['replays'])} (accepted must be 0); "
+          f"cards with more acceptances than codes sent: {checks['cards_over']} (must be 0)")
+    if args.rate:
+        print("paced load, worst lateness of a send against its schedule (already inside the latencies): "
+              + ", ".join(f"{' '.join(row.label.split()[1:3])} {row.result['send_lag_max_us'] / 1000:.1f} ms" for row in rows))
+    for row in rows:
+        if row.repeats:
+            print(f"note: {row.label.split()[0]} ran out of unique requests; {row.repeats} repeats were refused (not errors)")
+    print_targets(rows, checks, args)
+
+
+def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
+    """The issue's targets that this run can judge."""
+    floor, ours = rows[0], rows[1]
+    twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or floor.result["accepted"] > floor.unique
+    targets = [f"verification throughput >= 0.5 x floor: {ours.throughput / floor.throughput:.2f}"
+               + (" (not judged at a fixed rate)" if args.rate else ""),
+               f"zero errors: {'yes' if sum(row.errors for row in rows) == 0 else 'NO'}",
+               f"never a code accepted twice: {'NO' if twice else 'yes'}"]
+    if args.rate:
+        p99 = ours.result["p99_us"] / 1000
+        targets.append(f"verification p99 at {args.rate:g}/s < 25 ms: {p99:.1f} ms ({'yes' if p99 < 25 else 'NO'})")
+    print("targets: " + "; ".join(targets))
+
+
+def prepare(args: argparse.Namespace, tmp: str) -> tuple[dict[str, str], Any, Population]:
+    """Fresh database (migrated) and Redis database, the app object, the seeded population."""
+    database_url = fresh_database(args.admin_url)
+    redis.Redis.from_url(args.redis_url).flushdb()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url, "CARD_INSTANCE_PATH": tmp}
+    subprocess.run([sys.executable, "-m", "app", "db", "upgrade"], env=env, check=True, capture_output=True)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": args.redis_url})
+    return env, app, seed_population(app, database_url, args.citizens, args.accounts)
+
+
+def main() -> int:
+    args = parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cc_bench_") as tmp:
+        env, app, population = prepare(args, tmp)
+        seeded = time.monotonic() - started
+        args.accounts = len(population.tokens)  # at most one per citizen
+        workers = args.workers or app.config["CARD_WORKERS"]
+        rows = [measure_floor(args, workers, Path(tmp))]
+        product_rows, checks = run_product(args, env, population, workers, Path(tmp))
+    rows += product_rows
+    print_header(args, workers, {"seed": seeded, "total": time.monotonic() - started})
+    print_table(rows)
+    print_checks(rows, checks, args)
+    return 0 if checks["replays"] == {"refused": 200} and checks["cards_over"] == 0 else 1
 
 
 if __name__ == "__main__":

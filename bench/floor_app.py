@@ -1,0 +1,69 @@
+"""The floor: the least work a verification endpoint can do, under the product's gunicorn settings.
+
+``POST /verify`` with ``{"seed": "<base32>", "code": "<6 digits>"}``: parse the JSON body, one
+``pyotp.TOTP(seed).verify(code, valid_window=1)``, and, when it matches, one Redis
+``SET floor:<seed>:<code> 1 NX EX 120`` so no code is accepted twice. Answers
+``{"accepted": true|false}``. No database, no signature, no logging of our own.
+
+    .venv/bin/python bench/floor_app.py --bind 127.0.0.1:8100 --workers 5 --redis-url redis://127.0.0.1:6379/15
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import redis
+from flask import Flask, jsonify, request
+from gunicorn.app.base import BaseApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.server import gunicorn_options  # noqa: E402
+
+PATH = "/verify"
+
+
+def create_floor_app(redis_url: str) -> Flask:
+    """The minimal Flask app: JSON body, one TOTP check, one Redis SET NX."""
+    app = Flask(__name__)
+    store = redis.Redis.from_url(redis_url)
+
+    @app.post(PATH)
+    def verify() -> Any:
+        body = request.get_json()
+        valid = pyotp.TOTP(body["seed"]).verify(body["code"], valid_window=1)
+        accepted = valid and bool(store.set(f"floor:{body['seed']}:{body['code']}", 1, nx=True, ex=120))
+        return jsonify(accepted=accepted)
+
+    return app
+
+
+class FloorServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with exactly ``app.server.gunicorn_options`` (worker class, threads, timeouts, access log)."""
+
+    def __init__(self, options: dict[str, Any], redis_url: str) -> None:
+        self.options, self.redis_url = options, redis_url
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_floor_app(self.redis_url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--redis-url", required=True)
+    args = parser.parse_args()
+    FloorServer(gunicorn_options(args.bind, args.workers), args.redis_url).run()
+
+
+if __name__ == "__main__":
+    main()
