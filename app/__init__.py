@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from flask.sessions import NullSession, SecureCookieSessionInterface
 from sqlalchemy import event
 
 from .clock import Clock
@@ -64,12 +65,23 @@ def _tune_sqlite(engine: Any) -> None:
         cursor.close()
 
 
+class NoCookieSessions(SecureCookieSessionInterface):
+    """Never reads or writes a session cookie (the API authenticates every request itself)."""
+
+    def open_session(self, app: Flask, request: Any) -> None:
+        return None
+
+    def make_null_session(self, app: Flask) -> Any:
+        return NullSession()
+
+
 def _register_http(app: Flask) -> None:
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import card as mp_card
     from scenes import views as partner_views
 
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
+    app.session_interface = NoCookieSessions()  # the API has no cookie sessions: skip their cost per request
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):

@@ -21,6 +21,8 @@ from .clock import Clock
 from .models import KvEntry
 from .sql import upsert_insert
 
+UseOutcome = tuple[str, str | None]
+
 
 class StoreUnavailable(RuntimeError):
     """The store cannot be reached; the caller must not assume any write happened."""
@@ -32,8 +34,10 @@ class Store(Protocol):
     def claim(self, key: str, ttl: int) -> bool:
         """Create ``key`` if absent (SET NX); True if this call created it."""
 
-    def advance(self, key: str, counter: int, ttl: int) -> bool:
-        """Raise the mark at ``key`` to ``counter`` if it is higher than the current mark."""
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
+        """One atomic step: if ``answer_key`` holds a value, return ``("earlier", value)``; else raise
+        the mark at ``mark_key`` to ``counter`` if that is higher than the mark (``("first", None)``,
+        and ``answer`` is stored at ``answer_key``), or leave both alone (``("used", None)``)."""
 
     def get(self, key: str) -> str | None:
         """The value at ``key``, or None."""
@@ -45,11 +49,14 @@ class Store(Protocol):
         """Add one to the counter at ``key`` (the window starts at the first increment)."""
 
 
-ADVANCE_LUA = """
+USE_ONCE_LUA = """
+local earlier = redis.call('GET', KEYS[2])
+if earlier then return {'earlier', earlier} end
 local last = redis.call('GET', KEYS[1])
-if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
+if last and tonumber(last) >= tonumber(ARGV[1]) then return {'used'} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+return {'first'}
 """
 
 INCR_LUA = """
@@ -65,7 +72,7 @@ class RedisStore:
     def __init__(self, client: redis.Redis, prefix: str = "cc:") -> None:
         self.client = client
         self.prefix = prefix
-        self._advance = client.register_script(ADVANCE_LUA)
+        self._use_once = client.register_script(USE_ONCE_LUA)
         self._incr = client.register_script(INCR_LUA)
 
     @classmethod
@@ -79,8 +86,10 @@ class RedisStore:
     def claim(self, key: str, ttl: int) -> bool:
         return bool(self._call(self.client.set, self.prefix + key, "1", nx=True, ex=ttl))
 
-    def advance(self, key: str, counter: int, ttl: int) -> bool:
-        return bool(self._call(self._advance, keys=[self.prefix + key], args=[counter, ttl]))
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
+        keys = [self.prefix + mark_key, self.prefix + answer_key]
+        reply = self._call(self._use_once, keys=keys, args=[counter, mark_ttl, answer, answer_ttl])
+        return reply[0], (reply[1] if len(reply) > 1 else None)
 
     def get(self, key: str) -> str | None:
         return self._call(self.client.get, self.prefix + key)
@@ -126,7 +135,18 @@ class SqlStore:
         )
         return self._returns_row(stmt.returning(KvEntry.key))
 
-    def advance(self, key: str, counter: int, ttl: int) -> bool:
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
+        """The same steps as on Redis; the mark is raised atomically, which is what the
+        one-time rule needs (the answer write after it is not part of that guarantee)."""
+        earlier = self.get(answer_key)
+        if earlier is not None:
+            return "earlier", earlier
+        if not self._advance(mark_key, counter, mark_ttl):
+            return "used", None
+        self.put(answer_key, answer, answer_ttl)
+        return "first", None
+
+    def _advance(self, key: str, counter: int, ttl: int) -> bool:
         now = self.clock.time()
         stmt = self._insert(KvEntry).values(key=key, counter=counter, expires_at=now + ttl)
         stmt = stmt.on_conflict_do_update(

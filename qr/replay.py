@@ -15,15 +15,23 @@ MARK_TTL_SECONDS = (WINDOW_BACK + WINDOW_AHEAD + 3) * STEP_SECONDS
 
 
 class Ledger(Protocol):
-    """Atomic monotonic marks (Redis Lua script, or SQL ``INSERT ... ON CONFLICT``)."""
+    """Atomic use of a code (a Redis Lua script, or SQL ``INSERT ... ON CONFLICT``): see app.store."""
 
-    def advance(self, key: str, counter: int, ttl: int) -> bool: ...
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str,
+                 answer_ttl: int) -> tuple[str, str | None]: ...
 
 
 def ledger_key(pseudonym: str) -> str:
     return f"replay:{pseudonym}"
 
 
-def first_use(ledger: Ledger, pseudonym: str, step: int, sequence: int) -> bool:
-    """Mark (step, sequence) used for ``pseudonym``; True only for the first and newest use."""
-    return ledger.advance(ledger_key(pseudonym), moving_factor(step, sequence), MARK_TTL_SECONDS)
+def use_once(ledger: Ledger, pseudonym: str, step: int, sequence: int, answer_key: str, answer: str,
+             answer_ttl: int) -> tuple[str, str | None]:
+    """Use (step, sequence) of ``pseudonym`` once, keeping ``answer`` for re-reads.
+
+    Returns ``("first", None)`` for the first and newest use, ``("used", None)`` when this or a
+    later code was used, or ``("earlier", kept)`` when ``answer_key`` already holds an answer
+    (a scanner reading the same code again).
+    """
+    return ledger.use_once(ledger_key(pseudonym), moving_factor(step, sequence), MARK_TTL_SECONDS,
+                           answer_key, answer, answer_ttl)

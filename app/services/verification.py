@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any, Protocol
@@ -71,31 +70,65 @@ class VerificationAnswer:
 
 
 def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str) -> VerificationAnswer:
-    """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records."""
+    """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records.
+
+    Store round trips: none for a forged code, one for any genuine code (the atomic use, or the
+    look-up of an earlier answer when the code is refused for its age or the card's state).
+    """
     answer_key = _answer_key(partner, terminal_id, code)
-    earlier = _earlier_answer(rt, answer_key)
-    if earlier is not None:
-        return earlier
     decision = _decide(rt, partner, policy, code)
-    answer = _answer(policy, decision)
-    if not _record(rt, partner, terminal_id, decision, answer):  # the durable ledger knew this use
-        decision = Decision(decision.facts, "code_used", None)
-        answer = _answer(policy, decision)
-        _record(rt, partner, terminal_id, decision, answer)
-    if answer.accepted:
-        kept = {"answer": asdict(answer), "at": rt.clock.time()}
-        rt.store.put(answer_key, json.dumps(kept), DUPLICATE_WINDOW_SECONDS)
-    return answer
+    if decision.reason is None:
+        return _use(rt, partner, policy, terminal_id, decision, answer_key)
+    if decision.reason in GENUINE_CODE_REFUSALS:
+        earlier = _as_duplicate(rt, rt.store.get(answer_key))
+        if earlier is not None:
+            return earlier
+    return _settle(rt, partner, policy, terminal_id, decision, answer_key)
+
+
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive")
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``facts`` when the code named a card; ``reason`` None when accepted; ``use_key``
-    (pseudonym and moving factor) names the use of a genuine code, for the durable ledger."""
+    """``facts`` when the code named a card; ``reason`` None when every check but the one-time
+    rule passed; ``scanned`` is the parsed code when its password matched."""
 
     facts: CardFacts | None
     reason: str | None
-    use_key: str | None
+    scanned: payload.CodePayload | None = None
+
+    def refused(self, reason: str) -> Decision:
+        return Decision(self.facts, reason, None)
+
+
+def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
+         answer_key: str) -> VerificationAnswer:
+    """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
+    answer = _answer(policy, decision)
+    kept = json.dumps({"answer": asdict(answer), "at": rt.clock.time()})
+    scanned = decision.scanned
+    assert scanned is not None
+    outcome, earlier = replay.use_once(rt.store, scanned.pseudonym, scanned.step, scanned.sequence,
+                                       answer_key, kept, DUPLICATE_WINDOW_SECONDS)
+    if outcome == "earlier" and (duplicate := _as_duplicate(rt, earlier)) is not None:
+        return duplicate
+    if outcome != "first":
+        return _settle(rt, partner, policy, terminal_id, decision.refused("code_used"), answer_key)
+    return _settle(rt, partner, policy, terminal_id, decision, answer_key, answer)
+
+
+def _settle(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
+            answer_key: str, answer: VerificationAnswer | None = None) -> VerificationAnswer:
+    """Record the answer; an acceptance the durable ledger already holds becomes ``code_used``."""
+    answer = answer or _answer(policy, decision)
+    if _record(rt, partner, terminal_id, decision, answer):
+        return answer
+    rt.store.put(answer_key, VOID, DUPLICATE_WINDOW_SECONDS)  # the kept "accepted" answer was wrong
+    return _settle(rt, partner, policy, terminal_id, decision.refused("code_used"), answer_key)
+
+
+VOID = "{}"
 
 
 def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
@@ -106,13 +139,10 @@ def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
     )
 
 
-def _earlier_answer(rt: Runtime, answer_key: str) -> VerificationAnswer | None:
+def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | None:
     """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
-    cached = rt.store.get(answer_key)
-    if cached is None:
-        return None
-    kept = json.loads(cached)
-    if rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
+    kept = json.loads(kept_text) if kept_text else {}
+    if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
         return None
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})
 
@@ -123,29 +153,29 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str) -> str:
 
 
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -> Decision:
+    """Every check but the one-time rule, with no store round trip."""
     if not policy.permits(partner):
-        return Decision(None, "scene_not_permitted", None)
+        return Decision(None, "scene_not_permitted")
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
-        return Decision(None, "code_invalid", None)
+        return Decision(None, "code_invalid")
     found = _device_and_card(scanned.pseudonym)
     if found is None:
-        return Decision(None, "code_invalid", None)
+        return Decision(None, "code_invalid")
     seed_enc, facts = found
-    use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}"
-    return Decision(facts, _first_failure(rt, scanned, seed_enc, facts), use_key)
+    if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
+        return Decision(facts, "code_invalid")
+    return Decision(facts, _time_or_card_failure(rt, scanned, facts), scanned)
 
 
-def _first_failure(rt: Runtime, scanned: payload.CodePayload, seed_enc: str, facts: CardFacts) -> str | None:
-    checks: list[tuple[str, Callable[[], bool]]] = [
-        ("code_invalid", lambda: totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp)),
-        ("code_invalid", lambda: totp.step_age(scanned.step, rt.clock.time()) >= -totp.WINDOW_AHEAD),
-        ("code_expired", lambda: totp.step_age(scanned.step, rt.clock.time()) <= totp.WINDOW_BACK),
-        ("card_inactive", lambda: facts.card_status == "active"),
-        ("code_used", lambda: replay.first_use(rt.store, scanned.pseudonym, scanned.step, scanned.sequence)),
-    ]
-    return next((reason for reason, passes in checks if not passes()), None)
+def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: CardFacts) -> str | None:
+    age = totp.step_age(scanned.step, rt.clock.time())
+    if age < -totp.WINDOW_AHEAD:
+        return "code_invalid"
+    if age > totp.WINDOW_BACK:
+        return "code_expired"
+    return None if facts.card_status == "active" else "card_inactive"
 
 
 # Built once: constructing a statement costs more than running it on this hot path.
@@ -166,15 +196,16 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
     """INSERT the record and commit; False when an accepted use was already recorded.
 
-    The record of an accepted verification carries its ``use_key`` under a unique index: a second
-    ledger, durable, behind the store's (a Redis that lost its data cannot make a code verify
-    twice). Core, not the unit of work: this runs on every scan.
+    The record of an accepted verification carries its ``use_key`` (pseudonym and moving factor)
+    under a unique index: a second ledger, durable, behind the store's (a Redis that lost its data
+    cannot make a code verify twice). Core, not the unit of work: this runs on every scan.
     """
-    facts = decision.facts
+    facts, scanned = decision.facts, decision.scanned
+    use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}" if answer.accepted and scanned else None
     row = {
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
-        "use_key": decision.use_key if answer.accepted else None, "created_at": rt.clock.now(),
+        "use_key": use_key, "created_at": rt.clock.now(),
     }
     inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
     db.session.commit()

@@ -33,11 +33,17 @@ def test_claim_is_set_if_absent(store: Store) -> None:
     assert store.claim("k", 60) is False
 
 
-def test_advance_accepts_only_a_higher_mark(store: Store) -> None:
-    assert store.advance("m", 10, 60) is True
-    assert store.advance("m", 10, 60) is False
-    assert store.advance("m", 9, 60) is False
-    assert store.advance("m", 11, 60) is True
+def use(store: Store, counter: int, answer_key: str = "a") -> tuple[str, str | None]:
+    return store.use_once("m", counter, 60, f"{answer_key}{counter}", f"answer {counter}", 60)
+
+
+def test_use_once_accepts_only_a_higher_mark_and_keeps_the_answer(store: Store) -> None:
+    assert use(store, 10) == ("first", None)
+    assert use(store, 10) == ("earlier", "answer 10")  # the same answer key: a re-read
+    assert use(store, 10, answer_key="other-terminal") == ("used", None)
+    assert use(store, 9) == ("used", None)
+    assert store.get("a9") is None  # a refused use stores no answer
+    assert use(store, 11) == ("first", None)
 
 
 def test_put_get_and_incr(store: Store) -> None:
@@ -48,12 +54,12 @@ def test_put_get_and_incr(store: Store) -> None:
     assert store.get("c") == "3"
 
 
-def test_concurrent_advances_with_one_mark_succeed_once(store: Store) -> None:
+def test_concurrent_uses_of_one_mark_succeed_once(store: Store) -> None:
     barrier = threading.Barrier(20)
 
-    def attempt(_: int) -> bool:
+    def attempt(n: int) -> bool:
         barrier.wait()
-        return store.advance("race", 42, 60)
+        return store.use_once("race", 42, 60, f"terminal-{n}", "x", 60)[0] == "first"
 
     with ThreadPoolExecutor(20) as pool:
         assert sum(pool.map(attempt, range(20))) == 1
@@ -75,18 +81,18 @@ def test_sql_store_entries_expire_with_the_clock(tmp_path, clock: FrozenClock) -
     Base.metadata.create_all(engine)
     store = SqlStore(engine, clock)
     store.claim("n", 10)
-    store.advance("m", 5, 10)
+    store.use_once("m", 5, 10, "a", "x", 10)
     store.incr("c", 10)
     clock.advance(11)
     assert store.claim("n", 10) is True
-    assert store.advance("m", 1, 10) is True  # an expired mark no longer blocks
+    assert store.use_once("m", 1, 10, "b", "x", 10) == ("first", None)  # an expired mark no longer blocks
     assert store.incr("c", 10) == 1
-    assert store.purge() == 0
+    assert store.purge() == 1  # the first answer "a", set before the clock moved
     clock.advance(11)
-    assert store.purge() == 3
+    assert store.purge() == 4
 
 
 def test_redis_down_raises_store_unavailable() -> None:
     store = RedisStore(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     with pytest.raises(StoreUnavailable):
-        store.advance("m", 1, 10)
+        store.use_once("m", 1, 10, "a", "x", 10)
