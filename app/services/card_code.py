@@ -8,13 +8,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
 
 from qr import payload, totp
 
 from ..errors import AppError
-from ..models import MpAccount
+from ..extensions import db
+from ..models import Card, Device, MpAccount
 from ..runtime import Runtime
-from .devices import active_device, bound_card
+from .devices import not_bound
 from .people import SEED
 
 
@@ -31,10 +35,9 @@ class IssuedCode:
 def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
     """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``;
     429 ``too_many_codes`` after 100 codes in one time step (the sequence is two digits)."""
-    card = bound_card(account)
-    if card.status != "active":
-        raise AppError("card_inactive", 403, "the card is not active", {"status": card.status})
-    device = active_device(card)
+    device = _active_device(account)
+    if device.card_status != "active":
+        raise AppError("card_inactive", 403, "the card is not active", {"status": device.card_status})
     now = rt.clock.time()
     step = totp.time_step(now)
     refresh_in = max(1, math.ceil((step + 1) * totp.STEP_SECONDS - now))
@@ -45,3 +48,18 @@ def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
     seed = rt.keyring.decrypt(device.seed_enc, SEED)
     code = payload.encode(payload.CodePayload(device.pseudonym, step, sequence, totp.otp(seed, step, sequence)))
     return IssuedCode(code, datetime.fromtimestamp(totp.valid_until(step), UTC), refresh_in)
+
+
+# One query for the card's state and its active device (built once: this runs on every refresh).
+_ACTIVE_DEVICE = (
+    select(Card.status.label("card_status"), Device.pseudonym, Device.seed_enc)
+    .join(Device, Device.card_id == Card.id)
+    .where(Card.citizen_id == bindparam("citizen_id"), Device.revoked_at.is_(None))
+)
+
+
+def _active_device(account: MpAccount) -> Any:
+    row = db.session.connection().execute(_ACTIVE_DEVICE, {"citizen_id": account.citizen_id}).first()
+    if account.citizen_id is None or row is None:
+        raise not_bound()
+    return row

@@ -27,11 +27,15 @@ def new_device(rt: Runtime, card_id: int, installation_id: str | None) -> Device
                   seed_enc=rt.keyring.encrypt(totp.new_seed(), SEED), created_at=rt.clock.now())
 
 
+def not_bound() -> AppError:
+    return AppError("not_bound", 403, "bind your identity first (POST /api/mp/v1/binding)")
+
+
 def bound_card(account: MpAccount) -> Card:
     """The account's card; 403 ``not_bound`` before real-name binding."""
     card = db.session.scalar(select(Card).where(Card.citizen_id == account.citizen_id)) if account.citizen_id else None
     if card is None:
-        raise AppError("not_bound", 403, "bind your identity first (POST /api/mp/v1/binding)")
+        raise not_bound()
     return card
 
 
