@@ -52,3 +52,13 @@ def redis_url(worker_id: str) -> str:
     except redis.RedisError as exc:
         unavailable("Redis", exc)
     return url
+
+
+def fresh_postgres(worker_id: str, purpose: str) -> str:
+    """An empty database ``cc_<purpose>_<worker>`` (dropped first if it exists); returns its URL."""
+    admin = make_url(postgres_url(worker_id))
+    name = f"cc_{purpose}_{worker_number(worker_id)}"
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)

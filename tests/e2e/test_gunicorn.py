@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 import requests
-from sqlalchemy.engine import make_url
 
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
@@ -37,15 +35,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _fresh_postgres(worker_id: str) -> str:
-    admin = make_url(backends.postgres_url(worker_id))
-    name = f"cc_e2e_{backends.worker_number(worker_id)}"
-    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin.set(database=name).render_as_string(hide_password=False)
 
 
 class Server:
@@ -88,7 +77,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatStandIn
     env.pop("REDIS_URL", None)
     env["DATABASE_URL"] = f"sqlite:///{tmp_path}/e2e.sqlite"
     if request.param == "production":
-        env["DATABASE_URL"] = _fresh_postgres(worker_id)
+        env["DATABASE_URL"] = backends.fresh_postgres(worker_id, "e2e")
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     srv = Server(env, tmp_path / "gunicorn.log")
     srv.start()

@@ -1,13 +1,11 @@
 """The schema comes from migrations: upgrading an empty database gives exactly the models."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import db
@@ -16,18 +14,9 @@ from app.models import Base
 from .. import backends
 
 
-def _fresh_postgres(worker_id: str) -> str:
-    admin = make_url(backends.postgres_url(worker_id))
-    name = f"cc_migrations_{backends.worker_number(worker_id)}"
-    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_app(request: pytest.FixtureRequest, tmp_path, worker_id: str):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/m.sqlite" if request.param == "sqlite" else _fresh_postgres(worker_id)
+    url = f"sqlite:///{tmp_path}/m.sqlite" if request.param == "sqlite" else backends.fresh_postgres(worker_id, "migrations")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None})
     yield app
     with app.app_context():
