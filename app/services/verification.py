@@ -8,7 +8,9 @@ The checks, in order; the first that fails gives the ``reason``:
 3. ``code_expired``: a genuine code whose time step is more than one step old.
 4. ``card_inactive``: the card is not active.
 5. ``code_used``: this code, or a later one of the same device, was already accepted. The
-   replay ledger decides this in one atomic step, so concurrent requests cannot both pass.
+   replay ledger (Redis, or the embedded store) decides this in one atomic step, so concurrent
+   requests cannot both pass; the unique ``use_key`` of accepted records is a durable second
+   ledger behind it.
 
 Every verification is recorded (partner, terminal, scene, card, result, time; never the code).
 An accepted answer is kept for 60 s per (partner, terminal, code): a scanner that reads the same
