@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from flask.sessions import NullSession, SecureCookieSessionInterface
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 from .clock import Clock
 from .config import load_config
@@ -27,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
     app.config.update(config or {})
     _database_defaults(app)
     db.init_app(app)
+    app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (teardowns run in reverse)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     _register_http(app)
     with app.app_context():
@@ -36,6 +38,17 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
             _tune_sqlite(runtime.store.engine)
     logging.getLogger("app").setLevel(app.config.get("CARD_LOG_LEVEL", "INFO"))
     return app
+
+
+def _remove_session(_error: BaseException | None) -> None:
+    """End the request's session. If the database went away after the answer was made, the
+    ROLLBACK fails (the server already rolled back; SQLAlchemy has invalidated the connection):
+    that must not escape the WSGI app as a 500, nor leave the session registered."""
+    try:
+        db.session.remove()
+    except SQLAlchemyError as exc:
+        logging.getLogger(__name__).warning("database lost while ending a request: %s", type(exc).__name__)
+        db.session.remove()  # the connection is invalidated now: this close succeeds and clears the registry
 
 
 def _database_defaults(app: Flask) -> None:
@@ -87,6 +100,7 @@ def _register_http(app: Flask) -> None:
     app.session_interface = NoCookieSessions()  # the API has no cookie sessions: skip their cost per request
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
+    partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -74,18 +74,15 @@ def partner() -> None:
 @partner.command("create")
 @click.option("--name", required=True, help="The partner's display name")
 @click.option("--scenes", required=True, help="Comma-separated scenes, e.g. transit,culture")
+@click.option("--kind", default="organisation", show_default=True, type=click.Choice(["organisation", "government", "library"]),
+              help="government: a government department (may see full identities in the government scene)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"partner_id", "secret"} as JSON')
 @with_appcontext
-def partner_create(name: str, scenes: str, as_json: bool) -> None:
+def partner_create(name: str, scenes: str, kind: str, as_json: bool) -> None:
     """Create a partner; prints its id and secret ONCE (the secret is stored encrypted)."""
-    from scenes.registry import SCENE_NAMES
-
     from .services.partners import create_partner
 
-    try:
-        credentials = create_partner(runtime(), name, scenes.split(","), SCENE_NAMES)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc}; known scenes: {', '.join(SCENE_NAMES)}") from None
+    credentials = _partner_call(lambda known: create_partner(runtime(), name, scenes.split(","), known, kind))
     if as_json:
         click.echo(json.dumps({"partner_id": credentials.partner_id, "secret": credentials.secret}))
     else:
@@ -93,15 +90,135 @@ def partner_create(name: str, scenes: str, as_json: bool) -> None:
                    "Store the secret now: it is not shown again.")
 
 
+def _partner_call(call: Any) -> Any:
+    """Run a partner service with the known scene names; its ValueError becomes a usage error."""
+    from scenes.registry import SCENE_NAMES
+
+    try:
+        return call(SCENE_NAMES)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (known scenes: {', '.join(SCENE_NAMES)})") from None
+
+
 @partner.command("list")
 @with_appcontext
 def partner_list() -> None:
-    """List partners (never their secrets)."""
+    """List partners (never their secrets): id, state, kind, scenes, name."""
     from .services.partners import list_partners
 
     for item in list_partners():
         state = "disabled" if item.disabled_at else "active"
-        click.echo(f"{item.partner_id}\t{state}\t{item.scenes}\t{item.name}")
+        click.echo(f"{item.partner_id}\t{state}\t{item.kind}\t{item.scenes}\t{item.name}")
+
+
+@partner.command("grant")
+@click.argument("partner_id")
+@click.argument("scenes")
+@with_appcontext
+def partner_grant(partner_id: str, scenes: str) -> None:
+    """Let PARTNER_ID verify in SCENES (comma-separated)."""
+    from .services.partners import change_scenes
+
+    result = _partner_call(lambda known: change_scenes(partner_id, scenes.split(","), [], known))
+    click.echo(f"{partner_id}: {','.join(result)}")
+
+
+@partner.command("revoke")
+@click.argument("partner_id")
+@click.argument("scenes")
+@with_appcontext
+def partner_revoke(partner_id: str, scenes: str) -> None:
+    """Stop PARTNER_ID verifying in SCENES (comma-separated); at least one scene must remain."""
+    from .services.partners import change_scenes
+
+    result = _partner_call(lambda known: change_scenes(partner_id, [], scenes.split(","), known))
+    click.echo(f"{partner_id}: {','.join(result)}")
+
+
+@partner.command("rotate-secret")
+@click.argument("partner_id")
+@click.option("--grace", type=click.IntRange(0, 30 * 86400), default=None,
+              help="Seconds the old secret stays valid (default CARD_SECRET_GRACE_SECONDS, 86400)")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def partner_rotate(partner_id: str, grace: int | None, as_json: bool) -> None:
+    """Issue a new secret, printed once; the old one keeps working for the grace period."""
+    from .services.partners import rotate_secret
+
+    rt = runtime()
+    grace = rt.config["CARD_SECRET_GRACE_SECONDS"] if grace is None else grace
+    secret = _partner_call(lambda _known: rotate_secret(rt, partner_id, grace))
+    click.echo(json.dumps({"partner_id": partner_id, "secret": secret}) if as_json else f"secret: {secret}")
+
+
+@partner.command("disable")
+@click.argument("partner_id")
+@with_appcontext
+def partner_disable(partner_id: str) -> None:
+    """Refuse every request of PARTNER_ID (within 10 s on every server)."""
+    from .services.partners import disable_partner
+
+    _partner_call(lambda _known: disable_partner(runtime(), partner_id))
+    click.echo(f"{partner_id}: disabled")
+
+
+@partner.group("terminal")
+def terminal() -> None:
+    """Registered scanning terminals: unregistered ones are refused (terminal_unknown)."""
+
+
+@terminal.command("add")
+@click.argument("partner_id")
+@click.option("--terminal-id", required=True)
+@click.option("--name", required=True)
+@click.option("--location", required=True)
+@with_appcontext
+def terminal_add(partner_id: str, terminal_id: str, name: str, location: str) -> None:
+    """Register (or rename) one terminal of PARTNER_ID."""
+    from .services.terminals import register_terminal
+
+    _partner_call(lambda _known: register_terminal(runtime(), partner_id, terminal_id, name, location))
+    click.echo(f"{partner_id}: terminal {terminal_id} registered")
+
+
+@terminal.command("import")
+@click.argument("partner_id")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def terminal_import(partner_id: str, path: str) -> None:
+    """Register every terminal of a CSV with the header terminal_id,name,location."""
+    from .services.terminals import import_terminals
+
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        count = _partner_call(lambda _known: import_terminals(runtime(), partner_id, stream))
+    click.echo(f"{partner_id}: {count} terminals registered")
+
+
+@terminal.command("list")
+@click.argument("partner_id")
+@with_appcontext
+def terminal_list(partner_id: str) -> None:
+    """List PARTNER_ID's terminals: id, name, location."""
+    from .services.terminals import list_terminals
+
+    for item in list_terminals(partner_id):
+        click.echo(f"{item.terminal_id}\t{item.name}\t{item.location}")
+
+
+@partner.command("members")
+@click.argument("partner_id")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def partner_members(partner_id: str, path: str) -> None:
+    """Replace PARTNER_ID's member roster (campus, library) with a CSV: id_number,member_id."""
+    from .services.memberships import replace_members_of
+
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        report = _partner_call(lambda _known: replace_members_of(runtime(), partner_id, stream))
+    for position, reason in report.rejected:
+        click.echo(f"row {position}: rejected: {reason}", err=True)
+    click.echo(f"{partner_id}: {report.accepted} members, {len(report.rejected)} rejected")
+    sys.exit(1 if report.rejected else 0)
 
 
 @main.command("serve")

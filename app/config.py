@@ -56,6 +56,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_TOKEN_TTL": _positive_int(env, "CARD_TOKEN_TTL", 86400),
         "CARD_WORKERS": _positive_int(env, "CARD_WORKERS", 2 * (os.cpu_count() or 1) + 1),
         "MAX_CONTENT_LENGTH": _positive_int(env, "CARD_MAX_BODY_BYTES", 64 * 1024),
+        "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),
+        "CARD_CONCESSION_AGES": _concession_ages(env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),
+        "CARD_SECRET_GRACE_SECONDS": _positive_int(env, "CARD_SECRET_GRACE_SECONDS", 86400),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -71,6 +74,22 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a positive whole number")
     return int(raw)
+
+
+def _names(raw: str) -> frozenset[str] | None:
+    """A comma-separated list; ``all`` (the default) is None: every registered scene."""
+    return None if raw.strip() == "all" else frozenset(filter(None, (name.strip() for name in raw.split(","))))
+
+
+def _concession_ages(raw: str) -> tuple[tuple[str, int], ...]:
+    """``"senior:60,elder:70"``: (category, minimum age), highest age first."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        category, _, age = item.partition(":")
+        if not category.isidentifier() or not age.isascii() or not age.isdigit():
+            raise ConfigError("CARD_CONCESSION_AGES must look like senior:60,elder:70")
+        pairs.append((category, int(age)))
+    return tuple(sorted(pairs, key=lambda pair: -pair[1]))
 
 
 def _fill_dev_defaults(config: dict[str, Any]) -> None:

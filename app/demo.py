@@ -65,6 +65,7 @@ def _prepare(app: Any) -> dict[str, str]:
     from .server import upgrade_schema
     from .services.partners import create_partner
     from .services.roster import import_roster
+    from .services.terminals import register_terminals
 
     upgrade_schema(app)
     with app.app_context():
@@ -72,7 +73,9 @@ def _prepare(app: Any) -> dict[str, str]:
         report = import_roster(runtime(), io.StringIO(roster))
         _step("Import the sample roster", f"{report.inserted} residents imported, {len(report.rejected)} rejected")
         credentials = create_partner(runtime(), "Dongguan Metro Line 2", ["transit"], SCENE_NAMES)
-        _step("Register a partner", f"{credentials.partner_id} (scene: transit)")
+        register_terminals(runtime(), credentials.partner_id, [("gate-A01", "Entry gate A01", "Xiping station, hall A"),
+                                                               ("gate-B07", "Entry gate B07", "Xiping station, hall B")])
+        _step("Register a partner and its gates", f"{credentials.partner_id} (scene: transit; terminals gate-A01, gate-B07)")
     return {"partner_id": credentials.partner_id, "secret": credentials.secret}
 
 

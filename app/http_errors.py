@@ -28,6 +28,8 @@ HTTP_CODES = {
     422: "validation_error",
     429: "too_many_requests",
     431: "request_header_fields_too_large",
+    500: "internal_error",
+    501: "not_implemented",
 }
 
 

@@ -17,9 +17,16 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from .errors import AppError
+from .extensions import error_responses
 
 MAX_DEPTH = 16
 MAX_NUMBER_CHARACTERS = 30
+BODY_ERRORS = {  # documented on every operation with a JSON body: the answers of this module and the size limit
+    400: "bad_request: the body is not acceptable JSON; details.reason says why",
+    411: "length_required: a chunked body; send Content-Length",
+    413: "payload_too_large: the body is over the size limit (64 KiB)",
+    415: "unsupported_media_type: send the body with Content-Type: application/json",
+}
 
 
 def _bad_json(reason: str) -> AppError:
@@ -76,9 +83,16 @@ class StrictJsonParser(FlaskParser):
 
 
 class CardBlueprint(Blueprint):
-    """flask-smorest's Blueprint with the strict parser; every blueprint of ours uses it."""
+    """flask-smorest's Blueprint with the strict parser; every blueprint of ours uses it. An
+    operation with a JSON body documents the body errors (:data:`BODY_ERRORS`)."""
 
     ARGUMENTS_PARSER = StrictJsonParser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorator
+        return lambda view: decorator(error_responses(self, BODY_ERRORS)(view))
 
 
 def refuse_chunked_bodies() -> None:

@@ -33,6 +33,7 @@ class Runtime:
     wechat: WeChatLogin
     alipay: AlipayLogin | None
     partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
+    terminal_cache: dict[Any, Any] = field(default_factory=dict)  # see services.terminals
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:

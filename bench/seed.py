@@ -18,6 +18,7 @@ from app.extensions import db
 from app.runtime import EXTENSION_KEY
 from app.services import people
 from app.services.partners import create_partner
+from app.services.terminals import register_terminals
 from scenes.registry import SCENE_NAMES
 
 PSEUDONYM_LETTERS = str.maketrans("0123456789", "ABCDEFGHIJ")
@@ -51,6 +52,8 @@ def seed_population(app, database_url: str, citizens: int, accounts: int) -> Pop
         copy_accounts(conn, tokens, rt.clock.now())
     with app.app_context():
         partner = create_partner(rt, "Bench Metro", ["transit"], SCENE_NAMES)
+        gates = [f"gate-{n}" for n in range(500)] + ["replay-check"]
+        register_terminals(rt, partner.partner_id, [(gate, gate, "bench station") for gate in gates])
         db.session.remove()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -47,7 +47,8 @@ class CodeSchema(ma.Schema):
 
 class SeedRequestSchema(ma.Schema):
     installation_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_-]{8,64}\Z"),
-                                       metadata={"description": "Random id the mini-program keeps in its storage"})
+                                       metadata={"description": "Random id the mini-program keeps in its storage",
+                                                 "pattern": "^[A-Za-z0-9_-]{8,64}$"})  # ECMA 262, as JSON Schema reads it
 
 
 class SeedSchema(ma.Schema):
@@ -69,9 +70,11 @@ class HistoryItemSchema(ma.Schema):
     verified_at = ma.fields.DateTime(required=True)
     partner_name = ma.fields.String(required=True)
     terminal_id = ma.fields.String(required=True)
+    terminal_location = ma.fields.String(required=True, allow_none=True)
     scene = ma.fields.String(required=True)
     accepted = ma.fields.Boolean(required=True)
     reason = ma.fields.String(required=True, allow_none=True)
+    disclosed = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "The fields the partner was shown"})
 
 
 class HistoryPageSchema(ma.Schema):
@@ -96,7 +99,7 @@ def create_binding(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/card/code", methods=["GET"])
-@blp.doc(**BEARER_DOC, responses={"200": {"content": {
+@blp.doc(**BEARER_DOC, responses={200: {"content": {  # int, as @blp.response: "200" would replace its JSON
     "image/png": {"schema": {"type": "string", "format": "binary"}},
     "image/svg+xml": {"schema": {"type": "string"}},
 }}})

@@ -1,19 +1,34 @@
-"""The scene registry: adding a scene is one policy and one line here."""
+"""The scene registry: adding a scene is one policy module and one line here. Which scenes are
+open is configuration (``CARD_SCENES_ENABLED``; scenes open gradually, M-23.8)."""
 from __future__ import annotations
 
-from .policy import ScenePolicy
+from typing import Any
 
-POLICIES: dict[str, ScenePolicy] = {
+from app.errors import AppError
+
+from .policies.base import Scene
+from .policies.campus import Campus
+from .policies.culture import Culture
+from .policies.finance import Finance
+from .policies.government import Government
+from .policies.medical import Medical
+from .policies.public_venue import PublicVenue
+from .policies.transit import Transit
+
+POLICIES: dict[str, Scene] = {
     policy.name: policy
-    for policy in (
-        ScenePolicy("government", "M-23.1"),
-        ScenePolicy("transit", "M-23.2"),
-        ScenePolicy("medical", "M-23.3"),
-        ScenePolicy("culture", "M-23.4"),
-        ScenePolicy("public_venue", "M-23.5"),
-        ScenePolicy("campus", "M-23.6"),
-        ScenePolicy("finance", "M-23.7"),
-    )
+    for policy in (Government(), Transit(), Medical(), Culture(), PublicVenue(), Campus(), Finance())
 }
 
 SCENE_NAMES: tuple[str, ...] = tuple(POLICIES)
+
+
+def enabled_policy(name: str, config: Any) -> Scene:
+    """The policy of an open scene; 422 ``scene_unknown`` or ``scene_not_enabled``."""
+    policy = POLICIES.get(name)
+    if policy is None:
+        raise AppError("scene_unknown", 422, "no such scene", {"scenes": list(SCENE_NAMES)})
+    enabled = config["CARD_SCENES_ENABLED"]
+    if enabled is not None and name not in enabled:
+        raise AppError("scene_not_enabled", 422, "this scene is not open yet", {"scene": name})
+    return policy

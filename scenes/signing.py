@@ -73,12 +73,16 @@ def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str |
     partner = require_partner(rt, params["partner_id"])
     if abs(int(params["timestamp"]) - rt.clock.time()) > TIMESTAMP_TOLERANCE_SECONDS:
         raise _unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
-    expected = sign(partner.secret, method, path, params["timestamp"], params["nonce"], body)
-    if not hmac.compare_digest(expected.encode(), params["signature"].encode()):
+    if not any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets):
         raise _unauthorized("signature_invalid", "the signature does not match the request")
     if not rt.store.claim(f"nonce:{partner.id}:{params['nonce']}", NONCE_TTL_SECONDS):
         raise _unauthorized("nonce_reused", "this nonce was already used; send a fresh one")
     return partner
+
+
+def _signature_matches(secret: str, method: str, path: str, params: dict[str, str], body: bytes) -> bool:
+    expected = sign(secret, method, path, params["timestamp"], params["nonce"], body)
+    return hmac.compare_digest(expected.encode(), params["signature"].encode())
 
 
 def request_path() -> str:

@@ -9,34 +9,45 @@ from flask import g
 from app.extensions import error_responses
 from app.http_json import CardBlueprint
 from app.runtime import runtime
+from app.services.memberships import member_count, replace_members
 from app.services.verification import verify
 
-from .registry import POLICIES, SCENE_NAMES
+from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed
 
 blp = CardBlueprint("partner", __name__, url_prefix="/api/partner/v1",
                 description="Partner API: signed requests (docs/partner-api.md)")
 
+def subject_schema_name(scene: str) -> str:
+    return "".join(part.title() for part in scene.split("_")) + "Subject"
+
+
 TERMINAL_ID = r"[A-Za-z0-9_.:-]{1,64}\Z"  # \Z, not $: "$" lets a trailing newline through
+TERMINAL_ID_DOC = "^[A-Za-z0-9_.:-]{1,64}$"  # the same for the document: JSON Schema patterns are ECMA 262, unanchored
 MAX_CODE_LENGTH = 512
 
 
 class VerificationRequestSchema(ma.Schema):
     code = ma.fields.String(required=True, validate=ma.validate.Length(1, MAX_CODE_LENGTH),
                             metadata={"description": "The text decoded from the QR code, as scanned"})
-    scene = ma.fields.String(required=True, validate=ma.validate.OneOf(SCENE_NAMES))
+    scene = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
+        "enum": list(SCENE_NAMES), "description": "An unknown or not yet opened scene is 422 scene_unknown / scene_not_enabled"})
     terminal_id = ma.fields.String(required=True, validate=ma.validate.Regexp(TERMINAL_ID),
-                                   metadata={"description": "The scanning terminal's id (1-64 of A-Za-z0-9_.:-)"})
+                                   metadata={"description": "The scanning terminal's id (1-64 of A-Za-z0-9_.:-)",
+                                             "pattern": TERMINAL_ID_DOC})
+    direction = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["entry", "exit"]), metadata={
+        "description": "Transit: entry or exit gate; an exit is linked to the holder's open entry"})
 
 
 class VerificationSchema(ma.Schema):
     verification_id = ma.fields.String(required=True)
     accepted = ma.fields.Boolean(required=True)
     reason = ma.fields.String(required=True, allow_none=True, metadata={
-        "description": "null when accepted, else code_invalid, code_expired, code_used, card_inactive or scene_not_permitted"})
+        "description": "null when accepted, else one of the reasons in docs/partner-api.md"})
     scene = ma.fields.String(required=True)
     subject = ma.fields.Dict(required=True, allow_none=True, metadata={
-        "description": "What the scene may see; null unless accepted"})
+        "description": "What the scene may see (one of the *Subject schemas, by scene); null unless accepted",
+        "anyOf": [{"$ref": f"#/components/schemas/{subject_schema_name(name)}"} for name in SCENE_NAMES]})
     duplicate = ma.fields.Boolean(required=True, metadata={
         "description": "true when this terminal already sent this code within 60 s: the original answer"})
 
@@ -48,9 +59,56 @@ class VerificationSchema(ma.Schema):
 @blp.response(200, VerificationSchema)
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
-    422: "Invalid request body",
+    422: "validation_error, scene_unknown or scene_not_enabled",
     503: "A backing service is unavailable; retry",
 })
 def create_verification(args: dict[str, Any]) -> Any:
     """Verify a scanned e-card code. Always 200 with ``accepted`` and ``reason`` once signed and valid."""
-    return verify(runtime(), g.partner, POLICIES[args["scene"]], args["terminal_id"], args["code"])
+    rt = runtime()
+    policy = enabled_policy(args["scene"], rt.config)
+    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], args.get("direction"))
+
+
+def register_subject_schemas(spec: Any) -> None:
+    """Publish each scene's subject shape in the OpenAPI document."""
+    for name, policy in POLICIES.items():
+        spec.components.schema(subject_schema_name(name), schema=policy.Subject)
+
+
+class MemberSchema(ma.Schema):
+    id_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 32))
+    member_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
+
+
+class MembersRequestSchema(ma.Schema):
+    members = ma.fields.List(ma.fields.Nested(MemberSchema), required=True, validate=ma.validate.Length(0, 1000))
+    mode = ma.fields.String(load_default="replace", validate=ma.validate.OneOf(["replace", "append"]), metadata={
+        "description": "replace: the roster becomes this list; append: add or update these members (for large rosters, in batches)"})
+
+
+class RejectedMemberSchema(ma.Schema):
+    position = ma.fields.Integer(required=True, metadata={"description": "1-based position in the request's list"})
+    reason = ma.fields.String(required=True)
+
+
+class MembersSchema(ma.Schema):
+    accepted = ma.fields.Integer(required=True, metadata={"description": "Members taken from this request"})
+    rejected = ma.fields.List(ma.fields.Nested(RejectedMemberSchema), required=True)
+    total = ma.fields.Integer(required=True, metadata={"description": "Members on the roster now"})
+
+
+@blp.route("/members", methods=["PUT"])
+@blp.doc(security=[{"partnerSignature": []}])
+@signed
+@blp.arguments(MembersRequestSchema)
+@blp.response(200, MembersSchema)
+@error_responses(blp, {
+    401: "Signature, timestamp, nonce or partner refused",
+    422: "validation_error",
+})
+def put_members(args: dict[str, Any]) -> Any:
+    """Upload the partner's member roster (campus, library: M-23.4, M-23.6) as ID numbers and member ids."""
+    pairs = ((member["id_number"], member["member_id"]) for member in args["members"])
+    report = replace_members(runtime(), g.partner.id, pairs, replace=args["mode"] == "replace")
+    return {"accepted": report.accepted, "total": member_count(g.partner.id),
+            "rejected": [{"position": position, "reason": reason} for position, reason in report.rejected]}

@@ -10,6 +10,7 @@ from app.clock import FrozenClock
 from app.runtime import EXTENSION_KEY
 from app.services.partners import create_partner
 from app.services.roster import import_roster
+from app.services.terminals import register_terminals
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
@@ -17,6 +18,7 @@ from standins.wechat import WeChatStandIn
 PERSON = {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"}
 UNINSURED = {"name": "黄嘉怡", "phone": "13800138001"}
 VERIFY_PATH = "/api/partner/v1/verifications"
+TERMINALS = tuple(f"gate-{n}" for n in range(60)) + ("t1",)
 
 
 def roster_text(rows: list[tuple[str, str, str, str]]) -> str:
@@ -68,18 +70,23 @@ class ApiClient:
         assert response.status_code == 200, response.json
         return response.json["code"]
 
-    def partner(self, scenes: tuple[str, ...] = ("transit",), name: str = "Metro") -> dict[str, str]:
+    def partner(self, scenes: tuple[str, ...] = ("transit",), name: str = "Metro", kind: str = "organisation",
+                terminals: tuple[str, ...] = TERMINALS) -> dict[str, str]:
+        """A partner with registered terminals (by default gate-0 ... gate-59 and t1)."""
         with self.app.app_context():
-            credentials = create_partner(self.rt, name, scenes, SCENE_NAMES)
+            credentials = create_partner(self.rt, name, scenes, SCENE_NAMES, kind)
+            register_terminals(self.rt, credentials.partner_id, [(t, f"Gate {t}", f"{name} hall") for t in terminals])
         return {"partner_id": credentials.partner_id, "secret": credentials.secret}
 
     def signed_post(self, partner: dict[str, str], body: bytes, path: str = VERIFY_PATH,
-                    timestamp: int | None = None, nonce: str | None = None) -> Any:
-        header = authorization_header(partner["partner_id"], partner["secret"], "POST", path, body,
+                    timestamp: int | None = None, nonce: str | None = None, method: str = "POST") -> Any:
+        header = authorization_header(partner["partner_id"], partner["secret"], method, path, body,
                                       int(self.clock.time()) if timestamp is None else timestamp,
                                       nonce or secrets.token_hex(12))
-        return self.client.post(path, data=body, headers={"Authorization": header, "Content-Type": "application/json"})
+        return self.client.open(path, method=method, data=body,
+                                headers={"Authorization": header, "Content-Type": "application/json"})
 
-    def verify(self, partner: dict[str, str], code: str, terminal_id: str = "gate-1", scene: str = "transit") -> Any:
-        body = json.dumps({"code": code, "scene": scene, "terminal_id": terminal_id}).encode()
+    def verify(self, partner: dict[str, str], code: str, terminal_id: str = "gate-1", scene: str = "transit",
+               **extra: str) -> Any:
+        body = json.dumps({"code": code, "scene": scene, "terminal_id": terminal_id, **extra}).encode()
         return self.signed_post(partner, body)

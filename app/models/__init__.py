@@ -5,10 +5,10 @@ from .card import Card
 from .citizen import Citizen
 from .device import Device
 from .kv import KvEntry
-from .partner import Partner
+from .partner import Membership, Partner, Terminal
 from .verification import Verification
 
 __all__ = [
-    "AuthToken", "Base", "Card", "Citizen", "Device", "KvEntry", "MpAccount", "Partner",
-    "Verification",
+    "AuthToken", "Base", "Card", "Citizen", "Device", "KvEntry", "Membership", "MpAccount", "Partner",
+    "Terminal", "Verification",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -15,7 +15,8 @@ from .base import Base
 
 class Citizen(Base):
     """One roster entry. ``insured`` = enrolled in city social security, so entitled to the
-    physical card (M-5); others may hold the e-card only."""
+    physical card (M-5); others may hold the e-card only. ``disability``: holds a disability
+    certificate (the roster's optional ``disability`` column), for fare concessions."""
 
     __tablename__ = "citizens"
 
@@ -25,5 +26,6 @@ class Citizen(Base):
     name_enc: Mapped[str] = mapped_column(String(300))
     phone_enc: Mapped[str] = mapped_column(String(200))
     insured: Mapped[bool]
+    disability: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
 
+PARTNER_KINDS = ("organisation", "government", "library")
+
 
 class Partner(Base):
-    """``partner_id`` is public; ``secret_enc`` is the HMAC secret, encrypted at rest.
-    ``scenes`` is the comma-separated list of scenes the partner may verify in."""
+    """``partner_id`` is public; ``secret_enc`` is the HMAC secret, encrypted at rest; after a
+    rotation ``previous_secret_enc`` stays valid until ``previous_secret_until``.
+    ``scenes`` is the comma-separated list of scenes the partner may verify in. ``kind`` is
+    ``organisation``, ``government`` (a government department: M-23.1) or ``library``."""
 
     __tablename__ = "partners"
 
@@ -19,6 +23,9 @@ class Partner(Base):
     partner_id: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     secret_enc: Mapped[str] = mapped_column(String(200))
+    previous_secret_enc: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(String(16), default="organisation", server_default="organisation")
     scenes: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
@@ -26,3 +33,30 @@ class Partner(Base):
     @property
     def scene_set(self) -> frozenset[str]:
         return frozenset(filter(None, self.scenes.split(",")))
+
+
+class Terminal(Base):
+    """A registered scanning terminal of a partner (barcode-payment rules require registration)."""
+
+    __tablename__ = "terminals"
+    __table_args__ = (UniqueConstraint("partner_id", "terminal_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class Membership(Base):
+    """A partner's member roster (campus, library): the citizen's ID number by blind index."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("partner_id", "id_number_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    id_number_index: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -24,4 +24,7 @@ class Verification(Base):
     accepted: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(32))
     use_key: Mapped[str | None] = mapped_column(String(40), unique=True)  # accepted uses only: qr-format.md
+    disclosed: Mapped[str | None] = mapped_column(String(300))  # the subject's field names, comma-separated
+    direction: Mapped[str | None] = mapped_column(String(8))  # transit: entry / exit
+    linked_verification_id: Mapped[str | None] = mapped_column(String(32))  # transit: an exit's entry
     created_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 
 from ..errors import AppError
 from ..extensions import db
-from ..models import MpAccount, Partner, Verification
+from ..models import MpAccount, Partner, Terminal, Verification
 from .devices import bound_card
 
 MAX_PAGE = 100
@@ -21,9 +21,11 @@ class HistoryItem:
     verified_at: datetime
     partner_name: str
     terminal_id: str
+    terminal_location: str | None
     scene: str
     accepted: bool
     reason: str | None
+    disclosed: list[str]
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,9 @@ def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> Hi
     """One page of the account's card's verifications; 422 ``cursor_invalid`` for a bad cursor."""
     card = bound_card(account)
     query = (
-        select(Verification, Partner.name)
+        select(Verification, Partner.name, Terminal.location)
         .join(Partner, Partner.id == Verification.partner_id)
+        .outerjoin(Terminal, (Terminal.partner_id == Verification.partner_id) & (Terminal.terminal_id == Verification.terminal_id))
         .where(Verification.card_id == card.id)
         .order_by(Verification.created_at.desc(), Verification.id.desc())
         .limit(limit + 1)
@@ -49,14 +52,15 @@ def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> Hi
         query = query.where(or_(Verification.created_at < at,
                                 and_(Verification.created_at == at, Verification.id < last_id)))
     rows = db.session.execute(query).all()
-    items = [_item(row.Verification, row.name) for row in rows[:limit]]
+    items = [_item(row.Verification, row.name, row.location) for row in rows[:limit]]
     more = len(rows) > limit
     return HistoryPage(items, _encode_cursor(rows[limit - 1].Verification) if more else None)
 
 
-def _item(verification: Verification, partner_name: str) -> HistoryItem:
-    return HistoryItem(verification.id, verification.created_at, partner_name, verification.terminal_id,
-                       verification.scene, verification.accepted, verification.reason)
+def _item(verification: Verification, partner_name: str, location: str | None) -> HistoryItem:
+    disclosed = verification.disclosed.split(",") if verification.disclosed else []
+    return HistoryItem(verification.id, verification.created_at, partner_name, verification.terminal_id, location,
+                       verification.scene, verification.accepted, verification.reason, disclosed)
 
 
 def _encode_cursor(verification: Verification) -> str:

@@ -1,15 +1,18 @@
-"""Partners that verify codes through the signed API (M-11, M-20)."""
+"""Partners that verify codes through the signed API (M-11, M-20): registration, scenes,
+secret rotation with a grace period, disabling."""
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from ..errors import AppError
 from ..extensions import db
 from ..models import Partner
+from ..models.partner import PARTNER_KINDS
 from ..runtime import Runtime
 from .people import PARTNER_SECRET
 
@@ -29,26 +32,72 @@ class PartnerView:
     id: int
     partner_id: str
     name: str
-    secret: str
+    kind: str
+    secrets: tuple[str, ...]  # the current secret, then the previous one during its grace period
     scenes: frozenset[str]
     disabled: bool
 
 
-def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: Iterable[str]) -> PartnerCredentials:
-    """Register a partner allowed to verify in ``scenes``; ValueError for an unknown scene or empty name."""
-    scenes = sorted(set(scenes))
-    unknown = set(scenes) - set(known_scenes)
-    if unknown or not scenes:
-        raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}" if unknown else "at least one scene is required")
+def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: Iterable[str],
+                   kind: str = "organisation") -> PartnerCredentials:
+    """Register a partner allowed to verify in ``scenes``; ValueError for an unknown scene or kind, or a bad name."""
+    scenes = _checked_scenes(scenes, known_scenes)
     if not name.strip() or len(name) > 100 or not name.isprintable():
         raise ValueError("the partner name must be 1-100 printable characters")
+    if kind not in PARTNER_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(PARTNER_KINDS)}")
     credentials = PartnerCredentials("p_" + secrets.token_hex(8), secrets.token_urlsafe(32))
     db.session.add(Partner(
-        partner_id=credentials.partner_id, name=name.strip(), scenes=",".join(scenes),
+        partner_id=credentials.partner_id, name=name.strip(), scenes=",".join(scenes), kind=kind,
         secret_enc=rt.keyring.encrypt(credentials.secret, PARTNER_SECRET), created_at=rt.clock.now(),
     ))
     db.session.commit()
     return credentials
+
+
+def _checked_scenes(scenes: Iterable[str], known_scenes: Iterable[str]) -> list[str]:
+    chosen = sorted(set(scenes))
+    unknown = set(chosen) - set(known_scenes)
+    if unknown or not chosen:
+        raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}" if unknown else "at least one scene is required")
+    return chosen
+
+
+def _partner(partner_id: str) -> Partner:
+    partner = db.session.scalar(select(Partner).where(Partner.partner_id == partner_id))
+    if partner is None:
+        raise ValueError(f"no partner {partner_id}")
+    return partner
+
+
+def change_scenes(partner_id: str, grant: Iterable[str], revoke: Iterable[str], known_scenes: Iterable[str]) -> list[str]:
+    """Grant and revoke scenes; returns the partner's scenes after the change (ValueError if none left)."""
+    partner = _partner(partner_id)
+    unknown = (set(grant) | set(revoke)) - set(known_scenes)
+    if unknown:
+        raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}")
+    scenes = _checked_scenes((partner.scene_set | set(grant)) - set(revoke), known_scenes)
+    partner.scenes = ",".join(scenes)
+    db.session.commit()
+    return scenes
+
+
+def rotate_secret(rt: Runtime, partner_id: str, grace_seconds: int) -> str:
+    """A new secret; the old one stays valid for ``grace_seconds`` (0: revoked at once)."""
+    partner = _partner(partner_id)
+    secret = secrets.token_urlsafe(32)
+    partner.previous_secret_enc = partner.secret_enc
+    partner.previous_secret_until = rt.clock.now() + timedelta(seconds=grace_seconds)
+    partner.secret_enc = rt.keyring.encrypt(secret, PARTNER_SECRET)
+    db.session.commit()
+    return secret
+
+
+def disable_partner(rt: Runtime, partner_id: str) -> None:
+    """Refuse the partner's requests from now on (within 10 s on every server: the view cache)."""
+    partner = _partner(partner_id)
+    partner.disabled_at = partner.disabled_at or rt.clock.now()
+    db.session.commit()
 
 
 def partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
@@ -56,9 +105,16 @@ def partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
     partner = db.session.scalar(select(Partner).where(Partner.partner_id == partner_id))
     if partner is None:
         return None
-    return PartnerView(partner.id, partner.partner_id, partner.name,
-                       rt.keyring.decrypt(partner.secret_enc, PARTNER_SECRET),
+    return PartnerView(partner.id, partner.partner_id, partner.name, partner.kind, _live_secrets(rt, partner),
                        partner.scene_set, partner.disabled_at is not None)
+
+
+def _live_secrets(rt: Runtime, partner: Partner) -> tuple[str, ...]:
+    current = rt.keyring.decrypt(partner.secret_enc, PARTNER_SECRET)
+    until = partner.previous_secret_until
+    if partner.previous_secret_enc is None or until is None or until <= rt.clock.now():
+        return (current,)
+    return current, rt.keyring.decrypt(partner.previous_secret_enc, PARTNER_SECRET)
 
 
 def list_partners() -> list[Partner]:

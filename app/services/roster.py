@@ -1,6 +1,7 @@
 """Importing the city's resident roster (M-5, M-17): ``citizencard roster import FILE.csv``.
 
-The file is UTF-8 CSV with the header ``name,id_number,phone,insured``. Each row is validated
+The file is UTF-8 CSV with the header ``name,id_number,phone,insured`` and, optionally, a fifth
+column ``disability`` (1 = holds a disability certificate, for fare concessions). Each row is validated
 (GB 11643-1999 ID number, mobile number, ``insured`` 0/1, no duplicate in the file); rejected
 rows are reported by line number and reason, never by content; the rest are inserted or updated.
 Re-importing the same file changes nothing.
@@ -21,6 +22,7 @@ from ..runtime import Runtime
 from .people import ID_NUMBER, MOBILE_PATTERN, NAME, PHONE, id_index, normalize_name
 
 HEADER = ["name", "id_number", "phone", "insured"]
+HEADERS = (HEADER, [*HEADER, "disability"])
 MAX_NAME_LENGTH = 50
 CHUNK = 1000
 
@@ -36,6 +38,7 @@ class RosterRow:
     id_number: str
     phone: str
     insured: bool
+    disability: bool = False
 
 
 @dataclass
@@ -61,8 +64,8 @@ def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
 def _read(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(stream)
     try:
-        if reader.fieldnames != HEADER:
-            raise RosterFileError(f"the header must be exactly {','.join(HEADER)}")
+        if reader.fieldnames not in HEADERS:
+            raise RosterFileError(f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability")
         for record in reader:
             yield reader.line_num, record
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -101,7 +104,10 @@ def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow
     insured = (record["insured"] or "").strip()
     if insured not in ("0", "1"):
         raise ValueError("bad_insured (must be 0 or 1)")
-    return RosterRow(line, name, id_number, phone, insured == "1")
+    disability = (record.get("disability") or "0").strip()
+    if disability not in ("0", "1"):
+        raise ValueError("bad_disability (must be 0 or 1)")
+    return RosterRow(line, name, id_number, phone, insured == "1", disability == "1")
 
 
 def _chunks(rows: Iterable[RosterRow], size: int) -> Iterator[list[RosterRow]]:
@@ -136,7 +142,7 @@ def _new_citizen(rt: Runtime, index: str, row: RosterRow, now) -> Citizen:  # ty
     return Citizen(
         id_number_index=index, id_number_enc=encrypt(row.id_number, ID_NUMBER),
         name_enc=encrypt(row.name, NAME), phone_enc=encrypt(row.phone, PHONE),
-        insured=row.insured, created_at=now, updated_at=now,
+        insured=row.insured, disability=row.disability, created_at=now, updated_at=now,
     )
 
 
@@ -150,6 +156,8 @@ def _update(rt: Runtime, citizen: Citizen, row: RosterRow, now) -> bool:  # type
         citizen.phone_enc, changed = encrypt(row.phone, PHONE), True
     if citizen.insured != row.insured:
         citizen.insured, changed = row.insured, True
+    if citizen.disability != row.disability:
+        citizen.disability, changed = row.disability, True
     if changed:
         citizen.updated_at = now
     return changed

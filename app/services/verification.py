@@ -3,11 +3,14 @@
 The checks, in order; the first that fails gives the ``reason``:
 
 1. ``scene_not_permitted``: the partner may not verify in this scene.
-2. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
+2. ``terminal_unknown``: the terminal is not registered for this partner.
+3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
    step more than one step in the future.
-3. ``code_expired``: a genuine code whose time step is more than one step old.
-4. ``card_inactive``: the card is not active.
-5. ``code_used``: this code, or a later one of the same device, was already accepted. The
+4. ``code_expired``: a genuine code whose time step is more than one step old.
+5. ``card_inactive``: the card is not active.
+6. The scene's own check (e.g. ``not_a_member`` on campus); ``scene_unavailable`` when the
+   scene's policy fails (fail closed).
+7. ``code_used``: this code, or a later one of the same device, was already accepted. The
    replay ledger (Redis, or the embedded store) decides this in one atomic step, so concurrent
    requests cannot both pass; the unique ``use_key`` of accepted records is a durable second
    ledger behind it.
@@ -20,43 +23,97 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
-from dataclasses import asdict, dataclass
-from functools import cache
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import cache, cached_property
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from qr import payload, replay, totp
 
+from .. import idnumber
 from ..extensions import db
 from ..models import Card, Citizen, Device, Verification
 from ..runtime import Runtime
 from ..sql import upsert_insert
+from ..store import StoreUnavailable
 from .partners import PartnerView
-from .people import SEED
+from .people import ID_NUMBER, NAME, SEED
+from .terminals import registered_terminal
 
+log = logging.getLogger(__name__)
 DUPLICATE_WINDOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
 class CardFacts:
-    """What a scene policy may draw on to build its disclosure."""
+    """The card and its holder as stored (personal fields still encrypted)."""
 
     card_id: int
     card_number: str
     card_status: str
     insured: bool
+    disability: bool
+    name_enc: str
+    id_number_enc: str
+    id_number_index: str
+
+
+class Holder:
+    """The card holder as a scene policy sees them: a personal field is decrypted only when a
+    policy asks for it (M-19: each scene sees only what it needs)."""
+
+    def __init__(self, rt: Runtime, facts: CardFacts) -> None:
+        self._rt, self.facts = rt, facts
+
+    @cached_property
+    def name(self) -> str:
+        return self._rt.keyring.decrypt(self.facts.name_enc, NAME)
+
+    @cached_property
+    def id_number(self) -> str:
+        return self._rt.keyring.decrypt(self.facts.id_number_enc, ID_NUMBER)
+
+    def age_on(self, day: date) -> int:
+        born = idnumber.birth_date(self.id_number)
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def token(self, purpose: str, partner: PartnerView) -> str:
+        """Stable for one partner, different between partners: they cannot join their records."""
+        return self._rt.blind_index(f"{partner.partner_id}:{self.facts.card_id}", f"token.{purpose}")[:32]
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """What a scene policy may consult: the request, the holder, the runtime (config, clock).
+    ``memo`` lets a policy keep a look-up between its check and its acceptance."""
+
+    rt: Runtime
+    partner: PartnerView
+    terminal_id: str
+    direction: str | None
+    holder: Holder
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class ScenePolicy(Protocol):
-    """A scene's rules (scenes/): who may use it and what it discloses."""
+    """A scene's rules (scenes/): who may use it, what it checks, what it discloses and records.
+
+    ``accept`` returns ``(subject, record)``: the fields the partner sees, and extra columns of
+    the verification record (``direction``, ``linked_verification_id``)."""
 
     name: str
 
     def permits(self, partner: PartnerView) -> bool: ...
 
-    def disclose(self, facts: CardFacts) -> dict[str, Any]: ...
+    def refusal(self, context: SceneContext) -> str | None: ...
+
+    def accept(self, context: SceneContext) -> tuple[dict[str, Any], dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -71,14 +128,16 @@ class VerificationAnswer:
     duplicate: bool = False
 
 
-def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str) -> VerificationAnswer:
+def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+           direction: str | None = None) -> VerificationAnswer:
     """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records.
 
-    Store round trips: none for a forged code, one for any genuine code (the atomic use, or the
-    look-up of an earlier answer when the code is refused for its age or the card's state).
+    ``direction`` (``entry``/``exit``) matters to transit only. Store round trips: none for a
+    forged code, one for any genuine code (the atomic use, or the look-up of an earlier answer
+    when the code is refused for its age or the card's state).
     """
     answer_key = _answer_key(partner, terminal_id, code)
-    decision = _decide(rt, partner, policy, code)
+    decision = _decide(rt, partner, policy, terminal_id, code, direction)
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key)
     if decision.reason in GENUINE_CODE_REFUSALS:
@@ -88,20 +147,23 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     return _settle(rt, partner, policy, terminal_id, decision, answer_key)
 
 
-GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive")
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member")
 
 
 @dataclass(frozen=True)
 class Decision:
     """``facts`` when the code named a card; ``reason`` None when every check but the one-time
-    rule passed; ``scanned`` is the parsed code when its password matched."""
+    rule passed; ``scanned`` is the parsed code when its password matched; ``subject`` and
+    ``extra`` (record columns) are the scene's disclosure, computed before the code is used."""
 
     facts: CardFacts | None
     reason: str | None
     scanned: payload.CodePayload | None = None
+    subject: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def refused(self, reason: str) -> Decision:
-        return Decision(self.facts, reason, None)
+        return Decision(self.facts, reason)
 
 
 def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
@@ -117,7 +179,11 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
         return duplicate
     if outcome != "first":
         return _settle(rt, partner, policy, terminal_id, decision.refused("code_used"), answer_key)
-    return _settle(rt, partner, policy, terminal_id, decision, answer_key, answer)
+    try:
+        return _settle(rt, partner, policy, terminal_id, decision, answer_key, answer)
+    except Exception:  # used but not recorded (database down): a retry must not replay the kept acceptance
+        rt.store.put(answer_key, VOID, DUPLICATE_WINDOW_SECONDS)
+        raise
 
 
 def _settle(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
@@ -134,10 +200,9 @@ VOID = "{}"
 
 
 def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
-    accepted = decision.reason is None
     return VerificationAnswer(
-        verification_id="vf_" + secrets.token_hex(12), accepted=accepted, reason=decision.reason, scene=policy.name,
-        subject=policy.disclose(decision.facts) if accepted and decision.facts else None,
+        verification_id="vf_" + secrets.token_hex(12), accepted=decision.reason is None, reason=decision.reason,
+        scene=policy.name, subject=decision.subject if decision.reason is None else None,
     )
 
 
@@ -154,10 +219,13 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str) -> str:
     return f"answer:{digest}"
 
 
-def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -> Decision:
+def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+            direction: str | None) -> Decision:
     """Every check but the one-time rule, with no store round trip."""
     if not policy.permits(partner):
         return Decision(None, "scene_not_permitted")
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return Decision(None, "terminal_unknown")
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
@@ -168,7 +236,27 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, code: str) -
     seed_enc, facts = found
     if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
         return Decision(facts, "code_invalid")
-    return Decision(facts, _time_or_card_failure(rt, scanned, facts), scanned)
+    reason = _time_or_card_failure(rt, scanned, facts)
+    if reason is not None:
+        return Decision(facts, reason)
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), scanned)
+
+
+def _consult_scene(policy: ScenePolicy, context: SceneContext, scanned: payload.CodePayload) -> Decision:
+    """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
+    facts = context.holder.facts
+    try:
+        reason = policy.refusal(context)
+        if reason is not None:
+            return Decision(facts, reason)
+        subject, extra = policy.accept(context)
+        return Decision(facts, None, scanned, subject, extra)
+    except (OperationalError, PoolTimeout, StoreUnavailable):
+        raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
+    except Exception:
+        log.exception("scene policy %s failed; refusing", policy.name)
+        db.session.rollback()  # a failed query leaves the transaction unusable for the record
+        return Decision(facts, "scene_unavailable")
 
 
 def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: CardFacts) -> str | None:
@@ -182,7 +270,8 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 
 # Built once: constructing a statement costs more than running it on this hot path.
 _DEVICE_AND_CARD = (
-    select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured)
+    select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
+           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index)
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
@@ -192,7 +281,8 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
     row = db.session.connection().execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
     if row is None:
         return None
-    return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured)
+    return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
+                                   row.name_enc, row.id_number_enc, row.id_number_index)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
@@ -208,6 +298,8 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
         "use_key": use_key, "created_at": rt.clock.now(),
+        "disclosed": ",".join(answer.subject) if answer.subject else None,
+        "direction": None, "linked_verification_id": None, **(decision.extra if answer.accepted else {}),
     }
     inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
     db.session.commit()

@@ -57,10 +57,18 @@ def test_each_bad_row_is_reported_by_line_and_reason(api: ApiClient) -> None:
     ("陈小明,441900198506151235,1380013800,1", "bad_phone"),
     ("陈小明,441900198506151235,13800138000", "wrong_column_count"),
     ("陈小明,441900198506151235,13800138000,1,extra", "wrong_column_count"),
+    ("陈小明,441900198506151235,13800138000,1,1,1", "wrong_column_count"),
 ])
 def test_row_shape_errors(api: ApiClient, row: str, reason: str) -> None:
-    report = api.import_roster("name,id_number,phone,insured\n" + row + "\n")
+    header = "name,id_number,phone,insured" + (",disability" if row.count(",") == 5 else "")
+    report = api.import_roster(header + "\n" + row + "\n")
     assert report.rejected == [(2, reason)]
+
+
+def test_the_optional_disability_column(api: ApiClient) -> None:
+    report = api.import_roster("name,id_number,phone,insured,disability\n"
+                               "陈小明,441900198506151235,13800138000,1,1\n李建国,441900195008281658,13800138488,1,yes\n")
+    assert (report.inserted, report.rejected) == (1, [(3, "bad_disability (must be 0 or 1)")])
 
 
 def _run_cli(api: ApiClient, args: list[str]):  # type: ignore[no-untyped-def]

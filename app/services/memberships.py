@@ -1,0 +1,83 @@
+"""Member rosters of campus and library partners (M-23.4, M-23.6): who may pass, under which member id.
+
+A partner uploads its whole roster (ID numbers and member ids) through the signed API or the CLI;
+each upload replaces the previous one. ID numbers are kept only as blind indexes.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from sqlalchemy import delete, func, insert, select
+
+from .. import idnumber
+from ..extensions import db
+from ..models import Membership, Partner
+from ..runtime import Runtime
+from .people import id_index
+
+MAX_MEMBERS_PER_UPLOAD = 50_000
+
+
+@dataclass
+class MemberReport:
+    """``accepted``: members now on the roster; ``rejected``: (position from 1, reason)."""
+
+    accepted: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]], replace: bool = True) -> MemberReport:
+    """Replace (or, with ``replace=False``, extend) the roster of partner ``partner`` (primary key)
+    with the valid ``(id_number, member_id)`` pairs; a citizen already listed gets the new member id."""
+    report, rows = MemberReport(), {}
+    for position, (raw_id, member_id) in enumerate(members, start=1):
+        reason = _problem(raw_id, member_id)
+        if reason:
+            report.rejected.append((position, reason))
+            continue
+        rows[id_index(rt, idnumber.validate(raw_id))] = member_id.strip()
+    if replace:
+        db.session.execute(delete(Membership).where(Membership.partner_id == partner))
+    else:
+        db.session.execute(delete(Membership).where(Membership.partner_id == partner, Membership.id_number_index.in_(rows)))
+    if rows:
+        db.session.execute(insert(Membership), [
+            {"partner_id": partner, "id_number_index": index, "member_id": member, "created_at": rt.clock.now()}
+            for index, member in rows.items()])
+    db.session.commit()
+    report.accepted = len(rows)
+    return report
+
+
+def member_count(partner: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Membership).where(Membership.partner_id == partner)) or 0
+
+
+def _problem(raw_id: str, member_id: str) -> str | None:
+    try:
+        idnumber.validate(raw_id)
+    except idnumber.IdNumberError as exc:
+        return f"id_number_{exc.reason}"
+    if not member_id.strip() or len(member_id) > 64 or not member_id.isprintable():
+        return "bad_member_id"
+    return None
+
+
+def member_id(partner: int, id_number_index: str) -> str | None:
+    """The member id of the citizen with this blind index on the partner's roster, or None."""
+    return db.session.scalar(select(Membership.member_id).where(
+        Membership.partner_id == partner, Membership.id_number_index == id_number_index))
+
+
+def replace_members_of(rt: Runtime, partner_id: str, stream: IO[str]) -> MemberReport:
+    """:func:`replace_members` from a CSV with the header ``id_number,member_id`` (the CLI)."""
+    partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
+    if partner is None:
+        raise ValueError(f"no partner {partner_id}")
+    reader = csv.DictReader(stream)
+    if reader.fieldnames != ["id_number", "member_id"]:
+        raise ValueError("the header must be exactly id_number,member_id")
+    return replace_members(rt, partner, ((row["id_number"] or "", row["member_id"] or "") for row in reader))

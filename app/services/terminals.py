@@ -1,0 +1,92 @@
+"""Registered scanning terminals of partners (the PBoC barcode-payment rules require registration)."""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from typing import IO
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Partner, Terminal
+from ..runtime import Runtime
+from ..sql import upsert_insert
+
+TERMINAL_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+CACHE_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class TerminalView:
+    terminal_id: str
+    name: str
+    location: str
+
+
+def register_terminal(rt: Runtime, partner_id: str, terminal_id: str, name: str, location: str) -> None:
+    """Add or update a terminal of ``partner_id``; ValueError for bad fields or an unknown partner."""
+    register_terminals(rt, partner_id, [(terminal_id, name, location)])
+
+
+def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[str, str, str]]) -> None:
+    """Add or update ``(terminal_id, name, location)`` terminals of ``partner_id`` in one transaction."""
+    partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
+    if partner is None:
+        raise ValueError(f"no partner {partner_id}")
+    for terminal_id, name, location in terminals:
+        _register(rt, partner, terminal_id, name, location)
+    db.session.commit()
+
+
+def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
+    """Register every row of a CSV with the header ``terminal_id,name,location``; returns the count.
+    The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
+    (Line numbers count the header as line 1 and assume no line breaks inside fields.)"""
+    reader = csv.DictReader(stream)
+    if reader.fieldnames != ["terminal_id", "name", "location"]:
+        raise ValueError("the header must be exactly terminal_id,name,location")
+    rows = list(reader)
+    terminals = [(row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "") for row in rows]
+    for line, terminal in enumerate(terminals, start=2):
+        _check(*terminal, line=line)
+    register_terminals(rt, partner_id, terminals)
+    return len(terminals)
+
+
+def _check(terminal_id: str, name: str, location: str, line: int | None = None) -> None:
+    where = f"line {line}: " if line else ""
+    if not TERMINAL_ID.fullmatch(terminal_id):
+        raise ValueError(f"{where}terminal_id must be 1-64 of A-Za-z0-9_.:-")
+    for label, value, limit in (("name", name, 100), ("location", location, 200)):
+        if not value.strip() or len(value) > limit or not value.isprintable():
+            raise ValueError(f"{where}{label} must be 1-{limit} printable characters")
+
+
+def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: str) -> None:
+    _check(terminal_id, name, location)
+    stmt = upsert_insert(db.engine.dialect.name, Terminal).values(
+        partner_id=partner, terminal_id=terminal_id, name=name.strip(), location=location.strip(), created_at=rt.clock.now())
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=[Terminal.partner_id, Terminal.terminal_id],
+        set_={"name": stmt.excluded.name, "location": stmt.excluded.location}))
+
+
+def registered_terminal(rt: Runtime, partner: int, terminal_id: str) -> TerminalView | None:
+    """The terminal, or None when unregistered. Found terminals are kept 10 s per process."""
+    key = (partner, terminal_id)
+    cached = rt.terminal_cache.get(key)
+    if cached is not None and rt.clock.time() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    row = db.session.execute(select(Terminal.terminal_id, Terminal.name, Terminal.location).where(
+        Terminal.partner_id == partner, Terminal.terminal_id == terminal_id)).first()
+    if row is None:
+        return None
+    view = TerminalView(row.terminal_id, row.name, row.location)
+    rt.terminal_cache[key] = (rt.clock.time(), view)
+    return view
+
+
+def list_terminals(partner_id: str) -> list[Terminal]:
+    return list(db.session.scalars(select(Terminal).join(Partner, Partner.id == Terminal.partner_id)
+                                   .where(Partner.partner_id == partner_id).order_by(Terminal.terminal_id)))

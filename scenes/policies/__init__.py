@@ -1,0 +1,1 @@
+"""One small module per scene (M-23): what it permits, checks, discloses and records."""

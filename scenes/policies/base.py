@@ -1,0 +1,55 @@
+"""What every scene shares: the partner must be granted the scene; nothing extra is checked or recorded."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+
+from app.clock import DISPLAY_ZONE
+from app.services.memberships import member_id
+from app.services.partners import PartnerView
+from app.services.verification import SceneContext
+
+
+class Scene:
+    """Base policy. Subclasses set ``name``, ``requirement`` (the M- article) and ``Subject`` (the
+    schema of what ``accept`` discloses: docs/openapi.json publishes it, docs/partner-api.md lists
+    its fields, tests hold the answers to it) and implement ``subject``."""
+
+    name = ""
+    requirement = ""
+    Subject: type[ma.Schema] = ma.Schema
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.Subject._declared_fields)
+
+    def permits(self, partner: PartnerView) -> bool:
+        return self.name in partner.scenes
+
+    def refusal(self, context: SceneContext) -> str | None:
+        return None
+
+    def accept(self, context: SceneContext) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.subject(context), {}
+
+    def subject(self, context: SceneContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def concession(context: SceneContext) -> str:
+    """The fare concession category: ``disabled`` (roster flag), else the highest age category of
+    ``CARD_CONCESSION_AGES`` the holder reaches (age from the ID number's birth date, Beijing
+    date), else ``standard``."""
+    if context.holder.facts.disability:
+        return "disabled"
+    age = context.holder.age_on(datetime.fromtimestamp(context.rt.clock.time(), DISPLAY_ZONE).date())
+    return next((category for category, minimum in context.rt.config["CARD_CONCESSION_AGES"] if age >= minimum), "standard")
+
+
+def membership(context: SceneContext) -> str | None:
+    """The holder's member id on this partner's roster, looked up once per verification."""
+    if "member_id" not in context.memo:
+        context.memo["member_id"] = member_id(context.partner.id, context.holder.facts.id_number_index)
+    return context.memo["member_id"]

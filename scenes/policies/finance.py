@@ -1,0 +1,19 @@
+"""Finance (M-23.7): a payment-account reference for the partner bank, and no personal fields."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from app.services.verification import SceneContext
+
+from .base import Scene
+
+
+class Finance(Scene):
+    name, requirement = "finance", "M-23.7"
+    class Subject(ma.Schema):
+        payment_account_reference = ma.fields.String(required=True, metadata={"description": "Stable per bank, differs between banks"})
+
+    def subject(self, context: SceneContext) -> dict[str, Any]:
+        return {"payment_account_reference": context.holder.token("finance", context.partner)}

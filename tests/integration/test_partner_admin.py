@@ -1,0 +1,79 @@
+"""`citizencard partner ...`: scenes, secret rotation with a grace period, disabling, terminals, members."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from app.cli import main
+
+from ..helpers import PERSON, ApiClient
+from .test_login import error_code
+
+BODY = json.dumps({"code": "x", "scene": "transit", "terminal_id": "t1"}).encode()
+
+
+def cli(api: ApiClient, *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: api.app))
+
+
+def test_grant_and_revoke_scenes(api: ApiClient) -> None:
+    partner = api.partner(("transit",))
+    assert cli(api, "partner", "grant", partner["partner_id"], "medical,culture").output.strip().endswith("culture,medical,transit")
+    assert cli(api, "partner", "revoke", partner["partner_id"], "transit").output.strip().endswith("culture,medical")
+    last = cli(api, "partner", "revoke", partner["partner_id"], "culture,medical")
+    assert last.exit_code == 2 and "at least one scene is required" in last.output
+    assert cli(api, "partner", "grant", partner["partner_id"], "moon").exit_code == 2
+
+
+def test_a_rotated_secret_keeps_the_old_one_valid_for_the_grace_period(api: ApiClient) -> None:
+    partner = api.partner()
+    rotated = cli(api, "partner", "rotate-secret", partner["partner_id"], "--grace", "3600", "--json")
+    new = {**partner, "secret": json.loads(rotated.output)["secret"]}
+    api.rt.partner_cache.clear()  # as after the 10 s a server keeps a partner
+    assert api.signed_post(new, BODY).status_code == 200
+    assert api.signed_post(partner, BODY).status_code == 200  # the old secret, within the grace period
+    api.clock.advance(3601)
+    api.rt.partner_cache.clear()
+    assert error_code(api.signed_post(partner, BODY)) == "signature_invalid"
+    assert api.signed_post(new, BODY, timestamp=int(api.clock.time())).status_code == 200
+
+
+def test_disable_refuses_the_partner(api: ApiClient) -> None:
+    partner = api.partner()
+    assert cli(api, "partner", "disable", partner["partner_id"]).exit_code == 0
+    api.rt.partner_cache.clear()
+    assert error_code(api.signed_post(partner, BODY)) == "partner_disabled"
+    assert "disabled" in cli(api, "partner", "list").output
+
+
+def test_terminals_are_registered_one_by_one_or_from_a_file(api: ApiClient, tmp_path: Any) -> None:
+    partner = api.partner(terminals=())
+    added = cli(api, "partner", "terminal", "add", partner["partner_id"], "--terminal-id", "bus-88-front",
+                "--name", "Front door", "--location", "Bus 88")
+    assert added.exit_code == 0
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("terminal_id,name,location\ngate-1,Gate 1,Hall\nbad id,Gate,Hall\n", encoding="utf-8")
+    refused = cli(api, "partner", "terminal", "import", partner["partner_id"], str(sheet))
+    assert refused.exit_code == 2 and "line 3: terminal_id" in refused.output
+    assert cli(api, "partner", "terminal", "list", partner["partner_id"]).output == "bus-88-front\tFront door\tBus 88\n"
+
+
+def test_members_from_a_csv(api: ApiClient, tmp_path: Any) -> None:
+    token = api.bound_citizen()
+    campus = api.partner(("campus",), "Campus")
+    sheet = tmp_path / "m.csv"
+    sheet.write_text(f"id_number,member_id\n{PERSON['id_number']},S9\n12345,S10\n", encoding="utf-8")
+    result = cli(api, "partner", "members", campus["partner_id"], str(sheet))
+    assert result.exit_code == 1 and "row 2: rejected: id_number_wrong_length" in result.output and "1 members" in result.output
+    assert "12345" not in result.output.replace("row 2", "")
+    assert api.verify(campus, api.code(token), scene="campus").json["subject"]["member_id"] == "S9"
+
+
+@pytest.mark.parametrize("args", [("partner", "disable", "p_nope"), ("partner", "rotate-secret", "p_nope")])
+def test_unknown_partners_are_usage_errors(api: ApiClient, args: tuple[str, ...]) -> None:
+    result = cli(api, *args)
+    assert result.exit_code == 2 and "no partner p_nope" in result.output
