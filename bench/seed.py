@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from app import idnumber
 from app.crypto import Keyring, token_digest
 from app.extensions import db
 from app.runtime import EXTENSION_KEY
@@ -61,11 +62,18 @@ def seed_population(app, database_url: str, citizens: int, accounts: int) -> Pop
     return Population(devices, tokens, partner.partner_id, partner.secret)
 
 
+def synthetic_id_number(i: int) -> str:
+    """A valid GB 11643 number for citizen ``i``: region 441900, births spread over 1940-2009
+    (so the transit scene's concession categories all occur), sequence from ``i``."""
+    first17 = f"441900{1940 + i % 70}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+    return first17 + idnumber.check_digit(first17)
+
+
 def copy_people(conn: psycopg.Connection, keyring: Keyring, devices: list[tuple[str, str]], now: datetime) -> None:
     """Citizens, their active cards and one device each, by COPY."""
     copy_rows(conn, "citizens", ("id", "id_number_index", "id_number_enc", "name_enc", "phone_enc", "insured",
                                  "created_at", "updated_at"),
-              ((i + 1, f"bench{i}", keyring.encrypt(f"id{i}", people.ID_NUMBER), keyring.encrypt("测试", people.NAME),
+              ((i + 1, f"bench{i}", keyring.encrypt(synthetic_id_number(i), people.ID_NUMBER), keyring.encrypt("测试", people.NAME),
                 keyring.encrypt("13800000000", people.PHONE), i % 2 == 0, now, now) for i in range(len(devices))))
     copy_rows(conn, "cards", ("id", "card_number", "citizen_id", "status", "contact_phone_enc", "created_at"),
               ((i + 1, f"9{i:015d}", i + 1, "active", keyring.encrypt("13800000000", people.CONTACT_PHONE), now)
