@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 
@@ -20,6 +22,7 @@ from app import create_app
 from app.clock import FrozenClock
 from app.extensions import db
 from app.models import Base
+from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 
 from . import backends
@@ -37,6 +40,34 @@ BACKENDS = ["embedded", "production"]
 def wechat() -> Iterator[WeChatStandIn]:
     with WeChatStandIn(APPID, APP_SECRET) as server:
         yield server
+
+
+ALIPAY_APP_ID = "2021000000000001"
+
+
+@pytest.fixture(scope="session")
+def alipay_app_key() -> rsa.RSAPrivateKey:
+    """Our side's RSA key for Alipay (RSA2 request signatures)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def alipay(alipay_app_key: rsa.RSAPrivateKey) -> Iterator[AlipayStandIn]:
+    public = alipay_app_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+    with AlipayStandIn(ALIPAY_APP_ID, public) as server:
+        yield server
+
+
+@pytest.fixture
+def alipay_config(tmp_path: Any, alipay: AlipayStandIn, alipay_app_key: rsa.RSAPrivateKey) -> dict[str, str]:
+    """The CARD_ALIPAY_* settings for the stand-in, with the key files written to ``tmp_path``."""
+    private, public = tmp_path / "app-private.pem", tmp_path / "alipay-public.pem"
+    private.write_bytes(alipay_app_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption()))
+    public.write_bytes(alipay.public_key_pem)
+    return {"CARD_ALIPAY_APP_ID": ALIPAY_APP_ID, "CARD_ALIPAY_PRIVATE_KEY_FILE": str(private),
+            "CARD_ALIPAY_PUBLIC_KEY_FILE": str(public), "CARD_ALIPAY_GATEWAY": alipay.base_url}
 
 
 @pytest.fixture(scope="session")

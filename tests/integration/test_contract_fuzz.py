@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, settings
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
@@ -32,7 +30,6 @@ from app.clock import FrozenClock
 from app.extensions import db
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
-from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 
 from ..conftest import make_app
@@ -41,7 +38,6 @@ from ..helpers import ApiClient
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 SIGN_ME = "CC-HMAC-SHA256 sign-this-request"  # placeholder Authorization: SigningClient replaces it with a signature
 MAX_EXAMPLES = 25
-ALIPAY_APP_ID = "2021000000000001"
 # Schema-valid is not always acceptable: a resident ID number has a checksum and must be on the
 # roster, and a cursor must be one the API returned. Both are documented 422 answers.
 SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications"]
@@ -103,29 +99,11 @@ def errors_use_the_envelope(ctx: Any, response: Any, case: Any) -> None:
     assert isinstance(error["code"], str) and isinstance(error["message"], str) and isinstance(error["details"], dict), body
 
 
-@pytest.fixture(scope="module")
-def alipay_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def alipay(alipay_key: rsa.RSAPrivateKey) -> Iterator[AlipayStandIn]:
-    public = alipay_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with AlipayStandIn(ALIPAY_APP_ID, public) as server:
-        yield server
-
-
 @pytest.fixture
 def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock, wechat: WeChatStandIn,
-             alipay: AlipayStandIn, alipay_key: rsa.RSAPrivateKey) -> Iterator[Any]:
+             alipay_config: dict[str, str]) -> Iterator[Any]:
     """The embedded backend with both login platforms on their stand-ins."""
-    private, public = tmp_path / "app-private.pem", tmp_path / "alipay-public.pem"
-    private.write_bytes(alipay_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
-    public.write_bytes(alipay.public_key_pem)
-    application = make_app("embedded", request, tmp_path, clock, wechat, CARD_ALIPAY_APP_ID=ALIPAY_APP_ID,
-                           CARD_ALIPAY_PRIVATE_KEY_FILE=str(private), CARD_ALIPAY_PUBLIC_KEY_FILE=str(public),
-                           CARD_ALIPAY_GATEWAY=alipay.base_url)
+    application = make_app("embedded", request, tmp_path, clock, wechat, **alipay_config)
     yield application
     with application.app_context():
         db.session.remove()
