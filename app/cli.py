@@ -96,8 +96,11 @@ def _partner_call(call: Any) -> Any:
 
     try:
         return call(SCENE_NAMES)
+    except UnicodeDecodeError:
+        raise click.BadParameter("the file is not readable UTF-8 text") from None
     except ValueError as exc:
-        raise click.BadParameter(f"{exc} (known scenes: {', '.join(SCENE_NAMES)})") from None
+        known = f" (known scenes: {', '.join(SCENE_NAMES)})" if "scene" in str(exc) else ""
+        raise click.BadParameter(f"{exc}{known}") from None
 
 
 @partner.command("list")
@@ -162,6 +165,17 @@ def partner_disable(partner_id: str) -> None:
     click.echo(f"{partner_id}: disabled")
 
 
+@partner.command("enable")
+@click.argument("partner_id")
+@with_appcontext
+def partner_enable(partner_id: str) -> None:
+    """Accept PARTNER_ID's requests again after ``disable``."""
+    from .services.partners import enable_partner
+
+    _partner_call(lambda _known: enable_partner(partner_id))
+    click.echo(f"{partner_id}: enabled")
+
+
 @partner.group("terminal")
 def terminal() -> None:
     """Registered scanning terminals: unregistered ones are refused (terminal_unknown)."""
@@ -210,14 +224,18 @@ def terminal_list(partner_id: str) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
 def partner_members(partner_id: str, path: str) -> None:
-    """Replace PARTNER_ID's member roster (campus, library) with a CSV: id_number,member_id."""
+    """Replace PARTNER_ID's member roster (campus, library) with a CSV: id_number,member_id.
+    All or nothing: a rejected line leaves the roster unchanged (exit 1)."""
     from .services.memberships import replace_members_of
 
     with open(path, encoding="utf-8-sig", newline="") as stream:
         report = _partner_call(lambda _known: replace_members_of(runtime(), partner_id, stream))
-    for position, reason in report.rejected:
-        click.echo(f"row {position}: rejected: {reason}", err=True)
-    click.echo(f"{partner_id}: {report.accepted} members, {len(report.rejected)} rejected")
+    for line, reason in report.rejected:
+        click.echo(f"line {line}: rejected: {reason}", err=True)
+    if report.rejected:
+        click.echo(f"{partner_id}: roster unchanged: {len(report.rejected)} rows rejected")
+    else:
+        click.echo(f"{partner_id}: {report.accepted} members")
     sys.exit(1 if report.rejected else 0)
 
 

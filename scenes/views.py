@@ -6,10 +6,11 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 
+from app.errors import AppError
 from app.extensions import error_responses
 from app.http_json import CardBlueprint
 from app.runtime import runtime
-from app.services.memberships import member_count, replace_members
+from app.services.memberships import may_hold_members, member_count, replace_members
 from app.services.verification import verify
 
 from .registry import POLICIES, SCENE_NAMES, enabled_policy
@@ -59,14 +60,18 @@ class VerificationSchema(ma.Schema):
 @blp.response(200, VerificationSchema)
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
-    422: "validation_error, scene_unknown or scene_not_enabled",
+    422: "validation_error (also: direction outside transit), scene_unknown or scene_not_enabled",
     503: "A backing service is unavailable; retry",
 })
 def create_verification(args: dict[str, Any]) -> Any:
     """Verify a scanned e-card code. Always 200 with ``accepted`` and ``reason`` once signed and valid."""
     rt = runtime()
     policy = enabled_policy(args["scene"], rt.config)
-    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], args.get("direction"))
+    direction = args.get("direction")
+    if direction is not None and policy.name != "transit":
+        raise AppError("validation_error", 422, "direction is for the transit scene only",
+                       {"fields": {"json": {"direction": ["transit only"]}}})
+    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction)
 
 
 def register_subject_schemas(spec: Any) -> None:
@@ -104,10 +109,14 @@ class MembersSchema(ma.Schema):
 @blp.response(200, MembersSchema)
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
+    403: "members_not_permitted: not a campus partner or a library",
     422: "validation_error",
 })
 def put_members(args: dict[str, Any]) -> Any:
-    """Upload the partner's member roster (campus, library: M-23.4, M-23.6) as ID numbers and member ids."""
+    """Upload the partner's member roster (campus, library: M-23.4, M-23.6) as ID numbers and member ids.
+    403 ``members_not_permitted`` for partners that are neither campus partners nor libraries."""
+    if not may_hold_members(g.partner.scenes, g.partner.kind):
+        raise AppError("members_not_permitted", 403, "only campus partners and libraries keep member rosters")
     pairs = ((member["id_number"], member["member_id"]) for member in args["members"])
     report = replace_members(runtime(), g.partner.id, pairs, replace=args["mode"] == "replace")
     return {"accepted": report.accepted, "total": member_count(g.partner.id),

@@ -29,16 +29,21 @@ class MemberReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
-def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]], replace: bool = True) -> MemberReport:
+def may_hold_members(scenes: Iterable[str], kind: str) -> bool:
+    """Only campus partners and libraries keep member rosters (no one else needs ID-number hashes)."""
+    return "campus" in scenes or kind == "library"
+
+
+def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]], replace: bool = True,
+                    all_or_nothing: bool = False) -> MemberReport:
     """Replace (or, with ``replace=False``, extend) the roster of partner ``partner`` (primary key)
-    with the valid ``(id_number, member_id)`` pairs; a citizen already listed gets the new member id."""
-    report, rows = MemberReport(), {}
-    for position, (raw_id, member_id) in enumerate(members, start=1):
-        reason = _problem(raw_id, member_id)
-        if reason:
-            report.rejected.append((position, reason))
-            continue
-        rows[id_index(rt, idnumber.validate(raw_id))] = member_id.strip()
+    with the valid ``(id_number, member_id)`` pairs; a citizen already listed gets the new member id.
+    A repeated ID number or member id is rejected (its first occurrence stands). With
+    ``all_or_nothing``, any rejection leaves the roster as it was."""
+    rows, rejected = _valid_rows(rt, members)
+    report = MemberReport(rejected=rejected)
+    if report.rejected and all_or_nothing:
+        return report
     if replace:
         db.session.execute(delete(Membership).where(Membership.partner_id == partner))
     else:
@@ -52,8 +57,25 @@ def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]
     return report
 
 
-def member_count(partner: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Membership).where(Membership.partner_id == partner)) or 0
+def _valid_rows(rt: Runtime, members: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    """Blind index -> member id for the valid pairs, and the (position, reason) refusals."""
+    rows: dict[str, str] = {}
+    rejected: list[tuple[int, str]] = []
+    first_id: dict[str, int] = {}
+    first_member: dict[str, int] = {}
+    for position, (raw_id, member_id) in enumerate(members, start=1):
+        reason = _problem(raw_id, member_id)
+        index = "" if reason else id_index(rt, idnumber.validate(raw_id))
+        if index in first_id:
+            reason = f"duplicate_id_number (first at {first_id[index]})"
+        elif not reason and member_id.strip() in first_member:
+            reason = f"duplicate_member_id (first at {first_member[member_id.strip()]})"
+        if reason:
+            rejected.append((position, reason))
+            continue
+        first_id[index], first_member[member_id.strip()] = position, position
+        rows[index] = member_id.strip()
+    return rows, rejected
 
 
 def _problem(raw_id: str, member_id: str) -> str | None:
@@ -73,11 +95,22 @@ def member_id(partner: int, id_number_index: str) -> str | None:
 
 
 def replace_members_of(rt: Runtime, partner_id: str, stream: IO[str]) -> MemberReport:
-    """:func:`replace_members` from a CSV with the header ``id_number,member_id`` (the CLI)."""
-    partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
+    """:func:`replace_members` from a CSV with the header ``id_number,member_id`` (the CLI): all or
+    nothing, and positions are file line numbers (the header is line 1)."""
+    partner = db.session.execute(select(Partner).where(Partner.partner_id == partner_id)).scalar()
     if partner is None:
         raise ValueError(f"no partner {partner_id}")
+    if not may_hold_members(partner.scene_set, partner.kind):
+        raise ValueError("only campus partners and libraries keep member rosters")
     reader = csv.DictReader(stream)
     if reader.fieldnames != ["id_number", "member_id"]:
         raise ValueError("the header must be exactly id_number,member_id")
-    return replace_members(rt, partner, ((row["id_number"] or "", row["member_id"] or "") for row in reader))
+    pairs = [(row["id_number"] or "", row["member_id"] or "") for row in reader]
+    report = replace_members(rt, partner.id, pairs, all_or_nothing=True)
+    report.rejected = [(position + 1, reason) for position, reason in report.rejected]
+    return report
+
+
+def member_count(partner: int) -> int:
+    """How many members are on the partner's roster."""
+    return db.session.scalar(select(func.count()).select_from(Membership).where(Membership.partner_id == partner)) or 0

@@ -76,7 +76,10 @@ def change_scenes(partner_id: str, grant: Iterable[str], revoke: Iterable[str], 
     unknown = (set(grant) | set(revoke)) - set(known_scenes)
     if unknown:
         raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}")
-    scenes = _checked_scenes((partner.scene_set | set(grant)) - set(revoke), known_scenes)
+    remaining = (partner.scene_set | set(grant)) - set(revoke)
+    if not remaining:
+        raise ValueError("a partner keeps at least one scene; disable the partner instead")
+    scenes = _checked_scenes(remaining, known_scenes)
     partner.scenes = ",".join(scenes)
     db.session.commit()
     return scenes
@@ -91,6 +94,12 @@ def rotate_secret(rt: Runtime, partner_id: str, grace_seconds: int) -> str:
     partner.secret_enc = rt.keyring.encrypt(secret, PARTNER_SECRET)
     db.session.commit()
     return secret
+
+
+def enable_partner(partner_id: str) -> None:
+    """Undo :func:`disable_partner`."""
+    _partner(partner_id).disabled_at = None
+    db.session.commit()
 
 
 def disable_partner(rt: Runtime, partner_id: str) -> None:

@@ -48,8 +48,12 @@ def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
         raise ValueError("the header must be exactly terminal_id,name,location")
     rows = list(reader)
     terminals = [(row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "") for row in rows]
+    first: dict[str, int] = {}
     for line, terminal in enumerate(terminals, start=2):
         _check(*terminal, line=line)
+        if terminal[0] in first:
+            raise ValueError(f"line {line}: terminal_id {terminal[0]} repeats line {first[terminal[0]]}")
+        first[terminal[0]] = line
     register_terminals(rt, partner_id, terminals)
     return len(terminals)
 

@@ -4,6 +4,8 @@ The checks, in order; the first that fails gives the ``reason``:
 
 1. ``scene_not_permitted``: the partner may not verify in this scene.
 2. ``terminal_unknown``: the terminal is not registered for this partner.
+   (For both, the card is identified first when the code names one, so the refusal appears in
+   the holder's history; the code is not checked further and not used up.)
 3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
    step more than one step in the future.
 4. ``code_expired``: a genuine code whose time step is more than one step old.
@@ -136,7 +138,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     forged code, one for any genuine code (the atomic use, or the look-up of an earlier answer
     when the code is refused for its age or the card's state).
     """
-    answer_key = _answer_key(partner, terminal_id, code)
+    answer_key = _answer_key(partner, terminal_id, code, f"{policy.name}:{direction}")
     decision = _decide(rt, partner, policy, terminal_id, code, direction)
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key)
@@ -214,24 +216,27 @@ def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | No
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})
 
 
-def _answer_key(partner: PartnerView, terminal_id: str, code: str) -> str:
-    digest = hashlib.sha256(f"{partner.id}\n{terminal_id}\n{code}".encode()).hexdigest()[:40]
+def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:
+    """Per partner, terminal, code and request (scene and direction): only the same read repeats."""
+    digest = hashlib.sha256(f"{partner.id}\n{terminal_id}\n{code}\n{request}".encode()).hexdigest()[:40]
     return f"answer:{digest}"
 
 
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
             direction: str | None) -> Decision:
-    """Every check but the one-time rule, with no store round trip."""
-    if not policy.permits(partner):
-        return Decision(None, "scene_not_permitted")
-    if registered_terminal(rt, partner.id, terminal_id) is None:
-        return Decision(None, "terminal_unknown")
+    """Every check but the one-time rule, with no store round trip. The card is identified first,
+    so that even a refusal for the partner's scene or terminal is shown in the holder's history."""
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
-        return Decision(None, "code_invalid")
-    found = _device_and_card(scanned.pseudonym)
-    if found is None:
+        scanned = None
+    found = _device_and_card(scanned.pseudonym) if scanned else None
+    facts = found[1] if found else None
+    if not policy.permits(partner):
+        return Decision(facts, "scene_not_permitted")
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return Decision(facts, "terminal_unknown")
+    if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
     if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):

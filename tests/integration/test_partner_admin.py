@@ -25,7 +25,7 @@ def test_grant_and_revoke_scenes(api: ApiClient) -> None:
     assert cli(api, "partner", "grant", partner["partner_id"], "medical,culture").output.strip().endswith("culture,medical,transit")
     assert cli(api, "partner", "revoke", partner["partner_id"], "transit").output.strip().endswith("culture,medical")
     last = cli(api, "partner", "revoke", partner["partner_id"], "culture,medical")
-    assert last.exit_code == 2 and "at least one scene is required" in last.output
+    assert last.exit_code == 2 and "keeps at least one scene" in last.output
     assert cli(api, "partner", "grant", partner["partner_id"], "moon").exit_code == 2
 
 
@@ -62,15 +62,45 @@ def test_terminals_are_registered_one_by_one_or_from_a_file(api: ApiClient, tmp_
     assert cli(api, "partner", "terminal", "list", partner["partner_id"]).output == "bus-88-front\tFront door\tBus 88\n"
 
 
-def test_members_from_a_csv(api: ApiClient, tmp_path: Any) -> None:
+def test_members_from_a_csv_all_or_nothing(api: ApiClient, tmp_path: Any) -> None:
     token = api.bound_citizen()
     campus = api.partner(("campus",), "Campus")
     sheet = tmp_path / "m.csv"
     sheet.write_text(f"id_number,member_id\n{PERSON['id_number']},S9\n12345,S10\n", encoding="utf-8")
     result = cli(api, "partner", "members", campus["partner_id"], str(sheet))
-    assert result.exit_code == 1 and "row 2: rejected: id_number_wrong_length" in result.output and "1 members" in result.output
-    assert "12345" not in result.output.replace("row 2", "")
+    assert result.exit_code == 1 and "line 3: rejected: id_number_wrong_length" in result.output
+    assert "roster unchanged" in result.output and "12345" not in result.output.replace("line 3", "")
+    assert api.verify(campus, api.code(token), scene="campus").json["reason"] == "not_a_member"
+    sheet.write_text(f"id_number,member_id\n{PERSON['id_number']},S9\n", encoding="utf-8")
+    assert cli(api, "partner", "members", campus["partner_id"], str(sheet)).exit_code == 0
     assert api.verify(campus, api.code(token), scene="campus").json["subject"]["member_id"] == "S9"
+
+
+def test_only_campus_partners_and_libraries_keep_rosters(api: ApiClient, tmp_path: Any) -> None:
+    metro = api.partner(("transit",))
+    sheet = tmp_path / "m.csv"
+    sheet.write_text(f"id_number,member_id\n{PERSON['id_number']},S9\n", encoding="utf-8")
+    result = cli(api, "partner", "members", metro["partner_id"], str(sheet))
+    assert result.exit_code == 2 and "only campus partners and libraries" in result.output
+    body = json.dumps({"members": [{"id_number": PERSON["id_number"], "member_id": "A"}]}).encode()
+    response = api.signed_post(metro, body, path="/api/partner/v1/members", method="PUT")
+    assert (response.status_code, error_code(response)) == (403, "members_not_permitted")
+
+
+def test_a_terminal_file_with_a_repeated_id_is_refused(api: ApiClient, tmp_path: Any) -> None:
+    partner = api.partner(terminals=())
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("terminal_id,name,location\ng1,a,b\ng1,c,d\n", encoding="utf-8")
+    result = cli(api, "partner", "terminal", "import", partner["partner_id"], str(sheet))
+    assert result.exit_code == 2 and "line 3: terminal_id g1 repeats line 2" in result.output
+
+
+def test_enable_undoes_disable(api: ApiClient) -> None:
+    partner = api.partner()
+    cli(api, "partner", "disable", partner["partner_id"])
+    assert cli(api, "partner", "enable", partner["partner_id"]).exit_code == 0
+    api.rt.partner_cache.clear()
+    assert api.signed_post(partner, BODY).status_code == 200
 
 
 @pytest.mark.parametrize("args", [("partner", "disable", "p_nope"), ("partner", "rotate-secret", "p_nope")])

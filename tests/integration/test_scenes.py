@@ -84,6 +84,14 @@ class TestMembership:
         answer = api.verify(campus, code, scene="campus", terminal_id="gate-2").json  # not used up by the refusal
         assert answer["accepted"] is True and answer["subject"] == {"member_id": "S2026001", "name": "陈小明"}
 
+    def test_repeated_id_numbers_or_member_ids_are_rejected(self, api: ApiClient, citizen: str) -> None:
+        campus = api.partner(("campus",), "Campus")
+        members = [{"id_number": PERSON["id_number"], "member_id": "S1"}, {"id_number": PERSON["id_number"], "member_id": "S2"},
+                   {"id_number": SENIOR["id_number"], "member_id": "S1"}]
+        assert self.upload(api, campus, members).json == {"accepted": 1, "total": 1, "rejected": [
+            {"position": 2, "reason": "duplicate_id_number (first at 1)"},
+            {"position": 3, "reason": "duplicate_member_id (first at 1)"}]}
+
     def test_replace_empties_and_append_extends(self, api: ApiClient, citizen: str) -> None:
         campus = api.partner(("campus",), "Campus")
         self.upload(api, campus, [{"id_number": PERSON["id_number"], "member_id": "S1"}])
@@ -127,6 +135,23 @@ def test_finance_sees_a_payment_account_reference_and_nothing_personal(api: ApiC
 
 
 class TestRefusals:
+    def test_a_re_read_for_another_scene_is_not_a_duplicate(self, api: ApiClient, citizen: str) -> None:
+        partner = api.partner(("transit", "medical"))
+        code = api.code(citizen)
+        assert api.verify(partner, code).json["accepted"] is True
+        other_scene = api.verify(partner, code, scene="medical").json
+        assert (other_scene["duplicate"], other_scene["reason"]) == (False, "code_used")
+
+    def test_direction_is_for_transit_only(self, api: ApiClient, citizen: str) -> None:
+        response = api.verify(api.partner(("medical",)), api.code(citizen), scene="medical", direction="entry")
+        assert (response.status_code, error_code(response)) == (422, "validation_error")
+
+    def test_refusals_for_the_partner_still_show_in_the_holders_history(self, api: ApiClient, citizen: str) -> None:
+        shop = api.partner(("government",), "Not a department")
+        api.verify(shop, api.code(citizen), scene="government")
+        item = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(citizen)).json["items"][0]
+        assert (item["partner_name"], item["reason"], item["disclosed"]) == ("Not a department", "scene_not_permitted", [])
+
     def test_an_unregistered_terminal_is_terminal_unknown(self, api: ApiClient, citizen: str) -> None:
         partner = api.partner()
         code = api.code(citizen)
