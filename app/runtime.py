@@ -34,6 +34,7 @@ class Runtime:
     alipay: AlipayLogin | None
     partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
     terminal_cache: dict[Any, Any] = field(default_factory=dict)  # see services.terminals
+    throttle_cache: dict[Any, float] = field(default_factory=dict)  # see services.guessing
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:

@@ -61,6 +61,7 @@ class VerificationSchema(ma.Schema):
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
     422: "validation_error (also: direction outside transit), scene_unknown or scene_not_enabled",
+    429: "too_many_invalid_codes: this terminal or partner sent too many invalid codes; see Retry-After",
     503: "A backing service is unavailable; retry",
 })
 def create_verification(args: dict[str, Any]) -> Any:

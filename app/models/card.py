@@ -22,3 +22,6 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(16), default=CARD_ACTIVE)
     contact_phone_enc: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Wrong passwords against this card's codes since ``failures_since`` (docs/qr-format.md, guessing)
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    failures_since: Mapped[datetime | None]

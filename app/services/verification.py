@@ -10,6 +10,8 @@ The checks, in order; the first that fails gives the ``reason``:
    step more than one step in the future.
 4. ``code_expired``: a genuine code whose time step is more than one step old.
 5. ``card_inactive``: the card is not active.
+   (Before the password is checked: ``card_throttled`` while the card is under guessing, and a
+   429 for a throttled terminal or partner: app.services.guessing.)
 6. The scene's own check (e.g. ``not_a_member`` on campus); ``scene_unavailable`` when the
    scene's policy fails (fail closed).
 7. ``code_used``: this code, or a later one of the same device, was already accepted. The
@@ -28,7 +30,7 @@ import json
 import logging
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import cache, cached_property
 from typing import Any, Protocol
 
@@ -44,6 +46,7 @@ from ..models import Card, Citizen, Device, Verification
 from ..runtime import Runtime
 from ..sql import upsert_insert
 from ..store import StoreUnavailable
+from .guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
 from .partners import PartnerView
 from .people import ID_NUMBER, NAME, SEED
 from .terminals import registered_terminal
@@ -64,6 +67,8 @@ class CardFacts:
     name_enc: str
     id_number_enc: str
     id_number_index: str
+    failed_attempts: int = 0
+    failures_since: datetime | None = None
 
 
 class Holder:
@@ -138,8 +143,11 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     forged code, one for any genuine code (the atomic use, or the look-up of an earlier answer
     when the code is refused for its age or the card's state).
     """
+    refuse_if_throttled(rt, partner.id, terminal_id)
     answer_key = _answer_key(partner, terminal_id, code, f"{policy.name}:{direction}")
     decision = _decide(rt, partner, policy, terminal_id, code, direction)
+    if decision.reason == "code_invalid":
+        note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key)
     if decision.reason in GENUINE_CODE_REFUSALS:
@@ -239,6 +247,8 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
+    if not card_may_be_tried(rt, facts):
+        return Decision(facts, "card_throttled")
     if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
         return Decision(facts, "code_invalid")
     reason = _time_or_card_failure(rt, scanned, facts)
@@ -276,7 +286,7 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 # Built once: constructing a statement costs more than running it on this hot path.
 _DEVICE_AND_CARD = (
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
-           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index)
+           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
@@ -287,7 +297,8 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
     if row is None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
-                                   row.name_enc, row.id_number_enc, row.id_number_index)
+                                   row.name_enc, row.id_number_enc, row.id_number_index,
+                                   row.failed_attempts, row.failures_since)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:

@@ -1,0 +1,68 @@
+"""Guessing codes: terminals and partners are throttled, a card under attack is slowed, not locked."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Card
+from app.services import guessing
+from qr import payload
+
+from ..helpers import ApiClient
+from .test_login import error_code
+
+
+def wrong(code: str, n: int = 1) -> str:
+    """The same code with another 8-digit password: a guess."""
+    otp = int(code[-8:])
+    return code[:-8] + f"{(otp + n) % 10**8:08d}"
+
+
+def test_the_documented_bound_holds() -> None:
+    assert guessing.daily_success_bound() < 1e-6
+
+
+def test_a_terminal_sending_many_invalid_codes_is_throttled(api: ApiClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    partner = api.partner()
+    for n in range(guessing.TERMINAL_LIMIT + 1):
+        assert api.verify(partner, f"DGC1:AAAAAAAAAAAAAAAA.000000001.00.{n:08d}", terminal_id="gate-1").json["reason"] == "code_invalid"
+    blocked = api.verify(partner, "anything", terminal_id="gate-1")
+    assert (blocked.status_code, error_code(blocked)) == (429, "too_many_invalid_codes")
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+    assert "guessing throttled: terminal" in caplog.text
+    assert api.verify(partner, "anything", terminal_id="gate-2").status_code == 200  # other terminals go on
+    api.clock.advance(61)
+    assert api.verify(partner, "anything", terminal_id="gate-1").status_code == 200
+
+
+def test_guesses_against_one_card_slow_it_down_without_locking_the_owner_out(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    partner = api.partner()
+    code = api.code(token)
+    for n in range(guessing.CARD_FREE_FAILURES):
+        assert api.verify(partner, wrong(code, n + 1), terminal_id=f"gate-{n}").json["reason"] == "code_invalid"
+    with api.app.app_context():
+        assert db.session.scalar(select(Card.failed_attempts)) == guessing.CARD_FREE_FAILURES
+    assert api.verify(partner, code, terminal_id="gate-20").json["accepted"] is True  # the slot's one evaluation
+    assert api.verify(partner, api.code(token), terminal_id="gate-21").json["reason"] == "card_throttled"
+    assert api.verify(partner, wrong(api.code(token)), terminal_id="gate-22").json["reason"] == "card_throttled"
+    api.clock.advance(guessing.CARD_SLOT_SECONDS)
+    assert api.verify(partner, api.code(token), terminal_id="gate-23").json["accepted"] is True  # the owner, next slot
+
+
+def test_the_card_window_ends_after_a_day(api: ApiClient) -> None:
+    api.app.config["CARD_TOKEN_TTL"] = 3 * 86400  # the citizen stays logged in across the day
+    token = api.bound_citizen()
+    partner = api.partner()
+    code = api.code(token)
+    for n in range(guessing.CARD_FREE_FAILURES):
+        api.verify(partner, wrong(code, n + 1), terminal_id=f"gate-{n}")
+    api.clock.advance(guessing.CARD_WINDOW.total_seconds() + 1)
+    fresh = api.code(token)
+    assert api.verify(partner, fresh, terminal_id="gate-30").json["accepted"] is True
+    assert api.verify(partner, api.code(token), terminal_id="gate-31").json["accepted"] is True  # no slot needed
+    assert payload.parse(fresh).sequence == 0
