@@ -1,4 +1,5 @@
-"""POST /api/partner/v1/verifications: a partner's terminal verifies a scanned code."""
+"""The signed partner API: POST /verifications (a terminal verifies a scanned code) and
+PUT /members (a campus or library uploads its member roster)."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,8 @@ from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed
 
 blp = CardBlueprint("partner", __name__, url_prefix="/api/partner/v1",
-                description="Partner API: signed requests (docs/partner-api.md)")
+                    description="Partner API: signed requests (docs/partner-api.md)")
+
 
 def subject_schema_name(scene: str) -> str:
     return "".join(part.title() for part in scene.split("_")) + "Subject"
