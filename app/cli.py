@@ -239,6 +239,30 @@ def partner_members(partner_id: str, path: str) -> None:
     sys.exit(1 if report.rejected else 0)
 
 
+@main.group()
+def keys() -> None:
+    """Data-encryption keys (docs/operations.md, Keys)."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a new CARD_DATA_KEYS entry; put it FIRST in CARD_DATA_KEYS, keep the old keys after it."""
+    from .services.keys import new_key_entry
+
+    click.echo(new_key_entry())
+
+
+@keys.command("reencrypt")
+@with_appcontext
+def keys_reencrypt() -> None:
+    """Re-encrypt every stored value under the current (first) key; afterwards old keys may go."""
+    from .services.keys import reencrypt
+
+    report = reencrypt(runtime())
+    for column, moved in report.moved.items():
+        click.echo(f"{column}: {moved} re-encrypted")
+
+
 @main.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Default: CARD_WORKERS (2 x cores + 1)")

@@ -1,0 +1,65 @@
+"""Data-encryption key rotation (M-19; docs/operations.md, Keys).
+
+A new key is introduced by putting it first in ``CARD_DATA_KEYS`` (``citizencard keys new`` prints
+one); new values are then written with it and old rows stay readable with the old keys listed
+after it. :func:`reencrypt` moves old rows forward, so the old key can then be removed.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Card, Citizen, Device, Partner
+from ..runtime import Runtime
+from . import people
+
+# Every encrypted column, with the purpose it was encrypted for (the AES-GCM associated data).
+ENCRYPTED_COLUMNS = (
+    (Citizen, "id_number_enc", people.ID_NUMBER),
+    (Citizen, "name_enc", people.NAME),
+    (Citizen, "phone_enc", people.PHONE),
+    (Card, "contact_phone_enc", people.CONTACT_PHONE),
+    (Device, "seed_enc", people.SEED),
+    (Partner, "secret_enc", people.PARTNER_SECRET),
+    (Partner, "previous_secret_enc", people.PARTNER_SECRET),
+)
+BATCH = 1000
+
+
+def new_key_entry() -> str:
+    """A fresh ``id:base64(32 random bytes)`` entry for ``CARD_DATA_KEYS``."""
+    return f"k{secrets.token_hex(3)}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+@dataclass
+class ReencryptReport:
+    """Values moved to the current key, per ``table.column``."""
+
+    moved: dict[str, int] = field(default_factory=dict)
+
+
+def reencrypt(rt: Runtime) -> ReencryptReport:
+    """Re-encrypt every value not under the current key; commits per batch of 1,000 rows."""
+    report = ReencryptReport()
+    for model, column, purpose in ENCRYPTED_COLUMNS:
+        report.moved[f"{model.__tablename__}.{column}"] = _reencrypt_column(rt, model, column, purpose)
+    return report
+
+
+def _reencrypt_column(rt: Runtime, model: type, column: str, purpose: str) -> int:
+    attribute = getattr(model, column)
+    current = f"{rt.keyring.current}$"
+    stale = select(model.id, attribute).where(attribute.is_not(None), ~attribute.startswith(current)).limit(BATCH)
+    moved = 0
+    while rows := db.session.execute(stale).all():
+        for row_id, value in rows:
+            fresh = rt.keyring.encrypt(rt.keyring.decrypt(value, purpose), purpose)
+            db.session.execute(update(model).where(model.id == row_id).values({column: fresh}))
+        db.session.commit()
+        moved += len(rows)
+    return moved
