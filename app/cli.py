@@ -244,9 +244,9 @@ def keys() -> None:
     """Data-encryption keys (docs/operations.md, Keys)."""
 
 
-@keys.command("new")
-def keys_new() -> None:
-    """Print a new CARD_DATA_KEYS entry; put it FIRST in CARD_DATA_KEYS, keep the old keys after it."""
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Introduce a new data key: prints a CARD_DATA_KEYS entry to put FIRST, keeping the old keys after it."""
     from .services.keys import new_key_entry
 
     click.echo(new_key_entry())

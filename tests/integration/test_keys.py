@@ -21,8 +21,8 @@ def cli(api: ApiClient, *args: str) -> Any:
     return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: api.app))
 
 
-def test_keys_new_prints_a_usable_entry(api: ApiClient) -> None:
-    entry = cli(api, "keys", "new").output.strip()
+def test_keys_rotate_prints_a_usable_entry(api: ApiClient) -> None:
+    entry = cli(api, "keys", "rotate").output.strip()
     ring = Keyring.from_setting(entry)
     assert ring.decrypt(ring.encrypt("x", "p"), "p") == "x"
 
