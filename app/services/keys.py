@@ -1,6 +1,6 @@
 """Data-encryption key rotation (M-19; docs/operations.md, Keys).
 
-A new key is introduced by putting it first in ``CARD_DATA_KEYS`` (``citizencard keys new`` prints
+A new key is introduced by putting it first in ``CARD_DATA_KEYS`` (``citizencard keys rotate`` prints
 one); new values are then written with it and old rows stay readable with the old keys listed
 after it. :func:`reencrypt` moves old rows forward, so the old key can then be removed.
 """
