@@ -26,7 +26,7 @@ from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 
 from . import backends
-from .helpers import ApiClient
+from .helpers import ApiClient, dispose
 
 # No per-example deadline: on a loaded 2-core CI machine timing says nothing about correctness.
 settings.register_profile("citizencard", deadline=None)
@@ -121,9 +121,7 @@ def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock:
 def app(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[Any]:
     application = make_app(request.param, request, tmp_path, clock, wechat)
     yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose(application)
 
 
 @pytest.fixture

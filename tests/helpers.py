@@ -21,6 +21,15 @@ VERIFY_PATH = "/api/partner/v1/verifications"
 TERMINALS = tuple(f"gate-{n}" for n in range(60)) + ("t1",)
 
 
+def dispose(app: Any) -> None:
+    """End a test app: its session and its connection pool."""
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def roster_text(rows: list[tuple[str, str, str, str]]) -> str:
     return "name,id_number,phone,insured\n" + "".join(",".join(row) + "\n" for row in rows)
 

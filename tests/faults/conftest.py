@@ -16,13 +16,12 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.clock import FrozenClock
-from app.extensions import db
 from app.models import Base
 from standins.wechat import WeChatStandIn
 
 from ..backends import IN_CI
 from ..conftest import APP_SECRET, APPID
-from ..helpers import ApiClient
+from ..helpers import ApiClient, dispose
 from .servers import Missing, PrivatePostgres, PrivateRedis
 
 
@@ -98,9 +97,7 @@ def fault_app(servers: Servers, clock: FrozenClock, wechat: WeChatStandIn) -> It
         "SQLALCHEMY_DATABASE_URI": servers.postgres.url, "REDIS_URL": servers.redis.url,
     }, clock=clock)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose(app)
 
 
 @pytest.fixture

@@ -27,13 +27,12 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from app.clock import FrozenClock
-from app.extensions import db
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
 
 from ..conftest import make_app
-from ..helpers import ApiClient
+from ..helpers import ApiClient, dispose
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 SIGN_ME = "CC-HMAC-SHA256 sign-this-request"  # placeholder Authorization: SigningClient replaces it with a signature
@@ -106,9 +105,7 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock,
     """The embedded backend with both login platforms on their stand-ins."""
     application = make_app("embedded", request, tmp_path, clock, wechat, **alipay_config)
     yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    dispose(application)
 
 
 @pytest.fixture
