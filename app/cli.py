@@ -281,7 +281,3 @@ def demo(keep: bool) -> None:
     from .demo import run_demo
 
     sys.exit(run_demo(keep))
-
-
-def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=2))

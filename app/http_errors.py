@@ -35,7 +35,7 @@ HTTP_CODES = {
 
 def register_error_handlers(app: Flask) -> None:
     """Every error, including routing 404/405 and flask-smorest validation, leaves as the envelope."""
-    app.register_error_handler(AppError, _app_error)
+    app.register_error_handler(AppError, as_response)
     app.register_error_handler(HTTPException, _http_exception)
     app.register_error_handler(StoreUnavailable, _store_unavailable)
     app.register_error_handler(OperationalError, _store_unavailable)
@@ -44,14 +44,11 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def as_response(error: AppError) -> Any:
+    """The envelope response for an AppError, with its status and headers (the AppError handler)."""
     response = jsonify(error.envelope())
     response.status_code = error.http_status
     response.headers.update(error.headers)
     return response
-
-
-def _app_error(error: AppError) -> Any:
-    return as_response(error)
 
 
 def _http_exception(error: HTTPException) -> Any:
