@@ -67,7 +67,7 @@ class VerificationSchema(ma.Schema):
     503: "A backing service is unavailable; retry",
 })
 def create_verification(args: dict[str, Any]) -> Any:
-    """Verify a scanned e-card code. Always 200 with ``accepted`` and ``reason`` once signed and valid."""
+    """Verify a scanned e-card code: 200 with ``accepted`` and ``reason`` once signed and valid (429 when throttled)."""
     rt = runtime()
     policy = enabled_policy(args["scene"], rt.config)
     direction = args.get("direction")
