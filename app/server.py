@@ -28,6 +28,9 @@ GUNICORN_SETTINGS = {
     "accesslog": "-",
     "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
     "logger_class": "app.server.SafeLogger",
+    # gunicorn's runtime control socket is one path per user: two servers on a machine would
+    # fight over it, and nothing here uses it.
+    "control_socket_disable": True,
 }
 
 

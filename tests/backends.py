@@ -3,6 +3,8 @@
 ``TEST_DATABASE_URL`` (default: PostgreSQL on 127.0.0.1:5432, database ``test``) is the admin
 connection; each pytest-xdist worker gets its own database ``cc_test_<worker>``.
 ``TEST_REDIS_URL`` (default redis://127.0.0.1:6379/0): each worker uses its own database number.
+``TEST_NAMESPACE`` (default empty) goes into every database name, so two checkouts can run their
+tests at once: give each its own namespace and its own Redis (``TEST_REDIS_URL``).
 Under ``CI=true`` a missing server fails the run instead of skipping.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+NAMESPACE = os.environ.get("TEST_NAMESPACE", "")
 
 
 def worker_number(worker_id: str) -> int:
@@ -31,9 +34,9 @@ def unavailable(what: str, error: Exception) -> None:
 
 
 def postgres_url(worker_id: str) -> str:
-    """A fresh database for this worker; created on first use."""
+    """A fresh database ``cc_<namespace>test_<worker>`` for this worker; created on first use."""
     admin = make_url(ADMIN_URL)
-    name = f"cc_test_{worker_number(worker_id)}"
+    name = f"cc_{NAMESPACE}test_{worker_number(worker_id)}"
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=3) as conn:
@@ -55,9 +58,9 @@ def redis_url(worker_id: str) -> str:
 
 
 def fresh_postgres(worker_id: str, purpose: str) -> str:
-    """An empty database ``cc_<purpose>_<worker>`` (dropped first if it exists); returns its URL."""
+    """An empty database ``cc_<namespace><purpose>_<worker>`` (dropped first if it exists); returns its URL."""
     admin = make_url(postgres_url(worker_id))
-    name = f"cc_{purpose}_{worker_number(worker_id)}"
+    name = f"cc_{NAMESPACE}{purpose}_{worker_number(worker_id)}"
     with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
