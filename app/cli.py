@@ -73,16 +73,17 @@ def partner() -> None:
 
 @partner.command("create")
 @click.option("--name", required=True, help="The partner's display name")
-@click.option("--scenes", required=True, help="Comma-separated scenes, e.g. transit,culture")
+@click.option("--scenes", default="", help="Comma-separated scenes it verifies in, e.g. transit,culture")
+@click.option("--roles", default="", help="Comma-separated roles: bank, disburse, medical_insurance")
 @click.option("--kind", default="organisation", show_default=True, type=click.Choice(["organisation", "government", "library"]),
               help="government: a government department (may see full identities in the government scene)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"partner_id", "secret"} as JSON')
 @with_appcontext
-def partner_create(name: str, scenes: str, kind: str, as_json: bool) -> None:
-    """Create a partner; prints its id and secret ONCE (the secret is stored encrypted)."""
+def partner_create(name: str, scenes: str, roles: str, kind: str, as_json: bool) -> None:
+    """Create a partner with scenes and/or roles; prints its id and secret ONCE (the secret is stored encrypted)."""
     from .services.partners import create_partner
 
-    credentials = _partner_call(lambda known: create_partner(runtime(), name, scenes.split(","), known, kind))
+    credentials = _partner_call(lambda known: create_partner(runtime(), name, scenes.split(","), known, kind, roles.split(",")))
     if as_json:
         click.echo(json.dumps({"partner_id": credentials.partner_id, "secret": credentials.secret}))
     else:
@@ -106,12 +107,12 @@ def _partner_call(call: Any) -> Any:
 @partner.command("list")
 @with_appcontext
 def partner_list() -> None:
-    """List partners (never their secrets): id, state, kind, scenes, name."""
+    """List partners (never their secrets): id, state, kind, scenes, roles, name."""
     from .services.partners import list_partners
 
     for item in list_partners():
         state = "disabled" if item.disabled_at else "active"
-        click.echo(f"{item.partner_id}\t{state}\t{item.kind}\t{item.scenes}\t{item.name}")
+        click.echo(f"{item.partner_id}\t{state}\t{item.kind}\t{item.scenes or '-'}\t{item.roles or '-'}\t{item.name}")
 
 
 @partner.command("grant")
@@ -136,6 +137,19 @@ def partner_revoke(partner_id: str, scenes: str) -> None:
 
     result = _partner_call(lambda known: change_scenes(partner_id, [], scenes.split(","), known))
     click.echo(f"{partner_id}: {','.join(result)}")
+
+
+@partner.command("roles")
+@click.argument("partner_id")
+@click.option("--grant", default="", help="Comma-separated roles to add")
+@click.option("--revoke", default="", help="Comma-separated roles to remove")
+@with_appcontext
+def partner_roles(partner_id: str, grant: str, revoke: str) -> None:
+    """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance)."""
+    from .services.partners import change_roles
+
+    result = _partner_call(lambda _known: change_roles(partner_id, grant.split(","), revoke.split(",")))
+    click.echo(f"{partner_id}: {','.join(result) or '(no roles)'}")
 
 
 @partner.command("rotate-secret")

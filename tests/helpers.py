@@ -80,10 +80,10 @@ class ApiClient:
         return response.json["code"]
 
     def partner(self, scenes: tuple[str, ...] = ("transit",), name: str = "Metro", kind: str = "organisation",
-                terminals: tuple[str, ...] = TERMINALS) -> dict[str, str]:
-        """A partner with registered terminals (by default gate-0 ... gate-59 and t1)."""
+                terminals: tuple[str, ...] = TERMINALS, roles: tuple[str, ...] = ()) -> dict[str, str]:
+        """A partner with registered terminals (by default gate-0 ... gate-59 and t1) and ``roles``."""
         with self.app.app_context():
-            credentials = create_partner(self.rt, name, scenes, SCENE_NAMES, kind)
+            credentials = create_partner(self.rt, name, scenes, SCENE_NAMES, kind, roles)
             register_terminals(self.rt, credentials.partner_id, [(t, f"Gate {t}", f"{name} hall") for t in terminals])
         return {"partner_id": credentials.partner_id, "secret": credentials.secret}
 

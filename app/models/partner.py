@@ -9,13 +9,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base
 
 PARTNER_KINDS = ("organisation", "government", "library")
+# What a partner may do besides verifying in its scenes: a card-issuing bank reports the physical
+# card's life and credits disbursements (M-10(8)); a department disburses benefits (M-22); the
+# medical-insurance bureau reports personal-account balances (M-21).
+PARTNER_ROLES = ("bank", "disburse", "medical_insurance")
 
 
 class Partner(Base):
     """``partner_id`` is public; ``secret_enc`` is the HMAC secret, encrypted at rest; after a
     rotation ``previous_secret_enc`` stays valid until ``previous_secret_until``.
     ``scenes`` is the comma-separated list of scenes the partner may verify in. ``kind`` is
-    ``organisation``, ``government`` (a government department: M-23.1) or ``library``."""
+    ``organisation``, ``government`` (a government department: M-23.1) or ``library``.
+    ``roles`` is the comma-separated list of :data:`PARTNER_ROLES` it holds (may be empty)."""
 
     __tablename__ = "partners"
 
@@ -27,12 +32,17 @@ class Partner(Base):
     previous_secret_until: Mapped[datetime | None]
     kind: Mapped[str] = mapped_column(String(16), default="organisation", server_default="organisation")
     scenes: Mapped[str] = mapped_column(String(500))
+    roles: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
 
     @property
     def scene_set(self) -> frozenset[str]:
         return frozenset(filter(None, self.scenes.split(",")))
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        return frozenset(filter(None, self.roles.split(",")))
 
 
 class Terminal(Base):

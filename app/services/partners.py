@@ -1,5 +1,5 @@
-"""Partners that verify codes through the signed API (M-11, M-20): registration, scenes,
-secret rotation with a grace period, disabling."""
+"""Partners of the signed API (M-11, M-20): registration, scenes they verify in, roles they hold
+(bank, disburse, medical_insurance), secret rotation with a grace period, disabling."""
 from __future__ import annotations
 
 import secrets
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ..errors import AppError
 from ..extensions import db
 from ..models import Partner
-from ..models.partner import PARTNER_KINDS
+from ..models.partner import PARTNER_KINDS, PARTNER_ROLES
 from ..runtime import Runtime
 from .people import PARTNER_SECRET
 
@@ -36,19 +36,23 @@ class PartnerView:
     secrets: tuple[str, ...]  # the current secret, then the previous one during its grace period
     scenes: frozenset[str]
     disabled: bool
+    roles: frozenset[str] = frozenset()
 
 
 def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: Iterable[str],
-                   kind: str = "organisation") -> PartnerCredentials:
-    """Register a partner allowed to verify in ``scenes``; ValueError for an unknown scene or kind, or a bad name."""
-    scenes = _checked_scenes(scenes, known_scenes)
+                   kind: str = "organisation", roles: Iterable[str] = ()) -> PartnerCredentials:
+    """Register a partner allowed to verify in ``scenes`` and holding ``roles`` (at least one of
+    the two); ValueError for an unknown scene, role or kind, or a bad name."""
+    scenes, roles = _checked_scenes(scenes, known_scenes), _checked_roles(roles)
+    if not scenes and not roles:
+        raise ValueError("at least one scene or one role is required")
     if not name.strip() or len(name) > 100 or not name.isprintable():
         raise ValueError("the partner name must be 1-100 printable characters")
     if kind not in PARTNER_KINDS:
         raise ValueError(f"kind must be one of {', '.join(PARTNER_KINDS)}")
     credentials = PartnerCredentials("p_" + secrets.token_hex(8), secrets.token_urlsafe(32))
     db.session.add(Partner(
-        partner_id=credentials.partner_id, name=name.strip(), scenes=",".join(scenes), kind=kind,
+        partner_id=credentials.partner_id, name=name.strip(), scenes=",".join(scenes), kind=kind, roles=",".join(roles),
         secret_enc=rt.keyring.encrypt(credentials.secret, PARTNER_SECRET), created_at=rt.clock.now(),
     ))
     db.session.commit()
@@ -56,10 +60,18 @@ def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: 
 
 
 def _checked_scenes(scenes: Iterable[str], known_scenes: Iterable[str]) -> list[str]:
-    chosen = sorted(set(scenes))
+    chosen = sorted(set(filter(None, scenes)))
     unknown = set(chosen) - set(known_scenes)
-    if unknown or not chosen:
-        raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}" if unknown else "at least one scene is required")
+    if unknown:
+        raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}")
+    return chosen
+
+
+def _checked_roles(roles: Iterable[str]) -> list[str]:
+    chosen = sorted(set(filter(None, roles)))
+    unknown = set(chosen) - set(PARTNER_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {', '.join(sorted(unknown))} (roles: {', '.join(PARTNER_ROLES)})")
     return chosen
 
 
@@ -76,13 +88,26 @@ def change_scenes(partner_id: str, grant: Iterable[str], revoke: Iterable[str], 
     unknown = (set(grant) | set(revoke)) - set(known_scenes)
     if unknown:
         raise ValueError(f"unknown scenes: {', '.join(sorted(unknown))}")
-    remaining = (partner.scene_set | set(grant)) - set(revoke)
-    if not remaining:
-        raise ValueError("a partner keeps at least one scene; disable the partner instead")
-    scenes = _checked_scenes(remaining, known_scenes)
+    scenes = _checked_scenes((partner.scene_set | set(grant)) - set(revoke), known_scenes)
+    if not scenes and not partner.role_set:
+        raise ValueError("a partner keeps at least one scene or role; disable the partner instead")
     partner.scenes = ",".join(scenes)
     db.session.commit()
     return scenes
+
+
+def change_roles(partner_id: str, grant: Iterable[str], revoke: Iterable[str]) -> list[str]:
+    """Grant and revoke roles; returns the partner's roles after the change (ValueError for an
+    unknown role, or when neither a scene nor a role would be left). Takes effect within 10 s
+    on every server (the view cache)."""
+    partner = _partner(partner_id)
+    _checked_roles([*grant, *revoke])
+    roles = _checked_roles((partner.role_set | set(grant)) - set(revoke))
+    if not roles and not partner.scene_set:
+        raise ValueError("a partner keeps at least one scene or role; disable the partner instead")
+    partner.roles = ",".join(roles)
+    db.session.commit()
+    return roles
 
 
 def rotate_secret(rt: Runtime, partner_id: str, grace_seconds: int) -> str:
@@ -115,7 +140,7 @@ def partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
     if partner is None:
         return None
     return PartnerView(partner.id, partner.partner_id, partner.name, partner.kind, _live_secrets(rt, partner),
-                       partner.scene_set, partner.disabled_at is not None)
+                       partner.scene_set, partner.disabled_at is not None, partner.role_set)
 
 
 def _live_secrets(rt: Runtime, partner: Partner) -> tuple[str, ...]:
@@ -155,3 +180,9 @@ def require_partner(rt: Runtime, partner_id: str) -> PartnerView:
     if partner.disabled:
         raise AppError("partner_disabled", 401, "this partner is disabled")
     return partner
+
+
+def require_role(partner: PartnerView, role: str) -> None:
+    """403 ``role_required`` unless the signed-in partner holds ``role`` (one of PARTNER_ROLES)."""
+    if role not in partner.roles:
+        raise AppError("role_required", 403, f"this operation needs the partner role {role}")

@@ -25,8 +25,35 @@ def test_grant_and_revoke_scenes(api: ApiClient) -> None:
     assert cli(api, "partner", "grant", partner["partner_id"], "medical,culture").output.strip().endswith("culture,medical,transit")
     assert cli(api, "partner", "revoke", partner["partner_id"], "transit").output.strip().endswith("culture,medical")
     last = cli(api, "partner", "revoke", partner["partner_id"], "culture,medical")
-    assert last.exit_code == 2 and "keeps at least one scene" in last.output
+    assert last.exit_code == 2 and "keeps at least one scene or role" in last.output
     assert cli(api, "partner", "grant", partner["partner_id"], "moon").exit_code == 2
+
+
+def test_roles_are_granted_and_revoked_and_a_role_only_partner_verifies_nowhere(api: ApiClient) -> None:
+    created = cli(api, "partner", "create", "--name", "Dongguan Rural Bank", "--roles", "bank", "--json")
+    bank = json.loads(created.output)
+    assert "\tbank\tDongguan Rural Bank" in cli(api, "partner", "list").output
+    assert cli(api, "partner", "roles", bank["partner_id"], "--grant", "disburse").output.strip().endswith("bank,disburse")
+    assert cli(api, "partner", "roles", bank["partner_id"], "--grant", "teller").exit_code == 2
+    last = cli(api, "partner", "roles", bank["partner_id"], "--revoke", "bank,disburse")
+    assert last.exit_code == 2 and "at least one scene or role" in last.output
+    code = api.code(api.bound_citizen())
+    answer = api.verify(bank, code, terminal_id="t1")
+    assert answer.status_code == 200 and answer.json["reason"] == "scene_not_permitted"
+    assert cli(api, "partner", "create", "--name", "Nobody").exit_code == 2
+
+
+def test_require_role_refuses_a_partner_without_it(api: ApiClient) -> None:
+    from app.errors import AppError
+    from app.services.partners import require_partner, require_role
+
+    bank = api.partner((), name="Bank", roles=("bank",))
+    with api.app.app_context():
+        view = require_partner(api.rt, bank["partner_id"])
+        require_role(view, "bank")
+        with pytest.raises(AppError) as refused:
+            require_role(view, "disburse")
+    assert (refused.value.code, refused.value.http_status) == ("role_required", 403)
 
 
 def test_a_rotated_secret_keeps_the_old_one_valid_for_the_grace_period(api: ApiClient) -> None:
