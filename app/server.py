@@ -1,12 +1,17 @@
 """Running the app under gunicorn (``citizencard serve``).
 
-Workers: ``CARD_WORKERS`` (default 2 x cores + 1) of the ``gthread`` class with 4 threads each,
-so a slow client holds one thread, not a whole worker. The schema is upgraded once, in the
-master, before workers start.
+Workers: ``CARD_WORKERS`` (default 2 x cores + 1) of the ``gevent`` class, up to 1,000
+connections each: a client that sends its request slowly holds one greenlet, not a thread or a
+worker (with ``gthread``, 64 clients trickling their headers kept a 3-worker server from
+answering anyone; tests/e2e/test_slow_clients.py). psycopg 3 detects gevent's monkey-patching and
+waits cooperatively; redis-py and SQLAlchemy's pool use the patched socket and threading modules.
+The schema is upgraded once, in the master, before workers start.
 """
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import gunicorn.util
@@ -17,8 +22,8 @@ from .errors import AppError
 from .http_errors import HTTP_CODES
 
 GUNICORN_SETTINGS = {
-    "worker_class": "gthread",
-    "threads": 4,
+    "worker_class": "gevent",
+    "worker_connections": 1000,
     "timeout": 30,
     "graceful_timeout": 20,
     "keepalive": 5,
@@ -80,14 +85,28 @@ def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
     return {**GUNICORN_SETTINGS, "bind": bind, "workers": workers}
 
 
+# The gunicorn process starts in a fresh interpreter that monkey-patches before importing anything:
+# patched after urllib3 (requests) imported ssl, outgoing HTTPS calls would block a worker's hub.
+_GEVENT_LAUNCH = ("from gevent import monkey; monkey.patch_all()\n"
+                  "import sys\nfrom app.server import serve_forever\nserve_forever(sys.argv[1], int(sys.argv[2]))")
+
+
 def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
-    """Upgrade the schema (optional), then serve until stopped."""
+    """Check the configuration and upgrade the schema (optional), then replace this process with a
+    freshly monkey-patched gunicorn master (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
     from . import create_app
 
     app = create_app()
     if migrate:
         upgrade_schema(app)
-    _Gunicorn(gunicorn_options(bind, workers or app.config["CARD_WORKERS"])).run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-c", _GEVENT_LAUNCH, bind, str(workers or app.config["CARD_WORKERS"])])  # noqa: S606
+
+
+def serve_forever(bind: str, workers: int) -> None:
+    """The gunicorn master (``citizencard serve`` after its checks): runs until stopped."""
+    _Gunicorn(gunicorn_options(bind, workers)).run()
 
 
 def upgrade_schema(app: Any) -> None:

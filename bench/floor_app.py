@@ -9,15 +9,19 @@
 """
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Any
+from gevent import monkey
 
-import pyotp
-import redis
-from flask import Flask, jsonify, request
-from gunicorn.app.base import BaseApplication
+monkey.patch_all()  # first, as `citizencard serve` does (app.server._GEVENT_LAUNCH)
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pyotp  # noqa: E402
+import redis  # noqa: E402
+from flask import Flask, jsonify, request  # noqa: E402
+from gunicorn.app.base import BaseApplication  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -42,7 +46,7 @@ def create_floor_app(redis_url: str) -> Flask:
 
 
 class FloorServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with exactly ``app.server.gunicorn_options`` (worker class, threads, timeouts, access log)."""
+    """gunicorn with exactly ``app.server.gunicorn_options`` (worker class, timeouts, access log)."""
 
     def __init__(self, options: dict[str, Any], redis_url: str) -> None:
         self.options, self.redis_url = options, redis_url

@@ -265,7 +265,7 @@ def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, floa
                 f"wrk2 is not packaged in Debian), {args.connections} connections")
     else:
         load = f"wrk -t2 -c{args.connections} (closed loop: as fast as the server answers)"
-    print(f"citizens={args.citizens} accounts={args.accounts} gunicorn: {workers} workers, gthread x4 threads "
+    print(f"citizens={args.citizens} accounts={args.accounts} gunicorn: {workers} workers, gevent "
           f"(app.server.gunicorn_options)  {args.duration}s per endpoint")
     print(f"load: {load}")
     print(f"seeding {seconds['seed']:.1f}s, whole run {seconds['total']:.1f}s")

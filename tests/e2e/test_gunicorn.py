@@ -58,9 +58,9 @@ class Server:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.base + "/api/openapi.json", timeout=1).status_code == 200:
+                if requests.get(self.base + "/api/openapi.json", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
 
