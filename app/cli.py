@@ -52,12 +52,13 @@ def roster() -> None:
 @with_appcontext
 def roster_import(path: str) -> None:
     """Import a roster CSV (header name,id_number,phone,insured). Exit 1 if rows were rejected."""
-    from .services.roster import RosterFileError, import_roster
+    from .csvfile import CsvFileError
+    from .services.roster import import_roster
 
     try:
         with open(path, encoding="utf-8-sig", newline="") as stream:
             report = import_roster(runtime(), stream)
-    except RosterFileError as exc:
+    except CsvFileError as exc:
         raise click.ClickException(str(exc)) from None
     for line, reason in report.rejected:
         click.echo(f"line {line}: rejected: {reason}", err=True)

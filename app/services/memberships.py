@@ -5,7 +5,6 @@ each upload replaces the previous one. ID numbers are kept only as blind indexes
 """
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO
@@ -13,12 +12,14 @@ from typing import IO
 from sqlalchemy import delete, func, insert, select
 
 from .. import idnumber
+from ..csvfile import CsvFileError, column_count_ok, records
 from ..extensions import db
 from ..models import Membership, Partner
 from ..runtime import Runtime
 from .people import id_index
 
 MAX_MEMBERS_PER_UPLOAD = 50_000
+MEMBER_HEADER = ("id_number", "member_id")
 
 
 @dataclass
@@ -102,13 +103,21 @@ def replace_members_of(rt: Runtime, partner_id: str, stream: IO[str]) -> MemberR
         raise ValueError(f"no partner {partner_id}")
     if not may_hold_members(partner.scene_set, partner.kind):
         raise ValueError("only campus partners and libraries keep member rosters")
-    reader = csv.DictReader(stream)
-    if reader.fieldnames != ["id_number", "member_id"]:
-        raise ValueError("the header must be exactly id_number,member_id")
-    pairs = [(row["id_number"] or "", row["member_id"] or "") for row in reader]
+    pairs = read_member_pairs(stream)
     report = replace_members(rt, partner.id, pairs, all_or_nothing=True)
     report.rejected = [(position + 1, reason) for position, reason in report.rejected]
     return report
+
+
+def read_member_pairs(stream: IO[str]) -> list[tuple[str, str]]:
+    """The ``(id_number, member_id)`` rows of a CSV with the header ``id_number,member_id``;
+    CsvFileError for an unreadable file, a wrong header or a row without exactly two cells."""
+    pairs = []
+    for line, record in records(stream, [MEMBER_HEADER], "the header must be exactly id_number,member_id"):
+        if not column_count_ok(record):
+            raise CsvFileError(f"line {line}: wrong_column_count (2 cells: id_number,member_id)")
+        pairs.append((record["id_number"] or "", record["member_id"] or ""))
+    return pairs
 
 
 def member_count(partner: int) -> int:

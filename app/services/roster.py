@@ -8,14 +8,15 @@ Re-importing the same file changes nothing.
 """
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import IO
 
 from sqlalchemy import select
 
 from .. import idnumber
+from ..csvfile import column_count_ok, records
 from ..extensions import db
 from ..models import Citizen
 from ..runtime import Runtime
@@ -25,10 +26,6 @@ HEADER = ["name", "id_number", "phone", "insured"]
 HEADERS = (HEADER, [*HEADER, "disability"])
 MAX_NAME_LENGTH = 50
 CHUNK = 1000
-
-
-class RosterFileError(ValueError):
-    """The file as a whole cannot be read (wrong header, not UTF-8 text)."""
 
 
 @dataclass(frozen=True)
@@ -52,29 +49,26 @@ class ImportReport:
 
 
 def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
-    """Validate and import every row of ``stream``; commits per chunk of 1,000 rows."""
+    """Validate and import every row of ``stream``; commits per chunk of 1,000 rows.
+    CsvFileError (app.csvfile) when the file as a whole cannot be read."""
     report = ImportReport()
-    rows = _valid_rows(_read(stream), report, rt.clock.now().date())
+    rows = read_roster(stream, report, rt.clock.now().date())
     for chunk in _chunks(rows, CHUNK):
         _upsert(rt, chunk, report)
         db.session.commit()
     return report
 
 
-def _read(stream: IO[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(stream)
-    try:
-        if reader.fieldnames not in HEADERS:
-            raise RosterFileError(f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability")
-        for record in reader:
-            yield reader.line_num, record
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise RosterFileError(f"line {reader.line_num}: not a readable UTF-8 CSV file") from exc
+def read_roster(stream: IO[str], report: ImportReport, today: date) -> Iterator[RosterRow]:
+    """The valid rows of a roster file, in file order; each refused row goes to ``report.rejected``
+    as ``(line, reason)``. CsvFileError when the file as a whole cannot be read."""
+    header_help = f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability"
+    return _valid_rows(records(stream, HEADERS, header_help), report, today)
 
 
-def _valid_rows(records: Iterable[tuple[int, dict[str, str]]], report: ImportReport, today) -> Iterator[RosterRow]:  # type: ignore[no-untyped-def]
+def _valid_rows(rows: Iterable[tuple[int, dict[str, str | None]]], report: ImportReport, today: date) -> Iterator[RosterRow]:
     first_line: dict[str, int] = {}
-    for line, record in records:
+    for line, record in rows:
         try:
             row = parse_row(line, record, today)
         except ValueError as exc:
@@ -89,7 +83,7 @@ def _valid_rows(records: Iterable[tuple[int, dict[str, str]]], report: ImportRep
 
 def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow:  # type: ignore[no-untyped-def]
     """One validated row; raises ValueError whose text is the rejection reason."""
-    if None in record or any(value is None for value in record.values()):
+    if not column_count_ok(record):
         raise ValueError("wrong_column_count")
     name = normalize_name(record["name"] or "")
     if not name or len(name) > MAX_NAME_LENGTH:
