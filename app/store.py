@@ -45,8 +45,9 @@ class Store(Protocol):
     def put(self, key: str, value: str, ttl: int) -> None:
         """Set ``key`` to ``value``."""
 
-    def incr(self, key: str, ttl: int) -> int:
-        """Add one to the counter at ``key`` (the window starts at the first increment)."""
+    def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
+        """Add one to the counter at ``key`` and return it, raised to ``at_least`` if it is lower
+        (the window starts at the first increment)."""
 
 
 USE_ONCE_LUA = """
@@ -61,7 +62,10 @@ return {'first'}
 
 INCR_LUA = """
 local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local fresh = n == 1
+local floor = tonumber(ARGV[2])
+if n < floor then n = floor; redis.call('SET', KEYS[1], n, 'KEEPTTL') end
+if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
@@ -97,8 +101,8 @@ class RedisStore:
     def put(self, key: str, value: str, ttl: int) -> None:
         self._call(self.client.set, self.prefix + key, value, ex=ttl)
 
-    def incr(self, key: str, ttl: int) -> int:
-        return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl]))
+    def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
+        return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl, at_least]))
 
     @staticmethod
     def _call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -176,14 +180,14 @@ class SqlStore:
         with self._connect() as conn:
             conn.execute(stmt)
 
-    def incr(self, key: str, ttl: int) -> int:
+    def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
         now = self.clock.time()
-        stmt = self._insert(KvEntry).values(key=key, counter=1, expires_at=now + ttl)
+        stmt = self._insert(KvEntry).values(key=key, counter=at_least, expires_at=now + ttl)
         expired = KvEntry.expires_at <= now
         stmt = stmt.on_conflict_do_update(
             index_elements=[KvEntry.key],
             set_={
-                "counter": case((expired, 1), else_=KvEntry.counter + 1),
+                "counter": case((expired, at_least), (KvEntry.counter + 1 < at_least, at_least), else_=KvEntry.counter + 1),
                 "expires_at": case((expired, stmt.excluded.expires_at), else_=KvEntry.expires_at),
             },
         )

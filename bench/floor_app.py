@@ -9,9 +9,10 @@
 """
 from __future__ import annotations
 
-from gevent import monkey
+if __name__ == "__main__":  # the server process only; bench/workload.py imports PATH from here
+    from gevent import monkey
 
-monkey.patch_all()  # first, as `citizencard serve` does (app.server._GEVENT_LAUNCH)
+    monkey.patch_all()  # first, as `citizencard serve` does (app.server._GEVENT_LAUNCH)
 
 import argparse  # noqa: E402
 import sys  # noqa: E402

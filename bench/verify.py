@@ -119,15 +119,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    """Run a gunicorn server until the block ends; wait until it answers and its workers have booted."""
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[None]:
+    """Run a gunicorn server until the block ends (its output to ``log``, else discarded); wait until
+    it answers and its workers have booted."""
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         wait_until_up(port, server)
         yield
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if log:
+            output.close()
 
 
 def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:

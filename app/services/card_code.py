@@ -1,7 +1,10 @@
 """The e-card code a citizen shows (docs/qr-format.md), generated on the server.
 
 Each call returns a fresh code: the sequence number within the current time step comes from a
-per-device counter, so after a scan the next call yields a code that is valid at once.
+per-device counter, so after a scan the next call yields a code that is valid at once. The counter
+lives in the store (Redis); a counter that is new in this step starts after the highest sequence
+the durable ledger (accepted verification records) already holds for the device and step, so a
+Redis that lost its data does not hand out codes that are already used.
 """
 from __future__ import annotations
 
@@ -10,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from qr import payload, totp
 
 from ..errors import AppError
 from ..extensions import db
-from ..models import Card, Device, MpAccount
+from ..models import Card, Device, MpAccount, Verification
 from ..runtime import Runtime
 from .devices import not_bound
 from .people import SEED
@@ -35,13 +38,14 @@ class IssuedCode:
 def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
     """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``;
     429 ``too_many_codes`` after 100 codes in one time step (the sequence is two digits)."""
-    device = _active_device(account)
+    device = _active_device(rt, account)
     if device.card_status != "active":
         raise AppError("card_inactive", 403, "the card is not active", {"status": device.card_status})
     now = rt.clock.time()
     step = totp.time_step(now)
     refresh_in = max(1, math.ceil((step + 1) * totp.STEP_SECONDS - now))
-    sequence = rt.store.incr(f"issued:{device.pseudonym}:{step}", 2 * totp.STEP_SECONDS) - 1
+    first_free = _first_free_sequence(device.pseudonym, step, device.last_use_key)
+    sequence = rt.store.incr(f"issued:{device.pseudonym}:{step}", 2 * totp.STEP_SECONDS, first_free + 1) - 1
     if sequence >= totp.SEQUENCES_PER_STEP:
         raise AppError("too_many_codes", 429, "100 codes were issued in this 30-second step; wait for the next",
                        headers={"Retry-After": str(refresh_in)})
@@ -50,16 +54,36 @@ def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
     return IssuedCode(code, datetime.fromtimestamp(totp.valid_until(step), UTC), refresh_in)
 
 
-# One query for the card's state and its active device (built once: this runs on every refresh).
+# The highest use key the durable ledger holds for the device in the step (an index range on
+# the card's recent records: ix_verifications_card_created).
+_LAST_USE_KEY = (
+    select(func.max(Verification.use_key))
+    .where(Verification.card_id == Card.id, Verification.created_at >= bindparam("since"),
+           Verification.use_key.between(Device.pseudonym + ":" + bindparam("low"), Device.pseudonym + ":" + bindparam("high")))
+    .scalar_subquery()
+)
+# One query for the card's state, its active device and that key (built once: this runs on every refresh).
 _ACTIVE_DEVICE = (
-    select(Card.status.label("card_status"), Device.pseudonym, Device.seed_enc)
+    select(Card.status.label("card_status"), Device.pseudonym, Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
     .join(Device, Device.card_id == Card.id)
     .where(Card.citizen_id == bindparam("citizen_id"), Device.revoked_at.is_(None))
 )
 
 
-def _active_device(account: MpAccount) -> Any:
-    row = db.session.connection().execute(_ACTIVE_DEVICE, {"citizen_id": account.citizen_id}).first()
+def _active_device(rt: Runtime, account: MpAccount) -> Any:
+    step = totp.time_step(rt.clock.time())
+    params = {"citizen_id": account.citizen_id, "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
+              "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
+    row = db.session.connection().execute(_ACTIVE_DEVICE, params).first()
     if account.citizen_id is None or row is None:
         raise not_bound()
     return row
+
+
+def _first_free_sequence(pseudonym: str, step: int, last_use_key: str | None) -> int:
+    """0, or one past the sequence of ``last_use_key`` (``pseudonym:moving factor``) in ``step``."""
+    prefix, _, factor = (last_use_key or "").partition(":")
+    if prefix != pseudonym or not factor.isdigit():
+        return 0
+    used_step, used_sequence = divmod(int(factor), totp.SEQUENCES_PER_STEP)
+    return used_sequence + 1 if used_step == step else 0

@@ -46,6 +46,14 @@ def test_use_once_accepts_only_a_higher_mark_and_keeps_the_answer(store: Store) 
     assert use(store, 11) == ("first", None)
 
 
+def test_incr_raises_a_counter_to_at_least(store: Store) -> None:
+    assert store.incr("fresh", 60, at_least=4) == 4
+    assert store.incr("fresh", 60) == 5
+    assert store.incr("fresh", 60, at_least=3) == 6
+    assert store.incr("fresh", 60, at_least=10) == 10
+    assert store.get("fresh") == "10"
+
+
 def test_put_get_and_incr(store: Store) -> None:
     assert store.get("absent") is None
     store.put("v", "hello", 60)
