@@ -44,7 +44,7 @@ from .. import idnumber
 from ..extensions import db
 from ..models import Card, Citizen, Device, Verification
 from ..runtime import Runtime
-from ..sql import upsert_insert
+from ..sql import autocommit_statements, upsert_insert
 from ..store import StoreUnavailable
 from .guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
 from .partners import PartnerView
@@ -143,6 +143,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     forged code, one for any genuine code (the atomic use, or the look-up of an earlier answer
     when the code is refused for its age or the card's state).
     """
+    autocommit_statements()
     refuse_if_throttled(rt, partner.id, terminal_id)
     answer_key = _answer_key(partner, terminal_id, code, f"{policy.name}:{direction}")
     decision = _decide(rt, partner, policy, terminal_id, code, direction)
