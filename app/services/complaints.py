@@ -277,7 +277,8 @@ def breaches(rt: Runtime) -> list[Complaint]:
 def assignee_names(complaints: list[Complaint]) -> dict[int, str]:
     """Staff id -> username for the assignees of ``complaints`` (for the queue)."""
     ids = {c.assignee_id for c in complaints if c.assignee_id}
-    return dict(db.session.execute(select(Staff.id, Staff.username).where(Staff.id.in_(ids))).tuples().all()) if ids else {}
+    rows = db.session.execute(select(Staff.id, Staff.username).where(Staff.id.in_(ids))) if ids else []
+    return {row.id: row.username for row in rows}
 
 
 def _front_line_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
