@@ -52,7 +52,23 @@ TEXT: dict[str, tuple[str, str]] = {
     "done": ("已完成", "Done"), "error": ("出错了", "Something went wrong"),
     "role_agent": ("客服", "Agent"), "role_supervisor": ("主管", "Supervisor"), "role_liaison": ("部门联络人", "Liaison"),
     "role_auditor": ("审计员", "Auditor"),
+    # AppError codes the console can meet
+    "forbidden": ("您的角色无权进行此操作", "Your role may not do this"),
+    "complaint_not_found": ("没有这个工单", "No such ticket"),
+    "complaint_closed": ("工单已办结，查询目的已结束", "The ticket is closed: its purpose has ended"),
+    "already_claimed": ("该工单已由其他客服领取", "Another agent has this ticket"),
+    "department_unknown": ("没有这个部门", "No such department"),
+    "staff_unknown": ("没有这个在岗客服", "No active agent or supervisor with that username"),
+    "reason_required": ("请填写原因（至少4个字）", "Give a reason (at least 4 characters)"),
+    "field_unknown": ("该字段不能显示", "That field cannot be shown"),
+    "text_required": ("请填写内容（最多2000字）", "Enter some text (at most 2000 characters)"),
+    "not_transferred": ("该工单不在等待本部门答复", "The ticket is not waiting for your department"),
+    "csrf_failed": ("页面已过期，请刷新后重试", "The page expired; reload it and try again"),
 }
+
+
+def has_text(key: str) -> bool:
+    return key in TEXT
 
 
 def text(key: str, language: str) -> str:

@@ -19,7 +19,7 @@ from app.runtime import runtime
 from app.services import audit, complaints, lookup, staff
 
 from . import csrf
-from .text import text
+from .text import has_text, text
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                 static_folder="static", static_url_path="/static")
@@ -64,12 +64,13 @@ def _helpers() -> dict[str, Any]:
 
 @blp.errorhandler(AppError)
 def _app_error(error: AppError) -> Any:
-    return render_template("console/error.html", message=error.message, code=error.code), error.http_status
+    message = text(error.code, g.get("language", "zh")) if has_text(error.code) else error.message
+    return render_template("console/error.html", message=message, code=error.code), error.http_status
 
 
 @blp.errorhandler(CSRFError)
 def _csrf_error(error: CSRFError) -> Any:
-    return render_template("console/error.html", message=error.description, code="csrf_failed"), 400
+    return render_template("console/error.html", message=text("csrf_failed", g.get("language", "zh")), code="csrf_failed"), 400
 
 
 @blp.errorhandler(HTTPException)

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select, update
 
 from ..clock import DISPLAY_ZONE
 from ..errors import AppError
@@ -116,14 +116,17 @@ def add_citizen_message(rt: Runtime, account: MpAccount, ticket_number: str, bod
 
 
 def rate(rt: Runtime, account: MpAccount, ticket_number: str, score: int, comment: str | None) -> ComplaintView:
-    """Rate the resolution once (1-5); 409 ``complaint_open`` before closing, ``already_rated``."""
+    """Rate the resolution once (1-5); 409 ``complaint_open`` before closing, ``already_rated``.
+    One conditional UPDATE: two concurrent ratings cannot both land."""
     complaint = _own(account, ticket_number)
     if complaint.status != "closed":
         raise AppError("complaint_open", 409, "a complaint can be rated once it is closed")
-    if complaint.rating is not None:
-        raise AppError("already_rated", 409, "this complaint is already rated")
-    complaint.rating, complaint.rating_comment = score, comment
+    rated = db.session.execute(update(Complaint).where(Complaint.id == complaint.id, Complaint.rating.is_(None))
+                               .values(rating=score, rating_comment=comment))
     db.session.commit()
+    if not rated.rowcount:  # type: ignore[attr-defined]
+        raise AppError("already_rated", 409, "this complaint is already rated")
+    db.session.refresh(complaint)
     return _view(complaint)
 
 
@@ -194,14 +197,16 @@ def queue(actor: StaffActor, view: str) -> list[Complaint]:
 
 
 def claim(rt: Runtime, actor: StaffActor, ticket_number: str) -> Complaint:
-    """Take an unclaimed ticket; 409 ``already_claimed`` if someone else has it."""
+    """Take a ticket nobody holds; 409 ``already_claimed`` if someone else has it. One
+    conditional UPDATE: two agents claiming at once cannot both win."""
     complaint = _front_line_ticket(actor, ticket_number)
-    if complaint.assignee_id not in (None, actor.staff_id):
-        raise AppError("already_claimed", 409, "another agent has this ticket")
-    complaint.assignee_id = actor.staff_id
-    if complaint.status == "new":
-        complaint.status = "in_progress"
+    mine_or_free = (Complaint.assignee_id.is_(None)) | (Complaint.assignee_id == actor.staff_id)
+    taken = db.session.execute(update(Complaint).where(Complaint.id == complaint.id, mine_or_free).values(
+        assignee_id=actor.staff_id, status=case((Complaint.status == "new", "in_progress"), else_=Complaint.status)))
     db.session.commit()
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        raise AppError("already_claimed", 409, "another agent has this ticket")
+    db.session.refresh(complaint)
     return complaint
 
 

@@ -77,7 +77,7 @@ def test_a_form_without_the_csrf_token_is_refused(api: ApiClient) -> None:
     number = _ticket(api)
     console = _staff(api, "agent1", "agent")
     refused = console.client.post(f"/console/tickets/{number}/reply", data={"body": "hello"})
-    assert refused.status_code == 400 and "CSRF" in _page(refused)
+    assert refused.status_code == 400 and "csrf_failed" in _page(refused)
     assert console.post(f"/console/tickets/{number}/reply", body="hello").status_code == 302
 
 
@@ -191,3 +191,18 @@ def test_the_auditor_reads_the_trail_without_personal_data(api: ApiClient) -> No
         assert value not in _page(trail)
     assert "审计链完整" in _page(auditor.post("/console/audit", form_page="/console/audit"))
     assert auditor.get(f"/console/tickets/{number}").status_code == 403
+
+
+def test_the_interface_is_chinese_with_an_english_fallback(api: ApiClient) -> None:
+    assert "登录" in _page(api.client.get("/console/login"))
+    english = api.client.get("/console/login", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Log in" in _page(english) and "登录" not in _page(english)
+
+
+def test_a_claimed_ticket_cannot_be_claimed_by_another_agent(api: ApiClient) -> None:
+    number = _ticket(api)
+    first, second = _staff(api, "agent1", "agent"), _staff(api, "agent2", "agent")
+    assert first.post(f"/console/tickets/{number}/claim").status_code == 302
+    taken = second.post(f"/console/tickets/{number}/claim")
+    assert taken.status_code == 409 and "其他客服" in _page(taken) and "already_claimed" in _page(taken)
+    assert number in _page(first.get("/console/?view=mine")) and number not in _page(second.get("/console/?view=mine"))
