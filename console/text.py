@@ -27,7 +27,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "status_transferred": ("已转办", "Transferred"), "status_answered": ("部门已答复", "Answered"),
     "status_closed": ("已办结", "Closed"),
     "overdue": ("已超时", "Overdue"), "met": ("按时 ✓", "met ✓"), "late_done": ("超时完成", "met late"),
-    "description": ("投诉内容", "Complaint"), "verification": ("相关核验", "Verification"),
+    "description": ("投诉内容", "Complaint"), "summary": ("摘要", "Summary"), "verification": ("相关核验", "Verification"),
     "thread": ("沟通记录", "Messages"),
     "author_citizen": ("市民", "Citizen"), "author_agent": ("客服", "Agent"),
     "author_department": ("部门答复", "Department"), "author_system": ("系统", "System"),

@@ -77,6 +77,9 @@ def test_an_agent_and_a_liaison_handle_a_complaint_in_the_browser(served: tuple[
     filed = api.client.post("/api/mp/v1/complaints", headers=api.bearer(token), json={
         "category": "verification", "description": "今天早上在东城地铁站刷电子码进站，闸机提示“码已使用”，但我没有刷过。"})
     number = filed.json["ticket_number"]
+    for category, text in (("card", "实体卡丢失，想先冻结电子卡。"), ("privacy", "想知道有哪些机构查询过我的信息。")):
+        api.clock.advance(600)
+        api.client.post("/api/mp/v1/complaints", headers=api.bearer(token), json={"category": category, "description": text})
     agent_seed, liaison_seed = new_staff(api.app, "agent.chen", "agent"), new_staff(api.app, "hr.li", "liaison", "transport")
 
     with sync_playwright() as playwright:
@@ -84,6 +87,9 @@ def test_an_agent_and_a_liaison_handle_a_complaint_in_the_browser(served: tuple[
         page = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 860}).new_page()
         _log_in(page, base, "agent.chen", agent_seed, api.clock)
         assert number in page.inner_text("table.tickets")
+        ARTIFACTS.mkdir(exist_ok=True)
+        backend = request.node.callspec.params["served"]
+        page.screenshot(path=str(ARTIFACTS / f"console-queue-{backend}.png"), full_page=True)
 
         page.fill("header input[name=q]", number)
         page.click("header form.search button")
@@ -108,14 +114,13 @@ def test_an_agent_and_a_liaison_handle_a_complaint_in_the_browser(served: tuple[
         _log_in(page, base, "agent.chen", agent_seed, api.clock)
         page.goto(f"{base}/console/tickets/{number}")
         assert page.inner_text(".badge") == "部门已答复"
-        ARTIFACTS.mkdir(exist_ok=True)
-        backend = request.node.callspec.params["served"]
         page.screenshot(path=str(ARTIFACTS / f"console-ticket-{backend}.png"), full_page=True)
         page.fill("textarea[name=note]", "已由地铁运营方更正记录，感谢反馈。")
         page.click("form[action$='/close'] button")
         page.wait_for_selector(".badge.s-closed")
         browser.close()
 
-    seen = api.client.get("/api/mp/v1/complaints", headers=api.bearer(token)).json["items"][0]
+    seen = next(item for item in api.client.get("/api/mp/v1/complaints", headers=api.bearer(token)).json["items"]
+                if item["ticket_number"] == number)
     assert seen["status"] == "closed"
     assert [m["author"] for m in seen["messages"]] == ["agent", "system", "department", "agent"]
