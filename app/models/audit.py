@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import DDL, BigInteger, Index, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base
@@ -50,3 +50,31 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# Append-only in the database, not only in the code: a sealed record can be neither updated nor
+# deleted, an unsealed one not deleted (sealing sets seq/prev_hash/hash once). Someone who can
+# drop the trigger can still tamper: the hash chain shows it (app.services.audit.verify_chain).
+# The migration issues the same statements.
+APPEND_ONLY_DDL = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR OLD.hash IS NOT NULL THEN
+        RAISE EXCEPTION 'audit_records is append-only';
+    END IF;
+    RETURN NEW;
+END $$""",
+        "CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records "
+        "FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records "
+        "BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END",
+        "CREATE TRIGGER audit_records_sealed BEFORE UPDATE ON audit_records WHEN OLD.hash IS NOT NULL "
+        "BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END",
+    ],
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(AuditRecord.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DatabaseError
 
 from app.cli import main
 from app.extensions import db
@@ -29,10 +30,27 @@ def _verify(api: ApiClient) -> Any:
         return verify_chain()
 
 
+# What someone with DDL rights could do; the chain must still show the tampering. PostgreSQL's
+# trigger is enabled again in the same transaction (the database outlives the test); SQLite's
+# database is the test's own file.
+BYPASS_TRIGGERS = {
+    "postgresql": (["ALTER TABLE audit_records DISABLE TRIGGER audit_records_append_only"],
+                   ["ALTER TABLE audit_records ENABLE TRIGGER audit_records_append_only"]),
+    "sqlite": (["DROP TRIGGER audit_records_no_delete", "DROP TRIGGER audit_records_sealed"], []),
+}
+
+
 def _tamper(api: ApiClient, *statements: Any) -> None:
+    """Run ``statements`` (SQL statements, or callables) past the append-only triggers; commit."""
     with api.app.app_context():
+        bypass, restore = BYPASS_TRIGGERS[db.engine.dialect.name]
+        for ddl in bypass:
+            db.session.execute(text(ddl))
         for statement in statements:
-            db.session.execute(statement)
+            statement() if callable(statement) else db.session.execute(statement)
+        db.session.flush()
+        for ddl in restore:
+            db.session.execute(text(ddl))
         db.session.commit()
 
 
@@ -43,6 +61,19 @@ def test_an_untouched_chain_verifies(api: ApiClient) -> None:
     with api.app.app_context():
         head = db.session.get(AuditChainHead, 1)
         assert (head.seq, head.hash) == (5, report.head_hash)
+
+
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_the_database_refuses_to_change_a_sealed_record(api: ApiClient, change: str) -> None:
+    _records(api, 2)
+    table = AuditRecord.__table__
+    statement = (update(table).where(table.c.seq == 1).values(reason="x") if change == "update"
+                 else table.delete().where(table.c.seq == 1))
+    with api.app.app_context():
+        with pytest.raises(DatabaseError, match="append-only"):
+            db.session.execute(statement)
+        db.session.rollback()
+    assert _verify(api).ok
 
 
 def test_an_edited_record_is_named(api: ApiClient) -> None:
@@ -56,11 +87,13 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(api: ApiClient) -> 
     from app.services.audit import record_hash
 
     _records(api, 5)
-    with api.app.app_context():
+
+    def forge() -> None:
         record = db.session.scalars(select(AuditRecord).where(AuditRecord.seq == 2)).one()
         record.ticket_number = "CS20261129-FORGED"
         record.hash = record_hash(record.seq, record.prev_hash, record)
-        db.session.commit()
+
+    _tamper(api, forge)
     report = _verify(api)
     assert report.first_bad.startswith("seq 3 ") and "prev_hash" in report.first_bad
 
