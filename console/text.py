@@ -37,6 +37,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "reassign": ("改派", "Reassign"), "to_user": ("改派给（用户名）", "To (username)"),
     "citizen": ("市民信息", "Citizen"), "citizen_hint": ("查看将被记录（工单目的）", "Viewing is recorded (ticket purpose)"),
     "name": ("姓名", "Name"), "phone": ("手机号", "Phone"), "id_number": ("身份证号", "ID number"),
+    "card_active": ("正常", "Active"),
     "insured": ("参保", "Insured"), "card_number": ("卡号", "Card number"), "card_status": ("卡状态", "Card status"),
     "devices": ("电子卡设备", "E-card devices"), "device_active": ("使用中", "Active"), "device_revoked": ("已停用", "Revoked"),
     "recent": ("最近核验", "Recent verifications"), "partner": ("合作方", "Partner"), "scene": ("场景", "Scene"),

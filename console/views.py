@@ -58,7 +58,9 @@ def _local(moment: Any) -> str:
 @blp.context_processor
 def _helpers() -> dict[str, Any]:
     rt = runtime()
-    return {"t": lambda key: text(key, g.get("language", "zh")), "actor": g.get("actor"), "now": rt.clock.now(),
+    language = g.get("language", "zh")
+    return {"t": lambda key: text(key, language), "label": lambda key, raw: text(key, language) if has_text(key) else raw,
+            "actor": g.get("actor"), "now": rt.clock.now(),
             "departments": rt.config["CARD_DEPARTMENTS"], "categories": rt.config["CARD_COMPLAINT_CATEGORIES"]}
 
 

@@ -4,7 +4,8 @@ Login (:func:`authenticate`) checks the password and a TOTP code (RFC 6238, 30 s
 drift); a code is accepted once (the last accepted step is raised in one conditional UPDATE, as
 django-otp does). Failures are counted per username and per client address in the store: after
 ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds further attempts are refused with 429 for the
-rest of the window, whatever the password.
+rest of the window, whatever the password. The per-address limit is higher
+(``MAX_FAILURES_PER_CLIENT``): behind a proxy every request may come from the proxy's address.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .audit import StaffActor
 
 TOTP_SEED = "staff.totp_seed"
 MAX_FAILURES = 5
+MAX_FAILURES_PER_CLIENT = 30
 FAILURE_WINDOW = 900
 MIN_PASSWORD = 12
 USERNAME = re.compile(r"[a-z][a-z0-9_.-]{2,63}\Z")
@@ -74,13 +76,13 @@ def _check_new_staff(rt: Runtime, username: str, role: str, password: str, depar
 def authenticate(rt: Runtime, username: str, password: str, otp: str, client: str) -> StaffActor:
     """The actor for a correct password and unused TOTP code; 401 ``login_failed`` (one answer
     for every wrong part), 429 ``login_throttled`` after too many failures."""
-    keys = (f"staff-login:user:{username.lower()}", f"staff-login:client:{client}")
-    if any(int(rt.store.get(key) or 0) >= MAX_FAILURES for key in keys):
+    limits = {f"staff-login:user:{username.lower()}": MAX_FAILURES, f"staff-login:client:{client}": MAX_FAILURES_PER_CLIENT}
+    if any(int(rt.store.get(key) or 0) >= limit for key, limit in limits.items()):
         raise AppError("login_throttled", 429, "too many failed log-ins; try again later",
                        headers={"Retry-After": str(FAILURE_WINDOW)})
     staff = db.session.scalar(select(Staff).where(Staff.username == username, Staff.disabled_at.is_(None)))
     if not (_password_ok(staff, password) and staff is not None and _otp_once(rt, staff, otp)):
-        for key in keys:
+        for key in limits:
             rt.store.incr(key, FAILURE_WINDOW)
         raise AppError("login_failed", 401, "wrong username, password or code")
     return actor_of(staff)

@@ -2,8 +2,9 @@
 never a downloaded browser) against a real HTTP server on loopback.
 
 The story: an agent logs in with the second factor, finds the ticket by its number, replies,
-transfers it to a department; the department's liaison answers; the agent closes it. The ticket
-page is saved as a screenshot in test-artifacts/. Outside CI the test is skipped when Chromium or
+transfers it to a department; the department's liaison answers; the agent closes it. On the way
+the agent opens the ticket's citizen (masked) and shows the phone number with a reason. The queue,
+the citizen and the ticket pages are saved as screenshots in test-artifacts/. Outside CI the test is skipped when Chromium or
 Playwright is missing; under CI=true it fails instead (.ci/run installs Chromium).
 """
 from __future__ import annotations
@@ -94,6 +95,14 @@ def test_an_agent_and_a_liaison_handle_a_complaint_in_the_browser(served: tuple[
         page.fill("header input[name=q]", number)
         page.click("header form.search button")
         page.wait_for_url(f"**/console/tickets/{number}")
+        page.click("a:text('市民信息')")
+        assert "陈**" in page.inner_text("table.kv") and "13800138000" not in page.content()
+        page.click("details:has(input[value=phone]) summary")
+        page.fill("details:has(input[value=phone]) input[name=reason]", "市民来电，核对联系电话")
+        page.click("details:has(input[value=phone]) button")
+        assert page.inner_text("strong.revealed") == "13800138000"
+        page.screenshot(path=str(ARTIFACTS / f"console-citizen-{backend}.png"), full_page=True)
+        page.click("a:text('返回工单')")
         page.fill("textarea[name=body]", "您好，我们正在核查该次进站记录，请稍候。")
         page.click("form.reply button")
         page.wait_for_selector("li.m-agent")

@@ -63,6 +63,8 @@ def test_failed_log_ins_are_throttled(api: ApiClient) -> None:
         assert console.login("agent1", seed, password="not the password").status_code == 401
     throttled = console.login("agent1", seed)
     assert throttled.status_code == 429 and "稍后" in _page(throttled)
+    other_seed = new_staff(api.app, "agent2", "agent")  # the same address, another account: not locked
+    assert Console(api.app, api.clock).login("agent2", other_seed).status_code == 302
 
 
 def test_the_session_cookie_is_scoped_and_hardened(api: ApiClient) -> None:
