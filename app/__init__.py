@@ -82,9 +82,15 @@ def _tune_sqlite(engine: Any) -> None:
 
 
 class NoCookieSessions(SecureCookieSessionInterface):
-    """Never reads or writes a session cookie (the API authenticates every request itself)."""
+    """No session cookie outside ``cookie_path`` (the API authenticates every request itself);
+    real signed-cookie sessions under it (the staff console: console/)."""
 
-    def open_session(self, app: Flask, request: Any) -> None:
+    def __init__(self, cookie_path: str = "/console") -> None:
+        self.cookie_path = cookie_path
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path == self.cookie_path or request.path.startswith(self.cookie_path + "/"):
+            return super().open_session(app, request)
         return None
 
     def make_null_session(self, app: Flask) -> Any:
@@ -92,18 +98,21 @@ class NoCookieSessions(SecureCookieSessionInterface):
 
 
 def _register_http(app: Flask) -> None:
+    import console
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import card as mp_card
+    from miniprogram_api import complaints as mp_complaints
     from scenes import views as partner_views
 
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
-    app.session_interface = NoCookieSessions()  # the API has no cookie sessions: skip their cost per request
+    app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_complaints.blp, partner_views.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
+    console.register(app)
 
     @app.after_request
     def _no_store(response: Any) -> Any:

@@ -1,4 +1,4 @@
-"""``citizencard ...``: demo, serve, roster, partner, and Flask-Migrate's ``db`` commands."""
+"""``citizencard ...``: demo, serve, roster, partner, keys, staff, audit, and Flask-Migrate's ``db`` commands."""
 from __future__ import annotations
 
 import json
@@ -276,6 +276,63 @@ def keys_reencrypt() -> None:
     report = reencrypt(runtime())
     for column, moved in report.moved.items():
         click.echo(f"{column}: {moved} re-encrypted")
+
+
+@main.group()
+def staff() -> None:
+    """Customer-service console accounts (docs/customer-service.md)."""
+
+
+@staff.command("create")
+@click.option("--role", required=True, type=click.Choice(["agent", "supervisor", "liaison", "auditor"]))
+@click.option("--username", required=True, help="3-64 of a-z 0-9 _ . - starting with a letter")
+@click.option("--department", default=None, help="Liaisons only: a key of CARD_DEPARTMENTS")
+@click.option("--name", "display_name", default=None, help="Display name (default: the username)")
+@click.password_option(help="At least 12 characters; prompted (twice) if not given")
+@click.option("--json", "as_json", is_flag=True, help='Print {"username", "totp_seed", "provisioning_uri"} as JSON')
+@with_appcontext
+def staff_create(role: str, username: str, department: str | None, display_name: str | None, password: str,
+                 as_json: bool) -> None:
+    """Create a staff account; prints the TOTP seed ONCE (enrol it in an authenticator app)."""
+    from .services.staff import create_staff
+
+    try:
+        created = create_staff(runtime(), username, role, password, department, display_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"username": created.username, "totp_seed": created.totp_seed,
+                               "provisioning_uri": created.provisioning_uri}))
+    else:
+        click.echo(f"{created.username}: created ({role})\nTOTP seed: {created.totp_seed}\n{created.provisioning_uri}\n"
+                   "Enrol the seed in an authenticator app now: it is not shown again.")
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit trail of access to personal data (M-25)."""
+
+
+@audit.command("seal")
+@with_appcontext
+def audit_seal() -> None:
+    """Seal pending records (partner verifications) into the chain, in id order. Run it every minute."""
+    from .services.audit import seal_pending
+
+    click.echo(f"sealed {seal_pending()}")
+
+
+@audit.command("verify")
+@with_appcontext
+def audit_verify() -> None:
+    """Check the whole chain; exit 1 naming the first edited, deleted or reordered record."""
+    from .services.audit import verify_chain
+
+    report = verify_chain()
+    if not report.ok:
+        click.echo(f"TAMPERED: {report.first_bad} ({report.checked} records before it are intact)", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {report.checked} records, head {report.head_hash}, {report.pending} pending (not sealed yet)")
 
 
 @main.command("serve")

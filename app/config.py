@@ -59,6 +59,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),
         "CARD_CONCESSION_AGES": _concession_ages(env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),
         "CARD_SECRET_GRACE_SECONDS": _positive_int(env, "CARD_SECRET_GRACE_SECONDS", 86400),
+        # Customer service (docs/customer-service.md, M-14)
+        "CARD_COMPLAINT_CATEGORIES": _labels(env, "CARD_COMPLAINT_CATEGORIES", DEFAULT_COMPLAINT_CATEGORIES),
+        "CARD_DEPARTMENTS": _labels(env, "CARD_DEPARTMENTS", DEFAULT_DEPARTMENTS),
+        "CARD_FIRST_RESPONSE_DAYS": _positive_int(env, "CARD_FIRST_RESPONSE_DAYS", 1),
+        "CARD_RESOLUTION_DAYS": _positive_int(env, "CARD_RESOLUTION_DAYS", 5),
+        "CARD_CONSOLE_IDLE_MINUTES": _positive_int(env, "CARD_CONSOLE_IDLE_MINUTES", 15),
+        "CARD_CONSOLE_SECURE_COOKIE": env.get("CARD_CONSOLE_SECURE_COOKIE", "1") != "0",
     }
     if production:
         _refuse_weak_secrets(config)
@@ -74,6 +81,23 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a positive whole number")
     return int(raw)
+
+
+DEFAULT_COMPLAINT_CATEGORIES = "card:卡片与挂失,code:电子码,verification:验证与刷码,binding:实名绑定,privacy:个人信息,other:其他"
+DEFAULT_DEPARTMENTS = "hrss:市人力资源和社会保障局,transport:市交通运输局,health:市卫生健康局,culture:市文化广电旅游体育局"
+
+
+def _labels(env: Mapping[str, str], name: str, default: str) -> dict[str, str]:
+    """``"key:标签,key2:标签2"`` -> {key: label}, in order; a key without a label is its own label."""
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in env.get(name, default).split(","))):
+        key, _, label = item.partition(":")
+        if not key.isidentifier() or not key.isascii():
+            raise ConfigError(f"{name} must look like key:label,key2:label2 (keys of letters, digits, _)")
+        labels[key] = label.strip() or key
+    if not labels:
+        raise ConfigError(f"{name} lists nothing")
+    return labels
 
 
 def _names(raw: str) -> frozenset[str] | None:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets
 from typing import Any
+
+import pyotp
 
 from app.clock import FrozenClock
 from app.runtime import EXTENSION_KEY
@@ -99,3 +102,45 @@ class ApiClient:
                **extra: str) -> Any:
         body = json.dumps({"code": code, "scene": scene, "terminal_id": terminal_id, **extra}).encode()
         return self.signed_post(partner, body)
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def new_staff(app: Any, username: str, role: str, department: str | None = None) -> str:
+    """Create a staff account; returns its TOTP seed."""
+    from app.services.staff import create_staff
+
+    with app.app_context():
+        return create_staff(app.extensions[EXTENSION_KEY], username, role, STAFF_PASSWORD, department).totp_seed
+
+
+class Console:
+    """A browser-like session on the staff console (its own cookie jar), through the test client."""
+
+    def __init__(self, app: Any, clock: FrozenClock) -> None:
+        self.app, self.clock = app, clock
+        self.client = app.test_client()
+
+    def csrf(self, path: str = "/console/login") -> str:
+        page = self.client.get(path)
+        match = CSRF_FIELD.search(page.get_data(as_text=True))
+        assert match, page.get_data(as_text=True)[:500]
+        return match.group(1)
+
+    def login(self, username: str, seed: str, password: str = STAFF_PASSWORD, otp: str | None = None) -> Any:
+        self.username, self.seed = username, seed
+        code = otp or pyotp.TOTP(seed).at(int(self.clock.time()))
+        return self.client.post("/console/login", data={"csrf_token": self.csrf(), "username": username,
+                                                        "password": password, "otp": code})
+
+    def login_again(self) -> Any:
+        """After the clock moved past the idle timeout (and into a new TOTP step)."""
+        return self.login(self.username, self.seed)
+
+    def post(self, path: str, form_page: str = "/console/", **data: str) -> Any:
+        return self.client.post(path, data={"csrf_token": self.csrf(form_page), **data})
+
+    def get(self, path: str) -> Any:
+        return self.client.get(path)

@@ -1,14 +1,17 @@
 """SQLAlchemy 2.0 typed models, one module per aggregate."""
 from .account import AuthToken, MpAccount
+from .audit import AuditChainHead, AuditRecord
 from .base import Base
 from .card import Card
 from .citizen import Citizen
+from .complaint import Complaint, ComplaintMessage
 from .device import Device
 from .kv import KvEntry
 from .partner import Membership, Partner, Terminal
+from .staff import Staff
 from .verification import Verification
 
 __all__ = [
-    "AuthToken", "Base", "Card", "Citizen", "Device", "KvEntry", "Membership", "MpAccount", "Partner",
-    "Terminal", "Verification",
+    "AuditChainHead", "AuditRecord", "AuthToken", "Base", "Card", "Citizen", "Complaint", "ComplaintMessage", "Device",
+    "KvEntry", "Membership", "MpAccount", "Partner", "Staff", "Terminal", "Verification",
 ]

@@ -59,3 +59,14 @@ def test_create_app_refuses_to_start_in_production_without_secrets(monkeypatch: 
 def test_numbers_must_be_positive_and_the_error_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config({name: value})
+
+
+def test_departments_and_categories_are_key_label_lists() -> None:
+    config = load_config({"CARD_DEPARTMENTS": "metro:东莞地铁, health", "CARD_FIRST_RESPONSE_DAYS": "2"})
+    assert config["CARD_DEPARTMENTS"] == {"metro": "东莞地铁", "health": "health"}
+    assert config["CARD_FIRST_RESPONSE_DAYS"] == 2 and config["CARD_RESOLUTION_DAYS"] == 5
+    assert "other" in config["CARD_COMPLAINT_CATEGORIES"] and config["CARD_CONSOLE_SECURE_COOKIE"] is True
+    assert load_config({"CARD_CONSOLE_SECURE_COOKIE": "0"})["CARD_CONSOLE_SECURE_COOKIE"] is False
+    for bad in ("地铁:metro", " , ", "a-b:x"):
+        with pytest.raises(ConfigError, match="CARD_DEPARTMENTS"):
+            load_config({"CARD_DEPARTMENTS": bad})

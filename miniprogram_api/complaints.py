@@ -1,0 +1,134 @@
+"""Complaints and the access log (M-14, M-25): file, list, follow up, rate; who looked at my data."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from app.extensions import error_responses
+from app.http_json import CardBlueprint
+from app.runtime import runtime
+from app.services.audit import access_log
+from app.services.complaints import add_citizen_message, file_complaint, own_complaints, rate
+from app.services.devices import bound_card
+
+from .security import BEARER_DOC, current_account
+
+blp = CardBlueprint("mp_complaints", __name__, url_prefix="/api/mp/v1", description="Complaints and the access log")
+
+AUTH_ERRORS = {401: "token_missing / token_invalid", 403: "not_bound"}
+TICKET_ERRORS = {**AUTH_ERRORS, 404: "complaint_not_found: not one of your complaints"}
+
+
+class CategorySchema(ma.Schema):
+    key = ma.fields.String(required=True)
+    label = ma.fields.String(required=True, metadata={"description": "Chinese display text"})
+
+
+class ComplaintRequestSchema(ma.Schema):
+    category = ma.fields.String(required=True, validate=ma.validate.Length(1, 32),
+                                metadata={"description": "A key from GET /complaint-categories"})
+    description = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
+    verification_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 32),
+                                       metadata={"description": "One of your verifications the complaint is about"})
+
+
+class MessageSchema(ma.Schema):
+    author = ma.fields.String(required=True, metadata={"enum": ["citizen", "agent", "department", "system"]})
+    body = ma.fields.String(required=True)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class ComplaintSchema(ma.Schema):
+    ticket_number = ma.fields.String(required=True)
+    category = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    verification_id = ma.fields.String(required=True, allow_none=True)
+    status = ma.fields.String(required=True, metadata={"enum": ["new", "in_progress", "transferred", "answered", "closed"]})
+    created_at = ma.fields.DateTime(required=True)
+    first_response_due = ma.fields.DateTime(required=True, metadata={"description": "UTC; a first reply is due by then"})
+    resolution_due = ma.fields.DateTime(required=True, metadata={"description": "UTC; the complaint should be closed by then"})
+    closed_at = ma.fields.DateTime(required=True, allow_none=True)
+    rating = ma.fields.Integer(required=True, allow_none=True)
+    messages = ma.fields.List(ma.fields.Nested(MessageSchema), required=True, metadata={"description": "Oldest first"})
+
+
+class ComplaintListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ComplaintSchema), required=True, metadata={"description": "Newest first"})
+
+
+class FollowUpSchema(ma.Schema):
+    body = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
+
+
+class RatingSchema(ma.Schema):
+    score = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 5), metadata={"description": "1 (poor) to 5 (very good)"})
+    comment = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 500))
+
+
+class AccessLogItemSchema(ma.Schema):
+    accessed_at = ma.fields.DateTime(required=True)
+    role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison"]})
+    department = ma.fields.String(required=True, allow_none=True, metadata={"description": "A liaison's department"})
+    action = ma.fields.String(required=True, metadata={"enum": ["view", "unmask", "lookup"]})
+    purpose = ma.fields.String(required=True, allow_none=True, metadata={"description": "The ticket number"})
+    fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})
+
+
+class AccessLogSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(AccessLogItemSchema), required=True, metadata={"description": "Newest first, at most 100"})
+
+
+@blp.route("/complaint-categories", methods=["GET"])
+@blp.response(200, CategorySchema(many=True))
+def get_categories() -> Any:
+    """The complaint categories (configuration: CARD_COMPLAINT_CATEGORIES)."""
+    return [{"key": key, "label": label} for key, label in runtime().config["CARD_COMPLAINT_CATEGORIES"].items()]
+
+
+@blp.route("/complaints", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(ComplaintRequestSchema)
+@blp.response(201, ComplaintSchema)
+@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error"})
+def post_complaint(args: dict[str, Any]) -> Any:
+    """File a complaint (M-14); deadlines for the first reply and the resolution are set at once."""
+    return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"])
+
+
+@blp.route("/complaints", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.response(200, ComplaintListSchema)
+@error_responses(blp, AUTH_ERRORS)
+def get_complaints() -> Any:
+    """Your complaints with status, messages (replies) and deadlines, newest first."""
+    return {"items": own_complaints(current_account())}
+
+
+@blp.route("/complaints/<ticket_number>/messages", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(FollowUpSchema)
+@blp.response(200, ComplaintSchema)
+@error_responses(blp, {**TICKET_ERRORS, 409: "complaint_closed", 422: "validation_error"})
+def post_message(args: dict[str, Any], ticket_number: str) -> Any:
+    """Add a follow-up message to an open complaint."""
+    return add_citizen_message(runtime(), current_account(), ticket_number, args["body"])
+
+
+@blp.route("/complaints/<ticket_number>/rating", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(RatingSchema)
+@blp.response(200, ComplaintSchema)
+@error_responses(blp, {**TICKET_ERRORS, 409: "complaint_open (not closed yet) / already_rated", 422: "validation_error"})
+def post_rating(args: dict[str, Any], ticket_number: str) -> Any:
+    """Rate the resolution of a closed complaint, once."""
+    return rate(runtime(), current_account(), ticket_number, args["score"], args["comment"])
+
+
+@blp.route("/me/access-log", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.response(200, AccessLogSchema)
+@error_responses(blp, AUTH_ERRORS)
+def get_access_log() -> Any:
+    """Who looked at your data (M-25): role or department, time, purpose (the ticket); never a staff name."""
+    return {"items": access_log(bound_card(current_account()).citizen_id)}
