@@ -316,10 +316,10 @@ def audit() -> None:
 @audit.command("seal")
 @with_appcontext
 def audit_seal() -> None:
-    """Seal pending records (partner verifications) into the chain, in id order. Run it every minute."""
+    """Copy settled partner verifications (older than 60 s) into the chain, oldest first. Run it every minute."""
     from .services.audit import seal_pending
 
-    click.echo(f"sealed {seal_pending()}")
+    click.echo(f"sealed {seal_pending(runtime())}")
 
 
 @audit.command("verify")

@@ -16,8 +16,8 @@ class AuditRecord(Base):
     ``reference``), touching which ``fields`` (names, never values), when (``at``).
 
     ``seq``/``prev_hash``/``hash`` are NULL until the record is sealed into the chain: staff
-    records are sealed as they are written, partner verifications by ``citizencard audit seal``
-    (so the verification hot path takes no chain lock)."""
+    records are sealed as they are written; partner verifications are copied in from their
+    verification records by ``citizencard audit seal`` (the hot path writes nothing more)."""
 
     __tablename__ = "audit_records"
     __table_args__ = (
@@ -43,13 +43,16 @@ class AuditRecord(Base):
 
 
 class AuditChainHead(Base):
-    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly."""
+    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly.
+    ``verifications_at``/``verifications_id`` mark the last verification record copied in."""
 
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    verifications_at: Mapped[datetime | None]
+    verifications_id: Mapped[str | None] = mapped_column(String(32))
 
 
 # Append-only in the database, not only in the code: a sealed record can be neither updated nor

@@ -14,7 +14,10 @@ class Verification(Base):
     (device pseudonym and moving factor, never the password) is the durable one-time ledger."""
 
     __tablename__ = "verifications"
-    __table_args__ = (Index("ix_verifications_card_created", "card_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_verifications_card_created", "card_id", "created_at"),
+        Index("ix_verifications_created", "created_at", "id"),  # the audit seal job reads in this order
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))

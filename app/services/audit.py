@@ -7,9 +7,11 @@ ticket_number, reference, fields, reason]``. The chain head row holds the last `
 ``hash``, so a deleted tail is detected too. :func:`verify_chain` names the first bad record.
 
 Staff access is sealed as it is written (under the head's row lock; staff actions are few).
-A partner verification adds one unsealed INSERT to its own transaction
-(:func:`record_verification`) and :func:`seal_pending` (``citizencard audit seal``, run every
-minute) seals pending records in id order: the verification hot path takes no chain lock.
+Partner verifications are recorded first where they happen, in the verification records (one
+INSERT that also serves as the durable one-time ledger); :func:`seal_pending` (``citizencard
+audit seal``, run every minute) copies settled verification records into the chain in
+``(created_at, id)`` order, after a watermark kept in the chain head. The verification hot path
+therefore writes nothing more and takes no chain lock.
 """
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, select, tuple_, update
 
 from ..extensions import db
-from ..models import AuditChainHead, AuditRecord, Card
+from ..models import AuditChainHead, AuditRecord, Card, Partner, Verification
 from ..runtime import Runtime
 from ..sql import upsert_insert
 
@@ -61,65 +63,76 @@ def record_staff_access(rt: Runtime, actor: StaffActor, action: str, citizen_id:
     record = AuditRecord(at=rt.clock.now(), actor_kind="staff", actor_id=actor.username, actor_role=actor.role,
                          department=actor.department, action=action, citizen_id=citizen_id,
                          ticket_number=ticket_number, reference=None, fields=",".join(fields), reason=reason)
-    head_seq, head_hash = _lock_head()
-    _chain([record], head_seq, head_hash)
+    head = _lock_head()
+    _chain([record], head.seq, head.hash)
     db.session.add(record)
     db.session.commit()
 
 
-# Built once: this runs inside every partner verification's transaction. Constant columns are
-# in the statement, not bound per call (each bound value costs CPU on the hot path).
-_VERIFICATION_RECORD = insert(AuditRecord.__table__).values(
-    actor_kind="partner", citizen_id=select(Card.citizen_id).where(Card.id == bindparam("card_id")).scalar_subquery())
+# A verification record commits within this many seconds of its ``created_at`` (its INSERT is
+# the last statement of the request, and requests time out after 30 s): older records are settled.
+SETTLE_SECONDS = 60
 
 
-def record_verification(partner: Any, row: dict[str, Any]) -> None:
-    """One unsealed INSERT for a partner verification ``row`` (the verifications row being
-    written), in the caller's transaction. A government partner's verification that disclosed
-    fields is a ``disclosure`` (M-23.1); anything else a ``verification``."""
-    action = "disclosure" if partner.kind == "government" and row["disclosed"] else "verification"
-    outcome = "accepted" if row["accepted"] else row["reason"]
-    db.session.connection().execute(_VERIFICATION_RECORD, {
-        "card_id": row["card_id"], "at": row["created_at"], "actor_id": partner.partner_id, "actor_role": partner.kind,
-        "action": action, "reference": row["id"], "fields": row["disclosed"], "reason": f"{row['scene']}:{outcome}",
-    })
-
-
-def seal_pending(batch: int = SEAL_BATCH) -> int:
-    """Seal unsealed records into the chain in id order, ``batch`` per transaction; returns how many."""
-    sealed = 0
+def seal_pending(rt: Runtime, batch: int = SEAL_BATCH) -> int:
+    """Copy settled partner verifications into the chain, ``batch`` per transaction, and return
+    how many. A government partner's verification that disclosed fields is a ``disclosure``
+    (M-23.1); any other a ``verification``; ``reference`` is the verification id."""
+    cutoff, sealed = rt.clock.now() - timedelta(seconds=SETTLE_SECONDS), 0
     while True:
-        head_seq, head_hash = _lock_head()
-        pending = list(db.session.scalars(select(AuditRecord).where(AuditRecord.seq.is_(None))
-                                          .order_by(AuditRecord.id).limit(batch)))
-        if pending:
-            _chain(pending, head_seq, head_hash)
+        head = _lock_head()
+        records = [_from_verification(row) for row in db.session.execute(_settled(head, cutoff).limit(batch))]
+        if records:
+            _chain(records, head.seq, head.hash, records[-1].reference, records[-1].at)
+            db.session.add_all(records)
         db.session.commit()
-        sealed += len(pending)
-        if len(pending) < batch:
+        sealed += len(records)
+        if len(records) < batch:
             return sealed
 
 
-def _lock_head() -> tuple[int, str]:
+def _settled(head: Any, cutoff: datetime) -> Any:
+    """Verification records after the head's watermark and before ``cutoff``, oldest first."""
+    query = (select(Verification.id, Verification.created_at, Verification.accepted, Verification.reason,
+                    Verification.scene, Verification.disclosed, Card.citizen_id, Partner.partner_id, Partner.kind)
+             .join(Partner, Partner.id == Verification.partner_id).outerjoin(Card, Card.id == Verification.card_id)
+             .where(Verification.created_at < cutoff).order_by(Verification.created_at, Verification.id))
+    if head.verifications_at is not None:
+        query = query.where(tuple_(Verification.created_at, Verification.id) > tuple_(head.verifications_at, head.verifications_id))
+    return query
+
+
+def _from_verification(row: Any) -> AuditRecord:
+    action = "disclosure" if row.kind == "government" and row.disclosed else "verification"
+    return AuditRecord(at=row.created_at, actor_kind="partner", actor_id=row.partner_id, actor_role=row.kind,
+                       department=None, action=action, citizen_id=row.citizen_id, ticket_number=None,
+                       reference=row.id, fields=row.disclosed, reason=f"{row.scene}:{'accepted' if row.accepted else row.reason}")
+
+
+def _lock_head() -> Any:
     """Lock the chain head (a no-op UPDATE: a row lock on PostgreSQL, the write lock on SQLite)
-    and return its ``(seq, hash)`` as last committed."""
+    and return it as last committed: ``seq``, ``hash`` and the verification watermark."""
     stmt = (update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(seq=AuditChainHead.seq)
-            .returning(AuditChainHead.seq, AuditChainHead.hash))
+            .returning(AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.verifications_at, AuditChainHead.verifications_id))
     row = db.session.execute(stmt).first()
     if row is None:
         first = upsert_insert(db.engine.dialect.name, AuditChainHead).values(id=HEAD_ID, seq=0, hash=GENESIS)
         db.session.execute(first.on_conflict_do_nothing(index_elements=[AuditChainHead.id]))
         row = db.session.execute(stmt).one()
-    return row.seq, row.hash
+    return row
 
 
-def _chain(records: list[AuditRecord], head_seq: int, head_hash: str) -> None:
-    """Give ``records`` the next places in the chain and move the locked head past them."""
+def _chain(records: list[AuditRecord], head_seq: int, head_hash: str, *watermark: Any) -> None:
+    """Give ``records`` the next places in the chain and move the locked head past them (and its
+    verification watermark to ``(verification id, created_at)`` when given)."""
     for record in records:
         head_seq += 1
         record.seq, record.prev_hash = head_seq, head_hash
         record.hash = head_hash = record_hash(head_seq, record.prev_hash, record)
-    db.session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(seq=head_seq, hash=head_hash))
+    moved: dict[str, Any] = {"seq": head_seq, "hash": head_hash}
+    if watermark:
+        moved.update(verifications_id=watermark[0], verifications_at=watermark[1])
+    db.session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(**moved))
 
 
 @dataclass(frozen=True)
@@ -165,7 +178,12 @@ def _problem(record: AuditRecord, expected: int, previous: str) -> str | None:
 
 
 def _pending() -> int:
-    return db.session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.seq.is_(None))) or 0
+    """Verification records not yet copied into the chain."""
+    head = db.session.get(AuditChainHead, HEAD_ID)
+    query = select(func.count()).select_from(Verification)
+    if head is not None and head.verifications_at is not None:
+        query = query.where(tuple_(Verification.created_at, Verification.id) > tuple_(head.verifications_at, head.verifications_id))
+    return db.session.scalar(query) or 0
 
 
 @dataclass(frozen=True)

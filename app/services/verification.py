@@ -46,7 +46,6 @@ from ..models import Card, Citizen, Device, Verification
 from ..runtime import Runtime
 from ..sql import autocommit_statements, upsert_insert
 from ..store import StoreUnavailable
-from .audit import record_verification
 from .guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
 from .partners import PartnerView
 from .people import ID_NUMBER, NAME, SEED
@@ -320,8 +319,6 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
         "direction": None, "linked_verification_id": None, **(decision.extra if answer.accepted else {}),
     }
     inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
-    if inserted is not None:
-        record_verification(partner, row)  # the audit trail (M-25): one unsealed INSERT, sealed later
     db.session.commit()
     return inserted is not None
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DatabaseError
 from app.cli import main
 from app.extensions import db
 from app.models import AuditChainHead, AuditRecord
-from app.services.audit import StaffActor, record_staff_access, seal_pending, verify_chain
+from app.services.audit import SETTLE_SECONDS, StaffActor, record_staff_access, seal_pending, verify_chain
 
 from ..helpers import ApiClient
 
@@ -131,22 +131,30 @@ def test_the_cli_exits_1_and_names_the_record(api: ApiClient) -> None:
 
 
 @pytest.mark.parametrize("kind", ["organisation", "government"])
-def test_partner_verifications_are_recorded_and_sealed_by_the_job(api: ApiClient, kind: str) -> None:
+def test_partner_verifications_are_copied_into_the_chain_once_settled(api: ApiClient, kind: str) -> None:
     token = api.bound_citizen()
     scenes = ("government",) if kind == "government" else ("transit",)
     partner = api.partner(scenes=scenes, kind=kind)
-    assert api.verify(partner, api.code(token), scene=scenes[0]).json["accepted"] is True
+    accepted_id = api.verify(partner, api.code(token), scene=scenes[0]).json["verification_id"]
     assert api.verify(partner, "DGC1.not-a-code", scene=scenes[0]).json["reason"] == "code_invalid"
-    _records(api, 1)  # staff access between: sealed at once, ahead of the pending verifications
+    _records(api, 1)  # staff access between: sealed at once, ahead of the verifications
     report = _verify(api)
     assert report.ok and report.checked == 1 and report.pending == 2
     with api.app.app_context():
-        assert seal_pending() == 2
+        assert seal_pending(api.rt) == 0  # not settled yet: an INSERT may still be committing
+    api.clock.advance(SETTLE_SECONDS + 1)
+    with api.app.app_context():
+        assert seal_pending(api.rt) == 2
+        assert seal_pending(api.rt) == 0  # the watermark: nothing is copied twice
         records = db.session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
-        accepted = records[1]
-        assert [r.seq for r in records] == [1, 2, 3]
+        assert [r.seq for r in records] == [1, 2, 3] and records[0].actor_kind == "staff"
+        by_reference = {r.reference: r for r in records[1:]}
+        accepted = by_reference.pop(accepted_id)
         assert accepted.actor_kind == "partner" and accepted.actor_id == partner["partner_id"]
         assert accepted.action == ("disclosure" if kind == "government" else "verification")
-        assert accepted.citizen_id is not None and accepted.reference.startswith("vf_") and accepted.fields
-        assert records[2].citizen_id is None and records[2].reason.endswith(":code_invalid")
-    assert _verify(api).ok and _verify(api).checked == 3
+        assert accepted.citizen_id is not None and accepted.fields
+        (refused,) = by_reference.values()
+        assert refused.citizen_id is None and refused.reason.endswith(":code_invalid")
+    assert _verify(api).ok and _verify(api).checked == 3 and _verify(api).pending == 0
+    api.verify(partner, "DGC1.still-not-a-code", scene=scenes[0])
+    assert _verify(api).pending == 1

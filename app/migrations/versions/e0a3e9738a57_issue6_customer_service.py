@@ -1,7 +1,7 @@
 """issue 6: customer service (complaints, staff) and the hash-chained audit trail
 
 Revision ID: e0a3e9738a57
-Revises: e23df4ca716d
+Revises: 7d0c2b9a41e5
 Create Date: 2026-11-29 08:54:57.649509
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e0a3e9738a57'
-down_revision = 'e23df4ca716d'
+down_revision = '7d0c2b9a41e5'
 branch_labels = None
 depends_on = None
 
@@ -22,8 +22,12 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
+    sa.Column('verifications_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('verifications_id', sa.String(length=32), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
     )
+    with op.batch_alter_table('verifications', schema=None) as batch_op:
+        batch_op.create_index('ix_verifications_created', ['created_at', 'id'], unique=False)
     op.create_table('audit_records',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
@@ -151,4 +155,6 @@ def downgrade():
 
     op.drop_table('audit_records')
     op.drop_table('audit_chain_head')
+    with op.batch_alter_table('verifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_verifications_created')
     # ### end Alembic commands ###
