@@ -27,6 +27,10 @@ DEV_VALUES = {
 }
 
 
+DEFAULT_BENEFIT_TYPES = ("pension,unemployment_insurance,talent_subsidy,employment_subsidy,social_relief,"
+                         "agricultural_subsidy,disability_subsidy,elderly_allowance")
+
+
 class ConfigError(RuntimeError):
     """The environment cannot run the app (e.g. production with a development secret)."""
 
@@ -59,6 +63,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),
         "CARD_CONCESSION_AGES": _concession_ages(env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),
         "CARD_SECRET_GRACE_SECONDS": _positive_int(env, "CARD_SECRET_GRACE_SECONDS", 86400),
+        # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
+        # WeChat subscribe-message template announcing a credited benefit.
+        "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES", DEFAULT_BENEFIT_TYPES)),
+        "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"),
+        "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -79,6 +88,14 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 def _names(raw: str) -> frozenset[str] | None:
     """A comma-separated list; ``all`` (the default) is None: every registered scene."""
     return None if raw.strip() == "all" else frozenset(filter(None, (name.strip() for name in raw.split(","))))
+
+
+def _benefit_types(raw: str) -> tuple[str, ...]:
+    """``"pension,talent_subsidy"``: lower-case identifiers of at most 32 characters."""
+    names = tuple(dict.fromkeys(filter(None, (part.strip() for part in raw.split(",")))))
+    if not names or any(not (name.isidentifier() and name.islower() and len(name) <= 32) for name in names):
+        raise ConfigError("CARD_BENEFIT_TYPES must list lower-case identifiers (at most 32 characters), e.g. pension,talent_subsidy")
+    return names
 
 
 def _concession_ages(raw: str) -> tuple[tuple[str, int], ...]:

@@ -1,0 +1,295 @@
+"""Disbursement batches (M-20, M-22): a department (partner role ``disburse``) pays benefits to
+citizens' cards.
+
+A batch arrives through ``POST /api/partner/v1/disbursement-batches`` or ``citizencard disburse
+import FILE.csv``. Every line is validated (docs/benefits.md lists the reasons); valid lines are
+recorded as ``pending`` disbursements to the recipient's financial account, which the holding
+bank then credits or returns (app.services.settlement).
+
+Exactly once: the database keeps one batch per (department, batch reference) and one line per
+(department, line reference), and lines are inserted with ``INSERT ... ON CONFLICT DO NOTHING``,
+so a resubmitted batch, a repeated line or two racing batches never pay twice. Lines already on
+record are counted as ``duplicates``.
+
+Fast and lock-light: lines go in chunks of :data:`CHUNK` lines, each in its own short
+transaction: one query per chunk resolves all recipients, the rows go into a temporary staging
+table (PostgreSQL: ``COPY``) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``
+moves them. Nothing here writes to the tables a verification uses.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, true
+
+from .. import idnumber
+from ..extensions import db
+from ..models import Card, Citizen, Disbursement, DisbursementBatch, FinancialAccount
+from ..models.base import UTCDateTime
+from ..models.benefit import DISBURSEMENT_PENDING
+from ..runtime import Runtime
+from ..sql import upsert_insert
+from .people import id_index
+
+CHUNK = 5000
+REFERENCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+PERIOD = re.compile(r"(20[0-9]{2}|19[0-9]{2})-(0[1-9]|1[0-2])")
+CARD_NUMBER = re.compile(r"[0-9]{16}")
+MAX_AMOUNT_FEN = 10_000_000_00  # 10 million yuan: larger is a keying error, not a benefit
+LINE_FIELDS = ("line_reference", "id_number", "card_number", "benefit_type", "amount_fen", "period")
+
+#: Why a line is refused (docs/benefits.md). Stable codes.
+REASONS = (
+    "wrong_column_count", "line_reference_invalid", "duplicate_in_batch", "recipient_missing", "recipient_ambiguous", "id_number_invalid",
+    "card_number_invalid", "recipient_unknown", "no_card", "no_financial_account", "benefit_type_unknown",
+    "amount_not_integer", "amount_not_positive", "amount_too_large", "period_invalid",
+)
+
+INSERTED_COLUMNS = ("batch_id", "department_id", "line_reference", "citizen_id", "financial_account_id", "bank_partner_id",
+                    "benefit_type", "amount_fen", "period", "status", "posted_at")
+
+_STAGE = Table(  # a per-transaction landing table; its own metadata keeps it out of the schema
+    "disbursement_stage", MetaData(),
+    Column("batch_id", Integer), Column("department_id", Integer), Column("line_reference", String(64)),
+    Column("citizen_id", Integer), Column("financial_account_id", Integer), Column("bank_partner_id", Integer),
+    Column("benefit_type", String(32)), Column("amount_fen", BigInteger), Column("period", String(7)),
+    Column("status", String(8)), Column("posted_at", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+)
+
+
+class LineRejected(ValueError):
+    """A line that cannot be paid; the text is one of :data:`REASONS`."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """A checked line: ``recipient_key`` is ("id", blind index) or ("card", card number)."""
+
+    position: int
+    line_reference: str
+    recipient_key: tuple[str, str]
+    benefit_type: str
+    amount_fen: int
+    period: str
+
+
+@dataclass
+class BatchReport:
+    """``accepted``: new pending disbursements; ``duplicates``: lines already on record (never
+    paid twice); ``rejected``: (position, line reference or None, reason)."""
+
+    batch_reference: str
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str | None, str]] = field(default_factory=list)
+
+
+def submit_batch(rt: Runtime, department_id: int, batch_reference: str,
+                 lines: Iterable[tuple[int, Mapping[str, Any] | None]]) -> BatchReport:
+    """Validate and record a batch; ``lines`` are (position, fields of :data:`LINE_FIELDS`, or
+    None for a CSV row with the wrong number of columns).
+
+    Commits once per chunk of :data:`CHUNK` lines. Raises ValueError for a malformed batch
+    reference. The same batch reference may be submitted again (e.g. a large batch in parts):
+    lines already on record are ``duplicates``.
+    """
+    if not REFERENCE.fullmatch(batch_reference):
+        raise ValueError("the batch reference must be 1-64 of A-Za-z0-9_.:-")
+    report = BatchReport(batch_reference)
+    batch_id = _batch_id(rt, department_id, batch_reference)
+    for chunk in _chunks(_checked_lines(rt, lines, report), CHUNK):
+        _record_chunk(rt, batch_id, department_id, chunk, report)
+        db.session.commit()
+    return report
+
+
+def _batch_id(rt: Runtime, department_id: int, batch_reference: str) -> int:
+    table = DisbursementBatch.__table__
+    db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
+        department_id=department_id, batch_reference=batch_reference, created_at=rt.clock.now(),
+    ).on_conflict_do_nothing(index_elements=[table.c.department_id, table.c.batch_reference]))
+    db.session.commit()
+    return db.session.scalar(select(DisbursementBatch.id).where(
+        DisbursementBatch.department_id == department_id, DisbursementBatch.batch_reference == batch_reference))
+
+
+def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | None]], report: BatchReport) -> Iterator[Line]:
+    types = frozenset(rt.config["CARD_BENEFIT_TYPES"])
+    seen: set[str] = set()
+    for position, fields in lines:
+        if fields is None:
+            report.rejected.append((position, None, "wrong_column_count"))
+            continue
+        reference = fields.get("line_reference")
+        try:
+            line = check_line(rt, position, fields, types)
+            if line.line_reference in seen:
+                raise LineRejected("duplicate_in_batch")
+        except LineRejected as exc:
+            report.rejected.append((position, reference if isinstance(reference, str) else None, str(exc)))
+            continue
+        seen.add(line.line_reference)
+        yield line
+
+
+def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str]) -> Line:
+    """One line checked on its own (the recipient is resolved later, per chunk); raises LineRejected."""
+    reference = fields.get("line_reference")
+    if not isinstance(reference, str) or not REFERENCE.fullmatch(reference):
+        raise LineRejected("line_reference_invalid")
+    recipient = _recipient_key(rt, _text(fields.get("id_number")), _text(fields.get("card_number")))
+    if fields.get("benefit_type") not in benefit_types:
+        raise LineRejected("benefit_type_unknown")
+    period = fields.get("period")
+    if not isinstance(period, str) or not PERIOD.fullmatch(period):
+        raise LineRejected("period_invalid")
+    return Line(position, reference, recipient, fields["benefit_type"], parse_amount(fields.get("amount_fen")), period)
+
+
+def _text(value: Any) -> str | None:
+    """Empty CSV cells and JSON nulls are absent."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else ""
+
+
+def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None) -> tuple[str, str]:
+    if id_number is None and card_number is None:
+        raise LineRejected("recipient_missing")
+    if id_number is not None and card_number is not None:
+        raise LineRejected("recipient_ambiguous")
+    if card_number is not None:
+        if not CARD_NUMBER.fullmatch(card_number):
+            raise LineRejected("card_number_invalid")
+        return "card", card_number
+    try:
+        return "id", id_index(rt, idnumber.validate(id_number or ""))
+    except idnumber.IdNumberError:
+        raise LineRejected("id_number_invalid") from None
+
+
+def parse_amount(value: Any) -> int:
+    """A positive whole number of fen: a JSON integer or a CSV string of ASCII digits."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 15:
+        value = int(value)
+    elif isinstance(value, str) and value.isascii() and value.startswith("-") and value[1:].isdigit():
+        value = -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LineRejected("amount_not_integer")
+    if value <= 0:
+        raise LineRejected("amount_not_positive")
+    if value > MAX_AMOUNT_FEN:
+        raise LineRejected("amount_too_large")
+    return value
+
+
+def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    chunk: list[Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True)
+class Recipient:
+    citizen_id: int
+    card_id: int | None
+    account_id: int | None
+    bank_id: int | None
+
+
+def _resolve(chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
+    """Every recipient of the chunk, in two queries (by blind index, by card number)."""
+    indexes = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "id"]
+    numbers = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "card"]
+    columns = (Citizen.id, Card.id, FinancialAccount.id, FinancialAccount.bank_partner_id)
+    found: dict[tuple[str, str], Recipient] = {}
+    if indexes:
+        query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(Citizen.id_number_index.in_(indexes)))
+        found.update((("id", row[0]), Recipient(*row[1:])) for row in db.session.execute(query))
+    if numbers:
+        query = (select(Card.card_number, *columns).join(Citizen, Citizen.id == Card.citizen_id)
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(Card.card_number.in_(numbers)))
+        found.update((("card", row[0]), Recipient(*row[1:])) for row in db.session.execute(query))
+    return found
+
+
+def _refusal(recipient: Recipient | None) -> str | None:
+    if recipient is None:
+        return "recipient_unknown"
+    if recipient.card_id is None:
+        return "no_card"
+    if recipient.account_id is None:
+        return "no_financial_account"
+    return None
+
+
+def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Line], report: BatchReport) -> None:
+    recipients = _resolve(chunk)
+    now = rt.clock.now()
+    rows = []
+    for line in chunk:
+        recipient = recipients.get(line.recipient_key)
+        reason = _refusal(recipient)
+        if reason is not None or recipient is None:
+            report.rejected.append((line.position, line.line_reference, reason or "recipient_unknown"))
+            continue
+        rows.append((batch_id, department_id, line.line_reference, recipient.citizen_id, recipient.account_id,
+                     recipient.bank_id, line.benefit_type, line.amount_fen, line.period, DISBURSEMENT_PENDING, now))
+    inserted = _insert_new(rows) if rows else 0
+    report.accepted += inserted
+    report.duplicates += len(rows) - inserted
+
+
+def _insert_new(rows: list[tuple[Any, ...]]) -> int:
+    """Insert the rows whose line reference is new; returns how many were inserted."""
+    connection = db.session.connection()
+    _STAGE.create(connection)
+    _load_stage(connection, rows)
+    table = Disbursement.__table__
+    statement = upsert_insert(connection.dialect.name, table).from_select(
+        INSERTED_COLUMNS, select(*_STAGE.c).where(true()),  # WHERE: SQLite's parser needs it before ON CONFLICT
+    ).on_conflict_do_nothing(index_elements=[table.c.department_id, table.c.line_reference]).returning(table.c.id)
+    inserted = len(connection.execute(statement).all())
+    _STAGE.drop(connection)
+    return inserted
+
+
+def _load_stage(connection: Any, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``COPY`` into the staging table; SQLite: one executemany."""
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        with driver.cursor().copy(f"COPY disbursement_stage ({', '.join(INSERTED_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    connection.execute(_STAGE.insert(), [dict(zip(INSERTED_COLUMNS, row, strict=True)) for row in rows])
+
+
+
+class BatchFileError(ValueError):
+    """The CSV file as a whole cannot be read (wrong header, not UTF-8 text)."""
+
+
+def read_batch_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """(line number, fields) of a batch CSV whose header is exactly :data:`LINE_FIELDS`;
+    fields are None for a row with the wrong number of columns."""
+    reader = csv.DictReader(stream)
+    try:
+        if reader.fieldnames is None or tuple(reader.fieldnames) != LINE_FIELDS:
+            raise BatchFileError(f"the header must be exactly {','.join(LINE_FIELDS)}")
+        for record in reader:
+            malformed = None in record or any(value is None for value in record.values())
+            yield reader.line_num, None if malformed else {name: record[name] for name in LINE_FIELDS}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BatchFileError(f"line {reader.line_num}: not a readable UTF-8 CSV file") from exc

@@ -1,0 +1,170 @@
+"""Disbursement batches (M-20, M-22): validation with reasons, exactly-once payment under
+resubmission and races, bank confirmation, reconciliation. Both backends."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from ..benefits_support import ACCOUNTS, BATCHES, MEDICAL, Benefits, Holder, id_number, line
+from ..helpers import ApiClient
+
+
+@pytest.fixture
+def benefits(api: ApiClient) -> Benefits:
+    return Benefits(api)
+
+
+@pytest.fixture
+def scene(benefits: Benefits) -> dict[str, Any]:
+    """Three card holders (the first two with a financial account), a department and a bank."""
+    holders = benefits.holders(3)
+    bank, department = benefits.bank(), benefits.department()
+    for holder in holders[:2]:
+        assert benefits.open_account(bank, holder).status_code == 200
+    return {"holders": holders, "bank": bank, "department": department}
+
+
+def test_valid_lines_are_accepted_and_each_bad_line_is_reported_with_its_reason(benefits: Benefits, scene: dict[str, Any]) -> None:
+    paid, unpaid, no_account = scene["holders"]
+    unknown_card = Holder("", "", id_number(900), "8000000000000009")
+    lines = [
+        line("L1", paid),
+        line("L2", paid, by_card=False),  # by ID number, through the blind index
+        line("L3", unknown_card),
+        line("L4", no_account),
+        line("L5", paid, amount=0),
+        line("L6", paid, amount=-5),
+        line("L7", paid, benefit_type="lottery"),
+        line("L8", paid, period="2026-13"),
+        line("L1", unpaid),
+        line("L9"),
+        line("L10", paid, id_number=paid.id_number),
+        line("L11", None, id_number=id_number(5)[:-1] + ("1" if id_number(5)[-1] == "0" else "0")),  # wrong check digit
+        line("L12", None, id_number=id_number(901)),  # valid but not on the roster
+        line("bad ref!", paid),
+        line("L13", None, card_number="12ab"),
+        line("L14", paid, amount=10_000_000_01),
+        line("L15", unpaid, amount=123),
+    ]
+    answer = benefits.submit(scene["department"], "B-2026-10", lines)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["accepted"] == 3 and answer.json["duplicates"] == 0
+    reasons = {item["position"]: item["reason"] for item in answer.json["rejected"]}
+    assert reasons == {
+        3: "recipient_unknown", 4: "no_financial_account", 5: "amount_not_positive", 6: "amount_not_positive",
+        7: "benefit_type_unknown", 8: "period_invalid", 9: "duplicate_in_batch", 10: "recipient_missing",
+        11: "recipient_ambiguous", 12: "id_number_invalid", 13: "recipient_unknown", 14: "line_reference_invalid",
+        15: "card_number_invalid", 16: "amount_too_large",
+    }
+    assert {item["line_reference"] for item in answer.json["rejected"] if item["position"] == 3} == {"L3"}
+
+
+def test_a_non_integer_amount_is_refused_as_a_validation_error(benefits: Benefits, scene: dict[str, Any]) -> None:
+    answer = benefits.submit(scene["department"], "B1", [line("L1", scene["holders"][0], amount=12.5)])
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error"
+    assert "amount_fen" in str(answer.json["error"]["details"])
+
+
+def test_resubmitting_a_batch_or_a_line_never_pays_twice(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    lines = [line("L1", first), line("L2", second)]
+    assert benefits.submit(scene["department"], "B1", lines).json["accepted"] == 2
+    again = benefits.submit(scene["department"], "B1", lines)
+    assert again.json["accepted"] == 0 and again.json["duplicates"] == 2
+    elsewhere = benefits.submit(scene["department"], "B2", [line("L2", second), line("L3", second)])
+    assert elsewhere.json["accepted"] == 1 and elsewhere.json["duplicates"] == 1
+    assert len(benefits.pending(scene["bank"])) == 3
+    # Line references belong to their department: another department's L1 is its own line.
+    other = benefits.department("Civil Affairs")
+    assert benefits.submit(other, "B1", [line("L1", first)]).json["accepted"] == 1
+
+
+def test_racing_overlapping_batches_pay_each_line_exactly_once(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    lines = [line(f"L{n}", first if n % 2 else second, amount=100 + n) for n in range(40)]
+    submissions = [("B-a", lines), ("B-b", lines[10:] + lines[:10]), ("B-a", lines[::-1]), ("B-c", lines[20:])]
+    answers: list[Any] = [None] * len(submissions)
+    start = threading.Barrier(len(submissions))
+
+    def submit(index: int) -> None:
+        client = ApiClient(benefits.api.app, benefits.api.wechat, benefits.api.clock)
+        start.wait()
+        answers[index] = Benefits(client).submit(scene["department"], *submissions[index])
+
+    threads = [threading.Thread(target=submit, args=(index,)) for index in range(len(submissions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answer.status_code == 200 for answer in answers), [answer.json for answer in answers]
+    assert sum(answer.json["accepted"] for answer in answers) == 40
+    assert sum(answer.json["accepted"] + answer.json["duplicates"] for answer in answers) == 40 + 40 + 40 + 20
+    pending = benefits.pending(scene["bank"])
+    assert sorted(item["amount_fen"] for item in pending) == [100 + n for n in range(40)]
+
+
+def test_the_holding_bank_confirms_each_line_once_and_batches_reconcile(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    department, bank = scene["department"], scene["bank"]
+    benefits.submit(department, "B1", [line("L1", first, amount=1000), line("L2", second, amount=2000), line("L3", first, amount=4000)])
+    ids = {item["amount_fen"]: item["disbursement_id"] for item in benefits.pending(bank)}
+    other_bank = benefits.bank("Other Bank")
+    refused = benefits.confirm(other_bank, (ids[1000], "credited"))
+    assert refused.json["results"] == [{"disbursement_id": ids[1000], "result": "unknown", "status": None}]
+
+    answer = benefits.confirm(bank, (ids[1000], "credited"), (ids[2000], "returned", "account closed"))
+    assert [item["result"] for item in answer.json["results"]] == ["applied", "applied"]
+    repeat = benefits.confirm(bank, (ids[1000], "credited"), (ids[2000], "credited"), (999999, "credited"))
+    assert [(item["result"], item["status"]) for item in repeat.json["results"]] == [
+        ("unchanged", "credited"), ("conflict", "returned"), ("unknown", None)]
+    assert [item["amount_fen"] for item in benefits.pending(bank)] == [4000]
+
+    totals = benefits.reconciliation(department, "B1").json
+    assert totals["total"] == {"count": 3, "amount_fen": 7000}
+    assert (totals["credited"], totals["returned"], totals["pending"]) == (
+        {"count": 1, "amount_fen": 1000}, {"count": 1, "amount_fen": 2000}, {"count": 1, "amount_fen": 4000})
+    assert totals["balanced"] is True
+    benefits.submit(department, "B2", [line("L4", second, amount=8000)])
+    department_totals = benefits.call(department, "/api/partner/v1/disbursement-reconciliation", method="GET").json
+    assert department_totals["total"] == {"count": 4, "amount_fen": 15000} and department_totals["pending"]["count"] == 2
+    assert benefits.reconciliation(department, "B9").status_code == 404
+
+
+def test_a_returned_line_needs_a_reason(benefits: Benefits, scene: dict[str, Any]) -> None:
+    answer = benefits.confirm(scene["bank"], (1, "returned"))
+    assert answer.status_code == 422 and "reason" in str(answer.json["error"]["details"])
+
+
+def test_each_operation_needs_its_role(benefits: Benefits, scene: dict[str, Any]) -> None:
+    department, bank, holder = scene["department"], scene["bank"], scene["holders"][0]
+    assert benefits.submit(bank, "B1", [line("L1", holder)]).json["error"]["code"] == "role_required"
+    assert benefits.confirm(department, (1, "credited")).status_code == 403
+    assert benefits.open_account(department, holder).status_code == 403
+    report = {"card_number": holder.card_number, "balance_fen": 100, "as_of": "2026-11-01T00:00:00+08:00"}
+    assert benefits.call(bank, MEDICAL, report, method="PUT").status_code == 403
+
+
+def test_financial_accounts_are_idempotent_and_held_by_one_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
+    holder = scene["holders"][2]
+    bank = scene["bank"]
+    created = benefits.open_account(bank, holder, "6222020012345678")
+    assert created.status_code == 200 and created.json == {
+        "card_number": holder.card_number, "account_number_masked": "**** 5678", "created": True}
+    assert benefits.open_account(bank, holder, "6222020012345678").json["created"] is False
+    taken = benefits.open_account(benefits.bank("Rival Bank"), holder, "6228480000000001")
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "account_held_by_another_bank"
+    by_id = benefits.call(bank, ACCOUNTS, {"id_number": holder.id_number, "account_number": "6222020099999999"}, method="PUT")
+    assert by_id.status_code == 200 and by_id.json["account_number_masked"] == "**** 9999"
+    unknown = benefits.call(bank, ACCOUNTS, {"id_number": id_number(950), "account_number": "6222020099999999"}, method="PUT")
+    assert unknown.status_code == 422 and unknown.json["error"]["code"] == "recipient_unknown"
+    assert benefits.pending(bank) == []
+    assert benefits.submit(scene["department"], "B1", [line("L1", holder)]).json["accepted"] == 1
+    assert [item["account_number"] for item in benefits.pending(bank)] == ["6222020099999999"]
+
+
+def test_batch_endpoint_refuses_malformed_requests(benefits: Benefits, scene: dict[str, Any]) -> None:
+    department = scene["department"]
+    assert benefits.call(department, BATCHES, {"batch_reference": "B1", "lines": []}).status_code == 422
+    assert benefits.call(department, BATCHES, {"batch_reference": "bad ref", "lines": [line("L1")]}).status_code == 422
