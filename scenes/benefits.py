@@ -26,7 +26,7 @@ blp = CardBlueprint("partner_benefits", __name__, url_prefix="/api/partner/v1",
 
 SIGNED_DOC = {"security": [{"partnerSignature": []}]}
 REFERENCE_DOC = {"pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
-MAX_LINES = 1000
+MAX_LINES = 200  # 200 lines of the largest size stay under the 64 KiB body limit; send larger batches in parts
 AUTH_ERRORS = {401: "Signature, timestamp, nonce or partner refused"}
 
 
@@ -35,19 +35,20 @@ def _role(role: str) -> dict[int, str]:
 
 
 class RecipientSchema(ma.Schema):
-    id_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 32),
+    id_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 18),
                                  metadata={"description": "The recipient's resident ID number; or give card_number"})
-    card_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 32),
+    card_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 16),
                                    metadata={"description": "The recipient's 16-digit citizen card number; or give id_number"})
 
 
 class LineSchema(RecipientSchema):
-    line_reference = ma.fields.String(required=True, validate=ma.validate.Length(0, 100), metadata={
+    line_reference = ma.fields.String(required=True, validate=ma.validate.Length(0, 64), metadata={
         "description": "The department's own reference, unique per department: a line is paid at most once (1-64 of A-Za-z0-9_.:-)"})
-    benefit_type = ma.fields.String(required=True, validate=ma.validate.Length(0, 64),
+    benefit_type = ma.fields.String(required=True, validate=ma.validate.Length(0, 32),
                                     metadata={"description": "One of the configured types (docs/benefits.md), e.g. pension"})
-    amount_fen = ma.fields.Integer(required=True, strict=True, metadata={"description": "Positive whole number of fen (1 yuan = 100 fen)"})
-    period = ma.fields.String(required=True, validate=ma.validate.Length(0, 16), metadata={"description": "The month covered, YYYY-MM"})
+    amount_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(-10**15, 10**15), metadata={
+        "description": "Positive whole number of fen (1 yuan = 100 fen); zero, negative or over 10 million yuan is a rejected line"})
+    period = ma.fields.String(required=True, validate=ma.validate.Length(0, 10), metadata={"description": "The month covered, YYYY-MM"})
 
 
 class BatchRequestSchema(ma.Schema):

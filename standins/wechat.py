@@ -95,6 +95,7 @@ class WeChatStandIn(StandInServer):
         self._codes: dict[str, _Code] = {}
         self._codes_lock = threading.Lock()
         self._tokens: set[str] = set()
+        self.tokens_issued = 0
         self._message_failures: list[int] = []
         self.messages: list[dict[str, Any]] = []  # every subscribe message accepted, as sent
 
@@ -162,6 +163,7 @@ class WeChatStandIn(StandInServer):
         token = secrets.token_urlsafe(48)
         with self._codes_lock:
             self._tokens.add(token)
+            self.tokens_issued += 1
         return _json({"access_token": token, "expires_in": TOKEN_TTL_SECONDS})
 
     def _send(self, request: Request) -> Response:

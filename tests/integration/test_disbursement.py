@@ -168,3 +168,52 @@ def test_batch_endpoint_refuses_malformed_requests(benefits: Benefits, scene: di
     department = scene["department"]
     assert benefits.call(department, BATCHES, {"batch_reference": "B1", "lines": []}).status_code == 422
     assert benefits.call(department, BATCHES, {"batch_reference": "bad ref", "lines": [line("L1")]}).status_code == 422
+
+
+def cli(api: ApiClient, *args: str) -> Any:
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from app.cli import main
+
+    return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: api.app))
+
+
+def test_cli_import_reports_bad_lines_by_line_number_and_report_reconciles(benefits: Benefits, scene: dict[str, Any],
+                                                                           tmp_path: Any) -> None:
+    paid = scene["holders"][0]
+    path = tmp_path / "pension-2026-10.csv"
+    path.write_text(
+        "line_reference,id_number,card_number,benefit_type,amount_fen,period\n"
+        f"P1,{paid.id_number},,pension,150000,2026-10\n"
+        f"P2,,{paid.card_number},pension,12.50,2026-10\n"
+        f"P3,,{paid.card_number},pension,2000\n"
+        f"P4,,{paid.card_number},unemployment_insurance,180000,2026-10\n", encoding="utf-8")
+    department = scene["department"]["partner_id"]
+    result = cli(benefits.api, "disburse", "import", str(path), "--department", department)
+    assert result.exit_code == 1
+    assert "line 3: rejected: amount_not_integer (P2)" in result.output
+    assert "line 4: rejected: wrong_column_count" in result.output
+    assert "batch pension-2026-10: accepted 2, duplicates 0, rejected 2" in result.output
+    again = cli(benefits.api, "disburse", "import", str(path), "--department", department)
+    assert "accepted 0, duplicates 2, rejected 2" in again.output
+
+    [first, _] = benefits.pending(scene["bank"])
+    benefits.confirm(scene["bank"], (first["disbursement_id"], "credited"))
+    report = cli(benefits.api, "disburse", "report", "--batch", "pension-2026-10")
+    assert report.exit_code == 0, report.output
+    lines = report.output.splitlines()
+    assert lines[0] == "batch pension-2026-10"
+    assert [line.split()[:2] for line in lines[1:5]] == [["credited", "1"], ["returned", "0"], ["pending", "1"], ["total", "2"]]
+    assert "3300.00元" in lines[4] and "balanced" in lines[5]
+    assert cli(benefits.api, "disburse", "report", "--department", department).exit_code == 0
+
+
+def test_cli_import_needs_a_disbursing_department_and_the_right_header(benefits: Benefits, scene: dict[str, Any],
+                                                                      tmp_path: Any) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text("reference,amount\nx,1\n", encoding="utf-8")
+    refused = cli(benefits.api, "disburse", "import", str(path), "--department", scene["bank"]["partner_id"])
+    assert refused.exit_code == 2 and "disburse role" in refused.output
+    wrong = cli(benefits.api, "disburse", "import", str(path), "--department", scene["department"]["partner_id"])
+    assert wrong.exit_code == 1 and "header must be exactly" in wrong.output
