@@ -58,7 +58,12 @@ class DisbursementBatch(Base):
 
 class Disbursement(Base):
     """One benefit line, unique by the department's line reference, so it is paid at most once.
-    ``status`` moves once: pending -> credited or returned, reported by ``bank_partner_id``."""
+    ``status`` moves once: pending -> credited or returned, reported by ``bank_partner_id``.
+
+    ``department_id`` and ``bank_partner_id`` are copies (of the batch's department and of the
+    account's bank, both under foreign keys there) kept for the unique key and the bank's
+    conditional update; they carry no foreign key of their own, which keeps two foreign-key
+    checks per line out of a 100,000-line import (docs/benefits.md, Performance)."""
 
     __tablename__ = "disbursements"
     __table_args__ = (
@@ -70,11 +75,11 @@ class Disbursement(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("disbursement_batches.id"))
-    department_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    department_id: Mapped[int]
     line_reference: Mapped[str] = mapped_column(String(64))
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
     financial_account_id: Mapped[int] = mapped_column(ForeignKey("financial_accounts.id"))
-    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    bank_partner_id: Mapped[int]
     benefit_type: Mapped[str] = mapped_column(String(32))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM, the month the benefit covers

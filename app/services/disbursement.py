@@ -11,20 +11,27 @@ Exactly once: the database keeps one batch per (department, batch reference) and
 so a resubmitted batch, a repeated line or two racing batches never pay twice. Lines already on
 record are counted as ``duplicates``.
 
-Fast and lock-light: lines go in chunks of :data:`CHUNK` lines, each in its own short
-transaction: one query per chunk resolves all recipients, the rows go into a temporary staging
-table (PostgreSQL: ``COPY``) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``
-moves them. Nothing here writes to the tables a verification uses.
+Fast and lock-light (bench/disbursement_import.py): lines go in chunks of :data:`CHUNK` lines,
+each in its own short transaction: two queries per chunk resolve all its recipients (by blind
+index, by card number), the rows go into a temporary staging table (PostgreSQL: ``COPY``) and one
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` moves them. A thread parses and checks the next
+chunk while the database writes the current one. Nothing here writes to, or locks rows of, the
+tables a verification writes (cards, verifications).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import queue
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from datetime import date
+from typing import IO, Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select, true
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, any_, literal, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from .. import idnumber
 from ..extensions import db
@@ -35,6 +42,7 @@ from ..runtime import Runtime
 from ..sql import upsert_insert
 from .people import id_index
 
+T_ = TypeVar("T_")
 CHUNK = 5000
 REFERENCE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 PERIOD = re.compile(r"(20[0-9]{2}|19[0-9]{2})-(0[1-9]|1[0-2])")
@@ -102,9 +110,10 @@ def submit_batch(rt: Runtime, department_id: int, batch_reference: str,
         raise ValueError("the batch reference must be 1-64 of A-Za-z0-9_.:-")
     report = BatchReport(batch_reference)
     batch_id = _batch_id(rt, department_id, batch_reference)
-    for chunk in _chunks(_checked_lines(rt, lines, report), CHUNK):
+    for chunk in read_ahead(_chunks(_checked_lines(rt, lines, report), CHUNK)):
         _record_chunk(rt, batch_id, department_id, chunk, report)
         db.session.commit()
+    report.rejected.sort(key=lambda rejected: rejected[0])
     return report
 
 
@@ -120,6 +129,7 @@ def _batch_id(rt: Runtime, department_id: int, batch_reference: str) -> int:
 
 def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | None]], report: BatchReport) -> Iterator[Line]:
     types = frozenset(rt.config["CARD_BENEFIT_TYPES"])
+    today = rt.clock.now().date()
     seen: set[str] = set()
     for position, fields in lines:
         if fields is None:
@@ -127,7 +137,7 @@ def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | N
             continue
         reference = fields.get("line_reference")
         try:
-            line = check_line(rt, position, fields, types)
+            line = check_line(rt, position, fields, types, today)
             if line.line_reference in seen:
                 raise LineRejected("duplicate_in_batch")
         except LineRejected as exc:
@@ -137,12 +147,13 @@ def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | N
         yield line
 
 
-def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str]) -> Line:
-    """One line checked on its own (the recipient is resolved later, per chunk); raises LineRejected."""
+def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str], today: date) -> Line:
+    """One line checked on its own (the recipient is resolved later, per chunk); raises LineRejected.
+    ``today`` bounds an ID number's birth date."""
     reference = fields.get("line_reference")
     if not isinstance(reference, str) or not REFERENCE.fullmatch(reference):
         raise LineRejected("line_reference_invalid")
-    recipient = _recipient_key(rt, _text(fields.get("id_number")), _text(fields.get("card_number")))
+    recipient = _recipient_key(rt, _text(fields.get("id_number")), _text(fields.get("card_number")), today)
     if fields.get("benefit_type") not in benefit_types:
         raise LineRejected("benefit_type_unknown")
     period = fields.get("period")
@@ -158,7 +169,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else ""
 
 
-def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None) -> tuple[str, str]:
+def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None, today: date) -> tuple[str, str]:
     if id_number is None and card_number is None:
         raise LineRejected("recipient_missing")
     if id_number is not None and card_number is not None:
@@ -168,7 +179,7 @@ def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None) 
             raise LineRejected("card_number_invalid")
         return "card", card_number
     try:
-        return "id", id_index(rt, idnumber.validate(id_number or ""))
+        return "id", id_index(rt, idnumber.validate(id_number or "", today))
     except idnumber.IdNumberError:
         raise LineRejected("id_number_invalid") from None
 
@@ -186,6 +197,40 @@ def parse_amount(value: Any) -> int:
     if value > MAX_AMOUNT_FEN:
         raise LineRejected("amount_too_large")
     return value
+
+
+def read_ahead(items: Iterable[T_], depth: int = 2) -> Iterator[T_]:
+    """Yield ``items`` while a thread already produces the next ones (at most ``depth`` ahead):
+    checking a chunk in Python overlaps with the database writing the previous one. An exception
+    of the producer is raised here, in the consumer."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                slots.put(("item", item))
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slots.put(("error", exc))
+
+    producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while producer.is_alive():  # unblock a producer waiting on a full queue, then let it end
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.05)
 
 
 def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
@@ -215,13 +260,20 @@ def _resolve(chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
     found: dict[tuple[str, str], Recipient] = {}
     if indexes:
         query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(Citizen.id_number_index.in_(indexes)))
-        found.update((("id", row[0]), Recipient(*row[1:])) for row in db.session.execute(query))
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(_one_of(Citizen.id_number_index, indexes)))
+        found.update((("id", row[0]), Recipient(*row[1:])) for row in db.session.connection().execute(query))
     if numbers:
         query = (select(Card.card_number, *columns).join(Citizen, Citizen.id == Card.citizen_id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(Card.card_number.in_(numbers)))
-        found.update((("card", row[0]), Recipient(*row[1:])) for row in db.session.execute(query))
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(_one_of(Card.card_number, numbers)))
+        found.update((("card", row[0]), Recipient(*row[1:])) for row in db.session.connection().execute(query))
     return found
+
+
+def _one_of(column: Any, values: list[str]) -> Any:
+    """``column = ANY(:array)`` on PostgreSQL (one parameter, however many values), else ``IN``."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(String)))
+    return column.in_(values)
 
 
 def _refusal(recipient: Recipient | None) -> str | None:
@@ -259,8 +311,8 @@ def _insert_new(rows: list[tuple[Any, ...]]) -> int:
     table = Disbursement.__table__
     statement = upsert_insert(connection.dialect.name, table).from_select(
         INSERTED_COLUMNS, select(*_STAGE.c).where(true()),  # WHERE: SQLite's parser needs it before ON CONFLICT
-    ).on_conflict_do_nothing(index_elements=[table.c.department_id, table.c.line_reference]).returning(table.c.id)
-    inserted = len(connection.execute(statement).all())
+    ).on_conflict_do_nothing(index_elements=[table.c.department_id, table.c.line_reference])
+    inserted = connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
     _STAGE.drop(connection)
     return inserted
 
@@ -283,13 +335,14 @@ class BatchFileError(ValueError):
 
 def read_batch_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str] | None]]:
     """(line number, fields) of a batch CSV whose header is exactly :data:`LINE_FIELDS`;
-    fields are None for a row with the wrong number of columns."""
-    reader = csv.DictReader(stream)
+    fields are None for a row with the wrong number of columns. Fields may hold no newline, so
+    the line number is the row number."""
+    reader = csv.reader(stream)
+    line = 1
     try:
-        if reader.fieldnames is None or tuple(reader.fieldnames) != LINE_FIELDS:
+        if next(reader, None) != list(LINE_FIELDS):
             raise BatchFileError(f"the header must be exactly {','.join(LINE_FIELDS)}")
-        for record in reader:
-            malformed = None in record or any(value is None for value in record.values())
-            yield reader.line_num, None if malformed else {name: record[name] for name in LINE_FIELDS}
+        for line, record in enumerate(reader, start=2):
+            yield line, dict(zip(LINE_FIELDS, record, strict=True)) if len(record) == len(LINE_FIELDS) else None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise BatchFileError(f"line {reader.line_num}: not a readable UTF-8 CSV file") from exc
+        raise BatchFileError(f"line {line}: not a readable UTF-8 CSV file") from exc
