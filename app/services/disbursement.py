@@ -12,10 +12,10 @@ so a resubmitted batch, a repeated line or two racing batches never pay twice. L
 record are counted as ``duplicates``.
 
 Fast and lock-light (bench/disbursement_import.py): lines go in chunks of :data:`CHUNK` lines,
-each in its own short transaction: two queries per chunk resolve all its recipients (by blind
-index, by card number), the rows go into a temporary staging table (PostgreSQL: ``COPY``) and one
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` moves them. A thread parses and checks the next
-chunk while the database writes the current one. Nothing here writes to, or locks rows of, the
+each in its own short transaction: the rows go into a temporary staging table (PostgreSQL:
+``COPY``) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` moves them. Meanwhile a thread
+parses and checks the next chunk and resolves all its recipients in two queries on a connection
+of its own (by blind index, by card number). Nothing here writes to, or locks rows of, the
 tables a verification writes (cards, verifications).
 """
 from __future__ import annotations
@@ -110,8 +110,9 @@ def submit_batch(rt: Runtime, department_id: int, batch_reference: str,
         raise ValueError("the batch reference must be 1-64 of A-Za-z0-9_.:-")
     report = BatchReport(batch_reference)
     batch_id = _batch_id(rt, department_id, batch_reference)
-    for chunk in read_ahead(_chunks(_checked_lines(rt, lines, report), CHUNK)):
-        _record_chunk(rt, batch_id, department_id, chunk, report)
+    checked = _resolved_chunks(db.engine, _chunks(_checked_lines(rt, lines, report), CHUNK))
+    for chunk, recipients in read_ahead(checked):
+        _record_chunk(rt, batch_id, department_id, chunk, recipients, report)
         db.session.commit()
     report.rejected.sort(key=lambda rejected: rejected[0])
     return report
@@ -252,7 +253,17 @@ class Recipient:
     bank_id: int | None
 
 
-def _resolve(chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
+def _resolved_chunks(engine: Any, chunks: Iterable[list[Line]]) -> Iterator[tuple[list[Line], dict[tuple[str, str], Recipient]]]:
+    """Each chunk with its recipients, looked up on a connection of its own (read only), so that
+    this runs in the read-ahead thread while the session writes the previous chunk."""
+    with engine.connect() as connection:
+        for chunk in chunks:
+            recipients = _resolve(connection, chunk)
+            connection.rollback()  # hold no snapshot between chunks
+            yield chunk, recipients
+
+
+def _resolve(connection: Any, chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
     """Every recipient of the chunk, in two queries (by blind index, by card number)."""
     indexes = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "id"]
     numbers = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "card"]
@@ -260,18 +271,20 @@ def _resolve(chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
     found: dict[tuple[str, str], Recipient] = {}
     if indexes:
         query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(_one_of(Citizen.id_number_index, indexes)))
-        found.update((("id", row[0]), Recipient(*row[1:])) for row in db.session.connection().execute(query))
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
+                 .where(_one_of(connection, Citizen.id_number_index, indexes)))
+        found.update((("id", row[0]), Recipient(*row[1:])) for row in connection.execute(query))
     if numbers:
         query = (select(Card.card_number, *columns).join(Citizen, Citizen.id == Card.citizen_id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id).where(_one_of(Card.card_number, numbers)))
-        found.update((("card", row[0]), Recipient(*row[1:])) for row in db.session.connection().execute(query))
+                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
+                 .where(_one_of(connection, Card.card_number, numbers)))
+        found.update((("card", row[0]), Recipient(*row[1:])) for row in connection.execute(query))
     return found
 
 
-def _one_of(column: Any, values: list[str]) -> Any:
+def _one_of(connection: Any, column: Any, values: list[str]) -> Any:
     """``column = ANY(:array)`` on PostgreSQL (one parameter, however many values), else ``IN``."""
-    if db.engine.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
         return column == any_(literal(values, ARRAY(String)))
     return column.in_(values)
 
@@ -286,8 +299,8 @@ def _refusal(recipient: Recipient | None) -> str | None:
     return None
 
 
-def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Line], report: BatchReport) -> None:
-    recipients = _resolve(chunk)
+def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Line],
+                  recipients: dict[tuple[str, str], Recipient], report: BatchReport) -> None:
     now = rt.clock.now()
     rows = []
     for line in chunk:
