@@ -25,7 +25,7 @@ import csv
 import queue
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any, TypeVar
@@ -167,7 +167,7 @@ def _text(value: Any) -> str | None:
     """Empty CSV cells and JSON nulls are absent."""
     if value is None or value == "":
         return None
-    return value if isinstance(value, str) else ""
+    return str(value)
 
 
 def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None, today: date) -> tuple[str, str]:
@@ -216,6 +216,9 @@ def read_ahead(items: Iterable[T_], depth: int = 2) -> Iterator[T_]:
             slots.put(("end", None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
             slots.put(("error", exc))
+        finally:
+            if isinstance(items, Generator):
+                items.close()  # e.g. gives back the look-up connection at once
 
     producer = threading.Thread(target=produce, name="read-ahead", daemon=True)
     producer.start()

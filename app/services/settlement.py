@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 
@@ -93,7 +93,7 @@ class PendingLine:
     benefit_type: str
     period: str
     department: str
-    posted_at: Any
+    posted_at: datetime
 
 
 def pending_for_bank(rt: Runtime, bank_id: int, after: int, limit: int) -> list[PendingLine]:
@@ -134,19 +134,16 @@ class Reconciliation:
 
 def reconcile(department_id: int, batch_id: int | None = None) -> Reconciliation:
     """Totals per status for one batch, or for all of a department's batches."""
-    query = select(Disbursement.status, func.count(), func.coalesce(func.sum(Disbursement.amount_fen), 0)).where(
-        Disbursement.department_id == department_id).group_by(Disbursement.status)
+    scope = Disbursement.department_id == department_id
     if batch_id is not None:
-        query = query.where(Disbursement.batch_id == batch_id)
-    by_status = {status: Tally(int(count), int(amount)) for status, count, amount in db.session.execute(query)}
+        scope = scope & (Disbursement.batch_id == batch_id)
+    amount = func.coalesce(func.sum(Disbursement.amount_fen), 0)
+    by_status = {status: Tally(int(count), int(fen)) for status, count, fen in
+                 db.session.execute(select(Disbursement.status, func.count(), amount).where(scope).group_by(Disbursement.status))}
     parts = {status: by_status.get(status, Tally(0, 0)) for status in STATUSES}
-    # The total is counted on its own, not summed from the parts, so the check means something.
-    total_query = select(func.count(), func.coalesce(func.sum(Disbursement.amount_fen), 0)).where(
-        Disbursement.department_id == department_id)
-    if batch_id is not None:
-        total_query = total_query.where(Disbursement.batch_id == batch_id)
-    count, amount = db.session.execute(total_query).one()
-    return Reconciliation(Tally(int(count), int(amount)), parts[DISBURSEMENT_CREDITED], parts[DISBURSEMENT_RETURNED],
+    # The total is counted on its own, not summed from the parts, so `balanced` means something.
+    count, fen = db.session.execute(select(func.count(), amount).where(scope)).one()
+    return Reconciliation(Tally(int(count), int(fen)), parts[DISBURSEMENT_CREDITED], parts[DISBURSEMENT_RETURNED],
                           parts[DISBURSEMENT_PENDING])
 
 
