@@ -12,11 +12,13 @@ so a resubmitted batch, a repeated line or two racing batches never pay twice. L
 record are counted as ``duplicates``.
 
 Fast and lock-light (bench/disbursement_import.py): lines go in chunks of :data:`CHUNK` lines,
-each in its own short transaction: the rows go into a temporary staging table (PostgreSQL:
-``COPY``) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` moves them. Meanwhile a thread
-parses and checks the next chunk and resolves all its recipients in two queries on a connection
-of its own (by blind index, by card number). Nothing here writes to, or locks rows of, the
-tables a verification writes (cards, verifications).
+each in its own short transaction. Meanwhile a thread parses and checks the next chunk and
+resolves all its recipients in two queries on a connection of its own (by blind index, by card
+number). On PostgreSQL a chunk of new lines is ``COPY``-ed straight into the table inside a
+savepoint; when a line reference is already on record the unique constraint refuses it and the
+chunk goes through a temporary staging table and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``
+(SQLite always does). Nothing here writes to, or locks rows of, the tables a verification writes
+(cards, verifications).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any, TypeVar
 
+import psycopg
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, any_, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -76,7 +79,9 @@ class LineRejected(ValueError):
 
 @dataclass(frozen=True)
 class Line:
-    """A checked line: ``recipient_key`` is ("id", blind index) or ("card", card number)."""
+    """A checked line: ``recipient_key`` is ("id", blind index) or ("card", card number).
+    ``id_number`` (ID-number lines) is checked in full only when no citizen has it: every number on
+    the roster is valid, so most lines skip the check (docs/benefits.md, Performance)."""
 
     position: int
     line_reference: str
@@ -84,6 +89,7 @@ class Line:
     benefit_type: str
     amount_fen: int
     period: str
+    id_number: str | None = None
 
 
 @dataclass
@@ -130,7 +136,6 @@ def _batch_id(rt: Runtime, department_id: int, batch_reference: str) -> int:
 
 def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | None]], report: BatchReport) -> Iterator[Line]:
     types = frozenset(rt.config["CARD_BENEFIT_TYPES"])
-    today = rt.clock.now().date()
     seen: set[str] = set()
     for position, fields in lines:
         if fields is None:
@@ -138,7 +143,7 @@ def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | N
             continue
         reference = fields.get("line_reference")
         try:
-            line = check_line(rt, position, fields, types, today)
+            line = check_line(rt, position, fields, types)
             if line.line_reference in seen:
                 raise LineRejected("duplicate_in_batch")
         except LineRejected as exc:
@@ -148,19 +153,18 @@ def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | N
         yield line
 
 
-def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str], today: date) -> Line:
-    """One line checked on its own (the recipient is resolved later, per chunk); raises LineRejected.
-    ``today`` bounds an ID number's birth date."""
+def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str]) -> Line:
+    """One line checked on its own (the recipient is resolved later, per chunk); raises LineRejected."""
     reference = fields.get("line_reference")
     if not isinstance(reference, str) or not REFERENCE.fullmatch(reference):
         raise LineRejected("line_reference_invalid")
-    recipient = _recipient_key(rt, _text(fields.get("id_number")), _text(fields.get("card_number")), today)
+    recipient, id_number = _recipient_key(rt, _text(fields.get("id_number")), _text(fields.get("card_number")))
     if fields.get("benefit_type") not in benefit_types:
         raise LineRejected("benefit_type_unknown")
     period = fields.get("period")
     if not isinstance(period, str) or not PERIOD.fullmatch(period):
         raise LineRejected("period_invalid")
-    return Line(position, reference, recipient, fields["benefit_type"], parse_amount(fields.get("amount_fen")), period)
+    return Line(position, reference, recipient, fields["benefit_type"], parse_amount(fields.get("amount_fen")), period, id_number)
 
 
 def _text(value: Any) -> str | None:
@@ -170,7 +174,8 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None, today: date) -> tuple[str, str]:
+def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None) -> tuple[tuple[str, str], str | None]:
+    """The look-up key, and the normalised ID number (None for a card number)."""
     if id_number is None and card_number is None:
         raise LineRejected("recipient_missing")
     if id_number is not None and card_number is not None:
@@ -178,11 +183,11 @@ def _recipient_key(rt: Runtime, id_number: str | None, card_number: str | None, 
     if card_number is not None:
         if not CARD_NUMBER.fullmatch(card_number):
             raise LineRejected("card_number_invalid")
-        return "card", card_number
-    try:
-        return "id", id_index(rt, idnumber.validate(id_number or "", today))
-    except idnumber.IdNumberError:
-        raise LineRejected("id_number_invalid") from None
+        return ("card", card_number), None
+    number = idnumber.normalize(id_number or "")
+    if len(number) != idnumber.LENGTH:
+        raise LineRejected("id_number_invalid")
+    return ("id", id_index(rt, number)), number
 
 
 def parse_amount(value: Any) -> int:
@@ -276,12 +281,12 @@ def _resolve(connection: Any, chunk: list[Line]) -> dict[tuple[str, str], Recipi
         query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
                  .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
                  .where(_one_of(connection, Citizen.id_number_index, indexes)))
-        found.update((("id", row[0]), Recipient(*row[1:])) for row in connection.execute(query))
+        found.update((("id", row[0]), Recipient(*row[1:])) for row in connection.execute(query).all())
     if numbers:
         query = (select(Card.card_number, *columns).join(Citizen, Citizen.id == Card.citizen_id)
                  .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
                  .where(_one_of(connection, Card.card_number, numbers)))
-        found.update((("card", row[0]), Recipient(*row[1:])) for row in connection.execute(query))
+        found.update((("card", row[0]), Recipient(*row[1:])) for row in connection.execute(query).all())
     return found
 
 
@@ -292,14 +297,22 @@ def _one_of(connection: Any, column: Any, values: list[str]) -> Any:
     return column.in_(values)
 
 
-def _refusal(recipient: Recipient | None) -> str | None:
+def _refusal(line: Line, recipient: Recipient | None, today: date) -> str | None:
     if recipient is None:
-        return "recipient_unknown"
+        return "recipient_unknown" if line.id_number is None or _valid_id_number(line.id_number, today) else "id_number_invalid"
     if recipient.card_id is None:
         return "no_card"
     if recipient.account_id is None:
         return "no_financial_account"
     return None
+
+
+def _valid_id_number(number: str, today: date) -> bool:
+    try:
+        idnumber.validate(number, today)
+    except idnumber.IdNumberError:
+        return False
+    return True
 
 
 def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Line],
@@ -308,12 +321,13 @@ def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Li
     rows = []
     for line in chunk:
         recipient = recipients.get(line.recipient_key)
-        reason = _refusal(recipient)
+        reason = _refusal(line, recipient, now.date())
         if reason is not None or recipient is None:
             report.rejected.append((line.position, line.line_reference, reason or "recipient_unknown"))
             continue
         rows.append((batch_id, department_id, line.line_reference, recipient.citizen_id, recipient.account_id,
                      recipient.bank_id, line.benefit_type, line.amount_fen, line.period, DISBURSEMENT_PENDING, now))
+    rows.sort(key=lambda row: row[2])  # by line reference: racing batches take row locks in one order, so never deadlock
     inserted = _insert_new(rows) if rows else 0
     report.accepted += inserted
     report.duplicates += len(rows) - inserted
@@ -322,27 +336,41 @@ def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Li
 def _insert_new(rows: list[tuple[Any, ...]]) -> int:
     """Insert the rows whose line reference is new; returns how many were inserted."""
     connection = db.session.connection()
+    if connection.dialect.name == "postgresql" and _copied_straight(connection, rows):
+        return len(rows)
     _STAGE.create(connection)
-    _load_stage(connection, rows)
+    _load(connection, "disbursement_stage", rows)
     table = Disbursement.__table__
     statement = upsert_insert(connection.dialect.name, table).from_select(
-        INSERTED_COLUMNS, select(*_STAGE.c).where(true()),  # WHERE: SQLite's parser needs it before ON CONFLICT
+        INSERTED_COLUMNS, select(*_STAGE.c).where(true()).order_by(_STAGE.c.line_reference),  # WHERE: for SQLite's parser
     ).on_conflict_do_nothing(index_elements=[table.c.department_id, table.c.line_reference])
     inserted = connection.execute(statement.execution_options(preserve_rowcount=True)).rowcount
     _STAGE.drop(connection)
     return inserted
 
 
-def _load_stage(connection: Any, rows: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL: ``COPY`` into the staging table; SQLite: one executemany."""
+def _copied_straight(connection: Any, rows: list[tuple[Any, ...]]) -> bool:
+    """PostgreSQL's fast path for the usual case, a chunk of new lines: ``COPY`` straight into
+    ``disbursements`` inside a savepoint. When a line reference is already on record (a
+    resubmission, or a racing batch that committed it first), the unique constraint refuses the
+    COPY, the savepoint is rolled back and False sends the chunk through the staging table."""
+    try:
+        with connection.connection.driver_connection.transaction():  # inside the session's transaction: a SAVEPOINT
+            _load(connection, "disbursements", rows)
+    except psycopg.errors.UniqueViolation:
+        return False
+    return True
+
+
+def _load(connection: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``COPY`` the rows into ``table``; SQLite: one executemany into the staging table."""
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection
-        with driver.cursor().copy(f"COPY disbursement_stage ({', '.join(INSERTED_COLUMNS)}) FROM STDIN") as copy:
+        with driver.cursor().copy(f"COPY {table} ({', '.join(INSERTED_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
     connection.execute(_STAGE.insert(), [dict(zip(INSERTED_COLUMNS, row, strict=True)) for row in rows])
-
 
 
 class BatchFileError(ValueError):

@@ -2,6 +2,7 @@
 resubmission and races, bank confirmation, reconciliation. Both backends."""
 from __future__ import annotations
 
+import random
 import threading
 from typing import Any
 
@@ -83,8 +84,10 @@ def test_resubmitting_a_batch_or_a_line_never_pays_twice(benefits: Benefits, sce
 
 def test_racing_overlapping_batches_pay_each_line_exactly_once(benefits: Benefits, scene: dict[str, Any]) -> None:
     first, second = scene["holders"][:2]
-    lines = [line(f"L{n}", first if n % 2 else second, amount=100 + n) for n in range(40)]
-    submissions = [("B-a", lines), ("B-b", lines[10:] + lines[:10]), ("B-a", lines[::-1]), ("B-c", lines[20:])]
+    lines = [line(f"L{n:03d}", first if n % 2 else second, amount=100 + n) for n in range(200)]
+    shuffled = random.Random(5)
+    submissions = [("B-a", lines), ("B-b", lines[50:] + lines[:50]), ("B-a", lines[::-1]), ("B-c", lines[100:]),
+                   ("B-d", shuffled.sample(lines, len(lines))), ("B-e", shuffled.sample(lines, 150))]
     answers: list[Any] = [None] * len(submissions)
     start = threading.Barrier(len(submissions))
 
@@ -99,10 +102,42 @@ def test_racing_overlapping_batches_pay_each_line_exactly_once(benefits: Benefit
     for thread in threads:
         thread.join()
     assert all(answer.status_code == 200 for answer in answers), [answer.json for answer in answers]
-    assert sum(answer.json["accepted"] for answer in answers) == 40
-    assert sum(answer.json["accepted"] + answer.json["duplicates"] for answer in answers) == 40 + 40 + 40 + 20
-    pending = benefits.pending(scene["bank"])
-    assert sorted(item["amount_fen"] for item in pending) == [100 + n for n in range(40)]
+    assert sum(answer.json["accepted"] for answer in answers) == 200
+    assert sum(answer.json["accepted"] + answer.json["duplicates"] for answer in answers) == sum(len(s[1]) for s in submissions)
+    pending = benefits.pending(scene["bank"], limit=500)
+    assert sorted(item["amount_fen"] for item in pending) == [100 + n for n in range(200)]
+
+
+def test_large_racing_imports_overlap_in_the_database_and_pay_each_line_once(benefits: Benefits, scene: dict[str, Any]) -> None:
+    """Big enough that the transactions really overlap: shuffled orders would deadlock unless
+    rows are written in one order."""
+    from app.services.disbursement import submit_batch
+    from app.services.partners import partner_view
+
+    first, second = scene["holders"][:2]
+    api = benefits.api
+    with api.app.app_context():
+        department_id = partner_view(api.rt, scene["department"]["partner_id"]).id  # type: ignore[union-attr]
+    lines = [{**line(f"R{n:05d}", first if n % 2 else second, amount=1 + n % 500)} for n in range(4000)]
+    orders = [random.Random(seed).sample(lines, len(lines)) for seed in range(4)]
+    reports: list[Any] = [None] * len(orders)
+    start = threading.Barrier(len(orders))
+
+    def run(index: int) -> None:
+        with api.app.app_context():
+            start.wait()
+            reports[index] = submit_batch(api.rt, department_id, f"BIG-{index % 2}", enumerate(orders[index], start=1))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(orders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(report is not None for report in reports)
+    assert sum(report.accepted for report in reports) == 4000
+    assert all(report.accepted + report.duplicates == 4000 and not report.rejected for report in reports)
+    totals = benefits.call(scene["department"], "/api/partner/v1/disbursement-reconciliation", method="GET").json
+    assert totals["total"]["count"] == 4000 and totals["balanced"]
 
 
 def test_the_holding_bank_confirms_each_line_once_and_batches_reconcile(benefits: Benefits, scene: dict[str, Any]) -> None:
