@@ -39,10 +39,10 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seed import copy_rows, set_sequences, synthetic_id_number  # noqa: E402
+from seed import copy_rows, set_sequences  # noqa: E402
 from verify import fresh_database  # noqa: E402
 
-from app import create_app  # noqa: E402
+from app import create_app, idnumber  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.runtime import EXTENSION_KEY  # noqa: E402
 from app.services import people  # noqa: E402
@@ -62,6 +62,13 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def holder_id_number(i: int) -> str:
+    """A valid ID number, different for every ``i`` below 10 million: province 44, the next four
+    digits from ``i // 1000``, births spread over 1940-2009, sequence ``i % 1000``."""
+    first17 = f"44{i // 1000 % 10000:04d}{1940 + i % 70}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+    return first17 + idnumber.check_digit(first17)
+
+
 def seed(app, database_url: str, citizens: int) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """Citizens ``1..N`` with card ``9{i:015d}`` and a financial account at the bench bank; returns
     (department id, bank id)."""
@@ -75,7 +82,7 @@ def seed(app, database_url: str, citizens: int) -> tuple[int, int]:  # type: ign
     with psycopg.connect(database_url) as conn:
         citizen_columns = ("id", "id_number_index", "id_number_enc", "name_enc", "phone_enc", "insured", "created_at", "updated_at")
         copy_rows(conn, "citizens", citizen_columns,
-                  ((i + 1, people.id_index(rt, synthetic_id_number(i)), encrypt(synthetic_id_number(i), people.ID_NUMBER),
+                  ((i + 1, people.id_index(rt, holder_id_number(i)), encrypt(holder_id_number(i), people.ID_NUMBER),
                     encrypt("测试", people.NAME), encrypt("13800000000", people.PHONE), True, now, now) for i in range(citizens)))
         copy_rows(conn, "cards", ("id", "card_number", "citizen_id", "status", "contact_phone_enc", "created_at"),
                   ((i + 1, f"9{i:015d}", i + 1, "active", encrypt("13800000000", people.CONTACT_PHONE), now) for i in range(citizens)))
@@ -96,7 +103,7 @@ def batch_csv(lines: int, citizens: int) -> str:
     out.write(",".join(LINE_FIELDS) + "\n")
     for n in range(lines):
         i = n % citizens
-        recipient = f"{synthetic_id_number(i)}," if n % 2 == 0 else f",9{i:015d}"
+        recipient = f"{holder_id_number(i)}," if n % 2 == 0 else f",9{i:015d}"
         out.write(f"BENCH-{n:07d},{recipient},{TYPES[n % len(TYPES)]},{10000 + n % 90000},2026-{1 + n % 12:02d}\n")
     return out.getvalue()
 
