@@ -65,7 +65,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_SECRET_GRACE_SECONDS": _positive_int(env, "CARD_SECRET_GRACE_SECONDS", 86400),
         # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
         # WeChat subscribe-message template announcing a credited benefit.
-        "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES", DEFAULT_BENEFIT_TYPES)),
+        "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
         "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"),
         "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
     }

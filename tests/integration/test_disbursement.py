@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ..benefits_support import ACCOUNTS, BATCHES, MEDICAL, Benefits, Holder, id_number, line
-from ..helpers import ApiClient
+from ..helpers import ApiClient, roster_text
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def scene(benefits: Benefits) -> dict[str, Any]:
 def test_valid_lines_are_accepted_and_each_bad_line_is_reported_with_its_reason(benefits: Benefits, scene: dict[str, Any]) -> None:
     paid, unpaid, no_account = scene["holders"]
     unknown_card = Holder("", "", id_number(900), "8000000000000009")
+    benefits.api.import_roster(roster_text([("未领卡", id_number(700), "13900000700", "1")]))  # on the roster, no card yet
     lines = [
         line("L1", paid),
         line("L2", paid, by_card=False),  # by ID number, through the blind index
@@ -48,6 +49,7 @@ def test_valid_lines_are_accepted_and_each_bad_line_is_reported_with_its_reason(
         line("L13", None, card_number="12ab"),
         line("L14", paid, amount=10_000_000_01),
         line("L15", unpaid, amount=123),
+        line("L16", None, id_number=id_number(700)),
     ]
     answer = benefits.submit(scene["department"], "B-2026-10", lines)
     assert answer.status_code == 200, answer.json
@@ -57,7 +59,7 @@ def test_valid_lines_are_accepted_and_each_bad_line_is_reported_with_its_reason(
         3: "recipient_unknown", 4: "no_financial_account", 5: "amount_not_positive", 6: "amount_not_positive",
         7: "benefit_type_unknown", 8: "period_invalid", 9: "duplicate_in_batch", 10: "recipient_missing",
         11: "recipient_ambiguous", 12: "id_number_invalid", 13: "recipient_unknown", 14: "line_reference_invalid",
-        15: "card_number_invalid", 16: "amount_too_large",
+        15: "card_number_invalid", 16: "amount_too_large", 18: "no_card",
     }
     assert {item["line_reference"] for item in answer.json["rejected"] if item["position"] == 3} == {"L3"}
 
