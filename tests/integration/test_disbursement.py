@@ -254,3 +254,41 @@ def test_cli_import_needs_a_disbursing_department_and_the_right_header(benefits:
     assert refused.exit_code == 2 and "disburse role" in refused.output
     wrong = cli(benefits.api, "disburse", "import", str(path), "--department", scene["department"]["partner_id"])
     assert wrong.exit_code == 1 and "header must be exactly" in wrong.output
+
+
+def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
+    """While an import chunk is uncommitted (its rows hold foreign-key locks on the citizen and the
+    account), the citizen's code still verifies and the bank may still change the account."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    api = benefits.api
+    url = make_url(api.app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    holder = scene["holders"][0]
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as chunk:
+        citizen_id, account_id, bank_id = chunk.execute(
+            "SELECT c.citizen_id, a.id, a.bank_partner_id FROM cards c JOIN financial_accounts a ON a.card_id = c.id "
+            "WHERE c.card_number = %s", (holder.card_number,)).fetchone()  # type: ignore[misc]
+        batch_id = chunk.execute("INSERT INTO disbursement_batches (department_id, batch_reference, created_at) "
+                                 "VALUES (%s, 'OPEN', now()) RETURNING id", (bank_id,)).fetchone()[0]  # type: ignore[index]
+        chunk.execute("INSERT INTO disbursements (batch_id, department_id, line_reference, citizen_id, financial_account_id, "
+                      "bank_partner_id, benefit_type, amount_fen, period, status, posted_at) "
+                      "VALUES (%s, %s, 'OPEN-1', %s, %s, %s, 'pension', 100, '2026-10', 'pending', now())",
+                      (batch_id, bank_id, citizen_id, account_id, bank_id))
+        answers: dict[str, Any] = {}
+
+        def meanwhile() -> None:
+            transit = api.partner(("transit",), name="Metro")
+            answers["verify"] = api.verify(transit, api.code(holder.token))
+            answers["account"] = benefits.open_account(scene["bank"], holder, "6222020000000042")
+
+        worker = threading.Thread(target=meanwhile)
+        worker.start()
+        worker.join(timeout=20)
+        blocked = worker.is_alive()
+        chunk.rollback()
+        worker.join()
+    assert not blocked, "a verification or the bank waited for the open import transaction"
+    assert answers["verify"].json["accepted"] is True and answers["account"].status_code == 200
