@@ -100,8 +100,10 @@ class NoCookieSessions(SecureCookieSessionInterface):
 def _register_http(app: Flask) -> None:
     import console
     from miniprogram_api import auth as mp_auth
+    from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
     from miniprogram_api import complaints as mp_complaints
+    from scenes import benefits as partner_benefits
     from scenes import views as partner_views
 
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
@@ -109,7 +111,7 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_complaints.blp, partner_views.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_complaints.blp, mp_benefits.blp, partner_views.blp, partner_benefits.blp):
         api.register_blueprint(blueprint)
     register_error_handlers(app)
     console.register(app)

@@ -9,6 +9,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
+from . import cli_disburse
 from .runtime import runtime
 
 
@@ -40,6 +41,10 @@ class CardGroup(FlaskGroup):
 @click.group(cls=CardGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Dongguan Citizen Card platform. Settings come from the environment (docs/operations.md)."""
+
+
+for command in cli_disburse.COMMANDS:  # disburse, notify (docs/benefits.md)
+    main.add_command(command)
 
 
 @main.group()

@@ -27,6 +27,10 @@ DEV_VALUES = {
 }
 
 
+DEFAULT_BENEFIT_TYPES = ("pension,unemployment_insurance,talent_subsidy,employment_subsidy,social_relief,"
+                         "agricultural_subsidy,disability_subsidy,elderly_allowance")
+
+
 class ConfigError(RuntimeError):
     """The environment cannot run the app (e.g. production with a development secret)."""
 
@@ -66,6 +70,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_RESOLUTION_DAYS": _positive_int(env, "CARD_RESOLUTION_DAYS", 5),
         "CARD_CONSOLE_IDLE_MINUTES": _positive_int(env, "CARD_CONSOLE_IDLE_MINUTES", 15),
         "CARD_CONSOLE_SECURE_COOKIE": env.get("CARD_CONSOLE_SECURE_COOKIE", "1") != "0",
+        # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
+        # WeChat subscribe-message template announcing a credited benefit.
+        "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
+        "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"),
+        "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -103,6 +112,14 @@ def _labels(env: Mapping[str, str], name: str, default: str) -> dict[str, str]:
 def _names(raw: str) -> frozenset[str] | None:
     """A comma-separated list; ``all`` (the default) is None: every registered scene."""
     return None if raw.strip() == "all" else frozenset(filter(None, (name.strip() for name in raw.split(","))))
+
+
+def _benefit_types(raw: str) -> tuple[str, ...]:
+    """``"pension,talent_subsidy"``: lower-case identifiers of at most 32 characters."""
+    names = tuple(dict.fromkeys(filter(None, (part.strip() for part in raw.split(",")))))
+    if not names or any(not (name.isidentifier() and name.islower() and len(name) <= 32) for name in names):
+        raise ConfigError("CARD_BENEFIT_TYPES must list lower-case identifiers (at most 32 characters), e.g. pension,talent_subsidy")
+    return names
 
 
 def _concession_ages(raw: str) -> tuple[tuple[str, int], ...]:

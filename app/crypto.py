@@ -84,7 +84,7 @@ class BlindIndex:
 
     def __call__(self, value: str, purpose: str) -> str:
         message = purpose.encode() + b"\x00" + value.encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, "sha256").hex()  # one-shot: the same value as hmac.new(...).hexdigest(), faster
 
 
 def token_digest(token: str) -> str:

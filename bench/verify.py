@@ -103,13 +103,13 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def fresh_database(admin_url: str) -> str:
-    """Drop and create ``cc_bench``; returns its URL."""
+def fresh_database(admin_url: str, name: str = "cc_bench") -> str:
+    """Drop and create the database ``name``; returns its URL."""
     admin = make_url(admin_url).set(drivername="postgresql")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "cc_bench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "cc_bench"')
-    return admin.set(database="cc_bench").render_as_string(hide_password=False)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
 
 
 def free_port() -> int:

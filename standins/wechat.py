@@ -1,8 +1,12 @@
-"""A stand-in for WeChat code2Session (``GET /sns/jscode2session``), on the real wire format.
+"""A stand-in for WeChat on the real wire format: code2Session (``GET /sns/jscode2session``),
+the access token (``GET /cgi-bin/token``) and mini-program subscribe messages
+(``POST /cgi-bin/message/subscribe/send?access_token=``).
 
-Success is HTTP 200 JSON ``{"openid", "session_key"}`` plus ``"unionid"`` only when the user
-has one; every error is HTTP 200 JSON ``{"errcode": N, "errmsg": "... rid: ..."}``, exactly as
-WeChat answers. A js_code works once, for five minutes.
+Success of code2Session is HTTP 200 JSON ``{"openid", "session_key"}`` plus ``"unionid"`` only
+when the user has one; every error is HTTP 200 JSON ``{"errcode": N, "errmsg": "... rid: ..."}``,
+exactly as WeChat answers. A js_code works once, for five minutes. An access token is
+``{"access_token", "expires_in": 7200}``; a send with an unknown token is 40001; a sent message
+answers ``{"errcode": 0, "errmsg": "ok", "msgid"}`` and is kept in :attr:`WeChatStandIn.messages`.
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ CODE_TTL_SECONDS = 300.0
 
 ERRMSG = {
     -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
     40002: "invalid grant_type",
+    40003: "invalid openid",
     40013: "invalid appid",
     40029: "invalid code",
     40125: "invalid appsecret",
@@ -32,8 +38,11 @@ ERRMSG = {
     41002: "appid missing",
     41004: "appsecret missing",
     41008: "missing code",
+    43101: "user refuse to accept the msg",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
+    47003: "argument invalid! data.thing1.value invalid",
 }
+TOKEN_TTL_SECONDS = 7200
 
 
 @dataclass
@@ -85,6 +94,10 @@ class WeChatStandIn(StandInServer):
         self._clock = clock
         self._codes: dict[str, _Code] = {}
         self._codes_lock = threading.Lock()
+        self._tokens: set[str] = set()
+        self.tokens_issued = 0
+        self._message_failures: list[int] = []
+        self.messages: list[dict[str, Any]] = []  # every subscribe message accepted, as sent
 
     def start(self) -> WeChatStandIn:
         """Start serving; returns ``self``."""
@@ -111,14 +124,65 @@ class WeChatStandIn(StandInServer):
         """Answer the next request with HTTP 200 ``{"errcode": errcode, "errmsg": ...}``."""
         self._script(lambda request: _json(error_body(errcode)))
 
+    def fail_next_message(self, *errcodes: int) -> None:
+        """Answer the next subscribe-message sends (not token requests) with these errcodes."""
+        with self._codes_lock:
+            self._message_failures.extend(errcodes)
+
+    def expire_tokens(self) -> None:
+        """Invalidate every access token issued so far (the next send answers 40001)."""
+        with self._codes_lock:
+            self._tokens.clear()
+
+    def messages_to(self, openid: str) -> list[dict[str, Any]]:
+        """The subscribe messages sent to ``openid``."""
+        with self._codes_lock:
+            return [message for message in self.messages if message.get("touser") == openid]
+
     def handle(self, request: Request) -> Response:
-        """Serve ``GET /sns/jscode2session``; anything else is a 404."""
-        if request.path != "/sns/jscode2session":
-            return _json({"errcode": 404, "errmsg": f"not found rid: {_rid()}"}, status=404)
-        errcode = self._check_app(request.args)
-        if errcode:
-            return _json(error_body(errcode))
-        return self._redeem(request.args.get("js_code", ""))
+        """Serve code2Session, the access token and subscribe messages; anything else is a 404."""
+        if request.path == "/sns/jscode2session":
+            errcode = self._check_app(request.args)
+            if errcode:
+                return _json(error_body(errcode))
+            return self._redeem(request.args.get("js_code", ""))
+        if request.path == "/cgi-bin/token" and request.method == "GET":
+            return self._token(request.args)
+        if request.path == "/cgi-bin/message/subscribe/send" and request.method == "POST":
+            return self._send(request)
+        return _json({"errcode": 404, "errmsg": f"not found rid: {_rid()}"}, status=404)
+
+    def _token(self, args: Any) -> Response:
+        """``GET /cgi-bin/token?grant_type=client_credential&appid=&secret=``."""
+        if args.get("grant_type") != "client_credential":
+            return _json(error_body(40002))
+        if args.get("appid") != self.appid:
+            return _json(error_body(40013))
+        if not secrets.compare_digest(args.get("secret", ""), self._secret):
+            return _json(error_body(40001))
+        token = secrets.token_urlsafe(48)
+        with self._codes_lock:
+            self._tokens.add(token)
+            self.tokens_issued += 1
+        return _json({"access_token": token, "expires_in": TOKEN_TTL_SECONDS})
+
+    def _send(self, request: Request) -> Response:
+        """``POST /cgi-bin/message/subscribe/send?access_token=`` with the message as JSON."""
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            body = None
+        with self._codes_lock:
+            if request.args.get("access_token") not in self._tokens:
+                return _json(error_body(40001))
+            if self._message_failures:
+                return _json(error_body(self._message_failures.pop(0)))
+            if not isinstance(body, dict) or not body.get("touser") or not body.get("template_id"):
+                return _json(error_body(40003 if isinstance(body, dict) and not body.get("touser") else 47003))
+            if not isinstance(body.get("data"), dict):
+                return _json(error_body(47003))
+            self.messages.append(body)
+        return _json({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbits(48)})
 
     def _check_app(self, args: Any) -> int:
         """0 when appid, secret and grant_type are right, else WeChat's errcode."""

@@ -2,6 +2,7 @@
 from .account import AuthToken, MpAccount
 from .audit import AuditChainHead, AuditRecord
 from .base import Base
+from .benefit import Disbursement, DisbursementBatch, FinancialAccount, MedicalInsuranceAccount, Notification, Subscription
 from .card import Card
 from .citizen import Citizen
 from .complaint import Complaint, ComplaintMessage
@@ -13,5 +14,6 @@ from .verification import Verification
 
 __all__ = [
     "AuditChainHead", "AuditRecord", "AuthToken", "Base", "Card", "Citizen", "Complaint", "ComplaintMessage", "Device",
-    "KvEntry", "Membership", "MpAccount", "Partner", "Staff", "Terminal", "Verification",
+    "Disbursement", "DisbursementBatch", "FinancialAccount", "KvEntry", "MedicalInsuranceAccount", "Membership", "MpAccount",
+    "Notification", "Partner", "Staff", "Subscription", "Terminal", "Verification",
 ]

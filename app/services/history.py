@@ -1,15 +1,14 @@
 """A citizen's own verification history (GET /api/mp/v1/card/verifications)."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from ..errors import AppError
 from ..extensions import db
 from ..models import MpAccount, Partner, Terminal, Verification
+from .cursor import decode_cursor, encode_cursor
 from .devices import bound_card
 
 MAX_PAGE = 100
@@ -48,13 +47,13 @@ def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> Hi
         .limit(limit + 1)
     )
     if cursor:
-        at, last_id = _decode_cursor(cursor)
+        at, last_id = decode_cursor(cursor)
         query = query.where(or_(Verification.created_at < at,
                                 and_(Verification.created_at == at, Verification.id < last_id)))
     rows = db.session.execute(query).all()
     items = [_item(row.Verification, row.name, row.location) for row in rows[:limit]]
     more = len(rows) > limit
-    return HistoryPage(items, _encode_cursor(rows[limit - 1].Verification) if more else None)
+    return HistoryPage(items, encode_cursor(rows[limit - 1].Verification.created_at, rows[limit - 1].Verification.id) if more else None)
 
 
 def _item(verification: Verification, partner_name: str, location: str | None) -> HistoryItem:
@@ -62,18 +61,3 @@ def _item(verification: Verification, partner_name: str, location: str | None) -
     return HistoryItem(verification.id, verification.created_at, partner_name, verification.terminal_id, location,
                        verification.scene, verification.accepted, verification.reason, disclosed)
 
-
-def _encode_cursor(verification: Verification) -> str:
-    raw = f"{verification.created_at.isoformat()}|{verification.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, _, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        moment = datetime.fromisoformat(at)
-        if moment.tzinfo is None or not last_id:
-            raise ValueError("incomplete cursor")
-        return moment, last_id
-    except (ValueError, UnicodeError):
-        raise AppError("cursor_invalid", 422, "the cursor is not one this API returned") from None

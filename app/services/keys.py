@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import Card, Citizen, Device, Partner
+from ..models import Card, Citizen, Device, FinancialAccount, Partner
 from ..runtime import Runtime
 from . import people
 
@@ -27,6 +27,7 @@ ENCRYPTED_COLUMNS = (
     (Device, "seed_enc", people.SEED),
     (Partner, "secret_enc", people.PARTNER_SECRET),
     (Partner, "previous_secret_enc", people.PARTNER_SECRET),
+    (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
 )
 BATCH = 1000
 

@@ -16,6 +16,7 @@ PHONE = "citizen.phone"
 CONTACT_PHONE = "card.contact_phone"
 SEED = "device.seed"
 PARTNER_SECRET = "partner.secret"  # noqa: S105 (a column purpose, not a secret)
+FINANCIAL_ACCOUNT_NUMBER = "financial_account.number"
 
 MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
 _NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·", "‧": "·", "∙": "·"})

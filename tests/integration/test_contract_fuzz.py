@@ -27,6 +27,7 @@ from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
 from app.clock import FrozenClock
+from app.models.partner import PARTNER_ROLES
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
@@ -41,8 +42,11 @@ MAX_EXAMPLES = 25
 # roster, and a cursor must be one the API returned. Both are documented 422 answers.
 # A verification's `direction` is for the transit scene only (422 with another scene).
 # A complaint's category is configuration (GET /complaint-categories), not an enum of the document.
+# Benefits: a recipient must hold a card, a benefit type must be configured, from must not be after to.
 SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", "POST /api/partner/v1/verifications",
-                "POST /api/mp/v1/complaints"]
+                "POST /api/mp/v1/complaints",
+                "GET /api/mp/v1/benefits", "PUT /api/partner/v1/financial-accounts", "PUT /api/partner/v1/medical-insurance-accounts",
+                "POST /api/partner/v1/disbursement-confirmations"]  # a returned line needs a reason
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"
@@ -113,7 +117,8 @@ def fuzz_app(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock,
 @pytest.fixture
 def credentials(fuzz_app: Any, wechat: WeChatStandIn, clock: FrozenClock) -> dict[str, Any]:
     api = ApiClient(fuzz_app, wechat, clock)
-    return {"bearer": api.bearer(api.bound_citizen()), "partner": SigningClient(fuzz_app, api.partner(SCENE_NAMES), clock)}
+    partner = api.partner(SCENE_NAMES, roles=PARTNER_ROLES)  # every scene and every role: each operation gets past 403
+    return {"bearer": api.bearer(api.bound_citizen()), "partner": SigningClient(fuzz_app, partner, clock)}
 
 
 @schema.parametrize()

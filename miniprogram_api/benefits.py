@@ -1,0 +1,139 @@
+"""GET /benefits, GET /benefits/summary, GET /accounts, POST /subscriptions (docs/benefits.md)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import marshmallow as ma
+
+from app.extensions import error_responses
+from app.http_json import CardBlueprint
+from app.runtime import runtime
+from app.services.benefits import MAX_PAGE, benefit_summary, card_accounts, checked_filter, list_benefits
+from app.services.notifications import SUBSCRIPTION_RESULTS, record_subscription
+
+from .security import BEARER_DOC, current_account
+
+blp = CardBlueprint("mp_benefits", __name__, url_prefix="/api/mp/v1", description="Benefits received and the card's accounts")
+
+AUTH_ERRORS = {401: "token_missing / token_invalid", 403: "not_bound"}
+
+
+# Postings exist from the platform's start; the bounds keep every date convertible to an instant.
+POSTING_DATES = ma.validate.Range(date(2000, 1, 1), date(2099, 12, 31))
+
+
+class BenefitQuerySchema(ma.Schema):
+    start = ma.fields.Date(data_key="from", load_default=None, validate=POSTING_DATES,
+                           metadata={"description": "First posting date (Asia/Shanghai), YYYY-MM-DD, 2000-01-01 to 2099-12-31"})
+    end = ma.fields.Date(data_key="to", load_default=None, validate=POSTING_DATES,
+                         metadata={"description": "Last posting date, inclusive, 2000-01-01 to 2099-12-31"})
+    benefit_type = ma.fields.String(data_key="type", load_default=None, validate=ma.validate.Length(1, 32),
+                                    metadata={"description": "Only this benefit type (docs/benefits.md)"})
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, MAX_PAGE))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+
+
+class BenefitItemSchema(ma.Schema):
+    disbursement_id = ma.fields.Integer(required=True)
+    benefit_type = ma.fields.String(required=True)
+    amount_fen = ma.fields.Integer(required=True, metadata={"description": "Fen (1 yuan = 100 fen)"})
+    period = ma.fields.String(required=True, metadata={"description": "The month covered, YYYY-MM"})
+    status = ma.fields.String(required=True, metadata={"enum": ["pending", "credited", "returned"]})
+    return_reason = ma.fields.String(required=True, allow_none=True)
+    department = ma.fields.String(required=True)
+    posted_at = ma.fields.DateTime(required=True)
+    settled_at = ma.fields.DateTime(required=True, allow_none=True)
+
+
+class BenefitPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(BenefitItemSchema), required=True)
+    next_cursor = ma.fields.String(required=True, allow_none=True)
+
+
+class YearTotalSchema(ma.Schema):
+    year = ma.fields.Integer(required=True, metadata={"description": "The year of the period covered"})
+    benefit_type = ma.fields.String(required=True)
+    lines = ma.fields.Integer(required=True)
+    credited_fen = ma.fields.Integer(required=True)
+    pending_fen = ma.fields.Integer(required=True)
+    returned_fen = ma.fields.Integer(required=True)
+
+
+class SummarySchema(ma.Schema):
+    totals = ma.fields.List(ma.fields.Nested(YearTotalSchema), required=True)
+
+
+class CardFinancialAccountSchema(ma.Schema):
+    bank_name = ma.fields.String(required=True)
+    account_number_masked = ma.fields.String(required=True, metadata={"description": "Last four digits only"})
+    opened_at = ma.fields.DateTime(required=True)
+
+
+class MedicalStatementEntrySchema(ma.Schema):
+    date = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    amount_fen = ma.fields.Integer(required=True)
+
+
+class MedicalInsuranceSchema(ma.Schema):
+    balance_fen = ma.fields.Integer(required=True)
+    as_of = ma.fields.DateTime(required=True, metadata={"description": "As last reported by the medical-insurance bureau"})
+    statement = ma.fields.List(ma.fields.Nested(MedicalStatementEntrySchema), required=True)
+
+
+class AccountsSchema(ma.Schema):
+    financial_account = ma.fields.Nested(CardFinancialAccountSchema, required=True, allow_none=True)
+    medical_insurance = ma.fields.Nested(MedicalInsuranceSchema, required=True, allow_none=True)
+
+
+class SubscriptionRequestSchema(ma.Schema):
+    template_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_-]{1,64}\Z"),
+                                   metadata={"pattern": "^[A-Za-z0-9_-]{1,64}$"})
+    result = ma.fields.String(required=True, validate=ma.validate.OneOf(SUBSCRIPTION_RESULTS),
+                              metadata={"description": "What wx.requestSubscribeMessage answered for this template"})
+
+
+class SubscriptionSchema(ma.Schema):
+    template_id = ma.fields.String(required=True)
+    remaining = ma.fields.Integer(required=True, metadata={"description": "Messages this template may still send"})
+
+
+@blp.route("/benefits", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(BenefitQuerySchema, location="query")
+@blp.response(200, BenefitPageSchema)
+@error_responses(blp, {**AUTH_ERRORS, 422: "cursor_invalid, date_range_invalid, benefit_type_unknown or validation_error"})
+def get_benefits(args: dict[str, Any]) -> Any:
+    """The citizen's benefit lines (M-22, M-23.7), newest first, paginated by ``cursor``."""
+    where = checked_filter(runtime(), args["start"], args["end"], args["benefit_type"])
+    return list_benefits(current_account(), args["limit"], args["cursor"], where)
+
+
+@blp.route("/benefits/summary", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.response(200, SummarySchema)
+@error_responses(blp, AUTH_ERRORS)
+def get_summary() -> Any:
+    """Totals per benefit type per year (of the period covered), in fen per status."""
+    return {"totals": benefit_summary(current_account())}
+
+
+@blp.route("/accounts", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.response(200, AccountsSchema)
+@error_responses(blp, AUTH_ERRORS)
+def get_accounts() -> Any:
+    """The card's financial account (masked) and medical-insurance personal account with its as-of time (M-21)."""
+    return card_accounts(runtime(), current_account())
+
+
+@blp.route("/subscriptions", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(SubscriptionRequestSchema)
+@blp.response(200, SubscriptionSchema)
+@error_responses(blp, {401: "token_missing / token_invalid", 422: "validation_error"})
+def post_subscription(args: dict[str, Any]) -> Any:
+    """Record the citizen's answer to a subscribe-message request (accept: one more message allowed)."""
+    remaining = record_subscription(runtime(), current_account(), args["template_id"], args["result"])
+    return {"template_id": args["template_id"], "remaining": remaining}

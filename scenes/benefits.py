@@ -1,0 +1,268 @@
+"""The signed partner API for money paid to the card (M-20, M-21, M-22; docs/benefits.md):
+departments submit disbursement batches (role ``disburse``), banks register financial accounts
+and confirm credits (role ``bank``), the medical-insurance bureau reports personal accounts
+(role ``medical_insurance``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import g
+
+from app.errors import AppError
+from app.extensions import error_responses
+from app.http_json import CardBlueprint
+from app.runtime import runtime
+from app.services.disbursement import LINE_FIELDS, submit_batch
+from app.services.financial_accounts import card_for_recipient, mask_account_number, register_financial_account
+from app.services.medical_insurance import MAX_STATEMENT_ENTRIES, report_medical_account
+from app.services.partners import require_role
+from app.services.settlement import MAX_CONFIRMATIONS, OUTCOMES, Confirmation, confirm, find_batch, pending_for_bank, reconcile
+
+from .signing import signed
+
+blp = CardBlueprint("partner_benefits", __name__, url_prefix="/api/partner/v1",
+                    description="Partner API for benefits: disbursement batches, bank confirmations, accounts (docs/benefits.md)")
+
+SIGNED_DOC = {"security": [{"partnerSignature": []}]}
+REFERENCE_DOC = {"pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
+MAX_LINES = 200  # 200 lines of the largest size stay under the 64 KiB body limit; send larger batches in parts
+AUTH_ERRORS = {401: "Signature, timestamp, nonce or partner refused"}
+
+
+def _role(role: str) -> dict[int, str]:
+    return {**AUTH_ERRORS, 403: f"role_required: the partner lacks the {role} role"}
+
+
+class RecipientSchema(ma.Schema):
+    id_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 18),
+                                 metadata={"description": "The recipient's resident ID number; or give card_number"})
+    card_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 16),
+                                   metadata={"description": "The recipient's 16-digit citizen card number; or give id_number"})
+
+
+class LineSchema(RecipientSchema):
+    line_reference = ma.fields.String(required=True, validate=ma.validate.Length(0, 64), metadata={
+        "description": "The department's own reference, unique per department: a line is paid at most once (1-64 of A-Za-z0-9_.:-)"})
+    benefit_type = ma.fields.String(required=True, validate=ma.validate.Length(0, 32),
+                                    metadata={"description": "One of the configured types (docs/benefits.md), e.g. pension"})
+    amount_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(-10**15, 10**15), metadata={
+        "description": "Positive whole number of fen (1 yuan = 100 fen); zero, negative or over 10 million yuan is a rejected line"})
+    period = ma.fields.String(required=True, validate=ma.validate.Length(0, 10), metadata={"description": "The month covered, YYYY-MM"})
+
+
+class BatchRequestSchema(ma.Schema):
+    batch_reference = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{1,64}\Z"), metadata=REFERENCE_DOC)
+    lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True, validate=ma.validate.Length(1, MAX_LINES))
+
+
+class RejectedLineSchema(ma.Schema):
+    position = ma.fields.Integer(required=True, metadata={"description": "1-based position in this request's lines"})
+    line_reference = ma.fields.String(required=True, allow_none=True)
+    reason = ma.fields.String(required=True, metadata={"description": "One of the line reasons in docs/benefits.md"})
+
+
+class BatchReportSchema(ma.Schema):
+    batch_reference = ma.fields.String(required=True)
+    accepted = ma.fields.Integer(required=True, metadata={"description": "Lines recorded now as pending"})
+    duplicates = ma.fields.Integer(required=True, metadata={
+        "description": "Lines whose line_reference was already on record: not paid again"})
+    rejected = ma.fields.List(ma.fields.Nested(RejectedLineSchema), required=True)
+
+
+class TallySchema(ma.Schema):
+    count = ma.fields.Integer(required=True)
+    amount_fen = ma.fields.Integer(required=True)
+
+
+class ReconciliationSchema(ma.Schema):
+    batch_reference = ma.fields.String(required=True, allow_none=True, metadata={"description": "null: all the department's batches"})
+    total = ma.fields.Nested(TallySchema, required=True)
+    credited = ma.fields.Nested(TallySchema, required=True)
+    returned = ma.fields.Nested(TallySchema, required=True)
+    pending = ma.fields.Nested(TallySchema, required=True)
+    balanced = ma.fields.Boolean(required=True, metadata={"description": "total = credited + returned + pending"})
+
+
+class BatchPathSchema(ma.Schema):
+    batch_reference = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{1,64}\Z"), metadata=REFERENCE_DOC)
+
+
+@blp.route("/disbursement-batches", methods=["POST"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(BatchRequestSchema)
+@blp.response(200, BatchReportSchema)
+@error_responses(blp, {**_role("disburse"), 422: "validation_error"})
+def post_batch(args: dict[str, Any]) -> Any:
+    """Submit a disbursement batch (or a part of one) as the department (M-22). 200 with each
+    rejected line's reason; resubmitting never pays twice (``duplicates``)."""
+    require_role(g.partner, "disburse")
+    lines = ((position, {name: line.get(name) for name in LINE_FIELDS}) for position, line in enumerate(args["lines"], start=1))
+    report = submit_batch(runtime(), g.partner.id, args["batch_reference"], lines)
+    return {"batch_reference": report.batch_reference, "accepted": report.accepted, "duplicates": report.duplicates,
+            "rejected": [{"position": p, "line_reference": ref, "reason": reason} for p, ref, reason in report.rejected]}
+
+
+def _reconciliation(batch_reference: str | None, totals: Any) -> dict[str, Any]:
+    parts = {name: {"count": tally.count, "amount_fen": tally.amount_fen} for name, tally in
+             (("total", totals.total), ("credited", totals.credited), ("returned", totals.returned), ("pending", totals.pending))}
+    return {"batch_reference": batch_reference, **parts, "balanced": totals.balanced}
+
+
+@blp.route("/disbursement-batches/<batch_reference>", methods=["GET"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(BatchPathSchema, location="path", as_kwargs=True)
+@blp.response(200, ReconciliationSchema)
+@error_responses(blp, {**_role("disburse"), 404: "batch_unknown", 422: "validation_error"})
+def get_batch(batch_reference: str) -> Any:
+    """The batch's reconciliation: total = credited + returned + pending, in lines and fen."""
+    require_role(g.partner, "disburse")
+    batch = find_batch(g.partner.id, batch_reference)
+    if batch is None:
+        raise AppError("batch_unknown", 404, "no batch with this reference from this department")
+    return _reconciliation(batch_reference, reconcile(g.partner.id, batch.id))
+
+
+@blp.route("/disbursement-reconciliation", methods=["GET"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.response(200, ReconciliationSchema)
+@error_responses(blp, _role("disburse"))
+def get_department_reconciliation() -> Any:
+    """The department's reconciliation over all its batches (``batch_reference`` null)."""
+    require_role(g.partner, "disburse")
+    return _reconciliation(None, reconcile(g.partner.id))
+
+
+class PendingQuerySchema(ma.Schema):
+    after = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 2**62),
+                              metadata={"description": "The last disbursement_id of the previous page (0: from the start)"})
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 500))
+
+
+class PendingLineSchema(ma.Schema):
+    disbursement_id = ma.fields.Integer(required=True)
+    account_number = ma.fields.String(required=True, metadata={"description": "Your customer's account to credit"})
+    amount_fen = ma.fields.Integer(required=True)
+    benefit_type = ma.fields.String(required=True)
+    period = ma.fields.String(required=True)
+    department = ma.fields.String(required=True)
+    posted_at = ma.fields.DateTime(required=True)
+
+
+class PendingPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(PendingLineSchema), required=True)
+
+
+@blp.route("/disbursements", methods=["GET"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(PendingQuerySchema, location="query")
+@blp.response(200, PendingPageSchema)
+@error_responses(blp, {**_role("bank"), 422: "validation_error"})
+def get_pending(args: dict[str, Any]) -> Any:
+    """Pending lines on accounts this bank holds, in disbursement_id order after ``after``."""
+    require_role(g.partner, "bank")
+    return {"items": pending_for_bank(runtime(), g.partner.id, args["after"], args["limit"])}
+
+
+class ConfirmationItemSchema(ma.Schema):
+    disbursement_id = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**62))
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
+    reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 200),
+                              metadata={"description": "Why the bank returned it (required when returned)"})
+
+    @ma.validates_schema
+    def _reason_when_returned(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("outcome") == "returned" and not data.get("reason"):
+            raise ma.ValidationError("a returned line needs a reason", "reason")
+
+
+class ConfirmationsRequestSchema(ma.Schema):
+    confirmations = ma.fields.List(ma.fields.Nested(ConfirmationItemSchema), required=True,
+                                   validate=ma.validate.Length(1, MAX_CONFIRMATIONS))
+
+
+class ConfirmationResultSchema(ma.Schema):
+    disbursement_id = ma.fields.Integer(required=True)
+    result = ma.fields.String(required=True, metadata={"enum": ["applied", "unchanged", "conflict", "unknown"]})
+    status = ma.fields.String(required=True, allow_none=True, metadata={"description": "The line's status now"})
+
+
+class ConfirmationsSchema(ma.Schema):
+    results = ma.fields.List(ma.fields.Nested(ConfirmationResultSchema), required=True)
+
+
+@blp.route("/disbursement-confirmations", methods=["POST"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(ConfirmationsRequestSchema)
+@blp.response(200, ConfirmationsSchema)
+@error_responses(blp, {**_role("bank"), 422: "validation_error"})
+def post_confirmations(args: dict[str, Any]) -> Any:
+    """Report lines as credited or returned; each line settles once (``unchanged`` on a repeat,
+    ``conflict`` for the other outcome, ``unknown`` for lines not on this bank's accounts)."""
+    require_role(g.partner, "bank")
+    items = [Confirmation(item["disbursement_id"], item["outcome"], item.get("reason")) for item in args["confirmations"]]
+    return {"results": confirm(runtime(), g.partner.id, items)}
+
+
+class FinancialAccountRequestSchema(RecipientSchema):
+    account_number = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[0-9]{12,30}\Z"),
+                                      metadata={"pattern": "^[0-9]{12,30}$", "description": "The debit account number"})
+
+
+class FinancialAccountRegisteredSchema(ma.Schema):
+    card_number = ma.fields.String(required=True)
+    account_number_masked = ma.fields.String(required=True)
+    created = ma.fields.Boolean(required=True, metadata={"description": "false when the card already had this bank's account"})
+
+
+@blp.route("/financial-accounts", methods=["PUT"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(FinancialAccountRequestSchema)
+@blp.response(200, FinancialAccountRegisteredSchema)
+@error_responses(blp, {**_role("bank"), 409: "account_held_by_another_bank",
+                       422: "recipient_invalid, recipient_unknown, account_number_invalid or validation_error"})
+def put_financial_account(args: dict[str, Any]) -> Any:
+    """Register (idempotently) the card's financial account held by this bank (M-21)."""
+    require_role(g.partner, "bank")
+    rt = runtime()
+    card = card_for_recipient(rt, args["id_number"], args["card_number"])
+    created = register_financial_account(rt, g.partner.id, card, args["account_number"])
+    return {"card_number": card.card_number, "account_number_masked": mask_account_number(args["account_number"]), "created": created}
+
+
+class MedicalStatementReportSchema(ma.Schema):
+    date = ma.fields.Date(required=True)
+    description = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
+    amount_fen = ma.fields.Integer(required=True, strict=True, metadata={"description": "Fen; negative for a payment out"})
+
+
+class MedicalAccountRequestSchema(RecipientSchema):
+    balance_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 10**12))
+    as_of = ma.fields.AwareDateTime(required=True, metadata={"description": "When the balance was true (with a UTC offset)"})
+    statement = ma.fields.List(ma.fields.Nested(MedicalStatementReportSchema), load_default=list,
+                               validate=ma.validate.Length(0, MAX_STATEMENT_ENTRIES))
+
+
+class MedicalAccountSchema(ma.Schema):
+    applied = ma.fields.Boolean(required=True, metadata={"description": "false: a report at least as recent is already on record"})
+
+
+@blp.route("/medical-insurance-accounts", methods=["PUT"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(MedicalAccountRequestSchema)
+@blp.response(200, MedicalAccountSchema)
+@error_responses(blp, {**_role("medical_insurance"), 422: "recipient_invalid, recipient_unknown or validation_error"})
+def put_medical_account(args: dict[str, Any]) -> Any:
+    """Report a citizen's medical-insurance personal account: balance, recent statement, as-of time (M-21)."""
+    require_role(g.partner, "medical_insurance")
+    rt = runtime()
+    card = card_for_recipient(rt, args["id_number"], args["card_number"])
+    statement = [{**entry, "date": entry["date"].isoformat()} for entry in args["statement"]]
+    return {"applied": report_medical_account(rt, g.partner.id, card.citizen_id, args["balance_fen"], args["as_of"], statement)}

@@ -1,0 +1,294 @@
+"""Disbursement batches (M-20, M-22): validation with reasons, exactly-once payment under
+resubmission and races, bank confirmation, reconciliation. Both backends."""
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import pytest
+
+from ..benefits_support import ACCOUNTS, BATCHES, MEDICAL, Benefits, Holder, id_number, line
+from ..helpers import ApiClient, roster_text
+
+
+@pytest.fixture
+def benefits(api: ApiClient) -> Benefits:
+    return Benefits(api)
+
+
+@pytest.fixture
+def scene(benefits: Benefits) -> dict[str, Any]:
+    """Three card holders (the first two with a financial account), a department and a bank."""
+    holders = benefits.holders(3)
+    bank, department = benefits.bank(), benefits.department()
+    for holder in holders[:2]:
+        assert benefits.open_account(bank, holder).status_code == 200
+    return {"holders": holders, "bank": bank, "department": department}
+
+
+def test_valid_lines_are_accepted_and_each_bad_line_is_reported_with_its_reason(benefits: Benefits, scene: dict[str, Any]) -> None:
+    paid, unpaid, no_account = scene["holders"]
+    unknown_card = Holder("", "", id_number(900), "8000000000000009")
+    benefits.api.import_roster(roster_text([("未领卡", id_number(700), "13900000700", "1")]))  # on the roster, no card yet
+    lines = [
+        line("L1", paid),
+        line("L2", paid, by_card=False),  # by ID number, through the blind index
+        line("L3", unknown_card),
+        line("L4", no_account),
+        line("L5", paid, amount=0),
+        line("L6", paid, amount=-5),
+        line("L7", paid, benefit_type="lottery"),
+        line("L8", paid, period="2026-13"),
+        line("L1", unpaid),
+        line("L9"),
+        line("L10", paid, id_number=paid.id_number),
+        line("L11", None, id_number=id_number(5)[:-1] + ("1" if id_number(5)[-1] == "0" else "0")),  # wrong check digit
+        line("L12", None, id_number=id_number(901)),  # valid but not on the roster
+        line("bad ref!", paid),
+        line("L13", None, card_number="12ab"),
+        line("L14", paid, amount=10_000_000_01),
+        line("L15", unpaid, amount=123),
+        line("L16", None, id_number=id_number(700)),
+    ]
+    answer = benefits.submit(scene["department"], "B-2026-10", lines)
+    assert answer.status_code == 200, answer.json
+    assert answer.json["accepted"] == 3 and answer.json["duplicates"] == 0
+    reasons = {item["position"]: item["reason"] for item in answer.json["rejected"]}
+    assert reasons == {
+        3: "recipient_unknown", 4: "no_financial_account", 5: "amount_not_positive", 6: "amount_not_positive",
+        7: "benefit_type_unknown", 8: "period_invalid", 9: "duplicate_in_batch", 10: "recipient_missing",
+        11: "recipient_ambiguous", 12: "id_number_invalid", 13: "recipient_unknown", 14: "line_reference_invalid",
+        15: "card_number_invalid", 16: "amount_too_large", 18: "no_card",
+    }
+    assert {item["line_reference"] for item in answer.json["rejected"] if item["position"] == 3} == {"L3"}
+
+
+def test_a_non_integer_amount_is_refused_as_a_validation_error(benefits: Benefits, scene: dict[str, Any]) -> None:
+    answer = benefits.submit(scene["department"], "B1", [line("L1", scene["holders"][0], amount=12.5)])
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error"
+    assert "amount_fen" in str(answer.json["error"]["details"])
+
+
+def test_resubmitting_a_batch_or_a_line_never_pays_twice(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    lines = [line("L1", first), line("L2", second)]
+    assert benefits.submit(scene["department"], "B1", lines).json["accepted"] == 2
+    again = benefits.submit(scene["department"], "B1", lines)
+    assert again.json["accepted"] == 0 and again.json["duplicates"] == 2
+    elsewhere = benefits.submit(scene["department"], "B2", [line("L2", second), line("L3", second)])
+    assert elsewhere.json["accepted"] == 1 and elsewhere.json["duplicates"] == 1
+    assert len(benefits.pending(scene["bank"])) == 3
+    # Line references belong to their department: another department's L1 is its own line.
+    other = benefits.department("Civil Affairs")
+    assert benefits.submit(other, "B1", [line("L1", first)]).json["accepted"] == 1
+
+
+def test_racing_overlapping_batches_pay_each_line_exactly_once(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    lines = [line(f"L{n:03d}", first if n % 2 else second, amount=100 + n) for n in range(200)]
+    shuffled = random.Random(5)
+    submissions = [("B-a", lines), ("B-b", lines[50:] + lines[:50]), ("B-a", lines[::-1]), ("B-c", lines[100:]),
+                   ("B-d", shuffled.sample(lines, len(lines))), ("B-e", shuffled.sample(lines, 150))]
+    answers: list[Any] = [None] * len(submissions)
+    start = threading.Barrier(len(submissions))
+
+    def submit(index: int) -> None:
+        client = ApiClient(benefits.api.app, benefits.api.wechat, benefits.api.clock)
+        start.wait()
+        answers[index] = Benefits(client).submit(scene["department"], *submissions[index])
+
+    threads = [threading.Thread(target=submit, args=(index,)) for index in range(len(submissions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answer.status_code == 200 for answer in answers), [answer.json for answer in answers]
+    assert sum(answer.json["accepted"] for answer in answers) == 200
+    assert sum(answer.json["accepted"] + answer.json["duplicates"] for answer in answers) == sum(len(s[1]) for s in submissions)
+    pending = benefits.pending(scene["bank"], limit=500)
+    assert sorted(item["amount_fen"] for item in pending) == [100 + n for n in range(200)]
+
+
+def test_large_racing_imports_overlap_in_the_database_and_pay_each_line_once(benefits: Benefits, scene: dict[str, Any]) -> None:
+    """Big enough that the transactions really overlap: shuffled orders would deadlock unless
+    rows are written in one order."""
+    from app.services.disbursement import submit_batch
+    from app.services.partners import partner_view
+
+    first, second = scene["holders"][:2]
+    api = benefits.api
+    with api.app.app_context():
+        department_id = partner_view(api.rt, scene["department"]["partner_id"]).id  # type: ignore[union-attr]
+    lines = [{**line(f"R{n:05d}", first if n % 2 else second, amount=1 + n % 500)} for n in range(4000)]
+    orders = [random.Random(seed).sample(lines, len(lines)) for seed in range(4)]
+    reports: list[Any] = [None] * len(orders)
+    start = threading.Barrier(len(orders))
+
+    def run(index: int) -> None:
+        with api.app.app_context():
+            start.wait()
+            reports[index] = submit_batch(api.rt, department_id, f"BIG-{index % 2}", enumerate(orders[index], start=1))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(orders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(report is not None for report in reports)
+    assert sum(report.accepted for report in reports) == 4000
+    assert all(report.accepted + report.duplicates == 4000 and not report.rejected for report in reports)
+    totals = benefits.call(scene["department"], "/api/partner/v1/disbursement-reconciliation", method="GET").json
+    assert totals["total"]["count"] == 4000 and totals["balanced"]
+
+
+def test_the_holding_bank_confirms_each_line_once_and_batches_reconcile(benefits: Benefits, scene: dict[str, Any]) -> None:
+    first, second = scene["holders"][:2]
+    department, bank = scene["department"], scene["bank"]
+    benefits.submit(department, "B1", [line("L1", first, amount=1000), line("L2", second, amount=2000), line("L3", first, amount=4000)])
+    ids = {item["amount_fen"]: item["disbursement_id"] for item in benefits.pending(bank)}
+    other_bank = benefits.bank("Other Bank")
+    refused = benefits.confirm(other_bank, (ids[1000], "credited"))
+    assert refused.json["results"] == [{"disbursement_id": ids[1000], "result": "unknown", "status": None}]
+
+    answer = benefits.confirm(bank, (ids[1000], "credited"), (ids[2000], "returned", "account closed"))
+    assert [item["result"] for item in answer.json["results"]] == ["applied", "applied"]
+    repeat = benefits.confirm(bank, (ids[1000], "credited"), (ids[2000], "credited"), (999999, "credited"))
+    assert [(item["result"], item["status"]) for item in repeat.json["results"]] == [
+        ("unchanged", "credited"), ("conflict", "returned"), ("unknown", None)]
+    assert [item["amount_fen"] for item in benefits.pending(bank)] == [4000]
+
+    totals = benefits.reconciliation(department, "B1").json
+    assert totals["total"] == {"count": 3, "amount_fen": 7000}
+    assert (totals["credited"], totals["returned"], totals["pending"]) == (
+        {"count": 1, "amount_fen": 1000}, {"count": 1, "amount_fen": 2000}, {"count": 1, "amount_fen": 4000})
+    assert totals["balanced"] is True
+    benefits.submit(department, "B2", [line("L4", second, amount=8000)])
+    department_totals = benefits.call(department, "/api/partner/v1/disbursement-reconciliation", method="GET").json
+    assert department_totals["total"] == {"count": 4, "amount_fen": 15000} and department_totals["pending"]["count"] == 2
+    assert benefits.reconciliation(department, "B9").status_code == 404
+
+
+def test_a_returned_line_needs_a_reason(benefits: Benefits, scene: dict[str, Any]) -> None:
+    answer = benefits.confirm(scene["bank"], (1, "returned"))
+    assert answer.status_code == 422 and "reason" in str(answer.json["error"]["details"])
+
+
+def test_each_operation_needs_its_role(benefits: Benefits, scene: dict[str, Any]) -> None:
+    department, bank, holder = scene["department"], scene["bank"], scene["holders"][0]
+    assert benefits.submit(bank, "B1", [line("L1", holder)]).json["error"]["code"] == "role_required"
+    assert benefits.confirm(department, (1, "credited")).status_code == 403
+    assert benefits.open_account(department, holder).status_code == 403
+    report = {"card_number": holder.card_number, "balance_fen": 100, "as_of": "2026-11-01T00:00:00+08:00"}
+    assert benefits.call(bank, MEDICAL, report, method="PUT").status_code == 403
+
+
+def test_financial_accounts_are_idempotent_and_held_by_one_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
+    holder = scene["holders"][2]
+    bank = scene["bank"]
+    created = benefits.open_account(bank, holder, "6222020012345678")
+    assert created.status_code == 200 and created.json == {
+        "card_number": holder.card_number, "account_number_masked": "**** 5678", "created": True}
+    assert benefits.open_account(bank, holder, "6222020012345678").json["created"] is False
+    taken = benefits.open_account(benefits.bank("Rival Bank"), holder, "6228480000000001")
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "account_held_by_another_bank"
+    by_id = benefits.call(bank, ACCOUNTS, {"id_number": holder.id_number, "account_number": "6222020099999999"}, method="PUT")
+    assert by_id.status_code == 200 and by_id.json["account_number_masked"] == "**** 9999"
+    unknown = benefits.call(bank, ACCOUNTS, {"id_number": id_number(950), "account_number": "6222020099999999"}, method="PUT")
+    assert unknown.status_code == 422 and unknown.json["error"]["code"] == "recipient_unknown"
+    assert benefits.pending(bank) == []
+    assert benefits.submit(scene["department"], "B1", [line("L1", holder)]).json["accepted"] == 1
+    assert [item["account_number"] for item in benefits.pending(bank)] == ["6222020099999999"]
+
+
+def test_batch_endpoint_refuses_malformed_requests(benefits: Benefits, scene: dict[str, Any]) -> None:
+    department = scene["department"]
+    assert benefits.call(department, BATCHES, {"batch_reference": "B1", "lines": []}).status_code == 422
+    assert benefits.call(department, BATCHES, {"batch_reference": "bad ref", "lines": [line("L1")]}).status_code == 422
+
+
+def cli(api: ApiClient, *args: str) -> Any:
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from app.cli import main
+
+    return CliRunner().invoke(main, list(args), obj=ScriptInfo(create_app=lambda: api.app))
+
+
+def test_cli_import_reports_bad_lines_by_line_number_and_report_reconciles(benefits: Benefits, scene: dict[str, Any],
+                                                                           tmp_path: Any) -> None:
+    paid = scene["holders"][0]
+    path = tmp_path / "pension-2026-10.csv"
+    path.write_text(
+        "line_reference,id_number,card_number,benefit_type,amount_fen,period\n"
+        f"P1,{paid.id_number},,pension,150000,2026-10\n"
+        f"P2,,{paid.card_number},pension,12.50,2026-10\n"
+        f"P3,,{paid.card_number},pension,2000\n"
+        f"P4,,{paid.card_number},unemployment_insurance,180000,2026-10\n", encoding="utf-8")
+    department = scene["department"]["partner_id"]
+    result = cli(benefits.api, "disburse", "import", str(path), "--department", department)
+    assert result.exit_code == 1
+    assert "line 3: rejected: amount_not_integer (P2)" in result.output
+    assert "line 4: rejected: wrong_column_count" in result.output
+    assert "batch pension-2026-10: accepted 2, duplicates 0, rejected 2" in result.output
+    again = cli(benefits.api, "disburse", "import", str(path), "--department", department)
+    assert "accepted 0, duplicates 2, rejected 2" in again.output
+
+    [first, _] = benefits.pending(scene["bank"])
+    benefits.confirm(scene["bank"], (first["disbursement_id"], "credited"))
+    report = cli(benefits.api, "disburse", "report", "--batch", "pension-2026-10")
+    assert report.exit_code == 0, report.output
+    lines = report.output.splitlines()
+    assert lines[0] == "batch pension-2026-10"
+    assert [line.split()[:2] for line in lines[1:5]] == [["credited", "1"], ["returned", "0"], ["pending", "1"], ["total", "2"]]
+    assert "3300.00元" in lines[4] and "balanced" in lines[5]
+    assert cli(benefits.api, "disburse", "report", "--department", department).exit_code == 0
+
+
+def test_cli_import_needs_a_disbursing_department_and_the_right_header(benefits: Benefits, scene: dict[str, Any],
+                                                                      tmp_path: Any) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text("reference,amount\nx,1\n", encoding="utf-8")
+    refused = cli(benefits.api, "disburse", "import", str(path), "--department", scene["bank"]["partner_id"])
+    assert refused.exit_code == 2 and "disburse role" in refused.output
+    wrong = cli(benefits.api, "disburse", "import", str(path), "--department", scene["department"]["partner_id"])
+    assert wrong.exit_code == 1 and "header must be exactly" in wrong.output
+
+
+def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
+    """While an import chunk is uncommitted (its rows hold foreign-key locks on the citizen and the
+    account), the citizen's code still verifies and the bank may still change the account."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    api = benefits.api
+    url = make_url(api.app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    holder = scene["holders"][0]
+    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as chunk:
+        citizen_id, account_id, bank_id = chunk.execute(
+            "SELECT c.citizen_id, a.id, a.bank_partner_id FROM cards c JOIN financial_accounts a ON a.card_id = c.id "
+            "WHERE c.card_number = %s", (holder.card_number,)).fetchone()  # type: ignore[misc]
+        batch_id = chunk.execute("INSERT INTO disbursement_batches (department_id, batch_reference, created_at) "
+                                 "VALUES (%s, 'OPEN', now()) RETURNING id", (bank_id,)).fetchone()[0]  # type: ignore[index]
+        chunk.execute("INSERT INTO disbursements (batch_id, department_id, line_reference, citizen_id, financial_account_id, "
+                      "bank_partner_id, benefit_type, amount_fen, period, status, posted_at) "
+                      "VALUES (%s, %s, 'OPEN-1', %s, %s, %s, 'pension', 100, '2026-10', 'pending', now())",
+                      (batch_id, bank_id, citizen_id, account_id, bank_id))
+        answers: dict[str, Any] = {}
+
+        def meanwhile() -> None:
+            transit = api.partner(("transit",), name="Metro")
+            answers["verify"] = api.verify(transit, api.code(holder.token))
+            answers["account"] = benefits.open_account(scene["bank"], holder, "6222020000000042")
+
+        worker = threading.Thread(target=meanwhile)
+        worker.start()
+        worker.join(timeout=20)
+        blocked = worker.is_alive()
+        chunk.rollback()
+        worker.join()
+    assert not blocked, "a verification or the bank waited for the open import transaction"
+    assert answers["verify"].json["accepted"] is True and answers["account"].status_code == 200
