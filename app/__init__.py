@@ -94,6 +94,8 @@ class NoCookieSessions(SecureCookieSessionInterface):
 def _register_http(app: Flask) -> None:
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import card as mp_card
+    from miniprogram_api import lifecycle as mp_lifecycle
+    from scenes import bank as bank_views
     from scenes import views as partner_views
 
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
@@ -101,8 +103,9 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, partner_views.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, partner_views.blp, bank_views.blp):
         api.register_blueprint(blueprint)
+    partner_views.document_one_carrier(api.spec)
     register_error_handlers(app)
 
     @app.after_request

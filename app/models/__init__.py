@@ -2,6 +2,7 @@
 from .account import AuthToken, MpAccount
 from .base import Base
 from .card import Card
+from .carrier import BankReport, CarrierEvent, LendingFlag, PhysicalCard
 from .citizen import Citizen
 from .device import Device
 from .kv import KvEntry
@@ -9,6 +10,6 @@ from .partner import Membership, Partner, Terminal
 from .verification import Verification
 
 __all__ = [
-    "AuthToken", "Base", "Card", "Citizen", "Device", "KvEntry", "Membership", "MpAccount", "Partner",
-    "Terminal", "Verification",
+    "AuthToken", "BankReport", "Base", "Card", "CarrierEvent", "Citizen", "Device", "KvEntry", "LendingFlag", "Membership",
+    "MpAccount", "Partner", "PhysicalCard", "Terminal", "Verification",
 ]
