@@ -102,7 +102,8 @@ class ActivationRequestSchema(ma.Schema):
 
 
 class PhoneCodeRequestSchema(ma.Schema):
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 20), metadata={"description": "The new 11-digit number"})
+    phone = ma.fields.String(required=True, validate=ma.validate.Regexp(r"1[3-9][0-9]{9}\Z"), metadata={
+        "description": "The new 11-digit mainland mobile number", "pattern": "^1[3-9][0-9]{9}$"})
 
 
 class PhoneCodeSchema(ma.Schema):

@@ -28,7 +28,7 @@ def checked_pin(pin: str) -> str:
     """``pin`` if acceptable; else 422 ``pin_weak`` with the weakness (never the PIN)."""
     weakness = pin_weakness(pin)
     if weakness is not None:
-        raise AppError("pin_weak", 422, "choose 6 digits that are not all the same and not a run like 123456",
+        raise AppError("pin_weak", 422, "choose 6 digits that are neither all the same nor consecutive",
                        {"weakness": weakness})
     return pin
 
