@@ -56,6 +56,7 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
         wechat=WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"]),
         alipay=_alipay(config),
+        sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
 
 

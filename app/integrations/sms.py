@@ -20,14 +20,17 @@ class SmsSender(Protocol):
 
 
 class ConsoleSmsSender:
-    """Logs each message (number masked as 138****8000) and keeps the last 100 in ``sent``."""
+    """Logs each message (number masked as 138****8000) and keeps the last 100 in ``sent``.
+    With ``show_text=False`` (production, until a gateway is configured) the text, which may
+    hold a code, is not logged."""
 
-    def __init__(self) -> None:
+    def __init__(self, show_text: bool = True) -> None:
         self.sent: deque[tuple[str, str]] = deque(maxlen=100)
+        self.show_text = show_text
 
     def send(self, phone: str, text: str) -> None:
         self.sent.append((phone, text))
-        log.info("SMS to %s: %s", mask_phone(phone), text)
+        log.info("SMS to %s: %s", mask_phone(phone), text if self.show_text else "(text withheld: console sender in production)")
 
 
 def mask_phone(phone: str) -> str:

@@ -194,18 +194,18 @@ def _new_physical(rt: Runtime, card: Card, bank: Partner, accepted_fee_fen: int,
         technology=fee.technology, replaces_id=replaces.id if replaces else None, fee_rule=fee.rule, fee_fen=fee.fee_fen,
         fee_payer=fee.payer, created_at=now, updated_at=now)
     db.session.add(physical)
-    db.session.flush()
+    try:
+        db.session.flush()  # the partial unique index: one live physical card per card
+    except IntegrityError:
+        db.session.rollback()
+        raise AppError("physical_card_exists", 409, "another application was made at the same time") from None
     reason = f"fee {fee.fee_fen} fen by {fee.payer} (rule {fee.rule})"
     _record(rt, card.id, Transition("physical", "applied", "none", "applied"), CITIZEN, reason, physical.id)
     return physical
 
 
 def _commit_new(physical: PhysicalCard) -> PhysicalCard:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise AppError("physical_card_exists", 409, "another application was made at the same time") from None
+    db.session.commit()
     return physical
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -186,6 +187,33 @@ def test_a_second_application_is_refused(story: Story) -> None:
     assert (response.status_code, error_code(response), details["state"]) == (409, "physical_card_exists", "applied")
 
 
+def test_concurrent_applications_make_one_card(story: Story) -> None:
+    body = {"bank_partner_id": story.bank["partner_id"], "accepted_fee_fen": 0}
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(lambda _: story.mp("POST", "/card/physical", body).status_code, range(4)))
+    assert statuses == [201, 409, 409, 409]
+    with story.api.app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(PhysicalCard)) == 1
+
+
+def test_the_fee_is_shown_and_must_be_confirmed(story: Story) -> None:
+    assert story.mp("GET", "/card/physical/fee").json == {"rule": "first_card", "fee_fen": 0, "payer": "bank", "technology": "gen3"}
+    story.activated()
+    story.mp("POST", "/card/physical/loss-report")
+    refused = story.mp("POST", "/card/physical/replacement", {"accepted_fee_fen": 0})
+    assert (refused.status_code, error_code(refused)) == (409, "fee_not_accepted")
+    assert refused.json["error"]["details"] == {"rule": "replacement", "fee_fen": 2000, "payer": "citizen"}
+    assert story.state() == "suspended"  # nothing changed
+
+
+def test_a_technology_upgrade_is_free(api: ApiClient, story: Story) -> None:
+    story.activated()
+    api.app.config["CARD_TECHNOLOGY"] = "gen4"
+    story.mp("POST", "/card/physical/loss-report")
+    new = story.mp("POST", "/card/physical/replacement", {"accepted_fee_fen": 0}).json
+    assert (new["fee_rule"], new["fee_fen"], new["fee_payer"], new["technology"]) == ("technology_upgrade", 0, "bank", "gen4")
+
+
 def test_a_partner_without_the_bank_role_is_not_a_bank(story: Story) -> None:
     response = story.mp("POST", "/card/physical", {"bank_partner_id": story.metro["partner_id"], "accepted_fee_fen": 0})
     assert error_code(response) == "bank_unknown"
@@ -271,8 +299,12 @@ def test_an_activated_card_verifies_at_a_terminal_and_the_record_says_physical(s
 def test_a_lost_card_is_refused_as_soon_as_the_report_returns(story: Story) -> None:
     story.activated()
     assert story.read_card()["accepted"] is True
+    number = story.card_number()
+    body = json.dumps({"card_number": number, "scene": "transit", "terminal_id": "gate-1"}).encode()
     assert story.mp("POST", "/card/physical/loss-report").status_code == 200
-    assert story.read_card()["reason"] == "card_lost"  # the same second: the clock is frozen
+    returned = time.perf_counter()
+    assert story.api.signed_post(story.metro, body).json["reason"] == "card_lost"
+    assert time.perf_counter() - returned < 1.0  # within the same second, by the wall clock too
     assert story.api.verify(story.metro, story.api.code(story.token)).json["accepted"] is True  # the e-card is unaffected
     story.mp("DELETE", "/card/physical/loss-report")
     assert story.read_card()["accepted"] is True
