@@ -25,7 +25,7 @@ from ..errors import AppError
 from ..extensions import db
 from ..models import BankReport, Card, Citizen, PhysicalCard
 from ..runtime import Runtime
-from .lifecycle import Transition, _record, transition_physical
+from .lifecycle import Transition, record_event, transition_physical
 from .partners import PartnerView
 from .people import CONTACT_PHONE, MOBILE_PATTERN, NAME
 
@@ -110,7 +110,7 @@ def _change_information(rt: Runtime, physical: PhysicalCard, body: dict[str, Any
     db.session.execute(update(Card).where(Card.id == physical.card_id)
                        .values(contact_phone_enc=rt.keyring.encrypt(phone, CONTACT_PHONE)))
     state = physical.state
-    _record(rt, physical.card_id, Transition("card", "information_changed", state, state), actor, reason, physical.id)
+    record_event(rt, physical.card_id, Transition("card", "information_changed", state, state), actor, reason, physical.id)
     return state
 
 

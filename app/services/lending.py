@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, select, update
 
@@ -63,7 +64,7 @@ class FlagView:
     seconds: int
     first_verification_id: str
     second_verification_id: str
-    created_at: object
+    created_at: datetime
 
 
 def open_flags() -> list[FlagView]:

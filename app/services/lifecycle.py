@@ -24,10 +24,10 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import AppError
 from ..extensions import db
-from ..models import Card, CarrierEvent, Device, MpAccount, Partner, PhysicalCard
+from ..models import Card, CarrierEvent, Citizen, Device, MpAccount, Partner, PhysicalCard
 from ..models.carrier import LIVE_PHYSICAL_STATES
 from ..runtime import Runtime
-from .devices import SeedGrant, bound_card, provision_seed
+from .devices import SeedGrant, active_device, bound_card, replace_device, seed_grant
 from .fees import FeeDecision, fee_for_next_card
 from .pins import checked_pin, hash_pin
 
@@ -57,7 +57,7 @@ class Transition:
 
     carrier: str
     event: str
-    from_state: str
+    from_state: str | None  # None: the carrier did not exist before (an application)
     to_state: str
 
 
@@ -76,7 +76,7 @@ def _conditional_update(model: Any, row_id: int, sources: Iterable[str], values_
     return None
 
 
-def _record(rt: Runtime, card_id: int, transition: Transition, actor: str, reason: str, physical_id: int | None = None) -> None:
+def record_event(rt: Runtime, card_id: int, transition: Transition, actor: str, reason: str, physical_id: int | None = None) -> None:
     db.session.add(CarrierEvent(card_id=card_id, carrier=transition.carrier, physical_card_id=physical_id, event=transition.event,
                                 from_state=transition.from_state, to_state=transition.to_state, reason=reason[:200],
                                 actor=actor, created_at=rt.clock.now()))
@@ -99,7 +99,7 @@ def transition_physical(rt: Runtime, physical: PhysicalCard, event: str, actor: 
         raise illegal("physical", event, db.session.scalar(select(PhysicalCard.state).where(PhysicalCard.id == physical.id)))
     to_state = db.session.scalar(select(PhysicalCard.state).where(PhysicalCard.id == physical.id))
     transition = Transition("physical", event, source, to_state)
-    _record(rt, physical.card_id, transition, actor, reason, physical.id)
+    record_event(rt, physical.card_id, transition, actor, reason, physical.id)
     return transition
 
 
@@ -111,7 +111,7 @@ def transition_ecard(rt: Runtime, card: Card, event: str, actor: str, reason: st
         db.session.rollback()
         raise illegal("ecard", event, db.session.scalar(select(Card.status).where(Card.id == card.id)))
     transition = Transition("ecard", event, source, target)
-    _record(rt, card.id, transition, actor, reason)
+    record_event(rt, card.id, transition, actor, reason)
     return transition
 
 
@@ -169,8 +169,6 @@ def apply_physical(rt: Runtime, account: MpAccount, bank_partner_id: str, accept
 
 
 def card_holder_insured(card: Card) -> bool:
-    from ..models import Citizen
-
     return bool(db.session.scalar(select(Citizen.insured).where(Citizen.id == card.citizen_id)))
 
 
@@ -200,7 +198,7 @@ def _new_physical(rt: Runtime, card: Card, bank: Partner, accepted_fee_fen: int,
         db.session.rollback()
         raise AppError("physical_card_exists", 409, "another application was made at the same time") from None
     reason = f"fee {fee.fee_fen} fen by {fee.payer} (rule {fee.rule})"
-    _record(rt, card.id, Transition("physical", "applied", "none", "applied"), CITIZEN, reason, physical.id)
+    record_event(rt, card.id, Transition("physical", "applied", None, "applied"), CITIZEN, reason, physical.id)
     return physical
 
 
@@ -218,6 +216,8 @@ def activate_physical(rt: Runtime, account: MpAccount, serial_number: str, pin: 
     checked_pin(pin)
     card = bound_card(account)
     physical = _require_physical(card)
+    if physical.state != "issued":
+        raise illegal("physical", "activated", physical.state)
     _check_serial(rt, physical, serial_number)
     transition = transition_physical(rt, physical, "activated", CITIZEN, "online activation",
                                      {"pin_hash": hash_pin(pin)})
@@ -287,15 +287,17 @@ def _citizen_ecard_event(rt: Runtime, account: MpAccount, event: str, reason: st
 
 def move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
     """Move the e-card to the installation ``installation_id``: a new seed and pseudonym there,
-    and the old device's seed revoked in the same transaction (its codes stop verifying at once).
+    and the old device revoked in the same transaction (its codes stop verifying at once).
     409 ``same_device`` when it is already there; ``card_cancelled`` after cancellation."""
     card = bound_card(account)
     _refuse_cancelled(card)
-    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))).one()
-    if device.installation_id == installation_id:
+    old = active_device(card)
+    if old.installation_id == installation_id:
         raise AppError("same_device", 409, "the e-card is already on this device")
-    _record(rt, card.id, Transition("ecard", "moved", card.status, card.status), CITIZEN, "moved to a new device")
-    return provision_seed(rt, account, installation_id)  # revokes the old device and commits both
+    device = replace_device(rt, old, installation_id)
+    record_event(rt, card.id, Transition("ecard", "moved", card.status, card.status), CITIZEN, "moved to a new device")
+    db.session.commit()
+    return seed_grant(rt, device)
 
 
 def cancel_card(rt: Runtime, card_number: str, actor: str, reason: str) -> list[Transition]:

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import MpAccount
 from ..runtime import Runtime
 from .devices import bound_card
-from .lifecycle import CITIZEN, Transition, _record
+from .lifecycle import CITIZEN, Transition, record_event
 from .people import CONTACT_PHONE, MOBILE_PATTERN
 
 CODE_TTL_SECONDS, RESEND_SECONDS, MAX_WRONG = 600, 60, 5
@@ -62,5 +62,6 @@ def change_phone(rt: Runtime, account: MpAccount, phone: str, sms_code: str) -> 
     if not rt.store.claim(f"phone-used:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS):
         raise AppError("sms_code_invalid", 422, "the code was already used; ask for a new one")
     card.contact_phone_enc = rt.keyring.encrypt(phone, CONTACT_PHONE)
-    _record(rt, card.id, Transition("card", "phone_changed", card.status, card.status), CITIZEN, "contact phone changed (SMS-verified)")
+    record_event(rt, card.id, Transition("card", "phone_changed", card.status, card.status), CITIZEN,
+                 "contact phone changed (SMS-verified)")
     db.session.commit()

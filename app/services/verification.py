@@ -340,9 +340,11 @@ def _record_statement(dialect: str) -> Any:
 # code), the scene policy, the record (carrier "physical"). The physical card's state is read
 # from the database on every read, never from a cache: a loss report is refused at once.
 
-PHYSICAL_REFUSALS = {"suspended": "card_lost", "applied": "card_suspended", "produced": "card_suspended",
-                     "issued": "card_suspended", "replaced": "card_suspended", "recovered": "card_cancelled",
-                     "cancelled": "card_cancelled", None: "card_unknown"}
+PHYSICAL_REFUSALS: dict[str | None, str | None] = {
+    "activated": None, "suspended": "card_lost", "applied": "card_suspended", "produced": "card_suspended",
+    "issued": "card_suspended", "replaced": "card_suspended", "recovered": "card_cancelled", "cancelled": "card_cancelled",
+    None: "card_unknown",  # the card never had a physical card
+}
 
 
 def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
@@ -372,21 +374,27 @@ def _decide_physical(rt: Runtime, partner: PartnerView, policy: ScenePolicy, ter
     if found is None:
         return Decision(None, "card_unknown", carrier="physical")
     facts, state = found
-    reason = "card_cancelled" if facts.card_status == "cancelled" else PHYSICAL_REFUSALS.get(state)
+    reason = "card_cancelled" if facts.card_status == "cancelled" else PHYSICAL_REFUSALS.get(state, "card_suspended")
     if reason is not None:
         return Decision(facts if state else None, reason, carrier="physical")
     return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), None, "physical")
 
 
+# Built once: the card, its holder, and the state of its live physical card, else of its latest one.
+_PHYSICAL_STATE = (select(PhysicalCard.state).where(PhysicalCard.card_id == Card.id)
+                   .order_by(PhysicalCard.state.in_(LIVE_PHYSICAL_STATES).desc(), PhysicalCard.id.desc())
+                   .limit(1).correlate(Card).scalar_subquery())
+_CARD_BY_NUMBER = (
+    select(Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
+           Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
+           _PHYSICAL_STATE.label("physical_state"))
+    .join(Citizen, Citizen.id == Card.citizen_id).where(Card.card_number == bindparam("card_number"))
+)
+
+
 def _card_and_physical_state(card_number: str) -> tuple[CardFacts, str | None] | None:
-    """The card and the state of its live physical card, else of its latest one (None: never had one)."""
-    row = db.session.execute(
-        select(Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
-               Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
-        .join(Citizen, Citizen.id == Card.citizen_id).where(Card.card_number == card_number)).first()
+    """One query: the card's facts and its physical card's state (None: it never had one)."""
+    row = db.session.connection().execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
     if row is None:
         return None
-    state = db.session.scalar(select(PhysicalCard.state).where(PhysicalCard.card_id == row.id)
-                              .order_by(PhysicalCard.state.in_(LIVE_PHYSICAL_STATES).desc(),
-                                        PhysicalCard.id.desc()).limit(1))
-    return CardFacts(*row), state
+    return CardFacts(*row[:-1]), row.physical_state
