@@ -60,7 +60,7 @@ class Server:
             try:
                 if requests.get(self.base + "/api/openapi.json", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # a worker still booting on a loaded machine: retry
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
 
