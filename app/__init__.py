@@ -103,6 +103,8 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
     from miniprogram_api import complaints as mp_complaints
+    from miniprogram_api import lifecycle as mp_lifecycle
+    from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import views as partner_views
 
@@ -111,8 +113,10 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_chunked_bodies)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_complaints.blp, mp_benefits.blp, partner_views.blp, partner_benefits.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp,
+                      partner_views.blp, bank_views.blp, partner_benefits.blp):
         api.register_blueprint(blueprint)
+    partner_views.document_one_carrier(api.spec)
     register_error_handlers(app)
     console.register(app)
 

@@ -206,12 +206,14 @@ def terminal() -> None:
 @click.option("--terminal-id", required=True)
 @click.option("--name", required=True)
 @click.option("--location", required=True)
+@click.option("--latitude", type=click.FloatRange(-90, 90), default=None, help="WGS 84 degrees (with --longitude): the lending signal")
+@click.option("--longitude", type=click.FloatRange(-180, 180), default=None, help="WGS 84 degrees (with --latitude)")
 @with_appcontext
-def terminal_add(partner_id: str, terminal_id: str, name: str, location: str) -> None:
+def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, latitude: float | None, longitude: float | None) -> None:
     """Register (or rename) one terminal of PARTNER_ID."""
     from .services.terminals import register_terminal
 
-    _partner_call(lambda _known: register_terminal(runtime(), partner_id, terminal_id, name, location))
+    _partner_call(lambda _known: register_terminal(runtime(), partner_id, terminal_id, name, location, latitude, longitude))
     click.echo(f"{partner_id}: terminal {terminal_id} registered")
 
 
@@ -220,7 +222,7 @@ def terminal_add(partner_id: str, terminal_id: str, name: str, location: str) ->
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
 def terminal_import(partner_id: str, path: str) -> None:
-    """Register every terminal of a CSV with the header terminal_id,name,location."""
+    """Register every terminal of a CSV with the header terminal_id,name,location[,latitude,longitude]."""
     from .services.terminals import import_terminals
 
     with open(path, encoding="utf-8-sig", newline="") as stream:
@@ -232,11 +234,12 @@ def terminal_import(partner_id: str, path: str) -> None:
 @click.argument("partner_id")
 @with_appcontext
 def terminal_list(partner_id: str) -> None:
-    """List PARTNER_ID's terminals: id, name, location."""
+    """List PARTNER_ID's terminals: id, name, location, and latitude,longitude when registered."""
     from .services.terminals import list_terminals
 
     for item in list_terminals(partner_id):
-        click.echo(f"{item.terminal_id}\t{item.name}\t{item.location}")
+        place = f"\t{item.latitude},{item.longitude}" if item.latitude is not None else ""
+        click.echo(f"{item.terminal_id}\t{item.name}\t{item.location}{place}")
 
 
 @partner.command("members")
@@ -358,3 +361,8 @@ def demo(keep: bool) -> None:
     from .demo import run_demo
 
     sys.exit(run_demo(keep))
+
+
+from .cli_lifecycle import register_commands  # noqa: E402 (the card-lifecycle commands: card, flags)
+
+register_commands(main)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -75,6 +76,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
         "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"),
         "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
+        "CARD_REPLACEMENT_FEE_FEN": _whole_number(env, "CARD_REPLACEMENT_FEE_FEN", 2000),
+        "CARD_TECHNOLOGY": _label(env, "CARD_TECHNOLOGY", "gen3"),
+        "CARD_LENDING_SPEED_KMH": _positive_int(env, "CARD_LENDING_SPEED_KMH", 200),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -107,6 +111,21 @@ def _labels(env: Mapping[str, str], name: str, default: str) -> dict[str, str]:
     if not labels:
         raise ConfigError(f"{name} lists nothing")
     return labels
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    """Zero or more (e.g. a fee in integer fen)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise ConfigError(f"{name} must be a whole number (0-999999999)")
+    return int(raw)
+
+
+def _label(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", raw):
+        raise ConfigError(f"{name} must be 1-32 of A-Za-z0-9_.-")
+    return raw
 
 
 def _names(raw: str) -> frozenset[str] | None:

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine
 from .clock import Clock
 from .crypto import BlindIndex, Keyring
 from .integrations.alipay import AlipayLogin, load_key_file
+from .integrations.sms import ConsoleSmsSender, SmsSender
 from .integrations.wechat import WeChatLogin
 from .store import RedisStore, SqlStore, Store
 
@@ -35,6 +36,7 @@ class Runtime:
     partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
     terminal_cache: dict[Any, Any] = field(default_factory=dict)  # see services.terminals
     throttle_cache: dict[Any, float] = field(default_factory=dict)  # see services.guessing
+    sms: SmsSender = field(default_factory=ConsoleSmsSender)  # see integrations.sms
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:
@@ -54,6 +56,7 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
         wechat=WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"]),
         alipay=_alipay(config),
+        sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
 
 

@@ -12,7 +12,7 @@ from app.extensions import error_responses
 from app.http_json import CardBlueprint
 from app.runtime import runtime
 from app.services.memberships import may_hold_members, member_count, replace_members
-from app.services.verification import verify
+from app.services.verification import verify, verify_card_number
 
 from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed
@@ -30,9 +30,18 @@ TERMINAL_ID_DOC = "^[A-Za-z0-9_.:-]{1,64}$"  # the same for the document: JSON S
 MAX_CODE_LENGTH = 512
 
 
+CARD_NUMBER = r"[0-9]{16}\Z"
+ONE_OF_CODE_OR_CARD = [{"required": ["code"]}, {"required": ["card_number"]}]  # published on the schema: exactly one
+
+
 class VerificationRequestSchema(ma.Schema):
-    code = ma.fields.String(required=True, validate=ma.validate.Length(1, MAX_CODE_LENGTH),
-                            metadata={"description": "The text decoded from the QR code, as scanned"})
+    """Exactly one of ``code`` (an e-card QR code) or ``card_number`` (a physical card read by a chip reader)."""
+
+    code = ma.fields.String(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
+        "description": "The text decoded from the QR code, as scanned. Exactly one of code or card_number"})
+    card_number = ma.fields.String(validate=ma.validate.Regexp(CARD_NUMBER), metadata={
+        "description": "The card number read from a physical card's chip (16 digits). Exactly one of code or card_number",
+        "pattern": "^[0-9]{16}$"})
     scene = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
         "enum": list(SCENE_NAMES), "description": "An unknown or not yet opened scene is 422 scene_unknown / scene_not_enabled"})
     terminal_id = ma.fields.String(required=True, validate=ma.validate.Regexp(TERMINAL_ID),
@@ -40,6 +49,11 @@ class VerificationRequestSchema(ma.Schema):
                                              "pattern": TERMINAL_ID_DOC})
     direction = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["entry", "exit"]), metadata={
         "description": "Transit: entry or exit gate; an exit is linked to the holder's open entry"})
+
+    @ma.validates_schema
+    def _one_carrier(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if ("code" in data) == ("card_number" in data):
+            raise ma.ValidationError("send exactly one of code or card_number", "_schema")
 
 
 class VerificationSchema(ma.Schema):
@@ -62,18 +76,22 @@ class VerificationSchema(ma.Schema):
 @blp.response(200, VerificationSchema)
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
-    422: "validation_error (also: direction outside transit), scene_unknown or scene_not_enabled",
+    422: "validation_error (also: both or neither of code and card_number; direction outside transit), scene_unknown or "
+         "scene_not_enabled",
     429: "too_many_invalid_codes: this terminal or partner sent too many invalid codes; see Retry-After",
     503: "A backing service is unavailable; retry",
 })
 def create_verification(args: dict[str, Any]) -> Any:
-    """Verify a scanned e-card code: 200 with ``accepted`` and ``reason`` once signed and valid (429 when throttled)."""
+    """Verify a scanned e-card code, or a physical card's number read by a chip reader: 200 with ``accepted`` and
+    ``reason`` once signed and valid (429 when throttled). Send exactly one of ``code`` and ``card_number``."""
     rt = runtime()
     policy = enabled_policy(args["scene"], rt.config)
     direction = args.get("direction")
     if direction is not None and policy.name != "transit":
         raise AppError("validation_error", 422, "direction is for the transit scene only",
                        {"fields": {"json": {"direction": ["transit only"]}}})
+    if "card_number" in args:
+        return verify_card_number(rt, g.partner, policy, args["terminal_id"], args["card_number"], direction)
     return verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction)
 
 
@@ -81,6 +99,11 @@ def register_subject_schemas(spec: Any) -> None:
     """Publish each scene's subject shape in the OpenAPI document."""
     for name, policy in POLICIES.items():
         spec.components.schema(subject_schema_name(name), schema=policy.Subject)
+
+
+def document_one_carrier(spec: Any) -> None:
+    """Say in the document that a verification request has exactly one of code and card_number."""
+    spec.components.schemas["VerificationRequest"]["oneOf"] = ONE_OF_CODE_OR_CARD
 
 
 class MemberSchema(ma.Schema):

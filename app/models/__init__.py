@@ -4,6 +4,7 @@ from .audit import AuditChainHead, AuditRecord
 from .base import Base
 from .benefit import Disbursement, DisbursementBatch, FinancialAccount, MedicalInsuranceAccount, Notification, Subscription
 from .card import Card
+from .carrier import BankReport, CarrierEvent, LendingFlag, PhysicalCard
 from .citizen import Citizen
 from .complaint import Complaint, ComplaintMessage
 from .device import Device
@@ -13,7 +14,8 @@ from .staff import Staff
 from .verification import Verification
 
 __all__ = [
-    "AuditChainHead", "AuditRecord", "AuthToken", "Base", "Card", "Citizen", "Complaint", "ComplaintMessage", "Device",
-    "Disbursement", "DisbursementBatch", "FinancialAccount", "KvEntry", "MedicalInsuranceAccount", "Membership", "MpAccount",
-    "Notification", "Partner", "Staff", "Subscription", "Terminal", "Verification",
+    "AuditChainHead", "AuditRecord", "AuthToken", "BankReport", "Base", "Card", "CarrierEvent", "Citizen", "Complaint",
+    "ComplaintMessage", "Device", "Disbursement", "DisbursementBatch", "FinancialAccount", "KvEntry", "LendingFlag",
+    "MedicalInsuranceAccount", "Membership", "MpAccount", "Notification", "Partner", "PhysicalCard", "Staff", "Subscription",
+    "Terminal", "Verification",
 ]

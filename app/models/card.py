@@ -12,7 +12,8 @@ CARD_ACTIVE = "active"
 
 
 class Card(Base):
-    """``status`` is ``active`` until the card lifecycle (loss, cancellation) changes it."""
+    """``status`` is the e-card's state: ``active`` <-> ``suspended``, or ``cancelled`` once the
+    card itself is cancelled (app/services/lifecycle.py; docs/card-lifecycle.md)."""
 
     __tablename__ = "cards"
 

@@ -56,6 +56,8 @@ class Terminal(Base):
     terminal_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100))
     location: Mapped[str] = mapped_column(String(200))
+    latitude: Mapped[float | None]  # WGS 84 degrees; both or neither (the card-lending signal, M-27)
+    longitude: Mapped[float | None]
     created_at: Mapped[datetime]
 
 

@@ -30,4 +30,5 @@ class Verification(Base):
     disclosed: Mapped[str | None] = mapped_column(String(300))  # the subject's field names, comma-separated
     direction: Mapped[str | None] = mapped_column(String(8))  # transit: entry / exit
     linked_verification_id: Mapped[str | None] = mapped_column(String(32))  # transit: an exit's entry
+    carrier: Mapped[str] = mapped_column(String(8), default="ecard", server_default="ecard")  # ecard / physical
     created_at: Mapped[datetime]

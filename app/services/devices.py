@@ -68,9 +68,20 @@ def provision_seed(rt: Runtime, account: MpAccount, installation_id: str) -> See
     if device.installation_id in (None, installation_id):
         device.installation_id = installation_id
     else:
-        device.revoked_at = rt.clock.now()
-        db.session.flush()
-        device = new_device(rt, card.id, installation_id)
-        db.session.add(device)
+        device = replace_device(rt, device, installation_id)
     db.session.commit()
+    return seed_grant(rt, device)
+
+
+def replace_device(rt: Runtime, old: Device, installation_id: str) -> Device:
+    """Revoke ``old`` and add a device with a fresh seed and pseudonym for ``installation_id``
+    (not committed: the caller's transaction makes both happen at once)."""
+    old.revoked_at = rt.clock.now()
+    db.session.flush()  # the one-unrevoked-device index
+    device = new_device(rt, old.card_id, installation_id)
+    db.session.add(device)
+    return device
+
+
+def seed_grant(rt: Runtime, device: Device) -> SeedGrant:
     return SeedGrant(rt.keyring.decrypt(device.seed_enc, SEED), device.pseudonym)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select
 
@@ -24,30 +24,38 @@ class TerminalView:
     location: str
 
 
-def register_terminal(rt: Runtime, partner_id: str, terminal_id: str, name: str, location: str) -> None:
-    """Add or update a terminal of ``partner_id``; ValueError for bad fields or an unknown partner."""
-    register_terminals(rt, partner_id, [(terminal_id, name, location)])
+def register_terminal(rt: Runtime, partner_id: str, terminal_id: str, name: str, location: str,
+                      latitude: float | None = None, longitude: float | None = None) -> None:
+    """Add or update a terminal of ``partner_id``; ValueError for bad fields or an unknown partner.
+    ``latitude``/``longitude`` (WGS 84 degrees, both or neither) place it for the lending signal (M-27)."""
+    register_terminals(rt, partner_id, [(terminal_id, name, location, latitude, longitude)])
 
 
-def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[str, str, str]]) -> None:
-    """Add or update ``(terminal_id, name, location)`` terminals of ``partner_id`` in one transaction."""
+def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[Any, ...]]) -> None:
+    """Add or update ``(terminal_id, name, location[, latitude, longitude])`` terminals of ``partner_id``
+    in one transaction."""
     partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
     if partner is None:
         raise ValueError(f"no partner {partner_id}")
-    for terminal_id, name, location in terminals:
-        _register(rt, partner, terminal_id, name, location)
+    for terminal in terminals:
+        _register(rt, partner, *terminal)
     db.session.commit()
 
 
 def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
-    """Register every row of a CSV with the header ``terminal_id,name,location``; returns the count.
+    """Register every row of a CSV with the header ``terminal_id,name,location`` (optionally
+    ``,latitude,longitude``: decimal degrees, both or neither per row); returns the count.
     The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
     (Line numbers count the header as line 1 and assume no line breaks inside fields.)"""
     reader = csv.DictReader(stream)
-    if reader.fieldnames != ["terminal_id", "name", "location"]:
-        raise ValueError("the header must be exactly terminal_id,name,location")
-    rows = list(reader)
-    terminals = [(row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "") for row in rows]
+    if reader.fieldnames not in (HEADER, [*HEADER, "latitude", "longitude"]):
+        raise ValueError("the header must be exactly terminal_id,name,location or terminal_id,name,location,latitude,longitude")
+    terminals = []
+    for line, row in enumerate(reader, start=2):
+        where = f"line {line}: "
+        terminal = (row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "",
+                    *_coordinates(row.get("latitude") or "", row.get("longitude") or "", where))
+        terminals.append(terminal)
     first: dict[str, int] = {}
     for line, terminal in enumerate(terminals, start=2):
         _check(*terminal, line=line)
@@ -58,8 +66,26 @@ def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
     return len(terminals)
 
 
-def _check(terminal_id: str, name: str, location: str, line: int | None = None) -> None:
+HEADER = ["terminal_id", "name", "location"]
+
+
+def _coordinates(latitude: str, longitude: str, where: str = "") -> tuple[float | None, float | None]:
+    """Parse decimal-degree text; both empty is (None, None); ValueError otherwise when invalid."""
+    if not latitude.strip() and not longitude.strip():
+        return None, None
+    try:
+        return float(latitude), float(longitude)
+    except ValueError:
+        raise ValueError(f"{where}latitude and longitude must be decimal degrees, both or neither") from None
+
+
+def _check(terminal_id: str, name: str, location: str, latitude: float | None = None, longitude: float | None = None,
+           line: int | None = None) -> None:
     where = f"line {line}: " if line else ""
+    if (latitude is None) != (longitude is None):
+        raise ValueError(f"{where}latitude and longitude go together: both or neither")
+    if latitude is not None and longitude is not None and not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise ValueError(f"{where}latitude must be within -90..90 and longitude within -180..180")
     if not TERMINAL_ID.fullmatch(terminal_id):
         raise ValueError(f"{where}terminal_id must be 1-64 of A-Za-z0-9_.:-")
     for label, value, limit in (("name", name, 100), ("location", location, 200)):
@@ -67,13 +93,16 @@ def _check(terminal_id: str, name: str, location: str, line: int | None = None) 
             raise ValueError(f"{where}{label} must be 1-{limit} printable characters")
 
 
-def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: str) -> None:
-    _check(terminal_id, name, location)
+def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: str,
+              latitude: float | None = None, longitude: float | None = None) -> None:
+    _check(terminal_id, name, location, latitude, longitude)
     stmt = upsert_insert(db.engine.dialect.name, Terminal).values(
-        partner_id=partner, terminal_id=terminal_id, name=name.strip(), location=location.strip(), created_at=rt.clock.now())
+        partner_id=partner, terminal_id=terminal_id, name=name.strip(), location=location.strip(),
+        latitude=latitude, longitude=longitude, created_at=rt.clock.now())
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[Terminal.partner_id, Terminal.terminal_id],
-        set_={"name": stmt.excluded.name, "location": stmt.excluded.location}))
+        set_={"name": stmt.excluded.name, "location": stmt.excluded.location,
+              "latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude}))
 
 
 def registered_terminal(rt: Runtime, partner: int, terminal_id: str) -> TerminalView | None:

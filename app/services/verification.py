@@ -42,11 +42,13 @@ from qr import payload, replay, totp
 
 from .. import idnumber
 from ..extensions import db
-from ..models import Card, Citizen, Device, Verification
+from ..models import Card, Citizen, Device, PhysicalCard, Verification
+from ..models.carrier import LIVE_PHYSICAL_STATES
 from ..runtime import Runtime
 from ..sql import autocommit_statements, upsert_insert
 from ..store import StoreUnavailable
 from .guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
+from .lending import check_lending
 from .partners import PartnerView
 from .people import ID_NUMBER, NAME, SEED
 from .terminals import registered_terminal
@@ -172,9 +174,10 @@ class Decision:
     scanned: payload.CodePayload | None = None
     subject: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    carrier: str = "ecard"  # or "physical": a chip reader sent the card number
 
     def refused(self, reason: str) -> Decision:
-        return Decision(self.facts, reason)
+        return Decision(self.facts, reason, carrier=self.carrier)
 
 
 def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
@@ -258,21 +261,22 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), scanned)
 
 
-def _consult_scene(policy: ScenePolicy, context: SceneContext, scanned: payload.CodePayload) -> Decision:
+def _consult_scene(policy: ScenePolicy, context: SceneContext, scanned: payload.CodePayload | None,
+                   carrier: str = "ecard") -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
         reason = policy.refusal(context)
         if reason is not None:
-            return Decision(facts, reason)
+            return Decision(facts, reason, carrier=carrier)
         subject, extra = policy.accept(context)
-        return Decision(facts, None, scanned, subject, extra)
+        return Decision(facts, None, scanned, subject, extra, carrier)
     except (OperationalError, PoolTimeout, StoreUnavailable):
         raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
     except Exception:
         log.exception("scene policy %s failed; refusing", policy.name)
         db.session.rollback()  # a failed query leaves the transaction unusable for the record
-        return Decision(facts, "scene_unavailable")
+        return Decision(facts, "scene_unavailable", carrier=carrier)
 
 
 def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: CardFacts) -> str | None:
@@ -316,7 +320,8 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
         "use_key": use_key, "created_at": rt.clock.now(),
         "disclosed": ",".join(answer.subject) if answer.subject else None,
-        "direction": None, "linked_verification_id": None, **(decision.extra if answer.accepted else {}),
+        "direction": None, "linked_verification_id": None, "carrier": decision.carrier,
+        **(decision.extra if answer.accepted else {}),
     }
     inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
     db.session.commit()
@@ -327,3 +332,70 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
 def _record_statement(dialect: str) -> Any:
     stmt = upsert_insert(dialect, Verification)
     return stmt.on_conflict_do_nothing(index_elements=[Verification.use_key]).returning(Verification.id)
+
+
+# --- The physical card at chip readers (docs/card-lifecycle.md "At terminals") ----------------
+# A chip reader sends the card number instead of a code. There is no one-time rule (nothing in
+# the read changes between reads), but every other step is the flow above: the scene and
+# terminal checks, the throttle for invalid input (an unknown card number counts like an invalid
+# code), the scene policy, the record (carrier "physical"). The physical card's state is read
+# from the database on every read, never from a cache: a loss report is refused at once.
+
+PHYSICAL_REFUSALS: dict[str | None, str | None] = {
+    "activated": None, "suspended": "card_lost", "applied": "card_suspended", "produced": "card_suspended",
+    "issued": "card_suspended", "replaced": "card_suspended", "recovered": "card_cancelled", "cancelled": "card_cancelled",
+    None: "card_unknown",  # the card never had a physical card
+}
+
+
+def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
+                       direction: str | None = None) -> VerificationAnswer:
+    """Verify a physical card read by a chip reader: refused with ``card_lost`` (loss reported),
+    ``card_suspended`` (not activated yet, or replaced), ``card_cancelled``, or ``card_unknown``
+    (no such card, or it has no physical card); the scene rules are those of :func:`verify`."""
+    refuse_if_throttled(rt, partner.id, terminal_id)
+    decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
+    if decision.reason == "card_unknown":
+        note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
+    answer_key = _answer_key(partner, terminal_id, "card:" + card_number, f"{policy.name}:{direction}")
+    answer = _settle(rt, partner, policy, terminal_id, decision, answer_key)
+    if answer.accepted and decision.facts is not None:
+        check_lending(rt, decision.facts.card_id, answer.verification_id)
+    return answer
+
+
+def _decide_physical(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
+                     direction: str | None) -> Decision:
+    found = _card_and_physical_state(card_number)
+    facts = found[0] if found else None
+    if not policy.permits(partner):
+        return Decision(facts, "scene_not_permitted", carrier="physical")
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return Decision(facts, "terminal_unknown", carrier="physical")
+    if found is None:
+        return Decision(None, "card_unknown", carrier="physical")
+    facts, state = found
+    reason = "card_cancelled" if facts.card_status == "cancelled" else PHYSICAL_REFUSALS.get(state, "card_suspended")
+    if reason is not None:
+        return Decision(facts if state else None, reason, carrier="physical")
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), None, "physical")
+
+
+# Built once: the card, its holder, and the state of its live physical card, else of its latest one.
+_PHYSICAL_STATE = (select(PhysicalCard.state).where(PhysicalCard.card_id == Card.id)
+                   .order_by(PhysicalCard.state.in_(LIVE_PHYSICAL_STATES).desc(), PhysicalCard.id.desc())
+                   .limit(1).correlate(Card).scalar_subquery())
+_CARD_BY_NUMBER = (
+    select(Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
+           Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
+           _PHYSICAL_STATE.label("physical_state"))
+    .join(Citizen, Citizen.id == Card.citizen_id).where(Card.card_number == bindparam("card_number"))
+)
+
+
+def _card_and_physical_state(card_number: str) -> tuple[CardFacts, str | None] | None:
+    """One query: the card's facts and its physical card's state (None: it never had one)."""
+    row = db.session.connection().execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
+    if row is None:
+        return None
+    return CardFacts(*row[:-1]), row.physical_state

@@ -1,0 +1,91 @@
+"""The partner bank API (M-10(8)): signed requests of partners holding the ``bank`` role.
+GET /bank/applications (cards to produce or issue), POST /bank/card-reports (idempotent by
+``request_id``). A chip reader's card read goes to POST /verifications (scenes/views.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import g
+
+from app.extensions import error_responses
+from app.http_json import CardBlueprint
+from app.runtime import runtime
+from app.services.bank_reports import BANK_EVENTS, applications, report
+from app.services.partners import require_role
+
+from .signing import signed
+
+blp = CardBlueprint("partner_bank", __name__, url_prefix="/api/partner/v1",
+                    description="Partner bank API: the physical card's life (docs/card-lifecycle.md)")
+
+BANK_ERRORS = {401: "Signature, timestamp, nonce or partner refused", 403: "role_required: the partner is not a bank"}
+PHYSICAL_STATES = ["applied", "produced", "issued", "activated", "suspended", "replaced", "recovered", "cancelled"]
+
+
+class ApplicationsQuerySchema(ma.Schema):
+    state = ma.fields.String(load_default="applied", validate=ma.validate.OneOf(PHYSICAL_STATES))
+    limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 500))
+
+
+class ApplicationSchema(ma.Schema):
+    application_id = ma.fields.String(required=True)
+    card_number = ma.fields.String(required=True, metadata={"description": "Written to the chip"})
+    holder_name = ma.fields.String(required=True, metadata={"description": "Printed on the card"})
+    state = ma.fields.String(required=True)
+    technology = ma.fields.String(required=True)
+    serial_number = ma.fields.String(required=True, allow_none=True)
+    replaces_serial_number = ma.fields.String(required=True, allow_none=True, metadata={"description": "The card it replaces, if any"})
+    applied_at = ma.fields.DateTime(required=True)
+
+
+class ApplicationsSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ApplicationSchema), required=True)
+
+
+class CardReportRequestSchema(ma.Schema):
+    request_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
+        "description": "The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice",
+        "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
+    application_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 32))
+    event = ma.fields.String(required=True, validate=ma.validate.OneOf(BANK_EVENTS))
+    serial_number = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"[A-Za-z0-9]{6,32}\Z"), metadata={
+        "description": "produced: the card's serial number (6-32 of A-Za-z0-9)", "pattern": "^[A-Za-z0-9]{6,32}$"})
+    issued_on = ma.fields.Date(load_default=None, metadata={"description": "issued: the issue date (default: today, Asia/Shanghai)"})
+    contact_phone = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 20),
+                                     metadata={"description": "information_changed: the holder's new contact phone"})
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+
+
+class CardReportSchema(ma.Schema):
+    request_id = ma.fields.String(required=True)
+    application_id = ma.fields.String(required=True)
+    event = ma.fields.String(required=True)
+    state = ma.fields.String(required=True, metadata={"description": "The physical card's state after the report"})
+    replayed = ma.fields.Boolean(required=True, metadata={"description": "true: this request_id was already applied; the first answer"})
+
+
+@blp.route("/bank/applications", methods=["GET"])
+@blp.doc(security=[{"partnerSignature": []}])
+@signed
+@blp.arguments(ApplicationsQuerySchema, location="query")
+@blp.response(200, ApplicationsSchema)
+@error_responses(blp, {**BANK_ERRORS, 422: "validation_error"})
+def get_applications(args: dict[str, Any]) -> Any:
+    """This bank's physical cards in ``state`` (default ``applied``), oldest first."""
+    require_role(g.partner, "bank")
+    return {"items": applications(runtime(), g.partner, args["state"], args["limit"])}
+
+
+@blp.route("/bank/card-reports", methods=["POST"])
+@blp.doc(security=[{"partnerSignature": []}])
+@signed
+@blp.arguments(CardReportRequestSchema)
+@blp.response(200, CardReportSchema)
+@error_responses(blp, {**BANK_ERRORS, 404: "card_not_found: no card with this application_id issued by this bank",
+                       409: "illegal_transition (details.state), request_id_reused or serial_in_use",
+                       422: "validation_error (e.g. serial_number missing for produced)"})
+def post_card_report(args: dict[str, Any]) -> Any:
+    """Report production, issuance, activation, recovery, cancellation or an information change (M-10(8))."""
+    require_role(g.partner, "bank")
+    return report(runtime(), g.partner, args)
