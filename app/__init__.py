@@ -61,9 +61,10 @@ def _database_defaults(app: Flask) -> None:
     # No pool_pre_ping: its extra round trip on every request cost ~10% of a verification. After a
     # database restart the first request on each stale connection fails with 503 and SQLAlchemy
     # invalidates the pool, so the app recovers without a restart.
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10}
+    # hide_parameters: an error's log line shows the SQL, never the values (personal data, M-19).
+    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "hide_parameters": True}
     if uri.startswith("sqlite"):
-        options = {"connect_args": {"timeout": 30}}
+        options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
 
 
@@ -107,7 +108,9 @@ def _register_http(app: Flask) -> None:
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import views as partner_views
+    from scenes.registry import check_enabled_scenes
 
+    check_enabled_scenes(app.config)
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
     app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
     app.before_request(refuse_chunked_bodies)

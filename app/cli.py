@@ -25,17 +25,36 @@ def _create_app() -> Flask:
 
 
 class CardGroup(FlaskGroup):
-    """Turns database failures into one-line errors instead of tracebacks."""
+    """Turns failures into one-line errors instead of tracebacks: an operator at 3 a.m. needs
+    the cause, and a traceback of a database error would print the statement's values."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import ArgumentError, OperationalError
+        from sqlalchemy.exc import ArgumentError, DBAPIError
+
+        from .crypto import KeyringError
 
         try:
             return super().invoke(ctx)
-        except OperationalError as exc:
-            raise click.ClickException(f"database unreachable ({type(exc.orig).__name__}); check DATABASE_URL") from None
+        except DBAPIError as exc:
+            raise click.ClickException(_database_failure(exc)) from None
         except ArgumentError:
             raise click.ClickException("DATABASE_URL is not a database URL SQLAlchemy understands") from None
+        except ImportError as exc:
+            raise click.ClickException(f"a driver is missing ({exc}): DATABASE_URL must be PostgreSQL or SQLite") from None
+        except (KeyringError, ValueError, ArithmeticError, OSError) as exc:  # our messages: no secrets, no personal data
+            raise click.ClickException(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}") from None
+
+
+def _database_failure(exc: Any) -> str:
+    """One line for a database error, from its type and the kind of failure, never its values."""
+    text = str(exc.orig).lower()
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return "the database has no tables yet (or an old schema): run `citizencard db upgrade`"
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError):
+        return f"database unreachable ({type(exc.orig).__name__}); check DATABASE_URL"
+    return f"database error ({type(exc.orig).__name__}); nothing was changed by the failing statement"
 
 
 @click.group(cls=CardGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)

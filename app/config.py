@@ -8,6 +8,7 @@ values, or missing ones, stop the app from starting (:class:`ConfigError`).
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import re
 from collections.abc import Mapping
@@ -43,9 +44,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     development default.
     """
     env = os.environ if environ is None else environ
-    production = env.get("CARD_ENV", "development") == "production"
+    card_env = env.get("CARD_ENV") or "development"
+    if card_env not in ("development", "production"):
+        raise ConfigError("CARD_ENV must be development or production (lower case)")
+    production = card_env == "production"
     config: dict[str, Any] = {
-        "CARD_ENV": "production" if production else env.get("CARD_ENV", "development"),
+        "CARD_ENV": card_env,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
         "SECRET_KEY": env.get("CARD_SECRET_KEY"),
@@ -84,15 +88,28 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         _refuse_weak_secrets(config)
     else:
         _fill_dev_defaults(config)
+    _check_base64_key(config["CARD_BLIND_INDEX_KEY"])
     return config
+
+
+def _check_base64_key(value: str) -> None:
+    try:
+        key = base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ConfigError("CARD_BLIND_INDEX_KEY must be base64 (e.g. of 32 random bytes)") from None
+    if len(key) < 32:
+        raise ConfigError("CARD_BLIND_INDEX_KEY must be at least 32 bytes (base64 of 32 random bytes)")
+
+
+MAX_SETTING = 1_000_000_000  # no count or duration we configure is larger (seconds: 31 years)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"{name} must be a positive whole number")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_SETTING:
+        raise ConfigError(f"{name} must be a whole number from 1 to {MAX_SETTING}")
     return int(raw)
 
 
@@ -141,15 +158,22 @@ def _benefit_types(raw: str) -> tuple[str, ...]:
     return names
 
 
+# Concession names the transit scene gives for other reasons: an age category may not take them.
+RESERVED_CONCESSIONS = ("disabled", "standard", "none")
+
+
 def _concession_ages(raw: str) -> tuple[tuple[str, int], ...]:
-    """``"senior:60,elder:70"``: (category, minimum age), highest age first."""
-    pairs = []
+    """``"senior:60,elder:70"``: (category, minimum age 1-150), each category once, highest age
+    first; an empty value means no age concessions."""
+    pairs: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         category, _, age = item.partition(":")
-        if not category.isidentifier() or not age.isascii() or not age.isdigit():
-            raise ConfigError("CARD_CONCESSION_AGES must look like senior:60,elder:70")
-        pairs.append((category, int(age)))
-    return tuple(sorted(pairs, key=lambda pair: -pair[1]))
+        if not category.isidentifier() or not age.isascii() or not age.isdigit() or not 1 <= int(age) <= 150:
+            raise ConfigError("CARD_CONCESSION_AGES must look like senior:60,elder:70 (ages 1-150)")
+        if category in RESERVED_CONCESSIONS or category in pairs:
+            raise ConfigError(f"CARD_CONCESSION_AGES: {category} is reserved or repeated")
+        pairs[category] = int(age)
+    return tuple(sorted(pairs.items(), key=lambda pair: -pair[1]))
 
 
 def _fill_dev_defaults(config: dict[str, Any]) -> None:
@@ -165,8 +189,15 @@ def _refuse_weak_secrets(config: dict[str, Any]) -> None:
             raise ConfigError(f"production mode: {_env_name(name)} is not set")
         if value == DEV_VALUES[name] or (name == "CARD_DATA_KEYS" and DEV_DATA_KEYS in value):
             raise ConfigError(f"production mode: {_env_name(name)} is a development default")
-    if not config.get("SQLALCHEMY_DATABASE_URI"):
-        raise ConfigError("production mode: DATABASE_URL is not set")
+    if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        raise ConfigError("production mode: DATABASE_URL must name a PostgreSQL database")
+    if not config.get("REDIS_URL"):
+        raise ConfigError("production mode: REDIS_URL is not set")
+    if len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(f"production mode: CARD_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+
+
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _env_name(setting: str) -> str:

@@ -2,13 +2,16 @@
 
 Python's json module accepts what an API should refuse and fails in ways a generic handler would
 turn into a 500: nesting deep enough to exhaust the stack, integers too long to convert, NaN and
-Infinity, and lone UTF-16 surrogates (``"\\ud800"``) that later fail to encode. Here each of these
-is a 400 ``bad_request``; a body that is not declared as JSON is a 415; chunked bodies without a
+Infinity (also as an overflowing ``1e999``), lone UTF-16 surrogates (``"\\ud800"``) that later
+fail to encode, and a key repeated in one object (whose value wins differs between parsers: a
+signature checker and the app must not disagree). Here each of these is a 400 ``bad_request``;
+a body that is not declared as JSON is a 415; chunked bodies without a
 length are refused with 411 (the body-size limit needs the length).
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import flask
@@ -41,9 +44,19 @@ def _bounded_number(kind: type) -> Any:
     def convert(text: str) -> Any:
         if len(text) > MAX_NUMBER_CHARACTERS:
             raise _bad_json("number too long")
-        return kind(text)
+        number = kind(text)
+        if kind is float and not math.isfinite(number):
+            raise _bad_json("number out of range")
+        return number
 
     return convert
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _bad_json("a key is repeated in one object")
+    return value
 
 
 def _depth_ok(value: Any) -> bool:
@@ -60,11 +73,15 @@ def _depth_ok(value: Any) -> bool:
 def loads_strict(data: bytes) -> Any:
     """Parse a request body; raises AppError 400 for anything but plain, shallow UTF-8 JSON."""
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants,
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys,
                            parse_int=_bounded_number(int), parse_float=_bounded_number(float))
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
-    except (RecursionError, ValueError, UnicodeError) as exc:  # JSONDecodeError is a ValueError
-        raise _bad_json(type(exc).__name__) from None
+    except RecursionError:
+        raise _bad_json(f"nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeError:
+        raise _bad_json("not UTF-8 text, or a lone UTF-16 surrogate") from None
+    except ValueError:  # JSONDecodeError is a ValueError
+        raise _bad_json("not JSON") from None
     if not _depth_ok(value):
         raise _bad_json(f"nested deeper than {MAX_DEPTH} levels")
     return value

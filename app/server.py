@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -41,15 +42,42 @@ GUNICORN_SETTINGS = {
 
 class SafeLogger(Logger):  # type: ignore[misc]
     """gunicorn's logger with request-supplied text escaped: an encoded newline in a path
-    cannot forge a log line, and the log stays ASCII."""
+    cannot forge a log line, and the log stays ASCII. gunicorn's own messages about a bad request
+    quote its request line: the query string (which may carry personal data) is cut out."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         return {key: _printable(value) if isinstance(value, str) else value
                 for key, value in super().atoms(resp, req, environ, request_time).items()}
 
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().critical(_redacted(msg), *args, **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().error(_redacted(msg), *args, **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().warning(_redacted(msg), *args, **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().info(_redacted(msg), *args, **kwargs)
+
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().debug(_redacted(msg), *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        super().exception(_redacted(msg), *args, **kwargs)
+
 
 def _printable(text: str) -> str:
     return text if text.isascii() and text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _redacted(message: Any) -> str:
+    """``message`` with every query string replaced by ``?<query>``, escaped to printable ASCII."""
+    return _printable(_QUERY.sub("?<query>", str(message)))
 
 
 def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

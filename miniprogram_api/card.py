@@ -128,6 +128,7 @@ def get_code(args: dict[str, Any]) -> Any:
 @error_responses(blp, {
     401: "token_missing / token_invalid",
     403: "not_bound",
+    409: "device_conflict: another installation was provisioned at the same moment; retry",
 })
 def post_seed(args: dict[str, Any]) -> Any:
     """Provision the TOTP seed to this installation for offline codes; a new installation rotates it."""

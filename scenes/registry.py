@@ -23,6 +23,16 @@ POLICIES: dict[str, Scene] = {
 SCENE_NAMES: tuple[str, ...] = tuple(POLICIES)
 
 
+def check_enabled_scenes(config: Any) -> None:
+    """ConfigError at start-up when ``CARD_SCENES_ENABLED`` names a scene that does not exist (a
+    typo would otherwise close that scene for the whole city without a word)."""
+    from app.config import ConfigError
+
+    unknown = sorted(set(config["CARD_SCENES_ENABLED"] or ()) - set(SCENE_NAMES))
+    if unknown:
+        raise ConfigError(f"CARD_SCENES_ENABLED: unknown scenes {', '.join(unknown)} (scenes: {', '.join(SCENE_NAMES)}, or all)")
+
+
 def enabled_policy(name: str, config: Any) -> Scene:
     """The policy of an open scene; 422 ``scene_unknown`` or ``scene_not_enabled``."""
     policy = POLICIES.get(name)

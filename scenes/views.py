@@ -107,8 +107,11 @@ def document_one_carrier(spec: Any) -> None:
 
 
 class MemberSchema(ma.Schema):
-    id_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 32))
-    member_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
+    """Lengths bound the request only: an entry that is blank, too long or otherwise wrong is
+    rejected on its own (``rejected``), the others are applied (docs/partner-api.md)."""
+
+    id_number = ma.fields.String(required=True, validate=ma.validate.Length(max=64))
+    member_id = ma.fields.String(required=True, validate=ma.validate.Length(max=256))
 
 
 class MembersRequestSchema(ma.Schema):

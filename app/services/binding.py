@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import idnumber
@@ -105,14 +105,25 @@ def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str,
     other = db.session.scalar(select(MpAccount.id).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
     if other is not None:
         _fail(rt, failed, AppError("already_bound", 409, "this identity is already bound to another account"))
-    card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
-    account.citizen_id = citizen.id
     try:
+        card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
+        _claim_account(account.id, citizen.id)
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError:  # another account created this identity's card at the same moment
         db.session.rollback()
         raise AppError("already_bound", 409, "this identity was bound to another account at the same time") from None
     return BindResult(card.card_number, citizen.insured)
+
+
+def _claim_account(account_id: int, citizen_id: int) -> None:
+    """Bind the account unless it got bound to someone else meanwhile (one conditional UPDATE:
+    two identities bound to one account at the same moment cannot both succeed)."""
+    claimed = db.session.execute(
+        update(MpAccount).where(MpAccount.id == account_id, or_(MpAccount.citizen_id.is_(None), MpAccount.citizen_id == citizen_id))
+        .values(citizen_id=citizen_id).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise AppError("account_already_bound", 409, "this account was bound to another identity at the same time")
 
 
 def _new_card(rt: Runtime, citizen: Citizen, phone: str) -> Card:

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from qr import totp
 
@@ -61,8 +62,21 @@ def provision_seed(rt: Runtime, account: MpAccount, installation_id: str) -> See
 
     The same installation gets the same seed again. A different installation gets a fresh seed
     and pseudonym, and the previous device is revoked in the same transaction, so its codes stop
-    verifying at once.
+    verifying at once. Installations provisioned at the same moment: the newest wins; 409
+    ``device_conflict`` only if that keeps colliding.
     """
+    for _attempt in range(PROVISION_ATTEMPTS):
+        try:
+            return _provision(rt, account, installation_id)
+        except IntegrityError:  # another installation replaced the device at the same moment: the newest wins
+            db.session.rollback()
+    raise AppError("device_conflict", 409, "the card's device changed at the same moment; try again")
+
+
+PROVISION_ATTEMPTS = 3
+
+
+def _provision(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
     card = bound_card(account)
     device = active_device(card)
     if device.installation_id in (None, installation_id):

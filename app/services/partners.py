@@ -102,6 +102,8 @@ def change_roles(partner_id: str, grant: Iterable[str], revoke: Iterable[str]) -
     on every server (the view cache)."""
     partner = _partner(partner_id)
     _checked_roles([*grant, *revoke])
+    if set(filter(None, grant)) & set(filter(None, revoke)):
+        raise ValueError("a role cannot be granted and revoked in one change")
     roles = _checked_roles((partner.role_set | set(grant)) - set(revoke))
     if not roles and not partner.scene_set:
         raise ValueError("a partner keeps at least one scene or role; disable the partner instead")

@@ -86,7 +86,7 @@ def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow
     if not column_count_ok(record):
         raise ValueError("wrong_column_count")
     name = normalize_name(record["name"] or "")
-    if not name or len(name) > MAX_NAME_LENGTH:
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():  # no control or direction-override characters
         raise ValueError("bad_name")
     try:
         id_number = idnumber.validate(record["id_number"] or "", today)

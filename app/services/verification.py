@@ -184,7 +184,7 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
          answer_key: str) -> VerificationAnswer:
     """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
     answer = _answer(policy, decision)
-    kept = json.dumps({"answer": asdict(answer), "at": rt.clock.time()})
+    kept = rt.keyring.encrypt(json.dumps({"answer": asdict(answer), "at": rt.clock.time()}), KEPT_ANSWER)
     scanned = decision.scanned
     assert scanned is not None
     outcome, earlier = replay.use_once(rt.store, scanned.pseudonym, scanned.step, scanned.sequence,
@@ -211,6 +211,9 @@ def _settle(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
 
 
 VOID = "{}"
+# The kept answer holds what the scene disclosed (a name, an ID number): encrypted in the store
+# like every personal field at rest (M-19), for its 60 s.
+KEPT_ANSWER = "verification.kept_answer"
 
 
 def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
@@ -222,7 +225,7 @@ def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
 
 def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | None:
     """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
-    kept = json.loads(kept_text) if kept_text else {}
+    kept = json.loads(rt.keyring.decrypt(kept_text, KEPT_ANSWER)) if kept_text and kept_text != VOID else {}
     if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
         return None
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})

@@ -1,9 +1,12 @@
 """Real-name binding against the roster (M-17), and privacy of what is stored (M-19)."""
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, inspect, select, text
 
 from app.extensions import db
+from app.models import Card, MpAccount
 from app.services.binding import luhn_check_digit
 
 from ..helpers import PERSON, ApiClient
@@ -135,3 +138,29 @@ def _all_text(session) -> str:  # type: ignore[no-untyped-def]
             chunks.extend(str(value) for value in row)
     assert chunks, "the database should hold rows"
     return "\n".join(chunks)
+
+
+def test_accounts_binding_one_identity_at_the_same_moment_get_one_200_and_409s(api: ApiClient) -> None:
+    api.import_sample_roster()
+    tokens = [api.login() for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(lambda token: api.bind(token).status_code, tokens))
+    assert statuses == [200] + [409] * 5
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Card)) == 1
+
+
+SECOND = {"name": "李建国", "id_number": "441900195008281658", "phone": "13800138488"}
+
+
+def test_one_account_binding_two_identities_at_the_same_moment_binds_one(api: ApiClient) -> None:
+    api.import_sample_roster()
+    token = api.login()
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda person: api.bind(token, person), [PERSON, SECOND]))
+    assert sorted(answer.status_code for answer in answers) == [200, 409]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert error_code(refused) in ("account_already_bound", "already_bound")
+    with api.app.app_context():
+        bound = db.session.scalars(select(MpAccount.citizen_id).where(MpAccount.citizen_id.is_not(None))).all()
+        assert len(bound) == 1 and db.session.scalar(select(func.count()).select_from(Card)) == 1

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import zxingcpp
 from PIL import Image
+from sqlalchemy import select
 
+from app.extensions import db
+from app.models import Device
 from qr import payload, totp
 
 from ..helpers import ApiClient
@@ -102,6 +106,17 @@ class TestSeed:
         assert api.verify(partner, self.offline_code(old, step, 5)).json["reason"] == "code_invalid"
         assert api.verify(partner, self.offline_code(new, step, 0)).json["accepted"] is True
         assert payload.parse(api.code(token)).pseudonym == new["pseudonym"]
+
+    def test_installations_provisioned_at_the_same_moment_leave_one_live_device(self, api: ApiClient) -> None:
+        token = api.bound_citizen()
+        self.seed(api, token, "install-first")
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda n: api.client.post("/api/mp/v1/card/seed", json={"installation_id": f"install-{n}"},
+                                                              headers=api.bearer(token)), range(6)))
+        assert {answer.status_code for answer in answers} <= {200, 409} and 200 in {a.status_code for a in answers}
+        with api.app.app_context():
+            live = db.session.scalars(select(Device.installation_id).where(Device.revoked_at.is_(None))).all()
+        assert len(live) == 1 and live[0] in {f"install-{n}" for n in range(6)}
 
     def test_bad_installation_ids_are_refused(self, api: ApiClient) -> None:
         token = api.bound_citizen()

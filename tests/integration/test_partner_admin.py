@@ -35,6 +35,7 @@ def test_roles_are_granted_and_revoked_and_a_role_only_partner_verifies_nowhere(
     assert "\tbank\tDongguan Rural Bank" in cli(api, "partner", "list").output
     assert cli(api, "partner", "roles", bank["partner_id"], "--grant", "disburse").output.strip().endswith("bank,disburse")
     assert cli(api, "partner", "roles", bank["partner_id"], "--grant", "teller").exit_code == 2
+    assert cli(api, "partner", "roles", bank["partner_id"], "--grant", "bank", "--revoke", "bank").exit_code == 2
     last = cli(api, "partner", "roles", bank["partner_id"], "--revoke", "bank,disburse")
     assert last.exit_code == 2 and "at least one scene or role" in last.output
     code = api.code(api.bound_citizen())

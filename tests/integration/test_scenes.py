@@ -92,6 +92,15 @@ class TestMembership:
             {"position": 2, "reason": "duplicate_id_number (first at 1)"},
             {"position": 3, "reason": "duplicate_member_id (first at 1)"}]}
 
+    def test_a_blank_or_overlong_member_id_is_rejected_alone(self, api: ApiClient, citizen: str) -> None:
+        campus = api.partner(("campus",), "Campus")
+        members = [{"id_number": PERSON["id_number"], "member_id": ""}, {"id_number": SENIOR["id_number"], "member_id": "S" * 65},
+                   {"id_number": "", "member_id": "S3"}]
+        answer = self.upload(api, campus, members)
+        assert answer.status_code == 200 and answer.json["accepted"] == 0
+        assert [(item["position"], item["reason"]) for item in answer.json["rejected"]][:2] == [(1, "bad_member_id"), (2, "bad_member_id")]
+        assert answer.json["rejected"][2]["position"] == 3 and answer.json["rejected"][2]["reason"].startswith("id_number_")
+
     def test_replace_empties_and_append_extends(self, api: ApiClient, citizen: str) -> None:
         campus = api.partner(("campus",), "Campus")
         self.upload(api, campus, [{"id_number": PERSON["id_number"], "member_id": "S1"}])

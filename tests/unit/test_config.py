@@ -10,6 +10,7 @@ from app.config import DEV_DATA_KEYS, DEV_SECRET_KEY, ConfigError, load_config
 STRONG = {
     "CARD_ENV": "production",
     "DATABASE_URL": "postgresql://db/card",
+    "REDIS_URL": "redis://cache:6379/0",
     "CARD_SECRET_KEY": "s" * 40,
     "CARD_DATA_KEYS": "k1:" + base64.b64encode(b"k" * 32).decode(),
     "CARD_BLIND_INDEX_KEY": base64.b64encode(b"b" * 32).decode(),
@@ -29,7 +30,8 @@ def test_production_with_real_secrets_starts() -> None:
     assert config["CARD_ENV"] == "production" and config["SECRET_KEY"] == "s" * 40
 
 
-@pytest.mark.parametrize("name", ["CARD_SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY", "CARD_WECHAT_SECRET", "DATABASE_URL"])
+@pytest.mark.parametrize("name", ["CARD_SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY", "CARD_WECHAT_SECRET", "DATABASE_URL",
+                                  "REDIS_URL"])
 def test_production_refuses_a_missing_secret(name: str) -> None:
     env = {k: v for k, v in STRONG.items() if k != name}
     with pytest.raises(ConfigError, match=name):
@@ -70,3 +72,34 @@ def test_departments_and_categories_are_key_label_lists() -> None:
     for bad in ("地铁:metro", " , ", "a-b:x"):
         with pytest.raises(ConfigError, match="CARD_DEPARTMENTS"):
             load_config({"CARD_DEPARTMENTS": bad})
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("DATABASE_URL", "sqlite:///card.sqlite", "PostgreSQL"),
+    ("CARD_SECRET_KEY", "a", "at least 32"),
+])
+def test_production_refuses_what_cannot_run_a_city(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config({**STRONG, name: value})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CARD_ENV": "Production"}, "CARD_ENV must be development or production"),
+    ({"CARD_ENV": "prod"}, "CARD_ENV must be development or production"),
+    ({"CARD_TOKEN_TTL": "99999999999999999"}, "CARD_TOKEN_TTL must be a whole number from 1"),
+    ({"CARD_CONCESSION_AGES": "senior:60,disabled:30"}, "reserved or repeated"),
+    ({"CARD_CONCESSION_AGES": "senior:60,senior:70"}, "reserved or repeated"),
+    ({"CARD_CONCESSION_AGES": "senior:200"}, "ages 1-150"),
+    ({"CARD_BLIND_INDEX_KEY": "short"}, "must be base64"),
+    ({"CARD_BLIND_INDEX_KEY": base64.b64encode(b"x" * 8).decode()}, "at least 32 bytes"),
+])
+def test_values_that_would_silently_misbehave_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(env)
+
+
+def test_an_unknown_enabled_scene_refuses_to_start() -> None:
+    from app import create_app
+
+    with pytest.raises(ConfigError, match="unknown scenes Transit"):
+        create_app({"CARD_SCENES_ENABLED": frozenset({"Transit"})})

@@ -60,6 +60,13 @@ def test_the_roster_reader_takes_only_valid_rows_and_accounts_for_every_row(text
     assert all(reason and "\n" not in reason for _line, reason in report.rejected)
 
 
+@pytest.mark.parametrize("name", ["陈\x01小明", "\u202e明小陈", "陈\x00小明"])
+def test_a_name_with_control_or_direction_characters_is_refused(name: str) -> None:
+    report = ImportReport()
+    assert list(read_roster(io.StringIO(as_csv(HEADER, [[name, VALID_IDS[0], "13800138000", "1"]])), report, TODAY)) == []
+    assert report.rejected == [(2, "bad_name")]
+
+
 def test_a_valid_row_is_taken_and_an_invalid_one_refused_by_line() -> None:
     text = as_csv(HEADER, [["陈小明", VALID_IDS[0], "13800138000", "1"], ["陈小明", "441900198506151236", "13800138000", "1"]])
     report = ImportReport()
