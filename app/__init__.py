@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 from flask import Flask
@@ -36,8 +37,31 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
         app.extensions[EXTENSION_KEY] = runtime = build_runtime(app, db.engine, clock)
         if isinstance(runtime.store, SqlStore):
             _tune_sqlite(runtime.store.engine)
-    logging.getLogger("app").setLevel(app.config.get("CARD_LOG_LEVEL", "INFO"))
+    _log_to_stderr(app.config.get("CARD_LOG_LEVEL", "INFO"))
     return app
+
+
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler writing to whatever ``sys.stderr`` is at each line (a test runner swaps it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _log_to_stderr(level: str) -> None:
+    """Our log lines (``app.*``) to stderr at ``level``, beside gunicorn's: without a handler,
+    Python drops INFO lines (e.g. the development SMS sender's)."""
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+        logger.addHandler(handler)
 
 
 def _remove_session(_error: BaseException | None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,8 +87,21 @@ def _values(rt: Runtime, event: str, body: dict[str, Any]) -> dict[str, Any]:
             _missing("serial_number", "produced")
         return {"serial_number": body["serial_number"]}
     if event == "issued":
-        return {"issued_on": body.get("issued_on") or today_in_shanghai(rt)}
+        issued_on, today = body.get("issued_on") or today_in_shanghai(rt), today_in_shanghai(rt)
+        if not today - timedelta(days=ISSUED_ON_PAST_DAYS) <= issued_on <= today:
+            _invalid("issued_on", f"must be between {ISSUED_ON_PAST_DAYS} days ago and today (Asia/Shanghai)")
+        return {"issued_on": issued_on}
+    if event == "cancelled" and not body.get("reason"):
+        _missing("reason", "cancelled")
     return {}
+
+
+ISSUED_ON_PAST_DAYS = 90  # a late report of an issue is fine; a date in the future or years back is a mistake
+
+
+def _invalid(field: str, problem: str) -> None:
+    db.session.rollback()
+    raise AppError("validation_error", 422, f"{field} {problem}", {"fields": {"json": {field: [problem]}}})
 
 
 def _missing(field: str, event: str) -> None:

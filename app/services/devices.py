@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -41,8 +43,12 @@ def bound_card(account: MpAccount) -> Card:
 
 
 def active_device(card: Card) -> Device:
-    """The card's one unrevoked device (binding creates the first)."""
-    return db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))).one()
+    """The card's one unrevoked device (binding creates the first); 403 ``card_inactive`` when
+    there is none (the card was cancelled)."""
+    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))).one_or_none()
+    if device is None:
+        raise AppError("card_inactive", 403, "the card has no active e-card (it was cancelled)", {"status": card.status})
+    return device
 
 
 @dataclass(frozen=True)
@@ -65,15 +71,23 @@ def provision_seed(rt: Runtime, account: MpAccount, installation_id: str) -> See
     verifying at once. Installations provisioned at the same moment: the newest wins; 409
     ``device_conflict`` only if that keeps colliding.
     """
-    for _attempt in range(PROVISION_ATTEMPTS):
+    return newest_wins(lambda: _provision(rt, account, installation_id))
+
+
+REPLACE_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def newest_wins(replacement: Callable[[], T]) -> T:
+    """Run ``replacement`` (it replaces the card's device and commits). When another replacement
+    of the same card commits first (the one-live-device index refuses ours), run it again on the
+    new state: the newest request wins. 409 ``device_conflict`` if it keeps colliding."""
+    for _attempt in range(REPLACE_ATTEMPTS):
         try:
-            return _provision(rt, account, installation_id)
-        except IntegrityError:  # another installation replaced the device at the same moment: the newest wins
+            return replacement()
+        except IntegrityError:
             db.session.rollback()
     raise AppError("device_conflict", 409, "the card's device changed at the same moment; try again")
-
-
-PROVISION_ATTEMPTS = 3
 
 
 def _provision(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:

@@ -27,7 +27,7 @@ from ..extensions import db
 from ..models import Card, CarrierEvent, Citizen, Device, MpAccount, Partner, PhysicalCard
 from ..models.carrier import LIVE_PHYSICAL_STATES
 from ..runtime import Runtime
-from .devices import SeedGrant, active_device, bound_card, replace_device, seed_grant
+from .devices import SeedGrant, active_device, bound_card, newest_wins, replace_device, seed_grant
 from .fees import FeeDecision, fee_for_next_card
 from .pins import checked_pin, hash_pin
 
@@ -288,7 +288,12 @@ def _citizen_ecard_event(rt: Runtime, account: MpAccount, event: str, reason: st
 def move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
     """Move the e-card to the installation ``installation_id``: a new seed and pseudonym there,
     and the old device revoked in the same transaction (its codes stop verifying at once).
-    409 ``same_device`` when it is already there; ``card_cancelled`` after cancellation."""
+    409 ``same_device`` when it is already there; ``card_cancelled`` after cancellation. Moves
+    at the same moment: the newest wins (:func:`newest_wins`)."""
+    return newest_wins(lambda: _move_ecard(rt, account, installation_id))
+
+
+def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
     card = bound_card(account)
     _refuse_cancelled(card)
     old = active_device(card)

@@ -6,7 +6,6 @@ change is recorded as a card event without the number itself (M-19).
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import secrets
@@ -29,8 +28,10 @@ def _checked_phone(phone: str) -> str:
     return phone
 
 
-def _digest(card_id: int, phone: str, code: str) -> str:
-    return hashlib.sha256(f"{card_id}\n{phone}\n{code}".encode()).hexdigest()
+def _digest(rt: Runtime, card_id: int, phone: str, code: str) -> str:
+    """Keyed (HMAC with the app's secret key): a 6-digit code under a plain hash would fall to
+    10^6 tries by anyone who can read the store."""
+    return hmac.new(rt.config["SECRET_KEY"].encode(), f"{card_id}\n{phone}\n{code}".encode(), "sha256").hexdigest()
 
 
 def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
@@ -40,7 +41,7 @@ def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
     if not rt.store.claim(f"phone-resend:{card.id}", RESEND_SECONDS):
         raise AppError("too_many_codes", 429, "a code was sent less than a minute ago", headers={"Retry-After": str(RESEND_SECONDS)})
     code = f"{secrets.randbelow(10**6):06d}"
-    rt.store.put(f"phone-code:{card.id}", json.dumps({"digest": _digest(card.id, phone, code), "nonce": secrets.token_hex(8)}),
+    rt.store.put(f"phone-code:{card.id}", json.dumps({"digest": _digest(rt, card.id, phone, code), "nonce": secrets.token_hex(8)}),
                  CODE_TTL_SECONDS)
     rt.sms.send(phone, f"【东莞市民卡】验证码 {code}，10 分钟内有效。Citizen card code {code} (10 min).")
     return CODE_TTL_SECONDS
@@ -55,7 +56,7 @@ def change_phone(rt: Runtime, account: MpAccount, phone: str, sms_code: str) -> 
     kept = json.loads(rt.store.get(key) or "{}")
     wrong_key = f"phone-wrong:{card.id}:{kept.get('nonce')}"  # counted per code sent, atomically
     if not kept or int(rt.store.get(wrong_key) or 0) >= MAX_WRONG \
-            or not hmac.compare_digest(kept["digest"], _digest(card.id, phone, sms_code)):
+            or not hmac.compare_digest(kept["digest"], _digest(rt, card.id, phone, sms_code)):
         if kept:
             rt.store.incr(wrong_key, CODE_TTL_SECONDS)
         raise AppError("sms_code_invalid", 422, "the code is wrong or expired; ask for a new one")

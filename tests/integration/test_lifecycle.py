@@ -321,8 +321,27 @@ def test_a_lost_card_is_refused_as_soon_as_the_report_returns(story: Story) -> N
 def test_a_card_not_in_use_is_refused(story: Story, steps: tuple[str, ...], reason: str) -> None:
     application_id = story.apply()
     for event in steps:
-        assert story.report(application_id, event, serial_number="SN12345678").status_code == 200
+        assert story.report(application_id, event, serial_number="SN12345678", reason="damaged").status_code == 200
     assert story.read_card()["reason"] == reason
+
+
+@pytest.mark.parametrize(("event", "extra", "field"), [
+    ("issued", {"issued_on": "9999-12-31"}, "issued_on"),
+    ("issued", {"issued_on": "2001-01-01"}, "issued_on"),
+    ("cancelled", {}, "reason"),
+])
+def test_implausible_bank_reports_are_refused(story: Story, event: str, extra: dict, field: str) -> None:
+    application_id = story.apply()
+    assert story.report(application_id, "produced", serial_number="SN12345678").status_code == 200
+    refused = story.report(application_id, event, **extra)
+    assert (refused.status_code, error_code(refused)) == (422, "validation_error")
+    assert field in refused.json["error"]["details"]["fields"]["json"]
+
+
+def test_a_fee_must_be_integer_fen(story: Story) -> None:
+    for fee in (0.5, "0", 0.0):
+        refused = story.mp("POST", "/card/physical", {"bank_partner_id": story.bank["partner_id"], "accepted_fee_fen": fee})
+        assert (refused.status_code, error_code(refused)) == (422, "validation_error"), fee
 
 
 def test_cancelling_the_card_cancels_every_carrier(api: ApiClient, story: Story) -> None:
@@ -336,6 +355,17 @@ def test_cancelling_the_card_cancels_every_carrier(api: ApiClient, story: Story)
     assert story.read_card()["reason"] == "card_cancelled"
     assert api.verify(story.metro, code).json["reason"] in ("code_invalid", "card_inactive")
     assert story.mp("GET", "/card/carriers").json["ecard_state"] == "cancelled"
+    for method, path, body in (("GET", "/card/code", None), ("POST", "/card/seed", {"installation_id": "new-phone-01"})):
+        refused = story.mp(method, path, body)
+        assert (refused.status_code, error_code(refused)) == (403, "card_inactive"), path
+
+
+def test_moves_to_new_devices_at_the_same_moment_leave_one_live_device(story: Story) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda n: story.mp("POST", "/card/ecard/device", {"installation_id": f"phone-race-{n}"}), range(4)))
+    assert {answer.status_code for answer in answers} <= {200, 409} and 200 in {answer.status_code for answer in answers}
+    with story.api.app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Device).where(Device.revoked_at.is_(None))) == 1
 
 
 def test_unknown_card_numbers_count_as_invalid_input(story: Story) -> None:
