@@ -81,7 +81,7 @@ class BanksSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(BankSchema), required=True)
 
 
-FEE_FIELD = ma.fields.Integer(required=True, validate=ma.validate.Range(0, 10**9), metadata={
+FEE_FIELD = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 10**9), metadata={
     "description": "The fee_fen of GET /card/physical/fee, confirming it (409 fee_not_accepted otherwise)"})
 
 
