@@ -304,7 +304,8 @@ def test_a_request_naming_a_line_twice_is_refused_whole_with_the_positions(benef
     entries = [(ids[1000], outcome, "account closed") if outcome == "returned" else (ids[1000], outcome) for outcome in outcomes]
     answer = benefits.confirm(bank, entries[0], (ids[2000], "credited"), entries[1])
     assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error"
-    assert f"disbursement_id {ids[1000]} at positions 1, 3" in str(answer.json["error"]["details"])
+    assert answer.json["error"]["details"]["fields"]["json"]["confirmations"] == [
+        f"a line may be confirmed once per request: disbursement_id {ids[1000]} at positions 1, 3"]
     assert sorted(item["amount_fen"] for item in benefits.pending(bank)) == [1000, 2000]  # nothing applied
     settled = benefits.confirm(bank, entries[1])
     assert settled.json["results"] == [{"disbursement_id": ids[1000], "result": "applied", "status": outcomes[1]}]
