@@ -182,7 +182,20 @@ class ConfirmationItemSchema(ma.Schema):
 
 class ConfirmationsRequestSchema(ma.Schema):
     confirmations = ma.fields.List(ma.fields.Nested(ConfirmationItemSchema), required=True,
-                                   validate=ma.validate.Length(1, MAX_CONFIRMATIONS))
+                                   validate=ma.validate.Length(1, MAX_CONFIRMATIONS), metadata={
+                                       "description": "Each disbursement_id at most once: a request naming a line twice is refused whole"})
+
+    @ma.validates_schema
+    def _each_line_once(self, data: dict[str, Any], **_: Any) -> None:
+        """422 ``validation_error`` naming the 1-based positions of every line named twice: one
+        request cannot both credit and return a line, and only one entry could apply."""
+        positions: dict[int, list[int]] = {}
+        for position, item in enumerate(data.get("confirmations", []), start=1):
+            positions.setdefault(item["disbursement_id"], []).append(position)
+        repeated = [f"disbursement_id {line} at positions {', '.join(map(str, where))}"
+                    for line, where in positions.items() if len(where) > 1]
+        if repeated:
+            raise ma.ValidationError([f"a line may be confirmed once per request: {text}" for text in repeated], "confirmations")
 
 
 class ConfirmationResultSchema(ma.Schema):
@@ -200,10 +213,11 @@ class ConfirmationsSchema(ma.Schema):
 @signed
 @blp.arguments(ConfirmationsRequestSchema)
 @blp.response(200, ConfirmationsSchema)
-@error_responses(blp, {**_role("bank"), 422: "validation_error"})
+@error_responses(blp, {**_role("bank"), 422: "validation_error (also: a disbursement_id named twice)"})
 def post_confirmations(args: dict[str, Any]) -> Any:
     """Report lines as credited or returned; each line settles once (``unchanged`` on a repeat,
-    ``conflict`` for the other outcome, ``unknown`` for lines not on this bank's accounts)."""
+    ``conflict`` for the other outcome, ``unknown`` for lines not on this bank's accounts). 422
+    ``validation_error`` when a request names a ``disbursement_id`` twice (positions in details)."""
     require_role(g.partner, "bank")
     items = [Confirmation(item["disbursement_id"], item["outcome"], item.get("reason")) for item in args["confirmations"]]
     return {"results": confirm(runtime(), g.partner.id, items)}
@@ -225,10 +239,11 @@ class FinancialAccountRegisteredSchema(ma.Schema):
 @signed
 @blp.arguments(FinancialAccountRequestSchema)
 @blp.response(200, FinancialAccountRegisteredSchema)
-@error_responses(blp, {**_role("bank"), 409: "account_held_by_another_bank",
+@error_responses(blp, {**_role("bank"), 409: "card_cancelled or account_held_by_another_bank",
                        422: "recipient_invalid, recipient_unknown, account_number_invalid or validation_error"})
 def put_financial_account(args: dict[str, Any]) -> Any:
-    """Register (idempotently) the card's financial account held by this bank (M-21)."""
+    """Register (idempotently) the card's financial account held by this bank (M-21); 409
+    ``card_cancelled`` for a cancelled card."""
     require_role(g.partner, "bank")
     rt = runtime()
     card = card_for_recipient(rt, args["id_number"], args["card_number"])
@@ -244,7 +259,8 @@ class MedicalStatementReportSchema(ma.Schema):
 
 class MedicalAccountRequestSchema(RecipientSchema):
     balance_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 10**12))
-    as_of = ma.fields.AwareDateTime(required=True, metadata={"description": "When the balance was true (with a UTC offset)"})
+    as_of = ma.fields.AwareDateTime(required=True, metadata={
+        "description": "When the balance was true (with a UTC offset); at most 5 minutes after the server's clock (422 as_of_in_future)"})
     statement = ma.fields.List(ma.fields.Nested(MedicalStatementReportSchema), load_default=list,
                                validate=ma.validate.Length(0, MAX_STATEMENT_ENTRIES))
 
@@ -258,9 +274,11 @@ class MedicalAccountSchema(ma.Schema):
 @signed
 @blp.arguments(MedicalAccountRequestSchema)
 @blp.response(200, MedicalAccountSchema)
-@error_responses(blp, {**_role("medical_insurance"), 422: "recipient_invalid, recipient_unknown or validation_error"})
+@error_responses(blp, {**_role("medical_insurance"),
+                       422: "as_of_in_future (over 5 minutes ahead), recipient_invalid, recipient_unknown or validation_error"})
 def put_medical_account(args: dict[str, Any]) -> Any:
-    """Report a citizen's medical-insurance personal account: balance, recent statement, as-of time (M-21)."""
+    """Report a citizen's medical-insurance personal account: balance, recent statement, as-of time (M-21).
+    422 ``as_of_in_future`` for an ``as_of`` more than 5 minutes after the server's clock."""
     require_role(g.partner, "medical_insurance")
     rt = runtime()
     card = card_for_recipient(rt, args["id_number"], args["card_number"])

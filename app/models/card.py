@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .base import Base
 
 CARD_ACTIVE = "active"
+CARD_CANCELLED = "cancelled"
 
 
 class Card(Base):

@@ -41,6 +41,7 @@ from ..extensions import db
 from ..models import Card, Citizen, Disbursement, DisbursementBatch, FinancialAccount
 from ..models.base import UTCDateTime
 from ..models.benefit import DISBURSEMENT_PENDING
+from ..models.card import CARD_CANCELLED
 from ..runtime import Runtime
 from ..sql import upsert_insert
 from .people import id_index
@@ -56,7 +57,7 @@ LINE_FIELDS = ("line_reference", "id_number", "card_number", "benefit_type", "am
 #: Why a line is refused (docs/benefits.md). Stable codes.
 REASONS = (
     "wrong_column_count", "line_reference_invalid", "duplicate_in_batch", "recipient_missing", "recipient_ambiguous", "id_number_invalid",
-    "card_number_invalid", "recipient_unknown", "no_card", "no_financial_account", "benefit_type_unknown",
+    "card_number_invalid", "recipient_unknown", "no_card", "card_cancelled", "no_financial_account", "benefit_type_unknown",
     "amount_not_integer", "amount_not_positive", "amount_too_large", "period_invalid",
 )
 
@@ -110,15 +111,19 @@ def submit_batch(rt: Runtime, department_id: int, batch_reference: str,
 
     Commits once per chunk of :data:`CHUNK` lines. Raises ValueError for a malformed batch
     reference. The same batch reference may be submitted again (e.g. a large batch in parts):
-    lines already on record are ``duplicates``.
+    lines already on record are ``duplicates``. The batch is recorded with the first line that
+    passes every check: a submission whose every line is rejected leaves no batch behind.
     """
     if not REFERENCE.fullmatch(batch_reference):
         raise ValueError("the batch reference must be 1-64 of A-Za-z0-9_.:-")
     report = BatchReport(batch_reference)
-    batch_id = _batch_id(rt, department_id, batch_reference)
+    batch_id: int | None = None
     checked = _resolved_chunks(db.engine, _chunks(_checked_lines(rt, lines, report), CHUNK))
     for chunk, recipients in read_ahead(checked):
-        _record_chunk(rt, batch_id, department_id, chunk, recipients, report)
+        rows = _payable_rows(rt, department_id, chunk, recipients, report)
+        if rows:
+            batch_id = batch_id or _batch_id(rt, department_id, batch_reference)
+            _insert_chunk(batch_id, rows, report)
         db.session.commit()
     report.rejected.sort(key=lambda rejected: rejected[0])
     return report
@@ -257,6 +262,7 @@ def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
 class Recipient:
     citizen_id: int
     card_id: int | None
+    card_status: str | None
     account_id: int | None
     bank_id: int | None
 
@@ -272,10 +278,11 @@ def _resolved_chunks(engine: Any, chunks: Iterable[list[Line]]) -> Iterator[tupl
 
 
 def _resolve(connection: Any, chunk: list[Line]) -> dict[tuple[str, str], Recipient]:
-    """Every recipient of the chunk, in two queries (by blind index, by card number)."""
+    """Every recipient of the chunk with their card's status and account, in two queries (by blind
+    index, by card number)."""
     indexes = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "id"]
     numbers = [line.recipient_key[1] for line in chunk if line.recipient_key[0] == "card"]
-    columns = (Citizen.id, Card.id, FinancialAccount.id, FinancialAccount.bank_partner_id)
+    columns = (Citizen.id, Card.id, Card.status, FinancialAccount.id, FinancialAccount.bank_partner_id)
     found: dict[tuple[str, str], Recipient] = {}
     if indexes:
         query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
@@ -302,6 +309,8 @@ def _refusal(line: Line, recipient: Recipient | None, today: date) -> str | None
         return "recipient_unknown" if line.id_number is None or _valid_id_number(line.id_number, today) else "id_number_invalid"
     if recipient.card_id is None:
         return "no_card"
+    if recipient.card_status == CARD_CANCELLED:
+        return "card_cancelled"
     if recipient.account_id is None:
         return "no_financial_account"
     return None
@@ -315,8 +324,10 @@ def _valid_id_number(number: str, today: date) -> bool:
     return True
 
 
-def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Line],
-                  recipients: dict[tuple[str, str], Recipient], report: BatchReport) -> None:
+def _payable_rows(rt: Runtime, department_id: int, chunk: list[Line], recipients: dict[tuple[str, str], Recipient],
+                  report: BatchReport) -> list[tuple[Any, ...]]:
+    """The chunk's lines that pass the recipient checks, as rows of :data:`INSERTED_COLUMNS` but
+    the batch id; the others go to ``report.rejected``."""
     now = rt.clock.now()
     rows = []
     for line in chunk:
@@ -325,10 +336,15 @@ def _record_chunk(rt: Runtime, batch_id: int, department_id: int, chunk: list[Li
         if reason is not None or recipient is None:
             report.rejected.append((line.position, line.line_reference, reason or "recipient_unknown"))
             continue
-        rows.append((batch_id, department_id, line.line_reference, recipient.citizen_id, recipient.account_id,
+        rows.append((department_id, line.line_reference, recipient.citizen_id, recipient.account_id,
                      recipient.bank_id, line.benefit_type, line.amount_fen, line.period, DISBURSEMENT_PENDING, now))
-    rows.sort(key=lambda row: row[2])  # by line reference: racing batches take row locks in one order, so never deadlock
-    inserted = _insert_new(rows) if rows else 0
+    return rows
+
+
+def _insert_chunk(batch_id: int, payable: list[tuple[Any, ...]], report: BatchReport) -> None:
+    # By line reference: racing batches take row locks in one order, so never deadlock.
+    rows = sorted(((batch_id, *row) for row in payable), key=lambda row: row[2])
+    inserted = _insert_new(rows)
     report.accepted += inserted
     report.duplicates += len(rows) - inserted
 

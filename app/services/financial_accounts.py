@@ -18,6 +18,7 @@ from ..extensions import db
 from ..models import Card, Citizen, FinancialAccount, Partner
 from ..runtime import Runtime
 from ..sql import upsert_insert
+from .lifecycle import refuse_cancelled
 from .people import FINANCIAL_ACCOUNT_NUMBER as ACCOUNT_NUMBER
 from .people import id_index
 
@@ -61,10 +62,12 @@ def register_financial_account(rt: Runtime, bank_id: int, card: Card, account_nu
 
     Idempotent (repeating it changes nothing); the holding bank may change the number. Returns
     True when the account was new. Errors: 422 ``account_number_invalid`` (12-30 digits); 409
-    ``account_held_by_another_bank``. One conditional statement, so two banks racing cannot both win.
+    ``card_cancelled`` (a cancelled card is paid nothing, M-22) or ``account_held_by_another_bank``.
+    One conditional statement, so two banks racing cannot both win.
     """
     if not ACCOUNT_NUMBER_PATTERN.fullmatch(account_number):
         raise AppError("account_number_invalid", 422, "the account number must be 12-30 digits")
+    refuse_cancelled(card)
     existed = db.session.scalar(select(FinancialAccount.id).where(FinancialAccount.card_id == card.id)) is not None
     now = rt.clock.now()
     table = FinancialAccount.__table__

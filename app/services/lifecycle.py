@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import AppError
 from ..extensions import db
 from ..models import Card, CarrierEvent, Citizen, Device, MpAccount, Partner, PhysicalCard
+from ..models.card import CARD_CANCELLED
 from ..models.carrier import LIVE_PHYSICAL_STATES
 from ..runtime import Runtime
 from .devices import SeedGrant, active_device, bound_card, newest_wins, replace_device, seed_grant
@@ -134,8 +135,9 @@ def _require_physical(card: Card) -> PhysicalCard:
     return physical
 
 
-def _refuse_cancelled(card: Card) -> None:
-    if card.status == "cancelled":
+def refuse_cancelled(card: Card) -> None:
+    """409 ``card_cancelled`` once the card is cancelled (e.g. the holder died)."""
+    if card.status == CARD_CANCELLED:
         raise AppError("card_cancelled", 409, "the card is cancelled", {"state": "cancelled"})
 
 
@@ -155,7 +157,7 @@ def apply_physical(rt: Runtime, account: MpAccount, bank_partner_id: str, accept
     when ``accepted_fee_fen`` is not the quoted fee (details: the decision).
     """
     card = bound_card(account)
-    _refuse_cancelled(card)
+    refuse_cancelled(card)
     if not card_holder_insured(card):
         raise AppError("not_insured", 403, "the physical card is for residents insured in the city's social security (M-5); "
                        "you can use the e-card for every scene")
@@ -261,7 +263,7 @@ def request_replacement(rt: Runtime, account: MpAccount, accepted_fee_fen: int) 
     """Replace the physical card (lost, or damaged): the old one becomes ``replaced`` and a new
     application goes to the same bank, with the fee decision of :mod:`fees` (M-24)."""
     card = bound_card(account)
-    _refuse_cancelled(card)
+    refuse_cancelled(card)
     old = _require_physical(card)
     bank = db.session.get(Partner, old.bank_partner_id)
     assert bank is not None
@@ -295,7 +297,7 @@ def move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGra
 
 def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
     card = bound_card(account)
-    _refuse_cancelled(card)
+    refuse_cancelled(card)
     old = active_device(card)
     if old.installation_id == installation_id:
         raise AppError("same_device", 409, "the e-card is already on this device")

@@ -5,15 +5,18 @@ A line moves ``pending -> credited`` or ``pending -> returned`` once, by one con
 ``UPDATE ... WHERE status = 'pending' AND bank_partner_id = :bank``; only the bank holding the
 recipient's financial account may confirm it. A repeated confirmation with the same outcome is
 ``unchanged``; the other outcome after settlement is a ``conflict``. Crediting enqueues the
-citizen's WeChat notice in the same transaction (app.services.notifications).
+citizen's WeChat notice in the same transaction (app.services.notifications). The API refuses
+a request naming a line twice (scenes/benefits.py); here a repeat is answered as what it is after
+the earlier entry (``unchanged`` or ``conflict``), never as a second ``applied``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 
 from ..extensions import db
 from ..models import Disbursement, DisbursementBatch, FinancialAccount, Partner
@@ -46,10 +49,11 @@ class ConfirmationResult:
     status: str | None
 
 
-def confirm(rt: Runtime, bank_id: int, confirmations: Iterable[Confirmation]) -> list[ConfirmationResult]:
-    """Apply the bank's confirmations in one transaction; each applies at most once."""
-    now, applied, credited = rt.clock.now(), {}, []
-    for item in confirmations:
+def confirm(rt: Runtime, bank_id: int, confirmations: Sequence[Confirmation]) -> list[ConfirmationResult]:
+    """Apply the bank's confirmations in one transaction; each line applies at most once, and
+    only the entry that moved it is ``applied``."""
+    now, applied, credited = rt.clock.now(), set(), []
+    for position, item in enumerate(confirmations):
         row = db.session.execute(
             update(Disbursement)
             .where(Disbursement.id == item.disbursement_id, Disbursement.bank_partner_id == bank_id,
@@ -59,7 +63,7 @@ def confirm(rt: Runtime, bank_id: int, confirmations: Iterable[Confirmation]) ->
             .returning(Disbursement.id, Disbursement.citizen_id)
         ).first()
         if row is not None:
-            applied[item.disbursement_id] = item.outcome
+            applied.add(position)
             if item.outcome == DISBURSEMENT_CREDITED:
                 credited.append((row.id, row.citizen_id))
     enqueue_credit_notices(rt, credited)
@@ -68,13 +72,14 @@ def confirm(rt: Runtime, bank_id: int, confirmations: Iterable[Confirmation]) ->
     return results
 
 
-def _results(bank_id: int, confirmations: Iterable[Confirmation], applied: dict[int, str]) -> list[ConfirmationResult]:
-    others = [item.disbursement_id for item in confirmations if item.disbursement_id not in applied]
+def _results(bank_id: int, confirmations: Sequence[Confirmation], applied: set[int]) -> list[ConfirmationResult]:
+    """Per entry: ``applied`` for the positions that moved their line, else from the status now."""
+    others = [item.disbursement_id for position, item in enumerate(confirmations) if position not in applied]
     current = dict(db.session.execute(select(Disbursement.id, Disbursement.status).where(
         Disbursement.id.in_(others), Disbursement.bank_partner_id == bank_id)).all()) if others else {}
     results = []
-    for item in confirmations:
-        if item.disbursement_id in applied:
+    for position, item in enumerate(confirmations):
+        if position in applied:
             results.append(ConfirmationResult(item.disbursement_id, "applied", item.outcome))
             continue
         status = current.get(item.disbursement_id)
@@ -148,11 +153,18 @@ def reconcile(department_id: int, batch_id: int | None = None) -> Reconciliation
 
 
 def find_batch(department_id: int, batch_reference: str) -> DisbursementBatch | None:
-    """The department's batch with this reference."""
+    """The department's batch with this reference, if it holds a line."""
     return db.session.scalar(select(DisbursementBatch).where(
-        DisbursementBatch.department_id == department_id, DisbursementBatch.batch_reference == batch_reference))
+        DisbursementBatch.department_id == department_id, DisbursementBatch.batch_reference == batch_reference, _holds_a_line()))
 
 
 def batches_named(batch_reference: str) -> list[DisbursementBatch]:
-    """Every department's batch with this reference (for the operator's report)."""
-    return list(db.session.scalars(select(DisbursementBatch).where(DisbursementBatch.batch_reference == batch_reference)))
+    """Every department's batch with this reference that holds a line (for the operator's report)."""
+    return list(db.session.scalars(select(DisbursementBatch).where(DisbursementBatch.batch_reference == batch_reference,
+                                                                     _holds_a_line())))
+
+
+def _holds_a_line() -> Any:
+    """A batch is reported once a line of it is on record: a submission of only rejected lines
+    records no batch, and one of only duplicates (lines of other batches) records an empty one."""
+    return exists().where(Disbursement.batch_id == DisbursementBatch.id)

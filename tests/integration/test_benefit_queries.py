@@ -151,6 +151,24 @@ def test_accounts_show_the_masked_financial_account_and_the_latest_medical_repor
     assert accounts()["medical_insurance"]["balance_fen"] == 100
 
 
+def test_a_medical_report_dated_in_the_future_is_refused_and_freezes_nothing(benefits: Benefits, paid: dict[str, Any]) -> None:
+    holder = paid["holder"]
+    bureau = benefits.api.partner((), name="Medical Insurance Bureau", roles=("medical_insurance",))
+    now = datetime.fromtimestamp(benefits.api.clock.time(), DISPLAY_ZONE)
+
+    def report(balance: int, as_of: datetime | str) -> Any:
+        at = as_of if isinstance(as_of, str) else as_of.isoformat()
+        return benefits.call(bureau, MEDICAL, {"card_number": holder.card_number, "balance_fen": balance, "as_of": at}, method="PUT")
+
+    for as_of in ("2099-01-01T00:00:00+08:00", now + timedelta(minutes=5, seconds=1)):
+        refused = report(1, as_of)
+        assert refused.status_code == 422 and refused.json["error"]["code"] == "as_of_in_future", refused.json
+    assert report(200, now - timedelta(hours=1)).json == {"applied": True}  # the refused reports froze nothing
+    assert report(300, now + timedelta(minutes=4)).json == {"applied": True}  # a bureau clock a little ahead is fine
+    accounts = benefits.api.client.get("/api/mp/v1/accounts", headers=benefits.api.bearer(holder.token)).json
+    assert accounts["medical_insurance"]["balance_fen"] == 300
+
+
 def test_queries_need_a_bound_card(benefits: Benefits) -> None:
     token = benefits.api.login()
     for path in ("/api/mp/v1/benefits", "/api/mp/v1/benefits/summary", "/api/mp/v1/accounts"):

@@ -292,3 +292,86 @@ def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(be
         worker.join()
     assert not blocked, "a verification or the bank waited for the open import transaction"
     assert answers["verify"].json["accepted"] is True and answers["account"].status_code == 200
+
+
+@pytest.mark.parametrize("outcomes", [("returned", "credited"), ("credited", "returned"), ("credited", "credited")])
+def test_a_request_naming_a_line_twice_is_refused_whole_with_the_positions(benefits: Benefits, scene: dict[str, Any],
+                                                                           outcomes: tuple[str, str]) -> None:
+    first, second = scene["holders"][:2]
+    bank = scene["bank"]
+    benefits.submit(scene["department"], "B1", [line("L1", first, amount=1000), line("L2", second, amount=2000)])
+    ids = {item["amount_fen"]: item["disbursement_id"] for item in benefits.pending(bank)}
+    entries = [(ids[1000], outcome, "account closed") if outcome == "returned" else (ids[1000], outcome) for outcome in outcomes]
+    answer = benefits.confirm(bank, entries[0], (ids[2000], "credited"), entries[1])
+    assert answer.status_code == 422 and answer.json["error"]["code"] == "validation_error"
+    assert answer.json["error"]["details"]["fields"]["json"]["confirmations"] == [
+        f"a line may be confirmed once per request: disbursement_id {ids[1000]} at positions 1, 3"]
+    assert sorted(item["amount_fen"] for item in benefits.pending(bank)) == [1000, 2000]  # nothing applied
+    settled = benefits.confirm(bank, entries[1])
+    assert settled.json["results"] == [{"disbursement_id": ids[1000], "result": "applied", "status": outcomes[1]}]
+
+
+@pytest.mark.parametrize("outcomes", [("returned", "credited"), ("credited", "returned"), ("credited", "credited")])
+def test_the_service_answers_a_repeated_line_by_what_the_earlier_entry_did(benefits: Benefits, scene: dict[str, Any],
+                                                                           outcomes: tuple[str, str]) -> None:
+    from app.runtime import runtime
+    from app.services.partners import partner_view
+    from app.services.settlement import Confirmation, confirm
+
+    benefits.submit(scene["department"], "B1", [line("L1", scene["holders"][0])])
+    [pending] = benefits.pending(scene["bank"])
+    with benefits.api.app.app_context():
+        bank_id = partner_view(runtime(), scene["bank"]["partner_id"]).id  # type: ignore[union-attr]
+        items = [Confirmation(pending["disbursement_id"], outcome, "closed") for outcome in outcomes]
+        results = confirm(runtime(), bank_id, items)
+    later = "unchanged" if outcomes[0] == outcomes[1] else "conflict"
+    assert [(item.result, item.status) for item in results] == [("applied", outcomes[0]), (later, outcomes[0])]
+
+
+def test_a_cancelled_card_gets_no_financial_account_and_no_line(benefits: Benefits, scene: dict[str, Any], tmp_path: Any) -> None:
+    with_account, _, without_account = scene["holders"]
+    for holder in (with_account, without_account):
+        cancelled = cli(benefits.api, "card", "cancel", holder.card_number, "--reason", "deceased")
+        assert cancelled.exit_code == 0, cancelled.output
+    refused = benefits.open_account(scene["bank"], without_account)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "card_cancelled"
+    by_id = benefits.call(scene["bank"], ACCOUNTS, {"id_number": with_account.id_number, "account_number": "6222020099999999"},
+                          method="PUT")
+    assert by_id.status_code == 409 and by_id.json["error"]["code"] == "card_cancelled"
+
+    answer = benefits.submit(scene["department"], "B1", [
+        line("L1", with_account), line("L2", with_account, by_card=False), line("L3", without_account), line("L4", scene["holders"][1])])
+    assert answer.json["accepted"] == 1
+    assert [(item["position"], item["reason"]) for item in answer.json["rejected"]] == [
+        (1, "card_cancelled"), (2, "card_cancelled"), (3, "card_cancelled")]
+    path = tmp_path / "b2.csv"
+    path.write_text("line_reference,id_number,card_number,benefit_type,amount_fen,period\n"
+                    f"C1,,{with_account.card_number},pension,100,2026-10\nC2,{with_account.id_number},,pension,100,2026-10\n",
+                    encoding="utf-8")
+    imported = cli(benefits.api, "disburse", "import", str(path), "--department", scene["department"]["partner_id"])
+    assert imported.exit_code == 1
+    assert "line 2: rejected: card_cancelled (C1)" in imported.output and "line 3: rejected: card_cancelled (C2)" in imported.output
+    assert [item["amount_fen"] for item in benefits.pending(scene["bank"])] == [150000]
+
+
+def test_a_submission_with_no_line_recorded_leaves_no_batch_to_report(benefits: Benefits, scene: dict[str, Any], tmp_path: Any) -> None:
+    department, paid = scene["department"], scene["holders"][0]
+    rejected = benefits.submit(department, "EMPTY", [line("L1", paid, amount=0), line("L2", scene["holders"][2])])
+    assert rejected.status_code == 200 and rejected.json["accepted"] == 0 and len(rejected.json["rejected"]) == 2
+    assert benefits.reconciliation(department, "EMPTY").json["error"]["code"] == "batch_unknown"
+    report = cli(benefits.api, "disburse", "report", "--batch", "EMPTY")
+    assert report.exit_code == 1 and "no batch EMPTY" in report.output
+    path = tmp_path / "ALLBAD.csv"
+    path.write_text("line_reference,id_number,card_number,benefit_type,amount_fen,period\nX1,,,pension,100,2026-10\n", encoding="utf-8")
+    assert cli(benefits.api, "disburse", "import", str(path), "--department", department["partner_id"]).exit_code == 1
+    assert "no batch ALLBAD" in cli(benefits.api, "disburse", "report", "--batch", "ALLBAD").output
+    # Only lines already on record (in another batch): nothing new, so no batch is reported either.
+    assert benefits.submit(department, "B1", [line("L3", paid)]).json["accepted"] == 1
+    assert benefits.submit(department, "B2", [line("L3", paid)]).json["duplicates"] == 1
+    assert benefits.reconciliation(department, "B2").status_code == 404
+    assert benefits.reconciliation(department, "B1").json["total"]["count"] == 1
+    with benefits.api.app.app_context():
+        from app.extensions import db
+        from app.models import DisbursementBatch
+
+        assert {batch.batch_reference for batch in db.session.query(DisbursementBatch)} <= {"B1", "B2"}
