@@ -335,6 +335,50 @@ def staff_create(role: str, username: str, department: str | None, display_name:
                    "Enrol the seed in an authenticator app now: it is not shown again.")
 
 
+@staff.command("list")
+@click.option("--json", "as_json", is_flag=True, help='Print [{"username", "display_name", "role", "department", "state"}] as JSON')
+@with_appcontext
+def staff_list(as_json: bool) -> None:
+    """Every account: username, role, department, state (active/disabled). Never a password hash or TOTP seed."""
+    from dataclasses import asdict
+
+    from .services.staff import list_staff
+
+    lines = list_staff()
+    if as_json:
+        click.echo(json.dumps([asdict(line) for line in lines], ensure_ascii=False))
+        return
+    for line in lines:
+        click.echo(f"{line.username}\t{line.role}\t{line.department or '-'}\t{line.state}")
+
+
+@staff.command("disable")
+@click.argument("username")
+@with_appcontext
+def staff_disable(username: str) -> None:
+    """Offboard an account: it can no longer log in, and its live console sessions end at their next request."""
+    _set_staff_disabled(username, True)
+
+
+@staff.command("enable")
+@click.argument("username")
+@with_appcontext
+def staff_enable(username: str) -> None:
+    """Let a disabled account log in again (its old sessions stay ended)."""
+    _set_staff_disabled(username, False)
+
+
+def _set_staff_disabled(username: str, disabled: bool) -> None:
+    from .services.staff import set_disabled
+
+    try:
+        changed = set_disabled(runtime(), username, disabled)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="USERNAME") from None
+    state = "disabled" if disabled else "active"
+    click.echo(f"{username}: {state}" if changed else f"{username}: already {state}")
+
+
 @main.group()
 def audit() -> None:
     """The hash-chained audit trail of access to personal data (M-25)."""

@@ -74,6 +74,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_FIRST_RESPONSE_DAYS": _positive_int(env, "CARD_FIRST_RESPONSE_DAYS", 1),
         "CARD_RESOLUTION_DAYS": _positive_int(env, "CARD_RESOLUTION_DAYS", 5),
         "CARD_CONSOLE_IDLE_MINUTES": _positive_int(env, "CARD_CONSOLE_IDLE_MINUTES", 15),
+        "CARD_CONSOLE_MAX_HOURS": _positive_int(env, "CARD_CONSOLE_MAX_HOURS", 12),
         "CARD_CONSOLE_SECURE_COOKIE": env.get("CARD_CONSOLE_SECURE_COOKIE", "1") != "0",
         # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
         # WeChat subscribe-message template announcing a credited benefit.

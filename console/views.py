@@ -30,17 +30,17 @@ QUEUE_VIEWS = ("open", "new", "mine", "closed")
 
 @blp.before_request
 def _guard() -> Response | None:
-    """CSRF on every POST; an active staff member on every page but log-in; the idle timeout."""
+    """CSRF on every POST; on every page but log-in, a session that has not ended
+    (app.services.staff.session_actor: log-out, disabled account, idle or maximum life)."""
     g.language = request.accept_languages.best_match(["zh", "en"], default="zh")
     if request.method == "POST":
         csrf.protect()
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     rt = runtime()
-    idle = rt.config["CARD_CONSOLE_IDLE_MINUTES"] * 60
-    actor = staff.active_actor(session.get("staff_id"))
-    if actor is None or rt.clock.time() - session.get("seen", 0) > idle:
-        expired = actor is not None
+    actor = staff.session_actor(rt, session)
+    if actor is None:
+        expired = "staff_id" in session
         session.clear()
         if expired:
             flash(text("session_expired", g.language), "error")
@@ -93,12 +93,14 @@ def login() -> Any:
         flash(text(exc.code, g.language), "error")
         return render_template("console/login.html", username=form.get("username", "")[:64]), exc.http_status
     session.clear()
-    session.update(staff_id=actor.staff_id, seen=runtime().clock.time())
+    session.update(staff.open_session(runtime(), actor))
     return redirect(url_for("console.home"))
 
 
 @blp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    """End the session on the server too (every copy of the cookie), then forget it."""
+    staff.end_sessions(g.actor.staff_id)
     session.clear()
     return redirect(url_for("console.login"))
 

@@ -364,9 +364,22 @@ def physical_view(physical: PhysicalCard) -> PhysicalView:
 
 def card_events(account: MpAccount, limit: int) -> list[CarrierEvent]:
     """The card's transitions, newest first (at most ``limit``)."""
-    card = bound_card(account)
-    return list(db.session.scalars(select(CarrierEvent).where(CarrierEvent.card_id == card.id)
+    return events_of_card(bound_card(account).id, limit)
+
+
+def events_of_card(card_id: int, limit: int) -> list[CarrierEvent]:
+    """A card's transitions, newest first (at most ``limit``)."""
+    return list(db.session.scalars(select(CarrierEvent).where(CarrierEvent.card_id == card_id)
                                    .order_by(CarrierEvent.created_at.desc(), CarrierEvent.id.desc()).limit(limit)))
+
+
+def loss_reported_at(physical: PhysicalCard) -> datetime | None:
+    """When the physical card's current loss report was made, if it is ``suspended``, else None."""
+    if physical.state != "suspended":
+        return None
+    return db.session.scalar(select(CarrierEvent.created_at).where(
+        CarrierEvent.physical_card_id == physical.id, CarrierEvent.event == "loss_reported")
+        .order_by(CarrierEvent.created_at.desc(), CarrierEvent.id.desc()).limit(1))
 
 
 def list_banks() -> list[Partner]:

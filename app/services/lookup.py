@@ -4,12 +4,13 @@ Every function takes a ticket: staff reach a citizen's data only through an open
 may handle (app.services.complaints.staff_ticket), and every access is written to the audit
 trail before the data is returned. Personal fields come masked; :func:`unmask` shows one field
 in full and needs a reason. :func:`card_overview` is the one place that gathers what a card
-has (status, devices, recent verifications): add carriers there as they appear.
+has (status, devices, the physical card and its recent transitions, recent verifications): add
+carriers there as they appear.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -20,9 +21,11 @@ from ..models import Card, Citizen, Complaint, Device, Partner, Verification
 from ..runtime import Runtime
 from .audit import StaffActor, record_staff_access
 from .complaints import FRONT_LINE, require_role, staff_ticket
+from .lifecycle import events_of_card, latest_physical, loss_reported_at, physical_view
 from .people import ID_NUMBER, NAME, PHONE, id_index
 
 RECENT_VERIFICATIONS = 10
+RECENT_CARRIER_EVENTS = 10
 UNMASKABLE = {"name": NAME, "phone": PHONE, "id_number": ID_NUMBER}
 MIN_REASON = 4
 
@@ -43,6 +46,31 @@ class VerificationLine:
 
 
 @dataclass(frozen=True)
+class PhysicalLine:
+    """The citizen's latest physical card (docs/card-lifecycle.md): the serial number masked to
+    its last four characters (it is the proof of possession at activation)."""
+
+    state: str
+    serial_number: str | None
+    bank_name: str
+    issued_on: date | None
+    loss_reported_at: datetime | None  # set while a loss report suspends the card
+
+
+@dataclass(frozen=True)
+class CarrierEventLine:
+    """One transition of a carrier or of the card; its free-text reason is left out (a bank's
+    report may carry anything)."""
+
+    at: datetime
+    carrier: str
+    event: str
+    from_state: str | None
+    to_state: str
+    actor: str
+
+
+@dataclass(frozen=True)
 class CardOverview:
     """A citizen as an agent sees them inside a ticket: personal fields masked."""
 
@@ -54,15 +82,18 @@ class CardOverview:
     card_number: str | None
     card_status: str | None
     devices: list[DeviceLine]
+    physical: PhysicalLine | None
+    carrier_events: list[CarrierEventLine]
     verifications: list[VerificationLine]
 
 
-OVERVIEW_FIELDS = ("name_masked", "phone_masked", "id_number_masked", "card_status", "devices", "verifications")
+OVERVIEW_FIELDS = ("name_masked", "phone_masked", "id_number_masked", "card_status", "devices", "physical_card",
+                   "carrier_events", "verifications")
 
 
 def card_overview(rt: Runtime, actor: StaffActor, ticket_number: str) -> CardOverview:
-    """The ticket's citizen: masked identity, card status, devices, recent verifications.
-    Recorded as a ``view``. 403/404 as :func:`ticket_in_work`."""
+    """The ticket's citizen: masked identity, card status, devices, the physical card and the
+    card's recent transitions, recent verifications. Recorded as a ``view``. 403/404 as :func:`ticket_in_work`."""
     complaint = ticket_in_work(actor, ticket_number)
     record_staff_access(rt, actor, "view", complaint.citizen_id, complaint.ticket_number, OVERVIEW_FIELDS)
     return _overview(rt, db.session.get_one(Citizen, complaint.citizen_id))
@@ -115,8 +146,19 @@ def _overview(rt: Runtime, citizen: Citizen) -> CardOverview:
         citizen.id, name[:1] + "*" * (len(name) - 1), phone[:3] + "****" + phone[-4:],
         idnumber.mask(rt.keyring.decrypt(citizen.id_number_enc, ID_NUMBER)), citizen.insured,
         card.card_number if card else None, card.status if card else None,
-        _devices(card) if card else [], _verifications(card) if card else [],
+        _devices(card) if card else [], _physical(card) if card else None,
+        [CarrierEventLine(e.created_at, e.carrier, e.event, e.from_state, e.to_state, e.actor)
+         for e in (events_of_card(card.id, RECENT_CARRIER_EVENTS) if card else [])],
+        _verifications(card) if card else [],
     )
+
+
+def _physical(card: Card) -> PhysicalLine | None:
+    physical = latest_physical(card.id)
+    if physical is None:
+        return None
+    view = physical_view(physical)  # the serial number masked as the citizen sees it
+    return PhysicalLine(view.state, view.serial_number, view.bank_name, view.issued_on, loss_reported_at(physical))
 
 
 def _devices(card: Card) -> list[DeviceLine]:

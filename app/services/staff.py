@@ -6,10 +6,17 @@ django-otp does). Failures are counted per username and per client address in th
 ``MAX_FAILURES`` in ``FAILURE_WINDOW`` seconds further attempts are refused with 429 for the
 rest of the window, whatever the password. The per-address limit is higher
 (``MAX_FAILURES_PER_CLIENT``): behind a proxy every request may come from the proxy's address.
+
+Console sessions live in a signed cookie (client-side), so ending one is recorded on the server:
+each account has a ``session_epoch``, copied into the session at log-in; log-out and disabling
+raise it (:func:`end_sessions`), after which every copy of an older cookie is refused
+(:func:`session_actor`). A session also ends after ``CARD_CONSOLE_IDLE_MINUTES`` without a
+request and ``CARD_CONSOLE_MAX_HOURS`` after log-in, however active.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +122,61 @@ def actor_of(staff: Staff) -> StaffActor:
     return StaffActor(staff.id, staff.username, staff.role, staff.department)
 
 
-def active_actor(staff_id: Any) -> StaffActor | None:
-    """The actor of a session's staff id, or None if the account is gone or disabled."""
+def open_session(rt: Runtime, actor: StaffActor) -> dict[str, Any]:
+    """The values a new console session keeps: the staff id, the account's session epoch, and
+    when it began and was last seen (epoch seconds)."""
+    epoch = db.session.scalar(select(Staff.session_epoch).where(Staff.id == actor.staff_id))
+    now = rt.clock.time()
+    return {"staff_id": actor.staff_id, "epoch": epoch, "born": now, "seen": now}
+
+
+def session_actor(rt: Runtime, values: Mapping[str, Any]) -> StaffActor | None:
+    """The actor of a console session (the values :func:`open_session` gave), or None if it has
+    ended: the account is gone or disabled, its sessions were ended since (log-out, disable),
+    it was idle longer than ``CARD_CONSOLE_IDLE_MINUTES`` or began over ``CARD_CONSOLE_MAX_HOURS`` ago."""
+    staff_id, now = values.get("staff_id"), rt.clock.time()
     staff = db.session.get(Staff, staff_id) if isinstance(staff_id, int) else None
-    return actor_of(staff) if staff is not None and staff.disabled_at is None else None
+    if staff is None or staff.disabled_at is not None or values.get("epoch") != staff.session_epoch:
+        return None
+    idle, max_life = rt.config["CARD_CONSOLE_IDLE_MINUTES"] * 60, rt.config["CARD_CONSOLE_MAX_HOURS"] * 3600
+    if now - values.get("seen", 0) > idle or now - values.get("born", 0) > max_life:
+        return None
+    return actor_of(staff)
+
+
+def end_sessions(staff_id: int) -> None:
+    """End every console session of the account, on every device (one UPDATE raising its
+    session epoch); commits."""
+    db.session.execute(update(Staff).where(Staff.id == staff_id).values(session_epoch=Staff.session_epoch + 1))
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class StaffLine:
+    """One account as ``citizencard staff list`` shows it: never its password hash or TOTP seed."""
+
+    username: str
+    display_name: str
+    role: str
+    department: str | None
+    state: str  # active | disabled
+
+
+def list_staff() -> list[StaffLine]:
+    """Every staff account, by username."""
+    accounts = db.session.scalars(select(Staff).order_by(Staff.username))
+    return [StaffLine(s.username, s.display_name, s.role, s.department, "disabled" if s.disabled_at else "active") for s in accounts]
+
+
+def set_disabled(rt: Runtime, username: str, disabled: bool) -> bool:
+    """Disable (offboard) or enable an account; True if its state changed. Disabling refuses
+    log-in and ends its live sessions at their next request. ValueError if no such username."""
+    staff = db.session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None:
+        raise ValueError(f"no staff account {username!r}")
+    changed = (staff.disabled_at is None) == disabled
+    staff.disabled_at = (staff.disabled_at or rt.clock.now()) if disabled else None
+    if disabled:
+        staff.session_epoch = Staff.session_epoch + 1  # type: ignore[assignment]  # as end_sessions, same commit
+    db.session.commit()
+    return changed

@@ -2,6 +2,7 @@
 roles, and purpose binding: a citizen's data is reachable only through an open ticket."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyotp
@@ -12,6 +13,8 @@ from app.extensions import db
 from app.models import AuditRecord
 
 from ..helpers import PERSON, ApiClient, Console, new_staff
+from .test_lifecycle import Story
+from .test_partner_admin import cli
 
 SECOND = {"name": "李建国", "id_number": "441900195008281658", "phone": "13800138488"}
 
@@ -93,6 +96,77 @@ def test_an_idle_session_ends(api: ApiClient) -> None:
     assert console.get("/console/").status_code == 302  # the session was cleared
 
 
+def _cookie(console: Console) -> str:
+    cookie = console.client.get_cookie("cc_console", path="/console")
+    assert cookie is not None
+    return cookie.value
+
+
+def _replay(api: ApiClient, cookie: str) -> Any:
+    """A saved copy of a session cookie, sent from another client."""
+    thief = Console(api.app, api.clock)
+    thief.client.set_cookie("cc_console", cookie, path="/console")
+    return thief.get("/console/")
+
+
+def _to_login(response: Any) -> bool:
+    return response.status_code == 302 and response.headers["Location"].endswith("/console/login")
+
+
+def test_log_out_ends_every_copy_of_the_session(api: ApiClient) -> None:
+    console = _staff(api, "agent1", "agent")
+    assert console.get("/console/").status_code == 200
+    saved = _cookie(console)
+    assert _replay(api, saved).status_code == 200  # the copy works while the session lives
+    assert _to_login(console.post("/console/logout"))
+    assert _to_login(_replay(api, saved))
+    assert _to_login(console.get("/console/"))
+    api.clock.advance(30)  # a new TOTP step
+    assert console.login_again().status_code == 302 and console.get("/console/").status_code == 200
+    assert _to_login(_replay(api, saved))  # a new log-in does not revive the old session
+
+
+def test_a_session_has_a_maximum_life_however_active(api: ApiClient) -> None:
+    console = _staff(api, "agent1", "agent")
+    saved = _cookie(console)
+    for _ in range(51):  # 51 x 14 min = 11 h 54 min, never idle for 15 minutes
+        api.clock.advance(14 * 60)
+        assert console.get("/console/").status_code == 200
+    api.clock.advance(14 * 60)
+    assert _to_login(console.get("/console/"))
+    assert _to_login(_replay(api, saved))
+
+
+def test_a_disabled_account_is_logged_out_and_cannot_log_in(api: ApiClient) -> None:
+    console = _staff(api, "agent1", "agent")
+    liaison = _staff(api, "li.metro", "liaison", "transport")
+    saved = _cookie(console)
+    disabled = cli(api, "staff", "disable", "agent1")
+    assert (disabled.exit_code, disabled.output) == (0, "agent1: disabled\n")
+    assert cli(api, "staff", "disable", "agent1").output == "agent1: already disabled\n"
+    assert _to_login(console.get("/console/"))  # the live session ends at its next request
+    assert liaison.get("/console/").status_code == 200  # other accounts are untouched
+    api.clock.advance(30)
+    assert console.login_again().status_code == 401
+    listed = cli(api, "staff", "list")
+    assert listed.output == "agent1\tagent\t-\tdisabled\nli.metro\tliaison\ttransport\tactive\n"
+    assert cli(api, "staff", "enable", "agent1").output == "agent1: active\n"
+    api.clock.advance(30)
+    assert console.login_again().status_code == 302 and console.get("/console/").status_code == 200
+    assert _to_login(_replay(api, saved))  # enabling again does not revive sessions from before
+    assert cli(api, "staff", "disable", "nobody").exit_code == 2
+
+
+def test_the_staff_list_never_shows_secrets(api: ApiClient) -> None:
+    seed = new_staff(api.app, "agent1", "agent")
+    listed = cli(api, "staff", "list", "--json")
+    assert listed.exit_code == 0
+    assert json.loads(listed.output) == [{"username": "agent1", "display_name": "agent1", "role": "agent",
+                                          "department": None, "state": "active"}]
+    for output in (listed.output, cli(api, "staff", "list").output):
+        assert seed not in output and "argon2" not in output
+
+
 # --- purpose binding ---------------------------------------------------------------------------
 
 def test_an_agent_reaches_a_citizen_only_through_an_open_ticket(api: ApiClient) -> None:
@@ -134,6 +208,25 @@ def test_a_caller_is_checked_against_the_ticket_only(api: ApiClient) -> None:
     assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["phone"]))
     assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["id_number"]))
     assert "不一致" in _page(agent.post(f"{page}/lookup", form_page=page, query="13900139000"))
+
+
+def test_the_citizen_page_shows_the_physical_card_and_its_history(api: ApiClient) -> None:
+    story = Story(api)
+    agent = _staff(api, "agent1", "agent")
+    number = story.mp("POST", "/complaints", {"category": "code", "description": "卡丢了"}).json["ticket_number"]
+    page = _page(agent.get(f"/console/tickets/{number}/citizen"))
+    assert "未申领实体卡" in page
+    story.activated(serial="SN20261129")
+    assert story.mp("POST", "/card/physical/loss-report").status_code == 200
+    page = _page(agent.get(f"/console/tickets/{number}/citizen"))
+    assert "已挂失" in page and "挂失于" in page and "****1129" in page and "SN20261129" not in page and "Bank" in page
+    for event in ("申领", "制卡", "发卡", "启用", "挂失"):
+        assert f"<td>{event}</td>" in page, event
+    with api.app.app_context():
+        fields = db.session.scalars(select(AuditRecord.fields).where(AuditRecord.action == "view")).all()
+    assert len(fields) == 2 and all("physical_card" in f.split(",") and "carrier_events" in f.split(",") for f in fields)
+    english = agent.client.get(f"/console/tickets/{number}/citizen", headers={"Accept-Language": "en"})
+    assert "Reported lost" in _page(english)
 
 
 @pytest.mark.parametrize("role", ["liaison", "auditor"])
