@@ -408,7 +408,7 @@ def audit_verify() -> None:
 
 @main.command("serve")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Default: CARD_WORKERS (2 x cores + 1)")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Default: CARD_WORKERS (one per core)")
 @click.option("--migrate/--no-migrate", default=True, show_default=True, help="Upgrade the schema first")
 def serve(bind: str, workers: int | None, migrate: bool) -> None:
     """Serve the API with gunicorn (see app.server for the worker settings)."""

@@ -63,7 +63,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
         "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
         "CARD_TOKEN_TTL": _positive_int(env, "CARD_TOKEN_TTL", 86400),
-        "CARD_WORKERS": _positive_int(env, "CARD_WORKERS", 2 * (os.cpu_count() or 1) + 1),
+        "CARD_WORKERS": _positive_int(env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": _positive_int(env, "CARD_MAX_BODY_BYTES", 64 * 1024),
         "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),
         "CARD_CONCESSION_AGES": _concession_ages(env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),

@@ -1,6 +1,6 @@
 """Running the app under gunicorn (``citizencard serve``).
 
-Workers: ``CARD_WORKERS`` (default 2 x cores + 1) of the ``gevent`` class, up to 1,000
+Workers: ``CARD_WORKERS`` (default one per core) of the ``gevent`` class, up to 1,000
 connections each: a client that sends its request slowly holds one greenlet, not a thread or a
 worker (with ``gthread``, 64 clients trickling their headers kept a 3-worker server from
 answering anyone; tests/e2e/test_slow_clients.py). psycopg 3 detects gevent's monkey-patching and
