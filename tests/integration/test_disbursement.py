@@ -256,6 +256,7 @@ def test_cli_import_needs_a_disbursing_department_and_the_right_header(benefits:
     assert wrong.exit_code == 1 and "header must be exactly" in wrong.output
 
 
+@pytest.mark.parametrize("app", ["production"], indirect=True)  # row locks: PostgreSQL only
 def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
     """While an import chunk is uncommitted (its rows hold foreign-key locks on the citizen and the
     account), the citizen's code still verifies and the bank may still change the account."""
@@ -264,8 +265,6 @@ def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(be
 
     api = benefits.api
     url = make_url(api.app.config["SQLALCHEMY_DATABASE_URI"])
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
     holder = scene["holders"][0]
     with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as chunk:
         citizen_id, account_id, bank_id = chunk.execute(
