@@ -71,12 +71,12 @@ _ACTIVE_DEVICE = (
 
 
 def _active_device(rt: Runtime, account: MpAccount) -> Any:
+    if account.citizen_id is None:
+        raise not_bound()
     step = totp.time_step(rt.clock.time())
     params = {"citizen_id": account.citizen_id, "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
-    row = db.session.connection().execute(_ACTIVE_DEVICE, params).first() if account.citizen_id is not None else None
-    if account.citizen_id is None:
-        raise not_bound()
+    row = db.session.connection().execute(_ACTIVE_DEVICE, params).first()
     if row is None:  # bound, but the card was cancelled (its device revoked)
         raise AppError("card_inactive", 403, "the card has no active e-card (it was cancelled)", {"status": "cancelled"})
     return row
