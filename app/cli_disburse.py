@@ -40,7 +40,8 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
     Rejected lines are printed with their reason; exit 1 if any was rejected."""
     from pathlib import Path
 
-    from .services.disbursement import BatchFileError, read_batch_csv, submit_batch
+    from .csvfile import CsvFileError
+    from .services.disbursement import read_batch_csv, submit_batch
 
     department_id = _department(department)
     reference = batch_reference or Path(path).stem
@@ -48,7 +49,7 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
     try:
         with open(path, encoding="utf-8-sig", newline="") as stream:
             report = submit_batch(runtime(), department_id, reference, read_batch_csv(stream))
-    except (BatchFileError, ValueError) as exc:
+    except (CsvFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     for line, line_reference, reason in report.rejected:
         click.echo(f"line {line}: rejected: {reason}" + (f" ({line_reference})" if line_reference else ""), err=True)

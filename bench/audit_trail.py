@@ -14,15 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 import redis
-from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 
 from inprocess import cpu_per_request  # noqa: E402
 from seed import seed_population  # noqa: E402
+from verify import fresh_database  # noqa: E402
 from workload import verification_requests  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -32,14 +31,6 @@ from app.server import upgrade_schema  # noqa: E402
 from app.services.audit import SETTLE_SECONDS, seal_pending, verify_chain  # noqa: E402
 
 
-def fresh(admin_url: str, name: str) -> str:
-    admin = make_url(admin_url).set(drivername="postgresql")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin.set(database=name).render_as_string(hide_password=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -47,7 +38,7 @@ def main() -> None:
     parser.add_argument("--database", default="cc_audit_bench")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
-    database_url = fresh(args.admin_url, args.database)
+    database_url = fresh_database(args.admin_url, args.database)
     redis.Redis.from_url(args.redis_url).flushdb()
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": args.redis_url,
                       "CARD_INSTANCE_PATH": tempfile.mkdtemp()}, clock=FrozenClock(time.time()))

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import Card, Citizen, MpAccount
 from ..runtime import Runtime
 from .devices import new_device
-from .people import CONTACT_PHONE, MOBILE_PATTERN, PHONE, citizen_by_id_number, citizen_name, id_index, normalize_name
+from .people import CONTACT_PHONE, PHONE, checked_phone, citizen_by_id_number, citizen_name, id_index, normalize_name
 
 MAX_FAILED_PER_ACCOUNT = 5
 MAX_FAILED_PER_ID_NUMBER = 20
@@ -71,10 +71,7 @@ def _validated(id_number: str, phone: str) -> tuple[str, str]:
     except idnumber.IdNumberError as exc:
         raise AppError("validation_error", 422, "id_number is not a valid resident ID number",
                        {"fields": {"json": {"id_number": [exc.reason]}}}) from None
-    if not MOBILE_PATTERN.fullmatch(phone):
-        raise AppError("validation_error", 422, "phone must be an 11-digit mainland mobile number",
-                       {"fields": {"json": {"phone": ["bad_phone"]}}})
-    return id_number, phone
+    return id_number, checked_phone(phone)
 
 
 def _account_key(account_id: int) -> str:

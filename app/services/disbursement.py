@@ -23,7 +23,6 @@ chunk goes through a temporary staging table and ``INSERT ... SELECT ... ON CONF
 from __future__ import annotations
 
 import contextlib
-import csv
 import queue
 import re
 import threading
@@ -37,13 +36,14 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, any
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from .. import idnumber
+from ..csvfile import column_count_ok, records
 from ..extensions import db
 from ..models import Card, Citizen, Disbursement, DisbursementBatch, FinancialAccount
 from ..models.base import UTCDateTime
 from ..models.benefit import DISBURSEMENT_PENDING
 from ..models.card import CARD_CANCELLED
 from ..runtime import Runtime
-from ..sql import upsert_insert
+from ..sql import batched, upsert_insert
 from .people import id_index
 
 T_ = TypeVar("T_")
@@ -118,7 +118,7 @@ def submit_batch(rt: Runtime, department_id: int, batch_reference: str,
         raise ValueError("the batch reference must be 1-64 of A-Za-z0-9_.:-")
     report = BatchReport(batch_reference)
     batch_id: int | None = None
-    checked = _resolved_chunks(db.engine, _chunks(_checked_lines(rt, lines, report), CHUNK))
+    checked = _resolvedbatched(db.engine, batched(_checked_lines(rt, lines, report), CHUNK))
     for chunk, recipients in read_ahead(checked):
         rows = _payable_rows(rt, department_id, chunk, recipients, report)
         if rows:
@@ -247,17 +247,6 @@ def read_ahead(items: Iterable[T_], depth: int = 2) -> Iterator[T_]:
                 slots.get(timeout=0.05)
 
 
-def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
-    chunk: list[Line] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 @dataclass(frozen=True)
 class Recipient:
     citizen_id: int
@@ -267,7 +256,7 @@ class Recipient:
     bank_id: int | None
 
 
-def _resolved_chunks(engine: Any, chunks: Iterable[list[Line]]) -> Iterator[tuple[list[Line], dict[tuple[str, str], Recipient]]]:
+def _resolvedbatched(engine: Any, chunks: Iterable[list[Line]]) -> Iterator[tuple[list[Line], dict[tuple[str, str], Recipient]]]:
     """Each chunk with its recipients, looked up on a connection of its own (read only), so that
     this runs in the read-ahead thread while the session writes the previous chunk."""
     with engine.connect() as connection:
@@ -389,20 +378,9 @@ def _load(connection: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
     connection.execute(_STAGE.insert(), [dict(zip(INSERTED_COLUMNS, row, strict=True)) for row in rows])
 
 
-class BatchFileError(ValueError):
-    """The CSV file as a whole cannot be read (wrong header, not UTF-8 text)."""
-
-
-def read_batch_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str] | None]]:
-    """(line number, fields) of a batch CSV whose header is exactly :data:`LINE_FIELDS`;
-    fields are None for a row with the wrong number of columns. Fields may hold no newline, so
-    the line number is the row number."""
-    reader = csv.reader(stream)
-    line = 1
-    try:
-        if next(reader, None) != list(LINE_FIELDS):
-            raise BatchFileError(f"the header must be exactly {','.join(LINE_FIELDS)}")
-        for line, record in enumerate(reader, start=2):
-            yield line, dict(zip(LINE_FIELDS, record, strict=True)) if len(record) == len(LINE_FIELDS) else None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise BatchFileError(f"line {line}: not a readable UTF-8 CSV file") from exc
+def read_batch_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str | None] | None]]:
+    """(line number, fields) of a batch CSV whose header is exactly :data:`LINE_FIELDS`; fields
+    are None for a row with the wrong number of columns. CsvFileError (app.csvfile) when the file
+    as a whole cannot be read."""
+    for line, record in records(stream, [LINE_FIELDS], f"the header must be exactly {','.join(LINE_FIELDS)}"):
+        yield line, record if column_count_ok(record) else None

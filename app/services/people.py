@@ -6,6 +6,7 @@ import unicodedata
 
 from sqlalchemy import select
 
+from ..errors import AppError
 from ..extensions import db
 from ..models import Citizen
 from ..runtime import Runtime
@@ -20,6 +21,15 @@ FINANCIAL_ACCOUNT_NUMBER = "financial_account.number"
 
 MOBILE_PATTERN = re.compile(r"1[3-9][0-9]{9}")
 _NAME_DOTS = str.maketrans({"•": "·", "・": "·", "．": "·", "‧": "·", "∙": "·"})
+
+
+def checked_phone(phone: str) -> str:
+    """``phone`` if it is an 11-digit mainland mobile number; else 422 ``validation_error`` on the
+    ``phone`` field of the request body."""
+    if not MOBILE_PATTERN.fullmatch(phone):
+        raise AppError("validation_error", 422, "phone must be an 11-digit mainland mobile number",
+                       {"fields": {"json": {"phone": ["bad_phone"]}}})
+    return phone
 
 
 def normalize_name(name: str) -> str:

@@ -16,16 +16,9 @@ from ..models import MpAccount
 from ..runtime import Runtime
 from .devices import bound_card
 from .lifecycle import CITIZEN, Transition, record_event
-from .people import CONTACT_PHONE, MOBILE_PATTERN
+from .people import CONTACT_PHONE, checked_phone
 
 CODE_TTL_SECONDS, RESEND_SECONDS, MAX_WRONG = 600, 60, 5
-
-
-def _checked_phone(phone: str) -> str:
-    if not MOBILE_PATTERN.fullmatch(phone):
-        raise AppError("validation_error", 422, "phone must be an 11-digit mainland mobile number",
-                       {"fields": {"json": {"phone": ["bad_phone"]}}})
-    return phone
 
 
 def _digest(rt: Runtime, card_id: int, phone: str, code: str) -> str:
@@ -37,7 +30,7 @@ def _digest(rt: Runtime, card_id: int, phone: str, code: str) -> str:
 def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
     """Send a code to ``phone``; returns its validity in seconds. 429 ``too_many_codes`` within a minute."""
     card = bound_card(account)
-    phone = _checked_phone(phone)
+    phone = checked_phone(phone)
     if not rt.store.claim(f"phone-resend:{card.id}", RESEND_SECONDS):
         raise AppError("too_many_codes", 429, "a code was sent less than a minute ago", headers={"Retry-After": str(RESEND_SECONDS)})
     code = f"{secrets.randbelow(10**6):06d}"
@@ -51,7 +44,7 @@ def change_phone(rt: Runtime, account: MpAccount, phone: str, sms_code: str) -> 
     """Make ``phone`` the card's contact number if ``sms_code`` is the code sent to it.
     422 ``sms_code_invalid`` (wrong, expired, or for another number; after 5 wrong the code is void)."""
     card = bound_card(account)
-    phone = _checked_phone(phone)
+    phone = checked_phone(phone)
     key = f"phone-code:{card.id}"
     kept = json.loads(rt.store.get(key) or "{}")
     wrong_key = f"phone-wrong:{card.id}:{kept.get('nonce')}"  # counted per code sent, atomically

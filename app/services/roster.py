@@ -20,6 +20,7 @@ from ..csvfile import column_count_ok, records
 from ..extensions import db
 from ..models import Citizen
 from ..runtime import Runtime
+from ..sql import batched
 from .people import ID_NUMBER, MOBILE_PATTERN, NAME, PHONE, id_index, normalize_name
 
 HEADER = ["name", "id_number", "phone", "insured"]
@@ -53,7 +54,7 @@ def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
     CsvFileError (app.csvfile) when the file as a whole cannot be read."""
     report = ImportReport()
     rows = read_roster(stream, report, rt.clock.now().date())
-    for chunk in _chunks(rows, CHUNK):
+    for chunk in batched(rows, CHUNK):
         _upsert(rt, chunk, report)
         db.session.commit()
     return report
@@ -102,17 +103,6 @@ def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow
     if disability not in ("0", "1"):
         raise ValueError("bad_disability (must be 0 or 1)")
     return RosterRow(line, name, id_number, phone, insured == "1", disability == "1")
-
-
-def _chunks(rows: Iterable[RosterRow], size: int) -> Iterator[list[RosterRow]]:
-    chunk: list[RosterRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> None:

@@ -1,13 +1,13 @@
 """Registered scanning terminals of partners (the PBoC barcode-payment rules require registration)."""
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from typing import IO, Any
 
 from sqlalchemy import select
 
+from ..csvfile import records
 from ..extensions import db
 from ..models import Partner, Terminal
 from ..runtime import Runtime
@@ -46,24 +46,22 @@ def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
     """Register every row of a CSV with the header ``terminal_id,name,location`` (optionally
     ``,latitude,longitude``: decimal degrees, both or neither per row); returns the count.
     The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
-    (Line numbers count the header as line 1 and assume no line breaks inside fields.)"""
-    reader = csv.DictReader(stream)
-    if reader.fieldnames not in (HEADER, [*HEADER, "latitude", "longitude"]):
-        raise ValueError("the header must be exactly terminal_id,name,location or terminal_id,name,location,latitude,longitude")
-    terminals = []
-    for line, row in enumerate(reader, start=2):
+    (Line numbers count the header as line 1.)"""
+    rows = records(stream, (HEADER, [*HEADER, "latitude", "longitude"]),
+                   "the header must be exactly terminal_id,name,location or terminal_id,name,location,latitude,longitude")
+    numbered = []
+    for line, row in rows:
         where = f"line {line}: "
-        terminal = (row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "",
-                    *_coordinates(row.get("latitude") or "", row.get("longitude") or "", where))
-        terminals.append(terminal)
+        numbered.append((line, (row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "",
+                                *_coordinates(row.get("latitude") or "", row.get("longitude") or "", where))))
     first: dict[str, int] = {}
-    for line, terminal in enumerate(terminals, start=2):
+    for line, terminal in numbered:
         _check(*terminal, line=line)
         if terminal[0] in first:
             raise ValueError(f"line {line}: terminal_id {terminal[0]} repeats line {first[terminal[0]]}")
         first[terminal[0]] = line
-    register_terminals(rt, partner_id, terminals)
-    return len(terminals)
+    register_terminals(rt, partner_id, [terminal for _line, terminal in numbered])
+    return len(numbered)
 
 
 HEADER = ["terminal_id", "name", "location"]
