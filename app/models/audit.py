@@ -43,16 +43,13 @@ class AuditRecord(Base):
 
 
 class AuditChainHead(Base):
-    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly.
-    ``verifications_at``/``verifications_id`` mark the last verification record copied in."""
+    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly."""
 
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
-    verifications_at: Mapped[datetime | None]
-    verifications_id: Mapped[str | None] = mapped_column(String(32))
 
 
 # Append-only in the database, not only in the code: a sealed record can be neither updated nor

@@ -10,7 +10,7 @@ Staff access is sealed as it is written (under the head's row lock; staff action
 Partner verifications are recorded first where they happen, in the verification records (one
 INSERT that also serves as the durable one-time ledger); :func:`seal_pending` (``citizencard
 audit seal``, run every minute) copies settled verification records into the chain in
-``(created_at, id)`` order, after a watermark kept in the chain head. The verification hot path
+``(created_at, id)`` order, after the last one the chain already holds. The verification hot path
 therefore writes nothing more and takes no chain lock.
 """
 from __future__ import annotations
@@ -81,9 +81,9 @@ def seal_pending(rt: Runtime, batch: int = SEAL_BATCH) -> int:
     cutoff, sealed = rt.clock.now() - timedelta(seconds=SETTLE_SECONDS), 0
     while True:
         head = _lock_head()
-        records = [_from_verification(row) for row in db.session.execute(_settled(head, cutoff).limit(batch))]
+        records = [_from_verification(row) for row in db.session.execute(_settled(cutoff).limit(batch))]
         if records:
-            _chain(records, head.seq, head.hash, records[-1].reference, records[-1].at)
+            _chain(records, head.seq, head.hash)
             db.session.add_all(records)
         db.session.commit()
         sealed += len(records)
@@ -91,15 +91,26 @@ def seal_pending(rt: Runtime, batch: int = SEAL_BATCH) -> int:
             return sealed
 
 
-def _settled(head: Any, cutoff: datetime) -> Any:
-    """Verification records after the head's watermark and before ``cutoff``, oldest first."""
+def _settled(cutoff: datetime) -> Any:
+    """Verification records not yet in the chain and before ``cutoff``, oldest first."""
     query = (select(Verification.id, Verification.created_at, Verification.accepted, Verification.reason,
                     Verification.scene, Verification.disclosed, Card.citizen_id, Partner.partner_id, Partner.kind)
              .join(Partner, Partner.id == Verification.partner_id).outerjoin(Card, Card.id == Verification.card_id)
              .where(Verification.created_at < cutoff).order_by(Verification.created_at, Verification.id))
-    if head.verifications_at is not None:
-        query = query.where(tuple_(Verification.created_at, Verification.id) > tuple_(head.verifications_at, head.verifications_id))
-    return query
+    return _after_last_copied(query)
+
+
+# The chain's newest partner record names the last verification copied in (its time and id): the
+# chain itself says how far it reaches (a backward walk of the seq index past a few staff records).
+_LAST_COPIED = (select(AuditRecord.at, AuditRecord.reference).where(AuditRecord.actor_kind == "partner")
+                .order_by(AuditRecord.seq.desc()).limit(1))
+
+
+def _after_last_copied(query: Any) -> Any:
+    last = db.session.execute(_LAST_COPIED).first()
+    if last is None:
+        return query
+    return query.where(tuple_(Verification.created_at, Verification.id) > tuple_(last.at, last.reference))
 
 
 def _from_verification(row: Any) -> AuditRecord:
@@ -111,9 +122,9 @@ def _from_verification(row: Any) -> AuditRecord:
 
 def _lock_head() -> Any:
     """Lock the chain head (a no-op UPDATE: a row lock on PostgreSQL, the write lock on SQLite)
-    and return it as last committed: ``seq``, ``hash`` and the verification watermark."""
+    and return its ``seq`` and ``hash`` as last committed."""
     stmt = (update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(seq=AuditChainHead.seq)
-            .returning(AuditChainHead.seq, AuditChainHead.hash, AuditChainHead.verifications_at, AuditChainHead.verifications_id))
+            .returning(AuditChainHead.seq, AuditChainHead.hash))
     row = db.session.execute(stmt).first()
     if row is None:
         first = upsert_insert(db.engine.dialect.name, AuditChainHead).values(id=HEAD_ID, seq=0, hash=GENESIS)
@@ -122,17 +133,13 @@ def _lock_head() -> Any:
     return row
 
 
-def _chain(records: list[AuditRecord], head_seq: int, head_hash: str, *watermark: Any) -> None:
-    """Give ``records`` the next places in the chain and move the locked head past them (and its
-    verification watermark to ``(verification id, created_at)`` when given)."""
+def _chain(records: list[AuditRecord], head_seq: int, head_hash: str) -> None:
+    """Give ``records`` the next places in the chain and move the locked head past them."""
     for record in records:
         head_seq += 1
         record.seq, record.prev_hash = head_seq, head_hash
         record.hash = head_hash = record_hash(head_seq, record.prev_hash, record)
-    moved: dict[str, Any] = {"seq": head_seq, "hash": head_hash}
-    if watermark:
-        moved.update(verifications_id=watermark[0], verifications_at=watermark[1])
-    db.session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(**moved))
+    db.session.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(seq=head_seq, hash=head_hash))
 
 
 @dataclass(frozen=True)
@@ -179,11 +186,7 @@ def _problem(record: AuditRecord, expected: int, previous: str) -> str | None:
 
 def _pending() -> int:
     """Verification records not yet copied into the chain."""
-    head = db.session.get(AuditChainHead, HEAD_ID)
-    query = select(func.count()).select_from(Verification)
-    if head is not None and head.verifications_at is not None:
-        query = query.where(tuple_(Verification.created_at, Verification.id) > tuple_(head.verifications_at, head.verifications_id))
-    return db.session.scalar(query) or 0
+    return db.session.scalar(_after_last_copied(select(func.count()).select_from(Verification))) or 0
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def test_partner_verifications_are_copied_into_the_chain_once_settled(api: ApiCl
     api.clock.advance(SETTLE_SECONDS + 1)
     with api.app.app_context():
         assert seal_pending(api.rt) == 2
-        assert seal_pending(api.rt) == 0  # the watermark: nothing is copied twice
+        assert seal_pending(api.rt) == 0  # nothing is copied twice
         records = db.session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
         assert [r.seq for r in records] == [1, 2, 3] and records[0].actor_kind == "staff"
         by_reference = {r.reference: r for r in records[1:]}

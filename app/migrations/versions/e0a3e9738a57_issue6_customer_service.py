@@ -22,8 +22,6 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.Column('verifications_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('verifications_id', sa.String(length=32), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_chain_head'))
     )
     with op.batch_alter_table('verifications', schema=None) as batch_op:
