@@ -14,6 +14,7 @@ from sqlalchemy import create_engine
 
 from .clock import Clock
 from .crypto import BlindIndex, Keyring
+from .group_commit import GroupCommit
 from .integrations.alipay import AlipayLogin, load_key_file
 from .integrations.sms import ConsoleSmsSender, SmsSender
 from .integrations.wechat import WeChatLogin
@@ -37,6 +38,7 @@ class Runtime:
     terminal_cache: dict[Any, Any] = field(default_factory=dict)  # see services.terminals
     throttle_cache: dict[Any, float] = field(default_factory=dict)  # see services.guessing
     sms: SmsSender = field(default_factory=ConsoleSmsSender)  # see integrations.sms
+    verification_records: GroupCommit[Any, bool] = field(default_factory=GroupCommit)  # see services.verification
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:

@@ -3,8 +3,10 @@ transaction mode."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import db
@@ -29,6 +31,29 @@ def autocommit_statements() -> None:
     """
     if not db.session().in_transaction():
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A pool connection of its own, outside the session, each statement its own transaction.
+
+    For the verification hot path, whose reads are single statements and whose one write is
+    one statement (a batch's INSERT): no BEGIN and COMMIT round trips, none of the session's
+    bookkeeping, and the connection goes back to the pool at once instead of being held while
+    the request waits on Redis (issue 7).
+
+    Call :func:`release_session` first: a request that holds a session connection while it waits
+    for a second one deadlocks once the pool is exhausted (50 parallel requests did).
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+def release_session() -> None:
+    """Commit the session's transaction, if one is open: its connection goes back to the pool
+    and it holds no lock (e.g. a SQLite write lock another connection of the request would wait for)."""
+    if db.session().in_transaction():
+        db.session.commit()
 
 
 T = TypeVar("T")

@@ -34,10 +34,14 @@ class Store(Protocol):
     def claim(self, key: str, ttl: int) -> bool:
         """Create ``key`` if absent (SET NX); True if this call created it."""
 
-    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
+                 claim: tuple[str, int] | None = None) -> UseOutcome:
         """One atomic step: if ``answer_key`` holds a value, return ``("earlier", value)``; else raise
         the mark at ``mark_key`` to ``counter`` if that is higher than the mark (``("first", None)``,
-        and ``answer`` is stored at ``answer_key``), or leave both alone (``("used", None)``)."""
+        and ``answer`` is stored at ``answer_key``), or leave both alone (``("used", None)``).
+
+        ``claim`` (key, ttl), a request's nonce: claimed first, as :meth:`claim` would; if it was
+        taken, nothing else happens and the outcome is ``("claim_taken", None)``."""
 
     def get(self, key: str) -> str | None:
         """The value at ``key``, or None."""
@@ -51,6 +55,7 @@ class Store(Protocol):
 
 
 USE_ONCE_LUA = """
+if #KEYS == 3 and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[5]) then return {'claim_taken'} end
 local earlier = redis.call('GET', KEYS[2])
 if earlier then return {'earlier', earlier} end
 local last = redis.call('GET', KEYS[1])
@@ -90,9 +95,13 @@ class RedisStore:
     def claim(self, key: str, ttl: int) -> bool:
         return bool(self._call(self.client.set, self.prefix + key, "1", nx=True, ex=ttl))
 
-    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
-        keys = [self.prefix + mark_key, self.prefix + answer_key]
-        reply = self._call(self._use_once, keys=keys, args=[counter, mark_ttl, answer, answer_ttl])
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
+                 claim: tuple[str, int] | None = None) -> UseOutcome:
+        keys, args = [self.prefix + mark_key, self.prefix + answer_key], [counter, mark_ttl, answer, answer_ttl]
+        if claim is not None:
+            keys.append(self.prefix + claim[0])
+            args.append(claim[1])
+        reply = self._call(self._use_once, keys=keys, args=args)
         return reply[0], (reply[1] if len(reply) > 1 else None)
 
     def get(self, key: str) -> str | None:
@@ -139,9 +148,12 @@ class SqlStore:
         )
         return self._returns_row(stmt.returning(KvEntry.key))
 
-    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int) -> UseOutcome:
-        """The same steps as on Redis; the mark is raised atomically, which is what the
-        one-time rule needs (the answer write after it is not part of that guarantee)."""
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
+                 claim: tuple[str, int] | None = None) -> UseOutcome:
+        """The same steps as on Redis; the claim and the mark are each atomic, which is what the
+        nonce and the one-time rule need (the answer write after it is not part of that guarantee)."""
+        if claim is not None and not self.claim(*claim):
+            return "claim_taken", None
         earlier = self.get(answer_key)
         if earlier is not None:
             return "earlier", earlier

@@ -18,7 +18,7 @@ class Ledger(Protocol):
     """Atomic use of a code (a Redis Lua script, or SQL ``INSERT ... ON CONFLICT``): see app.store."""
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str,
-                 answer_ttl: int) -> tuple[str, str | None]: ...
+                 answer_ttl: int, claim: tuple[str, int] | None = None) -> tuple[str, str | None]: ...
 
 
 def ledger_key(pseudonym: str) -> str:
@@ -26,12 +26,13 @@ def ledger_key(pseudonym: str) -> str:
 
 
 def use_once(ledger: Ledger, pseudonym: str, step: int, sequence: int, answer_key: str, answer: str,
-             answer_ttl: int) -> tuple[str, str | None]:
+             answer_ttl: int, claim: tuple[str, int] | None = None) -> tuple[str, str | None]:
     """Use (step, sequence) of ``pseudonym`` once, keeping ``answer`` for re-reads.
 
     Returns ``("first", None)`` for the first and newest use, ``("used", None)`` when this or a
     later code was used, or ``("earlier", kept)`` when ``answer_key`` already holds an answer
-    (a scanner reading the same code again).
+    (a scanner reading the same code again). ``claim`` (key, ttl) is claimed in the same atomic
+    step, first; ``("claim_taken", None)`` when it was taken (then nothing else was done).
     """
     return ledger.use_once(ledger_key(pseudonym), moving_factor(step, sequence), MARK_TTL_SECONDS,
-                           answer_key, answer, answer_ttl)
+                           answer_key, answer, answer_ttl, claim)

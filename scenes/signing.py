@@ -18,13 +18,11 @@ from typing import Any
 
 from flask import g, request
 
-from app.errors import AppError
 from app.runtime import Runtime, runtime
+from app.services.nonces import SCHEME, NonceClaim, unauthorized
 from app.services.partners import PartnerView, require_partner
 
-SCHEME = "CC-HMAC-SHA256"
 TIMESTAMP_TOLERANCE_SECONDS = 300
-NONCE_TTL_SECONDS = 600
 _PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -48,36 +46,30 @@ def authorization_header(partner_id: str, secret: str, method: str, path: str, b
     return f'{SCHEME} partner_id="{partner_id}",timestamp="{timestamp}",nonce="{nonce}",signature="{signature}"'
 
 
-def _unauthorized(code: str, message: str) -> AppError:
-    return AppError(code, 401, message, headers={"WWW-Authenticate": SCHEME})
-
-
 def parse_authorization(header: str | None) -> dict[str, str]:
     """The four parameters of the header; 401 ``signature_missing`` / ``signature_malformed``."""
     if not header or not header.startswith(SCHEME + " "):
-        raise _unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme")
+        raise unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme")
     params: dict[str, str] = {}
     for item in header[len(SCHEME) + 1:].split(","):
         match = _PARAM.fullmatch(item)
         if match is None or match.group(1) in params:
-            raise _unauthorized("signature_malformed", "the Authorization header cannot be parsed")
+            raise unauthorized("signature_malformed", "the Authorization header cannot be parsed")
         params[match.group(1)] = match.group(2)
     if set(params) != set(REQUIRED) or not _TIMESTAMP.fullmatch(params["timestamp"]) or not _NONCE.fullmatch(params["nonce"]):
-        raise _unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
+        raise unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
     return params
 
 
-def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str | None) -> PartnerView:
-    """The partner that signed this request, or 401 with a reason code."""
+def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str | None) -> tuple[PartnerView, NonceClaim]:
+    """The partner that signed this request and its nonce, not yet claimed; or 401 with a reason code."""
     params = parse_authorization(header)
     partner = require_partner(rt, params["partner_id"])
     if abs(int(params["timestamp"]) - rt.clock.time()) > TIMESTAMP_TOLERANCE_SECONDS:
-        raise _unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
+        raise unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
     if not any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets):
-        raise _unauthorized("signature_invalid", "the signature does not match the request")
-    if not rt.store.claim(f"nonce:{partner.id}:{params['nonce']}", NONCE_TTL_SECONDS):
-        raise _unauthorized("nonce_reused", "this nonce was already used; send a fresh one")
-    return partner
+        raise unauthorized("signature_invalid", "the signature does not match the request")
+    return partner, NonceClaim(rt, partner.id, params["nonce"])
 
 
 def _signature_matches(secret: str, method: str, path: str, params: dict[str, str], body: bytes) -> bool:
@@ -91,13 +83,20 @@ def request_path() -> str:
     return request.path + ("?" + query if query else "")
 
 
-def signed(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: authenticate the partner before the view runs; sets ``g.partner``."""
+def signed(view: Callable[..., Any] | None = None, *, defer_nonce: bool = False) -> Any:
+    """Decorator: authenticate the partner and claim the nonce before the view runs; sets
+    ``g.partner``. With ``defer_nonce=True`` the view gets the claim as ``g.nonce`` and must
+    claim it (app.services.nonces) before its request has any effect."""
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.partner = authenticate(runtime(), request.method, request_path(), request.get_data(cache=True),
-                                 request.headers.get("Authorization"))
-        return view(*args, **kwargs)
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            g.partner, g.nonce = authenticate(runtime(), request.method, request_path(), request.get_data(cache=True),
+                                              request.headers.get("Authorization"))
+            if not defer_nonce:
+                g.nonce.claim()
+            return view(*args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate(view) if view is not None else decorate

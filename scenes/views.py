@@ -71,7 +71,7 @@ class VerificationSchema(ma.Schema):
 
 @blp.route("/verifications", methods=["POST"])
 @blp.doc(security=[{"partnerSignature": []}])
-@signed
+@signed(defer_nonce=True)  # claimed with the code's atomic use: one Redis round trip (issue 7)
 @blp.arguments(VerificationRequestSchema)
 @blp.response(200, VerificationSchema)
 @error_responses(blp, {
@@ -91,8 +91,8 @@ def create_verification(args: dict[str, Any]) -> Any:
         raise AppError("validation_error", 422, "direction is for the transit scene only",
                        {"fields": {"json": {"direction": ["transit only"]}}})
     if "card_number" in args:
-        return verify_card_number(rt, g.partner, policy, args["terminal_id"], args["card_number"], direction)
-    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction)
+        return verify_card_number(rt, g.partner, policy, args["terminal_id"], args["card_number"], direction, g.nonce)
+    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction, g.nonce)
 
 
 def register_subject_schemas(spec: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -73,10 +74,13 @@ def _count_card_failure(rt: Runtime, card_id: int) -> None:
         failures_since=case((fresh, now), else_=Card.failures_since)))
 
 
-def card_may_be_tried(rt: Runtime, facts: Any) -> bool:
-    """False while the card is under guessing and its 20-minute evaluation slot is taken."""
+def card_may_be_tried(rt: Runtime, facts: Any, before_counting: Callable[[], None]) -> bool:
+    """False while the card is under guessing and its 20-minute evaluation slot is taken.
+    ``before_counting`` runs before a slot is spent (the request's nonce claim: a replayed
+    request must not spend the owner's slot)."""
     since = facts.failures_since
     if facts.failed_attempts < CARD_FREE_FAILURES or since is None or since <= rt.clock.now() - CARD_WINDOW:
         return True
+    before_counting()
     slot = int(rt.clock.time() // CARD_SLOT_SECONDS)  # the first attempt in each 20-minute slot is evaluated
     return rt.store.incr(f"guess-slot:{facts.card_id}:{slot}", 2 * CARD_SLOT_SECONDS) == 1

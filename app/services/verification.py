@@ -45,10 +45,11 @@ from ..extensions import db
 from ..models import Card, Citizen, Device, PhysicalCard, Verification
 from ..models.carrier import LIVE_PHYSICAL_STATES
 from ..runtime import Runtime
-from ..sql import autocommit_statements, upsert_insert
+from ..sql import autocommit_connection, release_session, upsert_insert
 from ..store import StoreUnavailable
 from .guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
 from .lending import check_lending
+from .nonces import NonceClaim
 from .partners import PartnerView
 from .people import ID_NUMBER, NAME, SEED
 from .terminals import registered_terminal
@@ -138,21 +139,24 @@ class VerificationAnswer:
 
 
 def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
-           direction: str | None = None) -> VerificationAnswer:
+           direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
     """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records.
 
-    ``direction`` (``entry``/``exit``) matters to transit only. Store round trips: none for a
-    forged code, one for any genuine code (the atomic use, or the look-up of an earlier answer
-    when the code is refused for its age or the card's state).
+    ``direction`` (``entry``/``exit``) matters to transit only. ``nonce``, the signed request's,
+    is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
+    one SELECT, one Redis script (the nonce and the atomic use together), a share of one INSERT
+    (app.group_commit). A refusal claims the nonce on its own, and a genuine code refused for its
+    age or the card's state also looks up an earlier answer.
     """
-    autocommit_statements()
+    release_session()  # the partner's look-up, if not cached: see app.sql.autocommit_connection
     refuse_if_throttled(rt, partner.id, terminal_id)
     answer_key = _answer_key(partner, terminal_id, code, f"{policy.name}:{direction}")
-    decision = _decide(rt, partner, policy, terminal_id, code, direction)
+    decision = _decide(rt, partner, policy, terminal_id, code, direction, nonce)
+    if decision.reason is None:
+        return _use(rt, partner, policy, terminal_id, decision, answer_key, nonce)
+    nonce.claim()
     if decision.reason == "code_invalid":
         note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
-    if decision.reason is None:
-        return _use(rt, partner, policy, terminal_id, decision, answer_key)
     if decision.reason in GENUINE_CODE_REFUSALS:
         earlier = _as_duplicate(rt, rt.store.get(answer_key))
         if earlier is not None:
@@ -181,14 +185,17 @@ class Decision:
 
 
 def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
-         answer_key: str) -> VerificationAnswer:
+         answer_key: str, nonce: NonceClaim) -> VerificationAnswer:
     """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
     answer = _answer(policy, decision)
     kept = rt.keyring.encrypt(json.dumps({"answer": asdict(answer), "at": rt.clock.time()}), KEPT_ANSWER)
     scanned = decision.scanned
     assert scanned is not None
+    folded = nonce.folded()
     outcome, earlier = replay.use_once(rt.store, scanned.pseudonym, scanned.step, scanned.sequence,
-                                       answer_key, kept, DUPLICATE_WINDOW_SECONDS)
+                                       answer_key, kept, DUPLICATE_WINDOW_SECONDS, folded)
+    if folded is not None:
+        nonce.settle(outcome == "claim_taken")
     if outcome == "earlier" and (duplicate := _as_duplicate(rt, earlier)) is not None:
         return duplicate
     if outcome != "first":
@@ -238,9 +245,10 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str)
 
 
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
-            direction: str | None) -> Decision:
-    """Every check but the one-time rule, with no store round trip. The card is identified first,
-    so that even a refusal for the partner's scene or terminal is shown in the holder's history."""
+            direction: str | None, nonce: NonceClaim) -> Decision:
+    """Every check but the one-time rule; no store round trip unless the card is under guessing
+    (then the nonce is claimed first). The card is identified first, so that even a refusal for
+    the partner's scene or terminal is shown in the holder's history."""
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
@@ -254,7 +262,7 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
-    if not card_may_be_tried(rt, facts):
+    if not card_may_be_tried(rt, facts, nonce.claim):
         return Decision(facts, "card_throttled")
     if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
         return Decision(facts, "code_invalid")
@@ -301,7 +309,8 @@ _DEVICE_AND_CARD = (
 
 
 def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
-    row = db.session.connection().execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
+    with autocommit_connection() as conn:
+        row = conn.execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
     if row is None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
@@ -310,11 +319,12 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
-    """INSERT the record and commit; False when an accepted use was already recorded.
+    """INSERT the record, committed before this returns; False when an accepted use was already recorded.
 
     The record of an accepted verification carries its ``use_key`` (pseudonym and moving factor)
     under a unique index: a second ledger, durable, behind the store's (a Redis that lost its data
-    cannot make a code verify twice). Core, not the unit of work: this runs on every scan.
+    cannot make a code verify twice). Core, not the unit of work, and in a batch with the other
+    requests' records of the moment (app.group_commit): this runs on every scan.
     """
     facts, scanned = decision.facts, decision.scanned
     use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}" if answer.accepted and scanned else None
@@ -324,11 +334,21 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
         "use_key": use_key, "created_at": rt.clock.now(),
         "disclosed": ",".join(answer.subject) if answer.subject else None,
         "direction": None, "linked_verification_id": None, "carrier": decision.carrier,
-        **(decision.extra if answer.accepted else {}),
     }
-    inserted = db.session.connection().execute(_record_statement(db.engine.dialect.name), row).first()
-    db.session.commit()
-    return inserted is not None
+    extra = decision.extra if answer.accepted else {}
+    if not extra.keys() <= row.keys():  # a batch's rows must all have the same columns
+        raise ValueError(f"scene {answer.scene} records unknown columns: {sorted(extra.keys() - row.keys())}")
+    row.update(extra)
+    release_session()  # e.g. an invalid code's count, committed before the batch's INSERT
+    return rt.verification_records.submit(row, _insert_records)
+
+
+def _insert_records(rows: list[dict[str, Any]]) -> list[bool]:
+    """One ``INSERT ... ON CONFLICT (use_key) DO NOTHING RETURNING id`` for the batch (SQLAlchemy's
+    insertmanyvalues), committed; per row, whether it was inserted."""
+    with autocommit_connection() as conn:
+        inserted = set(conn.execute(_record_statement(db.engine.dialect.name), rows).scalars())
+    return [row["id"] in inserted for row in rows]
 
 
 @cache
@@ -352,11 +372,13 @@ PHYSICAL_REFUSALS: dict[str | None, str | None] = {
 
 
 def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
-                       direction: str | None = None) -> VerificationAnswer:
+                       direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
     """Verify a physical card read by a chip reader: refused with ``card_lost`` (loss reported),
     ``card_suspended`` (not activated yet, or replaced), ``card_cancelled``, or ``card_unknown``
     (no such card, or it has no physical card); the scene rules are those of :func:`verify`."""
+    release_session()
     refuse_if_throttled(rt, partner.id, terminal_id)
+    nonce.claim()
     decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
     if decision.reason == "card_unknown":
         note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
@@ -398,7 +420,8 @@ _CARD_BY_NUMBER = (
 
 def _card_and_physical_state(card_number: str) -> tuple[CardFacts, str | None] | None:
     """One query: the card's facts and its physical card's state (None: it never had one)."""
-    row = db.session.connection().execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
+    with autocommit_connection() as conn:
+        row = conn.execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
     if row is None:
         return None
     return CardFacts(*row[:-1]), row.physical_state

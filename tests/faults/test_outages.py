@@ -24,6 +24,7 @@ import pytest
 
 import scenes.policies.transit as transit_policy
 from app.extensions import db
+from app.services import verification
 
 from ..helpers import ApiClient
 from .conftest import Servers
@@ -107,13 +108,14 @@ def test_redis_down_fails_closed_and_the_app_recovers_when_it_returns(servers: S
 
 def test_redis_dying_before_the_one_time_use_leaves_the_code_usable(
         servers: Servers, fault_api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Redis answers the nonce check, then dies before the atomic use: the code was not used."""
+    """Redis dies after the card was looked up, before the atomic use (which also claims the
+    request's nonce): 503, and the code was not used."""
     api = fault_api
     token = api.bound_citizen()
     partner = api.partner()
     code = api.code(token)
 
-    on_call(api.rt.store, "claim", servers.redis.kill, monkeypatch)
+    on_call(verification, "_device_and_card", servers.redis.kill, monkeypatch)
     assert_unavailable(api.verify(partner, code, "gate-1"))
     assert records(servers) == []
 

@@ -46,6 +46,16 @@ def test_use_once_accepts_only_a_higher_mark_and_keeps_the_answer(store: Store) 
     assert use(store, 11) == ("first", None)
 
 
+def test_use_once_claims_a_nonce_first_and_does_nothing_else_when_it_was_taken(store: Store) -> None:
+    assert store.use_once("m", 10, 60, "a10", "answer", 60, claim=("nonce-1", 60)) == ("first", None)
+    assert store.claim("nonce-1", 60) is False  # claimed by the use
+    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-1", 60)) == ("claim_taken", None)
+    assert store.get("a11") is None  # no answer kept, and the mark was not raised:
+    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-2", 60)) == ("first", None)
+    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-3", 60)) == ("earlier", "answer")
+    assert store.claim("nonce-3", 60) is False  # a re-read claims its nonce too
+
+
 def test_incr_raises_a_counter_to_at_least(store: Store) -> None:
     assert store.incr("fresh", 60, at_least=4) == 4
     assert store.incr("fresh", 60) == 5

@@ -6,10 +6,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Card, Partner, Verification
+from app.services import verification
 from qr import payload
 
 from ..helpers import ApiClient
@@ -40,6 +41,18 @@ def test_a_code_verifies_only_once(api: ApiClient, citizen: str, partner: dict) 
     assert api.verify(partner, code, terminal_id="gate-1").json["accepted"] is True
     second = api.verify(partner, code, terminal_id="gate-2").json
     assert (second["accepted"], second["reason"], second["subject"]) == (False, "code_used", None)
+
+
+def test_one_batch_holding_two_acceptances_of_one_use_key_records_one(api: ApiClient, citizen: str, partner: dict) -> None:
+    """The durable ledger inside one group-commit batch (app.group_commit): ON CONFLICT (use_key)
+    DO NOTHING keeps the first row and reports the second as not inserted; refusals have no use_key."""
+    assert api.verify(partner, api.code(citizen)).json["accepted"] is True
+    with api.app.app_context():
+        row = dict(db.session.execute(select(Verification.__table__)).mappings().one())
+        rows = [{**row, "id": f"vf_batch{n}", "use_key": "pseudonym:999"} for n in range(2)]
+        rows.append({**row, "id": "vf_batch2", "use_key": None, "accepted": False, "reason": "code_used"})
+        assert verification._insert_records(rows) == [True, False, True]
+        assert db.session.scalar(select(func.count()).where(Verification.use_key == "pseudonym:999")) == 1
 
 
 def test_the_same_terminal_reading_twice_gets_the_original_answer(api: ApiClient, citizen: str, partner: dict) -> None:
@@ -228,6 +241,26 @@ class TestSignature:
         assert api.signed_post(partner, self.BODY, nonce="nonce-once-0001").status_code == 200
         again = api.signed_post(partner, self.BODY, nonce="nonce-once-0001")
         assert (again.status_code, error_code(again)) == (401, "nonce_reused")
+
+    def test_a_replayed_accepted_verification_is_refused_and_recorded_once(self, api: ApiClient, citizen: str,
+                                                                              partner: dict) -> None:
+        """On the accepted path the nonce is claimed in the code's atomic use (one Redis round trip)."""
+        body = json.dumps({"code": api.code(citizen), "scene": "transit", "terminal_id": "gate-1"}).encode()
+        assert api.signed_post(partner, body, nonce="nonce-accept-01").json["accepted"] is True
+        again = api.signed_post(partner, body, nonce="nonce-accept-01")
+        assert (again.status_code, error_code(again)) == (401, "nonce_reused")
+        with api.app.app_context():
+            assert db.session.query(Verification).count() == 1
+
+    def test_a_reused_nonce_leaves_a_fresh_code_unused(self, api: ApiClient, citizen: str, partner: dict) -> None:
+        """A request refused for its nonce changes nothing: its code still verifies once, later."""
+        first = json.dumps({"code": api.code(citizen), "scene": "transit", "terminal_id": "gate-1"}).encode()
+        assert api.signed_post(partner, first, nonce="nonce-shared-01").status_code == 200
+        code = api.code(citizen)
+        second = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
+        refused = api.signed_post(partner, second, nonce="nonce-shared-01")
+        assert (refused.status_code, error_code(refused)) == (401, "nonce_reused")
+        assert api.verify(partner, code, terminal_id="gate-2").json["accepted"] is True
 
     def test_a_failed_signature_does_not_burn_the_nonce(self, api: ApiClient, partner: dict) -> None:
         api.signed_post({**partner, "secret": "guess"}, self.BODY, nonce="nonce-keep-0001")
