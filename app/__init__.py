@@ -86,7 +86,7 @@ def _database_defaults(app: Flask) -> None:
     # database restart the first request on each stale connection fails with 503 and SQLAlchemy
     # invalidates the pool, so the app recovers without a restart.
     # hide_parameters: an error's log line shows the SQL, never the values (personal data, M-19).
-    options: dict[str, Any] = {"pool_size": 10, "max_overflow": 10, "hide_parameters": True}
+    options: dict[str, Any] = {"pool_size": 20, "max_overflow": 10, "hide_parameters": True}
     if uri.startswith("sqlite"):
         options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
