@@ -2,13 +2,15 @@
 generator): a steadier number than throughput on a shared 2-core machine, for before/after
 comparisons of the hot path.
 
-    .venv/bin/python bench/inprocess.py [--requests 2000] [--profile]
+    .venv/bin/python bench/inprocess.py [--requests 2000] [--rounds 5] [--profile]
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -44,13 +46,14 @@ def cpu_per_request(client, lines: list[str], profile: bool) -> float:  # type: 
         assert response.status_code == 200, response.get_data(as_text=True)
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "25")))
     return (time.process_time() - start) * 1000 / len(requests)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --requests each")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     database_url = fresh_database("postgresql://postgres@127.0.0.1:5432/test")
@@ -60,11 +63,19 @@ def main() -> None:
     upgrade_schema(app)
     population = seed_population(app, database_url, 2000, 200)
     client = app.test_client()
-    verifications = verification_requests(population, 200 + args.requests)
+    n, rounds = args.requests, args.rounds
+    verifications = verification_requests(population, 200 + n * rounds)
     cpu_per_request(client, verifications[:200], False)  # warm-up
-    print(f"POST verifications: {cpu_per_request(client, verifications[200:], args.profile):.3f} ms CPU per request")
-    codes = (card_code_requests(population.tokens) * (args.requests // 200 + 1))[: args.requests]
-    print(f"GET card/code:      {cpu_per_request(client, codes, args.profile):.3f} ms CPU per request")
+    report("POST verifications", [cpu_per_request(client, verifications[200 + i * n: 200 + (i + 1) * n], args.profile)
+                                  for i in range(rounds)])
+    codes = (card_code_requests(population.tokens) * (n // 200 + 1))[:n]
+    report("GET card/code", [cpu_per_request(client, codes, args.profile) for _ in range(rounds)])
+
+
+def report(name: str, per_round: list[float]) -> None:
+    """The least and the median of the rounds: the least is the steadiest on a shared machine."""
+    print(f"{name + ':':20} {min(per_round):.3f} ms CPU per request (least of {len(per_round)} rounds; "
+          f"median {statistics.median(per_round):.3f})")
 
 
 if __name__ == "__main__":
