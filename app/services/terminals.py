@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..csvfile import records
 from ..extensions import db
@@ -103,14 +103,18 @@ def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: 
               "latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude}))
 
 
+# Built once: on a verification that misses the cache, building it cost more than running it.
+_TERMINAL = select(Terminal.terminal_id, Terminal.name, Terminal.location).where(
+    Terminal.partner_id == bindparam("partner"), Terminal.terminal_id == bindparam("terminal_id"))
+
+
 def registered_terminal(rt: Runtime, partner: int, terminal_id: str) -> TerminalView | None:
     """The terminal, or None when unregistered. Found terminals are kept 10 s per process."""
     key = (partner, terminal_id)
     cached = rt.terminal_cache.get(key)
     if cached is not None and rt.clock.time() - cached[0] < CACHE_SECONDS:
         return cached[1]
-    row = db.session.execute(select(Terminal.terminal_id, Terminal.name, Terminal.location).where(
-        Terminal.partner_id == partner, Terminal.terminal_id == terminal_id)).first()
+    row = db.session.execute(_TERMINAL, {"partner": partner, "terminal_id": terminal_id}).first()
     if row is None:
         return None
     view = TerminalView(row.terminal_id, row.name, row.location)
