@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import cpu  # noqa: E402
 from seed import Population, seed_population  # noqa: E402
 from workload import (  # noqa: E402
     BENCH,
@@ -119,14 +120,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[None]:
+def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[int]:
     """Run a gunicorn server until the block ends (its output to ``log``, else discarded); wait until
-    it answers and its workers have booted."""
+    it answers and its workers have booted. Yields its pid."""
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
         wait_until_up(port, server)
-        yield
+        yield server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -151,12 +152,14 @@ def unique_count(args: argparse.Namespace) -> int:
     return int(args.rate * args.duration) + 10 if args.rate else 5000 * args.duration
 
 
-def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, port: int,
+def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server: tuple[int, int],
                       args: argparse.Namespace, folder: Path) -> tuple[dict[str, float], list[Path]]:
-    """Load the server for WARMUP_SECONDS with ``warm_lines`` (result discarded), then measure with ``lines``."""
+    """Load the server (port, pid) for WARMUP_SECONDS with ``warm_lines`` (result discarded), then
+    measure with ``lines``, with the CPU each component spent (bench/cpu.py)."""
+    port, pid = server
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
     drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
-    return drive(files[1], port, args.duration, args.connections, args.rate), files
+    return drive(files[1], port, args.duration, args.connections, args.rate, pid), files
 
 
 def warmup_count(args: argparse.Namespace) -> int:
@@ -176,28 +179,28 @@ def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measu
     port = free_port()
     command = [sys.executable, str(BENCH / "floor_app.py"), "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--redis-url", args.redis_url]
-    with serving(command, dict(os.environ), port):
+    with serving(command, dict(os.environ), port) as pid:
         wait_for_codes_to_last(args.duration)
         count, warm = unique_count(args), warmup_count(args)
         lines = floor_requests(warm + count)
-        result, _ = warm_up_and_drive(lines[:warm], lines[warm:], "floor", port, args, folder)
+        result, _ = warm_up_and_drive(lines[:warm], lines[warm:], "floor", (port, pid), args, folder)
     return Measured("floor    POST /verify (bench/floor_app.py)", result, count, True)
 
 
-def measure_verifications(args: argparse.Namespace, population: Population, port: int,
+def measure_verifications(args: argparse.Namespace, population: Population, server: tuple[int, int],
                           folder: Path) -> tuple[Measured, list[Path]]:
     """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
     wait_for_codes_to_last(args.duration)
     warm = warmup_count(args)
     lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
-    result, files = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", port, args, folder)
+    result, files = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
     return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), files
 
 
-def measure_card_code(args: argparse.Namespace, population: Population, port: int, folder: Path) -> Measured:
+def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path) -> Measured:
     """``GET /card/code``, rotating through the bearer tokens."""
     lines = card_code_requests(population.tokens)
-    result, _ = warm_up_and_drive(lines, lines, "card_code", port, args, folder)
+    result, _ = warm_up_and_drive(lines, lines, "card_code", server, args, folder)
     return Measured("ours     GET /api/mp/v1/card/code", result, len(population.tokens), False)
 
 
@@ -238,12 +241,12 @@ def run_product(args, env, population, workers, folder) -> tuple[list[Measured],
     """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes."""
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    with serving(command, env, port):
-        verifications, files = measure_verifications(args, population, port, folder)
+    with serving(command, env, port) as pid:
+        verifications, files = measure_verifications(args, population, (port, pid), folder)
         time.sleep(1)  # let requests in flight when the load stopped finish
         checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(files[1], port, population, 200),
                   "cards_over": cards_accepted_too_often(env["DATABASE_URL"], files, population)}
-        card_code = measure_card_code(args, population, port, folder)
+        card_code = measure_card_code(args, population, (port, pid), folder)
     return [verifications, card_code], checks
 
 
@@ -261,6 +264,17 @@ def print_table(rows: list[Measured]) -> None:
         print(f"{row.label:<50} {row.throughput:>7.0f} {ms(r, 'p50_us'):>8} {ms(r, 'p90_us'):>8} {ms(r, 'p99_us'):>8} "
               f"{ms(r, 'max_us'):>8} {row.errors:>6}  {row.throughput / floor.throughput:>13.2f}x "
               f"{r['p99_us'] / floor.result['p99_us']:>11.2f}x")
+
+
+def print_cpu(rows: list[Measured]) -> None:
+    """CPU per request on each component, and the cores they kept busy together (bench/cpu.py)."""
+    print(f"{'CPU per request (ms), from /proc':<50} {'server':>7} {'Postgres':>8} {'Redis':>8} {'load gen':>8} "
+          f"{'total':>8} {'cores busy':>10}")
+    for row in rows:
+        r = row.result
+        total = sum(r[f"cpu_{group}_ms"] for group in cpu.GROUPS)
+        print(f"{row.label:<50} {r['cpu_app_ms']:>7.2f} {r['cpu_postgres_ms']:>8.2f} {r['cpu_redis_ms']:>8.2f} "
+              f"{r['cpu_load_ms']:>8.2f} {total:>8.2f} {total * row.throughput / 1000:>10.2f}")
 
 
 def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, float]) -> None:
@@ -328,6 +342,7 @@ def main() -> int:
     rows += product_rows
     print_header(args, workers, {"seed": seeded, "total": time.monotonic() - started})
     print_table(rows)
+    print_cpu(rows)
     print_checks(rows, checks, args)
     return 0 if checks["replays"] == {"refused": 200} and checks["cards_over"] == 0 else 1
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import cpu
 import pyotp
 from floor_app import PATH as FLOOR_PATH
 from seed import Population, random_seed
@@ -82,9 +83,16 @@ def load_command(file: Path, port: int, duration: int, connections: int, rate: f
             f"http://127.0.0.1:{port}", "--", str(file), "2"]
 
 
-def drive(file: Path, port: int, duration: int, connections: int, rate: float | None) -> dict[str, float]:
-    """Run the load generator in its own process; returns its RESULT line as numbers."""
+def drive(file: Path, port: int, duration: int, connections: int, rate: float | None,
+          server_pid: int | None = None) -> dict[str, float]:
+    """Run the load generator in its own process; returns its RESULT line as numbers, and with
+    ``server_pid`` the CPU per request of the server, PostgreSQL, Redis and the load generator
+    (bench/cpu.py: ``cpu_app_ms`` ...)."""
+    before = cpu.snapshot(server_pid) if server_pid else None
     out = subprocess.run(load_command(file, port, duration, connections, rate),
                          capture_output=True, text=True, check=True, timeout=duration + 90).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    return {key: float(value) for key, value in (item.split("=") for item in line.split()[1:])}
+    result = {key: float(value) for key, value in (item.split("=") for item in line.split()[1:])}
+    if before is not None and server_pid is not None:
+        result.update(cpu.per_request(before, cpu.snapshot(server_pid), result["requests"]))
+    return result
