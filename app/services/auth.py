@@ -78,9 +78,14 @@ def account_for_token(rt: Runtime, token: str) -> MpAccount:
         .where(AuthToken.digest == token_digest(token), AuthToken.revoked_at.is_(None))
     ).first()
     if found is None or found.expires_at <= rt.clock.now():
-        raise AppError("token_invalid", 401, "log in again: the token is unknown, expired or revoked",
-                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise token_invalid()
     return found.MpAccount
+
+
+def token_invalid() -> AppError:
+    """401 ``token_invalid``, with the RFC 6750 ``WWW-Authenticate`` challenge."""
+    return AppError("token_invalid", 401, "log in again: the token is unknown, expired or revoked",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def revoke_token(rt: Runtime, token: str) -> bool:

@@ -17,10 +17,12 @@ from sqlalchemy import bindparam, func, select
 
 from qr import payload, totp
 
+from ..crypto import token_digest
 from ..errors import AppError
 from ..extensions import db
-from ..models import Card, Device, MpAccount, Verification
+from ..models import AuthToken, Card, Device, MpAccount, Verification
 from ..runtime import Runtime
+from .auth import token_invalid
 from .devices import not_bound
 from .people import SEED
 
@@ -35,10 +37,12 @@ class IssuedCode:
     refresh_in: int
 
 
-def issue_code(rt: Runtime, account: MpAccount) -> IssuedCode:
-    """A new code for the account's active device; 403 ``not_bound`` or ``card_inactive``;
-    429 ``too_many_codes`` after 100 codes in one time step (the sequence is two digits)."""
-    device = _active_device(rt, account)
+def issue_code(rt: Runtime, token: str) -> IssuedCode:
+    """A new code for the active device of the account holding the bearer ``token``: 401
+    ``token_invalid`` (as app.services.auth.account_for_token), 403 ``not_bound`` or
+    ``card_inactive``, 429 ``too_many_codes`` after 100 codes in one time step (the sequence is
+    two digits). The token, the account, the card and the device are one query."""
+    device = _active_device(rt, token)
     if device.card_status != "active":
         raise AppError("card_inactive", 403, "the card is not active", {"status": device.card_status})
     now = rt.clock.time()
@@ -62,22 +66,31 @@ _LAST_USE_KEY = (
            Verification.use_key.between(Device.pseudonym + ":" + bindparam("low"), Device.pseudonym + ":" + bindparam("high")))
     .scalar_subquery()
 )
-# One query for the card's state, its active device and that key (built once: this runs on every refresh).
+# One query for the live token's account, its card's state, the card's active device and that
+# key (built once: this runs on every refresh). Outer joins tell an unbound account (no card)
+# from a cancelled card (no active device); a row with a device sorts first.
 _ACTIVE_DEVICE = (
-    select(Card.status.label("card_status"), Device.pseudonym, Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
-    .join(Device, Device.card_id == Card.id)
-    .where(Card.citizen_id == bindparam("citizen_id"), Device.revoked_at.is_(None))
+    select(AuthToken.expires_at, MpAccount.citizen_id, Card.status.label("card_status"), Device.pseudonym,
+           Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
+    .join(MpAccount, MpAccount.id == AuthToken.account_id)
+    .outerjoin(Card, Card.citizen_id == MpAccount.citizen_id)
+    .outerjoin(Device, (Device.card_id == Card.id) & Device.revoked_at.is_(None))
+    .where(AuthToken.digest == bindparam("digest"), AuthToken.revoked_at.is_(None))
+    .order_by(Device.pseudonym.is_(None))
+    .limit(1)
 )
 
 
-def _active_device(rt: Runtime, account: MpAccount) -> Any:
-    if account.citizen_id is None:
-        raise not_bound()
+def _active_device(rt: Runtime, token: str) -> Any:
     step = totp.time_step(rt.clock.time())
-    params = {"citizen_id": account.citizen_id, "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
+    params = {"digest": token_digest(token), "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
     row = db.session.connection().execute(_ACTIVE_DEVICE, params).first()
-    if row is None:  # bound, but the card was cancelled (its device revoked)
+    if row is None or row.expires_at <= rt.clock.now():
+        raise token_invalid()
+    if row.citizen_id is None:
+        raise not_bound()
+    if row.pseudonym is None:  # bound, but the card was cancelled (its device revoked)
         raise AppError("card_inactive", 403, "the card has no active e-card (it was cancelled)", {"status": "cancelled"})
     return row
 
