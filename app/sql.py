@@ -21,26 +21,14 @@ def upsert_insert(dialect_name: str, table: Any) -> Any:
     raise ValueError(f"unsupported database dialect: {dialect_name}")
 
 
-def autocommit_statements() -> None:
-    """Run the session's next statements each as its own transaction, until its next commit.
-
-    For hot paths whose every write is one statement (a verification's record INSERT ... ON
-    CONFLICT) and whose reads need no common snapshot (``GET /card/code``): no BEGIN and COMMIT
-    round trips, two of a verification's four PostgreSQL round trips. A no-op when the session
-    has already begun a transaction (e.g. a cache miss read the partner first).
-    """
-    if not db.session().in_transaction():
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-
-
 @contextmanager
 def autocommit_connection() -> Iterator[Connection]:
     """A pool connection of its own, outside the session, each statement its own transaction.
 
-    For the verification hot path, whose reads are single statements and whose one write is
-    one statement (a batch's INSERT): no BEGIN and COMMIT round trips, none of the session's
-    bookkeeping, and the connection goes back to the pool at once instead of being held while
-    the request waits on Redis (issue 7).
+    For the hot paths (a verification, ``GET /card/code``), whose reads are single statements
+    and whose one write is one statement (a batch's INSERT): no BEGIN and COMMIT round trips, none
+    of the session's bookkeeping, and the connection goes back to the pool at once instead of
+    being held while the request waits on Redis (issue 7).
 
     Call :func:`release_session` first: a request that holds a session connection while it waits
     for a second one deadlocks once the pool is exhausted (50 parallel requests did).

@@ -13,7 +13,6 @@ from app.services.binding import bind
 from app.services.card_code import issue_code
 from app.services.devices import provision_seed
 from app.services.history import MAX_PAGE, list_verifications
-from app.sql import autocommit_statements
 from qr import render
 
 from .security import BEARER_DOC, bearer_token, current_account
@@ -113,7 +112,6 @@ def create_binding(args: dict[str, Any]) -> Any:
 })
 def get_code(args: dict[str, Any]) -> Any:
     """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""
-    autocommit_statements()  # two reads and no write: no transaction round trips
     issued = issue_code(runtime(), bearer_token())
     if args["format"] == "json":
         return issued

@@ -19,9 +19,9 @@ from qr import payload, totp
 
 from ..crypto import token_digest
 from ..errors import AppError
-from ..extensions import db
 from ..models import AuthToken, Card, Device, MpAccount, Verification
 from ..runtime import Runtime
+from ..sql import autocommit_connection
 from .auth import token_invalid
 from .devices import not_bound
 from .people import SEED
@@ -85,7 +85,8 @@ def _active_device(rt: Runtime, token: str) -> Any:
     step = totp.time_step(rt.clock.time())
     params = {"digest": token_digest(token), "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
-    row = db.session.connection().execute(_ACTIVE_DEVICE, params).first()
+    with autocommit_connection() as conn:
+        row = conn.execute(_ACTIVE_DEVICE, params).first()
     if row is None or row.expires_at <= rt.clock.now():
         raise token_invalid()
     if row.citizen_id is None:

@@ -218,9 +218,9 @@ def test_postgres_dying_between_the_one_time_use_and_the_record_lets_nobody_thro
 @pytest.mark.parametrize("mode", ["immediate", "fast"])
 def test_postgres_dying_after_the_answer_was_made_does_not_break_the_request(
         servers: Servers, fault_api: ApiClient, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
-    """GET card/code reads the account (a transaction stays open), then counts the code in Redis;
-    PostgreSQL dies in between. The answer needs no commit, so it stands; closing the session at
-    the end of the request must not turn it into an exception escaping the WSGI app (a 500)."""
+    """GET card/code reads the account and device, then counts the code in Redis; PostgreSQL dies
+    in between. The answer needs no commit, so it stands; ending the request (the connection back
+    to the pool, the session closed) must not turn it into an exception escaping the WSGI app (a 500)."""
     api = fault_api
     token = api.bound_citizen()
 
