@@ -1,20 +1,23 @@
 """CPU time by process group during one benchmark phase, from /proc (Linux): the server (the
-gunicorn process and its workers), PostgreSQL (every ``postgres`` process), Redis
-(``redis-server``) and the load generator (this process's finished children). Divided by the
+gunicorn process and its workers), PostgreSQL (the bench database's sessions and the server's
+own background processes; other databases' sessions are left out), Redis (the ``redis-server``
+on the bench's port) and the load generator (this process's finished children). Divided by the
 requests answered, it gives the cost of one request on each component: the sizing numbers of
-docs/operations.md."""
+docs/operations.md. Work that others cause on the same PostgreSQL background processes or the
+same Redis still counts: measure on a machine doing nothing else."""
 from __future__ import annotations
 
 import os
 import resource
 from collections import Counter
+from dataclasses import dataclass
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 GROUPS = ("app", "postgres", "redis", "load")
 
 
 def _processes() -> dict[int, tuple[str, int, float]]:
-    """pid -> (command name, parent pid, CPU seconds used so far)."""
+    """pid -> (command line, parent pid, CPU seconds used so far)."""
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -22,25 +25,44 @@ def _processes() -> dict[int, tuple[str, int, float]]:
         try:
             with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as stat:
                 text = stat.read()
+            with open(f"/proc/{name}/cmdline", encoding="utf-8", errors="replace") as cmdline:
+                command = cmdline.read().replace("\0", " ")
         except OSError:  # it exited meanwhile
             continue
-        comm, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
-        found[int(name)] = (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND)
+        fields = text[text.rindex(")") + 2:].split()
+        found[int(name)] = (command, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND)
     return found
 
 
-def snapshot(server_pid: int) -> Counter[str]:
-    """CPU seconds so far per group; the server is ``server_pid`` and its descendants."""
+def _group(command: str, database: str, redis_port: int) -> str | None:
+    if command.startswith("postgres: "):  # a session's title: "postgres: 15/main: user database host(port) state"
+        session = "(" in command
+        return "postgres" if not session or f" {database} " in command else None
+    if command.startswith("/usr/lib/postgresql/"):
+        return "postgres"
+    return "redis" if command.startswith("redis-server") and f":{redis_port}" in command else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to count: the server's process (and its descendants), the bench's database, Redis's port."""
+
+    server_pid: int
+    database: str
+    redis_port: int
+
+
+def snapshot(scope: Scope) -> Counter[str]:
+    """CPU seconds so far per group."""
     processes = _processes()
-    tree, grown = {server_pid}, True
+    tree, grown = {scope.server_pid}, True
     while grown:
         children = {pid for pid, (_, parent, _) in processes.items() if parent in tree} - tree
         tree |= children
         grown = bool(children)
     used: Counter[str] = Counter()
-    for pid, (comm, _, seconds) in processes.items():
-        group = "app" if pid in tree else "postgres" if comm.startswith("postgres") else \
-            "redis" if comm.startswith("redis-server") else None
+    for pid, (command, _, seconds) in processes.items():
+        group = "app" if pid in tree else _group(command, scope.database, scope.redis_port)
         if group:
             used[group] += seconds
     children = resource.getrusage(resource.RUSAGE_CHILDREN)

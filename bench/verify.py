@@ -50,6 +50,7 @@ from workload import (  # noqa: E402
     card_code_requests,
     drive,
     floor_requests,
+    sent_lines,
     verification_requests,
     write_requests,
 )
@@ -58,6 +59,7 @@ from app import create_app  # noqa: E402
 from qr import payload, totp  # noqa: E402
 from scenes.signing import authorization_header  # noqa: E402
 
+BENCH_DATABASE = "cc_bench"  # dropped and created again at the start of each run
 MAX_DURATION = 25  # pre-signed codes must stay valid until the phase ends
 SETTLE_SECONDS = 1  # after the first answer, let the other gunicorn workers finish booting
 WARMUP_SECONDS = 2  # load before each measurement, not counted: first requests of a worker pay one-time costs
@@ -68,7 +70,7 @@ class Measured:
     """One row of the table: a load generator's RESULT for one endpoint."""
 
     label: str
-    result: dict[str, float]
+    result: dict[str, Any]
     unique: int  # distinct requests in its file; with wrk, requests beyond that repeat (and are refused)
     expects_accepted: bool  # every answer should say "accepted": true (the floor and verifications)
 
@@ -104,7 +106,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def fresh_database(admin_url: str, name: str = "cc_bench") -> str:
+def fresh_database(admin_url: str, name: str = BENCH_DATABASE) -> str:
     """Drop and create the database ``name``; returns its URL."""
     admin = make_url(admin_url).set(drivername="postgresql")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
@@ -153,13 +155,16 @@ def unique_count(args: argparse.Namespace) -> int:
 
 
 def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server: tuple[int, int],
-                      args: argparse.Namespace, folder: Path) -> tuple[dict[str, float], list[Path]]:
+                      args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], list[str]]:
     """Load the server (port, pid) for WARMUP_SECONDS with ``warm_lines`` (result discarded), then
-    measure with ``lines``, with the CPU each component spent (bench/cpu.py)."""
+    measure with ``lines``, with the CPU each component spent (bench/cpu.py). Returns the
+    measurement and every line sent (warm-up and measurement)."""
     port, pid = server
+    scope = cpu.Scope(pid, BENCH_DATABASE, make_url(args.redis_url).port or 6379)
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
-    drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
-    return drive(files[1], port, args.duration, args.connections, args.rate, pid), files
+    warm = drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
+    result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
+    return result, sent_lines(files[0], warm) + sent_lines(files[1], result)
 
 
 def warmup_count(args: argparse.Namespace) -> int:
@@ -188,13 +193,13 @@ def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measu
 
 
 def measure_verifications(args: argparse.Namespace, population: Population, server: tuple[int, int],
-                          folder: Path) -> tuple[Measured, list[Path]]:
+                          folder: Path) -> tuple[Measured, list[str]]:
     """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
     wait_for_codes_to_last(args.duration)
     warm = warmup_count(args)
     lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
-    result, files = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
-    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), files
+    result, sent = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
+    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
 
 
 def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path) -> Measured:
@@ -210,30 +215,29 @@ def accepted_in_database(database_url: str) -> int:
         return conn.execute("SELECT count(*) FROM verifications WHERE accepted").fetchone()[0]  # type: ignore[index]
 
 
-def cards_accepted_too_often(database_url: str, files: list[Path], population: Population) -> int:
+def cards_accepted_too_often(database_url: str, sent: list[str], population: Population) -> int:
     """Cards with more accepted verifications in PostgreSQL than distinct codes of theirs sent (must be 0)."""
     card_of = {pseudonym: i + 1 for i, (pseudonym, _) in enumerate(population.devices)}
-    codes = Counter(card_of[payload.parse(json.loads(line.split("\t")[2])["code"]).pseudonym]
-                    for file in files for line in file.read_text().splitlines())
+    codes = Counter(card_of[payload.parse(json.loads(line.split("\t")[2])["code"]).pseudonym] for line in set(sent))
     with psycopg.connect(database_url) as conn:
         accepted = conn.execute("SELECT card_id, count(*) FROM verifications WHERE accepted GROUP BY card_id").fetchall()
     return sum(1 for card_id, count in accepted if count > codes[card_id])
 
 
-def replay_sample(file: Path, port: int, population: Population, size: int) -> Counter[str]:
+def replay_sample(sent: list[str], port: int, population: Population, size: int) -> Counter[str]:
     """Send the first ``size`` codes of the load again, correctly signed, from another terminal.
 
-    Returns how the answers went: ``accepted`` must be 0, ``refused`` should be all."""
+    Returns how the answers went, by reason: all must be ``code_used``."""
     outcomes: Counter[str] = Counter()
-    for line in file.read_text().splitlines()[:size]:
+    for line in sent[:size]:
         code = json.loads(line.split("\t")[2])["code"]
         body = json.dumps({"code": code, "scene": "transit", "terminal_id": "replay-check"}).encode()
         header = authorization_header(population.partner_id, population.partner_secret, "POST", VERIFY_PATH,
                                       body, int(time.time()), secrets.token_hex(12))
         answer = requests.post(f"http://127.0.0.1:{port}{VERIFY_PATH}", data=body, timeout=10,
                                headers={"Authorization": header, "Content-Type": "application/json"})
-        accepted = answer.status_code == 200 and answer.json()["accepted"]
-        outcomes["accepted" if accepted else "refused" if answer.status_code == 200 else f"HTTP {answer.status_code}"] += 1
+        body = answer.json() if answer.status_code == 200 else {}
+        outcomes["accepted" if body.get("accepted") else body.get("reason") or f"HTTP {answer.status_code}"] += 1
     return outcomes
 
 
@@ -242,10 +246,10 @@ def run_product(args, env, population, workers, folder) -> tuple[list[Measured],
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with serving(command, env, port) as pid:
-        verifications, files = measure_verifications(args, population, (port, pid), folder)
+        verifications, sent = measure_verifications(args, population, (port, pid), folder)
         time.sleep(1)  # let requests in flight when the load stopped finish
-        checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(files[1], port, population, 200),
-                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], files, population)}
+        checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(sent, port, population, 200),
+                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], sent, population)}
         card_code = measure_card_code(args, population, (port, pid), folder)
     return [verifications, card_code], checks
 
@@ -294,8 +298,8 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
     ours = rows[1]
     print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
           f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
-          f"used codes sent again: 200, answers {dict(checks['replays'])} (accepted must be 0); "
-          f"cards with more acceptances than codes sent: {checks['cards_over']} (must be 0)")
+          f"used codes sent again: 200, answers {dict(checks['replays'])} (all must be code_used); "
+          f"cards with more acceptances than distinct codes of theirs sent: {checks['cards_over']} (must be 0)")
     if args.rate:
         print("paced load, worst lateness of a send against its schedule (already inside the latencies): "
               + ", ".join(f"{' '.join(row.label.split()[1:3])} {row.result['send_lag_max_us'] / 1000:.1f} ms" for row in rows))
@@ -309,8 +313,9 @@ def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.N
     """The issue's targets that this run can judge."""
     floor, ours = rows[0], rows[1]
     twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or floor.result["accepted"] > floor.unique
-    targets = [f"verification throughput >= 0.5 x floor: {ours.throughput / floor.throughput:.2f}"
-               + (" (not judged at a fixed rate)" if args.rate else ""),
+    ratio = ours.throughput / floor.throughput
+    targets = [f"verification throughput >= 0.5 x floor: {ratio:.2f}"
+               + (" (not judged at a fixed rate)" if args.rate else f" ({'yes' if ratio >= 0.5 else 'NO'})"),
                f"zero errors: {'yes' if sum(row.errors for row in rows) == 0 else 'NO'}",
                f"never a code accepted twice: {'NO' if twice else 'yes'}"]
     if args.rate:
@@ -344,7 +349,7 @@ def main() -> int:
     print_table(rows)
     print_cpu(rows)
     print_checks(rows, checks, args)
-    return 0 if checks["replays"] == {"refused": 200} and checks["cards_over"] == 0 else 1
+    return 0 if checks["replays"] == {"code_used": 200} and checks["cards_over"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cpu
 import pyotp
@@ -84,15 +85,28 @@ def load_command(file: Path, port: int, duration: int, connections: int, rate: f
 
 
 def drive(file: Path, port: int, duration: int, connections: int, rate: float | None,
-          server_pid: int | None = None) -> dict[str, float]:
-    """Run the load generator in its own process; returns its RESULT line as numbers, and with
-    ``server_pid`` the CPU per request of the server, PostgreSQL, Redis and the load generator
-    (bench/cpu.py: ``cpu_app_ms`` ...)."""
-    before = cpu.snapshot(server_pid) if server_pid else None
+          scope: cpu.Scope | None = None) -> dict[str, Any]:
+    """Run the load generator in its own process; returns its RESULT line as numbers (wrk's
+    ``sent``, distinct lines sent per thread, as text), and with ``server_pid`` the CPU per
+    request of the server, PostgreSQL, Redis and the load generator within ``scope`` (bench/cpu.py:
+    ``cpu_app_ms`` ...)."""
+    before = cpu.snapshot(scope) if scope else None
     out = subprocess.run(load_command(file, port, duration, connections, rate),
                          capture_output=True, text=True, check=True, timeout=duration + 90).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
-    result = {key: float(value) for key, value in (item.split("=") for item in line.split()[1:])}
-    if before is not None and server_pid is not None:
-        result.update(cpu.per_request(before, cpu.snapshot(server_pid), result["requests"]))
+    result: dict[str, Any] = {key: value if key == "sent" else float(value)
+                              for key, value in (item.split("=") for item in line.split()[1:])}
+    if before is not None and scope is not None:
+        result.update(cpu.per_request(before, cpu.snapshot(scope), result["requests"]))
     return result
+
+
+def sent_lines(file: Path, result: dict[str, Any]) -> list[str]:
+    """The lines of ``file`` the load generator sent (each at least once): wrk's thread t sends
+    lines t, t+T, ... in order (``sent`` counts them per thread); bench/paced.py sends the first
+    ``requests`` lines."""
+    lines = file.read_text(encoding="utf-8").splitlines()
+    if "sent" not in result:
+        return lines[: int(result["requests"])]
+    counts = [int(count) for count in result["sent"].split(":")]
+    return [line for n, line in enumerate(lines) if n // len(counts) < counts[n % len(counts)]]
