@@ -107,7 +107,7 @@ class CardBlueprint(Blueprint):
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         # An instance, made once: given a class, webargs builds a schema (deep-copying its fields)
-        # on every request, ~10 % of a verification's CPU (issue 7).
+        # on every request (it showed in the verification's profile, issue 7).
         schema = schema() if isinstance(schema, type) else schema
         decorator = super().arguments(schema, location=location, **kwargs)
         if location != "json":
