@@ -67,15 +67,19 @@ class GroupCommit(Generic[Row, Result]):
             return
         try:
             results = write([entry.row for entry in batch])
-        except BaseException as exc:  # noqa: BLE001 (handed to every waiting request, which raises it)
-            for entry in batch:
-                entry.error = exc
-        else:
             for entry, result in zip(batch, results, strict=True):
                 entry.result = result
-        for entry in batch:
-            entry.done = True
-            entry.wake.set()
+        except Exception as exc:  # handed to every request of the batch, which raises it
+            for entry in batch:
+                entry.error = exc
+        except BaseException:  # the leader itself is stopped (e.g. a worker shutting down): the others fail plainly
+            for entry in batch:
+                entry.error = RuntimeError("the request writing this batch was interrupted")
+            raise
+        finally:
+            for entry in batch:
+                entry.done = True
+                entry.wake.set()
 
     def _wake_next(self) -> None:
         """The first request still waiting leads the next batch (it may be asleep)."""

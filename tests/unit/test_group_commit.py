@@ -76,6 +76,11 @@ def test_an_error_reaches_every_row_of_its_batch_and_only_those() -> None:
     assert GroupCommit().submit(1, Recorder()) == 10
 
 
+def test_a_writer_answering_for_the_wrong_number_of_rows_fails_the_batch_instead_of_hanging() -> None:
+    with pytest.raises(ValueError):
+        GroupCommit().submit(1, lambda rows: [])
+
+
 @pytest.mark.parametrize("rows", [1, 2, 50])
 def test_nobody_waits_forever(rows: int) -> None:
     """Whoever arrives while a batch is written leads the next one: every submit returns."""
