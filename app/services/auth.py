@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -77,15 +77,16 @@ def account_for_token(rt: Runtime, token: str) -> MpAccount:
         .join(AuthToken, AuthToken.account_id == MpAccount.id)
         .where(AuthToken.digest == token_digest(token), AuthToken.revoked_at.is_(None))
     ).first()
-    if found is None or found.expires_at <= rt.clock.now():
-        raise token_invalid()
+    require_live_token(rt, found.expires_at if found else None)
     return found.MpAccount
 
 
-def token_invalid() -> AppError:
-    """401 ``token_invalid``, with the RFC 6750 ``WWW-Authenticate`` challenge."""
-    return AppError("token_invalid", 401, "log in again: the token is unknown, expired or revoked",
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+def require_live_token(rt: Runtime, expires_at: datetime | None) -> None:
+    """401 ``token_invalid`` (RFC 6750 challenge) unless an unrevoked token was found
+    (``expires_at`` not None) and has not expired."""
+    if expires_at is None or expires_at <= rt.clock.now():
+        raise AppError("token_invalid", 401, "log in again: the token is unknown, expired or revoked",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 def revoke_token(rt: Runtime, token: str) -> bool:

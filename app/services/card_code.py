@@ -22,7 +22,7 @@ from ..errors import AppError
 from ..models import AuthToken, Card, Device, MpAccount, Verification
 from ..runtime import Runtime
 from ..sql import autocommit_connection
-from .auth import token_invalid
+from .auth import require_live_token
 from .devices import not_bound
 from .people import SEED
 
@@ -87,8 +87,7 @@ def _active_device(rt: Runtime, token: str) -> Any:
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
     with autocommit_connection() as conn:
         row = conn.execute(_ACTIVE_DEVICE, params).first()
-    if row is None or row.expires_at <= rt.clock.now():
-        raise token_invalid()
+    require_live_token(rt, row.expires_at if row else None)
     if row.citizen_id is None:
         raise not_bound()
     if row.pseudonym is None:  # bound, but the card was cancelled (its device revoked)
