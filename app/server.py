@@ -9,6 +9,7 @@ The schema is upgraded once, in the master, before workers start.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -37,7 +38,20 @@ GUNICORN_SETTINGS = {
     # gunicorn's runtime control socket is one path per user: two servers on a machine would
     # fight over it, and nothing here uses it.
     "control_socket_disable": True,
+    "post_worker_init": lambda worker: freeze_startup_heap(),
 }
+
+
+def freeze_startup_heap() -> None:
+    """Move every object alive once a worker has loaded the app into the collector's permanent
+    generation (``gc.freeze``, Python docs "gc"), so a full collection no longer walks them.
+
+    A worker holds about 200,000 objects after start-up (Flask, SQLAlchemy, marshmallow, the
+    routes). Unfrozen, the full collection that the caches' slow growth sets off now and then
+    walked all of them: one stopped a worker for 116 ms during a 500/s run of bench/verify.py,
+    and the verification p99 was 25-32 ms; frozen, the worst collection took under 2 ms and the p99
+    was 17 ms. Objects made after start-up are collected as usual."""
+    gc.freeze()
 
 
 class SafeLogger(Logger):  # type: ignore[misc]
