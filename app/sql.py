@@ -40,7 +40,7 @@ def autocommit_connection() -> Iterator[Connection]:
 def release_session() -> None:
     """Commit the session's transaction, if one is open: its connection goes back to the pool
     and it holds no lock (e.g. a SQLite write lock another connection of the request would wait for)."""
-    if db.session().in_transaction():
+    if db.session.registry.has() and db.session().in_transaction():  # has(): no session is made to ask
         db.session.commit()
 
 

@@ -29,7 +29,7 @@ import hashlib
 import json
 import logging
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache, cached_property
 from typing import Any, Protocol
@@ -188,7 +188,7 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
          answer_key: str, nonce: NonceClaim) -> VerificationAnswer:
     """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
     answer = _answer(policy, decision)
-    kept = rt.keyring.encrypt(json.dumps({"answer": asdict(answer), "at": rt.clock.time()}), KEPT_ANSWER)
+    kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time()}), KEPT_ANSWER)
     scanned = decision.scanned
     assert scanned is not None
     folded = nonce.folded()
