@@ -16,6 +16,7 @@ from .config import load_config
 from .extensions import db, make_api, migrate
 from .http_errors import register_error_handlers
 from .http_json import refuse_chunked_bodies
+from .http_methods import CardFlask, refuse_head
 from .runtime import EXTENSION_KEY, build_runtime
 from .store import SqlStore
 
@@ -24,7 +25,7 @@ MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
 def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None) -> Flask:
     """Build the app. ``config`` overrides settings read from the environment (tests use it)."""
-    app = Flask(__name__, instance_path=os.environ.get("CARD_INSTANCE_PATH") or None, static_folder=None)
+    app = CardFlask(__name__, instance_path=os.environ.get("CARD_INSTANCE_PATH") or None, static_folder=None)
     app.config.update(load_config())
     app.config.update(config or {})
     _database_defaults(app)
@@ -144,6 +145,7 @@ def _register_http(app: Flask) -> None:
                       partner_views.blp, bank_views.blp, partner_benefits.blp):
         api.register_blueprint(blueprint)
     partner_views.document_one_carrier(api.spec)
+    refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")
     register_error_handlers(app)
     console.register(app)
 

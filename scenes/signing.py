@@ -20,7 +20,7 @@ from flask import g, request
 
 from app.runtime import Runtime, runtime
 from app.services.nonces import SCHEME, NonceClaim, unauthorized
-from app.services.partners import PartnerView, require_partner
+from app.services.partners import PartnerView, require_enabled, require_partner
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
 _PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
@@ -69,6 +69,7 @@ def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str |
         raise unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
     if not any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets):
         raise unauthorized("signature_invalid", "the signature does not match the request")
+    require_enabled(partner)
     return partner, NonceClaim(rt, partner.id, params["nonce"])
 
 

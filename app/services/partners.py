@@ -14,6 +14,7 @@ from ..extensions import db
 from ..models import Partner
 from ..models.partner import PARTNER_KINDS, PARTNER_ROLES
 from ..runtime import Runtime
+from .nonces import unauthorized
 from .people import PARTNER_SECRET
 
 
@@ -175,13 +176,19 @@ def cached_partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
 
 
 def require_partner(rt: Runtime, partner_id: str) -> PartnerView:
-    """Like :func:`partner_view` (cached) but 401 ``partner_unknown`` / ``partner_disabled``."""
+    """Like :func:`partner_view` (cached) but 401 ``partner_unknown``. Whether the partner is
+    disabled is said by :func:`require_enabled`, once the request's signature has matched: only
+    the holder of the secret learns it (scenes.signing.authenticate)."""
     partner = cached_partner_view(rt, partner_id)
     if partner is None:
-        raise AppError("partner_unknown", 401, "unknown partner_id")
-    if partner.disabled:
-        raise AppError("partner_disabled", 401, "this partner is disabled")
+        raise unauthorized("partner_unknown", "unknown partner_id")
     return partner
+
+
+def require_enabled(partner: PartnerView) -> None:
+    """401 ``partner_disabled`` for a disabled partner (``citizencard partner disable``)."""
+    if partner.disabled:
+        raise unauthorized("partner_disabled", "this partner is disabled")
 
 
 def require_role(partner: PartnerView, role: str) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from qr import payload
 from standins.wechat import WeChatStandIn
 
 from ..helpers import ApiClient
@@ -166,6 +167,20 @@ class TestHostileBodies:
     def test_405_names_the_allowed_methods(self, api: ApiClient) -> None:
         response = api.client.put(WECHAT_LOGIN, json={"code": "x"})
         assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+    def test_options_names_the_allowed_methods_with_no_body(self, api: ApiClient) -> None:
+        response = api.client.options(WECHAT_LOGIN)
+        assert (response.status_code, response.data) == (204, b"")
+        assert "Content-Type" not in response.headers
+        assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+    def test_head_does_not_issue_a_code(self, api: ApiClient) -> None:
+        token = api.bound_citizen()
+        response = api.client.head("/api/mp/v1/card/code", headers=api.bearer(token))
+        assert response.status_code == 405 and "HEAD" not in response.headers["Allow"]
+        assert set(api.client.options("/api/mp/v1/card/code").headers["Allow"].split(", ")) == {"GET", "OPTIONS"}
+        assert payload.parse(api.code(token)).sequence == 0  # HEAD spent none of the step's codes
+        assert api.client.head("/api/mp/v1/card/verifications", headers=api.bearer(token)).status_code == 200
 
     def test_a_doubled_slash_is_a_404_envelope_not_a_redirect(self, api: ApiClient) -> None:
         response = api.client.post("/api//mp/v1/auth/wechat", json={"code": "x"})

@@ -272,6 +272,14 @@ class TestSignature:
             db.session.commit()
         response = api.signed_post(partner, self.BODY)
         assert (response.status_code, error_code(response)) == (401, "partner_disabled")
+        assert response.headers["WWW-Authenticate"] == "CC-HMAC-SHA256"
+        guessed = api.signed_post({**partner, "secret": "guess"}, self.BODY)
+        assert error_code(guessed) == "signature_invalid"  # that it is disabled is told only to the secret's holder
+
+    def test_an_unknown_partner_is_refused_with_the_scheme_to_use(self, api: ApiClient, partner: dict) -> None:
+        response = api.signed_post({**partner, "partner_id": "p_nobody"}, self.BODY)
+        assert (response.status_code, error_code(response)) == (401, "partner_unknown")
+        assert response.headers["WWW-Authenticate"] == "CC-HMAC-SHA256"
 
     def test_the_query_string_is_signed(self, api: ApiClient, partner: dict) -> None:
         signed_for_other_path = api.signed_post(partner, self.BODY, path="/api/partner/v1/verifications?x=1")
