@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import Card, Citizen, Device, FinancialAccount, Partner
+from ..models import Card, Citizen, Device, FinancialAccount, Partner, Staff
 from ..runtime import Runtime
 from . import people
+from .staff import TOTP_SEED
 
 # Every encrypted column, with the purpose it was encrypted for (the AES-GCM associated data).
 ENCRYPTED_COLUMNS = (
@@ -28,6 +29,7 @@ ENCRYPTED_COLUMNS = (
     (Partner, "secret_enc", people.PARTNER_SECRET),
     (Partner, "previous_secret_enc", people.PARTNER_SECRET),
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
+    (Staff, "totp_seed_enc", TOTP_SEED),
 )
 BATCH = 1000
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from app.cli import main
 from app.crypto import Keyring
 from app.extensions import db
-from app.models import Citizen, Device, Partner
+from app.models import Citizen, Device, Partner, Staff
 from app.services import people
 
-from ..helpers import PERSON, ApiClient
+from ..helpers import PERSON, ApiClient, new_staff
 
 
 def cli(api: ApiClient, *args: str) -> Any:
@@ -30,6 +30,7 @@ def test_keys_rotate_prints_a_usable_entry(api: ApiClient) -> None:
 def test_rotation_then_reencryption_lets_the_old_key_go(api: ApiClient) -> None:
     token = api.bound_citizen()
     partner = api.partner()
+    new_staff(api.app, "chen.agent", "agent")
     old_setting = api.app.config["CARD_DATA_KEYS"]
     new_entry = "k2:" + base64.b64encode(b"N" * 32).decode()
     api.rt.keyring = Keyring.from_setting(f"{new_entry},{old_setting}")  # as after a restart with the new setting
@@ -42,5 +43,6 @@ def test_rotation_then_reencryption_lets_the_old_key_go(api: ApiClient) -> None:
         assert api.rt.keyring.decrypt(citizen.id_number_enc, people.ID_NUMBER) == PERSON["id_number"]
         values = [*db.session.scalars(select(Device.seed_enc)), *db.session.scalars(select(Partner.secret_enc))]
         assert values and all(value.startswith("k2$") for value in values)
+        assert db.session.scalar(select(Staff.totp_seed_enc)).startswith("k2$")  # console log-in works without the old key
     assert api.verify(partner, api.code(token)).json["accepted"] is True  # seeds and secrets work under the new key
     assert "0 re-encrypted" in cli(api, "keys", "reencrypt").output  # nothing left to move
