@@ -1,4 +1,4 @@
-"""``citizencard ...``: demo, serve, roster, partner, keys, staff, audit, and Flask-Migrate's ``db`` commands."""
+"""``citizencard ...``: demo, serve, check, roster, partner, keys, staff, audit, and Flask-Migrate's ``db`` commands."""
 from __future__ import annotations
 
 import json
@@ -413,8 +413,28 @@ def audit_verify() -> None:
 def serve(bind: str, workers: int | None, migrate: bool) -> None:
     """Serve the API with gunicorn (see app.server for the worker settings)."""
     from .server import run_gunicorn
+    from .startup_checks import StartupRefused
 
-    run_gunicorn(bind, workers, migrate)
+    try:
+        run_gunicorn(bind, workers, migrate)
+    except StartupRefused as exc:
+        raise click.ClickException(f"refusing to start: {exc}") from None
+
+
+@main.command("check")
+@with_appcontext
+def check() -> None:
+    """The checks ``serve`` runs before starting: the schema is at the migrations' head and
+    CARD_DATA_KEYS opens a sample of the stored encrypted values. Exit 1 naming the first failure."""
+    from flask import current_app
+
+    from .startup_checks import StartupRefused, run_startup_checks
+
+    try:
+        report = run_startup_checks(current_app)
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"ok: {report.summary()}")
 
 
 @main.command("demo")

@@ -55,6 +55,10 @@ class Keyring:
             raise KeyringError("CARD_DATA_KEYS lists no key")
         return cls(keys, next(iter(keys)))
 
+    def has_key(self, key_id: str) -> bool:
+        """Whether ``key_id`` is listed (the id only: never the key)."""
+        return key_id in self._aead
+
     def encrypt(self, plaintext: str, purpose: str) -> str:
         """Encrypt ``plaintext`` for the column ``purpose``; returns ``"<key id>$<base64>"``."""
         nonce = os.urandom(NONCE_BYTES)

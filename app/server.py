@@ -5,7 +5,8 @@ connections each: a client that sends its request slowly holds one greenlet, not
 worker (with ``gthread``, 64 clients trickling their headers kept a 3-worker server from
 answering anyone; tests/e2e/test_slow_clients.py). psycopg 3 detects gevent's monkey-patching and
 waits cooperatively; redis-py and SQLAlchemy's pool use the patched socket and threading modules.
-The schema is upgraded once, in the master, before workers start.
+The schema is upgraded once, in the master, before workers start; then the start-up checks
+(app/startup_checks.py) must pass, or ``serve`` exits 1 with one line saying why.
 """
 from __future__ import annotations
 
@@ -134,13 +135,19 @@ _GEVENT_LAUNCH = ("from gevent import monkey; monkey.patch_all()\n"
 
 
 def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
-    """Check the configuration and upgrade the schema (optional), then replace this process with a
-    freshly monkey-patched gunicorn master (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
+    """Check the configuration, upgrade the schema (optional) and run the start-up checks (schema at
+    the migrations' head, stored values open with CARD_DATA_KEYS: app.startup_checks, which raises
+    StartupRefused), then replace this process with a freshly monkey-patched gunicorn master
+    (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
     from . import create_app
+    from .startup_checks import run_startup_checks
 
     app = create_app()
     if migrate:
         upgrade_schema(app)
+    report = run_startup_checks(app)
+    # Printed, not logged: after a migration, alembic.ini's root handler would print a log line twice.
+    print(f"start-up checks passed: {report.summary()}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-c", _GEVENT_LAUNCH, bind, str(workers or app.config["CARD_WORKERS"])])  # noqa: S606

@@ -1,0 +1,178 @@
+"""Start-up checks (app/startup_checks.py) through ``citizencard serve`` and ``citizencard check``,
+on SQLite and PostgreSQL: a schema that is not at the migrations' head, or stored values that
+CARD_DATA_KEYS cannot open, stop ``serve`` with one line and exit 1. gunicorn is never started:
+``os.execv`` is recorded instead of made."""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import re
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import text
+
+import app as app_package
+from app.cli import main
+from app.extensions import db
+from app.runtime import runtime
+from app.services.partners import create_partner
+from app.services.roster import import_roster
+from app.services.staff import create_staff
+from scenes.registry import SCENE_NAMES
+
+from .. import backends
+from ..helpers import PERSON, STAFF_PASSWORD, dispose
+
+KEY_A = "ka:" + base64.b64encode(b"A" * 32).decode()
+KEY_A_WRONG = "ka:" + base64.b64encode(b"W" * 32).decode()  # the right id, the wrong key
+KEY_B = "kb:" + base64.b64encode(b"B" * 32).decode()
+UPGRADE_HINT = "run `citizencard db upgrade` (or serve without --no-migrate)"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Any, worker_id: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty database, and the environment ``citizencard`` reads pointing at it (data key A)."""
+    url = f"sqlite:///{tmp_path}/startup.sqlite" if request.param == "sqlite" else backends.fresh_postgres(worker_id, "startup")
+    for name in ("REDIS_URL", "CARD_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CARD_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_A)
+    return url
+
+
+@pytest.fixture(autouse=True)
+def built_apps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every app the commands build (they call ``app.create_app``), disposed after the test."""
+    real, built = app_package.create_app, []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        built.append(real(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(app_package, "create_app", recording)
+    yield built
+    for each in built:
+        dispose(each)
+
+
+@pytest.fixture
+def execs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argument lists ``serve`` would have exec'd gunicorn with."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda _path, argv: calls.append(list(argv)))
+    return calls
+
+
+def command(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def migrated(url: str, revision: str | None = None) -> Any:
+    """An app on ``url`` (data key A) with the schema upgraded to the head, then down to ``revision``."""
+    application = app_package.create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None, "CARD_DATA_KEYS": KEY_A})
+    with application.app_context():
+        upgrade()
+        if revision is not None:
+            downgrade(revision=revision)
+    return application
+
+
+def store_under_key_a(url: str) -> str:
+    """Migrate, then store the sample roster, a partner and a staff account under key A; returns the partner's secret."""
+    application = migrated(url)
+    roster = resources.files("app").joinpath("samples/roster.csv").read_text(encoding="utf-8")
+    with application.app_context():
+        assert not import_roster(runtime(), io.StringIO(roster)).rejected
+        create_staff(runtime(), "chen.agent", "agent", STAFF_PASSWORD)
+        return create_partner(runtime(), "Metro", ["transit"], SCENE_NAMES).secret
+
+
+def one_line(result: Result) -> str:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def assert_private_data_not_in(output: str, secret: str) -> None:
+    for private in (KEY_A.split(":")[1], KEY_A_WRONG.split(":")[1], KEY_B.split(":")[1], secret, PERSON["name"], PERSON["id_number"]):
+        assert private not in output
+
+
+def test_serve_refuses_values_under_a_key_the_keyring_lacks(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = store_under_key_a(database)
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_B)
+    refused = command("serve", "--no-migrate")
+    assert refused.exit_code == 1 and execs == []
+    assert one_line(refused) == ("Error: refusing to start: CARD_DATA_KEYS has no key 'ka', under which citizens.id_number_enc "
+                                 "values are stored: list it after the current key (remove a key only after "
+                                 "`citizencard keys reencrypt`)")
+    assert_private_data_not_in(refused.output, secret)
+    monkeypatch.delenv("CARD_DATA_KEYS")  # missing altogether: the development key, which opens nothing here
+    checked = command("check")
+    assert checked.exit_code == 1 and "CARD_DATA_KEYS has no key 'ka'" in one_line(checked)
+
+
+def test_serve_refuses_a_wrong_key_under_the_right_id(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = store_under_key_a(database)
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_A_WRONG)
+    refused = command("serve")  # migrating first changes nothing: the keys are checked after it
+    assert refused.exit_code == 1 and execs == []
+    assert ("Error: refusing to start: the key 'ka' in CARD_DATA_KEYS does not open citizens.id_number_enc values stored "
+            "under that id: it is not the key they were encrypted with") in refused.output
+    assert_private_data_not_in(refused.output, secret)
+
+
+def test_values_under_an_older_key_still_listed_pass_and_after_reencryption_it_may_go(
+        database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    store_under_key_a(database)
+    monkeypatch.setenv("CARD_DATA_KEYS", f"{KEY_B},{KEY_A}")  # rotated: kb encrypts, ka still decrypts
+    served = command("serve", "--no-migrate", "--bind", "127.0.0.1:8123", "--workers", "2")
+    assert served.exit_code == 0, served.output
+    assert [argv[:2] + argv[3:] for argv in execs] == [[sys.executable, "-c", "127.0.0.1:8123", "2"]]
+    # 12 citizens: the newest and oldest 3 of each of 3 columns; 1 partner secret; 1 staff TOTP seed
+    assert re.fullmatch(r"start-up checks passed: schema at [0-9a-f]+ \(head\); 20 sampled values open \(keys ka: 20\)",
+                        one_line(served))
+    assert command("keys", "reencrypt").exit_code == 0
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_B)
+    checked = command("check")
+    assert checked.exit_code == 0 and one_line(checked).endswith("; 20 sampled values open (keys kb: 20)")
+
+
+def test_an_empty_database_is_refused_without_migrating_and_passes_once_migrated(database: str, execs: list[list[str]]) -> None:
+    refused = command("serve", "--no-migrate")
+    assert refused.exit_code == 1 and execs == []
+    assert one_line(refused).startswith("Error: refusing to start: the database has no schema revision (empty, or not made by "
+                                        "migrations); the code needs revision ")
+    assert one_line(refused).endswith(UPGRADE_HINT)
+    served = command("serve")
+    assert served.exit_code == 0 and len(execs) == 1
+    assert served.output.strip().splitlines()[-1].endswith("(head); no encrypted values stored yet")
+
+
+def test_a_schema_one_revision_behind_the_head_is_refused(database: str, execs: list[list[str]]) -> None:
+    dispose(migrated(database, revision="-1"))
+    refused = command("serve", "--no-migrate")
+    assert refused.exit_code == 1 and execs == []
+    line = one_line(refused)
+    assert line.startswith("Error: refusing to start: the database schema is at revision ") and line.endswith(UPGRADE_HINT)
+    assert "behind the code's; the code needs revision " in line
+    assert command("check").exit_code == 1
+    assert command("serve").exit_code == 0 and len(execs) == 1  # migrating first brings it to the head
+
+
+def test_a_revision_this_code_does_not_know_is_refused(database: str, execs: list[list[str]]) -> None:
+    application = migrated(database)
+    with application.app_context(), db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeedf00d'"))  # as after a newer release
+    refused = command("serve", "--no-migrate")
+    assert refused.exit_code == 1 and execs == []
+    assert one_line(refused).startswith("Error: refusing to start: the database is at revision f00dfeedf00d, which this "
+                                        "code's migrations do not know (migrated by a newer release?)")
