@@ -57,6 +57,20 @@ def _database_failure(exc: Any) -> str:
     return f"database error ({type(exc.orig).__name__}); nothing was changed by the failing statement"
 
 
+class CommaList(click.ParamType):
+    """A comma-separated list (``transit, culture``): each item stripped, empty items dropped."""
+
+    name = "list"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[str]:
+        if isinstance(value, list):
+            return value
+        return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+COMMA_LIST = CommaList()
+
+
 @click.group(cls=CardGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Dongguan Citizen Card platform. Settings come from the environment (docs/operations.md)."""
@@ -98,17 +112,17 @@ def partner() -> None:
 
 @partner.command("create")
 @click.option("--name", required=True, help="The partner's display name")
-@click.option("--scenes", default="", help="Comma-separated scenes it verifies in, e.g. transit,culture")
-@click.option("--roles", default="", help="Comma-separated roles: bank, disburse, medical_insurance")
+@click.option("--scenes", type=COMMA_LIST, default="", help="Comma-separated scenes it verifies in, e.g. transit,culture")
+@click.option("--roles", type=COMMA_LIST, default="", help="Comma-separated roles: bank, disburse, medical_insurance")
 @click.option("--kind", default="organisation", show_default=True, type=click.Choice(["organisation", "government", "library"]),
               help="government: a government department (may see full identities in the government scene)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"partner_id", "secret"} as JSON')
 @with_appcontext
-def partner_create(name: str, scenes: str, roles: str, kind: str, as_json: bool) -> None:
+def partner_create(name: str, scenes: list[str], roles: list[str], kind: str, as_json: bool) -> None:
     """Create a partner with scenes and/or roles; prints its id and secret ONCE (the secret is stored encrypted)."""
     from .services.partners import create_partner
 
-    credentials = _partner_call(lambda known: create_partner(runtime(), name, scenes.split(","), known, kind, roles.split(",")))
+    credentials = _partner_call(lambda known: create_partner(runtime(), name, scenes, known, kind, roles))
     if as_json:
         click.echo(json.dumps({"partner_id": credentials.partner_id, "secret": credentials.secret}))
     else:
@@ -142,38 +156,38 @@ def partner_list() -> None:
 
 @partner.command("grant")
 @click.argument("partner_id")
-@click.argument("scenes")
+@click.argument("scenes", type=COMMA_LIST)
 @with_appcontext
-def partner_grant(partner_id: str, scenes: str) -> None:
+def partner_grant(partner_id: str, scenes: list[str]) -> None:
     """Let PARTNER_ID verify in SCENES (comma-separated)."""
     from .services.partners import change_scenes
 
-    result = _partner_call(lambda known: change_scenes(partner_id, scenes.split(","), [], known))
+    result = _partner_call(lambda known: change_scenes(partner_id, scenes, [], known))
     click.echo(f"{partner_id}: {','.join(result)}")
 
 
 @partner.command("revoke")
 @click.argument("partner_id")
-@click.argument("scenes")
+@click.argument("scenes", type=COMMA_LIST)
 @with_appcontext
-def partner_revoke(partner_id: str, scenes: str) -> None:
+def partner_revoke(partner_id: str, scenes: list[str]) -> None:
     """Stop PARTNER_ID verifying in SCENES (comma-separated); at least one scene must remain."""
     from .services.partners import change_scenes
 
-    result = _partner_call(lambda known: change_scenes(partner_id, [], scenes.split(","), known))
+    result = _partner_call(lambda known: change_scenes(partner_id, [], scenes, known))
     click.echo(f"{partner_id}: {','.join(result)}")
 
 
 @partner.command("roles")
 @click.argument("partner_id")
-@click.option("--grant", default="", help="Comma-separated roles to add")
-@click.option("--revoke", default="", help="Comma-separated roles to remove")
+@click.option("--grant", type=COMMA_LIST, default="", help="Comma-separated roles to add")
+@click.option("--revoke", type=COMMA_LIST, default="", help="Comma-separated roles to remove")
 @with_appcontext
-def partner_roles(partner_id: str, grant: str, revoke: str) -> None:
+def partner_roles(partner_id: str, grant: list[str], revoke: list[str]) -> None:
     """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance)."""
     from .services.partners import change_roles
 
-    result = _partner_call(lambda _known: change_roles(partner_id, grant.split(","), revoke.split(",")))
+    result = _partner_call(lambda _known: change_roles(partner_id, grant, revoke))
     click.echo(f"{partner_id}: {','.join(result) or '(no roles)'}")
 
 

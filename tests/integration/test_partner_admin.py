@@ -135,3 +135,13 @@ def test_enable_undoes_disable(api: ApiClient) -> None:
 def test_unknown_partners_are_usage_errors(api: ApiClient, args: tuple[str, ...]) -> None:
     result = cli(api, *args)
     assert result.exit_code == 2 and "no partner p_nope" in result.output
+
+
+def test_comma_separated_lists_may_have_spaces_around_their_items(api: ApiClient) -> None:
+    created = cli(api, "partner", "create", "--name", "Bus", "--scenes", "transit, culture", "--roles", " bank ,", "--json")
+    assert created.exit_code == 0, created.output
+    partner_id = json.loads(created.output)["partner_id"]
+    assert cli(api, "partner", "grant", partner_id, "medical , campus").output.strip().endswith("campus,culture,medical,transit")
+    assert cli(api, "partner", "revoke", partner_id, " campus, medical").output.strip().endswith("culture,transit")
+    roles = cli(api, "partner", "roles", partner_id, "--grant", "disburse, medical_insurance", "--revoke", " bank")
+    assert roles.output.strip().endswith("disburse,medical_insurance")
