@@ -267,12 +267,26 @@ def terminal_import(partner_id: str, path: str) -> None:
 @click.argument("partner_id")
 @with_appcontext
 def terminal_list(partner_id: str) -> None:
-    """List PARTNER_ID's terminals: id, name, location, and latitude,longitude when registered."""
+    """List PARTNER_ID's registered terminals (not removed ones): id, name, location, and latitude,longitude when given."""
     from .services.terminals import list_terminals
 
-    for item in list_terminals(partner_id):
+    for item in _partner_call(lambda _known: list_terminals(partner_id)):
         place = f"\t{item.latitude},{item.longitude}" if item.latitude is not None else ""
         click.echo(f"{item.terminal_id}\t{item.name}\t{item.location}{place}")
+
+
+@terminal.command("remove")
+@click.argument("partner_id")
+@click.argument("terminal_id")
+@with_appcontext
+def terminal_remove(partner_id: str, terminal_id: str) -> None:
+    """Remove a stolen or retired terminal: every server refuses it (terminal_unknown) within 10 s.
+    Its verification records and history stay; ``terminal add`` registers it again."""
+    from .services.terminals import CACHE_SECONDS, remove_terminal
+
+    _partner_call(lambda _known: remove_terminal(runtime(), partner_id, terminal_id))
+    click.echo(f"{partner_id}: terminal {terminal_id} removed; servers refuse it (terminal_unknown) within {CACHE_SECONDS} s, "
+               "once their cached copy expires")
 
 
 @partner.command("members")

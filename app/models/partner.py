@@ -46,7 +46,9 @@ class Partner(Base):
 
 
 class Terminal(Base):
-    """A registered scanning terminal of a partner (barcode-payment rules require registration)."""
+    """A registered scanning terminal of a partner (barcode-payment rules require registration).
+    ``removed_at``: removed (stolen, retired) and refused from then on; the row stays because
+    verification records name the terminal (history, the lending signal). Registering it again clears it."""
 
     __tablename__ = "terminals"
     __table_args__ = (UniqueConstraint("partner_id", "terminal_id"),)
@@ -59,6 +61,7 @@ class Terminal(Base):
     latitude: Mapped[float | None]  # WGS 84 degrees; both or neither (the card-lending signal, M-27)
     longitude: Mapped[float | None]
     created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
 
 
 class Membership(Base):

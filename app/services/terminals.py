@@ -1,11 +1,17 @@
-"""Registered scanning terminals of partners (the PBoC barcode-payment rules require registration)."""
+"""Registered scanning terminals of partners (the PBoC barcode-payment rules require registration).
+
+A removed terminal (stolen, retired) keeps its row, marked ``removed_at``: verification records name
+terminals by id, and the citizen's history (its location) and the card-lending signal (its
+coordinates) still read it. It verifies nothing (``terminal_unknown``); registering it again
+restores it. Verifications keep a found terminal 10 s per process, so a removal reaches every
+server within 10 s."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from ..csvfile import records
 from ..extensions import db
@@ -33,10 +39,8 @@ def register_terminal(rt: Runtime, partner_id: str, terminal_id: str, name: str,
 
 def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[Any, ...]]) -> None:
     """Add or update ``(terminal_id, name, location[, latitude, longitude])`` terminals of ``partner_id``
-    in one transaction."""
-    partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
-    if partner is None:
-        raise ValueError(f"no partner {partner_id}")
+    in one transaction (a removed one is restored)."""
+    partner = _partner_key(partner_id)
     for terminal in terminals:
         _register(rt, partner, *terminal)
     db.session.commit()
@@ -100,16 +104,38 @@ def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: 
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[Terminal.partner_id, Terminal.terminal_id],
         set_={"name": stmt.excluded.name, "location": stmt.excluded.location,
-              "latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude}))
+              "latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude, "removed_at": None}))
+
+
+def remove_terminal(rt: Runtime, partner_id: str, terminal_id: str) -> None:
+    """Mark a registered terminal of ``partner_id`` removed (its row and history stay); ValueError
+    for an unknown partner or a terminal that is not registered (or already removed). Verifications
+    refuse it (``terminal_unknown``) within :data:`CACHE_SECONDS` on every server."""
+    partner = _partner_key(partner_id)
+    removed = db.session.execute(update(Terminal).where(
+        Terminal.partner_id == partner, Terminal.terminal_id == terminal_id, Terminal.removed_at.is_(None),
+    ).values(removed_at=rt.clock.now()))
+    db.session.commit()
+    if removed.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValueError(f"no registered terminal {terminal_id} of {partner_id}")
+
+
+def _partner_key(partner_id: str) -> int:
+    """The database id of the partner with public id ``partner_id``; ValueError if there is none."""
+    partner = db.session.scalar(select(Partner.id).where(Partner.partner_id == partner_id))
+    if partner is None:
+        raise ValueError(f"no partner {partner_id}")
+    return partner
 
 
 # Built once: on a verification that misses the cache, building it cost more than running it.
 _TERMINAL = select(Terminal.terminal_id, Terminal.name, Terminal.location).where(
-    Terminal.partner_id == bindparam("partner"), Terminal.terminal_id == bindparam("terminal_id"))
+    Terminal.partner_id == bindparam("partner"), Terminal.terminal_id == bindparam("terminal_id"), Terminal.removed_at.is_(None))
 
 
 def registered_terminal(rt: Runtime, partner: int, terminal_id: str) -> TerminalView | None:
-    """The terminal, or None when unregistered. Found terminals are kept 10 s per process.
+    """The terminal, or None when unregistered or removed. Found terminals are kept 10 s per process
+    (so a removal takes effect within 10 s).
 
     A verification's look-up (app.sql.autocommit_connection: the session released first): one
     round trip on a miss, where the session's BEGIN, SELECT and COMMIT made three."""
@@ -127,5 +153,7 @@ def registered_terminal(rt: Runtime, partner: int, terminal_id: str) -> Terminal
 
 
 def list_terminals(partner_id: str) -> list[Terminal]:
-    return list(db.session.scalars(select(Terminal).join(Partner, Partner.id == Terminal.partner_id)
-                                   .where(Partner.partner_id == partner_id).order_by(Terminal.terminal_id)))
+    """The registered (not removed) terminals of ``partner_id`` by id; ValueError for an unknown partner."""
+    partner = _partner_key(partner_id)
+    return list(db.session.scalars(select(Terminal).where(Terminal.partner_id == partner, Terminal.removed_at.is_(None))
+                                   .order_by(Terminal.terminal_id)))

@@ -131,10 +131,35 @@ def test_enable_undoes_disable(api: ApiClient) -> None:
     assert api.signed_post(partner, BODY).status_code == 200
 
 
-@pytest.mark.parametrize("args", [("partner", "disable", "p_nope"), ("partner", "rotate-secret", "p_nope")])
+@pytest.mark.parametrize("args", [("partner", "disable", "p_nope"), ("partner", "rotate-secret", "p_nope"),
+                                  ("partner", "terminal", "list", "p_nope"), ("partner", "terminal", "remove", "p_nope", "gate-1")])
 def test_unknown_partners_are_usage_errors(api: ApiClient, args: tuple[str, ...]) -> None:
     result = cli(api, *args)
     assert result.exit_code == 2 and "no partner p_nope" in result.output
+
+
+def test_a_removed_terminal_is_refused_within_10_s_keeps_its_history_and_can_return(api: ApiClient) -> None:
+    from app.services.terminals import CACHE_SECONDS
+
+    token, partner = api.bound_citizen(), api.partner(terminals=("gate-1", "gate-2"))
+    assert api.verify(partner, api.code(token)).json["accepted"] is True
+    removed = cli(api, "partner", "terminal", "remove", partner["partner_id"], "gate-1")
+    assert removed.exit_code == 0 and "terminal_unknown) within 10 s" in removed.output
+    assert cli(api, "partner", "terminal", "list", partner["partner_id"]).output == "gate-2\tGate gate-2\tMetro hall\n"
+    api.clock.advance(CACHE_SECONDS)  # the servers' kept copy expires
+    assert api.verify(partner, api.code(token)).json["reason"] == "terminal_unknown"
+    history = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(token)).json["items"]
+    assert [(item["terminal_id"], item["terminal_location"]) for item in history] == [("gate-1", "Metro hall")] * 2
+    again = cli(api, "partner", "terminal", "add", partner["partner_id"], "--terminal-id", "gate-1", "--name", "G", "--location", "Hall")
+    assert again.exit_code == 0 and api.verify(partner, api.code(token)).json["accepted"] is True
+
+
+@pytest.mark.parametrize("terminal_id", ["gate-9", "gate-1"])  # never registered; already removed
+def test_removing_a_terminal_that_is_not_registered_is_a_usage_error(api: ApiClient, terminal_id: str) -> None:
+    partner = api.partner(terminals=("gate-1",))
+    cli(api, "partner", "terminal", "remove", partner["partner_id"], "gate-1")
+    result = cli(api, "partner", "terminal", "remove", partner["partner_id"], terminal_id)
+    assert result.exit_code == 2 and f"no registered terminal {terminal_id} of {partner['partner_id']}" in result.output
 
 
 def test_comma_separated_lists_may_have_spaces_around_their_items(api: ApiClient) -> None:
