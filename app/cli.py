@@ -90,11 +90,11 @@ def roster() -> None:
 @with_appcontext
 def roster_import(path: str) -> None:
     """Import a roster CSV (header name,id_number,phone,insured). Exit 1 if rows were rejected."""
-    from .csvfile import CsvFileError
+    from .csvfile import CsvFileError, open_csv
     from .services.roster import import_roster
 
     try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
+        with open_csv(path) as stream:
             report = import_roster(runtime(), stream)
     except CsvFileError as exc:
         raise click.ClickException(str(exc)) from None
@@ -136,9 +136,7 @@ def _partner_call(call: Any) -> Any:
 
     try:
         return call(SCENE_NAMES)
-    except UnicodeDecodeError:
-        raise click.BadParameter("the file is not readable UTF-8 text") from None
-    except ValueError as exc:
+    except ValueError as exc:  # app.csvfile.CsvFileError too
         known = f" (known scenes: {', '.join(SCENE_NAMES)})" if "scene" in str(exc) else ""
         raise click.BadParameter(f"{exc}{known}") from None
 
@@ -256,9 +254,10 @@ def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, la
 @with_appcontext
 def terminal_import(partner_id: str, path: str) -> None:
     """Register every terminal of a CSV with the header terminal_id,name,location[,latitude,longitude]."""
+    from .csvfile import open_csv
     from .services.terminals import import_terminals
 
-    with open(path, encoding="utf-8-sig", newline="") as stream:
+    with open_csv(path) as stream:
         count = _partner_call(lambda _known: import_terminals(runtime(), partner_id, stream))
     click.echo(f"{partner_id}: {count} terminals registered")
 
@@ -296,9 +295,10 @@ def terminal_remove(partner_id: str, terminal_id: str) -> None:
 def partner_members(partner_id: str, path: str) -> None:
     """Replace PARTNER_ID's member roster (campus, library) with a CSV: id_number,member_id.
     All or nothing: a rejected line leaves the roster unchanged (exit 1)."""
+    from .csvfile import open_csv
     from .services.memberships import replace_members_of
 
-    with open(path, encoding="utf-8-sig", newline="") as stream:
+    with open_csv(path) as stream:
         report = _partner_call(lambda _known: replace_members_of(runtime(), partner_id, stream))
     for line, reason in report.rejected:
         click.echo(f"line {line}: rejected: {reason}", err=True)

@@ -40,14 +40,14 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
     Rejected lines are printed with their reason; exit 1 if any was rejected."""
     from pathlib import Path
 
-    from .csvfile import CsvFileError
+    from .csvfile import CsvFileError, open_csv
     from .services.disbursement import read_batch_csv, submit_batch
 
     department_id = _department(department)
     reference = batch_reference or Path(path).stem
     started = time.perf_counter()
     try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
+        with open_csv(path) as stream:
             report = submit_batch(runtime(), department_id, reference, read_batch_csv(stream))
     except (CsvFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

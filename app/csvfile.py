@@ -1,12 +1,17 @@
-"""Reading the operator's CSV files (roster, member rosters, terminals): one reader, one set of errors.
+"""Reading the operator's CSV files (roster, member rosters, terminals, disbursement batches): one
+reader, one set of errors.
 
-Files are UTF-8 text (a byte-order mark is the caller's to strip: open with ``utf-8-sig``) with an
-exact header. Line numbers count the header as line 1, as a spreadsheet does.
+Files are UTF-8 text with an exact header; :func:`open_csv` opens one (a byte-order mark is
+skipped) and names the line and byte where a file is not UTF-8 (a spreadsheet's GBK export). Line
+numbers count the header as line 1, as a spreadsheet does; a repeated entry is reported as
+``... (first at line N)`` with the same numbering (:func:`first_at`).
 """
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import IO
 
 
@@ -14,10 +19,34 @@ class CsvFileError(ValueError):
     """The file as a whole cannot be used: not UTF-8 text, not CSV, or not the expected header."""
 
 
-def records(stream: IO[str], headers: Sequence[Sequence[str]], header_help: str) -> Iterator[tuple[int, dict[str, str | None]]]:
+@contextmanager
+def open_csv(path: str) -> Iterator[Iterator[str]]:
+    """The lines of the file at ``path`` as text for :func:`records`; reading them raises
+    CsvFileError naming the line and byte where the file is not UTF-8."""
+    with open(path, "rb") as binary:
+        yield _utf8_lines(binary)
+
+
+def _utf8_lines(binary: IO[bytes]) -> Iterator[str]:
+    """Lines split as text mode with ``newline=""`` splits them (at \\n, \\r\\n and \\r, kept)."""
+    number = 0
+    for chunk in binary:  # a UTF-8 line never holds a \n or \r byte inside a character
+        for raw in chunk.splitlines(keepends=True):
+            number += 1
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CsvFileError(f"line {number}: not UTF-8 text (byte {exc.start + 1} of the line is 0x{raw[exc.start]:02x}); "
+                                   "save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")") from None
+
+
+def records(stream: Iterable[str], headers: Sequence[Sequence[str]], header_help: str) -> Iterator[tuple[int, dict[str, str | None]]]:
     """``(line, record)`` for each row after a header equal to one of ``headers``; CsvFileError
     (whose text is ``header_help`` for a wrong header) when the file cannot be read. A row with too
-    many cells has the key None; a row with too few has None values (see :func:`column_count_ok`)."""
+    many cells has the key None; a row with too few has None values (see :func:`column_count_ok`).
+    ``stream``: :func:`open_csv`'s lines, or any text (a text file opened with ``newline=""``)."""
     reader = csv.DictReader(stream)
     try:
         if reader.fieldnames not in [list(header) for header in headers]:
@@ -31,3 +60,8 @@ def records(stream: IO[str], headers: Sequence[Sequence[str]], header_help: str)
 def column_count_ok(record: dict[str, str | None]) -> bool:
     """Whether the row has exactly the header's number of cells."""
     return None not in record and all(value is not None for value in record.values())
+
+
+def first_at(line: int) -> str:
+    """How a repeated entry names the first one: ``(first at line N)``."""
+    return f"(first at line {line})"

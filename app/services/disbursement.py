@@ -29,7 +29,7 @@ import threading
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, any_, literal, select, true
@@ -378,7 +378,7 @@ def _load(connection: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
     connection.execute(_STAGE.insert(), [dict(zip(INSERTED_COLUMNS, row, strict=True)) for row in rows])
 
 
-def read_batch_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, str | None] | None]]:
+def read_batch_csv(stream: Iterable[str]) -> Iterator[tuple[int, dict[str, str | None] | None]]:
     """(line number, fields) of a batch CSV whose header is exactly :data:`LINE_FIELDS`; fields
     are None for a row with the wrong number of columns. CsvFileError (app.csvfile) when the file
     as a whole cannot be read."""

@@ -5,14 +5,13 @@ each upload replaces the previous one. ID numbers are kept only as blind indexes
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO
 
 from sqlalchemy import delete, func, insert, select
 
 from .. import idnumber
-from ..csvfile import CsvFileError, column_count_ok, records
+from ..csvfile import CsvFileError, column_count_ok, first_at, records
 from ..extensions import db
 from ..models import Membership, Partner
 from ..runtime import Runtime
@@ -24,7 +23,7 @@ MEMBER_HEADER = ("id_number", "member_id")
 
 @dataclass
 class MemberReport:
-    """``accepted``: members now on the roster; ``rejected``: (position from 1, reason)."""
+    """``accepted``: members now on the roster; ``rejected``: (position from 1, or file line, reason)."""
 
     accepted: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
@@ -40,9 +39,15 @@ def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]
     """Replace (or, with ``replace=False``, extend) the roster of partner ``partner`` (primary key)
     with the valid ``(id_number, member_id)`` pairs; a citizen already listed gets the new member id.
     A repeated ID number or member id is rejected (its first occurrence stands). With
-    ``all_or_nothing``, any rejection leaves the roster as it was."""
-    rows, rejected = _valid_rows(rt, members)
-    report = MemberReport(rejected=rejected)
+    ``all_or_nothing``, any rejection leaves the roster as it was. Rejections name 1-based positions."""
+    rows, rejected = _valid_rows(rt, enumerate(members, start=1), _first_position)
+    return _store(rt, partner, rows, MemberReport(rejected=rejected), replace, all_or_nothing)
+
+
+def _store(rt: Runtime, partner: int, rows: dict[str, str], report: MemberReport, replace: bool,
+           all_or_nothing: bool) -> MemberReport:
+    """Write the valid ``rows`` (blind index -> member id) and commit; nothing with ``all_or_nothing``
+    when ``report`` has a rejection."""
     if report.rejected and all_or_nothing:
         return report
     if replace:
@@ -58,19 +63,26 @@ def replace_members(rt: Runtime, partner: int, members: Iterable[tuple[str, str]
     return report
 
 
-def _valid_rows(rt: Runtime, members: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[tuple[int, str]]]:
-    """Blind index -> member id for the valid pairs, and the (position, reason) refusals."""
+def _first_position(position: int) -> str:
+    """How a repeat in a request names the first entry (the API's wording, unchanged)."""
+    return f"(first at {position})"
+
+
+def _valid_rows(rt: Runtime, members: Iterable[tuple[int, tuple[str, str]]],
+                first: Callable[[int], str]) -> tuple[dict[str, str], list[tuple[int, str]]]:
+    """Blind index -> member id for the valid ``(position, (id_number, member_id))`` entries, and the
+    (position, reason) refusals; ``first`` names a repeat's first position in its reason."""
     rows: dict[str, str] = {}
     rejected: list[tuple[int, str]] = []
     first_id: dict[str, int] = {}
     first_member: dict[str, int] = {}
-    for position, (raw_id, member_id) in enumerate(members, start=1):
+    for position, (raw_id, member_id) in members:
         reason = _problem(raw_id, member_id)
         index = "" if reason else id_index(rt, idnumber.validate(raw_id))
         if index in first_id:
-            reason = f"duplicate_id_number (first at {first_id[index]})"
+            reason = f"duplicate_id_number {first(first_id[index])}"
         elif not reason and member_id.strip() in first_member:
-            reason = f"duplicate_member_id (first at {first_member[member_id.strip()]})"
+            reason = f"duplicate_member_id {first(first_member[member_id.strip()])}"
         if reason:
             rejected.append((position, reason))
             continue
@@ -95,29 +107,27 @@ def member_id(partner: int, id_number_index: str) -> str | None:
         Membership.partner_id == partner, Membership.id_number_index == id_number_index))
 
 
-def replace_members_of(rt: Runtime, partner_id: str, stream: IO[str]) -> MemberReport:
+def replace_members_of(rt: Runtime, partner_id: str, stream: Iterable[str]) -> MemberReport:
     """:func:`replace_members` from a CSV with the header ``id_number,member_id`` (the CLI): all or
-    nothing, and positions are file line numbers (the header is line 1)."""
+    nothing, and rejections name file line numbers (the header is line 1)."""
     partner = db.session.execute(select(Partner).where(Partner.partner_id == partner_id)).scalar()
     if partner is None:
         raise ValueError(f"no partner {partner_id}")
     if not may_hold_members(partner.scene_set, partner.kind):
         raise ValueError("only campus partners and libraries keep member rosters")
-    pairs = read_member_pairs(stream)
-    report = replace_members(rt, partner.id, pairs, all_or_nothing=True)
-    report.rejected = [(position + 1, reason) for position, reason in report.rejected]
-    return report
+    rows, rejected = _valid_rows(rt, read_member_rows(stream), first_at)
+    return _store(rt, partner.id, rows, MemberReport(rejected=rejected), replace=True, all_or_nothing=True)
 
 
-def read_member_pairs(stream: IO[str]) -> list[tuple[str, str]]:
-    """The ``(id_number, member_id)`` rows of a CSV with the header ``id_number,member_id``;
+def read_member_rows(stream: Iterable[str]) -> list[tuple[int, tuple[str, str]]]:
+    """``(line, (id_number, member_id))`` for each row of a CSV with the header ``id_number,member_id``;
     CsvFileError for an unreadable file, a wrong header or a row without exactly two cells."""
-    pairs = []
+    rows = []
     for line, record in records(stream, [MEMBER_HEADER], "the header must be exactly id_number,member_id"):
         if not column_count_ok(record):
             raise CsvFileError(f"line {line}: wrong_column_count (2 cells: id_number,member_id)")
-        pairs.append((record["id_number"] or "", record["member_id"] or ""))
-    return pairs
+        rows.append((line, (record["id_number"] or "", record["member_id"] or "")))
+    return rows
 
 
 def member_count(partner: int) -> int:

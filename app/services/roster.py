@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import IO
 
 from sqlalchemy import select
 
 from .. import idnumber
-from ..csvfile import column_count_ok, records
+from ..csvfile import column_count_ok, first_at, records
 from ..extensions import db
 from ..models import Citizen
 from ..runtime import Runtime
@@ -49,7 +48,7 @@ class ImportReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
-def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
+def import_roster(rt: Runtime, stream: Iterable[str]) -> ImportReport:
     """Validate and import every row of ``stream``; commits per chunk of 1,000 rows.
     CsvFileError (app.csvfile) when the file as a whole cannot be read."""
     report = ImportReport()
@@ -60,7 +59,7 @@ def import_roster(rt: Runtime, stream: IO[str]) -> ImportReport:
     return report
 
 
-def read_roster(stream: IO[str], report: ImportReport, today: date) -> Iterator[RosterRow]:
+def read_roster(stream: Iterable[str], report: ImportReport, today: date) -> Iterator[RosterRow]:
     """The valid rows of a roster file, in file order; each refused row goes to ``report.rejected``
     as ``(line, reason)``. CsvFileError when the file as a whole cannot be read."""
     header_help = f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability"
@@ -76,7 +75,7 @@ def _valid_rows(rows: Iterable[tuple[int, dict[str, str | None]]], report: Impor
             report.rejected.append((line, str(exc)))
             continue
         if row.id_number in first_line:
-            report.rejected.append((line, f"duplicate_in_file (first at line {first_line[row.id_number]})"))
+            report.rejected.append((line, f"duplicate_in_file {first_at(first_line[row.id_number])}"))
             continue
         first_line[row.id_number] = line
         yield row

@@ -8,12 +8,13 @@ server within 10 s."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
-from ..csvfile import records
+from ..csvfile import first_at, records
 from ..extensions import db
 from ..models import Partner, Terminal
 from ..runtime import Runtime
@@ -46,7 +47,7 @@ def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[Any, 
     db.session.commit()
 
 
-def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
+def import_terminals(rt: Runtime, partner_id: str, stream: Iterable[str]) -> int:
     """Register every row of a CSV with the header ``terminal_id,name,location`` (optionally
     ``,latitude,longitude``: decimal degrees, both or neither per row); returns the count.
     The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
@@ -62,7 +63,7 @@ def import_terminals(rt: Runtime, partner_id: str, stream: IO[str]) -> int:
     for line, terminal in numbered:
         _check(*terminal, line=line)
         if terminal[0] in first:
-            raise ValueError(f"line {line}: terminal_id {terminal[0]} repeats line {first[terminal[0]]}")
+            raise ValueError(f"line {line}: duplicate terminal_id {terminal[0]} {first_at(first[terminal[0]])}")
         first[terminal[0]] = line
     register_terminals(rt, partner_id, [terminal for _line, terminal in numbered])
     return len(numbered)

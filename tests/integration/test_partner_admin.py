@@ -120,7 +120,7 @@ def test_a_terminal_file_with_a_repeated_id_is_refused(api: ApiClient, tmp_path:
     sheet = tmp_path / "t.csv"
     sheet.write_text("terminal_id,name,location\ng1,a,b\ng1,c,d\n", encoding="utf-8")
     result = cli(api, "partner", "terminal", "import", partner["partner_id"], str(sheet))
-    assert result.exit_code == 2 and "line 3: terminal_id g1 repeats line 2" in result.output
+    assert result.exit_code == 2 and "line 3: duplicate terminal_id g1 (first at line 2)" in result.output
 
 
 def test_enable_undoes_disable(api: ApiClient) -> None:
@@ -170,3 +170,24 @@ def test_comma_separated_lists_may_have_spaces_around_their_items(api: ApiClient
     assert cli(api, "partner", "revoke", partner_id, " campus, medical").output.strip().endswith("culture,transit")
     roles = cli(api, "partner", "roles", partner_id, "--grant", "disburse, medical_insurance", "--revoke", " bank")
     assert roles.output.strip().endswith("disburse,medical_insurance")
+
+
+def test_member_file_rejections_name_file_lines_like_the_roster(api: ApiClient, tmp_path: Any) -> None:
+    campus = api.partner(("campus",), "Campus")
+    sheet = tmp_path / "m.csv"
+    sheet.write_text(f"id_number,member_id\n\n{PERSON['id_number']},S1\n{PERSON['id_number']},S2\n11010519491231002X,S1\n",
+                     encoding="utf-8")  # a blank line 2: csv skips it, the lines still count
+    result = cli(api, "partner", "members", campus["partner_id"], str(sheet))
+    assert result.exit_code == 1
+    assert "line 4: rejected: duplicate_id_number (first at line 3)" in result.output
+    assert "line 5: rejected: duplicate_member_id (first at line 3)" in result.output
+
+
+@pytest.mark.parametrize("command", [("terminal", "import"), ("members",)])
+def test_a_gbk_file_names_the_line_and_byte_that_is_not_utf8(api: ApiClient, tmp_path: Any, command: tuple[str, ...]) -> None:
+    campus = api.partner(("campus",), "Campus", terminals=())
+    sheet = tmp_path / "gbk.csv"
+    header = "terminal_id,name,location" if command[0] == "terminal" else "id_number,member_id"
+    sheet.write_bytes(f"{header}\ng1,东莞,南城\n".encode("gbk"))
+    result = cli(api, "partner", *command, campus["partner_id"], str(sheet))
+    assert result.exit_code == 2 and "line 2: not UTF-8 text (byte 4 of the line is 0xb6)" in result.output

@@ -104,7 +104,7 @@ def test_cli_refuses_a_file_that_is_not_utf8(api: ApiClient, tmp_path) -> None: 
     bad = tmp_path / "gbk.csv"
     bad.write_bytes("name,id_number,phone,insured\n陈小明,441900198506151235,13800138000,1\n".encode("gbk"))
     result = _run_cli(api, ["roster", "import", str(bad)])
-    assert result.exit_code == 1 and "UTF-8" in result.output
+    assert result.exit_code == 1 and "line 2: not UTF-8 text (byte 1 of the line is 0xb3)" in result.output
 
 
 def test_cli_partner_create_prints_json_once_and_list_hides_the_secret(api: ApiClient) -> None:

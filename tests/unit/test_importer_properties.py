@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from app import idnumber
 from app.csvfile import CsvFileError
-from app.services.memberships import MEMBER_HEADER, read_member_pairs
+from app.services.memberships import MEMBER_HEADER, read_member_rows
 from app.services.people import MOBILE_PATTERN
 from app.services.roster import HEADER, MAX_NAME_LENGTH, ImportReport, read_roster
 
@@ -84,17 +84,18 @@ member_files = st.one_of(
 @given(member_files)
 def test_the_member_roster_reader_never_crashes_and_keeps_cells_as_written(text: str) -> None:
     try:
-        pairs = read_member_pairs(io.StringIO(text))
+        taken = read_member_rows(io.StringIO(text))
     except CsvFileError:
         return
-    reference = list(csv.DictReader(io.StringIO(text)))
-    assert pairs == [(record["id_number"], record["member_id"]) for record in reference]
+    reader = csv.DictReader(io.StringIO(text))
+    reference = [(reader.line_num, (record["id_number"], record["member_id"])) for record in reader]
+    assert taken == reference
 
 
 @pytest.mark.parametrize("text", ["id_number,member_id\n441900198506151235\n", "id_number,member_id\na,b,c\n"])
 def test_a_member_row_without_exactly_two_cells_refuses_the_file(text: str) -> None:
     with pytest.raises(CsvFileError, match="line 2: wrong_column_count"):
-        read_member_pairs(io.StringIO(text))
+        read_member_rows(io.StringIO(text))
 
 
 @pytest.mark.parametrize("body", ['"' + "x" * 200_000 + '"\n', "\x00,\x00,\x00,\x00\n", '"unterminated\n'])
