@@ -33,18 +33,17 @@ def _department(partner_id: str) -> int:
 @disburse.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--department", required=True, help="The department's partner id (role disburse)")
-@click.option("--batch", "batch_reference", default=None, help="The batch reference (default: the file name without .csv)")
+@click.option("--batch", "batch_reference", default=None,
+              help="The batch reference, 1-64 of A-Za-z0-9_.:- (default: the file name without .csv)")
 @with_appcontext
 def disburse_import(path: str, department: str, batch_reference: str | None) -> None:
     """Import a batch CSV (header line_reference,id_number,card_number,benefit_type,amount_fen,period).
     Rejected lines are printed with their reason; exit 1 if any was rejected."""
-    from pathlib import Path
-
     from .csvfile import CsvFileError, open_csv
     from .services.disbursement import read_batch_csv, submit_batch
 
     department_id = _department(department)
-    reference = batch_reference or Path(path).stem
+    reference = _batch_reference(path, batch_reference)
     started = time.perf_counter()
     try:
         with open_csv(path) as stream:
@@ -56,6 +55,22 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
     click.echo(f"batch {reference}: accepted {report.accepted}, duplicates {report.duplicates}, "
                f"rejected {len(report.rejected)} in {time.perf_counter() - started:.1f} s")
     sys.exit(1 if report.rejected else 0)
+
+
+def _batch_reference(path: str, given: str | None) -> str:
+    """``--batch`` (checked by the service) or else the file name without its extension; a usage
+    error saying how to pass ``--batch`` when the file name is not a batch reference."""
+    from pathlib import Path
+
+    from .services.disbursement import REFERENCE
+
+    if given is not None:
+        return given
+    stem = Path(path).stem
+    if not REFERENCE.fullmatch(stem):
+        raise click.BadParameter(f"the file name {stem!r} is not a batch reference (1-64 of A-Za-z0-9_.:-): "
+                                 "give one with --batch REFERENCE, e.g. --batch pension-2026-10", param_hint="PATH")
+    return stem
 
 
 @disburse.command("report")

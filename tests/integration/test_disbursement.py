@@ -256,6 +256,20 @@ def test_cli_import_needs_a_disbursing_department_and_the_right_header(benefits:
     assert wrong.exit_code == 1 and "header must be exactly" in wrong.output
 
 
+def test_cli_import_says_how_to_pass_a_batch_reference_the_file_name_is_not(benefits: Benefits, scene: dict[str, Any],
+                                                                             tmp_path: Any) -> None:
+    paid = scene["holders"][0]
+    path = tmp_path / "pension 2026-10.csv"
+    path.write_text(f"line_reference,id_number,card_number,benefit_type,amount_fen,period\nP1,{paid.id_number},,pension,150000,2026-10\n",
+                    encoding="utf-8")
+    department = scene["department"]["partner_id"]
+    refused = cli(benefits.api, "disburse", "import", str(path), "--department", department)
+    assert refused.exit_code == 2 and "'pension 2026-10' is not a batch reference" in refused.output
+    assert "--batch REFERENCE" in refused.output
+    named = cli(benefits.api, "disburse", "import", str(path), "--department", department, "--batch", "pension-2026-10")
+    assert named.exit_code == 0 and "batch pension-2026-10: accepted 1" in named.output
+
+
 @pytest.mark.parametrize("app", ["production"], indirect=True)  # row locks: PostgreSQL only
 def test_an_open_import_transaction_blocks_neither_verifications_nor_the_bank(benefits: Benefits, scene: dict[str, Any]) -> None:
     """While an import chunk is uncommitted (its rows hold foreign-key locks on the citizen and the
