@@ -49,9 +49,9 @@ def freeze_startup_heap() -> None:
 
     A worker holds about 200,000 objects after start-up (Flask, SQLAlchemy, marshmallow, the
     routes). Unfrozen, the full collection that the caches' slow growth sets off now and then
-    walked all of them: one stopped a worker for 116 ms during a 500/s run of bench/verify.py
-    (verification p99 25-32 ms in two runs); frozen, the worst collection took under 2 ms (p99
-    9-27 ms in three runs on the same machine). Objects made after start-up are collected as usual."""
+    walked all of them: one stopped a worker for 116 ms during a 500/s run of bench/verify.py with
+    20,000 citizens (verification p99 25-32 ms in two runs); frozen, the worst collection took
+    under 2 ms (p99 9-27 ms in three such runs; docs/operations.md "Sizing" has the larger runs). Objects made after start-up are collected as usual."""
     gc.freeze()
 
 
