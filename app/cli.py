@@ -316,7 +316,8 @@ def keys() -> None:
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Introduce a new data key: prints a CARD_DATA_KEYS entry to put FIRST, keeping the old keys after it."""
+    """Introduce a new data key: prints a CARD_DATA_KEYS entry. Add it after the current key on every
+    server and restart them all; then move it first and restart again (docs/operations.md, Keys)."""
     from .services.keys import new_key_entry
 
     click.echo(new_key_entry())
