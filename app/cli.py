@@ -453,8 +453,9 @@ def serve(bind: str, workers: int | None, migrate: bool) -> None:
 @main.command("check")
 @with_appcontext
 def check() -> None:
-    """The checks ``serve`` runs before starting: the schema is at the migrations' head and
-    CARD_DATA_KEYS opens a sample of the stored encrypted values. Exit 1 naming the first failure."""
+    """The checks ``serve`` runs before starting: the schema is at the migrations' head, CARD_DATA_KEYS
+    opens a sample of the stored encrypted values, CARD_BLIND_INDEX_KEY remakes their blind indexes
+    and the store answers. Exit 1 naming the first failure; else one line naming what was checked."""
     from flask import current_app
 
     from .startup_checks import StartupRefused, run_startup_checks

@@ -5,8 +5,9 @@ connections each: a client that sends its request slowly holds one greenlet, not
 worker (with ``gthread``, 64 clients trickling their headers kept a 3-worker server from
 answering anyone; tests/e2e/test_slow_clients.py). psycopg 3 detects gevent's monkey-patching and
 waits cooperatively; redis-py and SQLAlchemy's pool use the patched socket and threading modules.
-The schema is upgraded once, in the master, before workers start; then the start-up checks
-(app/startup_checks.py) must pass, or ``serve`` exits 1 with one line saying why.
+The schema is upgraded once, in the master, before workers start (once the keys and the store have
+passed on the database as it was); then the start-up checks (app/startup_checks.py) must pass, or
+``serve`` exits 1 with one line saying why.
 """
 from __future__ import annotations
 
@@ -135,15 +136,17 @@ _GEVENT_LAUNCH = ("from gevent import monkey; monkey.patch_all()\n"
 
 
 def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
-    """Check the configuration, upgrade the schema (optional) and run the start-up checks (schema at
-    the migrations' head, stored values open with CARD_DATA_KEYS: app.startup_checks, which raises
-    StartupRefused), then replace this process with a freshly monkey-patched gunicorn master
-    (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
+    """Check the configuration; if ``migrate``, check the keys and the store on the database as it is
+    and upgrade the schema; run the start-up checks (schema at the migrations' head, stored values
+    open with CARD_DATA_KEYS, blind indexes match CARD_BLIND_INDEX_KEY, the store answers:
+    app.startup_checks, which raises StartupRefused), then replace this process with a freshly
+    monkey-patched gunicorn master (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
     from . import create_app
-    from .startup_checks import run_startup_checks
+    from .startup_checks import run_checks_before_migrating, run_startup_checks
 
     app = create_app()
     if migrate:
+        run_checks_before_migrating(app)  # a misconfigured release refuses before it changes the schema
         upgrade_schema(app)
     report = run_startup_checks(app)
     # Printed, not logged: after a migration, alembic.ini's root handler would print a log line twice.

@@ -11,9 +11,21 @@ when the app could not serve the database it is given.
   that is still listed pass (rotation, before ``citizencard keys reencrypt`` has moved them); an
   empty database passes. The newest rows catch a wrong current key, the oldest an old key removed
   too early. Cost: two primary-key index look-ups per column, whatever the tables' size.
+- **Blind indexes**: ``CARD_BLIND_INDEX_KEY`` must be the key the stored blind indexes were made
+  with: for the same sampled rows of every index kept beside the encrypted value it was computed
+  from (:data:`app.services.keys.BLIND_INDEXED_COLUMNS`), the value is decrypted and its index
+  recomputed as the app writes it. A wrong key would otherwise make a roster import add every
+  resident again and tell the residents already there that they are not eligible.
+- **Store**: the runtime's store (Redis, or the embedded table) answers a ping; unreachable, every
+  verification would be a 503.
 
-A failure is one :class:`StartupRefused` line naming the revisions, or the table, column and key id
-that failed: never a value, a key or a secret.
+``serve`` runs the key and store checks before it migrates, on the columns the database has then
+(:func:`run_checks_before_migrating`), so a misconfigured release does not migrate and then refuse;
+after migrating it runs them all (:func:`run_startup_checks`).
+
+A failure is one :class:`StartupRefused` line naming the revisions, the table, column and key id,
+or the store and its host:port that failed: never a value, an index, a key or a password. When
+``CARD_DATA_KEYS`` or ``CARD_BLIND_INDEX_KEY`` is unset (development), the line says so.
 """
 from __future__ import annotations
 
@@ -25,16 +37,20 @@ from typing import Any
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from .config import DEV_DATA_KEYS, DEV_INDEX_KEY
 from .crypto import Keyring
 from .extensions import db, migrate
-from .runtime import runtime
-from .services.keys import ENCRYPTED_COLUMNS
+from .runtime import Runtime, runtime
+from .services.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
+from .store import Store, StoreUnavailable
 
 SAMPLE_ROWS = 3
 UPGRADE_HINT = "run `citizencard db upgrade` (or serve without --no-migrate)"
 _PRINTABLE_KEY_ID = re.compile(r"[A-Za-z0-9_]{1,32}")
+DEV_DATA_KEY_IN_USE = "CARD_DATA_KEYS is not set, so the development key is in use"
+Columns = set[tuple[str, str]]  # (table, column) pairs the database has
 
 
 class StartupRefused(RuntimeError):
@@ -43,25 +59,63 @@ class StartupRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class StartupReport:
-    """What passed: the schema ``revision`` (the head) and ``opened``: {key id: sampled values it opened}."""
+    """What passed: the ``database`` (password hidden), the ``store``, the schema ``revision`` (the head),
+    ``opened``: {key id: sampled values it opened} and ``indexes``: sampled blind indexes that match."""
 
+    database: str
+    store: str
     revision: str
     opened: dict[str, int]
+    indexes: int
 
     def summary(self) -> str:
-        """One line, e.g. ``schema at e23df4ca716d (head); 12 sampled values open (keys k2: 9, k1: 3)``."""
+        """One line, e.g. ``database postgresql://cc:***@db/cc at schema e23df4ca716d (head); store redis at
+        db:6379 (REDIS_URL) answers; 12 sampled values open (keys k2: 9, k1: 3); 6 sampled blind indexes match``."""
         keys = ", ".join(f"{key_id}: {count}" for key_id, count in self.opened.items())
         values = f"{sum(self.opened.values())} sampled values open (keys {keys})" if keys else "no encrypted values stored yet"
-        return f"schema at {self.revision} (head); {values}"
+        indexes = f"; {self.indexes} sampled blind indexes match" if self.indexes else ""
+        return f"database {self.database} at schema {self.revision} (head); store {self.store} answers; {values}{indexes}"
 
 
 def run_startup_checks(app: Flask) -> StartupReport:
-    """The schema check, then the data-key check, on ``app``'s database and keyring; raises
+    """The schema, data-key, blind-index and store checks, on ``app``'s database and runtime; raises
     :class:`StartupRefused` at the first failure (database errors propagate as SQLAlchemy's)."""
     with app.app_context():
         revision = check_schema_at_head()
-        opened = check_data_keys(runtime().keyring)
-    return StartupReport(revision, opened)
+        opened, indexes = check_keys(runtime())
+        store = check_store(runtime().store)
+        database = db.engine.url.render_as_string(hide_password=True)
+    return StartupReport(database, store, revision, opened, indexes)
+
+
+def run_checks_before_migrating(app: Flask) -> None:
+    """The key and store checks on the database as it is, before ``serve`` migrates it: columns the
+    pending migrations have not created yet are skipped (they hold nothing to open)."""
+    with app.app_context():
+        check_keys(runtime(), existing_columns())
+        check_store(runtime().store)
+
+
+def existing_columns() -> Columns:
+    """Every (table, column) the database has now."""
+    inspector = inspect(db.engine)
+    return {(table, column["name"]) for table in inspector.get_table_names() for column in inspector.get_columns(table)}
+
+
+def check_keys(rt: Runtime, present: Columns | None = None) -> tuple[dict[str, int], int]:
+    """The data-key check, then the blind-index check (it decrypts the values the first opened), on
+    the columns in ``present`` (None: all of them); returns their results."""
+    opened = check_data_keys(rt.keyring, present, development=rt.config["CARD_DATA_KEYS"] == DEV_DATA_KEYS)
+    return opened, check_blind_indexes(rt, present)
+
+
+def check_store(store: Store) -> str:
+    """``store``'s description once it answers a ping; else :class:`StartupRefused` naming it."""
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        raise StartupRefused(f"the store, {store.describe()}, does not answer ({exc}): every verification would fail") from None
+    return store.describe()
 
 
 def check_schema_at_head() -> str:
@@ -90,42 +144,77 @@ def _revisions(revisions: set[str]) -> str:
     return ",".join(sorted(revisions))
 
 
-def check_data_keys(keyring: Keyring) -> dict[str, int]:
-    """Open the sampled values of every encrypted column with ``keyring``; returns {key id: values
-    opened}, in the order met; raises :class:`StartupRefused` naming the column and key id
-    of the first value that does not open. Needs an app context."""
+def check_data_keys(keyring: Keyring, present: Columns | None = None, development: bool = False) -> dict[str, int]:
+    """Open the sampled values of every encrypted column in ``present`` (None: all) with ``keyring``;
+    returns {key id: values opened}, in the order met; raises :class:`StartupRefused` naming the
+    column and key id of the first value that does not open (``development``: the keyring is the
+    development default, CARD_DATA_KEYS being unset). Needs an app context."""
     opened: Counter[str] = Counter()
     for model, column, purpose in ENCRYPTED_COLUMNS:
-        where = f"{model.__tablename__}.{column}"
-        for value in _sample(model, column):
-            opened[_open(keyring, value, purpose, where)] += 1
+        if _exists(present, model, column):
+            where = f"{model.__tablename__}.{column}"
+            for (value,) in _sample(model, column):
+                opened[_open(keyring, value, purpose, where, development)] += 1
     return dict(opened)
 
 
-def _sample(model: Any, column: str) -> list[str]:
-    """``column``'s values in the newest and the oldest :data:`SAMPLE_ROWS` rows by primary key,
-    each row once, NULLs left out (a mostly-NULL column costs no more)."""
-    attribute = getattr(model, column)
-    newest = select(model.id, attribute).order_by(model.id.desc()).limit(SAMPLE_ROWS)
-    oldest = select(model.id, attribute).order_by(model.id).limit(SAMPLE_ROWS)
-    rows = {row_id: value for query in (newest, oldest) for row_id, value in db.session.execute(query) if value is not None}
+def check_blind_indexes(rt: Runtime, present: Columns | None = None) -> int:
+    """Recompute the blind index of the sampled rows of every indexed column in ``present`` (None:
+    all) from the decrypted value, as the app writes it; returns how many match; raises
+    :class:`StartupRefused` naming the column at the first that does not. Needs an app context and
+    values that open (run :func:`check_data_keys` first)."""
+    matched = 0
+    for model, index_column, value_column, purpose in BLIND_INDEXED_COLUMNS:
+        if _exists(present, model, index_column) and _exists(present, model, value_column):
+            for value, index in _sample(model, value_column, index_column):
+                if rt.blind_index(rt.keyring.decrypt(value, purpose), purpose) != index:
+                    raise StartupRefused(_index_mismatch(f"{model.__tablename__}.{index_column}", rt.config))
+                matched += 1
+    return matched
+
+
+def _index_mismatch(where: str, config: Any) -> str:
+    if config["CARD_BLIND_INDEX_KEY"] == DEV_INDEX_KEY:
+        return (f"CARD_BLIND_INDEX_KEY is not set, so the development key is in use, and it is not the key the stored {where} "
+                "blind indexes were made with: set CARD_BLIND_INDEX_KEY to that key")
+    return (f"CARD_BLIND_INDEX_KEY is not the key the stored {where} blind indexes were made with (a sampled index does not "
+            "match its decrypted value): set the key they were made with, or roster imports would add every resident again")
+
+
+def _exists(present: Columns | None, model: Any, column: str) -> bool:
+    return present is None or (model.__tablename__, column) in present
+
+
+def _sample(model: Any, *columns: str) -> list[tuple[str, ...]]:
+    """``columns``' values in the newest and the oldest :data:`SAMPLE_ROWS` rows by primary key,
+    each row once, rows with a NULL among them left out (a mostly-NULL column costs no more)."""
+    attributes = [getattr(model, column) for column in columns]
+    newest = select(model.id, *attributes).order_by(model.id.desc()).limit(SAMPLE_ROWS)
+    oldest = select(model.id, *attributes).order_by(model.id).limit(SAMPLE_ROWS)
+    rows = {row[0]: tuple(row[1:]) for query in (newest, oldest) for row in db.session.execute(query) if None not in row[1:]}
     return list(rows.values())
 
 
-def _open(keyring: Keyring, value: str, purpose: str, where: str) -> str:
+def _open(keyring: Keyring, value: str, purpose: str, where: str, development: bool = False) -> str:
     """The key id ``value`` was encrypted under, once ``keyring`` opens it; else :class:`StartupRefused`
     naming ``where`` and the key id (printed only if it looks like one: the text before ``$`` of a
-    damaged value could be personal data)."""
+    damaged value could be personal data); ``development``: say that CARD_DATA_KEYS is unset."""
     key_id, separator, _ = value.partition("$")
     if not separator:
         raise StartupRefused(f"{where} holds a value that is not encrypted the way this app encrypts (no key id)")
     shown = f"'{key_id}'" if _PRINTABLE_KEY_ID.fullmatch(key_id) else "(an id of unexpected characters, not shown)"
     if not keyring.has_key(key_id):
+        if development:
+            raise StartupRefused(f"{DEV_DATA_KEY_IN_USE}, and {where} values are stored under key {shown}: set CARD_DATA_KEYS "
+                                 "to the keys they were encrypted with")
         raise StartupRefused(f"CARD_DATA_KEYS has no key {shown}, under which {where} values are stored: list it after "
                              "the current key (remove a key only after `citizencard keys reencrypt`)")
     try:
         keyring.decrypt(value, purpose)
     except ValueError:  # KeyringError (wrong key or damaged value), or text that is not base64
+        if development:
+            raise StartupRefused(f"{DEV_DATA_KEY_IN_USE}, and it does not open {where} values: set CARD_DATA_KEYS to the keys "
+                                 "they were encrypted with") from None
         raise StartupRefused(f"the key {shown} in CARD_DATA_KEYS does not open {where} values stored under that id: "
                              "it is not the key they were encrypted with") from None
     return key_id

@@ -53,6 +53,12 @@ class Store(Protocol):
         """Add one to the counter at ``key`` and return it, raised to ``at_least`` if it is lower
         (the window starts at the first increment)."""
 
+    def ping(self) -> None:
+        """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
+
+    def describe(self) -> str:
+        """Which store this is and where, for the operator: never a password."""
+
 
 USE_ONCE_LUA = """
 if #KEYS == 3 and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[5]) then return {'claim_taken'} end
@@ -112,6 +118,15 @@ class RedisStore:
 
     def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
         return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl, at_least]))
+
+    def ping(self) -> None:
+        self._call(self.client.ping)
+
+    def describe(self) -> str:
+        """``redis at host:port (REDIS_URL)`` (or its socket path), from the client's connection settings."""
+        settings = self.client.connection_pool.connection_kwargs
+        where = settings.get("path") or f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
+        return f"redis at {where} (REDIS_URL)"
 
     @staticmethod
     def _call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -205,6 +220,13 @@ class SqlStore:
         )
         with self._connect() as conn:
             return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
+
+    def ping(self) -> None:
+        with self._connect() as conn:
+            conn.execute(select(1))
+
+    def describe(self) -> str:
+        return "embedded (table kv_entries in the app's database)"
 
     def purge(self) -> int:
         """Delete expired rows; returns how many."""

@@ -31,6 +31,13 @@ ENCRYPTED_COLUMNS = (
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
     (Staff, "totp_seed_enc", TOTP_SEED),
 )
+# Every blind index stored next to the encrypted value it was computed from: (model, index column,
+# encrypted column, purpose). The app writes ``rt.blind_index(plaintext, purpose)`` (people.id_index)
+# of the plaintext it encrypts for the same purpose. (memberships.id_number_index has no encrypted
+# value beside it, so a start-up check cannot recompute it.)
+BLIND_INDEXED_COLUMNS = (
+    (Citizen, "id_number_index", "id_number_enc", people.ID_NUMBER),
+)
 BATCH = 1000
 
 

@@ -1,13 +1,15 @@
 """Start-up checks (app/startup_checks.py) through ``citizencard serve`` and ``citizencard check``,
-on SQLite and PostgreSQL: a schema that is not at the migrations' head, or stored values that
-CARD_DATA_KEYS cannot open, stop ``serve`` with one line and exit 1. gunicorn is never started:
-``os.execv`` is recorded instead of made."""
+on SQLite and PostgreSQL: a schema that is not at the migrations' head, stored values that
+CARD_DATA_KEYS cannot open, blind indexes CARD_BLIND_INDEX_KEY does not remake, or a store that does
+not answer, stop ``serve`` with one line and exit 1. gunicorn is never started: ``os.execv`` is
+recorded instead of made."""
 from __future__ import annotations
 
 import base64
 import io
 import os
 import re
+import socket
 import sys
 from collections.abc import Iterator
 from importlib import resources
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 import app as app_package
 from app.cli import main
@@ -33,6 +35,8 @@ from ..helpers import PERSON, STAFF_PASSWORD, dispose
 KEY_A = "ka:" + base64.b64encode(b"A" * 32).decode()
 KEY_A_WRONG = "ka:" + base64.b64encode(b"W" * 32).decode()  # the right id, the wrong key
 KEY_B = "kb:" + base64.b64encode(b"B" * 32).decode()
+INDEX_KEY_A = base64.b64encode(b"a" * 32).decode()
+INDEX_KEY_B = base64.b64encode(b"b" * 32).decode()
 UPGRADE_HINT = "run `citizencard db upgrade` (or serve without --no-migrate)"
 
 
@@ -40,7 +44,7 @@ UPGRADE_HINT = "run `citizencard db upgrade` (or serve without --no-migrate)"
 def database(request: pytest.FixtureRequest, tmp_path: Any, worker_id: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """An empty database, and the environment ``citizencard`` reads pointing at it (data key A)."""
     url = f"sqlite:///{tmp_path}/startup.sqlite" if request.param == "sqlite" else backends.fresh_postgres(worker_id, "startup")
-    for name in ("REDIS_URL", "CARD_ENV"):
+    for name in ("REDIS_URL", "CARD_ENV", "CARD_BLIND_INDEX_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CARD_INSTANCE_PATH", str(tmp_path))
@@ -102,8 +106,23 @@ def one_line(result: Result) -> str:
 
 
 def assert_private_data_not_in(output: str, secret: str) -> None:
-    for private in (KEY_A.split(":")[1], KEY_A_WRONG.split(":")[1], KEY_B.split(":")[1], secret, PERSON["name"], PERSON["id_number"]):
+    for private in (KEY_A.split(":")[1], KEY_A_WRONG.split(":")[1], KEY_B.split(":")[1], INDEX_KEY_A, INDEX_KEY_B, secret,
+                    PERSON["name"], PERSON["id_number"]):
         assert private not in output
+
+
+def revision_of(url: str) -> str:
+    """The database's Alembic revision, read directly."""
+    application = app_package.create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None})
+    with application.app_context():
+        return db.session.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (bound and released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_serve_refuses_values_under_a_key_the_keyring_lacks(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,13 +136,15 @@ def test_serve_refuses_values_under_a_key_the_keyring_lacks(database: str, execs
     assert_private_data_not_in(refused.output, secret)
     monkeypatch.delenv("CARD_DATA_KEYS")  # missing altogether: the development key, which opens nothing here
     checked = command("check")
-    assert checked.exit_code == 1 and "CARD_DATA_KEYS has no key 'ka'" in one_line(checked)
+    assert checked.exit_code == 1 and one_line(checked) == (
+        "Error: CARD_DATA_KEYS is not set, so the development key is in use, and citizens.id_number_enc values are stored "
+        "under key 'ka': set CARD_DATA_KEYS to the keys they were encrypted with")
 
 
 def test_serve_refuses_a_wrong_key_under_the_right_id(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     secret = store_under_key_a(database)
     monkeypatch.setenv("CARD_DATA_KEYS", KEY_A_WRONG)
-    refused = command("serve")  # migrating first changes nothing: the keys are checked after it
+    refused = command("serve")  # the keys are checked before migrating
     assert refused.exit_code == 1 and execs == []
     assert ("Error: refusing to start: the key 'ka' in CARD_DATA_KEYS does not open citizens.id_number_enc values stored "
             "under that id: it is not the key they were encrypted with") in refused.output
@@ -138,12 +159,13 @@ def test_values_under_an_older_key_still_listed_pass_and_after_reencryption_it_m
     assert served.exit_code == 0, served.output
     assert [argv[:2] + argv[3:] for argv in execs] == [[sys.executable, "-c", "127.0.0.1:8123", "2"]]
     # 12 citizens: the newest and oldest 3 of each of 3 columns; 1 partner secret; 1 staff TOTP seed
-    assert re.fullmatch(r"start-up checks passed: schema at [0-9a-f]+ \(head\); 20 sampled values open \(keys ka: 20\)",
+    assert re.fullmatch(r"start-up checks passed: database \S+ at schema [0-9a-f]+ \(head\); store embedded \(table kv_entries "
+                        r"in the app's database\) answers; 20 sampled values open \(keys ka: 20\); 6 sampled blind indexes match",
                         one_line(served))
     assert command("keys", "reencrypt").exit_code == 0
     monkeypatch.setenv("CARD_DATA_KEYS", KEY_B)
     checked = command("check")
-    assert checked.exit_code == 0 and one_line(checked).endswith("; 20 sampled values open (keys kb: 20)")
+    assert checked.exit_code == 0 and one_line(checked).endswith("; 20 sampled values open (keys kb: 20); 6 sampled blind indexes match")
 
 
 def test_an_empty_database_is_refused_without_migrating_and_passes_once_migrated(database: str, execs: list[list[str]]) -> None:
@@ -154,7 +176,8 @@ def test_an_empty_database_is_refused_without_migrating_and_passes_once_migrated
     assert one_line(refused).endswith(UPGRADE_HINT)
     served = command("serve")
     assert served.exit_code == 0 and len(execs) == 1
-    assert served.output.strip().splitlines()[-1].endswith("(head); no encrypted values stored yet")
+    assert served.output.strip().splitlines()[-1].endswith("(head); store embedded (table kv_entries in the app's database) "
+                                                           "answers; no encrypted values stored yet")
 
 
 def test_a_schema_one_revision_behind_the_head_is_refused(database: str, execs: list[list[str]]) -> None:
@@ -176,3 +199,78 @@ def test_a_revision_this_code_does_not_know_is_refused(database: str, execs: lis
     assert refused.exit_code == 1 and execs == []
     assert one_line(refused).startswith("Error: refusing to start: the database is at revision f00dfeedf00d, which this "
                                         "code's migrations do not know (migrated by a newer release?)")
+
+
+def test_blind_indexes_made_under_another_key_are_refused(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARD_BLIND_INDEX_KEY", INDEX_KEY_A)
+    secret = store_under_key_a(database)
+    monkeypatch.setenv("CARD_BLIND_INDEX_KEY", INDEX_KEY_B)
+    refused = command("serve", "--no-migrate")
+    assert refused.exit_code == 1 and execs == []
+    assert one_line(refused) == ("Error: refusing to start: CARD_BLIND_INDEX_KEY is not the key the stored citizens.id_number_index "
+                                 "blind indexes were made with (a sampled index does not match its decrypted value): set the key "
+                                 "they were made with, or roster imports would add every resident again")
+    assert_private_data_not_in(refused.output, secret)
+    monkeypatch.delenv("CARD_BLIND_INDEX_KEY")  # unset: the development key
+    checked = command("check")
+    assert checked.exit_code == 1 and one_line(checked).startswith(
+        "Error: CARD_BLIND_INDEX_KEY is not set, so the development key is in use, and it is not the key the stored "
+        "citizens.id_number_index blind indexes were made with")
+    monkeypatch.setenv("CARD_BLIND_INDEX_KEY", INDEX_KEY_A)
+    checked = command("check")
+    assert checked.exit_code == 0 and one_line(checked).endswith("; 6 sampled blind indexes match")
+
+
+def test_an_empty_database_passes_the_blind_index_check(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    dispose(migrated(database))
+    monkeypatch.setenv("CARD_BLIND_INDEX_KEY", INDEX_KEY_B)
+    checked = command("check")
+    assert checked.exit_code == 0 and one_line(checked).endswith("(head); store embedded (table kv_entries in the app's database) "
+                                                                 "answers; no encrypted values stored yet")
+
+
+def test_serve_checks_the_keys_before_it_migrates(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    store_under_key_a(database)
+    dispose(migrated(database, revision="-1"))
+    behind = revision_of(database)
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_A_WRONG)
+    refused = command("serve")
+    assert refused.exit_code == 1 and execs == []
+    assert "the key 'ka' in CARD_DATA_KEYS does not open citizens.id_number_enc values" in refused.output.splitlines()[-1]
+    assert revision_of(database) == behind  # refused before migrating: still one revision behind
+
+
+def test_before_migrating_columns_not_created_yet_are_skipped(database: str, execs: list[list[str]]) -> None:
+    store_under_key_a(database)
+    dispose(migrated(database, revision="7d0c2b9a41e5"))  # before the staff and financial_accounts tables
+    served = command("serve")
+    assert served.exit_code == 0 and len(execs) == 1, served.output
+    assert served.output.strip().splitlines()[-1].endswith("(head); store embedded (table kv_entries in the app's database) "
+                                                           "answers; 19 sampled values open (keys ka: 19); 6 sampled blind indexes match")
+
+
+def test_a_redis_that_does_not_answer_is_refused(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    port = unused_port()
+    monkeypatch.setenv("REDIS_URL", f"redis://:hunter2redis@127.0.0.1:{port}/0")
+    refused = command("serve")
+    assert refused.exit_code == 1 and execs == []
+    assert one_line(refused) == (f"Error: refusing to start: the store, redis at 127.0.0.1:{port} (REDIS_URL), does not answer "
+                                 "(redis: ConnectionError): every verification would fail")
+    assert "hunter2redis" not in refused.output
+    assert command("check").exit_code == 1
+
+
+def test_check_names_the_database_without_its_password_and_the_store(
+        database: str, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> None:
+    url = make_url(database)
+    if url.get_backend_name() == "postgresql":  # trust authentication: the password is accepted and ignored
+        url = url.set(password="hunter2db")  # noqa: S106 (a test value)
+    dispose(migrated(url.render_as_string(hide_password=False)))
+    monkeypatch.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    checked = command("check")
+    redis_at = make_url(redis_url.replace("redis://", "postgresql://"))  # only its host and port are read
+    assert checked.exit_code == 0 and one_line(checked).startswith(
+        f"ok: database {url.render_as_string(hide_password=True)} at schema ")
+    assert f"; store redis at {redis_at.host}:{redis_at.port} (REDIS_URL) answers; " in one_line(checked)
+    assert "hunter2db" not in checked.output

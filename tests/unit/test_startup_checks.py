@@ -1,4 +1,4 @@
-"""The data-key probe's pieces (app/startup_checks.py): what a refusal may say, and which columns it samples.
+"""The start-up checks' pieces (app/startup_checks.py): what a refusal may say, and which columns they sample.
 Through ``serve`` and ``check`` on real databases: tests/integration/test_startup_checks.py."""
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import pytest
 
 from app.crypto import Keyring
 from app.models import Base
-from app.services.keys import ENCRYPTED_COLUMNS
+from app.services.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
 from app.startup_checks import StartupRefused, StartupReport, _open
+from app.store import RedisStore
 
 RING = Keyring.from_setting("k1:" + base64.b64encode(b"1" * 32).decode())
 
 
-def refusal(value: str) -> str:
+def refusal(value: str, development: bool = False) -> str:
     with pytest.raises(StartupRefused) as refused:
-        _open(RING, value, "citizen.name", "citizens.name_enc")
+        _open(RING, value, "citizen.name", "citizens.name_enc", development)
     return str(refused.value)
 
 
@@ -44,6 +45,32 @@ def test_every_encrypted_column_is_sampled_at_start_up_and_moved_by_reencrypt() 
     assert sampled == encrypted
 
 
-def test_the_summary_counts_values_by_key() -> None:
-    assert StartupReport("abc123", {"k2": 5, "k1": 2}).summary() == "schema at abc123 (head); 7 sampled values open (keys k2: 5, k1: 2)"
-    assert StartupReport("abc123", {}).summary() == "schema at abc123 (head); no encrypted values stored yet"
+def test_with_the_development_key_a_refusal_says_that_card_data_keys_is_not_set() -> None:
+    unset = "CARD_DATA_KEYS is not set, so the development key is in use, and "
+    assert refusal("k9$" + base64.b64encode(b"x" * 40).decode(), development=True) == (
+        unset + "citizens.name_enc values are stored under key 'k9': set CARD_DATA_KEYS to the keys they were encrypted with")
+    assert refusal(RING.encrypt("陈小明", "citizen.phone"), development=True) == (
+        unset + "it does not open citizens.name_enc values: set CARD_DATA_KEYS to the keys they were encrypted with")
+
+
+def test_every_blind_index_beside_its_encrypted_value_is_checked_at_start_up() -> None:
+    checked = {(model.__tablename__, index) for model, index, _value, _purpose in BLIND_INDEXED_COLUMNS}
+    index_only = {("memberships", "id_number_index")}  # no encrypted value beside it: nothing to recompute from
+    indexes = {(table.name, column.name) for table in Base.metadata.sorted_tables for column in table.columns
+               if column.name.endswith("_index")}
+    assert checked == indexes - index_only
+    assert all(value.endswith("_enc") for _model, _index, value, _purpose in BLIND_INDEXED_COLUMNS)
+
+
+def test_the_summary_names_the_database_and_the_store_and_counts_values_by_key() -> None:
+    report = StartupReport("postgresql+psycopg://cc:***@db/cc", "redis at db:6379 (REDIS_URL)", "abc123", {"k2": 5, "k1": 2}, 3)
+    assert report.summary() == ("database postgresql+psycopg://cc:***@db/cc at schema abc123 (head); store redis at db:6379 (REDIS_URL) "
+                                "answers; 7 sampled values open (keys k2: 5, k1: 2); 3 sampled blind indexes match")
+    empty = StartupReport("sqlite:///cc.sqlite", "embedded", "abc123", {}, 0)
+    assert empty.summary() == "database sqlite:///cc.sqlite at schema abc123 (head); store embedded answers; no encrypted values stored yet"
+
+
+def test_a_redis_store_is_described_by_host_and_port_never_its_password() -> None:
+    store = RedisStore.from_url("redis://user:hunter2@cache.internal:6380/2")
+    assert store.describe() == "redis at cache.internal:6380 (REDIS_URL)"
+    assert RedisStore.from_url("unix://:hunter2@/run/redis.sock").describe() == "redis at /run/redis.sock (REDIS_URL)"
