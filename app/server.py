@@ -52,7 +52,8 @@ def freeze_startup_heap() -> None:
     routes). Unfrozen, the full collection that the caches' slow growth sets off now and then
     walked all of them: one stopped a worker for 116 ms during a 500/s run of bench/verify.py with
     20,000 citizens (verification p99 25-32 ms in two runs); frozen, the worst collection took
-    under 2 ms (p99 9-27 ms in three such runs; docs/operations.md "Sizing" has the larger runs). Objects made after start-up are collected as usual."""
+    under 2 ms (p99 9-27 ms in three such runs; docs/operations.md "Sizing" has the larger runs).
+    Objects made after start-up are collected as usual."""
     gc.freeze()
 
 
