@@ -50,8 +50,8 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
             report = submit_batch(runtime(), department_id, reference, read_batch_csv(stream))
     except (CsvFileError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    for line, line_reference, reason in report.rejected:
-        click.echo(f"line {line}: rejected: {reason}" + (f" ({line_reference})" if line_reference else ""), err=True)
+    for line, _line_reference, reason in report.rejected:  # never the line's values: they may be personal data
+        click.echo(f"line {line}: rejected: {reason}", err=True)
     click.echo(f"batch {reference}: accepted {report.accepted}, duplicates {report.duplicates}, "
                f"rejected {len(report.rejected)} in {time.perf_counter() - started:.1f} s")
     sys.exit(1 if report.rejected else 0)

@@ -58,7 +58,8 @@ class BatchRequestSchema(ma.Schema):
 
 class RejectedLineSchema(ma.Schema):
     position = ma.fields.Integer(required=True, metadata={"description": "1-based position in this request's lines"})
-    line_reference = ma.fields.String(required=True, allow_none=True)
+    line_reference = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The line's line_reference; null when it is missing or malformed (a malformed value is never repeated back)"})
     reason = ma.fields.String(required=True, metadata={"description": "One of the line reasons in docs/benefits.md"})
 
 

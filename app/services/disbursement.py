@@ -96,7 +96,9 @@ class Line:
 @dataclass
 class BatchReport:
     """``accepted``: new pending disbursements; ``duplicates``: lines already on record (never
-    paid twice); ``rejected``: (position, line reference or None, reason)."""
+    paid twice); ``rejected``: (position, line reference or None, reason). The line reference is
+    None unless it passed the reference check: an invalid one is the line's content (e.g. a name
+    and ID number in a file with shifted columns), never repeated back."""
 
     batch_reference: str
     accepted: int = 0
@@ -152,10 +154,15 @@ def _checked_lines(rt: Runtime, lines: Iterable[tuple[int, Mapping[str, Any] | N
             if line.line_reference in seen:
                 raise LineRejected("duplicate_in_batch")
         except LineRejected as exc:
-            report.rejected.append((position, reference if isinstance(reference, str) else None, str(exc)))
+            report.rejected.append((position, _valid_reference(reference), str(exc)))
             continue
         seen.add(line.line_reference)
         yield line
+
+
+def _valid_reference(reference: Any) -> str | None:
+    """``reference`` when it is a well-formed line reference, else None."""
+    return reference if isinstance(reference, str) and REFERENCE.fullmatch(reference) else None
 
 
 def check_line(rt: Runtime, position: int, fields: Mapping[str, Any], benefit_types: frozenset[str]) -> Line:
