@@ -71,6 +71,11 @@ class CommaList(click.ParamType):
 COMMA_LIST = CommaList()
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 terminal``, ``2 terminals``, ``0 terminals``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @click.group(cls=CardGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Dongguan Citizen Card platform. Settings come from the environment (docs/operations.md)."""
@@ -241,11 +246,13 @@ def terminal() -> None:
 @click.option("--longitude", type=click.FloatRange(-180, 180), default=None, help="WGS 84 degrees (with --latitude)")
 @with_appcontext
 def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, latitude: float | None, longitude: float | None) -> None:
-    """Register (or rename) one terminal of PARTNER_ID."""
-    from .services.terminals import register_terminal
+    """Register one terminal of PARTNER_ID, or update (rename, move) a registered one, or restore a
+    removed one. Without --latitude/--longitude a registered terminal keeps its stored coordinates.
+    Says which: registered (new), updated or restored (was removed)."""
+    from .services.terminals import RESTORED, register_terminal
 
-    _partner_call(lambda _known: register_terminal(runtime(), partner_id, terminal_id, name, location, latitude, longitude))
-    click.echo(f"{partner_id}: terminal {terminal_id} registered")
+    outcome = _partner_call(lambda _known: register_terminal(runtime(), partner_id, terminal_id, name, location, latitude, longitude))
+    click.echo(f"{partner_id}: terminal {terminal_id} {outcome}" + (" (was removed)" if outcome == RESTORED else ""))
 
 
 @terminal.command("import")
@@ -253,13 +260,16 @@ def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, la
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
 def terminal_import(partner_id: str, path: str) -> None:
-    """Register every terminal of a CSV with the header terminal_id,name,location[,latitude,longitude]."""
+    """Register every terminal of a CSV with the header terminal_id,name,location[,latitude,longitude]:
+    new ones are registered, registered ones updated, removed ones restored; a row without coordinates
+    keeps the stored ones. One bad row registers nothing."""
     from .csvfile import open_csv
-    from .services.terminals import import_terminals
+    from .services.terminals import REGISTERED, RESTORED, UPDATED, import_terminals
 
     with open_csv(path) as stream:
-        count = _partner_call(lambda _known: import_terminals(runtime(), partner_id, stream))
-    click.echo(f"{partner_id}: {count} terminals registered")
+        outcomes = _partner_call(lambda _known: import_terminals(runtime(), partner_id, stream))
+    counts = ", ".join(f"{outcomes[outcome]} {outcome}" for outcome in (REGISTERED, UPDATED, RESTORED))
+    click.echo(f"{partner_id}: {plural(outcomes.total(), 'terminal')}: {counts}")
 
 
 @terminal.command("list")
@@ -303,9 +313,9 @@ def partner_members(partner_id: str, path: str) -> None:
     for line, reason in report.rejected:
         click.echo(f"line {line}: rejected: {reason}", err=True)
     if report.rejected:
-        click.echo(f"{partner_id}: roster unchanged: {len(report.rejected)} rows rejected")
+        click.echo(f"{partner_id}: roster unchanged: {plural(len(report.rejected), 'row')} rejected")
     else:
-        click.echo(f"{partner_id}: {report.accepted} members")
+        click.echo(f"{partner_id}: {plural(report.accepted, 'member')}")
     sys.exit(1 if report.rejected else 0)
 
 
@@ -430,9 +440,9 @@ def audit_verify() -> None:
 
     report = verify_chain()
     if not report.ok:
-        click.echo(f"TAMPERED: {report.first_bad} ({report.checked} records before it are intact)", err=True)
+        click.echo(f"TAMPERED: {report.first_bad} ({plural(report.checked, 'record')} before it: intact)", err=True)
         sys.exit(1)
-    click.echo(f"ok: {report.checked} records, head {report.head_hash}, {report.pending} pending (not sealed yet)")
+    click.echo(f"ok: {plural(report.checked, 'record')}, head {report.head_hash}, {report.pending} pending (not sealed yet)")
 
 
 @main.command("serve")

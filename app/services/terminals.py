@@ -3,16 +3,18 @@
 A removed terminal (stolen, retired) keeps its row, marked ``removed_at``: verification records name
 terminals by id, and the citizen's history (its location) and the card-lending signal (its
 coordinates) still read it. It verifies nothing (``terminal_unknown``); registering it again
-restores it. Verifications keep a found terminal 10 s per process, so a removal reaches every
-server within 10 s."""
+restores it. Registering a terminal again without coordinates keeps its stored ones.
+Verifications keep a found terminal 10 s per process, so a removal reaches every server within 10 s."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 
 from ..csvfile import first_at, records
 from ..extensions import db
@@ -31,25 +33,51 @@ class TerminalView:
     location: str
 
 
+REGISTERED, UPDATED, RESTORED = "registered", "updated", "restored"
+
+
 def register_terminal(rt: Runtime, partner_id: str, terminal_id: str, name: str, location: str,
-                      latitude: float | None = None, longitude: float | None = None) -> None:
+                      latitude: float | None = None, longitude: float | None = None) -> str:
     """Add or update a terminal of ``partner_id``; ValueError for bad fields or an unknown partner.
-    ``latitude``/``longitude`` (WGS 84 degrees, both or neither) place it for the lending signal (M-27)."""
-    register_terminals(rt, partner_id, [(terminal_id, name, location, latitude, longitude)])
+    ``latitude``/``longitude`` (WGS 84 degrees, both or neither) place it for the lending signal (M-27);
+    neither keeps the stored ones. Returns what happened: :data:`REGISTERED` (new), :data:`UPDATED`
+    or :data:`RESTORED` (it had been removed)."""
+    [outcome] = register_terminals(rt, partner_id, [(terminal_id, name, location, latitude, longitude)])
+    return outcome
 
 
-def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[Any, ...]]) -> None:
+def register_terminals(rt: Runtime, partner_id: str, terminals: list[tuple[Any, ...]]) -> list[str]:
     """Add or update ``(terminal_id, name, location[, latitude, longitude])`` terminals of ``partner_id``
-    in one transaction (a removed one is restored)."""
+    in one transaction (a removed one is restored; a terminal given no coordinates keeps its stored
+    ones); returns each one's outcome (:func:`register_terminal`)."""
     partner = _partner_key(partner_id)
+    before = _states(partner)
+    outcomes = []
     for terminal in terminals:
         _register(rt, partner, *terminal)
+        outcomes.append(_outcome(before, terminal[0]))
+        before[terminal[0]] = None
     db.session.commit()
+    return outcomes
 
 
-def import_terminals(rt: Runtime, partner_id: str, stream: Iterable[str]) -> int:
+def _states(partner: int) -> dict[str, datetime | None]:
+    """Every terminal id of ``partner`` on record, with its ``removed_at``. Read only to report what
+    a registration did: the registration itself is one upsert."""
+    rows = db.session.execute(select(Terminal.terminal_id, Terminal.removed_at).where(Terminal.partner_id == partner))
+    return {terminal_id: removed_at for terminal_id, removed_at in rows}
+
+
+def _outcome(before: dict[str, datetime | None], terminal_id: str) -> str:
+    if terminal_id not in before:
+        return REGISTERED
+    return UPDATED if before[terminal_id] is None else RESTORED
+
+
+def import_terminals(rt: Runtime, partner_id: str, stream: Iterable[str]) -> Counter[str]:
     """Register every row of a CSV with the header ``terminal_id,name,location`` (optionally
-    ``,latitude,longitude``: decimal degrees, both or neither per row); returns the count.
+    ``,latitude,longitude``: decimal degrees, both or neither per row; neither keeps the stored
+    ones); returns how many were registered, updated and restored (:func:`register_terminal`).
     The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
     (Line numbers count the header as line 1.)"""
     rows = records(stream, (HEADER, [*HEADER, "latitude", "longitude"]),
@@ -65,8 +93,7 @@ def import_terminals(rt: Runtime, partner_id: str, stream: Iterable[str]) -> int
         if terminal[0] in first:
             raise ValueError(f"line {line}: duplicate terminal_id {terminal[0]} {first_at(first[terminal[0]])}")
         first[terminal[0]] = line
-    register_terminals(rt, partner_id, [terminal for _line, terminal in numbered])
-    return len(numbered)
+    return Counter(register_terminals(rt, partner_id, [terminal for _line, terminal in numbered]))
 
 
 HEADER = ["terminal_id", "name", "location"]
@@ -104,8 +131,15 @@ def _register(rt: Runtime, partner: int, terminal_id: str, name: str, location: 
         latitude=latitude, longitude=longitude, created_at=rt.clock.now())
     db.session.execute(stmt.on_conflict_do_update(
         index_elements=[Terminal.partner_id, Terminal.terminal_id],
-        set_={"name": stmt.excluded.name, "location": stmt.excluded.location,
-              "latitude": stmt.excluded.latitude, "longitude": stmt.excluded.longitude, "removed_at": None}))
+        set_={"name": stmt.excluded.name, "location": stmt.excluded.location, "removed_at": None,
+              # no coordinates given: keep the stored ones (both together), so the lending signal stays on
+              "latitude": _new_or_stored(stmt, Terminal.latitude), "longitude": _new_or_stored(stmt, Terminal.longitude)}))
+
+
+def _new_or_stored(stmt: Any, column: Any) -> Any:
+    """The upsert's value for a coordinate: the new one when the registration gives coordinates
+    (latitude decides: both or neither are given), else the stored one."""
+    return case((stmt.excluded.latitude.is_(None), column), else_=getattr(stmt.excluded, column.key))
 
 
 def remove_terminal(rt: Runtime, partner_id: str, terminal_id: str) -> None:

@@ -191,3 +191,28 @@ def test_a_gbk_file_names_the_line_and_byte_that_is_not_utf8(api: ApiClient, tmp
     sheet.write_bytes(f"{header}\ng1,东莞,南城\n".encode("gbk"))
     result = cli(api, "partner", *command, campus["partner_id"], str(sheet))
     assert result.exit_code == 2 and "line 2: not UTF-8 text (byte 4 of the line is 0xb6)" in result.output
+
+
+def test_registering_a_terminal_again_keeps_its_coordinates_and_says_what_happened(api: ApiClient, tmp_path: Any) -> None:
+    partner = api.partner(terminals=())["partner_id"]
+    place = ("--latitude", "22.95", "--longitude", "113.87")
+    added = cli(api, "partner", "terminal", "add", partner, "--terminal-id", "a-1", "--name", "A", "--location", "Hall", *place)
+    assert added.output == f"{partner}: terminal a-1 registered\n"
+    renamed = cli(api, "partner", "terminal", "add", partner, "--terminal-id", "a-1", "--name", "A2", "--location", "Hall")
+    assert renamed.output == f"{partner}: terminal a-1 updated\n"
+    assert cli(api, "partner", "terminal", "list", partner).output == "a-1\tA2\tHall\t22.95,113.87\n"  # the lending signal stays on
+    sheet = tmp_path / "t.csv"
+    sheet.write_text("terminal_id,name,location,latitude,longitude\na-1,A3,Hall,,\nb-1,B,Hall,,\n", encoding="utf-8")
+    imported = cli(api, "partner", "terminal", "import", partner, str(sheet))
+    assert imported.output == f"{partner}: 2 terminals: 1 registered, 1 updated, 0 restored\n"
+    cli(api, "partner", "terminal", "remove", partner, "a-1")
+    restored = cli(api, "partner", "terminal", "add", partner, "--terminal-id", "a-1", "--name", "A4", "--location", "Hall")
+    assert restored.output == f"{partner}: terminal a-1 restored (was removed)\n"
+    cli(api, "partner", "terminal", "remove", partner, "b-1")
+    sheet.write_text("terminal_id,name,location\nb-1,B,Hall\n", encoding="utf-8")
+    again = cli(api, "partner", "terminal", "import", partner, str(sheet))
+    assert again.output == f"{partner}: 1 terminal: 0 registered, 0 updated, 1 restored\n"
+    moved = cli(api, "partner", "terminal", "add", partner, "--terminal-id", "a-1", "--name", "A4", "--location", "Hall",
+                "--latitude", "23", "--longitude", "114")
+    assert moved.exit_code == 0
+    assert cli(api, "partner", "terminal", "list", partner).output == "a-1\tA4\tHall\t23.0,114.0\nb-1\tB\tHall\n"
