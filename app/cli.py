@@ -58,17 +58,24 @@ def _database_failure(exc: Any) -> str:
 
 
 class CommaList(click.ParamType):
-    """A comma-separated list (``transit, culture``): each item stripped, empty items dropped."""
+    """A comma-separated list (``transit, culture``): each item stripped, empty items dropped.
+    With ``allow_empty=False`` a list with no item left (``" , "``) is a usage error: for
+    arguments whose command would do nothing with it."""
 
     name = "list"
 
+    def __init__(self, allow_empty: bool = True) -> None:
+        self.allow_empty = allow_empty
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[str]:
-        if isinstance(value, list):
-            return value
-        return [item.strip() for item in str(value).split(",") if item.strip()]
+        items = value if isinstance(value, list) else [item.strip() for item in str(value).split(",") if item.strip()]
+        if not items and not self.allow_empty:
+            self.fail("give at least one item (comma-separated, e.g. transit,culture)", param, ctx)
+        return items
 
 
 COMMA_LIST = CommaList()
+ITEMS = CommaList(allow_empty=False)
 
 
 def plural(count: int, noun: str) -> str:
@@ -159,7 +166,7 @@ def partner_list() -> None:
 
 @partner.command("grant")
 @click.argument("partner_id")
-@click.argument("scenes", type=COMMA_LIST)
+@click.argument("scenes", type=ITEMS)
 @with_appcontext
 def partner_grant(partner_id: str, scenes: list[str]) -> None:
     """Let PARTNER_ID verify in SCENES (comma-separated)."""
@@ -171,7 +178,7 @@ def partner_grant(partner_id: str, scenes: list[str]) -> None:
 
 @partner.command("revoke")
 @click.argument("partner_id")
-@click.argument("scenes", type=COMMA_LIST)
+@click.argument("scenes", type=ITEMS)
 @with_appcontext
 def partner_revoke(partner_id: str, scenes: list[str]) -> None:
     """Stop PARTNER_ID verifying in SCENES (comma-separated); at least one scene must remain."""

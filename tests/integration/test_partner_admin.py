@@ -216,3 +216,11 @@ def test_registering_a_terminal_again_keeps_its_coordinates_and_says_what_happen
                 "--latitude", "23", "--longitude", "114")
     assert moved.exit_code == 0
     assert cli(api, "partner", "terminal", "list", partner).output == "a-1\tA4\tHall\t23.0,114.0\nb-1\tB\tHall\n"
+
+
+@pytest.mark.parametrize("command", ["grant", "revoke"])
+@pytest.mark.parametrize("scenes", [" , ", ",", ""])
+def test_granting_or_revoking_no_scene_is_a_usage_error(api: ApiClient, command: str, scenes: str) -> None:
+    partner = api.partner(("transit", "culture"))
+    result = cli(api, "partner", command, partner["partner_id"], scenes)
+    assert result.exit_code == 2 and "give at least one item" in result.output
