@@ -232,7 +232,7 @@ def partner_disable(partner_id: str) -> None:
 @click.argument("partner_id")
 @with_appcontext
 def partner_enable(partner_id: str) -> None:
-    """Accept PARTNER_ID's requests again after ``disable``."""
+    """Accept PARTNER_ID's requests again after "partner disable"."""
     from .services.partners import enable_partner
 
     _partner_call(lambda _known: enable_partner(partner_id))
@@ -297,7 +297,7 @@ def terminal_list(partner_id: str) -> None:
 @with_appcontext
 def terminal_remove(partner_id: str, terminal_id: str) -> None:
     """Remove a stolen or retired terminal: every server refuses it (terminal_unknown) within 10 s.
-    Its verification records and history stay; ``terminal add`` registers it again."""
+    Its verification records and history stay; "partner terminal add" with its id restores it."""
     from .services.terminals import CACHE_SECONDS, remove_terminal
 
     _partner_call(lambda _known: remove_terminal(runtime(), partner_id, terminal_id))
@@ -470,9 +470,10 @@ def serve(bind: str, workers: int | None, migrate: bool) -> None:
 @main.command("check")
 @with_appcontext
 def check() -> None:
-    """The checks ``serve`` runs before starting: the schema is at the migrations' head, CARD_DATA_KEYS
-    opens a sample of the stored encrypted values, CARD_BLIND_INDEX_KEY remakes their blind indexes
-    and the store answers. Exit 1 naming the first failure; else one line naming what was checked."""
+    """The checks "citizencard serve" runs before starting: the schema is at the migrations' head,
+    CARD_DATA_KEYS opens a sample of the stored encrypted values, CARD_BLIND_INDEX_KEY remakes their
+    blind indexes and the store answers. Exit 1 naming the first failure; else one line naming what
+    was checked."""
     from flask import current_app
 
     from .startup_checks import StartupRefused, run_startup_checks
