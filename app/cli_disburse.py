@@ -34,7 +34,7 @@ def _department(partner_id: str) -> int:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--department", required=True, help="The department's partner id (role disburse)")
 @click.option("--batch", "batch_reference", default=None,
-              help="The batch reference, 1-64 of A-Za-z0-9_.:- (default: the file name without .csv)")
+              help="The batch reference, 1-64 of A-Za-z0-9_.:- (default: the file name without its final .csv)")
 @with_appcontext
 def disburse_import(path: str, department: str, batch_reference: str | None) -> None:
     """Import a batch CSV (header line_reference,id_number,card_number,benefit_type,amount_fen,period).
@@ -58,18 +58,20 @@ def disburse_import(path: str, department: str, batch_reference: str | None) -> 
 
 
 def _batch_reference(path: str, given: str | None) -> str:
-    """``--batch`` (checked by the service) or else the file name without its extension; a usage
-    error saying how to pass ``--batch`` when the file name is not a batch reference."""
+    """``--batch`` (checked by the service) or else the file name without its final ``.csv`` (any
+    case); a usage error saying how to pass ``--batch`` when the name does not end in .csv or the
+    rest is not a batch reference (``pension-2026-10.csv.bak``, ``.csv``)."""
     from pathlib import Path
 
     from .services.disbursement import REFERENCE
 
     if given is not None:
         return given
-    stem = Path(path).stem
+    name = Path(path).name
+    stem = name[:-len(".csv")] if name.lower().endswith(".csv") else ""
     if not REFERENCE.fullmatch(stem):
-        raise click.BadParameter(f"the file name {stem!r} is not a batch reference (1-64 of A-Za-z0-9_.:-): "
-                                 "give one with --batch REFERENCE, e.g. --batch pension-2026-10", param_hint="PATH")
+        raise click.BadParameter(f"the file name {name!r} does not give a batch reference (the name without .csv, 1-64 of "
+                                 "A-Za-z0-9_.:-): give one with --batch REFERENCE, e.g. --batch pension-2026-10", param_hint="PATH")
     return stem
 
 

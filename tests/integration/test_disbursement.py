@@ -265,10 +265,25 @@ def test_cli_import_says_how_to_pass_a_batch_reference_the_file_name_is_not(bene
                     encoding="utf-8")
     department = scene["department"]["partner_id"]
     refused = cli(benefits.api, "disburse", "import", str(path), "--department", department)
-    assert refused.exit_code == 2 and "'pension 2026-10' is not a batch reference" in refused.output
+    assert refused.exit_code == 2 and "'pension 2026-10.csv' does not give a batch reference" in refused.output
     assert "--batch REFERENCE" in refused.output
     named = cli(benefits.api, "disburse", "import", str(path), "--department", department, "--batch", "pension-2026-10")
     assert named.exit_code == 0 and "batch pension-2026-10: accepted 1" in named.output
+
+
+@pytest.mark.parametrize(("name", "batch"), [("pension-2026-10.csv.bak", None), (".csv", None), ("pension-2026-10.txt", None),
+                                             ("PENSION-2026-11.CSV", "PENSION-2026-11"), ("pension.2026-12.csv", "pension.2026-12")])
+def test_cli_import_takes_the_batch_reference_from_the_file_name_without_its_final_csv(
+        benefits: Benefits, scene: dict[str, Any], tmp_path: Any, name: str, batch: str | None) -> None:
+    path = tmp_path / name
+    path.write_text(f"line_reference,id_number,card_number,benefit_type,amount_fen,period\nP1,{scene['holders'][0].id_number},,pension,1,2026-10\n",
+                    encoding="utf-8")
+    result = cli(benefits.api, "disburse", "import", str(path), "--department", scene["department"]["partner_id"])
+    if batch is None:
+        assert result.exit_code == 2 and f"{name!r} does not give a batch reference" in result.output
+        assert "--batch REFERENCE" in result.output
+    else:
+        assert result.exit_code == 0 and f"batch {batch}: accepted 1" in result.output
 
 
 @pytest.mark.parametrize("app", ["production"], indirect=True)  # row locks: PostgreSQL only
