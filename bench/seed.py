@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import psycopg
 
 from app import idnumber
-from app.crypto import Keyring, token_digest
+from app.crypto import token_digest
 from app.extensions import db
-from app.runtime import EXTENSION_KEY
+from app.runtime import EXTENSION_KEY, Runtime
 from app.services import people
 from app.services.partners import create_partner
 from app.services.terminals import register_terminals
@@ -49,7 +49,7 @@ def seed_population(app, database_url: str, citizens: int, accounts: int) -> Pop
     devices = [(f"{i:016d}".translate(PSEUDONYM_LETTERS), random_seed()) for i in range(citizens)]
     tokens = [secrets.token_urlsafe(32) for _ in range(min(accounts, citizens))]
     with psycopg.connect(database_url) as conn:
-        copy_people(conn, rt.keyring, devices, rt.clock.now())
+        copy_people(conn, rt, devices, rt.clock.now())
         copy_accounts(conn, tokens, rt.clock.now())
     with app.app_context():
         partner = create_partner(rt, "Bench Metro", ["transit"], SCENE_NAMES)
@@ -69,12 +69,15 @@ def synthetic_id_number(i: int) -> str:
     return first17 + idnumber.check_digit(first17)
 
 
-def copy_people(conn: psycopg.Connection, keyring: Keyring, devices: list[tuple[str, str]], now: datetime) -> None:
-    """Citizens, their active cards and one device each, by COPY."""
+def copy_people(conn: psycopg.Connection, rt: Runtime, devices: list[tuple[str, str]], now: datetime) -> None:
+    """Citizens (with the real blind index of their ID number, as the start-up checks verify),
+    their active cards and one device each, by COPY."""
+    keyring = rt.keyring
     copy_rows(conn, "citizens", ("id", "id_number_index", "id_number_enc", "name_enc", "phone_enc", "insured",
                                  "created_at", "updated_at"),
-              ((i + 1, f"bench{i}", keyring.encrypt(synthetic_id_number(i), people.ID_NUMBER), keyring.encrypt("测试", people.NAME),
-                keyring.encrypt("13800000000", people.PHONE), i % 2 == 0, now, now) for i in range(len(devices))))
+              ((i + 1, people.id_index(rt, number), keyring.encrypt(number, people.ID_NUMBER), keyring.encrypt("测试", people.NAME),
+                keyring.encrypt("13800000000", people.PHONE), i % 2 == 0, now, now)
+               for i, number in ((i, synthetic_id_number(i)) for i in range(len(devices)))))
     copy_rows(conn, "cards", ("id", "card_number", "citizen_id", "status", "contact_phone_enc", "created_at"),
               ((i + 1, f"9{i:015d}", i + 1, "active", keyring.encrypt("13800000000", people.CONTACT_PHONE), now)
                for i in range(len(devices))))
