@@ -1,0 +1,30 @@
+"""The benchmark's seeded database is one the app accepts: bench/seed.py writes citizens by COPY,
+outside the services, so nothing else checks that its rows look like the app's own."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from app import create_app
+from app.runtime import EXTENSION_KEY
+from app.server import upgrade_schema
+from app.services.people import citizen_by_id_number
+from app.startup_checks import run_startup_checks
+
+from ..backends import fresh_postgres, redis_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from seed import seed_population, synthetic_id_number  # noqa: E402
+
+
+def test_a_seeded_bench_database_passes_the_start_up_checks_and_finds_citizens_by_id_number(tmp_path, worker_id) -> None:  # type: ignore[no-untyped-def]
+    url = fresh_postgres(worker_id, "bench")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
+                      "REDIS_URL": redis_url(worker_id), "CARD_INSTANCE_PATH": str(tmp_path)})
+    upgrade_schema(app)
+    seed_population(app, url.replace("+psycopg", ""), citizens=20, accounts=2)
+    report = run_startup_checks(app)  # raises StartupRefused for a row unlike the app's own
+    assert report.indexes > 0 and sum(report.opened.values()) > 0
+    with app.app_context():
+        found = citizen_by_id_number(app.extensions[EXTENSION_KEY], synthetic_id_number(7))
+    assert found is not None and found.id == 8
