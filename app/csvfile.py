@@ -4,7 +4,10 @@ reader, one set of errors.
 Files are UTF-8 text with an exact header; :func:`open_csv` opens one (a byte-order mark is
 skipped) and names the line and byte where a file is not UTF-8 (a spreadsheet's GBK export). Line
 numbers count the header as line 1, as a spreadsheet does; a repeated entry is reported as
-``... (first at line N)`` with the same numbering (:func:`first_at`).
+``... (first at line N)`` with the same numbering (:func:`first_at`). A row without the header's
+number of cells is ``wrong_column_count``: a rejected row where rows are rejected one by one (roster,
+disbursement batches), the whole file refused where one bad row imports nothing (terminals, member
+rosters: :func:`whole_records`).
 """
 from __future__ import annotations
 
@@ -57,9 +60,29 @@ def records(stream: Iterable[str], headers: Sequence[Sequence[str]], header_help
         raise CsvFileError(f"line {reader.line_num}: not a readable UTF-8 CSV file") from exc
 
 
+def whole_records(stream: Iterable[str], headers: Sequence[Sequence[str]], header_help: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """:func:`records` for an all-or-nothing import (terminals, member rosters): a row with the
+    wrong number of cells refuses the whole file (CsvFileError, :func:`wrong_column_count`)."""
+    for line, record in records(stream, headers, header_help):
+        if not column_count_ok(record):
+            raise CsvFileError(wrong_column_count(line, record))
+        yield line, {key: value or "" for key, value in record.items()}
+
+
 def column_count_ok(record: dict[str, str | None]) -> bool:
     """Whether the row has exactly the header's number of cells."""
     return None not in record and all(value is not None for value in record.values())
+
+
+def wrong_column_count(line: int, record: dict[str, str | None]) -> str:
+    """Why a row without the header's number of cells is refused, e.g. ``line 2: wrong_column_count
+    (4 cells, the header has 3: terminal_id,name,location; quote a cell that holds a comma)``."""
+    header = [key for key in record if key is not None]
+    extra: list[str] = record.get(None) or []  # type: ignore[call-overload,assignment]  # csv.DictReader's restkey
+    cells = sum(value is not None for key, value in record.items() if key is not None) + len(extra)
+    found = f"{cells} cell" if cells == 1 else f"{cells} cells"
+    hint = "; quote a cell that holds a comma" if cells > len(header) else ""
+    return f"line {line}: wrong_column_count ({found}, the header has {len(header)}: {','.join(header)}{hint})"
 
 
 def first_at(line: int) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, insert, select
 
 from .. import idnumber
-from ..csvfile import CsvFileError, column_count_ok, first_at, records
+from ..csvfile import first_at, whole_records
 from ..extensions import db
 from ..models import Membership, Partner
 from ..runtime import Runtime
@@ -122,12 +122,8 @@ def replace_members_of(rt: Runtime, partner_id: str, stream: Iterable[str]) -> M
 def read_member_rows(stream: Iterable[str]) -> list[tuple[int, tuple[str, str]]]:
     """``(line, (id_number, member_id))`` for each row of a CSV with the header ``id_number,member_id``;
     CsvFileError for an unreadable file, a wrong header or a row without exactly two cells."""
-    rows = []
-    for line, record in records(stream, [MEMBER_HEADER], "the header must be exactly id_number,member_id"):
-        if not column_count_ok(record):
-            raise CsvFileError(f"line {line}: wrong_column_count (2 cells: id_number,member_id)")
-        rows.append((line, (record["id_number"] or "", record["member_id"] or "")))
-    return rows
+    return [(line, (record["id_number"], record["member_id"]))
+            for line, record in whole_records(stream, [MEMBER_HEADER], "the header must be exactly id_number,member_id")]
 
 
 def member_count(partner: int) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, select, update
 
-from ..csvfile import first_at, records
+from ..csvfile import first_at, whole_records
 from ..extensions import db
 from ..models import Partner, Terminal
 from ..runtime import Runtime
@@ -78,15 +78,16 @@ def import_terminals(rt: Runtime, partner_id: str, stream: Iterable[str]) -> Cou
     """Register every row of a CSV with the header ``terminal_id,name,location`` (optionally
     ``,latitude,longitude``: decimal degrees, both or neither per row; neither keeps the stored
     ones); returns how many were registered, updated and restored (:func:`register_terminal`).
-    The file is checked whole first: one bad row (ValueError naming its line) registers nothing.
+    The file is checked whole first: one bad row (ValueError naming its line; a row without the
+    header's number of cells too) registers nothing.
     (Line numbers count the header as line 1.)"""
-    rows = records(stream, (HEADER, [*HEADER, "latitude", "longitude"]),
-                   "the header must be exactly terminal_id,name,location or terminal_id,name,location,latitude,longitude")
+    rows = whole_records(stream, (HEADER, [*HEADER, "latitude", "longitude"]),
+                         "the header must be exactly terminal_id,name,location or terminal_id,name,location,latitude,longitude")
     numbered = []
     for line, row in rows:
         where = f"line {line}: "
-        numbered.append((line, (row.get("terminal_id") or "", row.get("name") or "", row.get("location") or "",
-                                *_coordinates(row.get("latitude") or "", row.get("longitude") or "", where))))
+        numbered.append((line, (row["terminal_id"], row["name"], row["location"],
+                                *_coordinates(row.get("latitude", ""), row.get("longitude", ""), where))))
     first: dict[str, int] = {}
     for line, terminal in numbered:
         _check(*terminal, line=line)

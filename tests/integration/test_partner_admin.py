@@ -224,3 +224,31 @@ def test_granting_or_revoking_no_scene_is_a_usage_error(api: ApiClient, command:
     partner = api.partner(("transit", "culture"))
     result = cli(api, "partner", command, partner["partner_id"], scenes)
     assert result.exit_code == 2 and "give at least one item" in result.output
+
+
+@pytest.mark.parametrize(("header", "row", "refusal"), [
+    ("terminal_id,name,location", "gate-H01,Gate, H01,Humen",  # an unquoted comma in a cell
+     "line 3: wrong_column_count (4 cells, the header has 3: terminal_id,name,location; quote a cell that holds a comma)"),
+    ("terminal_id,name,location", "gate-H01,Gate H01",
+     "line 3: wrong_column_count (2 cells, the header has 3: terminal_id,name,location)"),
+    ("terminal_id,name,location,latitude,longitude", "gate-H01,Gate H01,Humen,22.8",
+     "line 3: wrong_column_count (4 cells, the header has 5: terminal_id,name,location,latitude,longitude)"),
+])
+def test_a_terminal_row_with_the_wrong_number_of_cells_registers_nothing(api: ApiClient, tmp_path: Any, header: str, row: str,
+                                                                         refusal: str) -> None:
+    partner = api.partner(terminals=())["partner_id"]
+    sheet = tmp_path / "t.csv"
+    good = "gate-1,Gate 1,Hall" + (",," if header.endswith("longitude") else "")
+    sheet.write_text(f"{header}\n{good}\n{row}\n", encoding="utf-8")
+    result = cli(api, "partner", "terminal", "import", partner, str(sheet))
+    assert result.exit_code == 2 and refusal in result.output
+    assert cli(api, "partner", "terminal", "list", partner).output == ""
+
+
+def test_a_member_row_with_the_wrong_number_of_cells_is_refused_in_the_same_words(api: ApiClient, tmp_path: Any) -> None:
+    campus = api.partner(("campus",), "Campus")["partner_id"]
+    sheet = tmp_path / "m.csv"
+    sheet.write_text(f"id_number,member_id\n{PERSON['id_number']},S1,Year 2\n", encoding="utf-8")
+    result = cli(api, "partner", "members", campus, str(sheet))
+    assert result.exit_code == 2
+    assert "line 2: wrong_column_count (3 cells, the header has 2: id_number,member_id; quote a cell that holds a comma)" in result.output

@@ -1,11 +1,12 @@
-"""app.csvfile.open_csv: the operator's files as UTF-8 lines, with the line and byte where they are not."""
+"""app.csvfile: the operator's files as UTF-8 lines, with the line and byte where they are not; rows of the wrong width."""
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 
-from app.csvfile import CsvFileError, open_csv, records
+from app.csvfile import CsvFileError, open_csv, records, whole_records
 
 
 def read(tmp_path: Any, data: bytes) -> list[tuple[int, dict[str, str | None]]]:
@@ -33,3 +34,18 @@ def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Any, data: by
     with pytest.raises(CsvFileError) as refused:
         read(tmp_path, data)
     assert str(refused.value).startswith(where)
+
+
+@pytest.mark.parametrize(("data", "refusal"), [
+    (b"a,b\n1,2\n3,4,5\n", "line 3: wrong_column_count (3 cells, the header has 2: a,b; quote a cell that holds a comma)"),
+    (b"a,b\n1,2\n3\n", "line 3: wrong_column_count (1 cell, the header has 2: a,b)"),
+    (b"a,b\n1,2\n3,4,\n", "line 3: wrong_column_count (3 cells, the header has 2: a,b; quote a cell that holds a comma)"),
+])
+def test_whole_records_refuses_a_file_with_a_row_of_the_wrong_width(data: bytes, refusal: str) -> None:
+    with pytest.raises(CsvFileError) as refused:
+        list(whole_records(io.StringIO(data.decode()), [["a", "b"]], "the header must be exactly a,b"))
+    assert str(refused.value) == refusal
+
+
+def test_whole_records_gives_every_cell_as_text() -> None:
+    assert list(whole_records(io.StringIO("a,b\n1,\n"), [["a", "b"]], "")) == [(2, {"a": "1", "b": ""})]
