@@ -78,6 +78,27 @@ COMMA_LIST = CommaList()
 ITEMS = CommaList(allow_empty=False)
 
 
+class BindAddress(click.ParamType):
+    """An address gunicorn can listen on, read by gunicorn's own parser: ``HOST:PORT`` (port
+    1-65535; ``[::1]:8000`` for IPv6), ``unix:PATH`` or ``fd://N``. Checked before anything else
+    runs: gunicorn would only fail on it after the start-up checks and the migration."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from gunicorn.util import parse_address
+
+        try:
+            address = parse_address(str(value))
+        except RuntimeError as exc:  # gunicorn's words: "'x' is not a valid port number."
+            self.fail(f"{exc} Give HOST:PORT, unix:PATH or fd://N", param, ctx)
+        if isinstance(address, tuple) and not 1 <= address[1] <= 65535:
+            self.fail(f"port {address[1]} is not within 1-65535", param, ctx)
+        if address == "":
+            self.fail("unix: needs a socket path (unix:/run/citizencard.sock)", param, ctx)
+        return str(value)
+
+
 def plural(count: int, noun: str) -> str:
     """``1 terminal``, ``2 terminals``, ``0 terminals``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
@@ -453,11 +474,18 @@ def audit_verify() -> None:
 
 
 @main.command("serve")
-@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--bind", type=BindAddress(), default="127.0.0.1:8000", show_default=True,
+              help="HOST:PORT (port 1-65535), unix:PATH or fd://N")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, help="Default: CARD_WORKERS (one per core)")
-@click.option("--migrate/--no-migrate", default=True, show_default=True, help="Upgrade the schema first")
+@click.option("--migrate/--no-migrate", default=True, show_default=True,
+              help="Upgrade the schema first; --no-migrate skips the upgrade, not the start-up checks")
 def serve(bind: str, workers: int | None, migrate: bool) -> None:
-    """Serve the API with gunicorn (see app.server for the worker settings)."""
+    """Serve the API with gunicorn (see app.server for the worker settings).
+
+    Before starting it upgrades the schema (unless --no-migrate) and runs the start-up checks, the
+    same as "citizencard check": the schema is at the migrations' head, the data keys open the
+    stored values, the blind-index key remakes their indexes and the store answers. A failed check
+    exits 1 naming it, and nothing is served."""
     from .server import run_gunicorn
     from .startup_checks import StartupRefused
 
