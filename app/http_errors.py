@@ -10,6 +10,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from .errors import AppError
+from .http_methods import allow_header
 from .store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def _http_exception(error: HTTPException) -> Any:
         details["fields"] = data["messages"]
     message = "request validation failed" if details else (error.description or error.name)
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # e.g. Allow on 405
+    if getattr(error, "valid_methods", None):  # a 405: Werkzeug's order varies between processes
+        headers["Allow"] = allow_header(error.valid_methods)  # type: ignore[attr-defined]
     headers.update(data.get("headers") or {})
     return as_response(AppError(HTTP_CODES.get(status, "http_error"), status, message, details, headers))
 

@@ -1,16 +1,25 @@
 """The methods a route answers besides its own: OPTIONS (RFC 9110 §9.3.7) and HEAD (§9.3.2)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask, Response
 
 
+def allow_header(methods: Iterable[str]) -> str:
+    """The ``Allow`` value for ``methods``: sorted, so every server process sends the same one
+    (Werkzeug gathers the methods in a set, whose order changes with each process's hash seed)."""
+    return ", ".join(sorted(set(methods)))
+
+
 class CardFlask(Flask):
-    """Flask, with OPTIONS answered ``204`` and ``Allow`` only: Flask's own answer is an empty
-    ``200 text/html``, the one non-JSON body an API path could give."""
+    """Flask, with OPTIONS answered ``204`` and ``Allow`` (:func:`allow_header`) only: Flask's own
+    answer is an empty ``200 text/html``, the one non-JSON body an API path could give."""
 
     def make_default_options_response(self) -> Response:
         response = super().make_default_options_response()
         response.status_code = 204
+        response.headers["Allow"] = allow_header(response.allow)
         del response.headers["Content-Type"]
         return response
 

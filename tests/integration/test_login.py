@@ -166,19 +166,19 @@ class TestHostileBodies:
 
     def test_405_names_the_allowed_methods(self, api: ApiClient) -> None:
         response = api.client.put(WECHAT_LOGIN, json={"code": "x"})
-        assert response.status_code == 405 and "POST" in response.headers["Allow"]
+        assert (response.status_code, response.headers["Allow"]) == (405, "OPTIONS, POST")  # sorted: the same from every process
 
     def test_options_names_the_allowed_methods_with_no_body(self, api: ApiClient) -> None:
         response = api.client.options(WECHAT_LOGIN)
         assert (response.status_code, response.data) == (204, b"")
         assert "Content-Type" not in response.headers
-        assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+        assert response.headers["Allow"] == "OPTIONS, POST"
 
     def test_head_does_not_issue_a_code(self, api: ApiClient) -> None:
         token = api.bound_citizen()
         response = api.client.head("/api/mp/v1/card/code", headers=api.bearer(token))
-        assert response.status_code == 405 and "HEAD" not in response.headers["Allow"]
-        assert set(api.client.options("/api/mp/v1/card/code").headers["Allow"].split(", ")) == {"GET", "OPTIONS"}
+        assert (response.status_code, response.headers["Allow"]) == (405, "GET, OPTIONS")
+        assert api.client.options("/api/mp/v1/card/code").headers["Allow"] == "GET, OPTIONS"
         assert payload.parse(api.code(token)).sequence == 0  # HEAD spent none of the step's codes
         assert api.client.head("/api/mp/v1/card/verifications", headers=api.bearer(token)).status_code == 200
 
