@@ -60,7 +60,7 @@ def _database_failure(exc: Any) -> str:
 class CommaList(click.ParamType):
     """A comma-separated list (``transit, culture``): each item stripped, empty items dropped.
     With ``allow_empty=False`` a list with no item left (``" , "``) is a usage error: for
-    arguments whose command would do nothing with it."""
+    arguments, and options given explicitly, whose command would do nothing with it."""
 
     name = "list"
 
@@ -211,14 +211,14 @@ def partner_revoke(partner_id: str, scenes: list[str]) -> None:
 
 @partner.command("roles")
 @click.argument("partner_id")
-@click.option("--grant", type=COMMA_LIST, default="", help="Comma-separated roles to add")
-@click.option("--revoke", type=COMMA_LIST, default="", help="Comma-separated roles to remove")
+@click.option("--grant", type=ITEMS, default=None, help="Comma-separated roles to add")
+@click.option("--revoke", type=ITEMS, default=None, help="Comma-separated roles to remove")
 @with_appcontext
-def partner_roles(partner_id: str, grant: list[str], revoke: list[str]) -> None:
+def partner_roles(partner_id: str, grant: list[str] | None, revoke: list[str] | None) -> None:
     """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance)."""
     from .services.partners import change_roles
 
-    result = _partner_call(lambda _known: change_roles(partner_id, grant, revoke))
+    result = _partner_call(lambda _known: change_roles(partner_id, grant or [], revoke or []))
     click.echo(f"{partner_id}: {','.join(result) or '(no roles)'}")
 
 

@@ -252,3 +252,13 @@ def test_a_member_row_with_the_wrong_number_of_cells_is_refused_in_the_same_word
     result = cli(api, "partner", "members", campus, str(sheet))
     assert result.exit_code == 2
     assert "line 2: wrong_column_count (3 cells, the header has 2: id_number,member_id; quote a cell that holds a comma)" in result.output
+
+
+@pytest.mark.parametrize("option", ["--grant", "--revoke"])
+@pytest.mark.parametrize("roles", [" , ", ",", ""])
+def test_granting_or_revoking_no_role_is_a_usage_error(api: ApiClient, option: str, roles: str) -> None:
+    bank = api.partner((), name="Bank", roles=("bank",))["partner_id"]
+    result = cli(api, "partner", "roles", bank, option, roles)
+    assert result.exit_code == 2 and "give at least one item" in result.output
+    shown = cli(api, "partner", "roles", bank)  # neither option: shows the roles
+    assert (shown.exit_code, shown.output) == (0, f"{bank}: bank\n")
