@@ -1,8 +1,10 @@
 """Data-encryption key rotation (M-19; docs/operations.md, Keys).
 
-A new key is introduced by putting it first in ``CARD_DATA_KEYS`` (``citizencard keys rotate`` prints
-one); new values are then written with it and old rows stay readable with the old keys listed
-after it. :func:`reencrypt` moves old rows forward, so the old key can then be removed.
+A new key (``citizencard keys rotate`` prints one) comes in over two rolling restarts: first listed
+after the current key in ``CARD_DATA_KEYS`` on every server (all can read it, none writes it yet),
+then moved first (new values are written with it; old rows stay readable with the old keys listed
+after it). Putting it first in one step would let a restarted server write values that a server not
+yet restarted cannot read. :func:`reencrypt` then moves old rows forward, so the old key can be removed.
 """
 from __future__ import annotations
 
