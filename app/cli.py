@@ -364,9 +364,15 @@ def keys_rotate() -> None:
 @keys.command("reencrypt")
 @with_appcontext
 def keys_reencrypt() -> None:
-    """Re-encrypt every stored value under the current (first) key; afterwards old keys may go."""
+    """Re-encrypt every stored value under the current (first) key; afterwards old keys may go. Refuses,
+    as "citizencard check" would, when CARD_DATA_KEYS does not open the stored values."""
     from .services.keys import reencrypt
+    from .startup_checks import StartupRefused, check_runtime_data_keys
 
+    try:
+        check_runtime_data_keys(runtime())
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
     report = reencrypt(runtime())
     for column, moved in report.moved.items():
         click.echo(f"{column}: {moved} re-encrypted")

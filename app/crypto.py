@@ -14,10 +14,20 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
+# The shape of a data-key id (``keys rotate`` makes ``k`` + 6 hex digits; the development key is
+# ``dev1``): a letter, then letters, digits or ``_``. The text before ``$`` of a stored value that
+# is not this shape (a phone number stored unencrypted by mistake) is never printed.
+KEY_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+
+
+def shown_key_id(key_id: str) -> str:
+    """``key_id`` quoted for a message if it has the :data:`KEY_ID` shape; else a placeholder that shows nothing of it."""
+    return f"'{key_id}'" if KEY_ID.fullmatch(key_id) else "(an id of unexpected characters, not shown)"
 
 
 class KeyringError(ValueError):
@@ -29,8 +39,9 @@ class Keyring:
 
     def __init__(self, keys: dict[str, bytes], current: str) -> None:
         for position, (key_id, key) in enumerate(keys.items(), start=1):
-            if len(key) != 32 or not key_id.isidentifier():
-                raise KeyringError(f"data key {position} must be 'id:base64(32 bytes)' with an id of letters, digits, _")
+            if len(key) != 32 or not KEY_ID.fullmatch(key_id):
+                raise KeyringError(f"data key {position} must be 'id:base64(32 bytes)' with an id of a letter, then letters, "
+                                   "digits, _ (at most 32)")
         if current not in keys:
             raise KeyringError("current data key id is not in the key list")
         self._aead = {key_id: AESGCM(key) for key_id, key in keys.items()}
@@ -66,11 +77,12 @@ class Keyring:
         return f"{self.current}${base64.b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, ciphertext: str, purpose: str) -> str:
-        """Open a value made by :meth:`encrypt` for the same ``purpose``; raises KeyringError."""
+        """Open a value made by :meth:`encrypt` for the same ``purpose``; raises KeyringError, whose
+        message shows the value's key id only if it has the :data:`KEY_ID` shape (it is logged)."""
         key_id, _, encoded = ciphertext.partition("$")
         aead = self._aead.get(key_id)
         if aead is None:
-            raise KeyringError(f"no data key with id {key_id!r}")
+            raise KeyringError(f"no data key with id {shown_key_id(key_id)}")
         blob = base64.b64decode(encoded)
         try:
             return aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], purpose.encode()).decode()

@@ -4,15 +4,19 @@ when the app could not serve the database it is given.
 - **Schema**: the database's Alembic revision (its ``alembic_version`` table) must be the head of
   the migrations in ``app/migrations``. ``serve --no-migrate`` on an empty or older database
   would otherwise start and fail its requests.
-- **Data keys**: ``CARD_DATA_KEYS`` must open a sample of the stored encrypted values: the newest
-  and the oldest :data:`SAMPLE_ROWS` rows of every encrypted column
-  (:data:`app.services.keys.ENCRYPTED_COLUMNS`), each decrypted for its column's purpose. A wrong
-  or missing key would otherwise make every signed partner request a 500. Rows under an older key
-  that is still listed pass (rotation, before ``citizencard keys reencrypt`` has moved them); an
-  empty database passes. The newest rows catch a wrong current key, the oldest an old key removed
-  too early. Cost: two primary-key index look-ups per column, whatever the tables' size.
+- **Data keys**: ``CARD_DATA_KEYS`` must open the stored encrypted values of every encrypted column
+  (:data:`app.services.keys.ENCRYPTED_COLUMNS`), each decrypted for its column's purpose: in a
+  table of at most :data:`FULL_CHECK_ROWS` rows, every value; in a larger one, the newest and the
+  oldest :data:`SAMPLE_ROWS` values (NULLs skipped) among its newest and oldest
+  :data:`FULL_CHECK_ROWS` rows by primary key (:func:`_sample`). A wrong or missing key would
+  otherwise make every signed partner request a 500. Rows under an older key that is still listed
+  pass (rotation, before ``citizencard keys reencrypt`` has moved them); an empty database passes.
+  The newest rows catch a wrong current key, the oldest an old key removed too early; checking
+  small tables (partners, staff, devices of a pilot) whole catches one row rewritten under a key
+  the server lacks. Cost: at most three primary-key index reads of :data:`FULL_CHECK_ROWS` rows per
+  column, whatever the tables' size (never a full scan of a large table).
 - **Blind indexes**: ``CARD_BLIND_INDEX_KEY`` must be the key the stored blind indexes were made
-  with: for the same sampled rows of every index kept beside the encrypted value it was computed
+  with: for the same checked rows of every index kept beside the encrypted value it was computed
   from (:data:`app.services.keys.BLIND_INDEXED_COLUMNS`), the value is decrypted and its index
   recomputed as the app writes it. A wrong key would otherwise make a roster import add every
   resident again and tell the residents already there that they are not eligible.
@@ -20,16 +24,17 @@ when the app could not serve the database it is given.
   verification would be a 503.
 
 ``serve`` runs the key and store checks before it migrates, on the columns the database has then
-(:func:`run_checks_before_migrating`), so a misconfigured release does not migrate and then refuse;
-after migrating it runs them all (:func:`run_startup_checks`).
+(:func:`run_checks_before_migrating`; a revision the migrations do not know is refused there too),
+so a misconfigured release does not migrate and then refuse; after migrating it runs them all
+(:func:`run_startup_checks`).
 
 A failure is one :class:`StartupRefused` line naming the revisions, the table, column and key id,
-or the store and its host:port that failed: never a value, an index, a key or a password. When
+or the store and its host:port that failed: never a value, an index, a key or a password. The
+database is shown without its password and without its query string (which may carry one). When
 ``CARD_DATA_KEYS`` or ``CARD_BLIND_INDEX_KEY`` is unset (development), the line says so.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -37,18 +42,18 @@ from typing import Any
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import inspect, select
+from sqlalchemy import URL, and_, func, inspect, select
 
 from .config import DEV_DATA_KEYS, DEV_INDEX_KEY
-from .crypto import Keyring
+from .crypto import Keyring, shown_key_id
 from .extensions import db, migrate
 from .runtime import Runtime, runtime
 from .services.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
 from .store import Store, StoreUnavailable
 
 SAMPLE_ROWS = 3
+FULL_CHECK_ROWS = 2000  # a table of at most this many rows has every value checked
 UPGRADE_HINT = "run `citizencard db upgrade` (or serve without --no-migrate)"
-_PRINTABLE_KEY_ID = re.compile(r"[A-Za-z0-9_]{1,32}")
 DEV_DATA_KEY_IN_USE = "CARD_DATA_KEYS is not set, so the development key is in use"
 Columns = set[tuple[str, str]]  # (table, column) pairs the database has
 
@@ -59,8 +64,8 @@ class StartupRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class StartupReport:
-    """What passed: the ``database`` (password hidden), the ``store``, the schema ``revision`` (the head),
-    ``opened``: {key id: sampled values it opened} and ``indexes``: sampled blind indexes that match."""
+    """What passed: the ``database`` (password and query string hidden), the ``store``, the schema ``revision``
+    (the head), ``opened``: {key id: checked values it opened} and ``indexes``: checked blind indexes that match."""
 
     database: str
     store: str
@@ -70,10 +75,10 @@ class StartupReport:
 
     def summary(self) -> str:
         """One line, e.g. ``database postgresql://cc:***@db/cc at schema e23df4ca716d (head); store redis at
-        db:6379 (REDIS_URL) answers; 12 sampled values open (keys k2: 9, k1: 3); 6 sampled blind indexes match``."""
+        db:6379 (REDIS_URL) answers; 12 checked values open (keys k2: 9, k1: 3); 6 checked blind indexes match``."""
         keys = ", ".join(f"{key_id}: {count}" for key_id, count in self.opened.items())
-        values = f"{sum(self.opened.values())} sampled values open (keys {keys})" if keys else "no encrypted values stored yet"
-        indexes = f"; {self.indexes} sampled blind indexes match" if self.indexes else ""
+        values = f"{sum(self.opened.values())} checked values open (keys {keys})" if keys else "no encrypted values stored yet"
+        indexes = f"; {self.indexes} checked blind indexes match" if self.indexes else ""
         return f"database {self.database} at schema {self.revision} (head); store {self.store} answers; {values}{indexes}"
 
 
@@ -84,7 +89,7 @@ def run_startup_checks(app: Flask) -> StartupReport:
         revision = check_schema_at_head()
         opened, indexes = check_keys(runtime())
         store = check_store(runtime().store)
-        database = db.engine.url.render_as_string(hide_password=True)
+        database = shown_database_url(db.engine.url)
     return StartupReport(database, store, revision, opened, indexes)
 
 
@@ -92,8 +97,14 @@ def run_checks_before_migrating(app: Flask) -> None:
     """The key and store checks on the database as it is, before ``serve`` migrates it: columns the
     pending migrations have not created yet are skipped (they hold nothing to open)."""
     with app.app_context():
+        check_schema_known()
         check_keys(runtime(), existing_columns())
         check_store(runtime().store)
+
+
+def shown_database_url(url: URL) -> str:
+    """``url`` for an operator to read: the password hidden, the query string (which may carry one) left out."""
+    return url.set(query={}).render_as_string(hide_password=True)
 
 
 def existing_columns() -> Columns:
@@ -105,8 +116,13 @@ def existing_columns() -> Columns:
 def check_keys(rt: Runtime, present: Columns | None = None) -> tuple[dict[str, int], int]:
     """The data-key check, then the blind-index check (it decrypts the values the first opened), on
     the columns in ``present`` (None: all of them); returns their results."""
-    opened = check_data_keys(rt.keyring, present, development=rt.config["CARD_DATA_KEYS"] == DEV_DATA_KEYS)
-    return opened, check_blind_indexes(rt, present)
+    return check_runtime_data_keys(rt, present), check_blind_indexes(rt, present)
+
+
+def check_runtime_data_keys(rt: Runtime, present: Columns | None = None) -> dict[str, int]:
+    """:func:`check_data_keys` with ``rt``'s keyring, saying so if it is the development default
+    (``citizencard keys reencrypt`` runs it before moving anything)."""
+    return check_data_keys(rt.keyring, present, development=rt.config["CARD_DATA_KEYS"] == DEV_DATA_KEYS)
 
 
 def check_store(store: Store) -> str:
@@ -121,13 +137,26 @@ def check_store(store: Store) -> str:
 def check_schema_at_head() -> str:
     """The database's revision when it is the migrations' head; else :class:`StartupRefused`
     saying whether the database has no revision, an older one, or one this code does not know."""
-    script = ScriptDirectory.from_config(migrate.get_config())
-    heads = set(script.get_heads())
-    with db.engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+    current, heads, known = _schema_revisions()
     if current == heads:
         return _revisions(heads)
-    raise StartupRefused(_schema_problem(current, heads, {each.revision for each in script.walk_revisions()}))
+    raise StartupRefused(_schema_problem(current, heads, known))
+
+
+def check_schema_known() -> None:
+    """Before migrating: :class:`StartupRefused`, as :func:`check_schema_at_head` says it, when the database is
+    at a revision this code's migrations do not know (a newer release's), which the upgrade could not start from."""
+    current, heads, known = _schema_revisions()
+    if not current <= known:
+        raise StartupRefused(_schema_problem(current, heads, known))
+
+
+def _schema_revisions() -> tuple[set[str], set[str], set[str]]:
+    """The database's current revisions, the migrations' heads, and every revision the migrations know."""
+    script = ScriptDirectory.from_config(migrate.get_config())
+    with db.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current, set(script.get_heads()), {each.revision for each in script.walk_revisions()}
 
 
 def _schema_problem(current: set[str], heads: set[str], known: set[str]) -> str:
@@ -145,7 +174,7 @@ def _revisions(revisions: set[str]) -> str:
 
 
 def check_data_keys(keyring: Keyring, present: Columns | None = None, development: bool = False) -> dict[str, int]:
-    """Open the sampled values of every encrypted column in ``present`` (None: all) with ``keyring``;
+    """Open the checked values (:func:`_sample`) of every encrypted column in ``present`` (None: all) with ``keyring``;
     returns {key id: values opened}, in the order met; raises :class:`StartupRefused` naming the
     column and key id of the first value that does not open (``development``: the keyring is the
     development default, CARD_DATA_KEYS being unset). Needs an app context."""
@@ -159,7 +188,7 @@ def check_data_keys(keyring: Keyring, present: Columns | None = None, developmen
 
 
 def check_blind_indexes(rt: Runtime, present: Columns | None = None) -> int:
-    """Recompute the blind index of the sampled rows of every indexed column in ``present`` (None:
+    """Recompute the blind index of the checked rows of every indexed column in ``present`` (None:
     all) from the decrypted value, as the app writes it; returns how many match; raises
     :class:`StartupRefused` naming the column at the first that does not. Needs an app context and
     values that open (run :func:`check_data_keys` first)."""
@@ -177,7 +206,7 @@ def _index_mismatch(where: str, config: Any) -> str:
     if config["CARD_BLIND_INDEX_KEY"] == DEV_INDEX_KEY:
         return (f"CARD_BLIND_INDEX_KEY is not set, so the development key is in use, and it is not the key the stored {where} "
                 "blind indexes were made with: set CARD_BLIND_INDEX_KEY to that key")
-    return (f"CARD_BLIND_INDEX_KEY is not the key the stored {where} blind indexes were made with (a sampled index does not "
+    return (f"CARD_BLIND_INDEX_KEY is not the key the stored {where} blind indexes were made with (a checked index does not "
             "match its decrypted value): set the key they were made with, or roster imports would add every resident again")
 
 
@@ -186,23 +215,45 @@ def _exists(present: Columns | None, model: Any, column: str) -> bool:
 
 
 def _sample(model: Any, *columns: str) -> list[tuple[str, ...]]:
-    """``columns``' values in the newest and the oldest :data:`SAMPLE_ROWS` rows by primary key,
-    each row once, rows with a NULL among them left out (a mostly-NULL column costs no more)."""
+    """``columns``' values to check, rows with a NULL among them left out: every row of a table of at most
+    :data:`FULL_CHECK_ROWS` rows (found by reading up to one more id by primary key); else the newest and the
+    oldest :data:`SAMPLE_ROWS` rows with values among its newest and oldest :data:`FULL_CHECK_ROWS` rows, each
+    row once. Bounded by the primary-key index: a large, mostly-NULL column is never scanned whole."""
     attributes = [getattr(model, column) for column in columns]
-    newest = select(model.id, *attributes).order_by(model.id.desc()).limit(SAMPLE_ROWS)
-    oldest = select(model.id, *attributes).order_by(model.id).limit(SAMPLE_ROWS)
-    rows = {row[0]: tuple(row[1:]) for query in (newest, oldest) for row in db.session.execute(query) if None not in row[1:]}
+    if _rows_up_to(model, FULL_CHECK_ROWS + 1) <= FULL_CHECK_ROWS:
+        every = select(*attributes).where(_all_set(attributes)).order_by(model.id).limit(FULL_CHECK_ROWS)
+        return [tuple(row) for row in db.session.execute(every)]
+    rows = {row[0]: tuple(row[1:]) for newest in (True, False) for row in _end(model, attributes, newest)}
     return list(rows.values())
+
+
+def _rows_up_to(model: Any, limit: int) -> int:
+    """How many rows ``model``'s table has, counting no further than ``limit``."""
+    return int(db.session.scalar(select(func.count()).select_from(select(model.id).limit(limit).subquery())))
+
+
+def _all_set(attributes: list[Any]) -> Any:
+    """The condition that none of ``attributes`` is NULL."""
+    return and_(*(attribute.is_not(None) for attribute in attributes))
+
+
+def _end(model: Any, attributes: list[Any], newest: bool) -> list[Any]:
+    """(id, values) of the ``newest`` (else oldest) :data:`SAMPLE_ROWS` rows without a NULL among the newest (oldest)
+    :data:`FULL_CHECK_ROWS` rows by primary key: NULLs are filtered before the sample's limit, within a bounded window."""
+    window = select(model.id, *attributes).order_by(model.id.desc() if newest else model.id).limit(FULL_CHECK_ROWS).subquery()
+    values = [window.c[attribute.key] for attribute in attributes]
+    query = select(window.c.id, *values).where(_all_set(values)).order_by(window.c.id.desc() if newest else window.c.id)
+    return list(db.session.execute(query.limit(SAMPLE_ROWS)))
 
 
 def _open(keyring: Keyring, value: str, purpose: str, where: str, development: bool = False) -> str:
     """The key id ``value`` was encrypted under, once ``keyring`` opens it; else :class:`StartupRefused`
-    naming ``where`` and the key id (printed only if it looks like one: the text before ``$`` of a
-    damaged value could be personal data); ``development``: say that CARD_DATA_KEYS is unset."""
+    naming ``where`` and the key id (printed only if it has a key id's shape, :func:`app.crypto.shown_key_id`:
+    the text before ``$`` of a damaged value could be personal data); ``development``: say that CARD_DATA_KEYS is unset."""
     key_id, separator, _ = value.partition("$")
     if not separator:
         raise StartupRefused(f"{where} holds a value that is not encrypted the way this app encrypts (no key id)")
-    shown = f"'{key_id}'" if _PRINTABLE_KEY_ID.fullmatch(key_id) else "(an id of unexpected characters, not shown)"
+    shown = shown_key_id(key_id)
     if not keyring.has_key(key_id):
         if development:
             raise StartupRefused(f"{DEV_DATA_KEY_IN_USE}, and {where} values are stored under key {shown}: set CARD_DATA_KEYS "

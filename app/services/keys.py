@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
+from ..crypto import KeyringError
 from ..extensions import db
 from ..models import Card, Citizen, Device, FinancialAccount, Partner, Staff
 from ..runtime import Runtime
@@ -56,7 +57,9 @@ class ReencryptReport:
 
 
 def reencrypt(rt: Runtime) -> ReencryptReport:
-    """Re-encrypt every value not under the current key; commits per batch of 1,000 rows."""
+    """Re-encrypt every value not under the current key; commits per batch of 1,000 rows. A value that does
+    not open stops it with a :class:`KeyringError` naming the table, column and row id, never the value.
+    (``citizencard keys reencrypt`` runs the start-up data-key check first.)"""
     report = ReencryptReport()
     for model, column, purpose in ENCRYPTED_COLUMNS:
         report.moved[f"{model.__tablename__}.{column}"] = _reencrypt_column(rt, model, column, purpose)
@@ -70,8 +73,16 @@ def _reencrypt_column(rt: Runtime, model: type, column: str, purpose: str) -> in
     moved = 0
     while rows := db.session.execute(stale).all():
         for row_id, value in rows:
-            fresh = rt.keyring.encrypt(rt.keyring.decrypt(value, purpose), purpose)
+            fresh = rt.keyring.encrypt(_opened(rt, value, purpose, f"{model.__tablename__}.{column}, row id {row_id}"), purpose)
             db.session.execute(update(model).where(model.id == row_id).values({column: fresh}))
         db.session.commit()
         moved += len(rows)
     return moved
+
+
+def _opened(rt: Runtime, value: str, purpose: str, where: str) -> str:
+    """``value`` decrypted; else :class:`KeyringError` naming ``where`` (KeyringError's own message never shows the value)."""
+    try:
+        return rt.keyring.decrypt(value, purpose)
+    except ValueError as exc:  # KeyringError, or text that is not base64
+        raise KeyringError(f"{where} does not open: {exc}") from None

@@ -18,12 +18,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url, select, text, update
 
 import app as app_package
+from app import startup_checks
 from app.cli import main
+from app.crypto import Keyring
 from app.extensions import db
+from app.models import Citizen, Partner
 from app.runtime import runtime
+from app.services import people
 from app.services.partners import create_partner
 from app.services.roster import import_roster
 from app.services.staff import create_staff
@@ -99,6 +103,21 @@ def store_under_key_a(url: str) -> str:
         return create_partner(runtime(), "Metro", ["transit"], SCENE_NAMES).secret
 
 
+def rewrite(url: str, model: Any, column: str, position: int, value: str | None) -> int:
+    """Set ``column`` of the ``position``-th row by primary key (negative: from the newest) to ``value``,
+    as a damaged or differently-keyed row; returns the row's id."""
+    application = migrated(url)
+    with application.app_context():
+        row_id = list(db.session.scalars(select(model.id).order_by(model.id)))[position]
+        db.session.execute(update(model).where(model.id == row_id).values({column: value}))
+        db.session.commit()
+    return row_id
+
+
+def under_key_b(plaintext: str, purpose: str) -> str:
+    return Keyring.from_setting(KEY_B).encrypt(plaintext, purpose)
+
+
 def one_line(result: Result) -> str:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
@@ -158,14 +177,14 @@ def test_values_under_an_older_key_still_listed_pass_and_after_reencryption_it_m
     served = command("serve", "--no-migrate", "--bind", "127.0.0.1:8123", "--workers", "2")
     assert served.exit_code == 0, served.output
     assert [argv[:2] + argv[3:] for argv in execs] == [[sys.executable, "-c", "127.0.0.1:8123", "2"]]
-    # 12 citizens: the newest and oldest 3 of each of 3 columns; 1 partner secret; 1 staff TOTP seed
+    # every value of the small tables: 12 citizens' 3 columns; 1 partner secret; 1 staff TOTP seed
     assert re.fullmatch(r"start-up checks passed: database \S+ at schema [0-9a-f]+ \(head\); store embedded \(table kv_entries "
-                        r"in the app's database\) answers; 20 sampled values open \(keys ka: 20\); 6 sampled blind indexes match",
+                        r"in the app's database\) answers; 38 checked values open \(keys ka: 38\); 12 checked blind indexes match",
                         one_line(served))
     assert command("keys", "reencrypt").exit_code == 0
     monkeypatch.setenv("CARD_DATA_KEYS", KEY_B)
     checked = command("check")
-    assert checked.exit_code == 0 and one_line(checked).endswith("; 20 sampled values open (keys kb: 20); 6 sampled blind indexes match")
+    assert checked.exit_code == 0 and one_line(checked).endswith("; 38 checked values open (keys kb: 38); 12 checked blind indexes match")
 
 
 def test_an_empty_database_is_refused_without_migrating_and_passes_once_migrated(database: str, execs: list[list[str]]) -> None:
@@ -199,6 +218,9 @@ def test_a_revision_this_code_does_not_know_is_refused(database: str, execs: lis
     assert refused.exit_code == 1 and execs == []
     assert one_line(refused).startswith("Error: refusing to start: the database is at revision f00dfeedf00d, which this "
                                         "code's migrations do not know (migrated by a newer release?)")
+    migrating = command("serve")  # the same line before migrating, not alembic's "Can't locate revision"
+    assert migrating.exit_code == 1 and execs == []
+    assert one_line(migrating) == one_line(refused)
 
 
 def test_blind_indexes_made_under_another_key_are_refused(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +230,7 @@ def test_blind_indexes_made_under_another_key_are_refused(database: str, execs: 
     refused = command("serve", "--no-migrate")
     assert refused.exit_code == 1 and execs == []
     assert one_line(refused) == ("Error: refusing to start: CARD_BLIND_INDEX_KEY is not the key the stored citizens.id_number_index "
-                                 "blind indexes were made with (a sampled index does not match its decrypted value): set the key "
+                                 "blind indexes were made with (a checked index does not match its decrypted value): set the key "
                                  "they were made with, or roster imports would add every resident again")
     assert_private_data_not_in(refused.output, secret)
     monkeypatch.delenv("CARD_BLIND_INDEX_KEY")  # unset: the development key
@@ -218,7 +240,7 @@ def test_blind_indexes_made_under_another_key_are_refused(database: str, execs: 
         "citizens.id_number_index blind indexes were made with")
     monkeypatch.setenv("CARD_BLIND_INDEX_KEY", INDEX_KEY_A)
     checked = command("check")
-    assert checked.exit_code == 0 and one_line(checked).endswith("; 6 sampled blind indexes match")
+    assert checked.exit_code == 0 and one_line(checked).endswith("; 12 checked blind indexes match")
 
 
 def test_an_empty_database_passes_the_blind_index_check(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,7 +268,7 @@ def test_before_migrating_columns_not_created_yet_are_skipped(database: str, exe
     served = command("serve")
     assert served.exit_code == 0 and len(execs) == 1, served.output
     assert served.output.strip().splitlines()[-1].endswith("(head); store embedded (table kv_entries in the app's database) "
-                                                           "answers; 19 sampled values open (keys ka: 19); 6 sampled blind indexes match")
+                                                           "answers; 37 checked values open (keys ka: 37); 12 checked blind indexes match")
 
 
 def test_a_redis_that_does_not_answer_is_refused(database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -274,3 +296,76 @@ def test_check_names_the_database_without_its_password_and_the_store(
         f"ok: database {url.render_as_string(hide_password=True)} at schema ")
     assert f"; store redis at {redis_at.host}:{redis_at.port} (REDIS_URL) answers; " in one_line(checked)
     assert "hunter2db" not in checked.output
+
+
+def test_every_value_of_a_small_table_is_checked(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partner in the middle of the table whose secret was rewritten under a key the server lacks."""
+    store_under_key_a(database)
+    application = migrated(database)
+    with application.app_context():
+        secrets = [create_partner(runtime(), f"Partner {n}", ["transit"], SCENE_NAMES).secret for n in range(8)]
+    rewrite(database, Partner, "secret_enc", 4, under_key_b("a-partner-secret", people.PARTNER_SECRET))
+    checked = command("check")
+    assert checked.exit_code == 1 and one_line(checked) == (
+        "Error: CARD_DATA_KEYS has no key 'kb', under which partners.secret_enc values are stored: list it after the current "
+        "key (remove a key only after `citizencard keys reencrypt`)")
+    for secret in secrets:
+        assert_private_data_not_in(checked.output, secret)
+
+
+def test_a_large_table_is_sampled_at_both_ends_nulls_skipped_within_a_bounded_window(
+        database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_under_key_a(database)
+    application = migrated(database)
+    with application.app_context():
+        for n in range(11):  # 12 partners, no previous secret (NULL)
+            create_partner(runtime(), f"Partner {n}", ["transit"], SCENE_NAMES)
+    monkeypatch.setattr(startup_checks, "FULL_CHECK_ROWS", 4)  # "large": only the newest and the oldest 4 rows are read
+    rewrite(database, Partner, "previous_secret_enc", 5, under_key_b("old", people.PARTNER_SECRET))  # the 6th of 12: in neither
+    assert command("check").exit_code == 0  # a spot check: never a read of the whole table
+    rewrite(database, Partner, "previous_secret_enc", -4, under_key_b("old", people.PARTNER_SECRET))  # the newest after 3 NULLs
+    checked = command("check")
+    assert checked.exit_code == 1 and one_line(checked).startswith(
+        "Error: CARD_DATA_KEYS has no key 'kb', under which partners.previous_secret_enc values are stored")
+
+
+def test_a_damaged_value_is_named_by_its_column_never_its_text(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_under_key_a(database)
+    rewrite(database, Citizen, "phone_enc", 5, "13800138000$abc")  # a phone number stored unencrypted, with a "$"
+    checked = command("check")
+    assert checked.exit_code == 1 and one_line(checked) == (
+        "Error: CARD_DATA_KEYS has no key (an id of unexpected characters, not shown), under which citizens.phone_enc values "
+        "are stored: list it after the current key (remove a key only after `citizencard keys reencrypt`)")
+    assert command("keys", "reencrypt").output == checked.output  # the same check first
+    monkeypatch.setattr(startup_checks, "FULL_CHECK_ROWS", 4)  # the 6th of 12 citizens is not in the check's sample...
+    monkeypatch.setenv("CARD_DATA_KEYS", f"{KEY_B},{KEY_A}")
+    moved = command("keys", "reencrypt")  # ...so re-encryption meets it
+    assert moved.exit_code == 1 and re.fullmatch(
+        r"Error: KeyringError: citizens\.phone_enc, row id \d+ does not open: no data key with id \(an id of unexpected "
+        r"characters, not shown\)", one_line(moved))
+    assert "13800138000" not in checked.output + moved.output
+
+
+def test_reencrypt_refuses_a_wrong_current_key(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the right id but the wrong key, every row is already "under the current key": 0 moved would read as done."""
+    secret = store_under_key_a(database)
+    monkeypatch.setenv("CARD_DATA_KEYS", KEY_A_WRONG)
+    refused = command("keys", "reencrypt")
+    assert refused.exit_code == 1 and one_line(refused) == (
+        "Error: the key 'ka' in CARD_DATA_KEYS does not open citizens.id_number_enc values stored under that id: it is not "
+        "the key they were encrypted with")
+    assert_private_data_not_in(refused.output, secret)
+
+
+def test_a_password_in_the_database_urls_query_string_is_not_shown(
+        database: str, execs: list[list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    url = make_url(database)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("libpq reads a password from the query string; SQLite has none")
+    dispose(migrated(database))
+    monkeypatch.setenv("DATABASE_URL", url.set(query={"password": "Sekret2"}).render_as_string(hide_password=False))
+    checked = command("check")
+    served = command("serve", "--no-migrate")
+    assert checked.exit_code == 0 and one_line(checked).startswith(f"ok: database {url.render_as_string(hide_password=True)} at schema ")
+    assert served.exit_code == 0 and f"database {url.render_as_string(hide_password=True)} at schema " in one_line(served)
+    assert "Sekret2" not in checked.output + served.output

@@ -47,7 +47,8 @@ def test_rotation_new_key_encrypts_old_key_still_decrypts() -> None:
         Keyring.from_setting(f"k2:{K2}").decrypt(old, "p")
 
 
-@pytest.mark.parametrize("setting", ["", "k1:notbase64!", f"k1:{base64.b64encode(b'short').decode()}", f"a$b:{K1}"])
+@pytest.mark.parametrize("setting", ["", "k1:notbase64!", f"k1:{base64.b64encode(b'short').decode()}", f"a$b:{K1}",
+                                     f"_k1:{K1}", f"陈小明:{K1}", f"{'k' * 33}:{K1}"])
 def test_bad_key_settings_are_refused(setting: str) -> None:
     with pytest.raises(KeyringError):
         Keyring.from_setting(setting)
@@ -58,6 +59,17 @@ def test_key_errors_never_echo_the_key(setting: str) -> None:
     with pytest.raises(KeyringError) as info:
         Keyring.from_setting(setting)
     assert K1 not in str(info.value) and K1[:10] not in str(info.value)
+
+
+def test_a_value_under_an_unknown_key_names_its_id_only_if_it_has_a_key_ids_shape() -> None:
+    ring = Keyring.from_setting(f"k1:{K1}")
+    with pytest.raises(KeyringError) as unknown:
+        ring.decrypt("k34dff6$" + K2, "p")
+    assert str(unknown.value) == "no data key with id 'k34dff6'"
+    for damaged in ("13800138000$abc", "陈小明$abc", "_13800138000$abc", "k" * 33 + "$abc"):  # text stored unencrypted by mistake
+        with pytest.raises(KeyringError) as odd:
+            ring.decrypt(damaged, "p")
+        assert str(odd.value) == "no data key with id (an id of unexpected characters, not shown)"
 
 
 def test_blind_index_is_deterministic_keyed_and_purpose_bound() -> None:
