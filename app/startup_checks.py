@@ -193,10 +193,10 @@ def check_blind_indexes(rt: Runtime, present: Columns | None = None) -> int:
     :class:`StartupRefused` naming the column at the first that does not. Needs an app context and
     values that open (run :func:`check_data_keys` first)."""
     matched = 0
-    for model, index_column, value_column, purpose in BLIND_INDEXED_COLUMNS:
+    for model, index_column, value_column, purpose, index_of in BLIND_INDEXED_COLUMNS:
         if _exists(present, model, index_column) and _exists(present, model, value_column):
             for value, index in _sample(model, value_column, index_column):
-                if rt.blind_index(rt.keyring.decrypt(value, purpose), purpose) != index:
+                if index_of(rt, rt.keyring.decrypt(value, purpose)) != index:
                     raise StartupRefused(_index_mismatch(f"{model.__tablename__}.{index_column}", rt.config))
                 matched += 1
     return matched

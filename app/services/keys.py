@@ -35,11 +35,10 @@ ENCRYPTED_COLUMNS = (
     (Staff, "totp_seed_enc", TOTP_SEED),
 )
 # Every blind index stored next to the encrypted value it was computed from: (model, index column,
-# encrypted column, purpose). The app writes ``rt.blind_index(plaintext, purpose)`` (people.id_index)
-# of the plaintext it encrypts for the same purpose. (memberships.id_number_index has no encrypted
-# value beside it, so a start-up check cannot recompute it.)
+# encrypted column, purpose of the encryption, the function the app writes the index with).
+# (memberships.id_number_index has no encrypted value beside it, so a start-up check cannot recompute it.)
 BLIND_INDEXED_COLUMNS = (
-    (Citizen, "id_number_index", "id_number_enc", people.ID_NUMBER),
+    (Citizen, "id_number_index", "id_number_enc", people.ID_NUMBER, people.id_index),
 )
 BATCH = 1000
 

@@ -58,12 +58,12 @@ def test_with_the_development_key_a_refusal_says_that_card_data_keys_is_not_set(
 
 
 def test_every_blind_index_beside_its_encrypted_value_is_checked_at_start_up() -> None:
-    checked = {(model.__tablename__, index) for model, index, _value, _purpose in BLIND_INDEXED_COLUMNS}
+    checked = {(model.__tablename__, index) for model, index, _value, _purpose, _index_of in BLIND_INDEXED_COLUMNS}
     index_only = {("memberships", "id_number_index")}  # no encrypted value beside it: nothing to recompute from
     indexes = {(table.name, column.name) for table in Base.metadata.sorted_tables for column in table.columns
                if column.name.endswith("_index")}
     assert checked == indexes - index_only
-    assert all(value.endswith("_enc") for _model, _index, value, _purpose in BLIND_INDEXED_COLUMNS)
+    assert all(value.endswith("_enc") for _model, _index, value, _purpose, _index_of in BLIND_INDEXED_COLUMNS)
 
 
 def test_the_summary_names_the_database_and_the_store_and_counts_values_by_key() -> None:
