@@ -505,7 +505,8 @@ def serve(bind: str, workers: int | None, migrate: bool) -> None:
 @with_appcontext
 def check() -> None:
     """The checks "citizencard serve" runs before starting: the schema is at the migrations' head,
-    CARD_DATA_KEYS opens a sample of the stored encrypted values, CARD_BLIND_INDEX_KEY remakes their
+    CARD_DATA_KEYS opens the stored encrypted values (every one in a small table, a sample of a
+    large one), CARD_BLIND_INDEX_KEY remakes their
     blind indexes and the store answers. Exit 1 naming the first failure; else one line naming what
     was checked."""
     from flask import current_app
