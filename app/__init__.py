@@ -11,14 +11,15 @@ from flask.sessions import NullSession, SecureCookieSessionInterface
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 
-from .clock import Clock
-from .config import load_config
-from .extensions import db, make_api, migrate
-from .http_errors import register_error_handlers
-from .http_json import refuse_chunked_bodies
-from .http_methods import CardFlask, refuse_head
-from .runtime import EXTENSION_KEY, build_runtime
-from .store import SqlStore
+from app.config import load_config
+from app.extensions import db, migrate
+from app.platform.clock import Clock
+from app.platform.http_errors import register_error_handlers
+from app.platform.http_json import refuse_chunked_bodies
+from app.platform.http_methods import CardFlask, refuse_head
+from app.platform.openapi import make_api
+from app.platform.store import SqlStore
+from app.runtime import EXTENSION_KEY, build_runtime
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 

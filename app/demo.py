@@ -51,7 +51,7 @@ def run_demo(keep: bool = False) -> int:
 
 
 def _demo_app(workdir: str, wechat_base: str) -> Any:
-    from . import create_app
+    from app import create_app
 
     return create_app({
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(workdir, "citizencard.sqlite"),
@@ -61,11 +61,11 @@ def _demo_app(workdir: str, wechat_base: str) -> Any:
 
 
 def _prepare(app: Any) -> dict[str, str]:
-    from .runtime import runtime
-    from .server import upgrade_schema
-    from .services.partners import create_partner
-    from .services.roster import import_roster
-    from .services.terminals import register_terminals
+    from app.identity.roster import import_roster
+    from app.partners.partners import create_partner
+    from app.partners.terminals import register_terminals
+    from app.runtime import runtime
+    from app.server import upgrade_schema
 
     upgrade_schema(app)
     with app.app_context():

@@ -1,72 +1,16 @@
-"""Flask extensions: the database, migrations, and the flask-smorest API with our error schema."""
+"""Flask extensions the factory registers: the database handle (app.platform.db) and Alembic
+migrations. Importing this module loads every domain's tables, so that ``Base.metadata`` (Alembic,
+the start-up checks, the tests' schema comparison) is the whole schema."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import marshmallow as ma
-from flask import Flask
 from flask_migrate import Migrate
-from flask_smorest import Api
-from flask_sqlalchemy import SQLAlchemy
 
-from .models import Base
+from app.card import models as card_models  # noqa: F401
+from app.identity import models as identity_models  # noqa: F401
+from app.money import models as money_models  # noqa: F401
+from app.partners import models as partners_models  # noqa: F401
+from app.platform.db import db  # noqa: F401 (create_app registers it beside migrate)
+from app.scanning import models as scanning_models  # noqa: F401
+from app.service_desk import models as service_desk_models  # noqa: F401
 
-db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-
-
-class ErrorBodySchema(ma.Schema):
-    code = ma.fields.String(required=True, metadata={"description": "Stable machine code"})
-    message = ma.fields.String(required=True, metadata={"description": "Human-readable text"})
-    details = ma.fields.Dict(required=True, metadata={"description": "Machine-readable context"})
-
-
-class ErrorSchema(ma.Schema):
-    """The one error envelope: ``{"error": {"code", "message", "details"}}``."""
-
-    error = ma.fields.Nested(ErrorBodySchema, required=True)
-
-
-class CardApi(Api):
-    """flask-smorest's Api whose documented error body is our envelope. Error *handling* is
-    registered once, in app.http_errors, not here."""
-
-    ERROR_SCHEMA = ErrorSchema
-
-    def _register_error_handlers(self) -> None:
-        """Our own handlers (app.http_errors) replace flask-smorest's."""
-        return None
-
-
-API_SETTINGS = {
-    "API_TITLE": "Dongguan Citizen Card API",
-    "API_VERSION": "1.0.0",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/api",
-    "OPENAPI_JSON_PATH": "openapi.json",
-}
-
-
-def make_api(app: Flask) -> CardApi:
-    """A flask-smorest Api for ``app`` (one per app, so tests can build many apps)."""
-    for key, value in API_SETTINGS.items():
-        app.config.setdefault(key, value)
-    api = CardApi(app)
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    api.spec.components.security_scheme("partnerSignature", {
-        "type": "apiKey", "in": "header", "name": "Authorization",
-        "description": 'CC-HMAC-SHA256 partner_id="…",timestamp="…",nonce="…",signature="…" (docs/partner-api.md)',
-    })
-    return api
-
-
-def error_responses(blueprint: Any, errors: dict[int, str]) -> Callable[[Any], Any]:
-    """Document a view's error answers (status -> description), each with the envelope schema."""
-
-    def decorate(view: Any) -> Any:
-        for status, description in errors.items():
-            view = blueprint.alt_response(status, schema=ErrorSchema, description=description)(view)
-        return view
-
-    return decorate

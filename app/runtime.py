@@ -12,13 +12,13 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import create_engine
 
-from .clock import Clock
-from .crypto import BlindIndex, Keyring
-from .group_commit import GroupCommit
-from .integrations.alipay import AlipayLogin, load_key_file
-from .integrations.sms import ConsoleSmsSender, SmsSender
-from .integrations.wechat import WeChatLogin
-from .store import RedisStore, SqlStore, Store
+from app.integrations.alipay import AlipayLogin, load_key_file
+from app.integrations.sms import ConsoleSmsSender, SmsSender
+from app.integrations.wechat import WeChatLogin
+from app.platform.clock import Clock
+from app.platform.crypto import BlindIndex, Keyring
+from app.platform.group_commit import GroupCommit
+from app.platform.store import RedisStore, SqlStore, Store
 
 EXTENSION_KEY = "citizencard"
 

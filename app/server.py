@@ -22,8 +22,8 @@ import gunicorn.util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from .errors import AppError
-from .http_errors import HTTP_CODES
+from app.platform.errors import AppError
+from app.platform.http_errors import HTTP_CODES
 
 GUNICORN_SETTINGS = {
     "worker_class": "gevent",
@@ -120,7 +120,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from . import create_app
+        from app import create_app
 
         return create_app()
 
@@ -142,8 +142,8 @@ def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
     open with CARD_DATA_KEYS, blind indexes match CARD_BLIND_INDEX_KEY, the store answers:
     app.startup_checks, which raises StartupRefused), then replace this process with a freshly
     monkey-patched gunicorn master (:data:`_GEVENT_LAUNCH`) that serves until stopped."""
-    from . import create_app
-    from .startup_checks import run_checks_before_migrating, run_startup_checks
+    from app import create_app
+    from app.startup_checks import run_checks_before_migrating, run_startup_checks
 
     app = create_app()
     if migrate:

@@ -5,7 +5,7 @@ when the app could not serve the database it is given.
   the migrations in ``app/migrations``. ``serve --no-migrate`` on an empty or older database
   would otherwise start and fail its requests.
 - **Data keys**: ``CARD_DATA_KEYS`` must open the stored encrypted values of every encrypted column
-  (:data:`app.services.keys.ENCRYPTED_COLUMNS`), each decrypted for its column's purpose: in a
+  (:data:`app.keys.ENCRYPTED_COLUMNS`), each decrypted for its column's purpose: in a
   table of at most :data:`FULL_CHECK_ROWS` rows, every value; in a larger one, the newest and the
   oldest :data:`SAMPLE_ROWS` values (NULLs skipped) among its newest and oldest
   :data:`FULL_CHECK_ROWS` rows by primary key (:func:`_sample`). A wrong or missing key would
@@ -17,7 +17,7 @@ when the app could not serve the database it is given.
   column, whatever the tables' size (never a full scan of a large table).
 - **Blind indexes**: ``CARD_BLIND_INDEX_KEY`` must be the key the stored blind indexes were made
   with: for the same checked rows of every index kept beside the encrypted value it was computed
-  from (:data:`app.services.keys.BLIND_INDEXED_COLUMNS`), the value is decrypted and its index
+  from (:data:`app.keys.BLIND_INDEXED_COLUMNS`), the value is decrypted and its index
   recomputed as the app writes it. A wrong key would otherwise make a roster import add every
   resident again and tell the residents already there that they are not eligible.
 - **Store**: the runtime's store (Redis, or the embedded table) answers a ping; unreachable, every
@@ -44,12 +44,12 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import URL, and_, func, inspect, select
 
-from .config import DEV_DATA_KEYS, DEV_INDEX_KEY
-from .crypto import Keyring, shown_key_id
-from .extensions import db, migrate
-from .runtime import Runtime, runtime
-from .services.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
-from .store import Store, StoreUnavailable
+from app.config import DEV_DATA_KEYS, DEV_INDEX_KEY
+from app.extensions import db, migrate
+from app.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
+from app.platform.crypto import Keyring, shown_key_id
+from app.platform.store import Store, StoreUnavailable
+from app.runtime import Runtime, runtime
 
 SAMPLE_ROWS = 3
 FULL_CHECK_ROWS = 2000  # a table of at most this many rows has every value checked
@@ -248,7 +248,7 @@ def _end(model: Any, attributes: list[Any], newest: bool) -> list[Any]:
 
 def _open(keyring: Keyring, value: str, purpose: str, where: str, development: bool = False) -> str:
     """The key id ``value`` was encrypted under, once ``keyring`` opens it; else :class:`StartupRefused`
-    naming ``where`` and the key id (printed only if it has a key id's shape, :func:`app.crypto.shown_key_id`:
+    naming ``where`` and the key id (printed only if it has a key id's shape, :func:`app.platform.crypto.shown_key_id`:
     the text before ``$`` of a damaged value could be personal data); ``development``: say that CARD_DATA_KEYS is unset."""
     key_id, separator, _ = value.partition("$")
     if not separator:

@@ -25,10 +25,10 @@ from verify import fresh_database  # noqa: E402
 from workload import verification_requests  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.clock import FrozenClock  # noqa: E402
+from app.platform.clock import FrozenClock  # noqa: E402
 from app.runtime import EXTENSION_KEY  # noqa: E402
 from app.server import upgrade_schema  # noqa: E402
-from app.services.audit import SETTLE_SECONDS, seal_pending, verify_chain  # noqa: E402
+from app.service_desk.audit import SETTLE_SECONDS, seal_pending, verify_chain  # noqa: E402
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Run by hand, not in CI (see bench/README.md):
 One run creates a fresh database (``cc_bench_disburse``), migrates it, seeds N citizens with cards
 and financial accounts (COPY, real blind indexes), then:
 
-1. **import**: ``app.services.disbursement.submit_batch`` over a CSV of L lines held in memory (half
+1. **import**: ``app.money.disbursement.submit_batch`` over a CSV of L lines held in memory (half
    of the recipients by ID number, half by card number), exactly what ``citizencard disburse
    import`` runs: CSV parsing, validation, recipient resolution, the insert. Meanwhile another
    connection does what a verification writes (update a card, insert a verification) every 5 ms
@@ -42,12 +42,15 @@ sys.path.insert(0, str(ROOT))
 from seed import copy_rows, set_sequences  # noqa: E402
 from verify import fresh_database  # noqa: E402
 
-from app import create_app, idnumber  # noqa: E402
-from app.extensions import db  # noqa: E402
+from app import create_app
+from app.identity import (
+    idnumber,  # noqa: E402
+    people,  # noqa: E402
+)
+from app.money.disbursement import INSERTED_COLUMNS, LINE_FIELDS, read_batch_csv, submit_batch  # noqa: E402
+from app.partners.partners import create_partner, partner_view  # noqa: E402
+from app.platform.db import db  # noqa: E402
 from app.runtime import EXTENSION_KEY  # noqa: E402
-from app.services import people  # noqa: E402
-from app.services.disbursement import INSERTED_COLUMNS, LINE_FIELDS, read_batch_csv, submit_batch  # noqa: E402
-from app.services.partners import create_partner, partner_view  # noqa: E402
 
 DATABASE = "cc_bench_disburse"
 TYPES = ("pension", "unemployment_insurance", "talent_subsidy", "employment_subsidy", "social_relief", "agricultural_subsidy")

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from app import create_app  # noqa: E402
-from app.clock import FrozenClock  # noqa: E402
-from app.extensions import db  # noqa: E402
+from app.platform.clock import FrozenClock  # noqa: E402
+from app.platform.db import db  # noqa: E402
 from standins.wechat import WeChatStandIn  # noqa: E402
 from tests.helpers import ApiClient  # noqa: E402
 

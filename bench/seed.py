@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from app import idnumber
-from app.crypto import token_digest
-from app.extensions import db
+from app.identity import idnumber, people
+from app.partners.partners import create_partner
+from app.partners.terminals import register_terminals
+from app.platform.crypto import token_digest
+from app.platform.db import db
 from app.runtime import EXTENSION_KEY, Runtime
-from app.services import people
-from app.services.partners import create_partner
-from app.services.terminals import register_terminals
 from scenes.registry import SCENE_NAMES
 
 PSEUDONYM_LETTERS = str.maketrans("0123456789", "ABCDEFGHIJ")

@@ -1,7 +1,7 @@
 """Console pages: log-in, queue, ticket, citizen (purpose-bound), breaches, audit trail.
 
 Handlers are thin: read the form, call a service with the logged-in actor, render or redirect.
-Services enforce the roles (app.services.complaints, app.services.lookup) and raise AppError,
+Services enforce the roles (app.service_desk.complaints, app.service_desk.lookup) and raise AppError,
 which is rendered here as an HTML page with the same status.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from app.clock import DISPLAY_ZONE
-from app.errors import AppError
+from app.platform.clock import DISPLAY_ZONE
+from app.platform.errors import AppError
 from app.runtime import runtime
-from app.services import audit, complaints, lookup, staff
+from app.service_desk import audit, complaints, lookup, staff
 
 from . import csrf
 from .text import has_text, text
@@ -31,7 +31,7 @@ QUEUE_VIEWS = ("open", "new", "mine", "closed")
 @blp.before_request
 def _guard() -> Response | None:
     """CSRF on every POST; on every page but log-in, a session that has not ended
-    (app.services.staff.session_actor: log-out, disabled account, idle or maximum life)."""
+    (app.service_desk.staff.session_actor: log-out, disabled account, idle or maximum life)."""
     g.language = request.accept_languages.best_match(["zh", "en"], default="zh")
     if request.method == "POST":
         csrf.protect()

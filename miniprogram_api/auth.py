@@ -5,10 +5,10 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.identity.auth import login_alipay, login_wechat, revoke_token
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.auth import login_alipay, login_wechat, revoke_token
 
 from .security import BEARER_DOC, bearer_token
 

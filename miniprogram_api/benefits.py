@@ -6,11 +6,11 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.money.benefits import MAX_PAGE, benefit_summary, card_accounts, checked_filter, list_benefits
+from app.money.notifications import SUBSCRIPTION_RESULTS, record_subscription
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.benefits import MAX_PAGE, benefit_summary, card_accounts, checked_filter, list_benefits
-from app.services.notifications import SUBSCRIPTION_RESULTS, record_subscription
 
 from .security import BEARER_DOC, current_account
 

@@ -6,13 +6,13 @@ from typing import Any
 import marshmallow as ma
 from flask import Response
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.card.binding import bind
+from app.card.devices import provision_seed
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.binding import bind
-from app.services.card_code import issue_code
-from app.services.devices import provision_seed
-from app.services.history import MAX_PAGE, list_verifications
+from app.scanning.card_code import issue_code
+from app.scanning.history import MAX_PAGE, list_verifications
 from qr import render
 
 from .security import BEARER_DOC, bearer_token, current_account

@@ -5,12 +5,12 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.card.devices import bound_card
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.audit import access_log
-from app.services.complaints import add_citizen_message, file_complaint, own_complaints, rate
-from app.services.devices import bound_card
+from app.service_desk.audit import access_log
+from app.service_desk.complaints import add_citizen_message, file_complaint, own_complaints, rate
 
 from .security import BEARER_DOC, current_account
 

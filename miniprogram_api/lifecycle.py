@@ -7,11 +7,11 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.card import lifecycle
+from app.card.phone import change_phone, send_phone_code
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services import lifecycle
-from app.services.phone import change_phone, send_phone_code
 
 from .card import SeedRequestSchema, SeedSchema
 from .security import BEARER_DOC, current_account

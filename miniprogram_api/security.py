@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import request
 
-from app.errors import AppError
-from app.models import MpAccount
+from app.identity.auth import account_for_token
+from app.identity.models import MpAccount
+from app.platform.errors import AppError
 from app.runtime import runtime
-from app.services.auth import account_for_token
 
 BEARER_DOC = {"security": [{"bearerAuth": []}]}
 

@@ -15,7 +15,7 @@ MARK_TTL_SECONDS = (WINDOW_BACK + WINDOW_AHEAD + 3) * STEP_SECONDS
 
 
 class Ledger(Protocol):
-    """Atomic use of a code (a Redis Lua script, or SQL ``INSERT ... ON CONFLICT``): see app.store."""
+    """Atomic use of a code (a Redis Lua script, or SQL ``INSERT ... ON CONFLICT``): see app.platform.store."""
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str,
                  answer_ttl: int, claim: tuple[str, int] | None = None) -> tuple[str, str | None]: ...

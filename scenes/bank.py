@@ -8,11 +8,11 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.card.bank_reports import BANK_EVENTS, applications, report
+from app.partners.partners import require_role
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.bank_reports import BANK_EVENTS, applications, report
-from app.services.partners import require_role
 
 from .signing import signed
 

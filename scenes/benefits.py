@@ -9,15 +9,15 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 
-from app.errors import AppError
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.money.disbursement import LINE_FIELDS, submit_batch
+from app.money.financial_accounts import card_for_recipient, mask_account_number, register_financial_account
+from app.money.medical_insurance import MAX_STATEMENT_ENTRIES, report_medical_account
+from app.money.settlement import MAX_CONFIRMATIONS, OUTCOMES, Confirmation, confirm, find_batch, pending_for_bank, reconcile
+from app.partners.partners import require_role
+from app.platform.errors import AppError
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.disbursement import LINE_FIELDS, submit_batch
-from app.services.financial_accounts import card_for_recipient, mask_account_number, register_financial_account
-from app.services.medical_insurance import MAX_STATEMENT_ENTRIES, report_medical_account
-from app.services.partners import require_role
-from app.services.settlement import MAX_CONFIRMATIONS, OUTCOMES, Confirmation, confirm, find_batch, pending_for_bank, reconcile
 
 from .signing import signed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.errors import AppError
+from app.platform.errors import AppError
 
 from .policies.base import Scene
 from .policies.campus import Campus

@@ -18,9 +18,9 @@ from typing import Any
 
 from flask import g, request
 
+from app.partners.nonces import SCHEME, NonceClaim, unauthorized
+from app.partners.partners import PartnerView, require_enabled, require_partner
 from app.runtime import Runtime, runtime
-from app.services.nonces import SCHEME, NonceClaim, unauthorized
-from app.services.partners import PartnerView, require_enabled, require_partner
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
 _PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
@@ -87,7 +87,7 @@ def request_path() -> str:
 def signed(view: Callable[..., Any] | None = None, *, defer_nonce: bool = False) -> Any:
     """Decorator: authenticate the partner and claim the nonce before the view runs; sets
     ``g.partner``. With ``defer_nonce=True`` the view gets the claim as ``g.nonce`` and must
-    claim it (app.services.nonces) before its request has any effect."""
+    claim it (app.partners.nonces) before its request has any effect."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)

@@ -7,12 +7,12 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 
-from app.errors import AppError
-from app.extensions import error_responses
-from app.http_json import CardBlueprint
+from app.partners.memberships import may_hold_members, member_count, replace_members
+from app.platform.errors import AppError
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
 from app.runtime import runtime
-from app.services.memberships import may_hold_members, member_count, replace_members
-from app.services.verification import verify, verify_card_number
+from app.scanning.verification import verify, verify_card_number
 
 from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.idnumber import CHECK_MAP, check_digit  # noqa: E402
+from app.identity.idnumber import CHECK_MAP, check_digit  # noqa: E402
 
 SAMPLES = ROOT / "app" / "samples"
 HEADER = ["name", "id_number", "phone", "insured"]

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from app import idnumber
+from app.identity import idnumber
 
 from .helpers import ApiClient, roster_text
 

@@ -19,9 +19,9 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.clock import FrozenClock
-from app.extensions import db
-from app.models import Base
+from app.platform.clock import FrozenClock
+from app.platform.db import db
+from app.platform.models import Base
 from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pyotp
 
-from app.clock import FrozenClock
+from app.identity.roster import import_roster
+from app.partners.partners import create_partner
+from app.partners.terminals import register_terminals
+from app.platform.clock import FrozenClock
 from app.runtime import EXTENSION_KEY
-from app.services.partners import create_partner
-from app.services.roster import import_roster
-from app.services.terminals import register_terminals
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
@@ -26,7 +26,7 @@ TERMINALS = tuple(f"gate-{n}" for n in range(60)) + ("t1",)
 
 def dispose(app: Any) -> None:
     """End a test app: its session and its connection pool."""
-    from app.extensions import db
+    from app.platform.db import db
 
     with app.app_context():
         db.session.remove()
@@ -110,7 +110,7 @@ STAFF_PASSWORD = "correct horse battery staple"
 
 def new_staff(app: Any, username: str, role: str, department: str | None = None) -> str:
     """Create a staff account; returns its TOTP seed."""
-    from app.services.staff import create_staff
+    from app.service_desk.staff import create_staff
 
     with app.app_context():
         return create_staff(app.extensions[EXTENSION_KEY], username, role, STAFF_PASSWORD, department).totp_seed

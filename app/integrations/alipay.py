@@ -23,8 +23,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app.errors import AppError
 from app.integrations.identity import PlatformIdentity
+from app.platform.errors import AppError
 
 log = logging.getLogger(__name__)
 

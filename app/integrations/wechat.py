@@ -16,8 +16,8 @@ from typing import Any
 
 import requests
 
-from app.errors import AppError
 from app.integrations.identity import PlatformIdentity
+from app.platform.errors import AppError
 
 log = logging.getLogger(__name__)
 # code2Session takes the AppSecret in the query string, and urllib3 logs request URLs at DEBUG:

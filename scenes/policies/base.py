@@ -6,10 +6,10 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.clock import DISPLAY_ZONE
-from app.services.memberships import member_id
-from app.services.partners import PartnerView
-from app.services.verification import SceneContext
+from app.partners.memberships import member_id
+from app.partners.partners import PartnerView
+from app.platform.clock import DISPLAY_ZONE
+from app.scanning.verification import SceneContext
 
 
 class Scene:

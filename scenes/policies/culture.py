@@ -6,7 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.services.verification import SceneContext
+from app.scanning.verification import SceneContext
 
 from .base import Scene, concession, membership
 

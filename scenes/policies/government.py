@@ -6,8 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.services.partners import PartnerView
-from app.services.verification import SceneContext
+from app.partners.partners import PartnerView
+from app.scanning.verification import SceneContext
 
 from .base import Scene
 

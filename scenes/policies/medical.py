@@ -5,8 +5,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app import idnumber
-from app.services.verification import SceneContext
+from app.identity import idnumber
+from app.scanning.verification import SceneContext
 
 from .base import Scene
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.services.transit import open_entry
-from app.services.verification import SceneContext
+from app.scanning.transit import open_entry
+from app.scanning.verification import SceneContext
 
 from .base import Scene, concession
 

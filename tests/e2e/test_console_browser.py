@@ -19,7 +19,7 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from app.clock import FrozenClock
+from app.platform.clock import FrozenClock
 from standins.wechat import WeChatStandIn
 
 from ..backends import IN_CI

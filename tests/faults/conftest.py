@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.clock import FrozenClock
-from app.models import Base
+from app.platform.clock import FrozenClock
+from app.platform.models import Base
 from standins.wechat import WeChatStandIn
 
 from ..backends import IN_CI

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 
 import scenes.policies.transit as transit_policy
-from app.extensions import db
-from app.services import verification
+from app.platform.db import db
+from app.scanning import verification
 
 from ..helpers import ApiClient
 from .conftest import Servers

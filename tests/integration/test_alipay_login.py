@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.clock import FrozenClock
+from app.platform.clock import FrozenClock
 from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 

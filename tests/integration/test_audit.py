@@ -9,9 +9,9 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import DatabaseError
 
 from app.cli import main
-from app.extensions import db
-from app.models import AuditChainHead, AuditRecord
-from app.services.audit import SETTLE_SECONDS, StaffActor, record_staff_access, seal_pending, verify_chain
+from app.platform.db import db
+from app.service_desk.audit import SETTLE_SECONDS, StaffActor, record_staff_access, seal_pending, verify_chain
+from app.service_desk.models import AuditChainHead, AuditRecord
 
 from ..helpers import ApiClient
 
@@ -84,7 +84,7 @@ def test_an_edited_record_is_named(api: ApiClient) -> None:
 
 
 def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(api: ApiClient) -> None:
-    from app.services.audit import record_hash
+    from app.service_desk.audit import record_hash
 
     _records(api, 5)
 

@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from app import create_app
+from app.identity.people import citizen_by_id_number
 from app.runtime import EXTENSION_KEY
 from app.server import upgrade_schema
-from app.services.people import citizen_by_id_number
 from app.startup_checks import run_startup_checks
 
 from ..backends import fresh_postgres, redis_url

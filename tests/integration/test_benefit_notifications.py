@@ -11,10 +11,10 @@ from flask.cli import ScriptInfo
 from sqlalchemy import select
 
 from app.cli import main
-from app.extensions import db
 from app.integrations.wechat_messages import SubscribeMessenger
-from app.models import Notification
-from app.services.notifications import deliver_due
+from app.money.models import Notification
+from app.money.notifications import deliver_due
+from app.platform.db import db
 from standins.wechat import WeChatStandIn
 
 from ..benefits_support import Benefits, line

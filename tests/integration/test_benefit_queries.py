@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.clock import DISPLAY_ZONE
+from app.platform.clock import DISPLAY_ZONE
 
 from ..benefits_support import MEDICAL, Benefits, line
 from ..helpers import ApiClient

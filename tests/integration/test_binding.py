@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, inspect, select, text
 
-from app.extensions import db
-from app.models import Card, MpAccount
-from app.services.binding import luhn_check_digit
+from app.card.binding import luhn_check_digit
+from app.card.models import Card
+from app.identity.models import MpAccount
+from app.platform.db import db
 
 from ..helpers import PERSON, ApiClient
 from .test_login import error_code

@@ -9,8 +9,8 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Device
+from app.card.models import Device
+from app.platform.db import db
 from qr import payload, totp
 
 from ..helpers import ApiClient
@@ -125,8 +125,8 @@ class TestSeed:
             assert error_code(response) == "validation_error"
 
     def test_seeds_are_stored_encrypted(self, api: ApiClient) -> None:
-        from app.extensions import db
-        from app.models import Device
+        from app.card.models import Device
+        from app.platform.db import db
 
         grant = self.seed(api, api.bound_citizen(), "install-aaaa")
         with api.app.app_context():

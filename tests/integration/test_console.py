@@ -9,8 +9,8 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from app.extensions import db
-from app.models import AuditRecord
+from app.platform.db import db
+from app.service_desk.models import AuditRecord
 
 from ..helpers import PERSON, ApiClient, Console, new_staff
 from .test_lifecycle import Story

@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, settings
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from app.clock import FrozenClock
-from app.models.partner import PARTNER_ROLES
+from app.partners.models import PARTNER_ROLES
+from app.platform.clock import FrozenClock
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn

@@ -114,8 +114,8 @@ def test_racing_overlapping_batches_pay_each_line_exactly_once(benefits: Benefit
 def test_large_racing_imports_overlap_in_the_database_and_pay_each_line_once(benefits: Benefits, scene: dict[str, Any]) -> None:
     """Big enough that the transactions really overlap: shuffled orders would deadlock unless
     rows are written in one order."""
-    from app.services.disbursement import submit_batch
-    from app.services.partners import partner_view
+    from app.money.disbursement import submit_batch
+    from app.partners.partners import partner_view
 
     first, second = scene["holders"][:2]
     api = benefits.api
@@ -343,9 +343,9 @@ def test_a_request_naming_a_line_twice_is_refused_whole_with_the_positions(benef
 @pytest.mark.parametrize("outcomes", [("returned", "credited"), ("credited", "returned"), ("credited", "credited")])
 def test_the_service_answers_a_repeated_line_by_what_the_earlier_entry_did(benefits: Benefits, scene: dict[str, Any],
                                                                            outcomes: tuple[str, str]) -> None:
+    from app.money.settlement import Confirmation, confirm
+    from app.partners.partners import partner_view
     from app.runtime import runtime
-    from app.services.partners import partner_view
-    from app.services.settlement import Confirmation, confirm
 
     benefits.submit(scene["department"], "B1", [line("L1", scene["holders"][0])])
     [pending] = benefits.pending(scene["bank"])
@@ -416,7 +416,7 @@ def test_a_submission_with_no_line_recorded_leaves_no_batch_to_report(benefits: 
     assert benefits.reconciliation(department, "B2").status_code == 404
     assert benefits.reconciliation(department, "B1").json["total"]["count"] == 1
     with benefits.api.app.app_context():
-        from app.extensions import db
-        from app.models import DisbursementBatch
+        from app.money.models import DisbursementBatch
+        from app.platform.db import db
 
         assert {batch.batch_reference for batch in db.session.query(DisbursementBatch)} <= {"B1", "B2"}

@@ -6,9 +6,9 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Card
-from app.services import guessing
+from app.card.models import Card
+from app.platform.db import db
+from app.scanning import guessing
 from qr import payload
 
 from ..helpers import ApiClient

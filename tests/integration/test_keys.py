@@ -8,11 +8,14 @@ from click.testing import CliRunner
 from flask.cli import ScriptInfo
 from sqlalchemy import select
 
+from app.card.models import Device
 from app.cli import main
-from app.crypto import Keyring
-from app.extensions import db
-from app.models import Citizen, Device, Partner, Staff
-from app.services import people
+from app.identity import people
+from app.identity.models import Citizen
+from app.partners.models import Partner
+from app.platform.crypto import Keyring
+from app.platform.db import db
+from app.service_desk.models import Staff
 
 from ..helpers import PERSON, ApiClient, new_staff
 

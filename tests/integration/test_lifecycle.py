@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import CarrierEvent, Device, PhysicalCard, Verification
-from app.services.lifecycle import ECARD_TRANSITIONS, PHYSICAL_TRANSITIONS, REINSTATE, transition_physical
-from app.services.pins import pin_matches
+from app.card.lifecycle import ECARD_TRANSITIONS, PHYSICAL_TRANSITIONS, REINSTATE, transition_physical
+from app.card.models import CarrierEvent, Device, PhysicalCard
+from app.card.pins import pin_matches
+from app.platform.db import db
+from app.scanning.models import Verification
 
 from ..helpers import ApiClient
 from .test_login import error_code
@@ -112,8 +113,8 @@ def test_every_physical_transition_from_every_state(api: ApiClient, story: Story
 
 @pytest.mark.parametrize(("event", "state"), [(e, s) for e in ECARD_TRANSITIONS for s in ("active", "suspended", "cancelled")])
 def test_every_ecard_transition_from_every_state(api: ApiClient, story: Story, event: str, state: str) -> None:
-    from app.models import Card
-    from app.services.lifecycle import transition_ecard
+    from app.card.lifecycle import transition_ecard
+    from app.card.models import Card
 
     with api.app.app_context():
         card = db.session.scalars(select(Card)).one()
@@ -345,7 +346,7 @@ def test_a_fee_must_be_integer_fen(story: Story) -> None:
 
 
 def test_cancelling_the_card_cancels_every_carrier(api: ApiClient, story: Story) -> None:
-    from app.services.lifecycle import cancel_card
+    from app.card.lifecycle import cancel_card
 
     story.activated()
     code = api.code(story.token)
@@ -473,7 +474,7 @@ def test_changing_the_phone_needs_the_code_sent_to_it(story: Story) -> None:
 
 
 def test_a_card_seen_too_far_apart_too_soon_is_flagged_but_not_blocked(api: ApiClient, story: Story) -> None:
-    from app.services.terminals import register_terminals
+    from app.partners.terminals import register_terminals
 
     story.activated()
     with api.app.app_context():

@@ -126,8 +126,8 @@ class TestTokens:
         assert error_code(response) == "token_invalid"
 
     def test_only_a_digest_of_the_token_is_stored(self, api: ApiClient) -> None:
-        from app.extensions import db
-        from app.models import AuthToken
+        from app.identity.models import AuthToken
+        from app.platform.db import db
 
         token = api.login()
         with api.app.app_context():

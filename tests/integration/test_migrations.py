@@ -8,8 +8,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
 from app import create_app
-from app.extensions import db
-from app.models import Base
+from app.platform.db import db
+from app.platform.models import Base
 
 from .. import backends
 

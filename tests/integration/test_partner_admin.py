@@ -45,8 +45,8 @@ def test_roles_are_granted_and_revoked_and_a_role_only_partner_verifies_nowhere(
 
 
 def test_require_role_refuses_a_partner_without_it(api: ApiClient) -> None:
-    from app.errors import AppError
-    from app.services.partners import require_partner, require_role
+    from app.partners.partners import require_partner, require_role
+    from app.platform.errors import AppError
 
     bank = api.partner((), name="Bank", roles=("bank",))
     with api.app.app_context():
@@ -139,7 +139,7 @@ def test_unknown_partners_are_usage_errors(api: ApiClient, args: tuple[str, ...]
 
 
 def test_a_removed_terminal_is_refused_within_10_s_keeps_its_history_and_can_return(api: ApiClient) -> None:
-    from app.services.terminals import CACHE_SECONDS
+    from app.partners.terminals import CACHE_SECONDS
 
     token, partner = api.bound_citizen(), api.partner(terminals=("gate-1", "gate-2"))
     assert api.verify(partner, api.code(token)).json["accepted"] is True

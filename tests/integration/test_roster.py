@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import main
-from app.extensions import db
-from app.models import Citizen
+from app.identity.models import Citizen
+from app.platform.db import db
 
 from ..helpers import ApiClient, roster_text
 

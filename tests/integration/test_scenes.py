@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
-from app.models import Verification
+from app.platform.db import db
+from app.scanning.models import Verification
 from scenes.registry import POLICIES
 
 from ..helpers import PERSON, ApiClient

@@ -23,14 +23,15 @@ from sqlalchemy import make_url, select, text, update
 import app as app_package
 from app import startup_checks
 from app.cli import main
-from app.crypto import Keyring
-from app.extensions import db
-from app.models import Citizen, Partner
+from app.identity import people
+from app.identity.models import Citizen
+from app.identity.roster import import_roster
+from app.partners.models import Partner
+from app.partners.partners import create_partner
+from app.platform.crypto import Keyring
+from app.platform.db import db
 from app.runtime import runtime
-from app.services import people
-from app.services.partners import create_partner
-from app.services.roster import import_roster
-from app.services.staff import create_staff
+from app.service_desk.staff import create_staff
 from scenes.registry import SCENE_NAMES
 
 from .. import backends

@@ -9,9 +9,9 @@ import pytest
 import redis
 from sqlalchemy import create_engine
 
-from app.clock import FrozenClock
-from app.models import Base
-from app.store import RedisStore, SqlStore, Store, StoreUnavailable
+from app.platform.clock import FrozenClock
+from app.platform.models import Base
+from app.platform.store import RedisStore, SqlStore, Store, StoreUnavailable
 
 
 @pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis"])

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select, update
 
-from app.extensions import db
-from app.models import Card, Partner, Verification
-from app.services import verification
+from app.card.models import Card
+from app.partners.models import Partner
+from app.platform.db import db
+from app.scanning import verification
+from app.scanning.models import Verification
 from qr import payload
 
 from ..helpers import ApiClient
@@ -44,7 +46,7 @@ def test_a_code_verifies_only_once(api: ApiClient, citizen: str, partner: dict) 
 
 
 def test_one_batch_holding_two_acceptances_of_one_use_key_records_one(api: ApiClient, citizen: str, partner: dict) -> None:
-    """The durable ledger inside one group-commit batch (app.group_commit): ON CONFLICT (use_key)
+    """The durable ledger inside one group-commit batch (app.platform.group_commit): ON CONFLICT (use_key)
     DO NOTHING keeps the first row and reports the second as not inserted; refusals have no use_key."""
     assert api.verify(partner, api.code(citizen)).json["accepted"] is True
     with api.app.app_context():

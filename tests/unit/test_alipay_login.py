@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from app.errors import AppError
 from app.integrations.alipay import AlipayLogin, sign_content, split_top_level
 from app.integrations.identity import PlatformIdentity
+from app.platform.errors import AppError
 from standins.alipay import AlipayStandIn
 
 APP_ID = "2021000123456789"

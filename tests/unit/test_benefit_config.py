@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import ConfigError, load_config
-from app.services.notifications import format_yuan
+from app.money.notifications import format_yuan
 
 
 def test_benefit_types_default_and_override() -> None:

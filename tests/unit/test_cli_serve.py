@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from app.cli import BindAddress, main
+from app.cli import main
+from app.cli.serve import BindAddress
 
 
 @pytest.mark.parametrize(("bind", "refusal"), [

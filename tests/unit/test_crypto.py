@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from app.crypto import BlindIndex, Keyring, KeyringError
+from app.platform.crypto import BlindIndex, Keyring, KeyringError
 
 K1 = base64.b64encode(b"1" * 32).decode()
 K2 = base64.b64encode(b"2" * 32).decode()

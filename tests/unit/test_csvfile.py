@@ -1,4 +1,4 @@
-"""app.csvfile: the operator's files as UTF-8 lines, with the line and byte where they are not; rows of the wrong width."""
+"""app.platform.csvfile: the operator's files as UTF-8 lines, with the line and byte where they are not; rows of the wrong width."""
 from __future__ import annotations
 
 import io
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.csvfile import CsvFileError, open_csv, records, whole_records
+from app.platform.csvfile import CsvFileError, open_csv, records, whole_records
 
 
 def read(tmp_path: Any, data: bytes) -> list[tuple[int, dict[str, str | None]]]:

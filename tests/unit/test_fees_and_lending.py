@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.services.fees import decide_fee, ecard_fee
-from app.services.lending import great_circle_m, implausible
-from app.services.pins import pin_weakness
+from app.card.fees import decide_fee, ecard_fee
+from app.card.pins import pin_weakness
+from app.scanning.lending import great_circle_m, implausible
 
 
 @pytest.mark.parametrize(("earlier", "technology", "expected"), [

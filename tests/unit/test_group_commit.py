@@ -1,4 +1,4 @@
-"""app.group_commit: every request gets its own row's result, batches form under concurrency,
+"""app.platform.group_commit: every request gets its own row's result, batches form under concurrency,
 an error reaches every request of its batch and no other."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.group_commit import GroupCommit
+from app.platform.group_commit import GroupCommit
 
 
 class Recorder:

@@ -13,8 +13,8 @@ import app
 # A route's methods as each answer lists them. Werkzeug gathers them in a set, whose order follows
 # the process's string hash seed: under seeds 0-2 it came out in three different orders.
 PROBE = """
-from app.http_errors import register_error_handlers
-from app.http_methods import CardFlask
+from app.platform.http_errors import register_error_handlers
+from app.platform.http_methods import CardFlask
 probe = CardFlask("probe")
 probe.add_url_rule("/r", "r", lambda: "", methods=["GET", "POST", "PUT", "DELETE"])
 register_error_handlers(probe)

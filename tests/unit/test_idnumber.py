@@ -1,4 +1,4 @@
-"""Unit and property tests for app.idnumber (GB 11643-1999, ISO 7064 MOD 11-2).
+"""Unit and property tests for app.identity.idnumber (GB 11643-1999, ISO 7064 MOD 11-2).
 
 Check digits are computed here from the formula written out independently of
 the module under test: weights are 2**(17-i) mod 11 for positions i = 0..16,
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app import idnumber
-from app.idnumber import IdNumberError, birth_date, check_digit, mask, normalize, sex, validate
+from app.identity import idnumber
+from app.identity.idnumber import IdNumberError, birth_date, check_digit, mask, normalize, sex, validate
 
 TODAY = date(2026, 6, 1)
 SAMPLES = Path(__file__).resolve().parents[2] / "app" / "samples"

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import idnumber
-from app.csvfile import CsvFileError
-from app.services.memberships import MEMBER_HEADER, read_member_rows
-from app.services.people import MOBILE_PATTERN
-from app.services.roster import HEADER, MAX_NAME_LENGTH, ImportReport, read_roster
+from app.identity import idnumber
+from app.identity.people import MOBILE_PATTERN
+from app.identity.roster import HEADER, MAX_NAME_LENGTH, ImportReport, read_roster
+from app.partners.memberships import MEMBER_HEADER, read_member_rows
+from app.platform.csvfile import CsvFileError
 
 TODAY = date(2026, 11, 29)
 VALID_IDS = ["441900198506151235", "11010519491231002X", "440104200001010014"]

@@ -1,4 +1,4 @@
-"""read_ahead (app.services.disbursement): order kept, producer errors raised in the consumer,
+"""read_ahead (app.money.disbursement): order kept, producer errors raised in the consumer,
 an early stop does not leave the producer thread hanging."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.services.disbursement import read_ahead
+from app.money.disbursement import read_ahead
 
 
 def test_items_arrive_in_order() -> None:

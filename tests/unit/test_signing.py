@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import AppError
+from app.platform.errors import AppError
 from scenes.signing import authorization_header, parse_authorization, sign, string_to_sign
 
 

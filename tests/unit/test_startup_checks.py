@@ -7,11 +7,11 @@ import base64
 import pytest
 from sqlalchemy import make_url
 
-from app.crypto import Keyring
-from app.models import Base
-from app.services.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
+from app.keys import BLIND_INDEXED_COLUMNS, ENCRYPTED_COLUMNS
+from app.platform.crypto import Keyring
+from app.platform.models import Base
+from app.platform.store import RedisStore
 from app.startup_checks import StartupRefused, StartupReport, _open, shown_database_url
-from app.store import RedisStore
 
 RING = Keyring.from_setting("k1:" + base64.b64encode(b"1" * 32).decode())
 

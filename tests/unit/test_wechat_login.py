@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from app.errors import AppError
 from app.integrations.identity import PlatformIdentity
 from app.integrations.wechat import WeChatLogin
+from app.platform.errors import AppError
 from standins.wechat import WeChatStandIn
 
 APPID = "wx0123456789abcdef"

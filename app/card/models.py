@@ -1,0 +1,130 @@
+"""The citizen card (M-3): one per citizen, identified by a random, non-identifying number.
+
+E-card devices: each holds a TOTP seed and a pseudonym that appears in its codes.
+
+The card's carriers besides the e-card (M-3, M-14): the physical social-security card, the
+record of every carrier transition and the partner banks' idempotent reports (M-10(8)). The
+e-card's own state is ``Card.status``; lending flags (M-27) are the scanning domain's."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.models import Base
+
+CARD_ACTIVE = "active"
+CARD_CANCELLED = "cancelled"
+
+
+class Card(Base):
+    """``status`` is the e-card's state: ``active`` <-> ``suspended``, or ``cancelled`` once the
+    card itself is cancelled (app/card/lifecycle.py; docs/card-lifecycle.md)."""
+
+    __tablename__ = "cards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(32), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=CARD_ACTIVE)
+    contact_phone_enc: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    # Wrong passwords against this card's codes since ``failures_since`` (docs/qr-format.md, guessing)
+    failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    failures_since: Mapped[datetime | None]
+
+
+class Device(Base):
+    """One e-card carrier. At most one unrevoked device per card: provisioning a new device
+    revokes the old one, whose codes then stop verifying (docs/qr-format.md)."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        Index(
+            "uq_devices_active_card",
+            "card_id",
+            unique=True,
+            postgresql_where=text("revoked_at IS NULL"),
+            sqlite_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    pseudonym: Mapped[str] = mapped_column(String(16), unique=True)
+    seed_enc: Mapped[str] = mapped_column(String(200))
+    installation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+# The states in which a physical card is the citizen's current one (at most one per card).
+LIVE_PHYSICAL_STATES = ("applied", "produced", "issued", "activated", "suspended")
+_LIVE = "state IN ('applied', 'produced', 'issued', 'activated', 'suspended')"
+
+
+class PhysicalCard(Base):
+    """One physical social-security card of a citizen card (docs/card-lifecycle.md).
+
+    ``application_id`` is public (the bank names the card by it); ``serial_number`` is set when
+    the bank reports production; ``suspended_from`` is the state a loss report interrupted, to
+    which cancelling the report returns. ``fee_rule``/``fee_fen``/``fee_payer`` record the fee
+    decision (M-24) shown to the citizen before they confirmed. ``pin_hash`` is a scrypt hash."""
+
+    __tablename__ = "physical_cards"
+    __table_args__ = (
+        Index("uq_physical_cards_live_card", "card_id", unique=True,
+              postgresql_where=text(_LIVE), sqlite_where=text(_LIVE)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(32), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    suspended_from: Mapped[str | None] = mapped_column(String(16))
+    serial_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    technology: Mapped[str] = mapped_column(String(32))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("physical_cards.id"))
+    fee_rule: Mapped[str] = mapped_column(String(32))
+    fee_fen: Mapped[int]
+    fee_payer: Mapped[str] = mapped_column(String(16))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CarrierEvent(Base):
+    """One transition of a carrier (``ecard``, ``physical``) or of the card itself (``card``):
+    what changed, why, who did it (``citizen``, ``bank:<partner_id>``, ``operator``) and when."""
+
+    __tablename__ = "carrier_events"
+    __table_args__ = (Index("ix_carrier_events_card_created", "card_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    carrier: Mapped[str] = mapped_column(String(8))
+    physical_card_id: Mapped[int | None] = mapped_column(ForeignKey("physical_cards.id"))
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class BankReport(Base):
+    """A partner bank's report, kept by its ``request_id`` so that a retry never applies twice:
+    the retry gets ``answer`` (the JSON first sent) back. ``digest`` is the SHA-256 of the body."""
+
+    __tablename__ = "bank_reports"
+    __table_args__ = (UniqueConstraint("partner_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    request_id: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime]

@@ -1,0 +1,34 @@
+"""``citizencard roster``: import the resident roster (M-5, M-17)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from app.runtime import runtime
+
+
+@click.group()
+def roster() -> None:
+    """The resident roster (M-5, M-17)."""
+
+
+@roster.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def roster_import(path: str) -> None:
+    """Import a roster CSV (header name,id_number,phone,insured). Exit 1 if rows were rejected."""
+    from app.identity.roster import import_roster
+    from app.platform.csvfile import CsvFileError, open_csv
+
+    try:
+        with open_csv(path) as stream:
+            report = import_roster(runtime(), stream)
+    except CsvFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line, reason in report.rejected:
+        click.echo(f"line {line}: rejected: {reason}", err=True)
+    click.echo(f"inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged}, "
+               f"rejected {len(report.rejected)}")
+    sys.exit(1 if report.rejected else 0)

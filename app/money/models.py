@@ -1,0 +1,122 @@
+"""Benefits paid to the card (M-21, M-22, M-23.7): the card's financial account, disbursement
+batches and their lines, the medical-insurance personal account as last reported, and the
+citizen's WeChat subscriptions with the notification outbox. Money is integer fen."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.models import Base
+
+DISBURSEMENT_PENDING = "pending"
+DISBURSEMENT_CREDITED = "credited"
+DISBURSEMENT_RETURNED = "returned"
+
+
+class FinancialAccount(Base):
+    """The card's designated debit account (M-21), registered by the bank (partner role ``bank``)
+    that holds it. The account number is encrypted at rest; only its masked form is shown."""
+
+    __tablename__ = "financial_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), unique=True)
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    account_number_enc: Mapped[str] = mapped_column(String(200))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MedicalInsuranceAccount(Base):
+    """The medical-insurance personal account (M-21) as the bureau (role ``medical_insurance``)
+    last reported it: balance in fen and the recent statement (JSON), both as of ``as_of``."""
+
+    __tablename__ = "medical_insurance_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    bureau_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    balance_fen: Mapped[int] = mapped_column(BigInteger)
+    statement: Mapped[str] = mapped_column(Text)
+    as_of: Mapped[datetime]
+    reported_at: Mapped[datetime]
+
+
+class DisbursementBatch(Base):
+    """A department's batch (partner role ``disburse``), unique by its own reference."""
+
+    __tablename__ = "disbursement_batches"
+    __table_args__ = (UniqueConstraint("department_id", "batch_reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    batch_reference: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Disbursement(Base):
+    """One benefit line, unique by the department's line reference, so it is paid at most once.
+    ``status`` moves once: pending -> credited or returned, reported by ``bank_partner_id``.
+
+    ``department_id`` and ``bank_partner_id`` are copies (of the batch's department and of the
+    account's bank, both under foreign keys there) kept for the unique key and the bank's
+    conditional update; they carry no foreign key of their own, which keeps two foreign-key
+    checks per line out of a 100,000-line import (docs/benefits.md, Performance)."""
+
+    __tablename__ = "disbursements"
+    __table_args__ = (
+        UniqueConstraint("department_id", "line_reference"),
+        Index("ix_disbursements_citizen_posted", "citizen_id", "posted_at", "id"),
+        Index("ix_disbursements_batch_status", "batch_id", "status"),
+        Index("ix_disbursements_bank_status", "bank_partner_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("disbursement_batches.id"))
+    department_id: Mapped[int]
+    line_reference: Mapped[str] = mapped_column(String(64))
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    financial_account_id: Mapped[int] = mapped_column(ForeignKey("financial_accounts.id"))
+    bank_partner_id: Mapped[int]
+    benefit_type: Mapped[str] = mapped_column(String(32))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM, the month the benefit covers
+    status: Mapped[str] = mapped_column(String(8), default=DISBURSEMENT_PENDING)
+    return_reason: Mapped[str | None] = mapped_column(String(200))
+    posted_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """A WeChat subscribe-message template the citizen accepted in the mini-program: each
+    acceptance allows one message (``remaining``)."""
+
+    __tablename__ = "notification_subscriptions"
+    __table_args__ = (UniqueConstraint("account_id", "template_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    template_id: Mapped[str] = mapped_column(String(64))
+    remaining: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime]
+
+
+class Notification(Base):
+    """The outbox: one WeChat subscribe message to send. ``status`` is pending, sent or failed
+    (final: 43101 no quota, or too many attempts); pending ones are retried from ``next_attempt_at``."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    template_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_errcode: Mapped[int | None]
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,121 @@
+"""Strict JSON request bodies for every endpoint (one parser, used by every blueprint).
+
+Python's json module accepts what an API should refuse and fails in ways a generic handler would
+turn into a 500: nesting deep enough to exhaust the stack, integers too long to convert, NaN and
+Infinity (also as an overflowing ``1e999``), lone UTF-16 surrogates (``"\\ud800"``) that later
+fail to encode, and a key repeated in one object (whose value wins differs between parsers: a
+signature checker and the app must not disagree). Here each of these is a 400 ``bad_request``;
+a body that is not declared as JSON is a 415; chunked bodies without a
+length are refused with 411 (the body-size limit needs the length).
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import flask
+from flask_smorest import Blueprint
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from app.platform.errors import AppError
+from app.platform.openapi import error_responses
+
+MAX_DEPTH = 16
+MAX_NUMBER_CHARACTERS = 30
+BODY_ERRORS = {  # documented on every operation with a JSON body: the answers of this module and the size limit
+    400: "bad_request: the body is not acceptable JSON; details.reason says why",
+    411: "length_required: a chunked body; send Content-Length",
+    413: "payload_too_large: the body is over the size limit (64 KiB)",
+    415: "unsupported_media_type: send the body with Content-Type: application/json",
+}
+
+
+def _bad_json(reason: str) -> AppError:
+    return AppError("bad_request", 400, "the request body is not acceptable JSON", {"reason": reason})
+
+
+def _no_constants(name: str) -> Any:
+    raise _bad_json(f"{name} is not JSON")
+
+
+def _bounded_number(kind: type) -> Any:
+    def convert(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARACTERS:
+            raise _bad_json("number too long")
+        number = kind(text)
+        if kind is float and not math.isfinite(number):
+            raise _bad_json("number out of range")
+        return number
+
+    return convert
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _bad_json("a key is repeated in one object")
+    return value
+
+
+def _depth_ok(value: Any) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return False
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads_strict(data: bytes) -> Any:
+    """Parse a request body; raises AppError 400 for anything but plain, shallow UTF-8 JSON."""
+    try:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys,
+                           parse_int=_bounded_number(int), parse_float=_bounded_number(float))
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+    except RecursionError:
+        raise _bad_json(f"nested deeper than {MAX_DEPTH} levels") from None
+    except UnicodeError:
+        raise _bad_json("not UTF-8 text, or a lone UTF-16 surrogate") from None
+    except ValueError:  # JSONDecodeError is a ValueError
+        raise _bad_json("not JSON") from None
+    if not _depth_ok(value):
+        raise _bad_json(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+class StrictJsonParser(FlaskParser):
+    """webargs' Flask parser with :func:`loads_strict` and a 415 for bodies not sent as JSON."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        if not is_json_request(req):
+            raise AppError("unsupported_media_type", 415, "send the body with Content-Type: application/json")
+        return loads_strict(data)
+
+
+class CardBlueprint(Blueprint):
+    """flask-smorest's Blueprint with the strict parser; every blueprint of ours uses it. An
+    operation with a JSON body documents the body errors (:data:`BODY_ERRORS`)."""
+
+    ARGUMENTS_PARSER = StrictJsonParser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        # An instance, made once: given a class, webargs builds a schema (deep-copying its fields)
+        # on every request (it showed in the verification's profile, issue 7).
+        schema = schema() if isinstance(schema, type) else schema
+        decorator = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return decorator
+        return lambda view: decorator(error_responses(self, BODY_ERRORS)(view))
+
+
+def refuse_chunked_bodies() -> None:
+    """``before_request``: a body without Content-Length cannot be held to the size limit."""
+    if "chunked" in flask.request.headers.get("Transfer-Encoding", "").lower():
+        raise AppError("length_required", 411, "send the body with a Content-Length header, not chunked")

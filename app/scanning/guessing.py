@@ -1,0 +1,86 @@
+"""Resisting guesses (M-19, M-27; RFC 4226 §7.3, docs/qr-format.md "Guessing").
+
+- A terminal or partner sending many invalid codes is throttled: over 30 invalid codes a minute
+  from one terminal, or 300 from one partner, its verifications answer 429
+  ``too_many_invalid_codes`` with ``Retry-After`` for the rest of the minute, and a warning is
+  logged (partner, terminal; never the code). Counters are shared through the store; each app
+  process keeps the resulting block in memory, so the normal path pays no extra round trip.
+- Wrong passwords against one card slow that card down instead of locking its owner out: after
+  10 in 24 hours, the card's codes are evaluated at most once per 20 minutes (others answer
+  ``card_throttled``), whoever presents them. So a guesser who knows a card's pseudonym gets at
+  most 10 + 72 = 82 evaluations a day, each succeeding with probability 10^-8 (8 digits): at
+  most 8.2 x 10^-7 expected successes per card per day.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import case, or_, update
+
+from app.card.models import Card
+from app.platform.db import db
+from app.platform.errors import AppError
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60
+TERMINAL_LIMIT = 30
+PARTNER_LIMIT = 300
+CARD_FREE_FAILURES = 10
+CARD_WINDOW = timedelta(hours=24)
+CARD_SLOT_SECONDS = 20 * 60
+OTP_SPACE = 10**8
+
+
+def daily_success_bound() -> float:
+    """The expected successful guesses per card per day at the allowed rate (must stay < 1e-6)."""
+    evaluations = CARD_FREE_FAILURES + CARD_WINDOW.total_seconds() / CARD_SLOT_SECONDS
+    return evaluations / OTP_SPACE
+
+
+def refuse_if_throttled(rt: Runtime, partner_pk: int, terminal_id: str) -> None:
+    """429 ``too_many_invalid_codes`` while this terminal or partner is blocked (per-process memory)."""
+    now = rt.clock.time()
+    for key in (("partner", partner_pk), ("terminal", partner_pk, terminal_id)):
+        until = rt.throttle_cache.get(key, 0.0)
+        if until > now:
+            raise AppError("too_many_invalid_codes", 429, "too many invalid codes from this terminal or partner; wait",
+                           headers={"Retry-After": str(max(1, math.ceil(until - now)))})
+
+
+def note_invalid_code(rt: Runtime, partner_pk: int, terminal_id: str, card_id: int | None) -> None:
+    """Count an invalid code against the terminal, the partner and (when it named one) the card."""
+    now = rt.clock.time()
+    for key, limit in ((("terminal", partner_pk, terminal_id), TERMINAL_LIMIT), (("partner", partner_pk), PARTNER_LIMIT)):
+        count = rt.store.incr("invalid:" + ":".join(map(str, key)), WINDOW_SECONDS)
+        if count > limit and rt.throttle_cache.get(key, 0.0) <= now:
+            rt.throttle_cache[key] = now + WINDOW_SECONDS
+            log.warning("guessing throttled: %s %s after %d invalid codes in %d s", key[0], key[1:], count, WINDOW_SECONDS)
+    if card_id is not None:
+        _count_card_failure(rt, card_id)
+
+
+def _count_card_failure(rt: Runtime, card_id: int) -> None:
+    """One atomic UPDATE: a new 24-hour window starts when the last one is over."""
+    now = rt.clock.now()
+    fresh = or_(Card.failures_since.is_(None), Card.failures_since <= now - CARD_WINDOW)
+    db.session.execute(update(Card).where(Card.id == card_id).values(
+        failed_attempts=case((fresh, 1), else_=Card.failed_attempts + 1),
+        failures_since=case((fresh, now), else_=Card.failures_since)))
+
+
+def card_may_be_tried(rt: Runtime, facts: Any, before_counting: Callable[[], None]) -> bool:
+    """False while the card is under guessing and its 20-minute evaluation slot is taken.
+    ``before_counting`` runs before a slot is spent (the request's nonce claim: a replayed
+    request must not spend the owner's slot)."""
+    since = facts.failures_since
+    if facts.failed_attempts < CARD_FREE_FAILURES or since is None or since <= rt.clock.now() - CARD_WINDOW:
+        return True
+    before_counting()
+    slot = int(rt.clock.time() // CARD_SLOT_SECONDS)  # the first attempt in each 20-minute slot is evaluated
+    return rt.store.incr(f"guess-slot:{facts.card_id}:{slot}", 2 * CARD_SLOT_SECONDS) == 1

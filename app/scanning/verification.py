@@ -1,0 +1,427 @@
+"""Partner verification of a scanned code (M-7, M-20; RFC 6238 §5.2; docs/partner-api.md).
+
+The checks, in order; the first that fails gives the ``reason``:
+
+1. ``scene_not_permitted``: the partner may not verify in this scene.
+2. ``terminal_unknown``: the terminal is not registered for this partner.
+   (For both, the card is identified first when the code names one, so the refusal appears in
+   the holder's history; the code is not checked further and not used up.)
+3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
+   step more than one step in the future.
+4. ``code_expired``: a genuine code whose time step is more than one step old.
+5. ``card_inactive``: the card is not active.
+   (Before the password is checked: ``card_throttled`` while the card is under guessing, and a
+   429 for a throttled terminal or partner: app.scanning.guessing.)
+6. The scene's own check (e.g. ``not_a_member`` on campus); ``scene_unavailable`` when the
+   scene's policy fails (fail closed).
+7. ``code_used``: this code, or a later one of the same device, was already accepted. The
+   replay ledger (Redis, or the embedded store) decides this in one atomic step, so concurrent
+   requests cannot both pass; the unique ``use_key`` of accepted records is a durable second
+   ledger behind it.
+
+Every verification is recorded (partner, terminal, scene, card, result, time; never the code).
+An accepted answer is kept for 60 s per (partner, terminal, code): a scanner that reads the same
+code twice gets the original answer with ``duplicate: true``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache, cached_property
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.card.models import LIVE_PHYSICAL_STATES, Card, Device, PhysicalCard
+from app.identity import idnumber
+from app.identity.models import Citizen
+from app.identity.people import ID_NUMBER, NAME, SEED
+from app.partners.nonces import NonceClaim
+from app.partners.partners import PartnerView
+from app.partners.terminals import registered_terminal
+from app.platform.db import db
+from app.platform.sql import autocommit_connection, release_session, upsert_insert
+from app.platform.store import StoreUnavailable
+from app.runtime import Runtime
+from app.scanning.guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
+from app.scanning.lending import check_lending
+from app.scanning.models import Verification
+from qr import payload, replay, totp
+
+log = logging.getLogger(__name__)
+DUPLICATE_WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """The card and its holder as stored (personal fields still encrypted)."""
+
+    card_id: int
+    card_number: str
+    card_status: str
+    insured: bool
+    disability: bool
+    name_enc: str
+    id_number_enc: str
+    id_number_index: str
+    failed_attempts: int = 0
+    failures_since: datetime | None = None
+
+
+class Holder:
+    """The card holder as a scene policy sees them: a personal field is decrypted only when a
+    policy asks for it (M-19: each scene sees only what it needs)."""
+
+    def __init__(self, rt: Runtime, facts: CardFacts) -> None:
+        self._rt, self.facts = rt, facts
+
+    @cached_property
+    def name(self) -> str:
+        return self._rt.keyring.decrypt(self.facts.name_enc, NAME)
+
+    @cached_property
+    def id_number(self) -> str:
+        return self._rt.keyring.decrypt(self.facts.id_number_enc, ID_NUMBER)
+
+    def age_on(self, day: date) -> int:
+        born = idnumber.birth_date(self.id_number)
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def token(self, purpose: str, partner: PartnerView) -> str:
+        """Stable for one partner, different between partners: they cannot join their records."""
+        return self._rt.blind_index(f"{partner.partner_id}:{self.facts.card_id}", f"token.{purpose}")[:32]
+
+
+@dataclass(frozen=True)
+class SceneContext:
+    """What a scene policy may consult: the request, the holder, the runtime (config, clock).
+    ``memo`` lets a policy keep a look-up between its check and its acceptance."""
+
+    rt: Runtime
+    partner: PartnerView
+    terminal_id: str
+    direction: str | None
+    holder: Holder
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+class ScenePolicy(Protocol):
+    """A scene's rules (scenes/): who may use it, what it checks, what it discloses and records.
+
+    ``accept`` returns ``(subject, record)``: the fields the partner sees, and extra columns of
+    the verification record (``direction``, ``linked_verification_id``)."""
+
+    name: str
+
+    def permits(self, partner: PartnerView) -> bool: ...
+
+    def refusal(self, context: SceneContext) -> str | None: ...
+
+    def accept(self, context: SceneContext) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class VerificationAnswer:
+    """The API answer: ``{"verification_id", "accepted", "reason", "scene", "subject", "duplicate"}``."""
+
+    verification_id: str
+    accepted: bool
+    reason: str | None
+    scene: str
+    subject: dict[str, Any] | None
+    duplicate: bool = False
+
+
+def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+           direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
+    """Verify ``code`` for ``partner`` at ``terminal_id`` in the scene ``policy``; always records.
+
+    ``direction`` (``entry``/``exit``) matters to transit only. ``nonce``, the signed request's,
+    is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
+    one SELECT, one Redis script (the nonce and the atomic use together), a share of one INSERT
+    (app.platform.group_commit). A refusal claims the nonce on its own, and a genuine code refused for its
+    age or the card's state also looks up an earlier answer.
+    """
+    release_session()  # the partner's look-up, if not cached: see app.platform.sql.autocommit_connection
+    refuse_if_throttled(rt, partner.id, terminal_id)
+    answer_key = _answer_key(partner, terminal_id, code, f"{policy.name}:{direction}")
+    decision = _decide(rt, partner, policy, terminal_id, code, direction, nonce)
+    if decision.reason is None:
+        return _use(rt, partner, policy, terminal_id, decision, answer_key, nonce)
+    nonce.claim()
+    if decision.reason == "code_invalid":
+        note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
+    if decision.reason in GENUINE_CODE_REFUSALS:
+        earlier = _as_duplicate(rt, rt.store.get(answer_key))
+        if earlier is not None:
+            return earlier
+    return _settle(rt, partner, policy, terminal_id, decision, answer_key)
+
+
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``facts`` when the code named a card; ``reason`` None when every check but the one-time
+    rule passed; ``scanned`` is the parsed code when its password matched; ``subject`` and
+    ``extra`` (record columns) are the scene's disclosure, computed before the code is used."""
+
+    facts: CardFacts | None
+    reason: str | None
+    scanned: payload.CodePayload | None = None
+    subject: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    carrier: str = "ecard"  # or "physical": a chip reader sent the card number
+
+    def refused(self, reason: str) -> Decision:
+        return Decision(self.facts, reason, carrier=self.carrier)
+
+
+def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
+         answer_key: str, nonce: NonceClaim) -> VerificationAnswer:
+    """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
+    answer = _answer(policy, decision)
+    kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time()}), KEPT_ANSWER)
+    scanned = decision.scanned
+    assert scanned is not None
+    folded = nonce.folded()
+    outcome, earlier = replay.use_once(rt.store, scanned.pseudonym, scanned.step, scanned.sequence,
+                                       answer_key, kept, DUPLICATE_WINDOW_SECONDS, folded)
+    if folded is not None:
+        nonce.settle(outcome == "claim_taken")
+    if outcome == "earlier" and (duplicate := _as_duplicate(rt, earlier)) is not None:
+        return duplicate
+    if outcome != "first":
+        return _settle(rt, partner, policy, terminal_id, decision.refused("code_used"), answer_key)
+    try:
+        return _settle(rt, partner, policy, terminal_id, decision, answer_key, answer)
+    except Exception:  # used but not recorded (database down): a retry must not replay the kept acceptance
+        rt.store.put(answer_key, VOID, DUPLICATE_WINDOW_SECONDS)
+        raise
+
+
+def _settle(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
+            answer_key: str, answer: VerificationAnswer | None = None) -> VerificationAnswer:
+    """Record the answer; an acceptance the durable ledger already holds becomes ``code_used``."""
+    answer = answer or _answer(policy, decision)
+    if _record(rt, partner, terminal_id, decision, answer):
+        return answer
+    rt.store.put(answer_key, VOID, DUPLICATE_WINDOW_SECONDS)  # the kept "accepted" answer was wrong
+    return _settle(rt, partner, policy, terminal_id, decision.refused("code_used"), answer_key)
+
+
+VOID = "{}"
+# The kept answer holds what the scene disclosed (a name, an ID number): encrypted in the store
+# like every personal field at rest (M-19), for its 60 s.
+KEPT_ANSWER = "verification.kept_answer"
+
+
+def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
+    return VerificationAnswer(
+        verification_id="vf_" + secrets.token_hex(12), accepted=decision.reason is None, reason=decision.reason,
+        scene=policy.name, subject=decision.subject if decision.reason is None else None,
+    )
+
+
+def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | None:
+    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
+    kept = json.loads(rt.keyring.decrypt(kept_text, KEPT_ANSWER)) if kept_text and kept_text != VOID else {}
+    if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
+        return None
+    return VerificationAnswer(**{**kept["answer"], "duplicate": True})
+
+
+def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:
+    """Per partner, terminal, code and request (scene and direction): only the same read repeats."""
+    digest = hashlib.sha256(f"{partner.id}\n{terminal_id}\n{code}\n{request}".encode()).hexdigest()[:40]
+    return f"answer:{digest}"
+
+
+def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+            direction: str | None, nonce: NonceClaim) -> Decision:
+    """Every check but the one-time rule; no store round trip unless the card is under guessing
+    (then the nonce is claimed first). The card is identified first, so that even a refusal for
+    the partner's scene or terminal is shown in the holder's history."""
+    try:
+        scanned = payload.parse(code)
+    except payload.CodeFormatError:
+        scanned = None
+    found = _device_and_card(scanned.pseudonym) if scanned else None
+    facts = found[1] if found else None
+    if not policy.permits(partner):
+        return Decision(facts, "scene_not_permitted")
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return Decision(facts, "terminal_unknown")
+    if scanned is None or found is None:
+        return Decision(None, "code_invalid")
+    seed_enc, facts = found
+    if not card_may_be_tried(rt, facts, nonce.claim):
+        return Decision(facts, "card_throttled")
+    if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
+        return Decision(facts, "code_invalid")
+    reason = _time_or_card_failure(rt, scanned, facts)
+    if reason is not None:
+        return Decision(facts, reason)
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), scanned)
+
+
+def _consult_scene(policy: ScenePolicy, context: SceneContext, scanned: payload.CodePayload | None,
+                   carrier: str = "ecard") -> Decision:
+    """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
+    facts = context.holder.facts
+    try:
+        reason = policy.refusal(context)
+        if reason is not None:
+            return Decision(facts, reason, carrier=carrier)
+        subject, extra = policy.accept(context)
+        return Decision(facts, None, scanned, subject, extra, carrier)
+    except (OperationalError, PoolTimeout, StoreUnavailable):
+        raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
+    except Exception:
+        log.exception("scene policy %s failed; refusing", policy.name)
+        db.session.rollback()  # a failed query leaves the transaction unusable for the record
+        return Decision(facts, "scene_unavailable", carrier=carrier)
+
+
+def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: CardFacts) -> str | None:
+    age = totp.step_age(scanned.step, rt.clock.time())
+    if age < -totp.WINDOW_AHEAD:
+        return "code_invalid"
+    if age > totp.WINDOW_BACK:
+        return "code_expired"
+    return None if facts.card_status == "active" else "card_inactive"
+
+
+# Built once: constructing a statement costs more than running it on this hot path.
+_DEVICE_AND_CARD = (
+    select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
+           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
+    .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+    .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
+)
+
+
+def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
+    with autocommit_connection() as conn:
+        row = conn.execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
+    if row is None:
+        return None
+    return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
+                                   row.name_enc, row.id_number_enc, row.id_number_index,
+                                   row.failed_attempts, row.failures_since)
+
+
+def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
+    """INSERT the record, committed before this returns; False when an accepted use was already recorded.
+
+    The record of an accepted verification carries its ``use_key`` (pseudonym and moving factor)
+    under a unique index: a second ledger, durable, behind the store's (a Redis that lost its data
+    cannot make a code verify twice). Core, not the unit of work, and in a batch with the other
+    requests' records of the moment (app.platform.group_commit): this runs on every scan.
+    """
+    facts, scanned = decision.facts, decision.scanned
+    use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}" if answer.accepted and scanned else None
+    row = {
+        "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
+        "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
+        "use_key": use_key, "created_at": rt.clock.now(),
+        "disclosed": ",".join(answer.subject) if answer.subject else None,
+        "direction": None, "linked_verification_id": None, "carrier": decision.carrier,
+    }
+    extra = decision.extra if answer.accepted else {}
+    if not extra.keys() <= row.keys():  # a batch's rows must all have the same columns
+        raise ValueError(f"scene {answer.scene} records unknown columns: {sorted(extra.keys() - row.keys())}")
+    row.update(extra)
+    release_session()  # e.g. an invalid code's count, committed before the batch's INSERT
+    return rt.verification_records.submit(row, _insert_records)
+
+
+def _insert_records(rows: list[dict[str, Any]]) -> list[bool]:
+    """One ``INSERT ... ON CONFLICT (use_key) DO NOTHING RETURNING id`` for the batch (SQLAlchemy's
+    insertmanyvalues), committed; per row, whether it was inserted."""
+    with autocommit_connection() as conn:
+        inserted = set(conn.execute(_record_statement(db.engine.dialect.name), rows).scalars())
+    return [row["id"] in inserted for row in rows]
+
+
+@cache
+def _record_statement(dialect: str) -> Any:
+    stmt = upsert_insert(dialect, Verification)
+    return stmt.on_conflict_do_nothing(index_elements=[Verification.use_key]).returning(Verification.id)
+
+
+# --- The physical card at chip readers (docs/card-lifecycle.md "At terminals") ----------------
+# A chip reader sends the card number instead of a code. There is no one-time rule (nothing in
+# the read changes between reads), but every other step is the flow above: the scene and
+# terminal checks, the throttle for invalid input (an unknown card number counts like an invalid
+# code), the scene policy, the record (carrier "physical"). The physical card's state is read
+# from the database on every read, never from a cache: a loss report is refused at once.
+
+PHYSICAL_REFUSALS: dict[str | None, str | None] = {
+    "activated": None, "suspended": "card_lost", "applied": "card_suspended", "produced": "card_suspended",
+    "issued": "card_suspended", "replaced": "card_suspended", "recovered": "card_cancelled", "cancelled": "card_cancelled",
+    None: "card_unknown",  # the card never had a physical card
+}
+
+
+def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
+                       direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
+    """Verify a physical card read by a chip reader: refused with ``card_lost`` (loss reported),
+    ``card_suspended`` (not activated yet, or replaced), ``card_cancelled``, or ``card_unknown``
+    (no such card, or it has no physical card); the scene rules are those of :func:`verify`."""
+    release_session()
+    refuse_if_throttled(rt, partner.id, terminal_id)
+    nonce.claim()
+    decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
+    if decision.reason == "card_unknown":
+        note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
+    answer_key = _answer_key(partner, terminal_id, "card:" + card_number, f"{policy.name}:{direction}")
+    answer = _settle(rt, partner, policy, terminal_id, decision, answer_key)
+    if answer.accepted and decision.facts is not None:
+        check_lending(rt, decision.facts.card_id, answer.verification_id)
+    return answer
+
+
+def _decide_physical(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
+                     direction: str | None) -> Decision:
+    found = _card_and_physical_state(card_number)
+    facts = found[0] if found else None
+    if not policy.permits(partner):
+        return Decision(facts, "scene_not_permitted", carrier="physical")
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return Decision(facts, "terminal_unknown", carrier="physical")
+    if found is None:
+        return Decision(None, "card_unknown", carrier="physical")
+    facts, state = found
+    reason = "card_cancelled" if facts.card_status == "cancelled" else PHYSICAL_REFUSALS.get(state, "card_suspended")
+    if reason is not None:
+        return Decision(facts if state else None, reason, carrier="physical")
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), None, "physical")
+
+
+# Built once: the card, its holder, and the state of its live physical card, else of its latest one.
+_PHYSICAL_STATE = (select(PhysicalCard.state).where(PhysicalCard.card_id == Card.id)
+                   .order_by(PhysicalCard.state.in_(LIVE_PHYSICAL_STATES).desc(), PhysicalCard.id.desc())
+                   .limit(1).correlate(Card).scalar_subquery())
+_CARD_BY_NUMBER = (
+    select(Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
+           Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
+           _PHYSICAL_STATE.label("physical_state"))
+    .join(Citizen, Citizen.id == Card.citizen_id).where(Card.card_number == bindparam("card_number"))
+)
+
+
+def _card_and_physical_state(card_number: str) -> tuple[CardFacts, str | None] | None:
+    """One query: the card's facts and its physical card's state (None: it never had one)."""
+    with autocommit_connection() as conn:
+        row = conn.execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
+    if row is None:
+        return None
+    return CardFacts(*row[:-1]), row.physical_state

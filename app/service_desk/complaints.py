@@ -1,0 +1,300 @@
+"""Complaints (M-14): citizens file and follow them from the mini-program; staff handle them.
+
+Statuses (app.service_desk.models): ``new`` -> ``in_progress`` (claimed) -> ``transferred`` (to a
+department of CARD_DEPARTMENTS, M-10 linkage) -> ``answered`` (the department's liaison replied)
+-> ``closed``; a citizen rates a closed complaint once (1-5). Deadlines: the first staff reply
+within CARD_FIRST_RESPONSE_DAYS working days, closing within CARD_RESOLUTION_DAYS working days
+(Monday-Friday in Asia/Shanghai; public holidays are not modelled).
+
+Who may do what (the console, docs/customer-service.md): an agent takes the queue, claims,
+replies, transfers and closes; a supervisor also reassigns and sees deadline breaches; a liaison
+sees and answers only tickets transferred to their department (others are 404 to them); an
+auditor handles no tickets.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, or_, select, update
+
+from app.card.devices import bound_card
+from app.identity.models import MpAccount
+from app.platform.clock import DISPLAY_ZONE
+from app.platform.db import db
+from app.platform.errors import AppError
+from app.runtime import Runtime
+from app.scanning.models import Verification
+from app.service_desk.audit import StaffActor
+from app.service_desk.models import Complaint, ComplaintMessage, Staff
+
+FRONT_LINE = ("agent", "supervisor")
+TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+QUEUE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """``author``: citizen, agent, department or system; staff are never named to citizens."""
+
+    author: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ComplaintView:
+    """A complaint as its citizen sees it."""
+
+    ticket_number: str
+    category: str
+    description: str
+    verification_id: str | None
+    status: str
+    created_at: datetime
+    first_response_due: datetime
+    resolution_due: datetime
+    closed_at: datetime | None
+    rating: int | None
+    messages: list[MessageView]
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """``start`` plus ``days`` working days (Mon-Fri, Asia/Shanghai), same time of day, in UTC.
+    A start on a weekend counts from the next Monday 00:00."""
+    local = start.astimezone(DISPLAY_ZONE)
+    while local.weekday() >= 5:
+        local = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    while days:
+        local += timedelta(days=1)
+        days -= local.weekday() < 5
+    return local.astimezone(start.tzinfo)
+
+
+# --- citizens -------------------------------------------------------------------------------
+
+def file_complaint(rt: Runtime, account: MpAccount, category: str, description: str,
+                   verification_id: str | None) -> ComplaintView:
+    """A new complaint from a bound citizen; 422 ``category_unknown`` / ``verification_unknown``
+    (the verification must be one of the citizen's own), 403 ``not_bound``."""
+    card = bound_card(account)
+    if category not in rt.config["CARD_COMPLAINT_CATEGORIES"]:
+        raise AppError("category_unknown", 422, "not a complaint category", {"categories": list(rt.config["CARD_COMPLAINT_CATEGORIES"])})
+    if verification_id is not None and db.session.scalar(
+            select(Verification.id).where(Verification.id == verification_id, Verification.card_id == card.id)) is None:
+        raise AppError("verification_unknown", 422, "not one of your verifications")
+    now = rt.clock.now()
+    complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category,
+                          description=description, verification_id=verification_id, status="new", created_at=now,
+                          first_response_due=add_working_days(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
+                          resolution_due=add_working_days(now, rt.config["CARD_RESOLUTION_DAYS"]))
+    db.session.add(complaint)
+    db.session.commit()
+    return _view(complaint)
+
+
+def _ticket_number(now: datetime) -> str:
+    """``CS`` + the local date + 6 random characters, e.g. ``CS20261129-4F7K2Q``."""
+    suffix = "".join(secrets.choice(TICKET_ALPHABET) for _ in range(6))
+    return f"CS{now.astimezone(DISPLAY_ZONE):%Y%m%d}-{suffix}"
+
+
+def own_complaints(account: MpAccount) -> list[ComplaintView]:
+    """The citizen's complaints, newest first, with their messages; 403 ``not_bound``."""
+    card = bound_card(account)
+    query = select(Complaint).where(Complaint.citizen_id == card.citizen_id).order_by(Complaint.created_at.desc()).limit(QUEUE_LIMIT)
+    return [_view(complaint) for complaint in db.session.scalars(query)]
+
+
+def add_citizen_message(rt: Runtime, account: MpAccount, ticket_number: str, body: str) -> ComplaintView:
+    """A follow-up message; 404 ``complaint_not_found``, 409 ``complaint_closed``."""
+    complaint = _own(account, ticket_number)
+    if complaint.status == "closed":
+        raise AppError("complaint_closed", 409, "the complaint is closed; file a new one")
+    _message(rt, complaint, "citizen", None, body)
+    db.session.commit()
+    return _view(complaint)
+
+
+def rate(rt: Runtime, account: MpAccount, ticket_number: str, score: int, comment: str | None) -> ComplaintView:
+    """Rate the resolution once (1-5); 409 ``complaint_open`` before closing, ``already_rated``.
+    One conditional UPDATE: two concurrent ratings cannot both land."""
+    complaint = _own(account, ticket_number)
+    if complaint.status != "closed":
+        raise AppError("complaint_open", 409, "a complaint can be rated once it is closed")
+    rated = db.session.execute(update(Complaint).where(Complaint.id == complaint.id, Complaint.rating.is_(None))
+                               .values(rating=score, rating_comment=comment))
+    db.session.commit()
+    if not rated.rowcount:  # type: ignore[attr-defined]
+        raise AppError("already_rated", 409, "this complaint is already rated")
+    db.session.refresh(complaint)
+    return _view(complaint)
+
+
+def _own(account: MpAccount, ticket_number: str) -> Complaint:
+    card = bound_card(account)
+    complaint = db.session.scalar(select(Complaint).where(Complaint.ticket_number == ticket_number,
+                                                          Complaint.citizen_id == card.citizen_id))
+    if complaint is None:
+        raise AppError("complaint_not_found", 404, "no such complaint of yours")
+    return complaint
+
+
+def messages_of(complaint: Complaint) -> list[ComplaintMessage]:
+    query = select(ComplaintMessage).where(ComplaintMessage.complaint_id == complaint.id).order_by(ComplaintMessage.id)
+    return list(db.session.scalars(query))
+
+
+def _view(complaint: Complaint) -> ComplaintView:
+    messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint)]
+    return ComplaintView(complaint.ticket_number, complaint.category, complaint.description, complaint.verification_id,
+                         complaint.status, complaint.created_at, complaint.first_response_due, complaint.resolution_due,
+                         complaint.closed_at, complaint.rating, messages)
+
+
+def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str) -> None:
+    db.session.add(ComplaintMessage(complaint_id=complaint.id, author=author, staff_id=staff_id, body=body,
+                                    created_at=rt.clock.now()))
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+def require_role(actor: StaffActor, *roles: str) -> None:
+    """403 ``forbidden`` unless the actor has one of ``roles``."""
+    if actor.role not in roles:
+        raise AppError("forbidden", 403, "your role may not do this")
+
+
+def staff_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
+    """The ticket if the actor may handle it; 404 ``complaint_not_found`` otherwise (a liaison
+    learns nothing about other departments' tickets), 403 for an auditor."""
+    require_role(actor, *FRONT_LINE, "liaison")
+    query = select(Complaint).where(Complaint.ticket_number == ticket_number.strip().upper())
+    if actor.role == "liaison":
+        query = query.where(Complaint.department == actor.department)
+    complaint = db.session.scalar(query)
+    if complaint is None:
+        raise AppError("complaint_not_found", 404, "no such ticket")
+    return complaint
+
+
+def queue(actor: StaffActor, view: str) -> list[Complaint]:
+    """Tickets to work on, oldest first. Front line: ``open`` (not closed), ``mine`` (claimed by
+    the actor, not closed), ``new`` (unclaimed), ``closed``. A liaison: their department's open
+    transfers (``view`` ignored except ``closed``)."""
+    require_role(actor, *FRONT_LINE, "liaison")
+    closed = Complaint.status == "closed"
+    query = select(Complaint).where(closed if view == "closed" else ~closed)
+    if actor.role == "liaison":
+        query = query.where(Complaint.department == actor.department)
+        if view != "closed":
+            query = query.where(Complaint.status == "transferred")
+    elif view == "mine":
+        query = query.where(Complaint.assignee_id == actor.staff_id)
+    elif view == "new":
+        query = query.where(Complaint.status == "new")
+    order = Complaint.closed_at.desc() if view == "closed" else Complaint.created_at
+    return list(db.session.scalars(query.order_by(order).limit(QUEUE_LIMIT)))
+
+
+def claim(rt: Runtime, actor: StaffActor, ticket_number: str) -> Complaint:
+    """Take a ticket nobody holds; 409 ``already_claimed`` if someone else has it. One
+    conditional UPDATE: two agents claiming at once cannot both win."""
+    complaint = _front_line_ticket(actor, ticket_number)
+    mine_or_free = (Complaint.assignee_id.is_(None)) | (Complaint.assignee_id == actor.staff_id)
+    taken = db.session.execute(update(Complaint).where(Complaint.id == complaint.id, mine_or_free).values(
+        assignee_id=actor.staff_id, status=case((Complaint.status == "new", "in_progress"), else_=Complaint.status)))
+    db.session.commit()
+    if not taken.rowcount:  # type: ignore[attr-defined]
+        raise AppError("already_claimed", 409, "another agent has this ticket")
+    db.session.refresh(complaint)
+    return complaint
+
+
+def reply(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Complaint:
+    """A reply the citizen sees. Front line: claims an unclaimed ticket. A liaison's reply is
+    the department's answer (status ``answered``, back to the front line)."""
+    complaint = staff_ticket(actor, ticket_number)
+    _refuse_closed(complaint)
+    if actor.role == "liaison":
+        if complaint.status != "transferred":
+            raise AppError("not_transferred", 409, "the ticket is not waiting for your department")
+        complaint.status = "answered"
+        _message(rt, complaint, "department", actor.staff_id, body)
+    else:
+        complaint.assignee_id = complaint.assignee_id or actor.staff_id
+        complaint.status = "in_progress" if complaint.status == "new" else complaint.status
+        _message(rt, complaint, "agent", actor.staff_id, body)
+    complaint.first_responded_at = complaint.first_responded_at or rt.clock.now()
+    db.session.commit()
+    return complaint
+
+
+def transfer(rt: Runtime, actor: StaffActor, ticket_number: str, department: str, note: str) -> Complaint:
+    """Transfer to ``department`` (a key of CARD_DEPARTMENTS) with a note the liaison reads;
+    422 ``department_unknown``."""
+    complaint = _front_line_ticket(actor, ticket_number)
+    departments = rt.config["CARD_DEPARTMENTS"]
+    if department not in departments:
+        raise AppError("department_unknown", 422, "not a department", {"departments": list(departments)})
+    complaint.department, complaint.status = department, "transferred"
+    complaint.assignee_id = complaint.assignee_id or actor.staff_id
+    _message(rt, complaint, "system", actor.staff_id, f"转交 {departments[department]}: {note}".rstrip(": "))
+    db.session.commit()
+    return complaint
+
+
+def close(rt: Runtime, actor: StaffActor, ticket_number: str, note: str) -> Complaint:
+    """Close the ticket with a closing note the citizen sees."""
+    complaint = _front_line_ticket(actor, ticket_number)
+    complaint.status, complaint.closed_at = "closed", rt.clock.now()
+    complaint.assignee_id = complaint.assignee_id or actor.staff_id
+    complaint.first_responded_at = complaint.first_responded_at or complaint.closed_at
+    _message(rt, complaint, "agent", actor.staff_id, note)
+    db.session.commit()
+    return complaint
+
+
+def reassign(rt: Runtime, actor: StaffActor, ticket_number: str, username: str) -> Complaint:
+    """Supervisors: give the ticket to another front-line staff member; 422 ``staff_unknown``."""
+    require_role(actor, "supervisor")
+    complaint = _front_line_ticket(actor, ticket_number)
+    target = db.session.scalar(select(Staff).where(Staff.username == username, Staff.role.in_(FRONT_LINE),
+                                                   Staff.disabled_at.is_(None)))
+    if target is None:
+        raise AppError("staff_unknown", 422, "no active agent or supervisor with that username")
+    complaint.assignee_id = target.id
+    db.session.commit()
+    return complaint
+
+
+def breaches(rt: Runtime) -> list[Complaint]:
+    """Tickets past a deadline: no first reply by ``first_response_due``, or not closed by
+    ``resolution_due`` (including those that were answered or closed late)."""
+    now = rt.clock.now()
+    late_reply = or_(Complaint.first_responded_at > Complaint.first_response_due,
+                     Complaint.first_responded_at.is_(None) & (Complaint.first_response_due < now))
+    late_close = or_(Complaint.closed_at > Complaint.resolution_due,
+                     Complaint.closed_at.is_(None) & (Complaint.resolution_due < now))
+    query = select(Complaint).where(or_(late_reply, late_close)).order_by(Complaint.resolution_due).limit(QUEUE_LIMIT)
+    return list(db.session.scalars(query))
+
+
+def assignee_names(complaints: list[Complaint]) -> dict[int, str]:
+    """Staff id -> username for the assignees of ``complaints`` (for the queue)."""
+    ids = {c.assignee_id for c in complaints if c.assignee_id}
+    rows = db.session.execute(select(Staff.id, Staff.username).where(Staff.id.in_(ids))) if ids else []
+    return {row.id: row.username for row in rows}
+
+
+def _front_line_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
+    require_role(actor, *FRONT_LINE)
+    complaint = staff_ticket(actor, ticket_number)
+    _refuse_closed(complaint)
+    return complaint
+
+
+def _refuse_closed(complaint: Complaint) -> None:
+    if complaint.status == "closed":
+        raise AppError("complaint_closed", 409, "the ticket is closed")

@@ -1,0 +1,152 @@
+"""Complaints from the mini-program and their messages (M-14: consultation and complaint linkage).
+
+Customer-service staff: console accounts with a password and a TOTP second factor.
+
+The audit trail (M-25): append-only, hash-chained records of access to personal data."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.platform.models import Base
+
+COMPLAINT_STATUSES = ("new", "in_progress", "transferred", "answered", "closed")
+
+
+class Complaint(Base):
+    """A ticket. ``status``: ``new`` (nobody has claimed it), ``in_progress`` (an agent has it),
+    ``transferred`` (waiting for ``department``), ``answered`` (the department answered),
+    ``closed``. ``department`` stays set after the answer so the liaison keeps the history.
+    Deadlines are computed at creation from the working-day settings."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_number: Mapped[str] = mapped_column(String(24), unique=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    verification_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    department: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime]
+    first_response_due: Mapped[datetime]
+    resolution_due: Mapped[datetime]
+    first_responded_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    rating: Mapped[int | None]
+    rating_comment: Mapped[str | None] = mapped_column(String(500))
+
+
+class ComplaintMessage(Base):
+    """One message on a ticket. ``author``: ``citizen``, ``agent`` (any front-line staff),
+    ``department`` (a liaison's answer) or ``system`` (transfer, reassignment, closing: the
+    citizen sees these as status changes)."""
+
+    __tablename__ = "complaint_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    author: Mapped[str] = mapped_column(String(16))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
+
+
+class Staff(Base):
+    """``password_hash`` is argon2id; ``totp_seed_enc`` is encrypted at rest; ``last_totp_step``
+    is the last accepted time step (a code is accepted once). ``department`` is set for
+    liaisons only (a key of CARD_DEPARTMENTS). ``session_epoch`` is raised to end every console
+    session of the account (log-out, disable): a session carries the epoch it began in."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_seed_enc: Mapped[str] = mapped_column(String(200))
+    last_totp_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class AuditRecord(Base):
+    """Who (``actor_kind`` staff/partner, ``actor_id``, ``actor_role``, ``department``) did
+    ``action`` (``view``, ``unmask``, ``lookup``, ``verification``, ``disclosure``) on whose data
+    (``citizen_id``), for which purpose (``ticket_number``, or the verification id in
+    ``reference``), touching which ``fields`` (names, never values), when (``at``).
+
+    ``seq``/``prev_hash``/``hash`` are NULL until the record is sealed into the chain: staff
+    records are sealed as they are written; partner verifications are copied in from their
+    verification records by ``citizencard audit seal`` (the hot path writes nothing more)."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (
+        UniqueConstraint("seq"),
+        Index("ix_audit_records_citizen_at", "citizen_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    citizen_id: Mapped[int | None]
+    ticket_number: Mapped[str | None] = mapped_column(String(24))
+    reference: Mapped[str | None] = mapped_column(String(64))
+    fields: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+# Append-only in the database, not only in the code: a sealed record can be neither updated nor
+# deleted, an unsealed one not deleted (sealing sets seq/prev_hash/hash once). Someone who can
+# drop the trigger can still tamper: the hash chain shows it (app.service_desk.audit.verify_chain).
+# The migration issues the same statements.
+APPEND_ONLY_DDL = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION audit_records_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR OLD.hash IS NOT NULL THEN
+        RAISE EXCEPTION 'audit_records is append-only';
+    END IF;
+    RETURN NEW;
+END $$""",
+        "CREATE TRIGGER audit_records_append_only BEFORE UPDATE OR DELETE ON audit_records "
+        "FOR EACH ROW EXECUTE FUNCTION audit_records_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_records_no_delete BEFORE DELETE ON audit_records "
+        "BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END",
+        "CREATE TRIGGER audit_records_sealed BEFORE UPDATE ON audit_records WHEN OLD.hash IS NOT NULL "
+        "BEGIN SELECT RAISE(ABORT, 'audit_records is append-only'); END",
+    ],
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(AuditRecord.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
