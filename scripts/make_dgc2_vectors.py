@@ -239,7 +239,7 @@ def build() -> dict:
         "deny_list": _private(DENY_KEY),
         "not_in_trust_list": [{"kid": 9, **_private(STRANGER)}],
     }
-    return {"description": "DGC2 offline code test vectors (docs/offline-codes.md); private keys are TEST keys, never trusted in production",
+    return {"description": "DGC2 offline code test vectors (docs/offline-codes.md); the private keys are TEST keys, trust none",
             "keys": keys, "vectors": vectors}
 
 
