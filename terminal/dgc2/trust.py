@@ -12,6 +12,7 @@ seconds, keys base64url of the raw bytes). The root public key ships in gate fir
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,6 +54,11 @@ class RootKey:
 
     def to_json(self) -> dict:
         return {"root_kid": self.root_kid, "alg": self.key.alg, "public_key": b64.encode(self.key.raw)}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the raw public key, hex in groups of four (compare it with the published one)."""
+        digest = hashlib.sha256(self.key.raw).hexdigest().upper()
+        return " ".join(digest[i:i + 4] for i in range(0, 64, 4))
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,8 @@ def test_scene_names_and_masks() -> None:
     assert f.scene_names(0x07) == ["transit", "culture", "public_venue"]
     with pytest.raises(KeyError):
         f.scene_mask(["medical"])
+
+
+def test_the_platform_entry_point_exports_what_it_lists() -> None:
+    assert all(hasattr(offline, name) for name in offline.__all__)
+    assert offline.parse is f.parse and offline.MAX_LIFETIME == 72 * 3600

@@ -161,3 +161,10 @@ def test_an_sm2_deny_list_key_works() -> None:
     key = keys.generate(keys.SM2)
     data = write_deny_list(key, version=1, issued_at=NOW, next_update=NOW, serials=_serials(2))
     assert len(read_deny_list(data, key.verifying_key())) == 2
+
+
+def test_the_root_fingerprint_is_sha256_of_the_raw_key() -> None:
+    import hashlib
+
+    fingerprint = RootKey(5, ROOT.verifying_key()).fingerprint()
+    assert fingerprint.replace(" ", "").lower() == hashlib.sha256(ROOT.public_key).hexdigest() and len(fingerprint) == 79
