@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The mini-program's DGC2 module (Node 20+): its modules come from the lock file, exactly.
+JS_DGC2 := miniprogram/dgc2
+JS_STAMP := $(JS_DGC2)/node_modules/.package-lock.json
 
 .PHONY: demo test lint openapi serve
 
@@ -10,13 +13,16 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,gm]'
 	touch $(STAMP)
+
+$(JS_STAMP): $(JS_DGC2)/package-lock.json $(JS_DGC2)/package.json
+	cd $(JS_DGC2) && npm ci --no-audit --no-fund --silent
 
 demo: $(STAMP)
 	$(BIN)/citizencard demo
 
-test: $(STAMP)
+test: $(STAMP) $(JS_STAMP)
 	scripts/ensure-services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
