@@ -55,19 +55,27 @@ class Server:
             self.process = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "app", "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "3"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        # 90 s: on a loaded 2-core machine three workers importing the app can take most of a minute.
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break  # it exited (a refused start-up check, a bad setting): no point waiting
             try:
                 if requests.get(self.base + "/api/openapi.json", timeout=5).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 time.sleep(0.2)
+        self.stop()  # never leave a half-started gunicorn behind
         raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 @pytest.fixture(params=["production", "embedded"])
