@@ -69,3 +69,11 @@ def test_every_string_a_client_sends_states_its_characters() -> None:
     unchecked = [where for where, schema in _request_strings(current_spec())
                  if not ({"pattern", "enum", "format"} & set(schema))]
     assert not unchecked, f"declare these as app.platform.text.Text (or give a pattern/enum): {unchecked}"
+
+
+def test_every_instant_a_client_sends_states_its_range() -> None:
+    """Issue 15: an ``as_of`` of year 1 with a +14:00 offset was a 500. Every date-time a client
+    sends is an app.platform.text.Instant (1970-9000 UTC, offsets up to +-14:00)."""
+    unbounded = [where for where, schema in _request_strings(current_spec())
+                 if schema.get("format") == "date-time" and not {"x-minimum", "x-maximum"} <= set(schema)]
+    assert not unbounded, f"declare these as app.platform.text.Instant: {unbounded}"
