@@ -19,6 +19,7 @@ from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
 from app.platform.openapi import make_api
 from app.platform.store import SqlStore
+from app.platform.text import refuse_control_characters
 from app.runtime import EXTENSION_KEY, build_runtime
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
@@ -140,6 +141,7 @@ def _register_http(app: Flask) -> None:
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
     app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
     app.before_request(refuse_chunked_bodies)
+    app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp,

@@ -14,11 +14,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from app.platform.crypto import shown_key_id
+
 # Published development values. They are in the source code, so production refuses them.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (published on purpose; production refuses it)
 DEV_DATA_KEYS = "dev1:" + base64.b64encode(b"D" * 32).decode()
 DEV_INDEX_KEY = base64.b64encode(b"I" * 32).decode()
 DEV_WECHAT_SECRET = "dev-wechat-secret"  # noqa: S105 (published on purpose; production refuses it)
+DEV_WECHAT_APPID = "wxdevcitizencard0"
+DEV_BENEFIT_TEMPLATE = "benefit-credited-dev"
 
 SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
 DEV_VALUES = {
@@ -55,7 +59,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("CARD_SECRET_KEY"),
         "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
         "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
-        "CARD_WECHAT_APPID": env.get("CARD_WECHAT_APPID", "wxdevcitizencard0"),
+        "CARD_WECHAT_APPID": env.get("CARD_WECHAT_APPID", DEV_WECHAT_APPID),
         "CARD_WECHAT_SECRET": env.get("CARD_WECHAT_SECRET"),
         "CARD_WECHAT_API_BASE": env.get("CARD_WECHAT_API_BASE", "https://api.weixin.qq.com/"),
         "CARD_ALIPAY_APP_ID": env.get("CARD_ALIPAY_APP_ID"),
@@ -79,7 +83,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
         # WeChat subscribe-message template announcing a credited benefit.
         "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
-        "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"),
+        "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", DEV_BENEFIT_TEMPLATE),
         "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
         "CARD_REPLACEMENT_FEE_FEN": _whole_number(env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": _label(env, "CARD_TECHNOLOGY", "gen3"),
@@ -188,8 +192,10 @@ def _refuse_weak_secrets(config: dict[str, Any]) -> None:
         value = config.get(name)
         if not value:
             raise ConfigError(f"production mode: {_env_name(name)} is not set")
-        if value == DEV_VALUES[name] or (name == "CARD_DATA_KEYS" and DEV_DATA_KEYS in value):
+        if name not in KEY_SETTINGS and value.strip() == DEV_VALUES[name]:
             raise ConfigError(f"production mode: {_env_name(name)} is a development default")
+    _refuse_published_keys(config)
+    _refuse_development_identifiers(config)
     if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         raise ConfigError("production mode: DATABASE_URL must name a PostgreSQL database")
     if not config.get("REDIS_URL"):
@@ -203,3 +209,45 @@ MIN_SECRET_KEY_LENGTH = 32
 
 def _env_name(setting: str) -> str:
     return "CARD_SECRET_KEY" if setting == "SECRET_KEY" else setting
+
+
+# Issue 15, item 16: a published development key is refused by its material, not its text: under
+# any key id, in any base64 spelling that decodes to the same bytes, in any key setting (the data
+# key as the blind-index key too), also when kept after a real key "for decryption".
+KEY_SETTINGS = tuple(name for name in DEV_VALUES if name.endswith(("_KEY", "_KEYS")) and name != "SECRET_KEY")
+DEV_IDENTIFIERS = {"CARD_WECHAT_APPID": (DEV_WECHAT_APPID, "the development mini-program AppID"),
+                   "CARD_WECHAT_BENEFIT_TEMPLATE": (DEV_BENEFIT_TEMPLATE, "the development subscribe-message template id")}
+
+
+def _key_entries(value: str) -> list[tuple[str | None, bytes]]:
+    """(key id, decoded key) of each entry of a key setting: ``id:base64,...`` or a bare base64
+    key (id None). An entry that is not base64 is skipped: the keyring refuses it, by position."""
+    entries = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key_id, separator, encoded = item.partition(":")
+        try:
+            material = base64.b64decode(encoded.strip() if separator else item, validate=True)
+        except binascii.Error:
+            continue
+        entries.append((key_id.strip() if separator else None, material))
+    return entries
+
+
+def _published_key_material() -> frozenset[bytes]:
+    return frozenset(material for name in KEY_SETTINGS for _, material in _key_entries(DEV_VALUES[name]))
+
+
+def _refuse_published_keys(config: dict[str, Any]) -> None:
+    published = _published_key_material()
+    for name in KEY_SETTINGS:
+        for key_id, material in _key_entries(config.get(name) or ""):
+            if material in published:
+                which = "" if key_id is None else f" (key {shown_key_id(key_id)})"
+                raise ConfigError(f"production mode: {name}{which} is a published development key (a development default, "
+                                  "in the source code): generate a new key (`citizencard keys rotate`)")
+
+
+def _refuse_development_identifiers(config: dict[str, Any]) -> None:
+    for name, (development, what) in DEV_IDENTIFIERS.items():
+        if str(config.get(name) or "").strip().casefold() == development.casefold():
+            raise ConfigError(f"production mode: {name} is not set or is {what} ({development})")

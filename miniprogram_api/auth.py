@@ -8,6 +8,7 @@ import marshmallow as ma
 from app.identity.auth import login_alipay, login_wechat, revoke_token
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 
 from .security import BEARER_DOC, bearer_token
@@ -24,13 +25,13 @@ PLATFORM_ERRORS = {
 
 
 class WeChatLoginSchema(ma.Schema):
-    code = ma.fields.String(required=True, validate=ma.validate.Length(1, 128),
-                            metadata={"description": "The code from wx.login()"})
+    code = Text(required=True, validate=ma.validate.Length(1, 128),
+                metadata={"description": "The code from wx.login()"})
 
 
 class AlipayLoginSchema(ma.Schema):
-    auth_code = ma.fields.String(required=True, validate=ma.validate.Length(1, 128),
-                                 metadata={"description": "The authCode from my.getAuthCode()"})
+    auth_code = Text(required=True, validate=ma.validate.Length(1, 128),
+                     metadata={"description": "The authCode from my.getAuthCode()"})
 
 
 class LoginSchema(ma.Schema):

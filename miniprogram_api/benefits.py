@@ -10,6 +10,7 @@ from app.money.benefits import MAX_PAGE, benefit_summary, card_accounts, checked
 from app.money.notifications import SUBSCRIPTION_RESULTS, record_subscription
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 
 from .security import BEARER_DOC, current_account
@@ -28,10 +29,10 @@ class BenefitQuerySchema(ma.Schema):
                            metadata={"description": "First posting date (Asia/Shanghai), YYYY-MM-DD, 2000-01-01 to 2099-12-31"})
     end = ma.fields.Date(data_key="to", load_default=None, validate=POSTING_DATES,
                          metadata={"description": "Last posting date, inclusive, 2000-01-01 to 2099-12-31"})
-    benefit_type = ma.fields.String(data_key="type", load_default=None, validate=ma.validate.Length(1, 32),
-                                    metadata={"description": "Only this benefit type (docs/benefits.md)"})
+    benefit_type = Text(data_key="type", load_default=None, validate=ma.validate.Length(1, 32),
+                        metadata={"description": "Only this benefit type (docs/benefits.md)"})
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, MAX_PAGE))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+    cursor = Text(load_default=None, validate=ma.validate.Length(1, 200))
 
 
 class BenefitItemSchema(ma.Schema):

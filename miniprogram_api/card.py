@@ -10,6 +10,7 @@ from app.card.binding import bind
 from app.card.devices import provision_seed
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.card_code import issue_code
 from app.scanning.history import MAX_PAGE, list_verifications
@@ -23,11 +24,11 @@ IMAGE_TYPES = {"png": ("image/png", render.png), "svg": ("image/svg+xml", render
 
 
 class BindingRequestSchema(ma.Schema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 50))
-    id_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 32),
-                                 metadata={"description": "18-character resident ID number (GB 11643-1999)"})
-    phone = ma.fields.String(required=True, validate=ma.validate.Length(1, 20),
-                             metadata={"description": "11-digit mainland mobile number"})
+    name = Text(required=True, validate=ma.validate.Length(1, 50))
+    id_number = Text(required=True, validate=ma.validate.Length(1, 32),
+                     metadata={"description": "18-character resident ID number (GB 11643-1999)"})
+    phone = Text(required=True, validate=ma.validate.Length(1, 20),
+                 metadata={"description": "11-digit mainland mobile number"})
 
 
 class BindingSchema(ma.Schema):
@@ -62,7 +63,7 @@ class SeedSchema(ma.Schema):
 
 class HistoryQuerySchema(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, MAX_PAGE))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+    cursor = Text(load_default=None, validate=ma.validate.Length(1, 200))
 
 
 class HistoryItemSchema(ma.Schema):

@@ -8,6 +8,7 @@ import marshmallow as ma
 from app.card.devices import bound_card
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 from app.service_desk.audit import access_log
 from app.service_desk.complaints import add_citizen_message, file_complaint, own_complaints, rate
@@ -26,11 +27,11 @@ class CategorySchema(ma.Schema):
 
 
 class ComplaintRequestSchema(ma.Schema):
-    category = ma.fields.String(required=True, validate=ma.validate.Length(1, 32),
-                                metadata={"description": "A key from GET /complaint-categories"})
-    description = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
-    verification_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 32),
-                                       metadata={"description": "One of your verifications the complaint is about"})
+    category = Text(required=True, validate=ma.validate.Length(1, 32),
+                    metadata={"description": "A key from GET /complaint-categories"})
+    description = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000))
+    verification_id = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 32),
+                           metadata={"description": "One of your verifications the complaint is about"})
 
 
 class MessageSchema(ma.Schema):
@@ -58,12 +59,12 @@ class ComplaintListSchema(ma.Schema):
 
 
 class FollowUpSchema(ma.Schema):
-    body = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
+    body = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000))
 
 
 class RatingSchema(ma.Schema):
     score = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 5), metadata={"description": "1 (poor) to 5 (very good)"})
-    comment = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 500))
+    comment = Text(multiline=True, load_default=None, allow_none=True, validate=ma.validate.Length(0, 500))
 
 
 class AccessLogItemSchema(ma.Schema):

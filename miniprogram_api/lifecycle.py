@@ -11,6 +11,7 @@ from app.card import lifecycle
 from app.card.phone import change_phone, send_phone_code
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 
 from .card import SeedRequestSchema, SeedSchema
@@ -86,7 +87,7 @@ FEE_FIELD = ma.fields.Integer(required=True, strict=True, validate=ma.validate.R
 
 
 class ApplicationRequestSchema(ma.Schema):
-    bank_partner_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 32))
+    bank_partner_id = Text(required=True, validate=ma.validate.Length(1, 32))
     accepted_fee_fen = FEE_FIELD
 
 
@@ -95,8 +96,8 @@ class ReplacementRequestSchema(ma.Schema):
 
 
 class ActivationRequestSchema(ma.Schema):
-    serial_number = ma.fields.String(required=True, validate=ma.validate.Length(1, 32),
-                                     metadata={"description": "As printed on the card"})
+    serial_number = Text(required=True, validate=ma.validate.Length(1, 32),
+                         metadata={"description": "As printed on the card"})
     pin = ma.fields.String(required=True, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
         "description": "6 digits of your choice; not all one digit, not a run like 123456 (422 pin_weak)", "pattern": "^[0-9]{6}$"})
 
@@ -111,7 +112,7 @@ class PhoneCodeSchema(ma.Schema):
 
 
 class PhoneChangeRequestSchema(PhoneCodeRequestSchema):
-    sms_code = ma.fields.String(required=True, validate=ma.validate.Length(1, 12))
+    sms_code = Text(required=True, validate=ma.validate.Length(1, 12))
 
 
 @blp.route("/card/carriers", methods=["GET"])

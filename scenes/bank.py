@@ -12,6 +12,7 @@ from app.card.bank_reports import BANK_EVENTS, applications, report
 from app.partners.partners import require_role
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 
 from .signing import signed
@@ -47,14 +48,14 @@ class CardReportRequestSchema(ma.Schema):
     request_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
         "description": "The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice",
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
-    application_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 32))
+    application_id = Text(required=True, validate=ma.validate.Length(1, 32))
     event = ma.fields.String(required=True, validate=ma.validate.OneOf(BANK_EVENTS))
     serial_number = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"[A-Za-z0-9]{6,32}\Z"), metadata={
         "description": "produced: the card's serial number (6-32 of A-Za-z0-9)", "pattern": "^[A-Za-z0-9]{6,32}$"})
     issued_on = ma.fields.Date(load_default=None, metadata={"description": "issued: the issue date (default: today, Asia/Shanghai)"})
-    contact_phone = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 20),
-                                     metadata={"description": "information_changed: the holder's new contact phone"})
-    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+    contact_phone = Text(load_default=None, validate=ma.validate.Length(1, 20),
+                         metadata={"description": "information_changed: the holder's new contact phone"})
+    reason = Text(load_default=None, validate=ma.validate.Length(1, 200))
 
 
 class CardReportSchema(ma.Schema):

@@ -17,6 +17,7 @@ from app.partners.partners import require_role
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Instant, Text
 from app.runtime import runtime
 
 from .signing import signed
@@ -35,20 +36,20 @@ def _role(role: str) -> dict[int, str]:
 
 
 class RecipientSchema(ma.Schema):
-    id_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 18),
-                                 metadata={"description": "The recipient's resident ID number; or give card_number"})
-    card_number = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(0, 16),
-                                   metadata={"description": "The recipient's 16-digit citizen card number; or give id_number"})
+    id_number = Text(load_default=None, allow_none=True, validate=ma.validate.Length(0, 18),
+                     metadata={"description": "The recipient's resident ID number; or give card_number"})
+    card_number = Text(load_default=None, allow_none=True, validate=ma.validate.Length(0, 16),
+                       metadata={"description": "The recipient's 16-digit citizen card number; or give id_number"})
 
 
 class LineSchema(RecipientSchema):
-    line_reference = ma.fields.String(required=True, validate=ma.validate.Length(0, 64), metadata={
+    line_reference = Text(required=True, validate=ma.validate.Length(0, 64), metadata={
         "description": "The department's own reference, unique per department: a line is paid at most once (1-64 of A-Za-z0-9_.:-)"})
-    benefit_type = ma.fields.String(required=True, validate=ma.validate.Length(0, 32),
-                                    metadata={"description": "One of the configured types (docs/benefits.md), e.g. pension"})
+    benefit_type = Text(required=True, validate=ma.validate.Length(0, 32),
+                        metadata={"description": "One of the configured types (docs/benefits.md), e.g. pension"})
     amount_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(-10**15, 10**15), metadata={
         "description": "Positive whole number of fen (1 yuan = 100 fen); zero, negative or over 10 million yuan is a rejected line"})
-    period = ma.fields.String(required=True, validate=ma.validate.Length(0, 10), metadata={"description": "The month covered, YYYY-MM"})
+    period = Text(required=True, validate=ma.validate.Length(0, 10), metadata={"description": "The month covered, YYYY-MM"})
 
 
 class BatchRequestSchema(ma.Schema):
@@ -172,8 +173,8 @@ def get_pending(args: dict[str, Any]) -> Any:
 class ConfirmationItemSchema(ma.Schema):
     disbursement_id = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**62))
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
-    reason = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(1, 200),
-                              metadata={"description": "Why the bank returned it (required when returned)"})
+    reason = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 200),
+                  metadata={"description": "Why the bank returned it (required when returned)"})
 
     @ma.validates_schema
     def _reason_when_returned(self, data: dict[str, Any], **_: Any) -> None:
@@ -254,13 +255,13 @@ def put_financial_account(args: dict[str, Any]) -> Any:
 
 class MedicalStatementReportSchema(ma.Schema):
     date = ma.fields.Date(required=True)
-    description = ma.fields.String(required=True, validate=ma.validate.Length(1, 100))
+    description = Text(required=True, validate=ma.validate.Length(1, 100))
     amount_fen = ma.fields.Integer(required=True, strict=True, metadata={"description": "Fen; negative for a payment out"})
 
 
 class MedicalAccountRequestSchema(RecipientSchema):
     balance_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 10**12))
-    as_of = ma.fields.AwareDateTime(required=True, metadata={
+    as_of = Instant(required=True, metadata={
         "description": "When the balance was true (with a UTC offset); at most 5 minutes after the server's clock (422 as_of_in_future)"})
     statement = ma.fields.List(ma.fields.Nested(MedicalStatementReportSchema), load_default=list,
                                validate=ma.validate.Length(0, MAX_STATEMENT_ENTRIES))

@@ -11,6 +11,7 @@ from app.partners.memberships import may_hold_members, member_count, replace_mem
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
+from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.verification import verify, verify_card_number
 
@@ -37,12 +38,12 @@ ONE_OF_CODE_OR_CARD = [{"required": ["code"]}, {"required": ["card_number"]}]  #
 class VerificationRequestSchema(ma.Schema):
     """Exactly one of ``code`` (an e-card QR code) or ``card_number`` (a physical card read by a chip reader)."""
 
-    code = ma.fields.String(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
+    code = Text(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
         "description": "The text decoded from the QR code, as scanned. Exactly one of code or card_number"})
     card_number = ma.fields.String(validate=ma.validate.Regexp(CARD_NUMBER), metadata={
         "description": "The card number read from a physical card's chip (16 digits). Exactly one of code or card_number",
         "pattern": "^[0-9]{16}$"})
-    scene = ma.fields.String(required=True, validate=ma.validate.Length(1, 32), metadata={
+    scene = Text(required=True, validate=ma.validate.Length(1, 32), metadata={
         "enum": list(SCENE_NAMES), "description": "An unknown or not yet opened scene is 422 scene_unknown / scene_not_enabled"})
     terminal_id = ma.fields.String(required=True, validate=ma.validate.Regexp(TERMINAL_ID),
                                    metadata={"description": "The scanning terminal's id (1-64 of A-Za-z0-9_.:-)",
@@ -110,8 +111,8 @@ class MemberSchema(ma.Schema):
     """Lengths bound the request only: an entry that is blank, too long or otherwise wrong is
     rejected on its own (``rejected``), the others are applied (docs/partner-api.md)."""
 
-    id_number = ma.fields.String(required=True, validate=ma.validate.Length(max=64))
-    member_id = ma.fields.String(required=True, validate=ma.validate.Length(max=256))
+    id_number = Text(required=True, validate=ma.validate.Length(max=64))
+    member_id = Text(required=True, validate=ma.validate.Length(max=256))
 
 
 class MembersRequestSchema(ma.Schema):

@@ -19,7 +19,7 @@ from app.money.financial_accounts import FinancialAccountView, financial_account
 from app.money.models import DISBURSEMENT_CREDITED, DISBURSEMENT_PENDING, DISBURSEMENT_RETURNED, Disbursement, MedicalInsuranceAccount
 from app.partners.models import Partner
 from app.platform.clock import DISPLAY_ZONE
-from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
+from app.platform.cursor import decode_integer_cursor, encode_cursor
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -81,19 +81,12 @@ def list_benefits(account: MpAccount, limit: int, cursor: str | None, where: Ben
     if where.benefit_type:
         query = query.where(Disbursement.benefit_type == where.benefit_type)
     if cursor:
-        at, last_id = _position(cursor)
+        at, last_id = decode_integer_cursor(cursor)
         query = query.where(or_(Disbursement.posted_at < at, and_(Disbursement.posted_at == at, Disbursement.id < last_id)))
     rows = db.session.execute(query).all()
     items = [_item(row.Disbursement, row.name) for row in rows[:limit]]
     last = rows[limit - 1].Disbursement if len(rows) > limit else None
     return BenefitPage(items, encode_cursor(last.posted_at, last.id) if last else None)
-
-
-def _position(cursor: str) -> tuple[datetime, int]:
-    at, key = decode_cursor(cursor)
-    if not key.isascii() or not key.isdigit():
-        raise cursor_invalid()
-    return at, int(key)
 
 
 def _item(line: Disbursement, department: str) -> BenefitItem:

@@ -7,8 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
+import werkzeug.routing
 from flask import Flask
 from flask_smorest import Api
+
+from app.platform.text import path_parameter_schema
 
 
 class ErrorBodySchema(ma.Schema):
@@ -48,6 +51,7 @@ def make_api(app: Flask) -> CardApi:
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
     api = CardApi(app)
+    api.register_converter(werkzeug.routing.UnicodeConverter, path_parameter_schema)  # the control-character rule
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     api.spec.components.security_scheme("partnerSignature", {
         "type": "apiKey", "in": "header", "name": "Authorization",

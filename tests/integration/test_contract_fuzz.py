@@ -17,8 +17,10 @@ import io
 import json
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -28,6 +30,7 @@ from werkzeug.wrappers import Request
 
 from app.partners.models import PARTNER_ROLES
 from app.platform.clock import FrozenClock
+from app.platform.cursor import encode_cursor
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
@@ -140,3 +143,114 @@ def test_every_operation_honours_the_contract(case: Any, fuzz_app: Any, credenti
     elif "bearerAuth" in schemes:
         kwargs = {"headers": credentials["bearer"]}
     case.call_and_validate(app=fuzz_app, additional_checks=[status_documented_explicitly, errors_use_the_envelope], **kwargs)
+
+
+# Issue 15, item 15: shapes the hostile trial found answered 500 on PostgreSQL. Every string an
+# operation of the committed document takes (body fields, nested ones included, query and path
+# parameters) gets each text shape in turn, the others a plausible value; every date-time field and
+# cursor gets each forged instant. Never a 500, always the envelope; a control character is refused.
+_PLUS14, _MINUS14 = timezone(timedelta(hours=14)), timezone(timedelta(hours=-14))
+TEXT_SHAPES = {"NUL": "a\x00b", "escape sequence": "\x1b[2J", "DEL and C1": "a\x7f\x85b", "line break": "a\nb"}
+INSTANT_SHAPES = {  # name: (a date-time value, a cursor)
+    "year 1 +14:00": ("0001-01-01T00:00:00+14:00", encode_cursor(datetime(1, 1, 1, tzinfo=_PLUS14), 1)),
+    "year 9999 -14:00": ("9999-12-31T23:59:59-14:00", encode_cursor(datetime(9999, 12, 31, tzinfo=_MINUS14), 1)),
+    "year 1": ("0001-01-01T00:00:00+00:00", encode_cursor(datetime(1, 1, 1, tzinfo=UTC), 1)),
+    "40-digit cursor id": ("2026-01-01T08:00:00+08:00", encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), "9" * 40)),
+}
+PLAUSIBLE = {  # a value each named string field would accept (the rest: an enum's first value, or "x")
+    "name": "陈小明", "id_number": "441900198506151235", "phone": "13900139000", "contact_phone": "13900139000",
+    "card_number": "1000000000000001", "scene": "transit", "terminal_id": "gate-1", "category": "card",
+    "installation_id": "install-0001", "pin": "394817", "template_id": "benefit-credited-dev", "request_id": "report-0001",
+    "serial_number": "ABC123456", "batch_reference": "b1", "account_number": "622202020011223344", "period": "2026-01",
+    "benefit_type": "pension", "line_reference": "line-1", "sms_code": "123456", "direction": "entry",
+}
+DOCUMENT = json.loads(DOC.read_text())
+OPERATIONS = [(method, path) for path, item in DOCUMENT["paths"].items() for method in item if method != "parameters"]
+
+
+def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    return _resolve(DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]) if "$ref" in schema else schema
+
+
+def _value(schema: dict[str, Any], name: str, slot: tuple, here: tuple, hostile: Any) -> Any:
+    """A value of ``schema`` (every optional property too) with ``hostile`` at ``slot``."""
+    schema = _resolve(schema)
+    kind = schema.get("type", "object")
+    if here == slot:
+        return hostile
+    if kind == "string":
+        plain = {"date-time": "2026-01-01T08:00:00+08:00", "date": "2026-01-01"}.get(schema.get("format", ""))
+        return plain or PLAUSIBLE.get(name) or next((v for v in schema.get("enum", []) if v), "x")
+    if kind in ("integer", "number"):
+        return max(schema.get("minimum", 1), 1)
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [_value(schema["items"], name, slot, (*here, 0), hostile)]
+    return {key: _value(child, key, slot, (*here, key), hostile) for key, child in schema.get("properties", {}).items()}
+
+
+def _slots(schema: dict[str, Any], here: tuple, name: str = "") -> Iterator[tuple[tuple, str, dict[str, Any]]]:
+    """(where, field name, schema) of every string in ``schema``."""
+    schema = _resolve(schema)
+    kind = schema.get("type", "object")
+    if kind == "string":
+        yield here, name, schema
+    elif kind == "array":
+        yield from _slots(schema["items"], (*here, 0), name)
+    elif kind == "object":
+        for key, child in schema.get("properties", {}).items():
+            yield from _slots(child, (*here, key), key)
+
+
+def _requests(method: str, template: str) -> Iterator[tuple[str, str, dict[str, Any], Any, bool]]:
+    """(shape, path, query, body, a control character) for each shape in each string of the operation."""
+    operation = DOCUMENT["paths"][template][method]
+    parameters = [*DOCUMENT["paths"][template].get("parameters", []), *operation.get("parameters", [])]
+    body_schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    slots = [(("path" if p["in"] == "path" else "query", p["name"]), p["name"], p["schema"]) for p in parameters]
+    slots += [(("body", *where), name, schema) for where, name, schema in (_slots(body_schema, ()) if body_schema else ())]
+    for slot, name, schema in slots:
+        shapes = [(shape, value, True) for shape, value in TEXT_SHAPES.items()]
+        if name == "cursor" or schema.get("format") == "date-time":
+            shapes += [(shape, pair[1] if name == "cursor" else pair[0], False) for shape, pair in INSTANT_SHAPES.items()]
+        for shape, hostile, control in shapes:
+            path, query = template, {}
+            for parameter in parameters:
+                where = ("path" if parameter["in"] == "path" else "query", parameter["name"])
+                value = hostile if where == slot else _value(parameter["schema"], parameter["name"], (), (None,), hostile)
+                if parameter["in"] == "path":
+                    path = path.replace("{" + parameter["name"] + "}", quote(str(value), safe=""))
+                else:
+                    query[parameter["name"]] = value
+            body = None if body_schema is None else _value(body_schema, "", slot[1:] if slot[0] == "body" else (None,), (), hostile)
+            yield shape, path, query, body, control
+
+
+@pytest.fixture
+def hostile_app(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock, wechat: WeChatStandIn,
+                alipay_config: dict[str, str]) -> Iterator[Any]:
+    """PostgreSQL + Redis: the backend on which a NUL in text was a 500."""
+    application = make_app("production", request, tmp_path, clock, wechat, **alipay_config)
+    yield application
+    dispose(application)
+
+
+@pytest.mark.parametrize(("method", "template"), OPERATIONS, ids=[f"{m.upper()} {p}" for m, p in OPERATIONS])
+def test_hostile_shapes_are_refused_never_a_500(hostile_app: Any, wechat: WeChatStandIn, clock: FrozenClock,
+                                                 method: str, template: str) -> None:
+    api = ApiClient(hostile_app, wechat, clock)
+    bearer = api.bearer(api.bound_citizen())
+    signing = SigningClient(hostile_app, api.partner(SCENE_NAMES, roles=PARTNER_ROLES), clock)
+    schemes = {name for requirement in DOCUMENT["paths"][template][method].get("security", []) for name in requirement}
+    client, headers = (signing, {"Authorization": SIGN_ME}) if "partnerSignature" in schemes else (api.client, bearer)
+    for shape, path, query, body, control in _requests(method, template):
+        data = None if body is None else json.dumps(body).encode()
+        response = client.open(path, method=method.upper(), query_string=query, data=data, headers={
+            **headers, **({"Content-Type": "application/json"} if data is not None else {})})
+        seen = (shape, method, path, query, body, response.status_code, response.get_data(as_text=True)[:300])
+        assert response.status_code < 500, seen
+        if response.status_code >= 400:
+            assert set(json.loads(response.get_data())["error"]) == {"code", "message", "details"}, seen
+        if control and shape != "line break":
+            assert 400 <= response.status_code < 500, seen

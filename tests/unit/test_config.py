@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from app.config import DEV_DATA_KEYS, DEV_SECRET_KEY, ConfigError, load_config
+from app.config import DEV_DATA_KEYS, DEV_INDEX_KEY, DEV_SECRET_KEY, ConfigError, load_config
 
 STRONG = {
     "CARD_ENV": "production",
@@ -15,6 +15,8 @@ STRONG = {
     "CARD_DATA_KEYS": "k1:" + base64.b64encode(b"k" * 32).decode(),
     "CARD_BLIND_INDEX_KEY": base64.b64encode(b"b" * 32).decode(),
     "CARD_WECHAT_SECRET": "real-secret",
+    "CARD_WECHAT_APPID": "wx0123456789abcdef",
+    "CARD_WECHAT_BENEFIT_TEMPLATE": "Yx3kP0benefitCreditedTemplate01",
 }
 
 
@@ -103,3 +105,62 @@ def test_an_unknown_enabled_scene_refuses_to_start() -> None:
 
     with pytest.raises(ConfigError, match="unknown scenes Transit"):
         create_app({"CARD_SCENES_ENABLED": frozenset({"Transit"})})
+
+
+# Issue 15, item 16: the published development keys are refused by their material, whatever the
+# key id or spelling (base64 with non-canonical trailing bits, spaces around an entry, another id).
+DEV_DATA_MATERIAL = base64.b64decode(DEV_DATA_KEYS.split(":", 1)[1])
+DEV_INDEX_MATERIAL = base64.b64decode(DEV_INDEX_KEY)
+
+
+def _respelled(material: bytes) -> str:
+    """Base64 of ``material`` whose last character differs from the canonical one (the unused low
+    bits set), which decodes to the same bytes."""
+    canonical = base64.b64encode(material).decode()
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = canonical.rstrip("=")[-1]
+    spelled = canonical.rstrip("=")[:-1] + alphabet[alphabet.index(last) + 1] + "=" * canonical.count("=")
+    assert spelled != canonical and base64.b64decode(spelled) == material
+    return spelled
+
+
+@pytest.mark.parametrize("setting", [
+    "k7:" + base64.b64encode(DEV_DATA_MATERIAL).decode(),
+    "prod2024:" + _respelled(DEV_DATA_MATERIAL),
+    STRONG["CARD_DATA_KEYS"] + ", old:" + base64.b64encode(DEV_DATA_MATERIAL).decode(),
+    " dev1:" + base64.b64encode(DEV_DATA_MATERIAL).decode() + " ",
+    "k9:" + DEV_INDEX_KEY,  # the published blind-index key as a data key
+], ids=["another id", "another spelling", "kept for decryption", "padded with spaces", "the index key as a data key"])
+def test_production_refuses_the_published_data_key_under_any_id(setting: str) -> None:
+    with pytest.raises(ConfigError, match="CARD_DATA_KEYS .*published development key"):
+        load_config({**STRONG, "CARD_DATA_KEYS": setting})
+
+
+@pytest.mark.parametrize("setting", [DEV_INDEX_KEY, _respelled(DEV_INDEX_MATERIAL), base64.b64encode(DEV_DATA_MATERIAL).decode()],
+                         ids=["as published", "another spelling", "the data key as the index key"])
+def test_production_refuses_the_published_blind_index_key_in_any_spelling(setting: str) -> None:
+    with pytest.raises(ConfigError, match="CARD_BLIND_INDEX_KEY .*published development key"):
+        load_config({**STRONG, "CARD_BLIND_INDEX_KEY": setting})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("CARD_WECHAT_APPID", "wxdevcitizencard0"), ("CARD_WECHAT_APPID", " WXDEVCITIZENCARD0 "), ("CARD_WECHAT_APPID", None),
+    ("CARD_WECHAT_BENEFIT_TEMPLATE", "benefit-credited-dev"), ("CARD_WECHAT_BENEFIT_TEMPLATE", None),
+])
+def test_production_refuses_the_development_wechat_appid_and_template(name: str, value: str | None) -> None:
+    env = {k: v for k, v in STRONG.items() if k != name}
+    if value is not None:
+        env[name] = value
+    with pytest.raises(ConfigError, match=name):
+        load_config(env)
+
+
+def test_the_refusal_never_prints_the_key() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config({**STRONG, "CARD_DATA_KEYS": "k7:" + _respelled(DEV_DATA_MATERIAL)})
+    assert _respelled(DEV_DATA_MATERIAL) not in str(refused.value) and "k7" in str(refused.value)
+
+
+def test_development_still_runs_on_the_published_values() -> None:
+    config = load_config({"CARD_DATA_KEYS": "k7:" + base64.b64encode(DEV_DATA_MATERIAL).decode()})
+    assert config["CARD_WECHAT_APPID"] == "wxdevcitizencard0"

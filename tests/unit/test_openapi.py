@@ -33,3 +33,47 @@ def test_every_error_answer_documents_the_envelope() -> None:
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
     assert spec["components"]["schemas"]["Error"]["properties"]["error"]["$ref"] == "#/components/schemas/ErrorBody"
+
+
+def _request_strings(spec: dict) -> list[tuple[str, dict]]:
+    """Every string a client sends, with where: parameters and request-body properties (nested too)."""
+    schemas = spec["components"]["schemas"]
+    found: list[tuple[str, dict]] = []
+
+    def walk(where: str, schema: dict, seen: frozenset[str]) -> None:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[1]
+            if name not in seen:
+                walk(where, schemas[name], seen | {name})
+        elif schema.get("type") == "string":
+            found.append((where, schema))
+        for key, child in schema.get("properties", {}).items():
+            walk(f"{where}.{key}", child, seen)
+        if isinstance(schema.get("items"), dict):
+            walk(f"{where}[]", schema["items"], seen)
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            parameters = operation if method == "parameters" else operation.get("parameters", [])
+            for parameter in parameters:
+                walk(f"{method} {path} {parameter['in']}:{parameter['name']}", parameter["schema"], frozenset())
+            if method != "parameters" and "requestBody" in operation:
+                for content in operation["requestBody"]["content"].values():
+                    walk(f"{method} {path} body", content["schema"], frozenset())
+    return found
+
+
+def test_every_string_a_client_sends_states_its_characters() -> None:
+    """Issue 15: a NUL in any text field was a 500. Every string parameter or body field is an
+    enum, a date/time format, or has a pattern (app.platform.text.Text: no control characters)."""
+    unchecked = [where for where, schema in _request_strings(current_spec())
+                 if not ({"pattern", "enum", "format"} & set(schema))]
+    assert not unchecked, f"declare these as app.platform.text.Text (or give a pattern/enum): {unchecked}"
+
+
+def test_every_instant_a_client_sends_states_its_range() -> None:
+    """Issue 15: an ``as_of`` of year 1 with a +14:00 offset was a 500. Every date-time a client
+    sends is an app.platform.text.Instant (1970-9000 UTC, offsets up to +-14:00)."""
+    unbounded = [where for where, schema in _request_strings(current_spec())
+                 if schema.get("format") == "date-time" and not {"x-minimum", "x-maximum"} <= set(schema)]
+    assert not unbounded, f"declare these as app.platform.text.Instant: {unbounded}"
