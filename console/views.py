@@ -135,6 +135,7 @@ def ticket(number: str) -> Any:
 ACTIONS = {
     "claim": lambda rt, actor, number, form: complaints.claim(rt, actor, number),
     "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, _text(form, "body")),
+    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, _text(form, "body")),
     "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.get("department", ""),
                                                                     _text(form, "note", required=False)),
     "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, _text(form, "note")),
@@ -144,7 +145,7 @@ ACTIONS = {
 
 @blp.route("/tickets/<number>/<action>", methods=["POST"])
 def act(number: str, action: str) -> Any:
-    """claim, reply, transfer, close, reassign: then back to the ticket (a liaison to the queue
+    """claim, reply, note (internal), transfer, close, reassign: then back to the ticket (a liaison to the queue
     once answered)."""
     if action not in ACTIONS:
         abort(404)

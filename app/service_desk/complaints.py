@@ -141,21 +141,25 @@ def _own(account: MpAccount, ticket_number: str) -> Complaint:
     return complaint
 
 
-def messages_of(complaint: Complaint) -> list[ComplaintMessage]:
+def messages_of(complaint: Complaint, internal: bool = True) -> list[ComplaintMessage]:
+    """The ticket's messages, oldest first; ``internal=False`` leaves out staff notes (the citizen's view)."""
     query = select(ComplaintMessage).where(ComplaintMessage.complaint_id == complaint.id).order_by(ComplaintMessage.id)
+    if not internal:
+        query = query.where(ComplaintMessage.internal.is_(False))
     return list(db.session.scalars(query))
 
 
 def _view(complaint: Complaint) -> ComplaintView:
-    messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint)]
+    messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint, internal=False)]
     return ComplaintView(complaint.ticket_number, complaint.category, complaint.description, complaint.verification_id,
                          complaint.status, complaint.created_at, complaint.first_response_due, complaint.resolution_due,
                          complaint.closed_at, complaint.rating, messages)
 
 
-def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str) -> None:
+def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str,
+             internal: bool = False) -> None:
     db.session.add(ComplaintMessage(complaint_id=complaint.id, author=author, staff_id=staff_id, body=body,
-                                    created_at=rt.clock.now()))
+                                    created_at=rt.clock.now(), internal=internal))
 
 
 # --- staff ----------------------------------------------------------------------------------
@@ -231,9 +235,20 @@ def reply(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Comp
     return complaint
 
 
+def add_internal_note(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Complaint:
+    """A note for staff and the department only: the citizen never sees it (item 17). Front
+    line and the ticket's liaison; 409 ``complaint_closed``."""
+    complaint = staff_ticket(actor, ticket_number)
+    _refuse_closed(complaint)
+    _message(rt, complaint, "department" if actor.role == "liaison" else "agent", actor.staff_id, body, internal=True)
+    db.session.commit()
+    return complaint
+
+
 def transfer(rt: Runtime, actor: StaffActor, ticket_number: str, department: str, note: str) -> Complaint:
-    """Transfer to ``department`` (a key of CARD_DEPARTMENTS) with a note the liaison reads;
-    422 ``department_unknown``."""
+    """Transfer to ``department`` (a key of CARD_DEPARTMENTS) with a note the liaison reads and
+    the citizen sees too (a status change with its note; the form says so: internal remarks go
+    in :func:`add_internal_note`); 422 ``department_unknown``."""
     complaint = _front_line_ticket(actor, ticket_number)
     departments = rt.config["CARD_DEPARTMENTS"]
     if department not in departments:

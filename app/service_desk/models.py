@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -45,7 +45,8 @@ class Complaint(Base):
 class ComplaintMessage(Base):
     """One message on a ticket. ``author``: ``citizen``, ``agent`` (any front-line staff),
     ``department`` (a liaison's answer) or ``system`` (transfer, reassignment, closing: the
-    citizen sees these as status changes)."""
+    citizen sees these as status changes). ``internal``: a staff note the citizen never sees
+    (issue 15 item 17); every citizen-facing read filters on it."""
 
     __tablename__ = "complaint_messages"
 
@@ -55,6 +56,7 @@ class ComplaintMessage(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    internal: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
