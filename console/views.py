@@ -119,8 +119,10 @@ def home() -> Any:
             flash(text("not_found", g.language), "error")
     view = request.args.get("view", "open")
     view = view if view in QUEUE_VIEWS else "open"
-    tickets = complaints.queue(actor, view)
-    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS,
+    page = request.args.get("page", "1")
+    page = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 and int(page) > 0 else 1
+    tickets, more = complaints.queue(actor, view, page)
+    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS, page=page, more=more,
                            assignees=complaints.assignee_names(tickets), query=wanted)
 
 

@@ -90,9 +90,12 @@ def get_categories() -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(ComplaintRequestSchema)
 @blp.response(201, ComplaintSchema)
-@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error"})
+@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error",
+                       429: "complaint_daily_limit (5 a day; Retry-After: until local midnight) / "
+                            "complaint_open_limit (5 open at once: add a message to an open one)"})
 def post_complaint(args: dict[str, Any]) -> Any:
-    """File a complaint (M-14); deadlines for the first reply and the resolution are set at once."""
+    """File a complaint (M-14); deadlines for the first reply and the resolution are set at once.
+    At most 5 a day (Asia/Shanghai) and 5 open at once per citizen."""
     return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"])
 
 

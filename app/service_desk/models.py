@@ -5,7 +5,7 @@ Customer-service staff: console accounts with a password and a TOTP second facto
 The audit trail (M-25): append-only, hash-chained records of access to personal data."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +57,19 @@ class ComplaintMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     internal: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ComplaintQuota(Base):
+    """Per citizen: complaints filed on ``day`` (local date, Asia/Shanghai) and complaints open
+    now. Filing raises both in one conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``
+    (count first, then decide, issue 15 item 8); closing a ticket lowers ``open_count``."""
+
+    __tablename__ = "complaint_quotas"
+
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), primary_key=True, autoincrement=False)
+    day: Mapped[date]
+    filed_on_day: Mapped[int] = mapped_column(default=0)
+    open_count: Mapped[int] = mapped_column(default=0)
 
 
 STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
