@@ -96,6 +96,25 @@ class Staff(Base):
     disabled_at: Mapped[datetime | None]
 
 
+class StaffAlert(Base):
+    """Something supervisors must look at (issue 15 item 3): ``kind`` (``caller_check_limit``),
+    which staff member (``staff_id``), on which ticket and citizen, ``detail`` (which limit, no
+    personal data). Raised at most once per staff member, kind and limit window; a supervisor
+    acknowledges it (``acknowledged_by``, ``acknowledged_at``)."""
+
+    __tablename__ = "staff_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    ticket_number: Mapped[str | None] = mapped_column(String(24))
+    citizen_id: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(String(200))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    acknowledged_at: Mapped[datetime | None]
+
+
 class AuditRecord(Base):
     """Who (``actor_kind`` staff/partner, ``actor_id``, ``actor_role``, ``department``) did
     ``action`` (``view``, ``unmask``, ``lookup``, ``verification``, ``disclosure``) on whose data
