@@ -47,7 +47,7 @@ MAX_EXAMPLES = 25
 # A complaint's category is configuration (GET /complaint-categories), not an enum of the document.
 # Benefits: a recipient must hold a card, a benefit type must be configured, from must not be after to.
 SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", "POST /api/partner/v1/verifications",
-                "POST /api/mp/v1/complaints",
+                "POST /api/mp/v1/complaints", "GET /api/mp/v1/me/access-log",
                 "GET /api/mp/v1/benefits", "PUT /api/partner/v1/financial-accounts", "PUT /api/partner/v1/medical-insurance-accounts",
                 "POST /api/partner/v1/disbursement-confirmations",  # a returned line needs a reason
 # The card's life (docs/card-lifecycle.md): a bank id must name a partner bank, a PIN must not be
