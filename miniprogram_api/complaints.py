@@ -82,7 +82,7 @@ class AccessLogItemSchema(ma.Schema):
 
 class AccessLogQuerySchema(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 200))
+    cursor = Text(load_default=None, validate=ma.validate.Length(1, 200))
 
 
 class AccessLogSchema(ma.Schema):
