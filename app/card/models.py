@@ -117,7 +117,8 @@ class CarrierEvent(Base):
 
 class BankReport(Base):
     """A partner bank's report, kept by its ``request_id`` so that a retry never applies twice:
-    the retry gets ``answer`` (the JSON first sent) back. ``digest`` is the SHA-256 of the body."""
+    the retry gets ``answer`` (the JSON first sent) back. ``digest`` is a keyed HMAC of the body
+    (app.card.bank_reports.body_digest), never a plain hash: the body's one unknown may be a phone."""
 
     __tablename__ = "bank_reports"
     __table_args__ = (UniqueConstraint("partner_id", "request_id"),)
