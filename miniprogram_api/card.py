@@ -7,7 +7,7 @@ import marshmallow as ma
 from flask import Response, request
 
 from app.card.binding import bind
-from app.card.devices import provision_seed
+from app.card.seeds import provision_seed
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.runtime import runtime
@@ -133,8 +133,9 @@ def get_code(args: dict[str, Any]) -> Any:
     409: "device_conflict: another installation was provisioned at the same moment; retry",
 })
 def post_seed(args: dict[str, Any]) -> Any:
-    """Provision the TOTP seed to this installation for offline codes; a new installation rotates it."""
-    return provision_seed(runtime(), current_account(), args["installation_id"])
+    """Provision a fresh TOTP seed to this installation for offline codes (a card event, with an SMS
+    notice to the holder); the copy ends when this session logs out or the e-card moves."""
+    return provision_seed(runtime(), current_account(), args["installation_id"], bearer_token())
 
 
 @blp.route("/card/verifications", methods=["GET"])

@@ -55,6 +55,9 @@ class Device(Base):
     pseudonym: Mapped[str] = mapped_column(String(16), unique=True)
     seed_enc: Mapped[str] = mapped_column(String(200))
     installation_id: Mapped[str | None] = mapped_column(String(64))
+    # The digest of the bearer token whose session had this seed handed out (app/card/seeds.py):
+    # logging that session out ends the copy. None: the seed never left the server.
+    token_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
