@@ -31,7 +31,7 @@ from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import FINANCIAL_ACCOUNT_NUMBER as ACCOUNT_NUMBER
 from app.identity.people import id_index
-from app.money.models import FinancialAccount, FinancialAccountConsent
+from app.money.models import DISBURSEMENT_PENDING, DISBURSEMENT_RETURNED, Disbursement, FinancialAccount, FinancialAccountConsent
 from app.partners.models import Partner
 from app.platform.db import db
 from app.platform.errors import AppError
@@ -194,9 +194,21 @@ def correct(rt: Runtime, card_number: str, reason: str, bank_partner_id: str | N
         refuse_cancelled(card)
     current = open_account(card.id)
     _replace(rt, card, current, bank.id if bank else None, number if bank else None, f"corrected by the city: {reason}", "operator")
+    if current is not None:
+        _return_pending(rt, current.id)
     db.session.commit()
     notify_holder(rt, card, _changed_notice(rt, bank.id, number) if bank and number else CLOSED_NOTICE)
     return card.citizen_id, current
+
+
+def _return_pending(rt: Runtime, account_id: int) -> None:
+    """Lines still pending on a wrongly registered account are returned (the department re-issues
+    them to the right account), so that the bank that should not hold it cannot credit them."""
+    db.session.execute(update(Disbursement).where(Disbursement.financial_account_id == account_id,
+                                                  Disbursement.status == DISBURSEMENT_PENDING)
+                       .values(status=DISBURSEMENT_RETURNED, settled_at=rt.clock.now(),
+                               return_reason="account closed by the city (wrong registration)")
+                       .execution_options(synchronize_session=False))
 
 
 def _bank(partner_id: str) -> Partner:

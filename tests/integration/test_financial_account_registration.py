@@ -18,7 +18,7 @@ from app.money.models import FinancialAccount, FinancialAccountConsent
 from app.platform.db import db
 from app.service_desk.models import AuditRecord
 
-from ..benefits_support import ACCOUNTS, Benefits, Holder
+from ..benefits_support import ACCOUNTS, Benefits, Holder, line
 from ..helpers import ApiClient
 from .test_partner_admin import cli
 
@@ -130,6 +130,9 @@ def test_the_city_corrects_a_wrong_registration_with_an_audited_command(benefits
     assert _put(benefits, rogue, holder, "6228480000000001").status_code == 200
     _apply_at(benefits, holder, real)
     assert _put(benefits, real, holder, "6222020012345678").status_code == 409
+    department = benefits.department()
+    assert benefits.submit(department, "B1", [line("L1", holder)]).json["accepted"] == 1
+    assert len(benefits.pending(rogue)) == 1  # routed to the rogue's account
     sent = len(benefits.api.rt.sms.sent)
     corrected = cli(benefits.api, "financial-account", "correct", holder.card_number, "--close",
                     "--reason", "registered by a bank the holder does not use (ticket 20261205-0001)", "--operator", "ops-li")
@@ -139,6 +142,8 @@ def test_the_city_corrects_a_wrong_registration_with_an_audited_command(benefits
     with benefits.api.app.app_context():
         record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "account_correct"))
         assert record is not None and record.actor_id == "ops-li" and "6228480000000001" not in json.dumps(record.reason)
+    assert benefits.pending(rogue) == []  # the rogue cannot credit the pending line any more: it was returned
+    assert benefits.reconciliation(department, "B1").json["returned"]["count"] == 1
     assert _put(benefits, real, holder, "6222020012345678").status_code == 200
     assert [closed for _, closed in _rows(benefits)] == [True, False]
 
