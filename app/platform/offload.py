@@ -1,0 +1,48 @@
+"""CPU-heavy calls (password and PIN hashes) run off the gevent event loop.
+
+Under gunicorn's gevent workers every request of a worker shares one OS thread: an argon2id
+verification (tens of milliseconds of CPU, 64 MiB) run there stops every other request of the
+worker until it is done, and 24 simultaneous console log-ins stalled the partner API for seconds
+(issue 15, item 7). :func:`off_loop` runs such a call in a small pool of real OS threads, one per
+worker process (``OFFLOAD_THREADS``, so a burst costs at most that many hashes' memory and cores at
+once; the rest wait in the queue without blocking the loop); the calling greenlet waits, the
+others go on. argon2-cffi and ``hashlib.scrypt`` release the GIL while they hash.
+
+Without gevent's monkey-patching (the CLI, tests, a threaded server) the call simply runs here.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+OFFLOAD_THREADS = 2
+_pool: Any = None
+_pool_pid: int | None = None
+
+
+def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, run in the worker's hashing thread pool under gevent, here otherwise; its
+    exception is raised here."""
+    if not _gevent_patched():
+        return fn(*args)
+    return _threadpool().apply(fn, args)
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency of the server
+        return False
+    return bool(monkey.is_module_patched("threading"))
+
+
+def _threadpool() -> Any:
+    """This process's pool (made at first use, so a forked worker never inherits its parent's)."""
+    global _pool, _pool_pid
+    from gevent.threadpool import ThreadPool
+
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPool(OFFLOAD_THREADS), os.getpid()
+    return _pool
