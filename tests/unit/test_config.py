@@ -15,6 +15,7 @@ STRONG = {
     "CARD_DATA_KEYS": "k1:" + base64.b64encode(b"k" * 32).decode(),
     "CARD_BLIND_INDEX_KEY": base64.b64encode(b"b" * 32).decode(),
     "CARD_WECHAT_SECRET": "real-secret",
+    "CARD_AUDIT_KEYS": "a1:" + base64.b64encode(b"a" * 32).decode(),
 }
 
 
