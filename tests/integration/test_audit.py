@@ -319,3 +319,16 @@ def test_partner_verifications_are_copied_into_the_chain_once_settled(api: ApiCl
     assert _verify(api).ok and _verify(api).checked == 3 and _verify(api).pending == 0
     api.verify(partner, "DGC1.still-not-a-code", scene=scenes[0])
     assert _verify(api).pending == 1
+
+
+def test_the_console_shows_no_personal_data_while_the_head_is_unsigned(api: ApiClient) -> None:
+    from ..helpers import PERSON
+    from .test_console import _staff, _ticket
+
+    number = _ticket(api)
+    agent = _staff(api, "agent1", "agent")
+    assert agent.get(f"/console/tickets/{number}/citizen").status_code == 200
+    _tamper(api, update(AuditChainHead).values(signature=None))
+    refused = agent.get(f"/console/tickets/{number}/citizen")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 503 and "审计" in page and "陈" not in page and PERSON["phone"][-4:] not in page
