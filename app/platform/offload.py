@@ -3,10 +3,13 @@
 Under gunicorn's gevent workers every request of a worker shares one OS thread: an argon2id
 verification (tens of milliseconds of CPU, 64 MiB) run there stops every other request of the
 worker until it is done, and 24 simultaneous console log-ins stalled the partner API for seconds
-(issue 15, item 7). :func:`off_loop` runs such a call in a small pool of real OS threads, one per
-worker process (``OFFLOAD_THREADS``, so a burst costs at most that many hashes' memory and cores at
-once; the rest wait in the queue without blocking the loop); the calling greenlet waits, the
-others go on. argon2-cffi and ``hashlib.scrypt`` release the GIL while they hash.
+(issue 15, item 7). :func:`off_loop` runs such a call in a pool of real OS threads of the worker
+process (``OFFLOAD_THREADS``, one: workers are one per core, so a burst hashes at most one per
+core at a time and holds one hash's memory per worker; the rest wait in the pool's queue
+without blocking the loop); the calling greenlet waits, the others go on. argon2-cffi and
+``hashlib.scrypt`` release the GIL while they hash. The pool's thread runs at a lower CPU
+priority (``OFFLOAD_NICENESS``): on a busy machine the loop's thread, which answers every other
+request, comes first, and log-ins wait longer instead. bench/login_burst.py measures it.
 
 Without gevent's monkey-patching (the CLI, tests, a threaded server) the call simply runs here.
 """
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-OFFLOAD_THREADS = 2
+OFFLOAD_THREADS = 1  # per worker; workers are one per core (CARD_WORKERS): one hash per core at a time
 OFFLOAD_NICENESS = 10  # the loop's thread gets about ten times a hashing thread's share of a busy core
 _base_niceness = 0
 _pool: Any = None
