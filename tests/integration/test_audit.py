@@ -163,6 +163,8 @@ def test_a_forged_append_fails_verify(api: ApiClient) -> None:
     with api.app.app_context(), pytest.raises(AppError) as refused:
         record_staff_access(api.rt, AGENT, "view", 7, "CS20261129-000001", ["name_masked"])
     assert refused.value.code == "audit_head_unsigned" and refused.value.http_status == 503
+    sealing = api.app.test_cli_runner().invoke(main, ["audit", "seal"])
+    assert sealing.exit_code == 1 and "not sealed" in sealing.output
     assert _head(api)[0] == 4
 
 
