@@ -23,6 +23,8 @@ DEV_INDEX_KEY = base64.b64encode(b"I" * 32).decode()
 DEV_WECHAT_SECRET = "dev-wechat-secret"  # noqa: S105 (published on purpose; production refuses it)
 DEV_WECHAT_APPID = "wxdevcitizencard0"
 DEV_BENEFIT_TEMPLATE = "benefit-credited-dev"
+DEV_AUDIT_KEY = b"A" * 32  # Ed25519 private key signing the audit chain head (app/service_desk/audit.py)
+DEV_AUDIT_KEYS = "dev1:" + base64.b64encode(DEV_AUDIT_KEY).decode()
 
 SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
 DEV_VALUES = {
@@ -30,6 +32,7 @@ DEV_VALUES = {
     "CARD_DATA_KEYS": DEV_DATA_KEYS,
     "CARD_BLIND_INDEX_KEY": DEV_INDEX_KEY,
     "CARD_WECHAT_SECRET": DEV_WECHAT_SECRET,
+    "CARD_AUDIT_KEYS": DEV_AUDIT_KEYS,
 }
 
 
@@ -59,6 +62,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("CARD_SECRET_KEY"),
         "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
         "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
+        "CARD_AUDIT_KEYS": env.get("CARD_AUDIT_KEYS"),
         "CARD_WECHAT_APPID": env.get("CARD_WECHAT_APPID", DEV_WECHAT_APPID),
         "CARD_WECHAT_SECRET": env.get("CARD_WECHAT_SECRET"),
         "CARD_WECHAT_API_BASE": env.get("CARD_WECHAT_API_BASE", "https://api.weixin.qq.com/"),
@@ -96,7 +100,23 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     else:
         _fill_dev_defaults(config)
     _check_base64_key(config["CARD_BLIND_INDEX_KEY"])
+    _check_audit_keys(config["CARD_AUDIT_KEYS"], production)
     return config
+
+
+def _check_audit_keys(value: str | None, production: bool) -> None:
+    """CARD_AUDIT_KEYS: a list of Ed25519 keys; production needs one and refuses the development
+    key under any id (by its key material, not its text)."""
+    from app.platform.crypto import KeyringError, SigningKeys
+
+    if not value:
+        raise ConfigError("production mode: CARD_AUDIT_KEYS is not set")
+    try:
+        keys = SigningKeys.from_setting(value)
+    except KeyringError as exc:
+        raise ConfigError(f"CARD_AUDIT_KEYS: {exc}") from None
+    if production and keys.holds_key(DEV_AUDIT_KEY):
+        raise ConfigError("production mode: CARD_AUDIT_KEYS holds the development key")
 
 
 def _check_base64_key(value: str) -> None:

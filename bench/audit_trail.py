@@ -53,7 +53,7 @@ def main() -> None:
         sealed = seal_pending(app.extensions[EXTENSION_KEY])
         sealing = time.perf_counter() - start
         start = time.perf_counter()
-        report = verify_chain()
+        report = verify_chain(app.extensions[EXTENSION_KEY])
         checking = time.perf_counter() - start
     print(f"audit seal:   {sealed} records in {sealing:.2f} s ({sealed / sealing:,.0f} records/s)")
     print(f"audit verify: {report.checked} records in {checking:.2f} s ({report.checked / checking:,.0f} records/s), ok={report.ok}")

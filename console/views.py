@@ -220,5 +220,5 @@ def acknowledge(alert_id: int) -> Any:
 def audit_trail() -> Any:
     """Auditors: the newest records (ids and field names, no personal data); POST verifies the chain."""
     complaints.require_role(g.actor, "auditor")
-    report = audit.verify_chain() if request.method == "POST" else None
+    report = audit.verify_chain(runtime()) if request.method == "POST" else None
     return render_template("console/audit.html", records=audit.recent_records(), report=report)

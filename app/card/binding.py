@@ -59,7 +59,7 @@ def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
     id_number, phone = _validated(id_number, phone)
     account_attempts = _count_account_and_address(rt, account.id, address)
     index = id_index(rt, id_number)
-    stepped_up = rt.store.count(f"bind:id:{index}", WINDOW_SECONDS) > STEP_UP_AFTER_PER_ID_NUMBER
+    stepped_up = rt.store.incr(f"bind:id:{index}", WINDOW_SECONDS) > STEP_UP_AFTER_PER_ID_NUMBER
     left = {"attempts_left": max(MAX_ATTEMPTS_PER_ACCOUNT - account_attempts, 0)}
     citizen = citizen_by_id_number(rt, id_number)
     matches = citizen is not None and _matches(rt, citizen, name, phone)
@@ -71,11 +71,11 @@ def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
 
 
 def _count_account_and_address(rt: Runtime, account_id: int, address: str | None) -> int:
-    attempts = rt.store.count(f"bind:account:{account_id}", WINDOW_SECONDS)
+    attempts = rt.store.incr(f"bind:account:{account_id}", WINDOW_SECONDS)
     if attempts > MAX_ATTEMPTS_PER_ACCOUNT:
         raise _too_many()
     per_address = rt.config.get("CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0)
-    if per_address and address and rt.store.count(f"bind:address:{address}", WINDOW_SECONDS) > per_address:
+    if per_address and address and rt.store.incr(f"bind:address:{address}", WINDOW_SECONDS) > per_address:
         raise _too_many()
     return attempts
 
@@ -96,7 +96,7 @@ def _step_up(rt: Runtime, account_id: int, index: str, citizen: Citizen | None, 
         raise AppError("sms_code_required", 403, "confirm with the code sent by SMS to the phone on the resident roster "
                        "(if the details match); send it as sms_code", {"code_ttl_seconds": CODE_TTL_SECONDS})
     kept = rt.store.get(key)
-    attempts = rt.store.count(f"{key}:attempts:{kept}", CODE_TTL_SECONDS) if kept else MAX_CODE_ATTEMPTS + 1
+    attempts = rt.store.incr(f"{key}:attempts:{kept}", CODE_TTL_SECONDS) if kept else MAX_CODE_ATTEMPTS + 1
     right = hmac.compare_digest(kept or "", _code_digest(rt, index, account_id, sms_code))
     if citizen is None or attempts > MAX_CODE_ATTEMPTS or not right:
         raise AppError("sms_code_invalid", 422, "the code is wrong, expired or void; ask for a new one")
@@ -105,7 +105,7 @@ def _step_up(rt: Runtime, account_id: int, index: str, citizen: Citizen | None, 
 def _send_code(rt: Runtime, key: str, index: str, account_id: int, citizen: Citizen) -> None:
     if not rt.store.claim(f"{key}:resend", RESEND_SECONDS):
         return
-    if rt.store.count(f"bind-codes:{index}", WINDOW_SECONDS) > MAX_CODES_PER_ID_NUMBER:
+    if rt.store.incr(f"bind-codes:{index}", WINDOW_SECONDS) > MAX_CODES_PER_ID_NUMBER:
         return
     code = f"{secrets.randbelow(10**6):06d}"
     rt.store.put(key, _code_digest(rt, index, account_id, code), CODE_TTL_SECONDS)

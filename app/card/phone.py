@@ -50,7 +50,7 @@ def change_phone(rt: Runtime, account: MpAccount, phone: str, sms_code: str) -> 
     kept = json.loads(rt.store.get(f"phone-code:{card.id}") or "{}")
     if not kept:
         raise AppError("sms_code_invalid", 422, "the code is wrong or expired; ask for a new one", {"code_void": True})
-    attempts = rt.store.count(f"phone-attempts:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS)  # count first, then decide
+    attempts = rt.store.incr(f"phone-attempts:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS)  # count first, then decide
     if attempts > MAX_WRONG:
         raise AppError("sms_code_invalid", 422, "too many attempts: the code is void; ask for a new one", {"code_void": True})
     if not hmac.compare_digest(kept["digest"], _digest(rt, card.id, phone, sms_code)):

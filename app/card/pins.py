@@ -8,6 +8,7 @@ import hmac
 import secrets
 
 from app.platform.errors import AppError
+from app.platform.offload import off_loop
 
 # RFC 7914 / OWASP: N=2^15, r=8, p=1 (about 32 MiB and tens of milliseconds per hash).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -48,7 +49,12 @@ def pin_matches(pin: str, stored: str) -> bool:
 
 
 def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
+    """The hash, run off the event loop (app.platform.offload): it takes tens of milliseconds."""
+    return off_loop(_scrypt_here, pin.encode(), salt, n, r, p)
+
+
+def _scrypt_here(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
 
 
 def _b64(raw: bytes) -> str:

@@ -239,7 +239,7 @@ def consent(rt: Runtime, account: MpAccount, bank_partner_id: str, sms_code: str
     card = bound_card(account)
     bank = _bank(bank_partner_id)
     kept = json.loads(rt.store.get(f"fa-consent:{card.id}") or "{}")
-    attempts = rt.store.count(f"fa-consent-attempts:{card.id}:{kept.get('nonce')}", CODE_TTL_SECONDS) if kept else MAX_CODE_ATTEMPTS + 1
+    attempts = rt.store.incr(f"fa-consent-attempts:{card.id}:{kept.get('nonce')}", CODE_TTL_SECONDS) if kept else MAX_CODE_ATTEMPTS + 1
     right = bool(kept) and hmac.compare_digest(kept["digest"], _code_digest(rt, card.id, bank.id, sms_code))
     if attempts > MAX_CODE_ATTEMPTS or not right or not rt.store.claim(f"fa-consent-used:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS):
         raise AppError("sms_code_invalid", 422, "the code is wrong, expired or void; ask for a new one")

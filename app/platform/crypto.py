@@ -16,6 +16,8 @@ import hmac
 import os
 import re
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
@@ -32,6 +34,24 @@ def shown_key_id(key_id: str) -> str:
 
 class KeyringError(ValueError):
     """A key list that cannot be used, or a ciphertext that no listed key opens."""
+
+
+def parse_key_list(setting: str, name: str = "CARD_DATA_KEYS", noun: str = "data key") -> dict[str, bytes]:
+    """``"k2:BASE64,k1:BASE64"`` -> {key id: key bytes}, in order (the first is the current key).
+
+    Error messages name a key by its position, never by its text (it may be the key itself)."""
+    keys: dict[str, bytes] = {}
+    for position, item in enumerate(filter(None, (part.strip() for part in setting.split(","))), start=1):
+        key_id, _, encoded = item.partition(":")
+        if key_id in keys:
+            raise KeyringError(f"{noun} {position} repeats an earlier key id")
+        try:
+            keys[key_id] = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise KeyringError(f"{noun} {position} is not 'id:base64'") from None
+    if not keys:
+        raise KeyringError(f"{name} lists no key")
+    return keys
 
 
 class Keyring:
@@ -53,17 +73,7 @@ class Keyring:
 
         Error messages name a key by its position, never by its text (it may be the key itself).
         """
-        keys: dict[str, bytes] = {}
-        for position, item in enumerate(filter(None, (part.strip() for part in setting.split(","))), start=1):
-            key_id, _, encoded = item.partition(":")
-            if key_id in keys:
-                raise KeyringError(f"data key {position} repeats an earlier key id")
-            try:
-                keys[key_id] = base64.b64decode(encoded, validate=True)
-            except ValueError:
-                raise KeyringError(f"data key {position} is not 'id:base64'") from None
-        if not keys:
-            raise KeyringError("CARD_DATA_KEYS lists no key")
+        keys = parse_key_list(setting)
         return cls(keys, next(iter(keys)))
 
     def has_key(self, key_id: str) -> bool:
@@ -106,3 +116,40 @@ class BlindIndex:
 def token_digest(token: str) -> str:
     """SHA-256 hex of a bearer token: tokens are stored only as digests."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SigningKeys:
+    """Ed25519 signing keys by id (``CARD_AUDIT_KEYS``: ``id:base64(32-byte private key)``, the
+    same list shape as ``CARD_DATA_KEYS``): the first signs, every listed key verifies."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        for position, (key_id, key) in enumerate(keys.items(), start=1):
+            if len(key) != 32 or not KEY_ID.fullmatch(key_id):
+                raise KeyringError(f"signing key {position} must be 'id:base64(32 bytes)' with an id of a letter, then "
+                                   "letters, digits, _ (at most 32)")
+        self._private = {key_id: Ed25519PrivateKey.from_private_bytes(key) for key_id, key in keys.items()}
+        self.current = next(iter(keys))
+
+    @classmethod
+    def from_setting(cls, setting: str, name: str = "CARD_AUDIT_KEYS") -> SigningKeys:
+        return cls(parse_key_list(setting, name, "signing key"))
+
+    def sign(self, message: bytes) -> tuple[str, str]:
+        """(key id, base64 signature) by the current key."""
+        return self.current, base64.b64encode(self._private[self.current].sign(message)).decode()
+
+    def verify(self, key_id: str | None, signature: str | None, message: bytes) -> bool:
+        """Whether ``signature`` (base64) is a listed key's signature of ``message``."""
+        key = self._private.get(key_id or "")
+        if key is None or not signature:
+            return False
+        try:
+            key.public_key().verify(base64.b64decode(signature, validate=True), message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def holds_key(self, raw: bytes) -> bool:
+        """Whether one of the listed keys is ``raw`` (compared by key material, whatever its id)."""
+        wanted = Ed25519PrivateKey.from_private_bytes(raw).public_key().public_bytes_raw()
+        return any(hmac.compare_digest(key.public_key().public_bytes_raw(), wanted) for key in self._private.values())

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 import redis
-from sqlalchemy import Connection, Engine, case, delete, select
+from sqlalchemy import Connection, Engine, case, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -53,9 +53,9 @@ class Store(Protocol):
         """Add one to the counter at ``key`` and return it, raised to ``at_least`` if it is lower
         (the window starts at the first increment)."""
 
-    def count(self, key: str, ttl_seconds: int) -> int:
-        """Count one more at ``key`` and return the new count, in one atomic step (the window of
-        ``ttl_seconds`` starts at the first count). A limit counts first, then decides on this."""
+    def uncount(self, key: str) -> None:
+        """Take one back from the live counter at ``key`` (an attempt counted first that turned out
+        fine), never below zero; nothing if the counter is absent or expired."""
 
     def ping(self) -> None:
         """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
@@ -84,6 +84,11 @@ if fresh then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
+UNCOUNT_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 
 class RedisStore:
     """The store on Redis; keys are prefixed with ``prefix``."""
@@ -93,6 +98,7 @@ class RedisStore:
         self.prefix = prefix
         self._use_once = client.register_script(USE_ONCE_LUA)
         self._incr = client.register_script(INCR_LUA)
+        self._uncount = client.register_script(UNCOUNT_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cc:") -> RedisStore:
@@ -123,9 +129,8 @@ class RedisStore:
     def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
         return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl, at_least]))
 
-    def count(self, key: str, ttl_seconds: int) -> int:
-        """INCR and, on the first count, EXPIRE: one Lua script, one round trip."""
-        return self.incr(key, ttl_seconds)
+    def uncount(self, key: str) -> None:
+        self._call(self._uncount, keys=[self.prefix + key])
 
     def ping(self) -> None:
         self._call(self.client.ping)
@@ -229,9 +234,11 @@ class SqlStore:
         with self._connect() as conn:
             return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
 
-    def count(self, key: str, ttl_seconds: int) -> int:
-        """One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (see :meth:`incr`)."""
-        return self.incr(key, ttl_seconds)
+    def uncount(self, key: str) -> None:
+        stmt = (update(KvEntry).where(KvEntry.key == key, KvEntry.counter > 0, KvEntry.expires_at > self.clock.time())
+                .values(counter=KvEntry.counter - 1))
+        with self._connect() as conn:
+            conn.execute(stmt)
 
     def ping(self) -> None:
         with self._connect() as conn:

@@ -149,13 +149,19 @@ class AuditRecord(Base):
 
 
 class AuditChainHead(Base):
-    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly."""
+    """The one row holding the chain's last ``seq`` and ``hash``: appends lock it briefly.
+
+    ``signature`` is the Ed25519 signature (base64) by the ``CARD_AUDIT_KEYS`` key ``key_id`` of
+    the head (app.service_desk.audit.head_message): the database role does not hold that key, so
+    it can neither extend the chain nor move the head back without the signature showing it."""
 
     __tablename__ = "audit_chain_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    signature: Mapped[str | None] = mapped_column(String(128))
 
 
 # Append-only in the database, not only in the code: a sealed record can be neither updated nor
@@ -184,3 +190,31 @@ END $$""",
 for _dialect, _statements in APPEND_ONLY_DDL.items():
     for _statement in _statements:
         event.listen(AuditRecord.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+
+
+# The head only moves forward, and cannot be deleted: the same seq may be re-signed (``audit
+# resign``), never given another hash. The migration issues the same statements. (TRUNCATE is
+# denied by privileges: docs/operations.md.)
+HEAD_FORWARD_DDL = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION audit_chain_head_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR NEW.id <> OLD.id OR NEW.seq < OLD.seq OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash) THEN
+        RAISE EXCEPTION 'audit_chain_head only moves forward';
+    END IF;
+    RETURN NEW;
+END $$""",
+        "CREATE TRIGGER audit_chain_head_forward_only BEFORE UPDATE OR DELETE ON audit_chain_head "
+        "FOR EACH ROW EXECUTE FUNCTION audit_chain_head_forward_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_chain_head_no_delete BEFORE DELETE ON audit_chain_head "
+        "BEGIN SELECT RAISE(ABORT, 'audit_chain_head only moves forward'); END",
+        "CREATE TRIGGER audit_chain_head_forward_only BEFORE UPDATE ON audit_chain_head "
+        "WHEN NEW.id <> OLD.id OR NEW.seq < OLD.seq OR (NEW.seq = OLD.seq AND NEW.hash <> OLD.hash) "
+        "BEGIN SELECT RAISE(ABORT, 'audit_chain_head only moves forward'); END",
+    ],
+}
+for _dialect, _statements in HEAD_FORWARD_DDL.items():
+    for _statement in _statements:
+        event.listen(AuditChainHead.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.offload import off_loop
 from app.runtime import Runtime
 from app.service_desk.audit import StaffActor
 from app.service_desk.models import STAFF_ROLES, Staff
@@ -81,22 +82,32 @@ def _check_new_staff(rt: Runtime, username: str, role: str, password: str, depar
 
 def authenticate(rt: Runtime, username: str, password: str, otp: str, client: str) -> StaffActor:
     """The actor for a correct password and unused TOTP code; 401 ``login_failed`` (one answer
-    for every wrong part), 429 ``login_throttled`` after too many failures."""
+    for every wrong part), 429 ``login_throttled`` after too many failures.
+
+    Every attempt is counted first (one atomic increment per username and per client address) and
+    decided on that count: of any number of simultaneous attempts at most ``MAX_FAILURES`` are
+    evaluated, and a refused one costs no hash. A successful log-in takes its count back, so only
+    failures use up the limit. The password hash (argon2id, a real one for an unknown username
+    too) runs off the event loop (app.platform.offload)."""
     limits = {f"staff-login:user:{username.lower()}": MAX_FAILURES, f"staff-login:client:{client}": MAX_FAILURES_PER_CLIENT}
-    if any(int(rt.store.get(key) or 0) >= limit for key, limit in limits.items()):
+    counts = {key: rt.store.incr(key, FAILURE_WINDOW) for key in limits}
+    if any(counts[key] > limit for key, limit in limits.items()):
         raise AppError("login_throttled", 429, "too many failed log-ins; try again later",
                        headers={"Retry-After": str(FAILURE_WINDOW)})
     staff = db.session.scalar(select(Staff).where(Staff.username == username, Staff.disabled_at.is_(None)))
-    if not (_password_ok(staff, password) and staff is not None and _otp_once(rt, staff, otp)):
-        for key in limits:
-            rt.store.incr(key, FAILURE_WINDOW)
+    stored = staff.password_hash if staff is not None else _DUMMY_HASH
+    db.session.commit()  # no transaction (and no pooled connection) held while the hash runs
+    if not (_password_ok(stored, password) and staff is not None and _otp_once(rt, staff, otp)):
         raise AppError("login_failed", 401, "wrong username, password or code")
+    for key in limits:
+        rt.store.uncount(key)
     return actor_of(staff)
 
 
-def _password_ok(staff: Staff | None, password: str) -> bool:
+def _password_ok(stored: str, password: str) -> bool:
+    """Whether ``password`` matches the argon2 hash ``stored``, hashed off the event loop."""
     try:
-        return _hasher.verify(staff.password_hash if staff else _DUMMY_HASH, password) and staff is not None
+        return bool(off_loop(_hasher.verify, stored, password))
     except (VerificationError, InvalidHashError):
         return False
 

@@ -17,6 +17,7 @@ STRONG = {
     "CARD_WECHAT_SECRET": "real-secret",
     "CARD_WECHAT_APPID": "wx0123456789abcdef",
     "CARD_WECHAT_BENEFIT_TEMPLATE": "Yx3kP0benefitCreditedTemplate01",
+    "CARD_AUDIT_KEYS": "a1:" + base64.b64encode(b"a" * 32).decode(),
 }
 
 
