@@ -3,9 +3,11 @@
 The checks, in order; the first that fails gives the ``reason``:
 
 1. ``scene_not_permitted``: the partner may not verify in this scene.
-2. ``terminal_unknown``: the terminal is not registered for this partner.
-   (For both, the card is identified first when the code names one, so the refusal appears in
-   the holder's history; the code is not checked further and not used up.)
+2. ``terminal_unknown``: the terminal is not registered for this partner (or was removed).
+   (For both, the code is not even parsed: the refusal names no card, so a partner holding a
+   glimpse of someone's code cannot write into that holder's history (issue 15 item 13); it is
+   the partner's own record, and it counts against the partner and terminal like an invalid
+   code. The code is not used up.)
 3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
    step more than one step in the future.
 4. ``code_expired``: a genuine code whose time step is more than one step old.
@@ -155,7 +157,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key, nonce)
     nonce.claim()
-    if decision.reason == "code_invalid":
+    if decision.reason in ("code_invalid", *PARTNER_REFUSALS):
         note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
     if decision.reason in GENUINE_CODE_REFUSALS:
         earlier = _as_duplicate(rt, rt.store.get(answer_key))
@@ -165,6 +167,17 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
 
 
 GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member")
+# The partner's own failures: checked before the code or card number is looked at, recorded
+# without a card, counted against the partner (app.scanning.guessing).
+PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
+
+
+def _partner_refusal(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str) -> str | None:
+    if not policy.permits(partner):
+        return "scene_not_permitted"
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return "terminal_unknown"
+    return None
 
 
 @dataclass(frozen=True)
@@ -247,18 +260,14 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str)
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
             direction: str | None, nonce: NonceClaim) -> Decision:
     """Every check but the one-time rule; no store round trip unless the card is under guessing
-    (then the nonce is claimed first). The card is identified first, so that even a refusal for
-    the partner's scene or terminal is shown in the holder's history."""
+    (then the nonce is claimed first). The partner's own checks come first and name no card."""
+    if (refusal := _partner_refusal(rt, partner, policy, terminal_id)) is not None:
+        return Decision(None, refusal)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
         scanned = None
     found = _device_and_card(scanned.pseudonym) if scanned else None
-    facts = found[1] if found else None
-    if not policy.permits(partner):
-        return Decision(facts, "scene_not_permitted")
-    if registered_terminal(rt, partner.id, terminal_id) is None:
-        return Decision(facts, "terminal_unknown")
     if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
@@ -380,7 +389,7 @@ def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, t
     refuse_if_throttled(rt, partner.id, terminal_id)
     nonce.claim()
     decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
-    if decision.reason == "card_unknown":
+    if decision.reason in ("card_unknown", *PARTNER_REFUSALS):
         note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
     answer_key = _answer_key(partner, terminal_id, "card:" + card_number, f"{policy.name}:{direction}")
     answer = _settle(rt, partner, policy, terminal_id, decision, answer_key)
@@ -391,12 +400,9 @@ def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, t
 
 def _decide_physical(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
                      direction: str | None) -> Decision:
+    if (refusal := _partner_refusal(rt, partner, policy, terminal_id)) is not None:
+        return Decision(None, refusal, carrier="physical")
     found = _card_and_physical_state(card_number)
-    facts = found[0] if found else None
-    if not policy.permits(partner):
-        return Decision(facts, "scene_not_permitted", carrier="physical")
-    if registered_terminal(rt, partner.id, terminal_id) is None:
-        return Decision(facts, "terminal_unknown", carrier="physical")
     if found is None:
         return Decision(None, "card_unknown", carrier="physical")
     facts, state = found

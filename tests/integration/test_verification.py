@@ -331,3 +331,47 @@ def _wipe_store(api: ApiClient) -> None:
     else:
         with store.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM kv_entries")
+
+
+class TestStrangersHistory:
+    """Issue 15 item 13: a partner that fails its own checks (scene, terminal) writes nothing into
+    the history of the card whose code it holds; the refusal names no card and counts against it."""
+
+    def history(self, api: ApiClient, token: str) -> list[dict]:
+        return api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(token)).json["items"]
+
+    def test_a_partner_cannot_write_refusals_into_a_strangers_history(self, api: ApiClient, citizen: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        from app.scanning import guessing
+
+        monkeypatch.setattr(guessing, "PARTNER_LIMIT", 3)  # over 3 refusals: blocked
+        monkeypatch.setattr(guessing, "TERMINAL_LIMIT", 100)
+        rogue = api.partner(("transit",), "Rogue")
+        glimpse = api.code(citizen)
+        refusals = [api.verify(rogue, glimpse, scene="government").json["reason"],
+                    api.verify(rogue, glimpse, scene="medical").json["reason"],
+                    api.verify(rogue, glimpse, terminal_id="chosen-terminal-1").json["reason"],
+                    api.verify(rogue, glimpse, terminal_id="chosen-terminal-2").json["reason"]]
+        assert refusals == ["scene_not_permitted"] * 2 + ["terminal_unknown"] * 2
+        assert self.history(api, citizen) == []
+        with api.app.app_context():
+            rows = db.session.scalars(select(Verification)).all()
+            assert len(rows) == 4 and all(row.card_id is None for row in rows)  # the partner's own record
+        throttled = api.verify(rogue, glimpse, terminal_id="chosen-terminal-3")
+        assert (throttled.status_code, error_code(throttled)) == (429, "too_many_invalid_codes")  # counted against it
+        assert api.verify(api.partner(), glimpse).json["accepted"] is True  # the code was not used up
+
+    def test_a_removed_terminal_writes_nothing_either(self, api: ApiClient, citizen: str) -> None:
+        from app.partners.terminals import remove_terminal
+
+        partner = api.partner()
+        with api.app.app_context():
+            remove_terminal(api.rt, partner["partner_id"], "gate-5")
+        assert api.verify(partner, api.code(citizen), terminal_id="gate-5").json["reason"] == "terminal_unknown"
+        assert self.history(api, citizen) == []
+
+    def test_once_the_partners_checks_pass_refusals_do_show_in_the_history(self, api: ApiClient, citizen: str) -> None:
+        partner = api.partner()
+        code = api.code(citizen)
+        api.verify(partner, code[:-8] + f"{(int(code[-8:]) + 1) % 10**8:08d}")  # a wrong password: someone tried the card
+        assert [item["reason"] for item in self.history(api, citizen)] == ["code_invalid"]
