@@ -23,7 +23,8 @@ The checks, in order; the first that fails gives the ``reason``:
 
 Every verification is recorded (partner, terminal, scene, card, result, time; never the code).
 An accepted answer is kept for 60 s per (partner, terminal, code): a scanner that reads the same
-code twice gets the original answer with ``duplicate: true``.
+code twice gets the original answer with ``duplicate: true``, once the first read's record has
+committed (before that: 503, so a gate never opens on an acceptance that was not recorded).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from app.partners.nonces import NonceClaim
 from app.partners.partners import PartnerView
 from app.partners.terminals import registered_terminal
 from app.platform.db import db
+from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
@@ -244,11 +246,24 @@ def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
 
 
 def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | None:
-    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
+    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate.
+
+    Only once that acceptance is recorded (issue 15 item 10): the answer is kept in the store
+    before the first read's INSERT commits, and that INSERT may still fail. Until the record is
+    there the re-read answers 503 ``service_unavailable`` (retry), never ``accepted``; one
+    primary-key look-up, on re-reads only (the accepted path pays nothing)."""
     kept = json.loads(rt.keyring.decrypt(kept_text, KEPT_ANSWER)) if kept_text and kept_text != VOID else {}
     if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
         return None
+    with autocommit_connection() as conn:
+        recorded = conn.execute(_RECORDED, {"id": kept["answer"]["verification_id"]}).first()
+    if recorded is None:
+        raise AppError("service_unavailable", 503, "the first read of this code is not recorded yet; retry shortly",
+                       headers={"Retry-After": "1"})
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})
+
+
+_RECORDED = select(Verification.id).where(Verification.id == bindparam("id"), Verification.accepted.is_(True))
 
 
 def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:

@@ -375,3 +375,52 @@ class TestStrangersHistory:
         code = api.code(citizen)
         api.verify(partner, code[:-8] + f"{(int(code[-8:]) + 1) % 10**8:08d}")  # a wrong password: someone tried the card
         assert [item["reason"] for item in self.history(api, citizen)] == ["code_invalid"]
+
+
+def test_a_re_read_is_never_a_duplicate_of_an_acceptance_that_was_not_recorded(
+        api: ApiClient, citizen: str, partner: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 item 10. The first read's INSERT is held, then fails (injected); a re-read from the
+    same terminal meanwhile must not be told ``accepted, duplicate`` from the kept answer: 503."""
+    from sqlalchemy.exc import OperationalError
+
+    code = api.code(citizen)
+    inserting, re_read_done = threading.Event(), threading.Event()
+    real_insert = verification._insert_records
+
+    def failing_insert(rows: list[dict]) -> list[bool]:
+        if any(row["accepted"] for row in rows):
+            inserting.set()
+            re_read_done.wait(10)
+            raise OperationalError("INSERT INTO verifications", {}, Exception("injected: the database went away"))
+        return real_insert(rows)
+
+    monkeypatch.setattr(verification, "_insert_records", failing_insert)
+    body = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
+    headers = {"Authorization": _header(api, partner, body, "first-read-nonce"), "Content-Type": "application/json"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: api.app.test_client().post("/api/partner/v1/verifications", data=body, headers=headers))
+        assert inserting.wait(10)
+        re_read = api.verify(partner, code, terminal_id="gate-1")
+        re_read_done.set()
+        first_answer = first.result(10)
+    assert (first_answer.status_code, error_code(first_answer)) == (503, "service_unavailable")
+    assert (re_read.status_code, error_code(re_read)) == (503, "service_unavailable"), re_read.json
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).where(Verification.accepted.is_(True))) == 0
+    later = api.verify(partner, code, terminal_id="gate-1").json  # after the failure: never a duplicate acceptance
+    assert later["accepted"] is False and later["duplicate"] is False
+
+
+def test_a_re_read_after_the_record_committed_is_the_duplicate(api: ApiClient, citizen: str, partner: dict) -> None:
+    code = api.code(citizen)
+    first = api.verify(partner, code).json
+    with api.app.app_context():
+        assert db.session.get(Verification, first["verification_id"]) is not None
+    assert api.verify(partner, code).json == {**first, "duplicate": True}
+
+
+def _header(api: ApiClient, partner: dict, body: bytes, nonce: str) -> str:
+    from scenes.signing import authorization_header
+
+    return authorization_header(partner["partner_id"], partner["secret"], "POST", "/api/partner/v1/verifications",
+                                body, int(api.clock.time()), nonce)
