@@ -53,6 +53,15 @@ class Store(Protocol):
         """Add one to the counter at ``key`` and return it, raised to ``at_least`` if it is lower
         (the window starts at the first increment)."""
 
+    def count(self, key: str, ttl_seconds: int) -> int:
+        """Add one to the counter at ``key`` and return the new value, in one atomic round trip
+        (the window of ``ttl_seconds`` starts at the first count). A limit counts first with this,
+        then decides on the value it got back."""
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        """:meth:`count` each ``(key, ttl_seconds)`` in one atomic step (one round trip): no other
+        count of these keys falls between them, so a limit can decide on both values."""
+
     def ping(self) -> None:
         """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
 
@@ -81,6 +90,23 @@ return n
 """
 
 
+COUNT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+COUNT_TOGETHER_LUA = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  counts[i] = n
+end
+return counts
+"""
+
+
 class RedisStore:
     """The store on Redis; keys are prefixed with ``prefix``."""
 
@@ -89,6 +115,8 @@ class RedisStore:
         self.prefix = prefix
         self._use_once = client.register_script(USE_ONCE_LUA)
         self._incr = client.register_script(INCR_LUA)
+        self._count = client.register_script(COUNT_LUA)
+        self._count_together = client.register_script(COUNT_TOGETHER_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cc:") -> RedisStore:
@@ -118,6 +146,13 @@ class RedisStore:
 
     def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
         return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl, at_least]))
+
+    def count(self, key: str, ttl_seconds: int) -> int:
+        return int(self._call(self._count, keys=[self.prefix + key], args=[ttl_seconds]))
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        reply = self._call(self._count_together, keys=[self.prefix + key for key, _ in counts], args=[ttl for _, ttl in counts])
+        return [int(n) for n in reply]
 
     def ping(self) -> None:
         self._call(self.client.ping)
@@ -220,6 +255,24 @@ class SqlStore:
         )
         with self._connect() as conn:
             return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
+
+    def count(self, key: str, ttl_seconds: int) -> int:
+        return self.incr(key, ttl_seconds)
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        """One transaction; its first upsert locks the first key's row until it commits, so counts of
+        the same keys in the same order are serialised (SQLite: one writer at a time anyway)."""
+        with self._connect() as conn:
+            return [self._count_on(conn, key, ttl) for key, ttl in counts]
+
+    def _count_on(self, conn: Connection, key: str, ttl: int) -> int:
+        now = self.clock.time()
+        stmt = self._insert(KvEntry).values(key=key, counter=1, expires_at=now + ttl)
+        expired = KvEntry.expires_at <= now
+        stmt = stmt.on_conflict_do_update(index_elements=[KvEntry.key], set_={
+            "counter": case((expired, 1), else_=KvEntry.counter + 1),
+            "expires_at": case((expired, stmt.excluded.expires_at), else_=KvEntry.expires_at)})
+        return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
 
     def ping(self) -> None:
         with self._connect() as conn:

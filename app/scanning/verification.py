@@ -13,7 +13,8 @@ The checks, in order; the first that fails gives the ``reason``:
 4. ``code_expired``: a genuine code whose time step is more than one step old.
 5. ``card_inactive``: the card is not active.
    (Before the password is checked: ``card_throttled`` while the card is under guessing, and a
-   429 for a throttled terminal or partner: app.scanning.guessing.)
+   429 for a throttled terminal or partner: app.scanning.guessing. The password's outcome is
+   used only once the card's count allows it.)
 6. The scene's own check (e.g. ``not_a_member`` on campus); ``scene_unavailable`` when the
    scene's policy fails (fail closed).
 7. ``code_used``: this code, or a later one of the same device, was already accepted. The
@@ -53,7 +54,7 @@ from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
-from app.scanning.guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
+from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
 from app.scanning.lending import check_lending
 from app.scanning.models import Verification
 from qr import payload, replay, totp
@@ -286,9 +287,10 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
-    if not card_may_be_tried(rt, facts, nonce.claim):
+    right = totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp)
+    if not card_try_counts(rt, facts, right, nonce.claim):  # counted, then decided (issue 15 item 6)
         return Decision(facts, "card_throttled")
-    if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
+    if not right:
         return Decision(facts, "code_invalid")
     reason = _time_or_card_failure(rt, scanned, facts)
     if reason is not None:
