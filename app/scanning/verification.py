@@ -54,6 +54,7 @@ from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
+from app.scanning.chip_reads import chip_read_allowed
 from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
 from app.scanning.lending import check_lending
 from app.scanning.models import Verification
@@ -123,6 +124,7 @@ class ScenePolicy(Protocol):
     the verification record (``direction``, ``linked_verification_id``)."""
 
     name: str
+    identifies: bool  # its answer identifies the holder: bare chip reads are limited (app.scanning.chip_reads)
 
     def permits(self, partner: PartnerView) -> bool: ...
 
@@ -401,11 +403,16 @@ def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, t
                        direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
     """Verify a physical card read by a chip reader: refused with ``card_lost`` (loss reported),
     ``card_suspended`` (not activated yet, or replaced), ``card_cancelled``, or ``card_unknown``
-    (no such card, or it has no physical card); the scene rules are those of :func:`verify`."""
+    (no such card, or it has no physical card); the scene rules are those of :func:`verify`. A
+    scene that identifies the holder answers a bare number within app.scanning.chip_reads's
+    limits only (``chip_read_limited``)."""
     release_session()
     refuse_if_throttled(rt, partner.id, terminal_id)
     nonce.claim()
     decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
+    if decision.reason is None and policy.identifies and decision.facts is not None \
+            and not chip_read_allowed(rt, partner.id, terminal_id, decision.facts.card_id):
+        decision = decision.refused("chip_read_limited")  # a bare number is no proof of presence (issue 15 item 2)
     if decision.reason in ("card_unknown", *PARTNER_REFUSALS):
         note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
     answer_key = _answer_key(partner, terminal_id, "card:" + card_number, f"{policy.name}:{direction}")

@@ -19,6 +19,7 @@ class Scene:
 
     name = ""
     requirement = ""
+    identifies = False  # True: the subject identifies the holder (bare chip reads are limited)
     Subject: type[ma.Schema] = ma.Schema
 
     @property

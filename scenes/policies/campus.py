@@ -12,6 +12,7 @@ from .base import Scene, membership
 
 class Campus(Scene):
     name, requirement = "campus", "M-23.6"
+    identifies = True
     class Subject(ma.Schema):
         member_id = ma.fields.String(required=True, metadata={"description": "From the campus's member roster"})
         name = ma.fields.String(required=True)

@@ -18,6 +18,7 @@ from .base import Scene
 
 class Medical(Scene):
     name, requirement = "medical", "M-23.3"
+    identifies = True
     class Subject(ma.Schema):
         name = ma.fields.String(required=True)
         sex = ma.fields.String(required=True, metadata={"description": "M or F (from the ID number)"})
