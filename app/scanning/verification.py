@@ -153,8 +153,9 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
     one SELECT, one Redis GET (the card's count of wrong passwords, app.scanning.guessing: a right
     password under guessing must not pass on an old count), one Redis script (the nonce and the
-    atomic use together), a share of one INSERT (app.platform.group_commit). A refusal claims the nonce on its own, and a genuine code refused for its
-    age or the card's state also looks up an earlier answer.
+    atomic use together), a share of one INSERT (app.platform.group_commit). A refusal claims the
+    nonce on its own, and a genuine code refused for its age or the card's state also looks up an
+    earlier answer.
     """
     release_session()  # the partner's look-up, if not cached: see app.platform.sql.autocommit_connection
     refuse_if_throttled(rt, partner.id, terminal_id)

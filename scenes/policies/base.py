@@ -39,6 +39,16 @@ class Scene:
         raise NotImplementedError
 
 
+BIRTH_DATE_SCENES = frozenset({"medical"})
+
+
+def sees_birth_dates(partner: PartnerView) -> bool:
+    """A partner told holders' birth dates (medical) never also answers from a member roster
+    (campus, library): it could upload as "members" the 500 ID numbers a medical answer leaves
+    possible and learn from the roster answer which one is the holder's (issue 15 item 1)."""
+    return not BIRTH_DATE_SCENES.isdisjoint(partner.scenes)
+
+
 def concession(context: SceneContext) -> str:
     """The fare concession category: ``disabled`` (roster flag), else the highest age category of
     ``CARD_CONCESSION_AGES`` the holder reaches (age from the ID number's birth date, Beijing

@@ -121,11 +121,36 @@ def test_no_scene_lets_a_partner_rebuild_more_than_its_table_allows(api: ApiClie
         assert id_number_candidates(subjects) >= 100  # not merely "more than one": a guess stays a guess
 
 
+def candidates_from(subject: dict[str, Any]) -> list[str]:
+    """Every ID number a medical subject leaves possible: its region, birth date and sex."""
+    region, born = subject["id_number_masked"][:6], subject["date_of_birth"].replace("-", "")
+    parity = 1 if subject["sex"] == "M" else 0
+    first17s = [f"{region}{born}{n:03d}" for n in range(1000) if n % 2 == parity]
+    return [first17 + idnumber.check_digit(first17) for first17 in first17s]
+
+
+def roster_attack(api: ApiClient, token: str, partner: dict[str, str], medical_subject: dict[str, Any]) -> dict[str, Any]:
+    """Upload every candidate as a "member" whose member id is the candidate itself, then read the
+    holder in the campus scene: the member id in the answer would be the holder's ID number."""
+    members = [{"id_number": number, "member_id": number} for number in candidates_from(medical_subject)]
+    api.signed_post(partner, json.dumps({"members": members}).encode(), path="/api/partner/v1/members", method="PUT")
+    answer = api.verify(partner, api.code(token), terminal_id="gate-9", scene="campus").json
+    return answer["subject"] or {}
+
+
 def test_a_partner_holding_every_scene_but_government_cannot_rebuild_the_id_number_or_phone(api: ApiClient) -> None:
     token = api.bound_citizen()
     scenes = tuple(name for name in POLICIES if name != "government")
-    partner = _partner_for(api, scenes)
-    subjects = [subject for scene in scenes for subject in _collect(api, token, partner, scene)]
+    partner = api.partner(scenes, "Everything but government")
+    subjects = []
+    for scene in scenes:
+        answer = api.verify(partner, api.code(token), terminal_id="gate-1", scene=scene).json
+        if answer["accepted"]:
+            subjects += [answer["subject"], *_collect(api, token, partner, scene)]
+        else:  # campus: a partner told birth dates keeps no roster (the attack below)
+            assert (scene, answer["reason"]) == ("campus", "scene_not_permitted")
+    medical = next(subject for subject in subjects if "date_of_birth" in subject)
+    subjects.append(roster_attack(api, token, partner, medical))
     assert rebuilt(subjects).isdisjoint({"id_number", "phone"})
     assert id_number_candidates(subjects) >= 100
     text = json.dumps(subjects, ensure_ascii=False)
@@ -150,4 +175,20 @@ def test_the_attacker_does_rebuild_what_it_is_given(api: ApiClient, monkeypatch:
     government = _collect(api, token, _partner_for(api, ("government",), "government"), "government", reads=1)
     assert rebuilt(government) == {"id_number", "name"}
     assert rebuilt([{"contact": "138****8000"}, {"contact": "1380013****"}]) == {"phone"}
+    assert PERSON["id_number"] in candidates_from(subjects[0])
+
+
+def test_the_roster_attack_does_rebuild_the_id_number_where_medical_and_a_roster_meet(
+        api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the rule that keeps rosters from partners told birth dates, the attack works."""
+    import scenes.policies.campus
+    import scenes.views
+
+    for module in (scenes.policies.campus, scenes.views):
+        monkeypatch.setattr(module, "sees_birth_dates", lambda _partner: False)
+    token = api.bound_citizen()
+    partner = api.partner(("medical", "campus"), "Hospital with a campus")
+    medical = _collect(api, token, partner, "medical", reads=1)[0]
+    assert len(candidates_from(medical)) == 500
+    assert roster_attack(api, token, partner, medical)["member_id"] == PERSON["id_number"]
     assert rebuilt([{"masked_name": "陈*"}]) == set()
