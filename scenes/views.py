@@ -15,6 +15,7 @@ from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.verification import verify, verify_card_number
 
+from .policies.base import sees_birth_dates
 from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed
 
@@ -139,14 +140,17 @@ class MembersSchema(ma.Schema):
 @blp.response(200, MembersSchema)
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
-    403: "members_not_permitted: not a campus partner or a library",
+    403: "members_not_permitted: not a campus partner or a library, or the partner also holds medical",
     422: "validation_error",
 })
 def put_members(args: dict[str, Any]) -> Any:
     """Upload the partner's member roster (campus, library: M-23.4, M-23.6) as ID numbers and member ids.
-    403 ``members_not_permitted`` for partners that are neither campus partners nor libraries."""
+    403 ``members_not_permitted`` for partners that are neither campus partners nor libraries, or
+    that also hold the medical scene."""
     if not may_hold_members(g.partner.scenes, g.partner.kind):
         raise AppError("members_not_permitted", 403, "only campus partners and libraries keep member rosters")
+    if sees_birth_dates(g.partner):  # issue 15 item 1: a roster next to birth dates is an ID-number oracle
+        raise AppError("members_not_permitted", 403, "a partner holding the medical scene keeps no member roster")
     pairs = ((member["id_number"], member["member_id"]) for member in args["members"])
     report = replace_members(runtime(), g.partner.id, pairs, replace=args["mode"] == "replace")
     return {"accepted": report.accepted, "total": member_count(g.partner.id),

@@ -57,6 +57,10 @@ class Store(Protocol):
         """Take one back from the live counter at ``key`` (an attempt counted first that turned out
         fine), never below zero; nothing if the counter is absent or expired."""
 
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        """Count one more (:meth:`incr`) at each ``(key, ttl_seconds)`` in one atomic step (one round trip): no other
+        count of these keys falls between them, so a limit can decide on both values."""
+
     def ping(self) -> None:
         """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
 
@@ -90,6 +94,17 @@ return 0
 """
 
 
+COUNT_TOGETHER_LUA = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  counts[i] = n
+end
+return counts
+"""
+
+
 class RedisStore:
     """The store on Redis; keys are prefixed with ``prefix``."""
 
@@ -99,6 +114,7 @@ class RedisStore:
         self._use_once = client.register_script(USE_ONCE_LUA)
         self._incr = client.register_script(INCR_LUA)
         self._uncount = client.register_script(UNCOUNT_LUA)
+        self._count_together = client.register_script(COUNT_TOGETHER_LUA)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cc:") -> RedisStore:
@@ -131,6 +147,10 @@ class RedisStore:
 
     def uncount(self, key: str) -> None:
         self._call(self._uncount, keys=[self.prefix + key])
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        reply = self._call(self._count_together, keys=[self.prefix + key for key, _ in counts], args=[ttl for _, ttl in counts])
+        return [int(n) for n in reply]
 
     def ping(self) -> None:
         self._call(self.client.ping)
@@ -221,6 +241,11 @@ class SqlStore:
             conn.execute(stmt)
 
     def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
+        with self._connect() as conn:
+            return int(conn.execute(self._incr_statement(key, ttl, at_least)).scalar_one())
+
+    def _incr_statement(self, key: str, ttl: int, at_least: int = 1):  # type: ignore[no-untyped-def]
+        """``INSERT ... ON CONFLICT DO UPDATE ... RETURNING counter``: one atomic count."""
         now = self.clock.time()
         stmt = self._insert(KvEntry).values(key=key, counter=at_least, expires_at=now + ttl)
         expired = KvEntry.expires_at <= now
@@ -231,14 +256,19 @@ class SqlStore:
                 "expires_at": case((expired, stmt.excluded.expires_at), else_=KvEntry.expires_at),
             },
         )
-        with self._connect() as conn:
-            return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
+        return stmt.returning(KvEntry.counter)
 
     def uncount(self, key: str) -> None:
         stmt = (update(KvEntry).where(KvEntry.key == key, KvEntry.counter > 0, KvEntry.expires_at > self.clock.time())
                 .values(counter=KvEntry.counter - 1))
         with self._connect() as conn:
             conn.execute(stmt)
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        """One transaction; its first upsert locks the first key's row until it commits, so counts of
+        the same keys in the same order are serialised (SQLite: one writer at a time anyway)."""
+        with self._connect() as conn:
+            return [int(conn.execute(self._incr_statement(key, ttl)).scalar_one()) for key, ttl in counts]
 
     def ping(self) -> None:
         with self._connect() as conn:

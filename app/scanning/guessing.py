@@ -7,9 +7,22 @@
   process keeps the resulting block in memory, so the normal path pays no extra round trip.
 - Wrong passwords against one card slow that card down instead of locking its owner out: after
   10 in 24 hours, the card's codes are evaluated at most once per 20 minutes (others answer
-  ``card_throttled``), whoever presents them. So a guesser who knows a card's pseudonym gets at
-  most 10 + 72 = 82 evaluations a day, each succeeding with probability 10^-8 (8 digits): at
-  most 8.2 x 10^-7 expected successes per card per day.
+  ``card_throttled``), whoever presents them, starting with the 20 minutes after the one in which
+  the 10th came. So a guesser who knows a card's pseudonym gets at most 10 + 72 = 82 evaluations
+  a day, each succeeding with probability 10^-8 (8 digits): at most 8.2 x 10^-7 expected
+  successes per card per day.
+
+The card's limit counts first, then decides (issue 15 item 6). The password is compared in memory
+only to know what to count; its outcome is used (answered, or the code accepted) only when the
+count allows. A wrong password is counted against the card's day (``card-failures``) and the
+current 20-minute slot (``guess-slot``) in one atomic store step and is *evaluated* (answered
+``code_invalid``) only if that day count is within the 10 or it is the slot's first try; else it
+is ``card_throttled`` like a right one would be. So 64 simultaneous wrong codes are evaluated 10
+times, not once per request that read an old count (a trial saw 50). A right password reads the
+day count (one GET) and passes under 10, else only as the slot's first try: a scanner reading the
+owner's code 50 times at once is never throttled, and a guesser's lucky right guess is no more
+likely than with 10 + 1 wrong ones. The database keeps the durable count (``cards.failed_attempts``),
+which stands in for the store's after a store lost its data.
 """
 from __future__ import annotations
 
@@ -74,13 +87,28 @@ def _count_card_failure(rt: Runtime, card_id: int) -> None:
         failures_since=case((fresh, now), else_=Card.failures_since)))
 
 
-def card_may_be_tried(rt: Runtime, facts: Any, before_counting: Callable[[], None]) -> bool:
-    """False while the card is under guessing and its 20-minute evaluation slot is taken.
-    ``before_counting`` runs before a slot is spent (the request's nonce claim: a replayed
-    request must not spend the owner's slot)."""
-    since = facts.failures_since
-    if facts.failed_attempts < CARD_FREE_FAILURES or since is None or since <= rt.clock.now() - CARD_WINDOW:
+def card_try_counts(rt: Runtime, facts: Any, right: bool, before_counting: Callable[[], None]) -> bool:
+    """Whether this try's outcome may be used (else ``card_throttled``), decided on counts taken
+    first. A wrong password is counted against the card's day and the current 20-minute slot in
+    one atomic step, then passes if it is within the day's 10 or the slot's first try; a right one
+    passes while the day's count is under 10, else only as the slot's first try (counted first).
+    ``before_counting`` (the request's nonce claim: a replayed request must not spend a count or
+    the owner's slot) runs before any count."""
+    durable = _durable_failures(rt, facts)
+    failures_key = f"card-failures:{facts.card_id}"
+    slot_key = f"guess-slot:{facts.card_id}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
+    if not right:
+        before_counting()
+        failures, slot_tries = rt.store.count_together([(failures_key, int(CARD_WINDOW.total_seconds())),
+                                                        (slot_key, 2 * CARD_SLOT_SECONDS)])
+        return max(failures, durable + 1) <= CARD_FREE_FAILURES or slot_tries == 1
+    if max(int(rt.store.get(failures_key) or 0), durable) < CARD_FREE_FAILURES:
         return True
     before_counting()
-    slot = int(rt.clock.time() // CARD_SLOT_SECONDS)  # the first attempt in each 20-minute slot is evaluated
-    return rt.store.incr(f"guess-slot:{facts.card_id}:{slot}", 2 * CARD_SLOT_SECONDS) == 1
+    return rt.store.incr(slot_key, 2 * CARD_SLOT_SECONDS) == 1
+
+
+def _durable_failures(rt: Runtime, facts: Any) -> int:
+    """The wrong passwords the database holds for the card's current 24-hour window."""
+    since = facts.failures_since
+    return 0 if since is None or since <= rt.clock.now() - CARD_WINDOW else int(facts.failed_attempts)

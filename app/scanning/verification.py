@@ -3,15 +3,18 @@
 The checks, in order; the first that fails gives the ``reason``:
 
 1. ``scene_not_permitted``: the partner may not verify in this scene.
-2. ``terminal_unknown``: the terminal is not registered for this partner.
-   (For both, the card is identified first when the code names one, so the refusal appears in
-   the holder's history; the code is not checked further and not used up.)
+2. ``terminal_unknown``: the terminal is not registered for this partner (or was removed).
+   (For both, the code is not even parsed: the refusal names no card, so a partner holding a
+   glimpse of someone's code cannot write into that holder's history (issue 15 item 13); it is
+   the partner's own record, and it counts against the partner and terminal like an invalid
+   code. The code is not used up.)
 3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
    step more than one step in the future.
 4. ``code_expired``: a genuine code whose time step is more than one step old.
 5. ``card_inactive``: the card is not active.
    (Before the password is checked: ``card_throttled`` while the card is under guessing, and a
-   429 for a throttled terminal or partner: app.scanning.guessing.)
+   429 for a throttled terminal or partner: app.scanning.guessing. The password's outcome is
+   used only once the card's count allows it.)
 6. The scene's own check (e.g. ``not_a_member`` on campus); ``scene_unavailable`` when the
    scene's policy fails (fail closed).
 7. ``code_used``: this code, or a later one of the same device, was already accepted. The
@@ -21,7 +24,8 @@ The checks, in order; the first that fails gives the ``reason``:
 
 Every verification is recorded (partner, terminal, scene, card, result, time; never the code).
 An accepted answer is kept for 60 s per (partner, terminal, code): a scanner that reads the same
-code twice gets the original answer with ``duplicate: true``.
+code twice gets the original answer with ``duplicate: true``, once the first read's record has
+committed (before that: 503, so a gate never opens on an acceptance that was not recorded).
 """
 from __future__ import annotations
 
@@ -46,10 +50,12 @@ from app.partners.nonces import NonceClaim
 from app.partners.partners import PartnerView
 from app.partners.terminals import registered_terminal
 from app.platform.db import db
+from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
-from app.scanning.guessing import card_may_be_tried, note_invalid_code, refuse_if_throttled
+from app.scanning.chip_reads import chip_read_allowed
+from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
 from app.scanning.lending import check_lending
 from app.scanning.models import Verification
 from qr import payload, replay, totp
@@ -118,6 +124,7 @@ class ScenePolicy(Protocol):
     the verification record (``direction``, ``linked_verification_id``)."""
 
     name: str
+    identifies: bool  # its answer identifies the holder: bare chip reads are limited (app.scanning.chip_reads)
 
     def permits(self, partner: PartnerView) -> bool: ...
 
@@ -144,9 +151,11 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
 
     ``direction`` (``entry``/``exit``) matters to transit only. ``nonce``, the signed request's,
     is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
-    one SELECT, one Redis script (the nonce and the atomic use together), a share of one INSERT
-    (app.platform.group_commit). A refusal claims the nonce on its own, and a genuine code refused for its
-    age or the card's state also looks up an earlier answer.
+    one SELECT, one Redis GET (the card's count of wrong passwords, app.scanning.guessing: a right
+    password under guessing must not pass on an old count), one Redis script (the nonce and the
+    atomic use together), a share of one INSERT (app.platform.group_commit). A refusal claims the
+    nonce on its own, and a genuine code refused for its age or the card's state also looks up an
+    earlier answer.
     """
     release_session()  # the partner's look-up, if not cached: see app.platform.sql.autocommit_connection
     refuse_if_throttled(rt, partner.id, terminal_id)
@@ -155,7 +164,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key, nonce)
     nonce.claim()
-    if decision.reason == "code_invalid":
+    if decision.reason in ("code_invalid", *PARTNER_REFUSALS):
         note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
     if decision.reason in GENUINE_CODE_REFUSALS:
         earlier = _as_duplicate(rt, rt.store.get(answer_key))
@@ -165,6 +174,17 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
 
 
 GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member")
+# The partner's own failures: checked before the code or card number is looked at, recorded
+# without a card, counted against the partner (app.scanning.guessing).
+PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
+
+
+def _partner_refusal(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str) -> str | None:
+    if not policy.permits(partner):
+        return "scene_not_permitted"
+    if registered_terminal(rt, partner.id, terminal_id) is None:
+        return "terminal_unknown"
+    return None
 
 
 @dataclass(frozen=True)
@@ -231,11 +251,24 @@ def _answer(policy: ScenePolicy, decision: Decision) -> VerificationAnswer:
 
 
 def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | None:
-    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate."""
+    """The accepted answer this terminal got for this code within the last 60 s, as a duplicate.
+
+    Only once that acceptance is recorded (issue 15 item 10): the answer is kept in the store
+    before the first read's INSERT commits, and that INSERT may still fail. Until the record is
+    there the re-read answers 503 ``service_unavailable`` (retry), never ``accepted``; one
+    primary-key look-up, on re-reads only (the accepted path pays nothing)."""
     kept = json.loads(rt.keyring.decrypt(kept_text, KEPT_ANSWER)) if kept_text and kept_text != VOID else {}
     if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
         return None
+    with autocommit_connection() as conn:
+        recorded = conn.execute(_RECORDED, {"id": kept["answer"]["verification_id"]}).first()
+    if recorded is None:
+        raise AppError("service_unavailable", 503, "the first read of this code is not recorded yet; retry shortly",
+                       headers={"Retry-After": "1"})
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})
+
+
+_RECORDED = select(Verification.id).where(Verification.id == bindparam("id"), Verification.accepted.is_(True))
 
 
 def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:
@@ -247,24 +280,21 @@ def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str)
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
             direction: str | None, nonce: NonceClaim) -> Decision:
     """Every check but the one-time rule; no store round trip unless the card is under guessing
-    (then the nonce is claimed first). The card is identified first, so that even a refusal for
-    the partner's scene or terminal is shown in the holder's history."""
+    (then the nonce is claimed first). The partner's own checks come first and name no card."""
+    if (refusal := _partner_refusal(rt, partner, policy, terminal_id)) is not None:
+        return Decision(None, refusal)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
         scanned = None
     found = _device_and_card(scanned.pseudonym) if scanned else None
-    facts = found[1] if found else None
-    if not policy.permits(partner):
-        return Decision(facts, "scene_not_permitted")
-    if registered_terminal(rt, partner.id, terminal_id) is None:
-        return Decision(facts, "terminal_unknown")
     if scanned is None or found is None:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
-    if not card_may_be_tried(rt, facts, nonce.claim):
+    right = totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp)
+    if not card_try_counts(rt, facts, right, nonce.claim):  # counted, then decided (issue 15 item 6)
         return Decision(facts, "card_throttled")
-    if not totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp):
+    if not right:
         return Decision(facts, "code_invalid")
     reason = _time_or_card_failure(rt, scanned, facts)
     if reason is not None:
@@ -375,12 +405,17 @@ def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, t
                        direction: str | None, nonce: NonceClaim) -> VerificationAnswer:
     """Verify a physical card read by a chip reader: refused with ``card_lost`` (loss reported),
     ``card_suspended`` (not activated yet, or replaced), ``card_cancelled``, or ``card_unknown``
-    (no such card, or it has no physical card); the scene rules are those of :func:`verify`."""
+    (no such card, or it has no physical card); the scene rules are those of :func:`verify`. A
+    scene that identifies the holder answers a bare number within app.scanning.chip_reads's
+    limits only (``chip_read_limited``)."""
     release_session()
     refuse_if_throttled(rt, partner.id, terminal_id)
     nonce.claim()
     decision = _decide_physical(rt, partner, policy, terminal_id, card_number, direction)
-    if decision.reason == "card_unknown":
+    if decision.reason is None and policy.identifies and decision.facts is not None \
+            and not chip_read_allowed(rt, partner.id, terminal_id, decision.facts.card_id):
+        decision = decision.refused("chip_read_limited")  # a bare number is no proof of presence (issue 15 item 2)
+    if decision.reason in ("card_unknown", *PARTNER_REFUSALS):
         note_invalid_code(rt, partner.id, terminal_id, None)  # never counted against the card: no password was tried
     answer_key = _answer_key(partner, terminal_id, "card:" + card_number, f"{policy.name}:{direction}")
     answer = _settle(rt, partner, policy, terminal_id, decision, answer_key)
@@ -391,12 +426,9 @@ def verify_card_number(rt: Runtime, partner: PartnerView, policy: ScenePolicy, t
 
 def _decide_physical(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, card_number: str,
                      direction: str | None) -> Decision:
+    if (refusal := _partner_refusal(rt, partner, policy, terminal_id)) is not None:
+        return Decision(None, refusal, carrier="physical")
     found = _card_and_physical_state(card_number)
-    facts = found[0] if found else None
-    if not policy.permits(partner):
-        return Decision(facts, "scene_not_permitted", carrier="physical")
-    if registered_terminal(rt, partner.id, terminal_id) is None:
-        return Decision(facts, "terminal_unknown", carrier="physical")
     if found is None:
         return Decision(None, "card_unknown", carrier="physical")
     facts, state = found

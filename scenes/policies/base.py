@@ -19,6 +19,7 @@ class Scene:
 
     name = ""
     requirement = ""
+    identifies = False  # True: the subject identifies the holder (bare chip reads are limited)
     Subject: type[ma.Schema] = ma.Schema
 
     @property
@@ -36,6 +37,16 @@ class Scene:
 
     def subject(self, context: SceneContext) -> dict[str, Any]:
         raise NotImplementedError
+
+
+BIRTH_DATE_SCENES = frozenset({"medical"})
+
+
+def sees_birth_dates(partner: PartnerView) -> bool:
+    """A partner told holders' birth dates (medical) never also answers from a member roster
+    (campus, library): it could upload as "members" the 500 ID numbers a medical answer leaves
+    possible and learn from the roster answer which one is the holder's (issue 15 item 1)."""
+    return not BIRTH_DATE_SCENES.isdisjoint(partner.scenes)
 
 
 def concession(context: SceneContext) -> str:

@@ -1,20 +1,26 @@
-"""Campus (M-23.6): only holders on the campus partner's member roster pass."""
+"""Campus (M-23.6): only holders on the campus partner's member roster pass; never for a partner
+that also holds the medical scene (base.sees_birth_dates)."""
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
 
+from app.partners.partners import PartnerView
 from app.scanning.verification import SceneContext
 
-from .base import Scene, membership
+from .base import Scene, membership, sees_birth_dates
 
 
 class Campus(Scene):
     name, requirement = "campus", "M-23.6"
+    identifies = True
     class Subject(ma.Schema):
         member_id = ma.fields.String(required=True, metadata={"description": "From the campus's member roster"})
         name = ma.fields.String(required=True)
+
+    def permits(self, partner: PartnerView) -> bool:
+        return super().permits(partner) and not sees_birth_dates(partner)
 
     def refusal(self, context: SceneContext) -> str | None:
         return None if membership(context) else "not_a_member"

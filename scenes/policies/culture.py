@@ -6,9 +6,10 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.partners.partners import PartnerView
 from app.scanning.verification import SceneContext
 
-from .base import Scene, concession, membership
+from .base import Scene, concession, membership, sees_birth_dates
 
 
 class Culture(Scene):
@@ -17,6 +18,9 @@ class Culture(Scene):
         visitor_token = ma.fields.String(required=True, metadata={"description": "Stable per partner, differs between partners"})
         concession = ma.fields.String(required=True)
         member_id = ma.fields.String(required=True, allow_none=True, metadata={"description": "Libraries only; null elsewhere"})
+
+    def permits(self, partner: PartnerView) -> bool:
+        return super().permits(partner) and not (partner.kind == "library" and sees_birth_dates(partner))
 
     def refusal(self, context: SceneContext) -> str | None:
         if context.partner.kind == "library" and not membership(context):

@@ -14,6 +14,7 @@ from .base import Scene
 
 class Government(Scene):
     name, requirement = "government", "M-23.1"
+    identifies = True
     class Subject(ma.Schema):
         name = ma.fields.String(required=True)
         id_number = ma.fields.String(required=True)

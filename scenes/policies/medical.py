@@ -1,4 +1,9 @@
-"""Medical (M-23.3): identity through the care process and settlement of the medical-insurance account."""
+"""Medical (M-23.3): identity through the care process and settlement of the medical-insurance account.
+
+The subject is reviewed as a whole (M-19, issue 15 item 1): the date of birth and the sex are
+digits 7-14 and the parity of digit 17 of the ID number, so the masked ID number shows the region
+only (the first 6 digits). Together they leave 500 ID numbers possible (3 sequence digits, one
+parity known; the check digit follows), however often the holder is read."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,11 +18,13 @@ from .base import Scene
 
 class Medical(Scene):
     name, requirement = "medical", "M-23.3"
+    identifies = True
     class Subject(ma.Schema):
         name = ma.fields.String(required=True)
         sex = ma.fields.String(required=True, metadata={"description": "M or F (from the ID number)"})
         date_of_birth = ma.fields.Date(required=True)
-        id_number_masked = ma.fields.String(required=True, metadata={"description": "First 6 and last 4 characters shown"})
+        id_number_masked = ma.fields.String(required=True, metadata={
+            "description": "The region only: the first 6 characters, the other 12 are *"})
         insured = ma.fields.Boolean(required=True, metadata={"description": "Enrolled in city social security (medical insurance)"})
         social_security_card_number = ma.fields.String(required=True, allow_none=True, metadata={
             "description": "The physical card's number; null until physical cards are issued"})
@@ -28,7 +35,13 @@ class Medical(Scene):
             "name": holder.name,
             "sex": idnumber.sex(holder.id_number),
             "date_of_birth": idnumber.birth_date(holder.id_number).isoformat(),
-            "id_number_masked": idnumber.mask(holder.id_number),
+            "id_number_masked": region_only(holder.id_number),
             "insured": holder.facts.insured,
             "social_security_card_number": None,  # the physical card's number, once physical cards are issued
         }
+
+
+def region_only(id_number: str) -> str:
+    """The first 6 characters (the region of issue) and 12 ``*``: with the date of birth and the
+    sex beside it, anything more (the old last 4) would give the whole number away."""
+    return id_number[:6] + "*" * 12

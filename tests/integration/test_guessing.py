@@ -47,11 +47,13 @@ def test_guesses_against_one_card_slow_it_down_without_locking_the_owner_out(api
         assert api.verify(partner, wrong(code, n + 1), terminal_id=f"gate-{n}").json["reason"] == "code_invalid"
     with api.app.app_context():
         assert db.session.scalar(select(Card.failed_attempts)) == guessing.CARD_FREE_FAILURES
-    assert api.verify(partner, code, terminal_id="gate-20").json["accepted"] is True  # the slot's one evaluation
-    assert api.verify(partner, api.code(token), terminal_id="gate-21").json["reason"] == "card_throttled"
-    assert api.verify(partner, wrong(api.code(token)), terminal_id="gate-22").json["reason"] == "card_throttled"
+    assert api.verify(partner, code, terminal_id="gate-20").json["reason"] == "card_throttled"  # the 10th's slot is spent
     api.clock.advance(guessing.CARD_SLOT_SECONDS)
-    assert api.verify(partner, api.code(token), terminal_id="gate-23").json["accepted"] is True  # the owner, next slot
+    assert api.verify(partner, api.code(token), terminal_id="gate-21").json["accepted"] is True  # the next slot's one evaluation
+    assert api.verify(partner, api.code(token), terminal_id="gate-22").json["reason"] == "card_throttled"
+    assert api.verify(partner, wrong(api.code(token)), terminal_id="gate-23").json["reason"] == "card_throttled"
+    api.clock.advance(guessing.CARD_SLOT_SECONDS)
+    assert api.verify(partner, api.code(token), terminal_id="gate-24").json["accepted"] is True  # the owner, next slot
 
 
 def test_the_card_window_ends_after_a_day(api: ApiClient) -> None:
@@ -62,7 +64,28 @@ def test_the_card_window_ends_after_a_day(api: ApiClient) -> None:
     for n in range(guessing.CARD_FREE_FAILURES):
         api.verify(partner, wrong(code, n + 1), terminal_id=f"gate-{n}")
     api.clock.advance(guessing.CARD_WINDOW.total_seconds() + 1)
+    _redis_lets_the_day_pass(api)
     fresh = api.code(token)
     assert api.verify(partner, fresh, terminal_id="gate-30").json["accepted"] is True
     assert api.verify(partner, api.code(token), terminal_id="gate-31").json["accepted"] is True  # no slot needed
     assert payload.parse(fresh).sequence == 0
+
+
+def _redis_lets_the_day_pass(api: ApiClient) -> None:
+    """Redis expires keys by its own clock, not the test's frozen one: end the card's day count as
+    24 real hours would (the SQL store follows the test clock by itself)."""
+    store = api.rt.store
+    if hasattr(store, "client"):
+        for key in store.client.scan_iter(store.prefix + "card-failures:*"):
+            store.client.delete(key)
+
+
+def test_the_owners_own_scans_are_no_failures(api: ApiClient) -> None:
+    """Right passwords are no failures: only wrong ones count towards the 10."""
+    token = api.bound_citizen()
+    partner = api.partner()
+    for n in range(guessing.CARD_FREE_FAILURES + 5):
+        assert api.verify(partner, api.code(token), terminal_id=f"gate-{n}").json["accepted"] is True
+    for n in range(guessing.CARD_FREE_FAILURES - 1):
+        assert api.verify(partner, wrong(api.code(token)), terminal_id=f"gate-{20 + n}").json["reason"] == "code_invalid"
+    assert api.verify(partner, api.code(token), terminal_id="gate-40").json["accepted"] is True

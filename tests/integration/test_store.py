@@ -72,6 +72,30 @@ def test_put_get_and_incr(store: Store) -> None:
     assert store.get("c") == "3"
 
 
+def test_incr_is_atomic_under_32_concurrent_counts(store: Store) -> None:
+    barrier = threading.Barrier(32)
+
+    def attempt(_: int) -> int:
+        barrier.wait()
+        return store.incr("count-race", 60)
+
+    with ThreadPoolExecutor(32) as pool:
+        assert sorted(pool.map(attempt, range(32))) == list(range(1, 33))
+    assert store.get("count-race") == "32"
+
+
+def test_count_together_never_lets_another_count_fall_between_its_keys(store: Store) -> None:
+    barrier = threading.Barrier(32)
+
+    def attempt(_: int) -> list[int]:
+        barrier.wait()
+        return store.count_together([("pair-a", 60), ("pair-b", 120)])
+
+    with ThreadPoolExecutor(32) as pool:
+        pairs = list(pool.map(attempt, range(32)))
+    assert all(a == b for a, b in pairs) and sorted(a for a, _ in pairs) == list(range(1, 33))
+
+
 def test_concurrent_uses_of_one_mark_succeed_once(store: Store) -> None:
     barrier = threading.Barrier(20)
 

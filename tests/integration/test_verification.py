@@ -331,3 +331,96 @@ def _wipe_store(api: ApiClient) -> None:
     else:
         with store.engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM kv_entries")
+
+
+class TestStrangersHistory:
+    """Issue 15 item 13: a partner that fails its own checks (scene, terminal) writes nothing into
+    the history of the card whose code it holds; the refusal names no card and counts against it."""
+
+    def history(self, api: ApiClient, token: str) -> list[dict]:
+        return api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(token)).json["items"]
+
+    def test_a_partner_cannot_write_refusals_into_a_strangers_history(self, api: ApiClient, citizen: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+        from app.scanning import guessing
+
+        monkeypatch.setattr(guessing, "PARTNER_LIMIT", 3)  # over 3 refusals: blocked
+        monkeypatch.setattr(guessing, "TERMINAL_LIMIT", 100)
+        rogue = api.partner(("transit",), "Rogue")
+        glimpse = api.code(citizen)
+        refusals = [api.verify(rogue, glimpse, scene="government").json["reason"],
+                    api.verify(rogue, glimpse, scene="medical").json["reason"],
+                    api.verify(rogue, glimpse, terminal_id="chosen-terminal-1").json["reason"],
+                    api.verify(rogue, glimpse, terminal_id="chosen-terminal-2").json["reason"]]
+        assert refusals == ["scene_not_permitted"] * 2 + ["terminal_unknown"] * 2
+        assert self.history(api, citizen) == []
+        with api.app.app_context():
+            rows = db.session.scalars(select(Verification)).all()
+            assert len(rows) == 4 and all(row.card_id is None for row in rows)  # the partner's own record
+        throttled = api.verify(rogue, glimpse, terminal_id="chosen-terminal-3")
+        assert (throttled.status_code, error_code(throttled)) == (429, "too_many_invalid_codes")  # counted against it
+        assert api.verify(api.partner(), glimpse).json["accepted"] is True  # the code was not used up
+
+    def test_a_removed_terminal_writes_nothing_either(self, api: ApiClient, citizen: str) -> None:
+        from app.partners.terminals import remove_terminal
+
+        partner = api.partner()
+        with api.app.app_context():
+            remove_terminal(api.rt, partner["partner_id"], "gate-5")
+        assert api.verify(partner, api.code(citizen), terminal_id="gate-5").json["reason"] == "terminal_unknown"
+        assert self.history(api, citizen) == []
+
+    def test_once_the_partners_checks_pass_refusals_do_show_in_the_history(self, api: ApiClient, citizen: str) -> None:
+        partner = api.partner()
+        code = api.code(citizen)
+        api.verify(partner, code[:-8] + f"{(int(code[-8:]) + 1) % 10**8:08d}")  # a wrong password: someone tried the card
+        assert [item["reason"] for item in self.history(api, citizen)] == ["code_invalid"]
+
+
+def test_a_re_read_is_never_a_duplicate_of_an_acceptance_that_was_not_recorded(
+        api: ApiClient, citizen: str, partner: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 item 10. The first read's INSERT is held, then fails (injected); a re-read from the
+    same terminal meanwhile must not be told ``accepted, duplicate`` from the kept answer: 503."""
+    from sqlalchemy.exc import OperationalError
+
+    code = api.code(citizen)
+    inserting, re_read_done = threading.Event(), threading.Event()
+    real_insert = verification._insert_records
+
+    def failing_insert(rows: list[dict]) -> list[bool]:
+        if any(row["accepted"] for row in rows):
+            inserting.set()
+            re_read_done.wait(10)
+            raise OperationalError("INSERT INTO verifications", {}, Exception("injected: the database went away"))
+        return real_insert(rows)
+
+    monkeypatch.setattr(verification, "_insert_records", failing_insert)
+    body = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
+    headers = {"Authorization": _header(api, partner, body, "first-read-nonce"), "Content-Type": "application/json"}
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(lambda: api.app.test_client().post("/api/partner/v1/verifications", data=body, headers=headers))
+        assert inserting.wait(10)
+        re_read = api.verify(partner, code, terminal_id="gate-1")
+        re_read_done.set()
+        first_answer = first.result(10)
+    assert (first_answer.status_code, error_code(first_answer)) == (503, "service_unavailable")
+    assert (re_read.status_code, error_code(re_read)) == (503, "service_unavailable"), re_read.json
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).where(Verification.accepted.is_(True))) == 0
+    later = api.verify(partner, code, terminal_id="gate-1").json  # after the failure: never a duplicate acceptance
+    assert later["accepted"] is False and later["duplicate"] is False
+
+
+def test_a_re_read_after_the_record_committed_is_the_duplicate(api: ApiClient, citizen: str, partner: dict) -> None:
+    code = api.code(citizen)
+    first = api.verify(partner, code).json
+    with api.app.app_context():
+        assert db.session.get(Verification, first["verification_id"]) is not None
+    assert api.verify(partner, code).json == {**first, "duplicate": True}
+
+
+def _header(api: ApiClient, partner: dict, body: bytes, nonce: str) -> str:
+    from scenes.signing import authorization_header
+
+    return authorization_header(partner["partner_id"], partner["secret"], "POST", "/api/partner/v1/verifications",
+                                body, int(api.clock.time()), nonce)
