@@ -135,6 +135,7 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import offline as mp_offline
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
+    from scenes import offline as partner_offline
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
 
@@ -146,7 +147,7 @@ def _register_http(app: Flask) -> None:
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
-                      partner_views.blp, bank_views.blp, partner_benefits.blp):
+                      partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp):
         api.register_blueprint(blueprint)
     partner_views.document_one_carrier(api.spec)
     refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")

@@ -11,7 +11,7 @@ from app.runtime import runtime
 
 @click.group()
 def offline() -> None:
-    """Offline codes (DGC2): keys and the root key gates trust (docs/offline-codes.md)."""
+    """Offline codes (DGC2): keys, the root key gates trust, publishing the lists (docs/offline-codes.md)."""
 
 
 @offline.group("keys")
@@ -60,3 +60,28 @@ def root_key() -> None:
         click.echo(json.dumps(root_key_json(runtime())))
     except AppError as exc:
         raise click.ClickException(exc.message) from None
+
+
+@offline.command("publish")
+@click.option("--every", type=click.IntRange(1, 3600), default=None,
+              help="Keep publishing every so many seconds (60 keeps gates fresh); default: once")
+@with_appcontext
+def publish(every: int | None) -> None:
+    """Publish the trust list and the deny list when they changed or are due (the deny list at least
+    every minute: run this every minute, or with --every 60). Prints the current versions."""
+    import time
+
+    from app.card.offline_lists import publish as publish_lists
+    from app.platform.db import db
+    from app.platform.errors import AppError
+
+    while True:
+        try:
+            trust, deny = publish_lists(runtime())
+        except AppError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"trust list version {trust.version}, deny list version {deny.version}")
+        db.session.remove()
+        if every is None:
+            return
+        time.sleep(every)
