@@ -168,3 +168,81 @@ def test_the_lists_need_a_signed_request(api: ApiClient, operator: GateOperator)
 def test_the_publish_command_prints_the_versions(api: ApiClient) -> None:
     result = cli(api, "offline", "publish")
     assert result.exit_code == 0 and "trust list version 1, deny list version 1" in result.output
+
+
+# --- revocation (issue 16: e-card suspension, device move, cancellation revoke; a loss report does not) ---
+
+
+def _act(api: ApiClient, phone: Phone, action: str) -> None:
+    if action == "suspension":
+        assert phone.post("/card/ecard/suspension").status_code == 200
+    elif action == "device_move":
+        assert phone.post("/card/ecard/device", {"installation_id": "the-new-phone-02"}).status_code == 200
+    elif action == "new_installation":
+        assert phone.post("/card/seed", {"installation_id": "reinstalled-03"}).status_code == 200
+    elif action == "cancellation":
+        number = api.client.get("/api/mp/v1/card/carriers", headers=api.bearer(phone.token)).json["card_number"]
+        result = cli(api, "card", "cancel", number, "--reason", "holder died")
+        assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("action", ["suspension", "device_move", "new_installation", "cancellation"])
+def test_after_a_revoking_change_the_next_deny_list_refuses_the_code(api: ApiClient, phone: Phone, operator: GateOperator,
+                                                                     action: str) -> None:
+    text, certificate = phone.code()
+    second, _ = phone.code()
+    gate = operator.gate()
+    assert gate.scan(text).accepted
+    held = gate.deny
+    _act(api, phone, action)
+    # the revoking request published the version before it answered: no minute passed, no GET in between
+    assert certificate.serial in _latest_stored(api, gate.trust)
+    delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), gate.trust.deny_list_key)
+    gate.set_deny_list(held.apply(delta))
+    assert len(delta.adds) == 16  # both certificates of the card
+    assert gate.scan(second).to_json() == {"accepted": False, "reason": "card_inactive", "step": 11}
+
+
+def test_a_physical_card_loss_report_does_not_revoke_the_e_card_s_certificates(api: ApiClient, operator: GateOperator) -> None:
+    from .test_lifecycle import Story
+
+    story = Story(api)
+    phone = Phone(api, story.token).set_up()
+    text, certificate = phone.code()
+    story.activated()
+    assert story.mp("POST", "/card/physical/loss-report").status_code == 200
+    gate = operator.gate()
+    assert certificate.serial not in gate.deny
+    assert gate.scan(text).accepted
+
+
+def test_after_resuming_the_card_gets_new_certificates(api: ApiClient, phone: Phone) -> None:
+    phone.certificate()
+    phone.certificate()
+    assert phone.post("/card/ecard/suspension").status_code == 200
+    assert phone.post("/card/ecard/suspension").status_code == 409
+    api.client.delete("/api/mp/v1/card/ecard/suspension", headers=api.bearer(phone.token))
+    phone.certificate()  # the revoked ones no longer count against the device's two
+
+
+@pytest.mark.parametrize("app", ["production"], indirect=True)  # row locks: PostgreSQL
+def test_no_certificate_outlives_a_suspension_made_while_it_was_issued(api: ApiClient, phone: Phone) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.card.models import OfflineCertificate
+
+    phone.certificate()
+
+    def one(index: int) -> int:
+        client = api.app.test_client()
+        if index == 8:
+            return phone.post("/card/ecard/suspension", client=client).status_code
+        return phone.request(client=client)[0].status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(one, range(16)))
+    assert 200 in statuses
+    with api.app.app_context():
+        live = db.session.scalar(select(db.func.count()).select_from(OfflineCertificate)
+                                 .where(OfflineCertificate.revoked_at.is_(None)))
+    assert live == 0, statuses
