@@ -246,3 +246,25 @@ def test_no_certificate_outlives_a_suspension_made_while_it_was_issued(api: ApiC
         live = db.session.scalar(select(db.func.count()).select_from(OfflineCertificate)
                                  .where(OfflineCertificate.revoked_at.is_(None)))
     assert live == 0, statuses
+
+
+@pytest.mark.parametrize("alg", [offline.ED25519, offline.SM2])
+def test_the_js_phone_module_gets_a_certificate_and_its_codes_pass_the_gate(api: ApiClient, phone: Phone,
+                                                                          operator: GateOperator, alg: str) -> None:
+    """miniprogram/dgc2 (bin/dgc2-phone.js): certificateRequest's body is what the endpoint takes, and its codes verify."""
+    from ..unit.test_dgc2_js import _node
+
+    nonce = phone.challenge().json["nonce"]
+    made = _node("bin/dgc2-phone.js", stdin=json.dumps({"op": "request", "alg": alg, "nonce": nonce}))
+    assert made.returncode == 0, made.stderr
+    js = json.loads(made.stdout)
+    response = phone.post("/card/offline/certificates", js["request"])
+    assert response.status_code == 200, response.json
+    certificate = response.json["certificates"][0]["certificate"]
+    now = int(api.clock.time())
+    codes = json.loads(_node("bin/dgc2-phone.js", stdin=json.dumps({
+        "op": "codes", "device": js["device"], "certificate": certificate,
+        "codes": [{"t": now, "ctr": 0}, {"t": now, "ctr": 1}]})).stdout)["codes"]
+    gate = operator.gate()
+    assert [gate.scan(code).step for code in codes] == [13, 13]
+    assert gate.scan(codes[0]).reason == "code_used"
