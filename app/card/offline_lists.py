@@ -181,8 +181,9 @@ def publish(rt: Runtime) -> tuple[Published, Published]:
 
 def revoke_card_certificates(rt: Runtime, card_id: int) -> None:
     """Revoke every unexpired certificate of the card, in the caller's transaction (e-card
-    suspension, device move or a new installation, cancellation, unbinding; not a physical-card
-    loss report). When that transaction commits, the new deny-list version is published before
+    suspension and cancellation: lifecycle.transition_ecard; device move or a new installation:
+    devices.replace_device; an unbinding operation, when one exists, must call it too; not a
+    physical-card loss report). When that transaction commits, the new deny-list version is published before
     the request answers (a failure there is logged; the minute job publishes it)."""
     now = rt.clock.now()
     revoked = db.session.execute(

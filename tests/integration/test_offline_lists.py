@@ -268,3 +268,17 @@ def test_the_js_phone_module_gets_a_certificate_and_its_codes_pass_the_gate(api:
     gate = operator.gate()
     assert [gate.scan(code).step for code in codes] == [13, 13]
     assert gate.scan(codes[0]).reason == "code_used"
+
+
+def test_production_without_keys_init_answers_503_offline_unavailable(api: ApiClient, phone: Phone) -> None:
+    api.app.config["CARD_ENV"] = "production"
+    operator_partner = api.partner(("transit",), name="Early gate")
+    for path in (TRUST_PATH, DENY_PATH):
+        header = authorization_header(operator_partner["partner_id"], operator_partner["secret"], "GET", path, b"",
+                                      int(api.clock.time()), secrets.token_hex(12))
+        response = api.client.get(path, headers={"Authorization": header})
+        assert response.status_code == 503 and error_code(response) == "offline_unavailable"
+    response, _ = phone.request()
+    assert response.status_code == 503 and error_code(response) == "offline_unavailable"
+    assert cli(api, "offline", "keys", "init").exit_code == 0
+    assert phone.request()[0].status_code == 200
