@@ -53,7 +53,9 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # The card's life (docs/card-lifecycle.md): a bank id must name a partner bank, a PIN must not be
 # weak and the serial must be the card's, an SMS code must be the one sent (and one a minute).
                 "POST /api/mp/v1/card/physical", "POST /api/mp/v1/card/physical/activation", "POST /api/mp/v1/card/phone/code",
-                "PUT /api/mp/v1/card/phone", "POST /api/partner/v1/bank/card-reports"]
+                "PUT /api/mp/v1/card/phone", "POST /api/partner/v1/bank/card-reports",
+# Offline certificates (docs/offline-codes.md §6): the nonce must be one a challenge gave, the proof a signature over it.
+                "POST /api/mp/v1/card/offline/certificates"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"
