@@ -282,3 +282,19 @@ def test_production_without_keys_init_answers_503_offline_unavailable(api: ApiCl
     assert response.status_code == 503 and error_code(response) == "offline_unavailable"
     assert cli(api, "offline", "keys", "init").exit_code == 0
     assert phone.request()[0].status_code == 200
+
+
+def test_with_a_clock_that_moves_between_reads_the_first_certificate_of_a_fresh_install_verifies(
+        api: ApiClient, phone: Phone) -> None:
+    from .test_offline_keys import AdvancingClock
+
+    moving = AdvancingClock(api.clock.time())
+    api.rt.clock = moving
+    certificate, device = phone.certificate()  # the keys are created inside this request, a moment after it began
+    operator = GateOperator(api)
+    trust = operator.trust()
+    assert trust.keys[certificate.kid].not_before <= certificate.nbf
+    now = int(moving.time())
+    text = offline.make_code(certificate, device, t=now, ctr=0).text
+    decision = offline.check(text, trust, operator.deny(trust), "transit", now)
+    assert decision.accepted, decision
