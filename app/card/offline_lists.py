@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, event, insert, select, update
+from sqlalchemy import Connection, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ TRUST_CADENCE = 3600
 KEEP_DENY_VERSIONS = 60  # an hour of minute-by-minute versions: a gate away longer fetches the full list
 PUBLISH_ATTEMPTS = 5
 _PUBLISH_AFTER_COMMIT = "dgc2_publish_deny_list"
+ADVISORY_LOCK = {TRUST: 0x44474332_0001, DENY: 0x44474332_0002}
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class Published:
 
 def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _serialise(conn: Connection, kind: str) -> None:
+    """PostgreSQL: one publisher of a kind at a time (a transaction-scoped advisory lock), so each
+    reads the version the previous one wrote instead of colliding on its number. SQLite has one
+    writer at a time anyway; there a collision is retried."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK[kind]})
 
 
 def _latest(conn: Connection, kind: str) -> Published | None:
@@ -101,6 +110,7 @@ def publish_deny_list(rt: Runtime, force: bool = False, signer: offline.SigningK
     for _attempt in range(PUBLISH_ATTEMPTS):
         try:
             with db.engine.begin() as conn:
+                _serialise(conn, DENY)
                 latest = _latest(conn, DENY)
                 now = int(rt.clock.time())
                 serials = _denied_serials(conn, now)
@@ -153,6 +163,7 @@ def publish_trust_list(rt: Runtime, force: bool = False) -> Published:
     for _attempt in range(PUBLISH_ATTEMPTS):
         try:
             with db.engine.begin() as conn:
+                _serialise(conn, TRUST)
                 latest = _latest(conn, TRUST)
                 now = int(rt.clock.time())
                 if latest is not None and not force:

@@ -298,3 +298,18 @@ def test_with_a_clock_that_moves_between_reads_the_first_certificate_of_a_fresh_
     text = offline.make_code(certificate, device, t=now, ctr=0).text
     decision = offline.check(text, trust, operator.deny(trust), "transit", now)
     assert decision.accepted, decision
+
+
+@pytest.mark.parametrize("app", ["production"], indirect=True)  # real concurrent publishers: PostgreSQL
+def test_32_concurrent_publishers_each_publish_the_next_version(api: ApiClient, operator: GateOperator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.card.offline_lists import publish_deny_list
+
+    def one(_: int) -> int:
+        with api.app.app_context():
+            return publish_deny_list(api.rt, force=True).version
+
+    with ThreadPoolExecutor(32) as pool:
+        versions = sorted(pool.map(one, range(32)))
+    assert versions == list(range(versions[0], versions[0] + 32))
