@@ -88,6 +88,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_REPLACEMENT_FEE_FEN": _whole_number(env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": _label(env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": _positive_int(env, "CARD_LENDING_SPEED_KMH", 200),
+        # Binding attempts per client address per hour; 0 = off (behind a proxy the address is the proxy's)
+        "CARD_BINDING_ATTEMPTS_PER_ADDRESS": _whole_number(env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
     }
     if production:
         _refuse_weak_secrets(config)

@@ -3,15 +3,30 @@
 Only this package has cookie sessions (app.NoCookieSessions scopes them to /console). The
 cookie is HttpOnly, SameSite=Strict and Secure (CARD_CONSOLE_SECURE_COOKIE=0 only for plain-HTTP
 tests); every POST carries a Flask-WTF CSRF token; sessions end after CARD_CONSOLE_IDLE_MINUTES
-without a request. docs/customer-service.md describes the roles and pages.
+without a request. Every response under /console (pages, redirects, errors, static files) carries
+the browser security headers of :data:`SECURITY_HEADERS` (a CSP allowing only the console's own
+files and no framing), and HSTS when the cookie is Secure. docs/customer-service.md describes the
+roles and pages.
 """
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 PREFIX = "/console"
 csrf = CSRFProtect()
+# No inline script or style anywhere in the templates: keep it so (the CSP refuses them).
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # console URLs carry ticket numbers
+}
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 def register(app: Flask) -> None:
@@ -25,3 +40,13 @@ def register(app: Flask) -> None:
     )
     csrf.init_app(app)
     app.register_blueprint(views.blp)
+    headers = dict(SECURITY_HEADERS)
+    if app.config["CARD_CONSOLE_SECURE_COOKIE"]:
+        headers["Strict-Transport-Security"] = HSTS
+
+    @app.after_request
+    def _console_security_headers(response: Any) -> Any:
+        """On every /console response, including 404s outside the blueprint's routes."""
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            response.headers.update(headers)
+        return response

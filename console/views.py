@@ -61,6 +61,7 @@ def _helpers() -> dict[str, Any]:
     language = g.get("language", "zh")
     return {"t": lambda key: text(key, language), "label": lambda key, raw: text(key, language) if has_text(key) else raw,
             "actor": g.get("actor"), "now": rt.clock.now(),
+            "open_alerts": (lambda: lookup.open_alert_count(g.actor)) if g.get("actor") else (lambda: 0),
             "departments": rt.config["CARD_DEPARTMENTS"], "categories": rt.config["CARD_COMPLAINT_CATEGORIES"]}
 
 
@@ -119,8 +120,10 @@ def home() -> Any:
             flash(text("not_found", g.language), "error")
     view = request.args.get("view", "open")
     view = view if view in QUEUE_VIEWS else "open"
-    tickets = complaints.queue(actor, view)
-    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS,
+    page = request.args.get("page", "1")
+    page = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 and int(page) > 0 else 1
+    tickets, more = complaints.queue(actor, view, page)
+    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS, page=page, more=more,
                            assignees=complaints.assignee_names(tickets), query=wanted)
 
 
@@ -135,6 +138,7 @@ def ticket(number: str) -> Any:
 ACTIONS = {
     "claim": lambda rt, actor, number, form: complaints.claim(rt, actor, number),
     "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, _text(form, "body")),
+    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, _text(form, "body")),
     "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.get("department", ""),
                                                                     _text(form, "note", required=False)),
     "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, _text(form, "note")),
@@ -144,7 +148,7 @@ ACTIONS = {
 
 @blp.route("/tickets/<number>/<action>", methods=["POST"])
 def act(number: str, action: str) -> Any:
-    """claim, reply, transfer, close, reassign: then back to the ticket (a liaison to the queue
+    """claim, reply, note (internal), transfer, close, reassign: then back to the ticket (a liaison to the queue
     once answered)."""
     if action not in ACTIONS:
         abort(404)
@@ -178,8 +182,10 @@ def unmask(number: str) -> Any:
 
 @blp.route("/tickets/<number>/citizen/lookup", methods=["POST"])
 def identify(number: str) -> Any:
-    """Check whether a caller's phone or ID number is the ticket's citizen's (recorded)."""
-    matched = lookup.find_in_ticket(runtime(), g.actor, number, request.form.get("query", "")[:32])
+    """Check whether a caller's phone or ID number is the ticket's citizen's, with a reason
+    (counted, limited and recorded: app.service_desk.lookup.find_in_ticket)."""
+    matched = lookup.find_in_ticket(runtime(), g.actor, number, request.form.get("query", "")[:32],
+                                    request.form.get("reason", "")[:200])
     return _citizen_page(number, matched=matched)
 
 
@@ -195,6 +201,19 @@ def breaches() -> Any:
     complaints.require_role(g.actor, "supervisor")
     tickets = complaints.breaches(runtime())
     return render_template("console/breaches.html", tickets=tickets, assignees=complaints.assignee_names(tickets))
+
+
+@blp.route("/alerts")
+def alerts() -> Any:
+    """Supervisors: staff alerts (caller-check misuse), unacknowledged first."""
+    return render_template("console/alerts.html", alerts=lookup.alerts(g.actor))
+
+
+@blp.route("/alerts/<int:alert_id>/ack", methods=["POST"])
+def acknowledge(alert_id: int) -> Any:
+    """Supervisors: mark an alert as seen."""
+    lookup.acknowledge_alert(runtime(), g.actor, alert_id)
+    return redirect(url_for("console.alerts"))
 
 
 @blp.route("/audit", methods=["GET", "POST"])

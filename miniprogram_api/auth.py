@@ -5,6 +5,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.card.seeds import end_session_copies
 from app.identity.auth import login_alipay, login_wechat, revoke_token
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -65,5 +66,7 @@ def alipay_login(args: dict[str, Any]) -> Any:
     401: "token_missing",
 })
 def logout() -> None:
-    """Revoke the bearer token of this request (log out)."""
-    revoke_token(runtime(), bearer_token())
+    """Revoke the bearer token of this request (log out); a seed copy handed to this session ends too."""
+    rt, token = runtime(), bearer_token()
+    end_session_copies(rt, token)
+    revoke_token(rt, token)

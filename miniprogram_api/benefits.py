@@ -1,4 +1,5 @@
-"""GET /benefits, GET /benefits/summary, GET /accounts, POST /subscriptions (docs/benefits.md)."""
+"""GET /benefits, GET /benefits/summary, GET /accounts, POST /subscriptions, and the holder's consent that a bank
+may register the benefit account, POST /card/financial-account/consents[/code] (docs/benefits.md)."""
 from __future__ import annotations
 
 from datetime import date
@@ -7,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from app.money.benefits import MAX_PAGE, benefit_summary, card_accounts, checked_filter, list_benefits
+from app.money.financial_accounts import consent, send_consent_code
 from app.money.notifications import SUBSCRIPTION_RESULTS, record_subscription
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -138,3 +140,43 @@ def post_subscription(args: dict[str, Any]) -> Any:
     """Record the citizen's answer to a subscribe-message request (accept: one more message allowed)."""
     remaining = record_subscription(runtime(), current_account(), args["template_id"], args["result"])
     return {"template_id": args["template_id"], "remaining": remaining}
+
+
+class ConsentCodeRequestSchema(ma.Schema):
+    bank_partner_id = Text(required=True, validate=ma.validate.Length(1, 64),
+                           metadata={"description": "The bank (GET /card/banks) that may register the benefit account"})
+
+
+class ConsentCodeSchema(ma.Schema):
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds the code is valid"})
+
+
+class ConsentRequestSchema(ConsentCodeRequestSchema):
+    sms_code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"),
+                                metadata={"pattern": "^[0-9]{6}$", "description": "The code sent to the card's contact phone"})
+
+
+class ConsentSchema(ma.Schema):
+    bank_partner_id = ma.fields.String(required=True)
+    expires_at = ma.fields.DateTime(required=True, metadata={"description": "The bank may register once until then"})
+
+
+@blp.route("/card/financial-account/consents/code", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(ConsentCodeRequestSchema)
+@blp.response(200, ConsentCodeSchema)
+@error_responses(blp, {**AUTH_ERRORS, 422: "bank_unknown or validation_error", 429: "too_many_codes: one a minute"})
+def post_consent_code(args: dict[str, Any]) -> Any:
+    """Send a code by SMS to the card's contact phone, to confirm that this bank may register the benefit account."""
+    return {"expires_in": send_consent_code(runtime(), current_account(), args["bank_partner_id"])}
+
+
+@blp.route("/card/financial-account/consents", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(ConsentRequestSchema)
+@blp.response(201, ConsentSchema)
+@error_responses(blp, {**AUTH_ERRORS, 422: "sms_code_invalid, bank_unknown or validation_error"})
+def post_consent(args: dict[str, Any]) -> Any:
+    """Allow this bank to register (once, within 30 days) the card's financial account (M-21)."""
+    expires = consent(runtime(), current_account(), args["bank_partner_id"], args["sms_code"])
+    return {"bank_partner_id": args["bank_partner_id"], "expires_at": expires}

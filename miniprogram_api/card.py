@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response
+from flask import Response, request
 
 from app.card.binding import bind
-from app.card.devices import provision_seed
+from app.card.seeds import provision_seed
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -29,6 +29,9 @@ class BindingRequestSchema(ma.Schema):
                      metadata={"description": "18-character resident ID number (GB 11643-1999)"})
     phone = Text(required=True, validate=ma.validate.Length(1, 20),
                  metadata={"description": "11-digit mainland mobile number"})
+    sms_code = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
+        "description": "Only after 403 sms_code_required: the 6-digit code sent to the phone on the resident roster",
+        "pattern": "^[0-9]{6}$"})
 
 
 class BindingSchema(ma.Schema):
@@ -89,14 +92,15 @@ class HistoryPageSchema(ma.Schema):
 @blp.response(200, BindingSchema)
 @error_responses(blp, {
     401: "token_missing / token_invalid",
-    403: "not_eligible: not on the resident roster",
+    403: "sms_code_required: 20 attempts on this ID number this hour; send the code sent to the roster phone",
     409: "already_bound / account_already_bound",
-    422: "identity_mismatch, or validation_error",
-    429: "too_many_attempts: failed attempts are throttled per account",
+    422: "identity_mismatch (also: not on the roster), sms_code_invalid, or validation_error",
+    429: "too_many_attempts: 5 attempts per account per hour (counted before they are checked)",
 })
 def create_binding(args: dict[str, Any]) -> Any:
     """Bind this account to a roster identity (M-17) and create the citizen's card."""
-    return bind(runtime(), current_account(), args["name"], args["id_number"], args["phone"])
+    return bind(runtime(), current_account(), args["name"], args["id_number"], args["phone"],
+                args["sms_code"], request.remote_addr)
 
 
 @blp.route("/card/code", methods=["GET"])
@@ -130,8 +134,9 @@ def get_code(args: dict[str, Any]) -> Any:
     409: "device_conflict: another installation was provisioned at the same moment; retry",
 })
 def post_seed(args: dict[str, Any]) -> Any:
-    """Provision the TOTP seed to this installation for offline codes; a new installation rotates it."""
-    return provision_seed(runtime(), current_account(), args["installation_id"])
+    """Provision a fresh TOTP seed to this installation for offline codes (a card event, with an SMS
+    notice to the holder); the copy ends when this session logs out or the e-card moves."""
+    return provision_seed(runtime(), current_account(), args["installation_id"], bearer_token())
 
 
 @blp.route("/card/verifications", methods=["GET"])

@@ -10,7 +10,7 @@ from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
 from app.runtime import runtime
-from app.service_desk.audit import access_log
+from app.service_desk.access_log import access_log_page
 from app.service_desk.complaints import add_citizen_message, file_complaint, own_complaints, rate
 
 from .security import BEARER_DOC, current_account
@@ -68,7 +68,11 @@ class RatingSchema(ma.Schema):
 
 
 class AccessLogItemSchema(ma.Schema):
-    accessed_at = ma.fields.DateTime(required=True)
+    accessed_at = ma.fields.DateTime(required=True, metadata={"description": "The newest access of the item"})
+    first_accessed_at = ma.fields.DateTime(required=True, metadata={"description": "The oldest access of the item"})
+    count = ma.fields.Integer(required=True, metadata={
+        "description": "How many accesses the item stands for: consecutive views by one staff member on one ticket "
+                       "are one item; an unmask or a lookup is always 1"})
     role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison"]})
     department = ma.fields.String(required=True, allow_none=True, metadata={"description": "A liaison's department"})
     action = ma.fields.String(required=True, metadata={"enum": ["view", "unmask", "lookup"]})
@@ -76,8 +80,15 @@ class AccessLogItemSchema(ma.Schema):
     fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})
 
 
+class AccessLogQuerySchema(ma.Schema):
+    limit = ma.fields.Integer(load_default=20, validate=ma.validate.Range(1, 100))
+    cursor = Text(load_default=None, validate=ma.validate.Length(1, 200))
+
+
 class AccessLogSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(AccessLogItemSchema), required=True, metadata={"description": "Newest first, at most 100"})
+    items = ma.fields.List(ma.fields.Nested(AccessLogItemSchema), required=True, metadata={"description": "Newest first"})
+    next_cursor = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "Pass back as ?cursor= for the next (older) page; null on the last page"})
 
 
 @blp.route("/complaint-categories", methods=["GET"])
@@ -91,9 +102,12 @@ def get_categories() -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(ComplaintRequestSchema)
 @blp.response(201, ComplaintSchema)
-@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error"})
+@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error",
+                       429: "complaint_daily_limit (5 a day; Retry-After: until local midnight) / "
+                            "complaint_open_limit (5 open at once: add a message to an open one)"})
 def post_complaint(args: dict[str, Any]) -> Any:
-    """File a complaint (M-14); deadlines for the first reply and the resolution are set at once."""
+    """File a complaint (M-14); deadlines for the first reply and the resolution are set at once.
+    At most 5 a day (Asia/Shanghai) and 5 open at once per citizen."""
     return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"])
 
 
@@ -128,8 +142,11 @@ def post_rating(args: dict[str, Any], ticket_number: str) -> Any:
 
 @blp.route("/me/access-log", methods=["GET"])
 @blp.doc(**BEARER_DOC)
+@blp.arguments(AccessLogQuerySchema, location="query")
 @blp.response(200, AccessLogSchema)
-@error_responses(blp, AUTH_ERRORS)
-def get_access_log() -> Any:
-    """Who looked at your data (M-25): role or department, time, purpose (the ticket); never a staff name."""
-    return {"items": access_log(bound_card(current_account()).citizen_id)}
+@error_responses(blp, {**AUTH_ERRORS, 422: "cursor_invalid or validation_error"})
+def get_access_log(args: dict[str, Any]) -> Any:
+    """Who looked at your data (M-25): role or department, time, purpose (the ticket); never a staff
+    name. Every access, newest first, paged by ``cursor``; consecutive views by one staff member on
+    one ticket are one item with a ``count``."""
+    return access_log_page(bound_card(current_account()).citizen_id, args["limit"], args["cursor"])

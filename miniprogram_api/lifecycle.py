@@ -15,7 +15,7 @@ from app.platform.text import Text
 from app.runtime import runtime
 
 from .card import SeedRequestSchema, SeedSchema
-from .security import BEARER_DOC, current_account
+from .security import BEARER_DOC, bearer_token, current_account
 
 blp = CardBlueprint("mp_lifecycle", __name__, url_prefix="/api/mp/v1", description="Card carriers: physical card and e-card life")
 
@@ -233,7 +233,7 @@ def delete_ecard_suspension() -> Any:
 @error_responses(blp, {**AUTH_ERRORS, 409: "same_device or card_cancelled", 422: "validation_error"})
 def post_ecard_device(args: dict[str, Any]) -> Any:
     """Move the e-card to this installation: a new seed here; the old device's seed is revoked at once."""
-    return lifecycle.move_ecard(runtime(), current_account(), args["installation_id"])
+    return lifecycle.move_ecard(runtime(), current_account(), args["installation_id"], bearer_token())
 
 
 @blp.route("/card/phone/code", methods=["POST"])

@@ -241,10 +241,13 @@ class FinancialAccountRegisteredSchema(ma.Schema):
 @signed
 @blp.arguments(FinancialAccountRequestSchema)
 @blp.response(200, FinancialAccountRegisteredSchema)
-@error_responses(blp, {**_role("bank"), 409: "card_cancelled or account_held_by_another_bank",
+@error_responses(blp, {**_role("bank"), 403: "role_required, or not_holders_bank: neither the bank of the holder's card "
+                       "application nor one the holder consented to in the mini-program",
+                       409: "card_cancelled, account_held_by_another_bank (needs the holder's consent) or account_conflict (retry)",
                        422: "recipient_invalid, recipient_unknown, account_number_invalid or validation_error"})
 def put_financial_account(args: dict[str, Any]) -> Any:
-    """Register (idempotently) the card's financial account held by this bank (M-21); 409
+    """Register (idempotently) the card's financial account held by this bank (M-21): only the bank of the
+    holder's card application or one the holder consented to; a replaced account is closed; 409
     ``card_cancelled`` for a cancelled card."""
     require_role(g.partner, "bank")
     rt = runtime()

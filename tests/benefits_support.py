@@ -59,7 +59,31 @@ class Benefits:
         data = b"" if body is None else json.dumps(body).encode()
         return self.api.signed_post(partner, data, path=path, method=method)
 
-    def open_account(self, bank: dict[str, str], holder: Holder, number: str | None = None) -> Any:
+    def consent(self, bank: dict[str, str], holder: Holder) -> None:
+        """The holder allows ``bank`` to register the benefit account (as the SMS-confirmed consent in
+        the mini-program would record it; tests/integration/test_financial_account_registration.py
+        drives that flow itself)."""
+        from datetime import timedelta
+
+        from sqlalchemy import select
+
+        from app.card.models import Card
+        from app.money.models import FinancialAccountConsent
+        from app.partners.models import Partner
+        from app.platform.db import db
+
+        with self.api.app.app_context():
+            card_id = db.session.scalar(select(Card.id).where(Card.card_number == holder.card_number))
+            bank_id = db.session.scalar(select(Partner.id).where(Partner.partner_id == bank["partner_id"]))
+            now = self.api.rt.clock.now()
+            db.session.add(FinancialAccountConsent(card_id=card_id, bank_partner_id=bank_id, created_at=now,
+                                                   expires_at=now + timedelta(days=30)))
+            db.session.commit()
+
+    def open_account(self, bank: dict[str, str], holder: Holder, number: str | None = None, consent: bool = True) -> Any:
+        """The bank registers the holder's account (after the holder's consent, unless ``consent=False``)."""
+        if consent:
+            self.consent(bank, holder)
         body = {"card_number": holder.card_number, "account_number": number or "62220200" + holder.card_number[-8:]}
         return self.call(bank, ACCOUNTS, body, method="PUT")
 

@@ -9,10 +9,14 @@ Each report is idempotent by the bank's ``request_id``: the report row is insert
 a unique (partner, request_id) index, in the transaction that applies the transition, so a
 retry (even a concurrent one) never applies twice and gets the first answer back with
 ``replayed: true``. The same ``request_id`` with a different body is 409 ``request_id_reused``.
+
+The body is kept only as a keyed digest (:func:`body_digest`, HMAC-SHA256 under the blind-index
+key with its own purpose): a plain SHA-256 of a body whose only unknown is a phone number would
+fall to a dictionary of phone numbers (M-19; issue 15 item 4). Rows stored before that change
+have an empty digest (migration ``a1d3e5f7b9c2``) and replay without the comparison.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, timedelta
 from typing import Any
@@ -36,7 +40,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def report(rt: Runtime, bank: PartnerView, body: dict[str, Any]) -> dict[str, Any]:
     """Apply one report; returns ``{"request_id", "application_id", "event", "state", "replayed"}``."""
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    digest = body_digest(rt, body)
     earlier = _stored(bank.id, body["request_id"], digest)
     if earlier is not None:
         return earlier
@@ -56,11 +60,20 @@ def report(rt: Runtime, bank: PartnerView, body: dict[str, Any]) -> dict[str, An
     return {**answer, "replayed": False}
 
 
+BODY_DIGEST = "bank_report.body"
+LEGACY_DIGEST = ""  # an unkeyed digest blanked by the migration: replays without comparing
+
+
+def body_digest(rt: Runtime, body: dict[str, Any]) -> str:
+    """HMAC-SHA256 (blind-index key, purpose ``bank_report.body``) of the canonical body, hex."""
+    return rt.blind_index(json.dumps(body, sort_keys=True, default=str), BODY_DIGEST)
+
+
 def _stored(partner_pk: int, request_id: str, digest: str) -> dict[str, Any] | None:
     row = db.session.scalar(select(BankReport).where(BankReport.partner_id == partner_pk, BankReport.request_id == request_id))
     if row is None:
         return None
-    if row.digest != digest:
+    if row.digest not in (digest, LEGACY_DIGEST):
         raise AppError("request_id_reused", 409, "this request_id was used for a different report")
     return {**json.loads(row.answer), "replayed": True}
 

@@ -2,14 +2,20 @@
 
 ``bind`` checks name, ID number and phone against the roster, then creates the citizen's card
 (a random, non-identifying card number) and its first e-card device, and binds the account.
-Failed attempts are counted per account and per ID number: guessing identities is an attack.
+
+Guessing identities is an attack, so every attempt is counted first, atomically (the store's
+``count``), and the decision is made on that count (issue 15 item 6): 5 attempts per account per
+hour; optionally ``CARD_BINDING_ATTEMPTS_PER_ADDRESS`` per client address. The guesser is
+throttled, never the resident (item 9): after 20 attempts on one ID number in an hour, binding
+that ID number needs, besides name and phone, a code sent by SMS to the roster phone; a
+guesser learns nothing more (the same answer whether the data matched or not, and an SMS goes
+out only when it matched). Not being on the roster is answered as ``identity_mismatch``.
 """
 from __future__ import annotations
 
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import NoReturn
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,9 +29,10 @@ from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
 
-MAX_FAILED_PER_ACCOUNT = 5
-MAX_FAILED_PER_ID_NUMBER = 20
-FAILURE_WINDOW_SECONDS = 3600
+MAX_ATTEMPTS_PER_ACCOUNT = 5
+STEP_UP_AFTER_PER_ID_NUMBER = 20
+WINDOW_SECONDS = 3600
+CODE_TTL_SECONDS, RESEND_SECONDS, MAX_CODE_ATTEMPTS, MAX_CODES_PER_ID_NUMBER = 600, 60, 5, 10
 CARD_NUMBER_DIGITS = 16
 
 
@@ -37,27 +44,78 @@ class BindResult:
     insured: bool
 
 
-def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str) -> BindResult:
+def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
+         sms_code: str | None = None, address: str | None = None) -> BindResult:
     """Bind ``account`` to the roster identity with this name, ID number and phone (M-17).
 
     All three must match the roster: a name and an ID number alone are too often known to
-    others. Errors: 429 ``too_many_attempts`` (5 failures per account, or 20 per ID number, per
-    hour); 422 ``validation_error`` (malformed ID number or phone); 403 ``not_eligible`` (not on
-    the roster); 422 ``identity_mismatch`` (no match, without saying which field); 409
-    ``account_already_bound`` / ``already_bound``. Every refusal but the first two counts as a
-    failed attempt.
+    others. Errors: 422 ``validation_error`` (malformed ID number or phone); 429
+    ``too_many_attempts`` (5 attempts per account per hour, counted before anything is checked);
+    422 ``identity_mismatch`` (no match, or not on the roster, without saying which); 403
+    ``sms_code_required`` (the ID number had 20 attempts this hour: a code was sent to the roster
+    phone if the data matched); 422 ``sms_code_invalid``; 409 ``account_already_bound`` /
+    ``already_bound``.
     """
-    _refuse_when_throttled(rt, _account_key(account.id))
     id_number, phone = _validated(id_number, phone)
-    id_key = _id_key(rt, id_number)
-    _refuse_when_throttled(rt, id_key)
-    failed = (_account_key(account.id), id_key)
+    account_attempts = _count_account_and_address(rt, account.id, address)
+    index = id_index(rt, id_number)
+    stepped_up = rt.store.count(f"bind:id:{index}", WINDOW_SECONDS) > STEP_UP_AFTER_PER_ID_NUMBER
+    left = {"attempts_left": max(MAX_ATTEMPTS_PER_ACCOUNT - account_attempts, 0)}
     citizen = citizen_by_id_number(rt, id_number)
-    if citizen is None:
-        _fail(rt, failed, AppError("not_eligible", 403, "this ID number is not on the resident roster"))
-    if not _matches(rt, citizen, name, phone):
-        _fail(rt, failed, AppError("identity_mismatch", 422, "the name, ID number and phone do not match our records"))
-    return _bind_citizen(rt, account, citizen, phone, failed)
+    matches = citizen is not None and _matches(rt, citizen, name, phone)
+    if stepped_up:
+        _step_up(rt, account.id, index, citizen if matches else None, sms_code)
+    if citizen is None or not matches:
+        raise AppError("identity_mismatch", 422, "the name, ID number and phone do not match our records", left)
+    return _bind_citizen(rt, account, citizen, phone, left)
+
+
+def _count_account_and_address(rt: Runtime, account_id: int, address: str | None) -> int:
+    attempts = rt.store.count(f"bind:account:{account_id}", WINDOW_SECONDS)
+    if attempts > MAX_ATTEMPTS_PER_ACCOUNT:
+        raise _too_many()
+    per_address = rt.config.get("CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0)
+    if per_address and address and rt.store.count(f"bind:address:{address}", WINDOW_SECONDS) > per_address:
+        raise _too_many()
+    return attempts
+
+
+def _too_many() -> AppError:
+    return AppError("too_many_attempts", 429, "too many binding attempts; try again later",
+                    headers={"Retry-After": str(WINDOW_SECONDS)})
+
+
+def _step_up(rt: Runtime, account_id: int, index: str, citizen: Citizen | None, sms_code: str | None) -> None:
+    """The ID number is under attack: the roster phone must confirm. Returns when ``sms_code`` is
+    the code sent to that phone for this account; otherwise raises the same answers whether the
+    data matched (``citizen``) or not."""
+    key = f"bind-code:{index}:{account_id}"
+    if sms_code is None:
+        if citizen is not None:
+            _send_code(rt, key, index, account_id, citizen)
+        raise AppError("sms_code_required", 403, "confirm with the code sent by SMS to the phone on the resident roster "
+                       "(if the details match); send it as sms_code", {"code_ttl_seconds": CODE_TTL_SECONDS})
+    kept = rt.store.get(key)
+    attempts = rt.store.count(f"{key}:attempts:{kept}", CODE_TTL_SECONDS) if kept else MAX_CODE_ATTEMPTS + 1
+    right = hmac.compare_digest(kept or "", _code_digest(rt, index, account_id, sms_code))
+    if citizen is None or attempts > MAX_CODE_ATTEMPTS or not right:
+        raise AppError("sms_code_invalid", 422, "the code is wrong, expired or void; ask for a new one")
+
+
+def _send_code(rt: Runtime, key: str, index: str, account_id: int, citizen: Citizen) -> None:
+    if not rt.store.claim(f"{key}:resend", RESEND_SECONDS):
+        return
+    if rt.store.count(f"bind-codes:{index}", WINDOW_SECONDS) > MAX_CODES_PER_ID_NUMBER:
+        return
+    code = f"{secrets.randbelow(10**6):06d}"
+    rt.store.put(key, _code_digest(rt, index, account_id, code), CODE_TTL_SECONDS)
+    rt.sms.send(rt.keyring.decrypt(citizen.phone_enc, PHONE),
+                f"【东莞市民卡】实名绑定验证码 {code} ，10 分钟内有效；非本人操作请忽略。Card binding code {code} (10 min).")
+
+
+def _code_digest(rt: Runtime, index: str, account_id: int, code: str) -> str:
+    """Keyed, so that the store does not hold a 6-digit code in a reversible form."""
+    return hmac.new(rt.config["SECRET_KEY"].encode(), f"bind\n{index}\n{account_id}\n{code}".encode(), "sha256").hexdigest()
 
 
 def _matches(rt: Runtime, citizen: Citizen, name: str, phone: str) -> bool:
@@ -75,34 +133,12 @@ def _validated(id_number: str, phone: str) -> tuple[str, str]:
     return id_number, checked_phone(phone)
 
 
-def _account_key(account_id: int) -> str:
-    return f"bindfail:account:{account_id}"
-
-
-def _id_key(rt: Runtime, id_number: str) -> str:
-    return f"bindfail:id:{id_index(rt, id_number)}"
-
-
-def _refuse_when_throttled(rt: Runtime, key: str) -> None:
-    limit = MAX_FAILED_PER_ACCOUNT if key.startswith("bindfail:account:") else MAX_FAILED_PER_ID_NUMBER
-    if int(rt.store.get(key) or 0) >= limit:
-        raise AppError("too_many_attempts", 429, "too many failed binding attempts; try again later",
-                       headers={"Retry-After": str(FAILURE_WINDOW_SECONDS)})
-
-
-def _fail(rt: Runtime, keys: tuple[str, str], error: AppError) -> NoReturn:
-    account_failures = rt.store.incr(keys[0], FAILURE_WINDOW_SECONDS)
-    rt.store.incr(keys[1], FAILURE_WINDOW_SECONDS)
-    error.details["attempts_left"] = max(MAX_FAILED_PER_ACCOUNT - account_failures, 0)
-    raise error
-
-
-def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, failed: tuple[str, str]) -> BindResult:
+def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, left: dict[str, int]) -> BindResult:
     if account.citizen_id not in (None, citizen.id):
         raise AppError("account_already_bound", 409, "this account is already bound to another identity")
     other = db.session.scalar(select(MpAccount.id).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
     if other is not None:
-        _fail(rt, failed, AppError("already_bound", 409, "this identity is already bound to another account"))
+        raise AppError("already_bound", 409, "this identity is already bound to another account", left)
     try:
         card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
         _claim_account(account.id, citizen.id)

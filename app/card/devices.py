@@ -1,4 +1,4 @@
-"""E-card devices and their TOTP seeds (docs/qr-format.md)."""
+"""E-card devices and their TOTP seeds (docs/qr-format.md); handing a seed out: app/card/seeds.py."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.card.models import Card, Device
 from app.card.offline_lists import revoke_card_certificates
 from app.identity.models import MpAccount
-from app.identity.people import SEED
+from app.identity.people import CONTACT_PHONE, SEED
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -64,17 +64,6 @@ class SeedGrant:
     step_seconds: int = totp.STEP_SECONDS
 
 
-def provision_seed(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
-    """Give the seed to the installation ``installation_id``.
-
-    The same installation gets the same seed again. A different installation gets a fresh seed
-    and pseudonym, and the previous device is revoked in the same transaction, so its codes stop
-    verifying at once. Installations provisioned at the same moment: the newest wins; 409
-    ``device_conflict`` only if that keeps colliding.
-    """
-    return newest_wins(lambda: _provision(rt, account, installation_id))
-
-
 REPLACE_ATTEMPTS = 3
 T = TypeVar("T")
 
@@ -91,18 +80,12 @@ def newest_wins(replacement: Callable[[], T]) -> T:
     raise AppError("device_conflict", 409, "the card's device changed at the same moment; try again")
 
 
-def _provision(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
-    card = bound_card(account)
-    device = active_device(card)
-    if device.installation_id in (None, installation_id):
-        device.installation_id = installation_id
-    else:
-        device = replace_device(rt, device, installation_id)
-    db.session.commit()
-    return seed_grant(rt, device)
+def notify_holder(rt: Runtime, card: Card, text: str) -> None:
+    """An SMS notice to the card's contact phone (after the change committed)."""
+    rt.sms.send(rt.keyring.decrypt(card.contact_phone_enc, CONTACT_PHONE), text)
 
 
-def replace_device(rt: Runtime, old: Device, installation_id: str) -> Device:
+def replace_device(rt: Runtime, old: Device, installation_id: str | None) -> Device:
     """Revoke ``old`` and add a device with a fresh seed and pseudonym for ``installation_id``
     (not committed: the caller's transaction makes both happen at once)."""
     old.revoked_at = rt.clock.now()

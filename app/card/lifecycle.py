@@ -22,13 +22,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.card.devices import SeedGrant, active_device, bound_card, newest_wins, replace_device, seed_grant
+from app.card.devices import SeedGrant, active_device, bound_card, newest_wins, notify_holder, replace_device, seed_grant
 from app.card.fees import FeeDecision, fee_for_next_card
 from app.card.models import CARD_CANCELLED, LIVE_PHYSICAL_STATES, Card, CarrierEvent, Device, PhysicalCard
 from app.card.offline_lists import revoke_card_certificates
 from app.card.pins import checked_pin, hash_pin
 from app.identity.models import Citizen, MpAccount
 from app.partners.models import Partner
+from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -290,24 +291,33 @@ def _citizen_ecard_event(rt: Runtime, account: MpAccount, event: str, reason: st
     return transition
 
 
-def move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
+MOVED_NOTICE = ("【东莞市民卡】您的电子卡已移至一台新设备，原设备上的电子卡已失效。如非本人操作，请立即联系客服。"
+                "Your e-card was moved to a new device; the old one no longer works. If this was not you, call us.")
+
+
+def move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str | None = None) -> SeedGrant:
     """Move the e-card to the installation ``installation_id``: a new seed and pseudonym there,
-    and the old device revoked in the same transaction (its codes stop verifying at once).
-    409 ``same_device`` when it is already there; ``card_cancelled`` after cancellation. Moves
-    at the same moment: the newest wins (:func:`newest_wins`)."""
-    return newest_wins(lambda: _move_ecard(rt, account, installation_id))
+    and the old device revoked in the same transaction (its codes stop verifying at once). The
+    new copy is bound to the session of ``token`` (its logout ends it, app/card/seeds.py) and
+    the holder gets an SMS notice. 409 ``same_device`` when it is already there;
+    ``card_cancelled`` after cancellation. Moves at the same moment: the newest wins
+    (:func:`newest_wins`)."""
+    grant, card = newest_wins(lambda: _move_ecard(rt, account, installation_id, token))
+    notify_holder(rt, card, MOVED_NOTICE)
+    return grant
 
 
-def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str) -> SeedGrant:
+def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str | None) -> tuple[SeedGrant, Card]:
     card = bound_card(account)
     refuse_cancelled(card)
     old = active_device(card)
     if old.installation_id == installation_id:
         raise AppError("same_device", 409, "the e-card is already on this device")
     device = replace_device(rt, old, installation_id)
+    device.token_digest = token_digest(token) if token else None
     record_event(rt, card.id, Transition("ecard", "moved", card.status, card.status), CITIZEN, "moved to a new device")
     db.session.commit()
-    return seed_grant(rt, device)
+    return seed_grant(rt, device), card
 
 
 def cancel_card(rt: Runtime, card_number: str, actor: str, reason: str) -> list[Transition]:

@@ -55,6 +55,9 @@ class Device(Base):
     pseudonym: Mapped[str] = mapped_column(String(16), unique=True)
     seed_enc: Mapped[str] = mapped_column(String(200))
     installation_id: Mapped[str | None] = mapped_column(String(64))
+    # The digest of the bearer token whose session had this seed handed out (app/card/seeds.py):
+    # logging that session out ends the copy. None: the seed never left the server.
+    token_digest: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 
@@ -117,7 +120,8 @@ class CarrierEvent(Base):
 
 class BankReport(Base):
     """A partner bank's report, kept by its ``request_id`` so that a retry never applies twice:
-    the retry gets ``answer`` (the JSON first sent) back. ``digest`` is the SHA-256 of the body."""
+    the retry gets ``answer`` (the JSON first sent) back. ``digest`` is a keyed HMAC of the body
+    (app.card.bank_reports.body_digest), never a plain hash: the body's one unknown may be a phone."""
 
     __tablename__ = "bank_reports"
     __table_args__ = (UniqueConstraint("partner_id", "request_id"),)

@@ -13,7 +13,8 @@ per version on the (kind, version) key, so two publishers never both write one n
 Publishing happens on demand (a GET finds the latest too old), by ``citizencard offline publish``
 (run it every minute) and, for a revocation, by the revoking request itself right after its
 commit (:func:`revoke_card_certificates`): the next version lists the serials before it answers.
-Publishing uses its own short transaction, never the caller's session.
+Publishing uses its own short transaction, never the caller's session: the session's transaction
+is ended first (its connection back in the pool), so a request never holds two connections.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ DENY_CADENCE = 60
 TRUST_CADENCE = 3600
 KEEP_DENY_VERSIONS = 60  # an hour of minute-by-minute versions: a gate away longer fetches the full list
 PUBLISH_ATTEMPTS = 5
-_PUBLISH_AFTER_COMMIT = "dgc2_publish_deny_list"
+_PUBLISH_AFTER_COMMIT, _PUBLISH_NOW = "dgc2_publish_deny_list", "dgc2_publish_deny_list_now"
 ADVISORY_LOCK = {TRUST: 0x44474332_0001, DENY: 0x44474332_0002}
 
 
@@ -67,6 +68,12 @@ def _serialise(conn: Connection, kind: str) -> None:
     writer at a time anyway; there a collision is retried."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK[kind]})
+
+
+def _release_session() -> None:
+    """End the session's (read) transaction, so its connection goes back to the pool before the
+    publishing connection is taken: a request never holds two connections (no pool deadlock)."""
+    db.session.commit()
 
 
 def _latest(conn: Connection, kind: str) -> Published | None:
@@ -106,7 +113,9 @@ def publish_deny_list(rt: Runtime, force: bool = False, signer: offline.SigningK
     latest is :data:`DENY_CADENCE` s old, or ``force``. Reads the latest version BEFORE the serials,
     so a version never leaves out a revocation committed before a version it follows. Uses its
     own connection only when ``signer`` (the deny-list key) is given."""
-    signer = signer or deny_key(rt).signer
+    if signer is None:
+        signer = deny_key(rt).signer
+        _release_session()
     for _attempt in range(PUBLISH_ATTEMPTS):
         try:
             with db.engine.begin() as conn:
@@ -160,6 +169,7 @@ def publish_trust_list(rt: Runtime, force: bool = False) -> Published:
     is near (5 minutes), or ``force``."""
     root, deny = root_key(rt), deny_key(rt)
     keys = _trust_keys(rt)
+    _release_session()
     for _attempt in range(PUBLISH_ATTEMPTS):
         try:
             with db.engine.begin() as conn:
@@ -208,7 +218,15 @@ def revoke_card_certificates(rt: Runtime, card_id: int) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
+    """The revocation is committed: publish once the session has released its connection."""
     pending = session.info.pop(_PUBLISH_AFTER_COMMIT, None)
+    if pending is not None:
+        session.info[_PUBLISH_NOW] = pending
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _publish_after_release(session: Session, transaction: object) -> None:
+    pending = session.info.pop(_PUBLISH_NOW, None)
     if pending is None:
         return
     try:

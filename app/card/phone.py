@@ -1,7 +1,8 @@
 """Changing the card's contact phone number, proven by a code sent to the new number by SMS.
 
 ``send_phone_code`` sends a 6-digit code (valid 10 minutes; at most one a minute per card);
-``change_phone`` checks it (5 wrong codes void it) and stores the new number encrypted. The
+``change_phone`` checks it: every attempt is counted first, atomically, and only the first 5
+attempts on a code are evaluated; after them the code is void, even the right one (issue 15 item 6) and stores the new number encrypted. The
 change is recorded as a card event without the number itself (M-19).
 """
 from __future__ import annotations
@@ -42,19 +43,21 @@ def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
 
 def change_phone(rt: Runtime, account: MpAccount, phone: str, sms_code: str) -> None:
     """Make ``phone`` the card's contact number if ``sms_code`` is the code sent to it.
-    422 ``sms_code_invalid`` (wrong, expired, or for another number; after 5 wrong the code is void)."""
+    422 ``sms_code_invalid`` (wrong, expired, or for another number; ``details.attempts_left``;
+    from the 6th attempt on a code it is void: ``details.code_void``, whatever the code)."""
     card = bound_card(account)
     phone = checked_phone(phone)
-    key = f"phone-code:{card.id}"
-    kept = json.loads(rt.store.get(key) or "{}")
-    wrong_key = f"phone-wrong:{card.id}:{kept.get('nonce')}"  # counted per code sent, atomically
-    if not kept or int(rt.store.get(wrong_key) or 0) >= MAX_WRONG \
-            or not hmac.compare_digest(kept["digest"], _digest(rt, card.id, phone, sms_code)):
-        if kept:
-            rt.store.incr(wrong_key, CODE_TTL_SECONDS)
-        raise AppError("sms_code_invalid", 422, "the code is wrong or expired; ask for a new one")
+    kept = json.loads(rt.store.get(f"phone-code:{card.id}") or "{}")
+    if not kept:
+        raise AppError("sms_code_invalid", 422, "the code is wrong or expired; ask for a new one", {"code_void": True})
+    attempts = rt.store.count(f"phone-attempts:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS)  # count first, then decide
+    if attempts > MAX_WRONG:
+        raise AppError("sms_code_invalid", 422, "too many attempts: the code is void; ask for a new one", {"code_void": True})
+    if not hmac.compare_digest(kept["digest"], _digest(rt, card.id, phone, sms_code)):
+        raise AppError("sms_code_invalid", 422, "the code is wrong or expired; ask for a new one",
+                       {"attempts_left": MAX_WRONG - attempts})
     if not rt.store.claim(f"phone-used:{card.id}:{kept['nonce']}", CODE_TTL_SECONDS):
-        raise AppError("sms_code_invalid", 422, "the code was already used; ask for a new one")
+        raise AppError("sms_code_invalid", 422, "the code was already used; ask for a new one", {"code_void": True})
     card.contact_phone_enc = rt.keyring.encrypt(phone, CONTACT_PHONE)
     record_event(rt, card.id, Transition("card", "phone_changed", card.status, card.status), CITIZEN,
                  "contact phone changed (SMS-verified)")

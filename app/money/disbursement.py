@@ -282,12 +282,12 @@ def _resolve(connection: Any, chunk: list[Line]) -> dict[tuple[str, str], Recipi
     found: dict[tuple[str, str], Recipient] = {}
     if indexes:
         query = (select(Citizen.id_number_index, *columns).outerjoin(Card, Card.citizen_id == Citizen.id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
+                 .outerjoin(FinancialAccount, (FinancialAccount.card_id == Card.id) & FinancialAccount.closed_at.is_(None))
                  .where(_one_of(connection, Citizen.id_number_index, indexes)))
         found.update((("id", row[0]), Recipient(*row[1:])) for row in connection.execute(query).all())
     if numbers:
         query = (select(Card.card_number, *columns).join(Citizen, Citizen.id == Card.citizen_id)
-                 .outerjoin(FinancialAccount, FinancialAccount.card_id == Card.id)
+                 .outerjoin(FinancialAccount, (FinancialAccount.card_id == Card.id) & FinancialAccount.closed_at.is_(None))
                  .where(_one_of(connection, Card.card_number, numbers)))
         found.update((("card", row[0]), Recipient(*row[1:])) for row in connection.execute(query).all())
     return found

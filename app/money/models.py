@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -16,17 +16,39 @@ DISBURSEMENT_RETURNED = "returned"
 
 
 class FinancialAccount(Base):
-    """The card's designated debit account (M-21), registered by the bank (partner role ``bank``)
-    that holds it. The account number is encrypted at rest; only its masked form is shown."""
+    """The card's designated debit account (M-21), registered by the holder's bank (partner role
+    ``bank``: the bank of the card application, or one the holder consented to). The account
+    number is encrypted at rest; only its masked form is shown. A replaced account is closed
+    (``closed_at``, ``closed_reason``), never overwritten: at most one open account per card."""
 
     __tablename__ = "financial_accounts"
+    __table_args__ = (
+        Index("uq_financial_accounts_open_card", "card_id", unique=True,
+              postgresql_where=text("closed_at IS NULL"), sqlite_where=text("closed_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
     bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     account_number_enc: Mapped[str] = mapped_column(String(200))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class FinancialAccountConsent(Base):
+    """The holder's consent, confirmed by an SMS code in the mini-program, that the bank
+    ``bank_partner_id`` may register (once, until ``expires_at``) the card's financial account."""
+
+    __tablename__ = "financial_account_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class MedicalInsuranceAccount(Base):

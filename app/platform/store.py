@@ -53,6 +53,10 @@ class Store(Protocol):
         """Add one to the counter at ``key`` and return it, raised to ``at_least`` if it is lower
         (the window starts at the first increment)."""
 
+    def count(self, key: str, ttl_seconds: int) -> int:
+        """Count one more at ``key`` and return the new count, in one atomic step (the window of
+        ``ttl_seconds`` starts at the first count). A limit counts first, then decides on this."""
+
     def ping(self) -> None:
         """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
 
@@ -118,6 +122,10 @@ class RedisStore:
 
     def incr(self, key: str, ttl: int, at_least: int = 1) -> int:
         return int(self._call(self._incr, keys=[self.prefix + key], args=[ttl, at_least]))
+
+    def count(self, key: str, ttl_seconds: int) -> int:
+        """INCR and, on the first count, EXPIRE: one Lua script, one round trip."""
+        return self.incr(key, ttl_seconds)
 
     def ping(self) -> None:
         self._call(self.client.ping)
@@ -220,6 +228,10 @@ class SqlStore:
         )
         with self._connect() as conn:
             return int(conn.execute(stmt.returning(KvEntry.counter)).scalar_one())
+
+    def count(self, key: str, ttl_seconds: int) -> int:
+        """One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (see :meth:`incr`)."""
+        return self.incr(key, ttl_seconds)
 
     def ping(self) -> None:
         with self._connect() as conn:

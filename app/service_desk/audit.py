@@ -192,30 +192,7 @@ def _pending() -> int:
     return db.session.scalar(_after_last_copied(select(func.count()).select_from(Verification))) or 0
 
 
-@dataclass(frozen=True)
-class AccessLogItem:
-    """One staff access as the citizen sees it: never the staff member's name (M-25)."""
-
-    accessed_at: datetime
-    role: str
-    department: str | None
-    action: str
-    purpose: str | None
-    fields: list[str]
-
-
-def access_log(citizen_id: int, limit: int = 100) -> list[AccessLogItem]:
-    """Staff access to ``citizen_id``'s data, newest first (GET /api/mp/v1/me/access-log)."""
-    query = (select(AuditRecord).where(AuditRecord.citizen_id == citizen_id, AuditRecord.actor_kind == "staff")
-             .order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(limit))
-    return [AccessLogItem(r.at, r.actor_role, r.department, r.action, r.ticket_number, _split(r.fields))
-            for r in db.session.scalars(query)]
-
-
 def recent_records(limit: int = 200) -> list[AuditRecord]:
     """The newest records, for the auditor's page (no personal data: ids and field names only)."""
     return list(db.session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)))
 
-
-def _split(fields: str | None) -> list[str]:
-    return fields.split(",") if fields else []

@@ -10,6 +10,13 @@ Who may do what (the console, docs/customer-service.md): an agent takes the queu
 replies, transfers and closes; a supervisor also reassigns and sees deadline breaches; a liaison
 sees and answers only tickets transferred to their department (others are 404 to them); an
 auditor handles no tickets.
+
+Limits (issue 15 item 8): a citizen files at most :data:`MAX_PER_DAY` complaints a local day and
+has at most :data:`MAX_OPEN` open at once (429 ``complaint_daily_limit`` /
+``complaint_open_limit``). Both are counted first, in one conditional upsert of the citizen's
+:class:`~app.service_desk.models.ComplaintQuota` row in the filing's own transaction. The staff
+queue is fair: each citizen's oldest open ticket comes before anyone's second (then the second
+ones, and so on), paged, so one citizen's tickets never push another citizen's out of sight.
 """
 from __future__ import annotations
 
@@ -17,21 +24,25 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 
 from app.card.devices import bound_card
 from app.identity.models import MpAccount
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 from app.scanning.models import Verification
 from app.service_desk.audit import StaffActor
-from app.service_desk.models import Complaint, ComplaintMessage, Staff
+from app.service_desk.models import Complaint, ComplaintMessage, ComplaintQuota, Staff
 
 FRONT_LINE = ("agent", "supervisor")
 TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUEUE_LIMIT = 200
+QUEUE_PAGE = 50
+MAX_PER_DAY = 5
+MAX_OPEN = 5
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,8 @@ def add_working_days(start: datetime, days: int) -> datetime:
 def file_complaint(rt: Runtime, account: MpAccount, category: str, description: str,
                    verification_id: str | None) -> ComplaintView:
     """A new complaint from a bound citizen; 422 ``category_unknown`` / ``verification_unknown``
-    (the verification must be one of the citizen's own), 403 ``not_bound``."""
+    (the verification must be one of the citizen's own), 403 ``not_bound``, 429
+    ``complaint_daily_limit`` / ``complaint_open_limit``."""
     card = bound_card(account)
     if category not in rt.config["CARD_COMPLAINT_CATEGORIES"]:
         raise AppError("category_unknown", 422, "not a complaint category", {"categories": list(rt.config["CARD_COMPLAINT_CATEGORIES"])})
@@ -85,6 +97,7 @@ def file_complaint(rt: Runtime, account: MpAccount, category: str, description: 
             select(Verification.id).where(Verification.id == verification_id, Verification.card_id == card.id)) is None:
         raise AppError("verification_unknown", 422, "not one of your verifications")
     now = rt.clock.now()
+    _count_filing(now, card.citizen_id)
     complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category,
                           description=description, verification_id=verification_id, status="new", created_at=now,
                           first_response_due=add_working_days(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
@@ -92,6 +105,32 @@ def file_complaint(rt: Runtime, account: MpAccount, category: str, description: 
     db.session.add(complaint)
     db.session.commit()
     return _view(complaint)
+
+
+def _count_filing(now: datetime, citizen_id: int) -> None:
+    """Count the filing first: one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` raises the
+    day's and the open count only while both are under their limits; no row back means refused.
+    The row stays locked until the filing commits (or rolls back, taking the count with it)."""
+    today = now.astimezone(DISPLAY_ZONE).date()
+    stmt = upsert_insert(db.session.get_bind().dialect.name, ComplaintQuota).values(
+        citizen_id=citizen_id, day=today, filed_on_day=1, open_count=1)
+    same_day = ComplaintQuota.day == stmt.excluded.day
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ComplaintQuota.citizen_id],
+        set_={"filed_on_day": case((same_day, ComplaintQuota.filed_on_day + 1), else_=1), "day": stmt.excluded.day,
+              "open_count": ComplaintQuota.open_count + 1},
+        where=(ComplaintQuota.open_count < MAX_OPEN) & (~same_day | (ComplaintQuota.filed_on_day < MAX_PER_DAY)),
+    )
+    if db.session.execute(stmt.returning(ComplaintQuota.citizen_id)).first() is not None:
+        return
+    db.session.rollback()
+    quota = db.session.get_one(ComplaintQuota, citizen_id)
+    if quota.open_count >= MAX_OPEN:
+        raise AppError("complaint_open_limit", 429, f"at most {MAX_OPEN} open complaints at once: add to an open one",
+                       {"max_open": MAX_OPEN})
+    tomorrow = datetime.combine(today + timedelta(days=1), datetime.min.time(), DISPLAY_ZONE)
+    raise AppError("complaint_daily_limit", 429, f"at most {MAX_PER_DAY} complaints a day", {"max_per_day": MAX_PER_DAY},
+                   headers={"Retry-After": str(max(1, int((tomorrow - now).total_seconds())))})
 
 
 def _ticket_number(now: datetime) -> str:
@@ -141,21 +180,25 @@ def _own(account: MpAccount, ticket_number: str) -> Complaint:
     return complaint
 
 
-def messages_of(complaint: Complaint) -> list[ComplaintMessage]:
+def messages_of(complaint: Complaint, internal: bool = True) -> list[ComplaintMessage]:
+    """The ticket's messages, oldest first; ``internal=False`` leaves out staff notes (the citizen's view)."""
     query = select(ComplaintMessage).where(ComplaintMessage.complaint_id == complaint.id).order_by(ComplaintMessage.id)
+    if not internal:
+        query = query.where(ComplaintMessage.internal.is_(False))
     return list(db.session.scalars(query))
 
 
 def _view(complaint: Complaint) -> ComplaintView:
-    messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint)]
+    messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint, internal=False)]
     return ComplaintView(complaint.ticket_number, complaint.category, complaint.description, complaint.verification_id,
                          complaint.status, complaint.created_at, complaint.first_response_due, complaint.resolution_due,
                          complaint.closed_at, complaint.rating, messages)
 
 
-def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str) -> None:
+def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str,
+             internal: bool = False) -> None:
     db.session.add(ComplaintMessage(complaint_id=complaint.id, author=author, staff_id=staff_id, body=body,
-                                    created_at=rt.clock.now()))
+                                    created_at=rt.clock.now(), internal=internal))
 
 
 # --- staff ----------------------------------------------------------------------------------
@@ -179,10 +222,12 @@ def staff_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
     return complaint
 
 
-def queue(actor: StaffActor, view: str) -> list[Complaint]:
-    """Tickets to work on, oldest first. Front line: ``open`` (not closed), ``mine`` (claimed by
-    the actor, not closed), ``new`` (unclaimed), ``closed``. A liaison: their department's open
-    transfers (``view`` ignored except ``closed``)."""
+def queue(actor: StaffActor, view: str, page: int = 1) -> tuple[list[Complaint], bool]:
+    """One page (:data:`QUEUE_PAGE` tickets, ``page`` from 1) of the tickets to work on and
+    whether more follow. Front line: ``open`` (not closed), ``mine`` (claimed by the actor, not
+    closed), ``new`` (unclaimed), ``closed`` (newest closed first). A liaison: their department's
+    open transfers (``view`` ignored except ``closed``). Open views are fair: each citizen's
+    oldest ticket first (in filing order), then each citizen's second, and so on."""
     require_role(actor, *FRONT_LINE, "liaison")
     closed = Complaint.status == "closed"
     query = select(Complaint).where(closed if view == "closed" else ~closed)
@@ -194,8 +239,16 @@ def queue(actor: StaffActor, view: str) -> list[Complaint]:
         query = query.where(Complaint.assignee_id == actor.staff_id)
     elif view == "new":
         query = query.where(Complaint.status == "new")
-    order = Complaint.closed_at.desc() if view == "closed" else Complaint.created_at
-    return list(db.session.scalars(query.order_by(order).limit(QUEUE_LIMIT)))
+    if view == "closed":
+        query = query.order_by(Complaint.closed_at.desc(), Complaint.id.desc())
+    else:
+        turn = func.row_number().over(partition_by=Complaint.citizen_id, order_by=(Complaint.created_at, Complaint.id))
+        ranked = query.add_columns(turn.label("turn")).subquery()
+        fair = select(Complaint).join(ranked, ranked.c.id == Complaint.id)
+        query = fair.order_by(ranked.c.turn, Complaint.created_at, Complaint.id)
+    page = max(1, page)
+    rows = list(db.session.scalars(query.offset((page - 1) * QUEUE_PAGE).limit(QUEUE_PAGE + 1)))
+    return rows[:QUEUE_PAGE], len(rows) > QUEUE_PAGE
 
 
 def claim(rt: Runtime, actor: StaffActor, ticket_number: str) -> Complaint:
@@ -231,9 +284,20 @@ def reply(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Comp
     return complaint
 
 
+def add_internal_note(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Complaint:
+    """A note for staff and the department only: the citizen never sees it (item 17). Front
+    line and the ticket's liaison; 409 ``complaint_closed``."""
+    complaint = staff_ticket(actor, ticket_number)
+    _refuse_closed(complaint)
+    _message(rt, complaint, "department" if actor.role == "liaison" else "agent", actor.staff_id, body, internal=True)
+    db.session.commit()
+    return complaint
+
+
 def transfer(rt: Runtime, actor: StaffActor, ticket_number: str, department: str, note: str) -> Complaint:
-    """Transfer to ``department`` (a key of CARD_DEPARTMENTS) with a note the liaison reads;
-    422 ``department_unknown``."""
+    """Transfer to ``department`` (a key of CARD_DEPARTMENTS) with a note the liaison reads and
+    the citizen sees too (a status change with its note; the form says so: internal remarks go
+    in :func:`add_internal_note`); 422 ``department_unknown``."""
     complaint = _front_line_ticket(actor, ticket_number)
     departments = rt.config["CARD_DEPARTMENTS"]
     if department not in departments:
@@ -246,13 +310,23 @@ def transfer(rt: Runtime, actor: StaffActor, ticket_number: str, department: str
 
 
 def close(rt: Runtime, actor: StaffActor, ticket_number: str, note: str) -> Complaint:
-    """Close the ticket with a closing note the citizen sees."""
+    """Close the ticket with a closing note the citizen sees. One conditional UPDATE: of two
+    concurrent closes one wins (the other 409 ``complaint_closed``), and only it lowers the
+    citizen's open count."""
     complaint = _front_line_ticket(actor, ticket_number)
-    complaint.status, complaint.closed_at = "closed", rt.clock.now()
-    complaint.assignee_id = complaint.assignee_id or actor.staff_id
-    complaint.first_responded_at = complaint.first_responded_at or complaint.closed_at
+    now = rt.clock.now()
+    closed = db.session.execute(update(Complaint).where(Complaint.id == complaint.id, Complaint.status != "closed").values(
+        status="closed", closed_at=now, assignee_id=func.coalesce(Complaint.assignee_id, actor.staff_id),
+        first_responded_at=func.coalesce(Complaint.first_responded_at, now)))
+    if not closed.rowcount:  # type: ignore[attr-defined]
+        db.session.rollback()
+        raise AppError("complaint_closed", 409, "the ticket is closed")
+    db.session.execute(update(ComplaintQuota).where(ComplaintQuota.citizen_id == complaint.citizen_id,
+                                                    ComplaintQuota.open_count > 0)
+                       .values(open_count=ComplaintQuota.open_count - 1))
     _message(rt, complaint, "agent", actor.staff_id, note)
     db.session.commit()
+    db.session.refresh(complaint)
     return complaint
 
 

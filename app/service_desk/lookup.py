@@ -3,7 +3,9 @@
 Every function takes a ticket: staff reach a citizen's data only through an open ticket they
 may handle (app.service_desk.complaints.staff_ticket), and every access is written to the audit
 trail before the data is returned. Personal fields come masked; :func:`unmask` shows one field
-in full and needs a reason. :func:`card_overview` is the one place that gathers what a card
+in full and needs a reason. :func:`find_in_ticket` (the caller check) is no oracle (issue 15
+item 3): it needs a reason, and is counted before it is answered, per ticket, per citizen a day
+and per staff member a day; running into a limit raises a supervisor alert. :func:`card_overview` is the one place that gathers what a card
 has (status, devices, the physical card and its recent transitions, recent verifications): add
 carriers there as they appear.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.card.lifecycle import events_of_card, latest_physical, loss_reported_at, physical_view
 from app.card.models import Card, Device
@@ -20,18 +22,27 @@ from app.identity import idnumber
 from app.identity.models import Citizen
 from app.identity.people import ID_NUMBER, NAME, PHONE, id_index
 from app.partners.models import Partner
+from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
 from app.scanning.models import Verification
 from app.service_desk.audit import StaffActor, record_staff_access
 from app.service_desk.complaints import FRONT_LINE, require_role, staff_ticket
-from app.service_desk.models import Complaint
+from app.service_desk.models import Complaint, Staff, StaffAlert
 
 RECENT_VERIFICATIONS = 10
 RECENT_CARRIER_EVENTS = 10
 UNMASKABLE = {"name": NAME, "phone": PHONE, "id_number": ID_NUMBER}
 MIN_REASON = 4
+# The caller check: a phone has 10,000 candidates behind its mask and an ID number's hidden birth
+# date a few thousand; these limits make recovering either take years, and are far above what a
+# conversation with a caller needs (one or two checks).
+CHECKS_PER_TICKET = 3
+CHECKS_PER_CITIZEN = 5  # a local calendar day, whoever checks, over all the citizen's tickets
+CHECKS_PER_AGENT = 20  # a local calendar day, over all citizens
+DAY = 24 * 3600
+TICKET_WINDOW = 90 * DAY  # a ticket's allowance does not come back
 
 
 @dataclass(frozen=True)
@@ -116,20 +127,89 @@ def unmask(rt: Runtime, actor: StaffActor, ticket_number: str, field: str, reaso
     return rt.keyring.decrypt(getattr(citizen, f"{field}_enc"), UNMASKABLE[field])
 
 
-def find_in_ticket(rt: Runtime, actor: StaffActor, ticket_number: str, query: str) -> bool:
-    """Does the phone or ID number a caller gives belong to the ticket's citizen? Recorded as a
-    ``lookup``. Answers only yes or no: a look-up never reveals another citizen."""
+def find_in_ticket(rt: Runtime, actor: StaffActor, ticket_number: str, query: str, reason: str) -> bool:
+    """Does the phone or ID number a caller gives belong to the ticket's citizen? Answers only
+    yes or no (a check never reveals another citizen), with a reason (the ticket's purpose:
+    422 ``reason_required``), recorded as a ``lookup`` before the answer.
+
+    Counted first (atomic store counters: per ticket, per citizen a day, per staff member a
+    day), decided on the count: over any limit, 429 ``caller_check_limit`` and no comparison at
+    all, and a supervisor alert (one per staff member and limit window)."""
+    if len(reason.strip()) < MIN_REASON:
+        raise AppError("reason_required", 422, "say why you check the caller")
     complaint = ticket_in_work(actor, ticket_number)
-    citizen = db.session.get_one(Citizen, complaint.citizen_id)
+    citizen_id = complaint.citizen_id
+    today = rt.clock.now().astimezone(DISPLAY_ZONE).date().isoformat()  # daily limits: the local calendar day
+    keys = {"ticket": (f"caller-check:ticket:{complaint.id}", CHECKS_PER_TICKET, TICKET_WINDOW),
+            "citizen": (f"caller-check:citizen:{citizen_id}:{today}", CHECKS_PER_CITIZEN, 2 * DAY),
+            "agent": (f"caller-check:staff:{actor.staff_id}:{today}", CHECKS_PER_AGENT, 2 * DAY)}
+    exceeded = [name for name, (key, limit, ttl) in keys.items() if rt.store.incr(key, ttl) > limit]
+    if exceeded:
+        key, limit, ttl = keys[exceeded[0]]
+        _alert_misuse(rt, actor, complaint, exceeded[0], key, limit, ttl)
+        raise AppError("caller_check_limit", 429, "too many caller checks: a supervisor has been told",
+                       {"limit": exceeded[0]})
+    citizen = db.session.get_one(Citizen, citizen_id)
     text = query.strip().replace(" ", "")
     field = "phone" if len(text) == 11 and text.isdigit() else "id_number"
-    record_staff_access(rt, actor, "lookup", citizen.id, complaint.ticket_number, [field])
+    record_staff_access(rt, actor, "lookup", citizen.id, complaint.ticket_number, [field], reason.strip()[:200])
     if field == "phone":
         return rt.keyring.decrypt(citizen.phone_enc, PHONE) == text
     try:
         return id_index(rt, idnumber.validate(text)) == citizen.id_number_index
     except idnumber.IdNumberError:
         return False
+
+
+def _alert_misuse(rt: Runtime, actor: StaffActor, complaint: Complaint, limit: str, counter_key: str, allowed: int,
+                  window: int) -> None:
+    """One alert per staff member and exhausted counter (a claimed store key), not one per
+    refused check; the detail names the limit, never a value tried."""
+    if not rt.store.claim(f"caller-check-alert:{actor.staff_id}:{counter_key}", window):
+        return
+    db.session.add(StaffAlert(at=rt.clock.now(), kind="caller_check_limit", staff_id=actor.staff_id,
+                              ticket_number=complaint.ticket_number, citizen_id=complaint.citizen_id,
+                              detail=f"{limit}: more than {allowed} caller checks"))
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    id: int
+    at: datetime
+    kind: str
+    username: str
+    ticket_number: str | None
+    detail: str
+    acknowledged_at: datetime | None
+
+
+ALERTS_SHOWN = 100
+
+
+def alerts(actor: StaffActor) -> list[AlertLine]:
+    """Supervisors: the newest alerts, unacknowledged first; 403 for anyone else."""
+    require_role(actor, "supervisor")
+    query = (select(StaffAlert, Staff.username).join(Staff, Staff.id == StaffAlert.staff_id)
+             .order_by(StaffAlert.acknowledged_at.is_not(None), StaffAlert.at.desc(), StaffAlert.id.desc())
+             .limit(ALERTS_SHOWN))
+    return [AlertLine(a.id, a.at, a.kind, username, a.ticket_number, a.detail, a.acknowledged_at)
+            for a, username in db.session.execute(query)]
+
+
+def open_alert_count(actor: StaffActor) -> int:
+    """Unacknowledged alerts, for the supervisor's navigation (0 for other roles)."""
+    if actor.role != "supervisor":
+        return 0
+    return len(db.session.scalars(select(StaffAlert.id).where(StaffAlert.acknowledged_at.is_(None)).limit(ALERTS_SHOWN)).all())
+
+
+def acknowledge_alert(rt: Runtime, actor: StaffActor, alert_id: int) -> None:
+    """Supervisors: mark an alert as seen (once; a second acknowledgement changes nothing)."""
+    require_role(actor, "supervisor")
+    db.session.execute(update(StaffAlert).where(StaffAlert.id == alert_id, StaffAlert.acknowledged_at.is_(None))
+                       .values(acknowledged_at=rt.clock.now(), acknowledged_by=actor.staff_id))
+    db.session.commit()
 
 
 def ticket_in_work(actor: StaffActor, ticket_number: str) -> Complaint:

@@ -5,9 +5,9 @@ Customer-service staff: console accounts with a password and a TOTP second facto
 The audit trail (M-25): append-only, hash-chained records of access to personal data."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -45,7 +45,8 @@ class Complaint(Base):
 class ComplaintMessage(Base):
     """One message on a ticket. ``author``: ``citizen``, ``agent`` (any front-line staff),
     ``department`` (a liaison's answer) or ``system`` (transfer, reassignment, closing: the
-    citizen sees these as status changes)."""
+    citizen sees these as status changes). ``internal``: a staff note the citizen never sees
+    (issue 15 item 17); every citizen-facing read filters on it."""
 
     __tablename__ = "complaint_messages"
 
@@ -55,6 +56,20 @@ class ComplaintMessage(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    internal: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class ComplaintQuota(Base):
+    """Per citizen: complaints filed on ``day`` (local date, Asia/Shanghai) and complaints open
+    now. Filing raises both in one conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE``
+    (count first, then decide, issue 15 item 8); closing a ticket lowers ``open_count``."""
+
+    __tablename__ = "complaint_quotas"
+
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), primary_key=True, autoincrement=False)
+    day: Mapped[date]
+    filed_on_day: Mapped[int] = mapped_column(default=0)
+    open_count: Mapped[int] = mapped_column(default=0)
 
 
 STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
@@ -79,6 +94,25 @@ class Staff(Base):
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+
+
+class StaffAlert(Base):
+    """Something supervisors must look at (issue 15 item 3): ``kind`` (``caller_check_limit``),
+    which staff member (``staff_id``), on which ticket and citizen, ``detail`` (which limit, no
+    personal data). Raised at most once per staff member, kind and limit window; a supervisor
+    acknowledges it (``acknowledged_by``, ``acknowledged_at``)."""
+
+    __tablename__ = "staff_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    ticket_number: Mapped[str | None] = mapped_column(String(24))
+    citizen_id: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(String(200))
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    acknowledged_at: Mapped[datetime | None]
 
 
 class AuditRecord(Base):

@@ -96,3 +96,32 @@ def test_working_days_skip_weekends() -> None:
     assert add_working_days(friday_evening, 5) == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
     saturday = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
     assert add_working_days(saturday, 1) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)  # Tuesday 00:00 local
+
+
+def test_internal_notes_reach_staff_and_never_the_citizen(api: ApiClient) -> None:
+    """Issue 15 item 17: a transfer note is shown to the citizen (the form says so); an internal
+    note is for staff and the department only, in every answer the citizen can get."""
+    token = api.bound_citizen()
+    number = _file(api, token).json["ticket_number"]
+    agent = Console(api.app, api.clock)
+    agent.login("agent1", new_staff(api.app, "agent1", "agent"))
+    ticket_page = f"/console/tickets/{number}"
+    form = agent.get(ticket_page).get_data(as_text=True)
+    assert "说明（市民可见）" in form and "内部备注（市民不可见）" in form
+    secret = "来电者语气激动，疑似冒用，请核实身份"
+    noted = agent.post(f"{ticket_page}/note", form_page=ticket_page, body=secret)
+    assert noted.status_code == 302
+    assert agent.post(f"{ticket_page}/transfer", form_page=ticket_page, department="transport",
+                      note="请核查东城站闸机").status_code == 302
+    assert secret in agent.get(ticket_page).get_data(as_text=True)
+    liaison = Console(api.app, api.clock)
+    liaison.login("liaison1", new_staff(api.app, "liaison1", "liaison", "transport"))
+    assert secret in liaison.get(ticket_page).get_data(as_text=True)
+    mine = api.client.get(COMPLAINTS, headers=api.bearer(token))
+    followed = api.client.post(f"{COMPLAINTS}/{number}/messages", json={"body": "还没好"}, headers=api.bearer(token))
+    for answer in (mine, followed):
+        assert answer.status_code in (200, 201) and secret not in answer.get_data(as_text=True)
+    bodies = [m["body"] for m in followed.json["messages"]]
+    assert any("请核查东城站闸机" in body for body in bodies)  # the transfer note: the citizen sees it, as the form says
+    empty = agent.post(f"{ticket_page}/note", form_page=ticket_page, body="  ")
+    assert empty.status_code == 422

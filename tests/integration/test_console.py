@@ -205,9 +205,9 @@ def test_a_caller_is_checked_against_the_ticket_only(api: ApiClient) -> None:
     number = _ticket(api)
     agent = _staff(api, "agent1", "agent")
     page = f"/console/tickets/{number}/citizen"
-    assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["phone"]))
-    assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["id_number"]))
-    assert "不一致" in _page(agent.post(f"{page}/lookup", form_page=page, query="13900139000"))
+    assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["phone"], reason="来电核对身份"))
+    assert "与本工单市民一致" in _page(agent.post(f"{page}/lookup", form_page=page, query=PERSON["id_number"], reason="来电核对身份"))
+    assert "不一致" in _page(agent.post(f"{page}/lookup", form_page=page, query="13900139000", reason="来电核对身份"))
 
 
 def test_the_citizen_page_shows_the_physical_card_and_its_history(api: ApiClient) -> None:

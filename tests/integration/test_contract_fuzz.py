@@ -47,13 +47,15 @@ MAX_EXAMPLES = 25
 # A complaint's category is configuration (GET /complaint-categories), not an enum of the document.
 # Benefits: a recipient must hold a card, a benefit type must be configured, from must not be after to.
 SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", "POST /api/partner/v1/verifications",
-                "POST /api/mp/v1/complaints",
+                "POST /api/mp/v1/complaints", "GET /api/mp/v1/me/access-log",
                 "GET /api/mp/v1/benefits", "PUT /api/partner/v1/financial-accounts", "PUT /api/partner/v1/medical-insurance-accounts",
                 "POST /api/partner/v1/disbursement-confirmations",  # a returned line needs a reason
 # The card's life (docs/card-lifecycle.md): a bank id must name a partner bank, a PIN must not be
 # weak and the serial must be the card's, an SMS code must be the one sent (and one a minute).
                 "POST /api/mp/v1/card/physical", "POST /api/mp/v1/card/physical/activation", "POST /api/mp/v1/card/phone/code",
                 "PUT /api/mp/v1/card/phone", "POST /api/partner/v1/bank/card-reports",
+# The holder's consent to a bank (issue 15 item 11): the bank must be a partner bank, the code the one sent.
+                "POST /api/mp/v1/card/financial-account/consents/code", "POST /api/mp/v1/card/financial-account/consents",
 # Offline certificates (docs/offline-codes.md §6): the nonce must be one a challenge gave, the proof a signature over it.
                 "POST /api/mp/v1/card/offline/certificates"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too

@@ -191,7 +191,7 @@ def test_financial_accounts_are_idempotent_and_held_by_one_bank(benefits: Benefi
     assert created.status_code == 200 and created.json == {
         "card_number": holder.card_number, "account_number_masked": "**** 5678", "created": True}
     assert benefits.open_account(bank, holder, "6222020012345678").json["created"] is False
-    taken = benefits.open_account(benefits.bank("Rival Bank"), holder, "6228480000000001")
+    taken = benefits.open_account(benefits.bank("Rival Bank"), holder, "6228480000000001", consent=False)
     assert taken.status_code == 409 and taken.json["error"]["code"] == "account_held_by_another_bank"
     by_id = benefits.call(bank, ACCOUNTS, {"id_number": holder.id_number, "account_number": "6222020099999999"}, method="PUT")
     assert by_id.status_code == 200 and by_id.json["account_number_masked"] == "**** 9999"
