@@ -180,13 +180,15 @@ def _act(api: ApiClient, phone: Phone, action: str) -> None:
         assert phone.post("/card/ecard/device", {"installation_id": "the-new-phone-02"}).status_code == 200
     elif action == "new_installation":
         assert phone.post("/card/seed", {"installation_id": "reinstalled-03"}).status_code == 200
+    elif action == "logout":  # ends the session's seed copy (seed_ended): a device replacement
+        assert api.client.delete("/api/mp/v1/auth/token", headers=api.bearer(phone.token)).status_code == 204
     elif action == "cancellation":
         number = api.client.get("/api/mp/v1/card/carriers", headers=api.bearer(phone.token)).json["card_number"]
         result = cli(api, "card", "cancel", number, "--reason", "holder died")
         assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("action", ["suspension", "device_move", "new_installation", "cancellation"])
+@pytest.mark.parametrize("action", ["suspension", "device_move", "new_installation", "logout", "cancellation"])
 def test_after_a_revoking_change_the_next_deny_list_refuses_the_code(api: ApiClient, phone: Phone, operator: GateOperator,
                                                                      action: str) -> None:
     text, certificate = phone.code()
