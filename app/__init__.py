@@ -132,8 +132,10 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import card as mp_card
     from miniprogram_api import complaints as mp_complaints
     from miniprogram_api import lifecycle as mp_lifecycle
+    from miniprogram_api import offline as mp_offline
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
+    from scenes import offline as partner_offline
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
 
@@ -144,8 +146,8 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp,
-                      partner_views.blp, bank_views.blp, partner_benefits.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
+                      partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp):
         api.register_blueprint(blueprint)
     partner_views.document_one_carrier(api.spec)
     refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")

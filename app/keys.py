@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 
-from app.card.models import Card, Device
+from app.card.models import Card, Device, OfflineKey
+from app.card.offline_keys import PRIVATE_PURPOSE as OFFLINE_KEY_PURPOSE
 from app.identity import people
 from app.identity.models import Citizen
 from app.money.models import FinancialAccount
@@ -37,6 +38,7 @@ ENCRYPTED_COLUMNS = (
     (Partner, "previous_secret_enc", people.PARTNER_SECRET),
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
     (Staff, "totp_seed_enc", TOTP_SEED),
+    (OfflineKey, "private_enc", OFFLINE_KEY_PURPOSE),
 )
 # Every blind index stored next to the encrypted value it was computed from: (model, index column,
 # encrypted column, purpose of the encryption, the function the app writes the index with).

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.card.models import Card, Device
+from app.card.offline_lists import revoke_card_certificates
 from app.identity.models import MpAccount
 from app.identity.people import CONTACT_PHONE, SEED
 from app.platform.db import db
@@ -89,6 +90,7 @@ def replace_device(rt: Runtime, old: Device, installation_id: str | None) -> Dev
     (not committed: the caller's transaction makes both happen at once)."""
     old.revoked_at = rt.clock.now()
     db.session.flush()  # the one-unrevoked-device index
+    revoke_card_certificates(rt, old.card_id)  # the old device's offline certificates (DGC2, issue 16)
     device = new_device(rt, old.card_id, installation_id)
     db.session.add(device)
     return device

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from app.card.devices import SeedGrant, active_device, bound_card, newest_wins, notify_holder, replace_device, seed_grant
 from app.card.fees import FeeDecision, fee_for_next_card
 from app.card.models import CARD_CANCELLED, LIVE_PHYSICAL_STATES, Card, CarrierEvent, Device, PhysicalCard
+from app.card.offline_lists import revoke_card_certificates
 from app.card.pins import checked_pin, hash_pin
 from app.identity.models import Citizen, MpAccount
 from app.partners.models import Partner
@@ -114,6 +115,8 @@ def transition_ecard(rt: Runtime, card: Card, event: str, actor: str, reason: st
         raise illegal("ecard", event, db.session.scalar(select(Card.status).where(Card.id == card.id)))
     transition = Transition("ecard", event, source, target)
     record_event(rt, card.id, transition, actor, reason)
+    if event in ("suspended", "cancelled"):  # the offline certificates too (DGC2 deny list, issue 16)
+        revoke_card_certificates(rt, card.id)
     return transition
 
 

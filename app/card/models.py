@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -132,3 +132,73 @@ class BankReport(Base):
     digest: Mapped[str] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[datetime]
+
+
+# --- DGC2 offline codes (issue 16; docs/offline-codes.md; app/card/offline_*.py) ----------------
+
+OFFLINE_ROOT, OFFLINE_ISSUING, OFFLINE_DENY = "root", "issuing", "deny"
+
+
+class OfflineKey(Base):
+    """A DGC2 signing key: the ``root`` key (signs the trust list; its public key ships in gate
+    firmware), the ``deny`` key (signs the deny list) or an ``issuing`` key (signs device
+    certificates; ``id`` is its ``kid``). At most one root and one deny key. ``private_enc`` is
+    the raw private key, base64url, encrypted with ``CARD_DATA_KEYS`` (purpose
+    ``offline_key.private``); ``public_key`` is base64url of the raw public key. An issuing key
+    signs certificates lying within [``not_before``, ``not_after``] and stays in the trust list
+    until ``not_after``."""
+
+    __tablename__ = "offline_keys"
+    __table_args__ = (
+        Index("uq_offline_keys_single_role", "role", unique=True,
+              postgresql_where=text("role IN ('root', 'deny')"), sqlite_where=text("role IN ('root', 'deny')")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    alg: Mapped[str] = mapped_column(String(8))
+    public_key: Mapped[str] = mapped_column(String(64))
+    private_enc: Mapped[str] = mapped_column(String(200))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class OfflineCertificate(Base):
+    """A device certificate issued to the card's current device (its bytes are rebuilt from these
+    fields and the key: nothing secret is kept). ``serial`` is the 8 random bytes in hex; a
+    certificate with ``revoked_at`` set and not yet expired is on the deny list."""
+
+    __tablename__ = "offline_certificates"
+    __table_args__ = (
+        Index("ix_offline_certificates_device_expires", "device_id", "expires_at"),
+        Index("ix_offline_certificates_card_expires", "card_id", "expires_at"),
+        Index("ix_offline_certificates_revoked_expires", "revoked_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    kid: Mapped[int] = mapped_column(ForeignKey("offline_keys.id"))
+    alg: Mapped[str] = mapped_column(String(8))
+    device_public_key: Mapped[str] = mapped_column(String(64))
+    scenes: Mapped[int]
+    fare_class: Mapped[int]
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class OfflineList(Base):
+    """A published version of the trust list (``kind`` ``trust``: the JSON document) or of the
+    deny list (``deny``: the signed bytes). Versions only grow; old deny-list versions are kept
+    for a while so that ``?since=V`` can answer a delta."""
+
+    __tablename__ = "offline_lists"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    issued_at: Mapped[datetime]
+    body: Mapped[bytes] = mapped_column(LargeBinary)

@@ -55,7 +55,9 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
                 "POST /api/mp/v1/card/physical", "POST /api/mp/v1/card/physical/activation", "POST /api/mp/v1/card/phone/code",
                 "PUT /api/mp/v1/card/phone", "POST /api/partner/v1/bank/card-reports",
 # The holder's consent to a bank (issue 15 item 11): the bank must be a partner bank, the code the one sent.
-                "POST /api/mp/v1/card/financial-account/consents/code", "POST /api/mp/v1/card/financial-account/consents"]
+                "POST /api/mp/v1/card/financial-account/consents/code", "POST /api/mp/v1/card/financial-account/consents",
+# Offline certificates (docs/offline-codes.md §6): the nonce must be one a challenge gave, the proof a signature over it.
+                "POST /api/mp/v1/card/offline/certificates"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"
