@@ -1,7 +1,7 @@
 """DGC2 offline codes (issue 16): offline_keys, offline_certificates, offline_lists
 
 Revision ID: d7e1a4c9b2f0
-Revises: c3f5a7b9d1e2
+Revises: a7c41e9d03f2
 Create Date: 2026-12-05 19:10:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd7e1a4c9b2f0'
-down_revision = 'c3f5a7b9d1e2'
+down_revision = 'a7c41e9d03f2'
 branch_labels = None
 depends_on = None
 
