@@ -115,7 +115,7 @@ class Story:
         return self.http.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
 
     def partner_request(self, method: str, path: str, body: bytes = b"") -> requests.Response:
-        header = authorization_header(self.partner["partner_id"], self.partner["secret"], method, path.split("?")[0], body,
+        header = authorization_header(self.partner["partner_id"], self.partner["secret"], method, path, body,
                                       int(time.time()), secrets.token_hex(16))
         return self.http.request(method, self.base_url + path, data=body, timeout=10,
                                  headers={"Authorization": header, "Content-Type": "application/json"})
