@@ -4,6 +4,10 @@ Imports the sample roster into a fresh SQLite database, serves the app on loopba
 WeChat stand-in, logs in and binds over HTTP, renders the code as a PNG, decodes that PNG with
 zxing-cpp as a scanner would, verifies the decoded code through the signed partner API, and
 sends it again: same terminal (duplicate answer), then another terminal (rejected as used).
+Then an offline scan (DGC2, docs/offline-codes.md): the phone (Python device keys, the mini-program
+module's equivalent) gets a certificate, makes a code, a simulated gate holding the served trust
+list and deny list accepts it with no server call, and the same code sent online through the
+partner API is accepted once (the next gate's try is ``code_used``).
 """
 from __future__ import annotations
 
@@ -26,12 +30,14 @@ import zxingcpp
 from PIL import Image
 from werkzeug.serving import make_server
 
+from qr import offline
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
 
 DEMO_PERSON = {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"}
 APPID, APP_SECRET = "wxdemo0000000001", "demo-wechat-secret"
+INSTALLATION = "demo-phone-install-01"
 
 
 def run_demo(keep: bool = False) -> int:
@@ -60,7 +66,8 @@ def _demo_app(workdir: str, wechat_base: str) -> Any:
     })
 
 
-def _prepare(app: Any) -> dict[str, str]:
+def _prepare(app: Any) -> dict[str, Any]:
+    from app.card.offline_keys import root_key_json
     from app.identity.roster import import_roster
     from app.partners.partners import create_partner
     from app.partners.terminals import register_terminals
@@ -76,7 +83,8 @@ def _prepare(app: Any) -> dict[str, str]:
         register_terminals(runtime(), credentials.partner_id, [("gate-A01", "Entry gate A01", "Xiping station, hall A"),
                                                                ("gate-B07", "Entry gate B07", "Xiping station, hall B")])
         _step("Register a partner and its gates", f"{credentials.partner_id} (scene: transit; terminals gate-A01, gate-B07)")
-    return {"partner_id": credentials.partner_id, "secret": credentials.secret}
+        root = root_key_json(runtime())  # what gate firmware ships (`citizencard offline root-key`)
+    return {"partner_id": credentials.partner_id, "secret": credentials.secret, "root_key": root}
 
 
 class _serving:
@@ -97,7 +105,7 @@ class _serving:
 class Story:
     """The demo's HTTP client: a citizen's mini-program and a partner's scanner."""
 
-    def __init__(self, base_url: str, wechat: WeChatStandIn, partner: dict[str, str], workdir: str) -> None:
+    def __init__(self, base_url: str, wechat: WeChatStandIn, partner: dict[str, Any], workdir: str) -> None:
         self.base_url, self.wechat, self.partner, self.workdir = base_url, wechat, partner, workdir
         self.http = requests.Session()
         self.token = ""
@@ -106,24 +114,25 @@ class Story:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         return self.http.request(method, self.base_url + path, headers=headers, timeout=10, **kwargs)
 
+    def partner_request(self, method: str, path: str, body: bytes = b"") -> requests.Response:
+        header = authorization_header(self.partner["partner_id"], self.partner["secret"], method, path, body,
+                                      int(time.time()), secrets.token_hex(16))
+        return self.http.request(method, self.base_url + path, data=body, timeout=10,
+                                 headers={"Authorization": header, "Content-Type": "application/json"})
+
     def scan(self, code: str, terminal_id: str) -> dict[str, Any]:
-        path = "/api/partner/v1/verifications"
         body = json.dumps({"code": code, "scene": "transit", "terminal_id": terminal_id}).encode()
-        timestamp = int(time.time())
-        header = authorization_header(self.partner["partner_id"], self.partner["secret"], "POST", path, body,
-                                      timestamp, secrets.token_hex(16))
-        response = self.http.post(self.base_url + path, data=body, timeout=10,
-                                  headers={"Authorization": header, "Content-Type": "application/json"})
-        return response.json()
+        return self.partner_request("POST", "/api/partner/v1/verifications", body).json()
 
 
 def _story(story: Story) -> int:
-    steps: list[Callable[[Story], bool]] = [_login, _bind, _scan_twice]
+    steps: list[Callable[[Story], bool]] = [_login, _bind, _scan_twice, _scan_offline]
     for step in steps:
         if not step(story):
             click.echo("\nDEMO FAILED at the step above.", err=True)
             return 1
-    click.echo("\nDemo complete: login, binding, QR rendering and decoding, verification, replay refused.")
+    click.echo("\nDemo complete: login, binding, QR rendering and decoding, verification, replay refused, "
+               "an offline (DGC2) scan at a gate and the same code online.")
     return 0
 
 
@@ -159,6 +168,46 @@ def _scan_twice(story: Story) -> bool:
     _step("Another terminal sends the same code", json.dumps(other, ensure_ascii=False))
     return (first.get("accepted") is True and again.get("duplicate") is True
             and other.get("accepted") is False and other.get("reason") == "code_used")
+
+
+def _scan_offline(story: Story) -> bool:
+    """DGC2: certificate, code, an offline gate with the served lists, then the same code online."""
+    seed = story.citizen("POST", "/api/mp/v1/card/seed", json={"installation_id": INSTALLATION})
+    challenge = story.citizen("POST", "/api/mp/v1/card/offline/challenge", json={"installation_id": INSTALLATION})
+    if seed.status_code != 200 or challenge.status_code != 200:
+        _step("Set up the e-card on this installation and ask for a challenge", f"HTTP {seed.status_code} / {challenge.status_code}")
+        return False
+    device = offline.generate(offline.ED25519)  # a fresh device key: its private half never leaves the phone
+    nonce = challenge.json()["nonce"]
+    proof = offline.proof_of_possession(device, offline.b64url_decode(nonce))
+    issued = story.citizen("POST", "/api/mp/v1/card/offline/certificates", json={
+        "nonce": nonce, "alg": offline.ED25519, "device_public_key": offline.b64url_encode(device.public_key),
+        "proof": offline.b64url_encode(proof)})
+    if issued.status_code != 200:
+        _step("Ask for a 24-hour device certificate", f"HTTP {issued.status_code} {issued.json()}")
+        return False
+    entry = issued.json()["certificates"][0]
+    certificate = offline.certificate_from_bytes(offline.b64url_decode(entry["certificate"]))
+    _step("The phone gets a 24-hour device certificate (fresh Ed25519 device key, proof of possession)",
+          f"serial {entry['serial']}, valid {entry['not_before']}-{entry['expires']}, "
+          f"scenes {offline.scene_names(certificate.scenes)}, fare class {certificate.fare_class}")
+    trust_json = story.partner_request("GET", "/api/partner/v1/offline/trust-list")
+    deny_bytes = story.partner_request("GET", "/api/partner/v1/offline/deny-list")
+    trust = offline.read_trust_list(trust_json.content, offline.read_root_key(story.partner["root_key"]))
+    deny = offline.read_deny_list(deny_bytes.content, trust.deny_list_key)
+    _step("The gate's back office fetches the signed lists (checked against the root key in firmware)",
+          f"trust list v{trust.version} ({len(trust.keys)} issuing keys), deny list v{deny.version} ({len(deny)} serials)")
+    text = offline.make_code(certificate, device, t=int(time.time()), ctr=0).text
+    gate = offline.Gate("gate-A01", "transit", trust, deny)
+    offline_decision = gate.scan(text)
+    _step("Show a DGC2 code; gate-A01 verifies it with no network",
+          f"{len(text)} characters {text[:24]}… -> {json.dumps(offline_decision.to_json())}")
+    online = story.scan(text, "gate-A01")
+    _step("The same code online (POST /verifications, live card state)", json.dumps(online, ensure_ascii=False))
+    used = story.scan(text, "gate-B07")
+    _step("Another terminal sends the same code", json.dumps(used, ensure_ascii=False))
+    return (offline_decision.accepted and online.get("accepted") is True
+            and used.get("accepted") is False and used.get("reason") == "code_used")
 
 
 def _redact(body: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,8 @@ class VerificationRequestSchema(ma.Schema):
     """Exactly one of ``code`` (an e-card QR code) or ``card_number`` (a physical card read by a chip reader)."""
 
     code = Text(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
-        "description": "The text decoded from the QR code, as scanned. Exactly one of code or card_number"})
+        "description": "The text decoded from the QR code, as scanned: DGC1:... or DGC2:... (docs/offline-codes.md). "
+                       "Exactly one of code or card_number"})
     card_number = ma.fields.String(validate=ma.validate.Regexp(CARD_NUMBER), metadata={
         "description": "The card number read from a physical card's chip (16 digits). Exactly one of code or card_number",
         "pattern": "^[0-9]{16}$"})

@@ -8,8 +8,12 @@ The checks, in order; the first that fails gives the ``reason``:
    glimpse of someone's code cannot write into that holder's history (issue 15 item 13); it is
    the partner's own record, and it counts against the partner and terminal like an invalid
    code. The code is not used up.)
-3. ``code_invalid``: not a DGC1 code, unknown or revoked pseudonym, wrong password, or a time
-   step more than one step in the future.
+3. ``code_invalid``: not a DGC1 or DGC2 code, unknown or revoked pseudonym, wrong password, or a time
+   step more than one step in the future. A ``DGC2:`` code (docs/offline-codes.md) is checked with
+   the gate's algorithm (gate steps 1-8: the platform's own trust list, both signatures, the gate's
+   windows of 60 s back and 20 s ahead), then its certificate's scene bit (``scene_not_permitted``,
+   not counted as guessing: the code is genuine), then its certificate's revocation and the live
+   card status (``card_inactive``); see :func:`_decide_dgc2`.
 4. ``code_expired``: a genuine code whose time step is more than one step old.
 5. ``card_inactive``: the card is not active.
    (Before the password is checked: ``card_throttled`` while the card is under guessing, and a
@@ -42,7 +46,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.card.models import LIVE_PHYSICAL_STATES, Card, Device, PhysicalCard
+from app.card.models import LIVE_PHYSICAL_STATES, OFFLINE_ISSUING, Card, Device, OfflineCertificate, OfflineKey, PhysicalCard
 from app.identity import idnumber
 from app.identity.models import Citizen
 from app.identity.people import ID_NUMBER, NAME, SEED
@@ -58,7 +62,7 @@ from app.scanning.chip_reads import chip_read_allowed
 from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
 from app.scanning.lending import check_lending
 from app.scanning.models import Verification
-from qr import payload, replay, totp
+from qr import offline, payload, replay, totp
 
 log = logging.getLogger(__name__)
 DUPLICATE_WINDOW_SECONDS = 60
@@ -164,8 +168,9 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     if decision.reason is None:
         return _use(rt, partner, policy, terminal_id, decision, answer_key, nonce)
     nonce.claim()
-    if decision.reason in ("code_invalid", *PARTNER_REFUSALS):
-        note_invalid_code(rt, partner.id, terminal_id, decision.facts.card_id if decision.facts else None)
+    if decision.reason == "code_invalid" or (decision.reason in PARTNER_REFUSALS and decision.facts is None):
+        guessed_card = decision.facts.card_id if decision.facts and decision.guessable else None
+        note_invalid_code(rt, partner.id, terminal_id, guessed_card)
     if decision.reason in GENUINE_CODE_REFUSALS:
         earlier = _as_duplicate(rt, rt.store.get(answer_key))
         if earlier is not None:
@@ -190,18 +195,57 @@ def _partner_refusal(rt: Runtime, partner: PartnerView, policy: ScenePolicy, ter
 @dataclass(frozen=True)
 class Decision:
     """``facts`` when the code named a card; ``reason`` None when every check but the one-time
-    rule passed; ``scanned`` is the parsed code when its password matched; ``subject`` and
-    ``extra`` (record columns) are the scene's disclosure, computed before the code is used."""
+    rule passed; ``use`` is what the one-time rule consumes once the code proved genuine;
+    ``subject`` and ``extra`` (record columns) are the scene's disclosure, computed before the
+    code is used. ``guessable``: the code's secret can be guessed (DGC1's 8 digits), so an
+    invalid one counts against its card too; a DGC2 signature cannot be guessed, and counting
+    it would let anyone holding a screenshot slow the holder's DGC1 codes down."""
 
     facts: CardFacts | None
     reason: str | None
-    scanned: payload.CodePayload | None = None
+    use: OneTimeUse | None = None
     subject: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     carrier: str = "ecard"  # or "physical": a chip reader sent the card number
+    guessable: bool = True
 
     def refused(self, reason: str) -> Decision:
-        return Decision(self.facts, reason, carrier=self.carrier)
+        return Decision(self.facts, reason, carrier=self.carrier, guessable=self.guessable)
+
+
+@dataclass(frozen=True)
+class OneTimeUse:
+    """The one-time rule for one code: the store's mark (``mark_key`` raised to ``counter`` only if
+    higher, atomically, kept ``mark_ttl`` s) and the durable ``use_key`` of the accepted record.
+
+    DGC1: one mark per device pseudonym, its moving factor as counter (a later code retires earlier
+    ones); use key ``PSEUDONYM:factor``. DGC2: one mark per (serial, ctr) with counter 1 (exactly a
+    second use of the same code is refused); use key ``dgc2:<serial hex>:<ctr>`` (:func:`dgc2_use_key`),
+    which offline uploads share, so a code used online and then uploaded (or the reverse) is used once."""
+
+    mark_key: str
+    counter: int
+    mark_ttl: int
+    use_key: str
+
+    @classmethod
+    def dgc1(cls, scanned: payload.CodePayload) -> OneTimeUse:
+        factor = totp.moving_factor(scanned.step, scanned.sequence)
+        return cls(replay.ledger_key(scanned.pseudonym), factor, replay.MARK_TTL_SECONDS, f"{scanned.pseudonym}:{factor}")
+
+    @classmethod
+    def dgc2(cls, code: offline.Code) -> OneTimeUse:
+        use_key = dgc2_use_key(code.certificate.serial, code.ctr)
+        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key)
+
+
+def dgc2_use_key(serial: bytes, ctr: int) -> str:
+    """The durable ledger's key of a DGC2 code: ``dgc2:<serial hex>:<ctr>`` (unique on serial + ctr)."""
+    return f"dgc2:{serial.hex()}:{ctr}"
+
+
+# A DGC2 code is acceptable online for 80 s (t >= now - 60, t <= now + 20): twice that covers it.
+DGC2_MARK_TTL = 2 * (offline.MAX_CODE_AGE + offline.FUTURE_GRACE)
 
 
 def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, decision: Decision,
@@ -209,11 +253,11 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
     """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
     answer = _answer(policy, decision)
     kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time()}), KEPT_ANSWER)
-    scanned = decision.scanned
-    assert scanned is not None
+    use = decision.use
+    assert use is not None
     folded = nonce.folded()
-    outcome, earlier = replay.use_once(rt.store, scanned.pseudonym, scanned.step, scanned.sequence,
-                                       answer_key, kept, DUPLICATE_WINDOW_SECONDS, folded)
+    outcome, earlier = rt.store.use_once(use.mark_key, use.counter, use.mark_ttl, answer_key, kept,
+                                         DUPLICATE_WINDOW_SECONDS, folded)
     if folded is not None:
         nonce.settle(outcome == "claim_taken")
     if outcome == "earlier" and (duplicate := _as_duplicate(rt, earlier)) is not None:
@@ -283,6 +327,8 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     (then the nonce is claimed first). The partner's own checks come first and name no card."""
     if (refusal := _partner_refusal(rt, partner, policy, terminal_id)) is not None:
         return Decision(None, refusal)
+    if code.startswith(offline.PREFIX):
+        return _decide_dgc2(rt, partner, policy, terminal_id, code, direction)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
@@ -299,25 +345,89 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     reason = _time_or_card_failure(rt, scanned, facts)
     if reason is not None:
         return Decision(facts, reason)
-    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), scanned)
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), OneTimeUse.dgc1(scanned))
 
 
-def _consult_scene(policy: ScenePolicy, context: SceneContext, scanned: payload.CodePayload | None,
-                   carrier: str = "ecard") -> Decision:
+def _consult_scene(policy: ScenePolicy, context: SceneContext, use: OneTimeUse | None,
+                   carrier: str = "ecard", guessable: bool = True) -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
         reason = policy.refusal(context)
         if reason is not None:
-            return Decision(facts, reason, carrier=carrier)
+            return Decision(facts, reason, carrier=carrier, guessable=guessable)
         subject, extra = policy.accept(context)
-        return Decision(facts, None, scanned, subject, extra, carrier)
+        return Decision(facts, None, use, subject, extra, carrier, guessable)
     except (OperationalError, PoolTimeout, StoreUnavailable):
         raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
     except Exception:
         log.exception("scene policy %s failed; refusing", policy.name)
         db.session.rollback()  # a failed query leaves the transaction unusable for the record
-        return Decision(facts, "scene_unavailable", carrier=carrier)
+        return Decision(facts, "scene_unavailable", carrier=carrier, guessable=guessable)
+
+
+def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+                 direction: str | None) -> Decision:
+    """A ``DGC2:`` code online (issue 16, docs/offline-codes.md): gate steps 1-8 with the platform's
+    own trust list (the issuing key of the code's ``kid``, if still trusted) at the server's clock,
+    then the certificate's scene bit (gate step 9), then the live state instead of a deny list: the
+    certificate revoked, its device replaced or the card not active is ``card_inactive``; then the
+    scene policy, as for DGC1. One query (the key, the certificate, the card and its holder).
+
+    A code that fails its format or a signature names no card (``code_invalid``, counted against
+    the terminal and partner like an invalid DGC1 code); a genuine one refused for its time names
+    its card (the holder sees it) but never counts against it."""
+    now = int(rt.clock.time())
+    try:
+        parsed = offline.parse(code)
+    except offline.FormatError:
+        return Decision(None, "code_invalid", guessable=False)
+    certificate = parsed.certificate
+    with autocommit_connection() as conn:
+        row = conn.execute(_DGC2_KEY_AND_CARD, {"kid": certificate.kid, "serial": certificate.serial.hex(),
+                                                "now": rt.clock.now()}).first()
+    trusted = {}
+    if row is not None:
+        try:
+            key = offline.VerifyingKey(row.alg, offline.b64url_decode(row.public_key))
+        except ValueError:  # KeyFormatError, SM2Unavailable: this server cannot check the key
+            key = None
+        if key is not None:
+            trusted[certificate.kid] = offline.IssuingKey(certificate.kid, key, int(row.not_before.timestamp()),
+                                                          int(row.not_after.timestamp()))
+    # verify_code needs no deny-list key: the live state below stands in for the deny list
+    checked = offline.verify_code(code, offline.TrustList(0, now, now, trusted, None), now)  # type: ignore[arg-type]
+    genuine = row is not None and row.card_id is not None and row.device_public_key == offline.b64url_encode(certificate.dpk)
+    if checked.step <= 5 or not genuine:  # format, key or a signature; or a certificate we never issued
+        return Decision(None, "code_invalid", guessable=False)
+    facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since)
+    if not checked.accepted:
+        return Decision(facts, checked.reason, guessable=False)
+    if policy.name not in offline.scene_names(certificate.scenes):
+        return Decision(facts, "scene_not_permitted", guessable=False)
+    if row.revoked_at is not None or row.device_revoked_at is not None or row.status != "active":
+        return Decision(facts, "card_inactive", guessable=False)
+    context = SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts))
+    return _consult_scene(policy, context, OneTimeUse.dgc2(parsed), guessable=False)
+
+
+# Built once: the issuing key of a kid (if the trust list still names it: not_after ahead), and
+# the certificate of a serial under that key with its device, card and holder (outer joins).
+_DGC2_KEY_AND_CARD = (
+    select(OfflineKey.alg, OfflineKey.public_key, OfflineKey.not_before, OfflineKey.not_after,
+           OfflineCertificate.device_public_key, OfflineCertificate.revoked_at,
+           Device.revoked_at.label("device_revoked_at"), Card.id.label("card_id"), Card.card_number, Card.status,
+           Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index,
+           Card.failed_attempts, Card.failures_since)
+    .select_from(OfflineKey)
+    .outerjoin(OfflineCertificate, (OfflineCertificate.kid == OfflineKey.id)
+               & (OfflineCertificate.serial == bindparam("serial")))
+    .outerjoin(Device, Device.id == OfflineCertificate.device_id)
+    .outerjoin(Card, Card.id == OfflineCertificate.card_id)
+    .outerjoin(Citizen, Citizen.id == Card.citizen_id)
+    .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
+)
 
 
 def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: CardFacts) -> str | None:
@@ -356,8 +466,8 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
     cannot make a code verify twice). Core, not the unit of work, and in a batch with the other
     requests' records of the moment (app.platform.group_commit): this runs on every scan.
     """
-    facts, scanned = decision.facts, decision.scanned
-    use_key = f"{scanned.pseudonym}:{totp.moving_factor(scanned.step, scanned.sequence)}" if answer.accepted and scanned else None
+    facts = decision.facts
+    use_key = decision.use.use_key if answer.accepted and decision.use else None
     row = {
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
