@@ -18,6 +18,7 @@ from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
 from app.platform.openapi import make_api
+from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
 from app.runtime import EXTENSION_KEY, build_runtime
@@ -35,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
     app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (teardowns run in reverse)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     _register_http(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config.get("CARD_TRUSTED_PROXIES")))  # type: ignore[method-assign]
     with app.app_context():
         _tune_sqlite(db.engine)
         app.extensions[EXTENSION_KEY] = runtime = build_runtime(app, db.engine, clock)

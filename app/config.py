@@ -92,8 +92,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_REPLACEMENT_FEE_FEN": _whole_number(env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": _label(env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": _positive_int(env, "CARD_LENDING_SPEED_KMH", 200),
-        # Binding attempts per client address per hour; 0 = off (behind a proxy the address is the proxy's)
+        # Binding attempts per client address per hour; 0 = off (behind a proxy: set CARD_TRUSTED_PROXIES)
         "CARD_BINDING_ATTEMPTS_PER_ADDRESS": _whole_number(env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
+        # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app/platform/proxies.py)
+        "CARD_TRUSTED_PROXIES": _networks(env, "CARD_TRUSTED_PROXIES"),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -163,6 +165,16 @@ def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise ConfigError(f"{name} must be a whole number (0-999999999)")
     return int(raw)
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Any, ...]:
+    """``"10.0.0.0/16, 127.0.0.1"``: IP addresses or CIDR networks; empty: none."""
+    from app.platform.proxies import parse_networks
+
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (list addresses or networks, e.g. 10.0.0.0/16,127.0.0.1)") from None
 
 
 def _label(env: Mapping[str, str], name: str, default: str) -> str:

@@ -127,7 +127,10 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
     """The options ``serve`` (and the e2e tests and benchmarks) run gunicorn with."""
-    return {**GUNICORN_SETTINGS, "bind": bind, "workers": workers}
+    # gunicorn itself reads X-Forwarded-Proto (its secure_scheme_headers) from these peers only: the
+    # same list as app/platform/proxies.py, not its default of loopback (issue 19, item 3).
+    trusted = os.environ.get("CARD_TRUSTED_PROXIES", "")
+    return {**GUNICORN_SETTINGS, "bind": bind, "workers": workers, "forwarded_allow_ips": trusted}
 
 
 # The gunicorn process starts in a fresh interpreter that monkey-patches before importing anything:

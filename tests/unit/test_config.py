@@ -165,3 +165,20 @@ def test_the_refusal_never_prints_the_key() -> None:
 def test_development_still_runs_on_the_published_values() -> None:
     config = load_config({"CARD_DATA_KEYS": "k7:" + base64.b64encode(DEV_DATA_MATERIAL).decode()})
     assert config["CARD_WECHAT_APPID"] == "wxdevcitizencard0"
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    networks = load_config({"CARD_TRUSTED_PROXIES": "10.0.0.0/16, 127.0.0.1,::1"})["CARD_TRUSTED_PROXIES"]
+    assert [str(network) for network in networks] == ["10.0.0.0/16", "127.0.0.1/32", "::1/128"]
+    assert load_config({})["CARD_TRUSTED_PROXIES"] == ()
+    with pytest.raises(ConfigError, match="CARD_TRUSTED_PROXIES: 'proxy.internal' is not an IP address"):
+        load_config({"CARD_TRUSTED_PROXIES": "10.0.0.1,proxy.internal"})
+
+
+def test_gunicorn_believes_forwarded_headers_from_the_trusted_proxies_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.server import gunicorn_options
+
+    monkeypatch.delenv("CARD_TRUSTED_PROXIES", raising=False)
+    assert gunicorn_options("127.0.0.1:8000", 1)["forwarded_allow_ips"] == ""  # not gunicorn's default of loopback
+    monkeypatch.setenv("CARD_TRUSTED_PROXIES", "10.0.0.0/16")
+    assert gunicorn_options("127.0.0.1:8000", 1)["forwarded_allow_ips"] == "10.0.0.0/16"
