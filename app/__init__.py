@@ -129,6 +129,7 @@ class NoCookieSessions(SecureCookieSessionInterface):
 
 def _register_http(app: Flask) -> None:
     import console
+    from app import probes
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
@@ -142,6 +143,7 @@ def _register_http(app: Flask) -> None:
     check_enabled_scenes(app.config)
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
     app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
+    probes.register(app)  # first: its timing hook runs before the others
     app.before_request(refuse_chunked_bodies)
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)

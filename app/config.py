@@ -96,6 +96,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_BINDING_ATTEMPTS_PER_ADDRESS": _whole_number(env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
         # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app/platform/proxies.py)
         "CARD_TRUSTED_PROXIES": _networks(env, "CARD_TRUSTED_PROXIES"),
+        # Who may read GET /metrics (app/probes.py): these networks, not through a proxy, or the bearer token
+        "CARD_METRICS_ALLOW": _networks(env, "CARD_METRICS_ALLOW", "127.0.0.1,::1"),
+        "CARD_METRICS_TOKEN": _metrics_token(env),
     }
     if production:
         _refuse_weak_secrets(config)
@@ -167,14 +170,24 @@ def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _networks(env: Mapping[str, str], name: str) -> tuple[Any, ...]:
+def _networks(env: Mapping[str, str], name: str, default: str = "") -> tuple[Any, ...]:
     """``"10.0.0.0/16, 127.0.0.1"``: IP addresses or CIDR networks; empty: none."""
     from app.platform.proxies import parse_networks
 
     try:
-        return parse_networks(env.get(name, ""))
+        return parse_networks(env.get(name, default))
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc} (list addresses or networks, e.g. 10.0.0.0/16,127.0.0.1)") from None
+
+
+MIN_METRICS_TOKEN = 32
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("CARD_METRICS_TOKEN") or None
+    if token is not None and (len(token) < MIN_METRICS_TOKEN or not token.isascii() or not token.isprintable() or " " in token):
+        raise ConfigError(f"CARD_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} printable ASCII characters without spaces")
+    return token
 
 
 def _label(env: Mapping[str, str], name: str, default: str) -> str:

@@ -12,16 +12,20 @@ passed on the database as it was); then the start-up checks (app/startup_checks.
 from __future__ import annotations
 
 import gc
+import glob
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 import gunicorn.util
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from app.platform import metrics
 from app.platform.errors import AppError
 from app.platform.http_errors import HTTP_CODES
 
@@ -41,7 +45,10 @@ GUNICORN_SETTINGS = {
     # fight over it, and nothing here uses it.
     "control_socket_disable": True,
     "post_worker_init": lambda worker: freeze_startup_heap(),
+    "child_exit": lambda server, worker: metrics.worker_exited(worker.pid),
+    "on_exit": lambda server: _remove_own_metrics_directory(),
 }
+OWN_METRICS_DIR = "CITIZENCARD_OWN_METRICS_DIR"  # set when serve made the directory: the master removes it on exit
 
 
 def freeze_startup_heap() -> None:
@@ -148,6 +155,7 @@ def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
     from app import create_app
     from app.startup_checks import run_checks_before_migrating, run_startup_checks
 
+    metrics_directory()
     app = create_app()
     if migrate:
         run_checks_before_migrating(app)  # a misconfigured release refuses before it changes the schema
@@ -158,6 +166,27 @@ def run_gunicorn(bind: str, workers: int | None, migrate: bool) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-c", _GEVENT_LAUNCH, bind, str(workers or app.config["CARD_WORKERS"])])  # noqa: S606
+
+
+def metrics_directory() -> str:
+    """The directory where gunicorn's workers keep their metrics (prometheus-client's multiprocess
+    mode, app.platform.metrics): ``PROMETHEUS_MULTIPROC_DIR`` if set, emptied of an earlier run's
+    files (the library's rule: values must not outlive the server); else a new temporary directory,
+    set in the environment the gunicorn master and its workers inherit."""
+    path = os.environ.get(metrics.MULTIPROC_ENV)
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+    else:
+        path = os.environ[metrics.MULTIPROC_ENV] = os.environ[OWN_METRICS_DIR] = tempfile.mkdtemp(prefix="citizencard-metrics-")
+    return path
+
+
+def _remove_own_metrics_directory() -> None:
+    path = os.environ.get(OWN_METRICS_DIR)
+    if path and path == os.environ.get(metrics.MULTIPROC_ENV):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def serve_forever(bind: str, workers: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PEER_KEY = "citizencard.proxy_peer"  # the immediate peer's address, kept in the WSGI environ
+FORWARDED_KEY = "citizencard.forwarded"  # True when the request carried X-Forwarded-For (believed or not)
 
 
 def parse_networks(value: str | Iterable[str | Network] | None) -> tuple[Network, ...]:
@@ -57,6 +58,7 @@ class TrustedProxies:
         environ[PEER_KEY] = peer
         forwarded = environ.pop("HTTP_X_FORWARDED_FOR", None)
         proto = environ.pop("HTTP_X_FORWARDED_PROTO", None)
+        environ[FORWARDED_KEY] = forwarded is not None
         if self.networks and self.trusted(_address(peer)):
             if forwarded:
                 environ["REMOTE_ADDR"] = self.client(peer, forwarded)
