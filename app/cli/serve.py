@@ -43,6 +43,8 @@ def serve(bind: str, workers: int | None, migrate: bool) -> None:
     same as "citizencard check": the schema is at the migrations' head, the data keys open the
     stored values, the blind-index key remakes their indexes and the store answers. A failed check
     exits 1 naming it, and nothing is served."""
+    from app.config import ConfigError
+    from app.platform.crypto import KeyringError
     from app.server import run_gunicorn
     from app.startup_checks import StartupRefused
 
@@ -50,6 +52,8 @@ def serve(bind: str, workers: int | None, migrate: bool) -> None:
         run_gunicorn(bind, workers, migrate)
     except StartupRefused as exc:
         raise click.ClickException(f"refusing to start: {exc}") from None
+    except (ConfigError, KeyringError) as exc:  # every refused setting, one per line (issue 19, item 6)
+        raise click.ClickException(f"configuration: {exc}") from None
 
 
 @click.command("check")
