@@ -1,5 +1,6 @@
 """/readyz and /metrics through gunicorn (issue 19, item 1): ``serve`` sets up prometheus-client's
-multiprocess directory itself, and one scrape adds up the counts of both workers."""
+multiprocess directory itself, and one scrape adds up the counts of both workers. The server also
+takes a gunicorn setting from a CARD_GUNICORN_* variable (item 4): its access-log format."""
 from __future__ import annotations
 
 import glob
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path: Path, wechat: WeChatStandIn) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite"}
+           "DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite", "CARD_GUNICORN_ACCESS_LOG_FORMAT": "ops-e2e %(s)s %(U)s"}
     for name in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     srv = Server(env, tmp_path / "gunicorn.log", workers=2)
@@ -69,3 +70,4 @@ def test_one_scrape_adds_up_both_workers(server: Server) -> None:
     assert requests.get(server.base + "/metrics", timeout=10, headers={"X-Forwarded-For": "192.0.2.1"}).status_code == 404
     server.stop()
     assert not os.path.exists(directory), "the temporary directory serve made outlives the server"
+    assert "ops-e2e 200 /healthz" in server.log_path.read_text()  # CARD_GUNICORN_ACCESS_LOG_FORMAT reached gunicorn
