@@ -10,8 +10,9 @@ from app import server
 
 
 def test_serve_makes_a_fresh_directory_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    monkeypatch.delenv(server.OWN_METRICS_DIR, raising=False)
+    for name in ("PROMETHEUS_MULTIPROC_DIR", server.OWN_METRICS_DIR):
+        monkeypatch.setenv(name, "recorded")  # so that the test's end removes what metrics_directory sets
+        monkeypatch.delenv(name)
     path = server.metrics_directory()
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == path and os.listdir(path) == []
     server._remove_own_metrics_directory()
@@ -22,7 +23,8 @@ def test_a_given_directory_loses_an_earlier_runs_values_and_is_kept(monkeypatch:
     (tmp_path / "counter_123.db").write_bytes(b"old")
     (tmp_path / "notes.txt").write_text("not ours")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.delenv(server.OWN_METRICS_DIR, raising=False)
+    monkeypatch.setenv(server.OWN_METRICS_DIR, "recorded")
+    monkeypatch.delenv(server.OWN_METRICS_DIR)
     assert server.metrics_directory() == str(tmp_path)
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
     server._remove_own_metrics_directory()
