@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import load_config
 from app.extensions import db, migrate
+from app.platform import logs
 from app.platform.clock import Clock
 from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
@@ -42,7 +43,7 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
         app.extensions[EXTENSION_KEY] = runtime = build_runtime(app, db.engine, clock)
         if isinstance(runtime.store, SqlStore):
             _tune_sqlite(runtime.store.engine)
-    _log_to_stderr(app.config.get("CARD_LOG_LEVEL", "INFO"))
+    _log_to_stderr(app.config.get("CARD_LOG_LEVEL", "INFO"), app.config.get("CARD_LOG_FORMAT", "text"))
     return app
 
 
@@ -58,15 +59,17 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _log_to_stderr(level: str) -> None:
+def _log_to_stderr(level: str, log_format: str = "text") -> None:
     """Our log lines (``app.*``) to stderr at ``level``, beside gunicorn's: without a handler,
-    Python drops INFO lines (e.g. the development SMS sender's)."""
+    Python drops INFO lines (e.g. the development SMS sender's). ``log_format``: ``text`` or
+    ``json`` (app.platform.logs)."""
     logger = logging.getLogger("app")
     logger.setLevel(level)
     if not logger.handlers:
-        handler = _CurrentStderr()
-        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(_CurrentStderr())
+    for handler in logger.handlers:
+        if isinstance(handler, _CurrentStderr):
+            handler.setFormatter(logs.formatter(log_format))
 
 
 def _remove_session(_error: BaseException | None) -> None:
@@ -143,7 +146,8 @@ def _register_http(app: Flask) -> None:
     check_enabled_scenes(app.config)
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
     app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
-    probes.register(app)  # first: its timing hook runs before the others
+    logs.register(app)  # the request id, before every other hook but ...
+    probes.register(app)  # ... the metrics' timer, first of all
     app.before_request(refuse_chunked_bodies)
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)

@@ -126,6 +126,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_BINDING_ATTEMPTS_PER_ADDRESS": problems.check(_whole_number, env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
         # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app/platform/proxies.py)
         "CARD_TRUSTED_PROXIES": problems.check(_networks, env, "CARD_TRUSTED_PROXIES"),
+        # One JSON object per log line (production's default), or plain text (app/platform/logs.py)
+        "CARD_LOG_FORMAT": problems.check(_log_format, env, "production" if production else "development"),
         # Who may read GET /metrics (app/probes.py): these networks, not through a proxy, or the bearer token
         "CARD_METRICS_ALLOW": problems.check(_networks, env, "CARD_METRICS_ALLOW", "127.0.0.1,::1"),
         "CARD_METRICS_TOKEN": problems.check(_metrics_token, env),
@@ -213,6 +215,13 @@ def _networks(env: Mapping[str, str], name: str, default: str = "") -> tuple[Any
 
 
 MIN_METRICS_TOKEN = 32
+
+
+def _log_format(env: Mapping[str, str], card_env: str) -> str:
+    value = env.get("CARD_LOG_FORMAT") or ("json" if card_env == "production" else "text")
+    if value not in ("json", "text"):
+        raise ConfigError("CARD_LOG_FORMAT must be json or text")
+    return value
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:

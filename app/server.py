@@ -136,8 +136,11 @@ def gunicorn_options(bind: str, workers: int, environ: dict[str, str] | None = N
     """The options ``serve`` runs gunicorn with before the operator's (:func:`gunicorn_config`)."""
     # gunicorn itself reads X-Forwarded-Proto (its secure_scheme_headers) from these peers only: the
     # same list as app/platform/proxies.py, not its default of loopback (issue 19, item 3).
-    trusted = (os.environ if environ is None else environ).get("CARD_TRUSTED_PROXIES", "")
-    return {**GUNICORN_SETTINGS, "bind": bind, "workers": workers, "forwarded_allow_ips": trusted}
+    env = os.environ if environ is None else environ
+    options = {**GUNICORN_SETTINGS, "bind": bind, "workers": workers, "forwarded_allow_ips": env.get("CARD_TRUSTED_PROXIES", "")}
+    if (env.get("CARD_LOG_FORMAT") or ("json" if env.get("CARD_ENV") == "production" else "text")) == "json":
+        options["accesslog"] = None  # the app logs each request as JSON (app.platform.logs): not twice
+    return options
 
 
 DEFAULT_BIND = "127.0.0.1:8000"

@@ -1,9 +1,11 @@
 """/readyz and /metrics through gunicorn (issue 19, item 1): ``serve`` sets up prometheus-client's
 multiprocess directory itself, and one scrape adds up the counts of both workers. The server also
-takes a gunicorn setting from a CARD_GUNICORN_* variable (item 4): its access-log format."""
+takes a gunicorn setting from a CARD_GUNICORN_* variable (item 4): its access-log format, kept on
+beside the JSON request lines (item 2)."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path: Path, wechat: WeChatStandIn) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite", "CARD_GUNICORN_ACCESS_LOG_FORMAT": "ops-e2e %(s)s %(U)s"}
+           "DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite", "CARD_GUNICORN_ACCESS_LOG_FORMAT": "ops-e2e %(s)s %(U)s",
+           "CARD_LOG_FORMAT": "json", "CARD_GUNICORN_ACCESSLOG": "-"}
     for name in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     srv = Server(env, tmp_path / "gunicorn.log", workers=2)
@@ -70,4 +73,8 @@ def test_one_scrape_adds_up_both_workers(server: Server) -> None:
     assert requests.get(server.base + "/metrics", timeout=10, headers={"X-Forwarded-For": "192.0.2.1"}).status_code == 404
     server.stop()
     assert not os.path.exists(directory), "the temporary directory serve made outlives the server"
-    assert "ops-e2e 200 /healthz" in server.log_path.read_text()  # CARD_GUNICORN_ACCESS_LOG_FORMAT reached gunicorn
+    log = server.log_path.read_text()
+    assert "ops-e2e 200 /healthz" in log  # CARD_GUNICORN_ACCESS_LOG_FORMAT reached gunicorn
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    answered = [line for line in lines if line.get("event") == "request" and line["route"] == "/healthz"]
+    assert len(answered) == sent and len({line["request_id"] for line in answered}) == sent

@@ -225,3 +225,11 @@ def test_serve_and_check_list_every_refused_setting_without_a_traceback(command:
     for expected in ("CARD_TOKEN_TTL", "CARD_TRUSTED_PROXIES", "CARD_SECRET_KEY is not set", "CARD_DATA_KEYS is not set",
                      "REDIS_URL is not set", "CARD_AUDIT_KEYS is not set"):
         assert any(expected in line for line in lines[1:]), expected
+
+
+def test_logs_are_json_in_production_and_text_in_development() -> None:
+    assert load_config({})["CARD_LOG_FORMAT"] == "text"
+    assert load_config(STRONG)["CARD_LOG_FORMAT"] == "json"
+    assert load_config({**STRONG, "CARD_LOG_FORMAT": "text"})["CARD_LOG_FORMAT"] == "text"
+    with pytest.raises(ConfigError, match="CARD_LOG_FORMAT must be json or text"):
+        load_config({"CARD_LOG_FORMAT": "xml"})

@@ -76,3 +76,10 @@ def test_serve_help_lists_the_gunicorn_settings() -> None:
                      "CARD_GUNICORN_WORKER_CLASS", "CARD_GUNICORN_THREADS", "CARD_GUNICORN_TIMEOUT", "CARD_GUNICORN_BIND",
                      "CARD_GUNICORN_STATSD_HOST", "CARD_GUNICORN_ACCESSLOG", "CARD_GUNICORN_LOGLEVEL"):
         assert expected in text, expected
+
+
+def test_in_json_log_mode_gunicorns_access_log_is_off_unless_asked_for() -> None:
+    assert gunicorn_config(None, None, 1, environ={"CARD_LOG_FORMAT": "json"}).accesslog is None
+    assert gunicorn_config(None, None, 1, environ={"CARD_ENV": "production"}).accesslog is None
+    assert gunicorn_config(None, None, 1, environ={}).accesslog == "-"
+    assert gunicorn_config(None, None, 1, environ={"CARD_LOG_FORMAT": "json", "CARD_GUNICORN_ACCESSLOG": "-"}).accesslog == "-"
