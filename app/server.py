@@ -242,7 +242,6 @@ def run_gunicorn(bind: str | None, workers: int | None, migrate: bool, config_fi
     from app import create_app
     from app.startup_checks import run_checks_before_migrating, run_startup_checks
 
-    metrics_directory()
     app = create_app()
     gunicorn_config(bind, workers, app.config["CARD_WORKERS"], config_file)  # refused settings: before the migration
     if migrate:
@@ -254,22 +253,32 @@ def run_gunicorn(bind: str | None, workers: int | None, migrate: bool, config_fi
     sys.stdout.flush()
     sys.stderr.flush()
     launch = [bind or "", str(workers or ""), str(app.config["CARD_WORKERS"]), config_file or ""]
-    os.execv(sys.executable, [sys.executable, "-c", _GEVENT_LAUNCH, *launch])  # noqa: S606
+    added = metrics_environment()
+    before = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)  # inherited by the gunicorn master and its workers
+    try:
+        os.execv(sys.executable, [sys.executable, "-c", _GEVENT_LAUNCH, *launch])  # noqa: S606
+    finally:  # reached only when exec is stubbed out (tests): leave this process as it was
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def metrics_directory() -> str:
-    """The directory where gunicorn's workers keep their metrics (prometheus-client's multiprocess
-    mode, app.platform.metrics): ``PROMETHEUS_MULTIPROC_DIR`` if set, emptied of an earlier run's
-    files (the library's rule: values must not outlive the server); else a new temporary directory,
-    set in the environment the gunicorn master and its workers inherit."""
+def metrics_environment() -> dict[str, str]:
+    """The variables that give gunicorn's workers a directory for their metrics (prometheus-client's
+    multiprocess mode, app.platform.metrics): ``PROMETHEUS_MULTIPROC_DIR`` if set, emptied of an
+    earlier run's files (the library's rule: values must not outlive the server); else a new
+    temporary directory, which the master removes on exit."""
     path = os.environ.get(metrics.MULTIPROC_ENV)
     if path:
         os.makedirs(path, exist_ok=True)
         for stale in glob.glob(os.path.join(path, "*.db")):
             os.remove(stale)
-    else:
-        path = os.environ[metrics.MULTIPROC_ENV] = os.environ[OWN_METRICS_DIR] = tempfile.mkdtemp(prefix="citizencard-metrics-")
-    return path
+        return {metrics.MULTIPROC_ENV: path}
+    path = tempfile.mkdtemp(prefix="citizencard-metrics-")
+    return {metrics.MULTIPROC_ENV: path, OWN_METRICS_DIR: path}
 
 
 def _remove_own_metrics_directory() -> None:
