@@ -13,11 +13,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import load_config
 from app.extensions import db, migrate
+from app.platform import logs
 from app.platform.clock import Clock
 from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
 from app.platform.openapi import make_api
+from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
 from app.runtime import EXTENSION_KEY, build_runtime
@@ -35,12 +37,13 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
     app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (teardowns run in reverse)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     _register_http(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config.get("CARD_TRUSTED_PROXIES")))  # type: ignore[method-assign]
     with app.app_context():
         _tune_sqlite(db.engine)
         app.extensions[EXTENSION_KEY] = runtime = build_runtime(app, db.engine, clock)
         if isinstance(runtime.store, SqlStore):
             _tune_sqlite(runtime.store.engine)
-    _log_to_stderr(app.config.get("CARD_LOG_LEVEL", "INFO"))
+    _log_to_stderr(app.config.get("CARD_LOG_LEVEL", "INFO"), app.config.get("CARD_LOG_FORMAT", "text"))
     return app
 
 
@@ -56,15 +59,17 @@ class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _log_to_stderr(level: str) -> None:
+def _log_to_stderr(level: str, log_format: str = "text") -> None:
     """Our log lines (``app.*``) to stderr at ``level``, beside gunicorn's: without a handler,
-    Python drops INFO lines (e.g. the development SMS sender's)."""
+    Python drops INFO lines (e.g. the development SMS sender's). ``log_format``: ``text`` or
+    ``json`` (app.platform.logs)."""
     logger = logging.getLogger("app")
     logger.setLevel(level)
     if not logger.handlers:
-        handler = _CurrentStderr()
-        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(_CurrentStderr())
+    for handler in logger.handlers:
+        if isinstance(handler, _CurrentStderr):
+            handler.setFormatter(logs.formatter(log_format))
 
 
 def _remove_session(_error: BaseException | None) -> None:
@@ -127,6 +132,7 @@ class NoCookieSessions(SecureCookieSessionInterface):
 
 def _register_http(app: Flask) -> None:
     import console
+    from app import probes
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
@@ -142,6 +148,8 @@ def _register_http(app: Flask) -> None:
     check_enabled_scenes(app.config)
     app.url_map.merge_slashes = False  # "//" is a 404 envelope, not an HTML redirect
     app.session_interface = NoCookieSessions(console.PREFIX)  # the API has no cookie sessions: skip their cost per request
+    logs.register(app)  # the request id, before every other hook but ...
+    probes.register(app)  # ... the metrics' timer, first of all
     app.before_request(refuse_chunked_bodies)
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)

@@ -41,19 +41,49 @@ DEFAULT_BENEFIT_TYPES = ("pension,unemployment_insurance,talent_subsidy,employme
 
 
 class ConfigError(RuntimeError):
-    """The environment cannot run the app (e.g. production with a development secret)."""
+    """The environment cannot run the app (e.g. production with a development secret).
+    ``problems``: every missing or refused setting found (issue 19, item 6: all of them in one run)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+
+class _Problems:
+    """Collects the refusal of each setting, so that one run names them all."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def check(self, parse: Any, *args: Any) -> Any:
+        """``parse(*args)``, or None after noting its ConfigError."""
+        try:
+            return parse(*args)
+        except ConfigError as exc:
+            self.found.extend(exc.problems)
+            return None
+
+    def add(self, message: str) -> None:
+        self.found.append(message)
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise ConfigError(self.found[0])
+        if self.found:
+            raise ConfigError("\n".join([f"{len(self.found)} settings are missing or refused:", *self.found]), self.found)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read settings from ``environ`` (default ``os.environ``); returns Flask config keys.
 
-    Raises :class:`ConfigError` in production mode when a secret is missing or is a
-    development default.
+    Raises :class:`ConfigError` naming every refused setting (a bad value; in production mode, a
+    missing secret or a development default), not only the first.
     """
     env = os.environ if environ is None else environ
+    problems = _Problems()
     card_env = env.get("CARD_ENV") or "development"
     if card_env not in ("development", "production"):
-        raise ConfigError("CARD_ENV must be development or production (lower case)")
+        problems.add("CARD_ENV must be development or production (lower case)")
     production = card_env == "production"
     config: dict[str, Any] = {
         "CARD_ENV": card_env,
@@ -70,37 +100,46 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ALIPAY_PRIVATE_KEY_FILE": env.get("CARD_ALIPAY_PRIVATE_KEY_FILE"),
         "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
         "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
-        "CARD_TOKEN_TTL": _positive_int(env, "CARD_TOKEN_TTL", 86400),
-        "CARD_WORKERS": _positive_int(env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
-        "MAX_CONTENT_LENGTH": _positive_int(env, "CARD_MAX_BODY_BYTES", 64 * 1024),
+        "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
+        "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
+        "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),
         "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),
-        "CARD_CONCESSION_AGES": _concession_ages(env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),
-        "CARD_SECRET_GRACE_SECONDS": _positive_int(env, "CARD_SECRET_GRACE_SECONDS", 86400),
+        "CARD_CONCESSION_AGES": problems.check(_concession_ages, env.get("CARD_CONCESSION_AGES", "senior:60,elder:70")),
+        "CARD_SECRET_GRACE_SECONDS": problems.check(_positive_int, env, "CARD_SECRET_GRACE_SECONDS", 86400),
         # Customer service (docs/customer-service.md, M-14)
-        "CARD_COMPLAINT_CATEGORIES": _labels(env, "CARD_COMPLAINT_CATEGORIES", DEFAULT_COMPLAINT_CATEGORIES),
-        "CARD_DEPARTMENTS": _labels(env, "CARD_DEPARTMENTS", DEFAULT_DEPARTMENTS),
-        "CARD_FIRST_RESPONSE_DAYS": _positive_int(env, "CARD_FIRST_RESPONSE_DAYS", 1),
-        "CARD_RESOLUTION_DAYS": _positive_int(env, "CARD_RESOLUTION_DAYS", 5),
-        "CARD_CONSOLE_IDLE_MINUTES": _positive_int(env, "CARD_CONSOLE_IDLE_MINUTES", 15),
-        "CARD_CONSOLE_MAX_HOURS": _positive_int(env, "CARD_CONSOLE_MAX_HOURS", 12),
+        "CARD_COMPLAINT_CATEGORIES": problems.check(_labels, env, "CARD_COMPLAINT_CATEGORIES", DEFAULT_COMPLAINT_CATEGORIES),
+        "CARD_DEPARTMENTS": problems.check(_labels, env, "CARD_DEPARTMENTS", DEFAULT_DEPARTMENTS),
+        "CARD_FIRST_RESPONSE_DAYS": problems.check(_positive_int, env, "CARD_FIRST_RESPONSE_DAYS", 1),
+        "CARD_RESOLUTION_DAYS": problems.check(_positive_int, env, "CARD_RESOLUTION_DAYS", 5),
+        "CARD_CONSOLE_IDLE_MINUTES": problems.check(_positive_int, env, "CARD_CONSOLE_IDLE_MINUTES", 15),
+        "CARD_CONSOLE_MAX_HOURS": problems.check(_positive_int, env, "CARD_CONSOLE_MAX_HOURS", 12),
         "CARD_CONSOLE_SECURE_COOKIE": env.get("CARD_CONSOLE_SECURE_COOKIE", "1") != "0",
         # Benefits (docs/benefits.md): the benefit types departments may disburse, and the
         # WeChat subscribe-message template announcing a credited benefit.
-        "CARD_BENEFIT_TYPES": _benefit_types(env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
+        "CARD_BENEFIT_TYPES": problems.check(_benefit_types, env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
         "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", DEV_BENEFIT_TEMPLATE),
-        "CARD_NOTIFY_MAX_ATTEMPTS": _positive_int(env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
-        "CARD_REPLACEMENT_FEE_FEN": _whole_number(env, "CARD_REPLACEMENT_FEE_FEN", 2000),
-        "CARD_TECHNOLOGY": _label(env, "CARD_TECHNOLOGY", "gen3"),
-        "CARD_LENDING_SPEED_KMH": _positive_int(env, "CARD_LENDING_SPEED_KMH", 200),
-        # Binding attempts per client address per hour; 0 = off (behind a proxy the address is the proxy's)
-        "CARD_BINDING_ATTEMPTS_PER_ADDRESS": _whole_number(env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
+        "CARD_NOTIFY_MAX_ATTEMPTS": problems.check(_positive_int, env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
+        "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
+        "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
+        "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),
+        # Binding attempts per client address per hour; 0 = off (behind a proxy: set CARD_TRUSTED_PROXIES)
+        "CARD_BINDING_ATTEMPTS_PER_ADDRESS": problems.check(_whole_number, env, "CARD_BINDING_ATTEMPTS_PER_ADDRESS", 0),
+        # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (app/platform/proxies.py)
+        "CARD_TRUSTED_PROXIES": problems.check(_networks, env, "CARD_TRUSTED_PROXIES"),
+        # One JSON object per log line (production's default), or plain text (app/platform/logs.py)
+        "CARD_LOG_FORMAT": problems.check(_log_format, env, "production" if production else "development"),
+        # Who may read GET /metrics (app/probes.py): these networks, not through a proxy, or the bearer token
+        "CARD_METRICS_ALLOW": problems.check(_networks, env, "CARD_METRICS_ALLOW", "127.0.0.1,::1"),
+        "CARD_METRICS_TOKEN": problems.check(_metrics_token, env),
     }
     if production:
-        _refuse_weak_secrets(config)
+        _refuse_weak_secrets(config, problems)
     else:
         _fill_dev_defaults(config)
-    _check_base64_key(config["CARD_BLIND_INDEX_KEY"])
-    _check_audit_keys(config["CARD_AUDIT_KEYS"], production)
+    if config["CARD_BLIND_INDEX_KEY"]:
+        problems.check(_check_base64_key, config["CARD_BLIND_INDEX_KEY"])
+    problems.check(_check_audit_keys, config["CARD_AUDIT_KEYS"], production)
+    problems.raise_any()
     return config
 
 
@@ -165,6 +204,33 @@ def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _networks(env: Mapping[str, str], name: str, default: str = "") -> tuple[Any, ...]:
+    """``"10.0.0.0/16, 127.0.0.1"``: IP addresses or CIDR networks; empty: none."""
+    from app.platform.proxies import parse_networks
+
+    try:
+        return parse_networks(env.get(name, default))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (list addresses or networks, e.g. 10.0.0.0/16,127.0.0.1)") from None
+
+
+MIN_METRICS_TOKEN = 32
+
+
+def _log_format(env: Mapping[str, str], card_env: str) -> str:
+    value = env.get("CARD_LOG_FORMAT") or ("json" if card_env == "production" else "text")
+    if value not in ("json", "text"):
+        raise ConfigError("CARD_LOG_FORMAT must be json or text")
+    return value
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("CARD_METRICS_TOKEN") or None
+    if token is not None and (len(token) < MIN_METRICS_TOKEN or not token.isascii() or not token.isprintable() or " " in token):
+        raise ConfigError(f"CARD_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} printable ASCII characters without spaces")
+    return token
+
+
 def _label(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(name) or default
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", raw):
@@ -209,21 +275,21 @@ def _fill_dev_defaults(config: dict[str, Any]) -> None:
             config[name] = value
 
 
-def _refuse_weak_secrets(config: dict[str, Any]) -> None:
+def _refuse_weak_secrets(config: dict[str, Any], problems: _Problems) -> None:
     for name in (*SECRET_SETTINGS, "CARD_WECHAT_SECRET"):
         value = config.get(name)
         if not value:
-            raise ConfigError(f"production mode: {_env_name(name)} is not set")
-        if name not in KEY_SETTINGS and value.strip() == DEV_VALUES[name]:
-            raise ConfigError(f"production mode: {_env_name(name)} is a development default")
-    _refuse_published_keys(config)
-    _refuse_development_identifiers(config)
+            problems.add(f"production mode: {_env_name(name)} is not set")
+        elif name not in KEY_SETTINGS and value.strip() == DEV_VALUES[name]:
+            problems.add(f"production mode: {_env_name(name)} is a development default")
+    _refuse_published_keys(config, problems)
+    _refuse_development_identifiers(config, problems)
     if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        raise ConfigError("production mode: DATABASE_URL must name a PostgreSQL database")
+        problems.add("production mode: DATABASE_URL must name a PostgreSQL database")
     if not config.get("REDIS_URL"):
-        raise ConfigError("production mode: REDIS_URL is not set")
-    if len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
-        raise ConfigError(f"production mode: CARD_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        problems.add("production mode: REDIS_URL is not set")
+    if config["SECRET_KEY"] and len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
+        problems.add(f"production mode: CARD_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
 
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -259,17 +325,17 @@ def _published_key_material() -> frozenset[bytes]:
     return frozenset(material for name in KEY_SETTINGS for _, material in _key_entries(DEV_VALUES[name]))
 
 
-def _refuse_published_keys(config: dict[str, Any]) -> None:
+def _refuse_published_keys(config: dict[str, Any], problems: _Problems) -> None:
     published = _published_key_material()
     for name in KEY_SETTINGS:
         for key_id, material in _key_entries(config.get(name) or ""):
             if material in published:
                 which = "" if key_id is None else f" (key {shown_key_id(key_id)})"
-                raise ConfigError(f"production mode: {name}{which} is a published development key (a development default, "
-                                  "in the source code): generate a new key (`citizencard keys rotate`)")
+                problems.add(f"production mode: {name}{which} is a published development key (a development default, "
+                             "in the source code): generate a new key (`citizencard keys rotate`)")
 
 
-def _refuse_development_identifiers(config: dict[str, Any]) -> None:
+def _refuse_development_identifiers(config: dict[str, Any], problems: _Problems) -> None:
     for name, (development, what) in DEV_IDENTIFIERS.items():
         if str(config.get(name) or "").strip().casefold() == development.casefold():
-            raise ConfigError(f"production mode: {name} is not set or is {what} ({development})")
+            problems.add(f"production mode: {name} is not set or is {what} ({development})")

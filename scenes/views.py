@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask import g
 
 from app.partners.memberships import may_hold_members, member_count, replace_members
+from app.platform import metrics
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -94,8 +95,11 @@ def create_verification(args: dict[str, Any]) -> Any:
         raise AppError("validation_error", 422, "direction is for the transit scene only",
                        {"fields": {"json": {"direction": ["transit only"]}}})
     if "card_number" in args:
-        return verify_card_number(rt, g.partner, policy, args["terminal_id"], args["card_number"], direction, g.nonce)
-    return verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction, g.nonce)
+        answer = verify_card_number(rt, g.partner, policy, args["terminal_id"], args["card_number"], direction, g.nonce)
+    else:
+        answer = verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction, g.nonce)
+    metrics.verification(answer.scene, answer.accepted, answer.reason)
+    return answer
 
 
 def register_subject_schemas(spec: Any) -> None:

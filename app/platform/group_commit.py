@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from app.platform import metrics
+
 Row = TypeVar("Row")
 Result = TypeVar("Result")
 
@@ -65,6 +67,7 @@ class GroupCommit(Generic[Row, Result]):
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
         if not batch:
             return
+        metrics.group_commit_batch(len(batch))
         try:
             results = write([entry.row for entry in batch])
             for entry, result in zip(batch, results, strict=True):

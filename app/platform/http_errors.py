@@ -9,6 +9,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from app.platform import metrics
 from app.platform.errors import AppError
 from app.platform.http_methods import allow_header
 from app.platform.store import StoreUnavailable
@@ -48,6 +49,8 @@ def as_response(error: AppError) -> Any:
     """The envelope response for an AppError, with its status and headers (the AppError handler)."""
     response = jsonify(error.envelope())
     response.status_code = error.http_status
+    if error.http_status == 503:
+        metrics.unavailable(error.code)
     response.headers.update(error.headers)
     return response
 
@@ -70,8 +73,13 @@ def _http_exception(error: HTTPException) -> Any:
 
 def _store_unavailable(error: Exception) -> Any:
     log.error("backing service unavailable: %s", type(error).__name__)
+    metrics.unavailable("store" if isinstance(error, StoreUnavailable) else "database")
     message = "a backing service is unavailable; retry shortly"
-    return as_response(AppError("service_unavailable", 503, message, headers={"Retry-After": "1"}))
+    envelope = AppError("service_unavailable", 503, message, headers={"Retry-After": "1"})
+    response = jsonify(envelope.envelope())  # not as_response: counted once, by its cause
+    response.status_code = 503
+    response.headers.update(envelope.headers)
+    return response
 
 
 def _unexpected(error: BaseException) -> Any:

@@ -40,8 +40,8 @@ def _free_port() -> int:
 class Server:
     """``citizencard serve`` in a subprocess, plus the CLI against the same settings."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env, self.log_path = env, log_path
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 3) -> None:
+        self.env, self.log_path, self.workers = env, log_path, workers
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,7 +53,7 @@ class Server:
     def start(self) -> None:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "app", "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", "3"],
+                [sys.executable, "-m", "app", "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
         # 90 s: on a loaded 2-core machine three workers importing the app can take most of a minute.
         deadline = time.monotonic() + 90

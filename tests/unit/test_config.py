@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 
@@ -165,3 +166,70 @@ def test_the_refusal_never_prints_the_key() -> None:
 def test_development_still_runs_on_the_published_values() -> None:
     config = load_config({"CARD_DATA_KEYS": "k7:" + base64.b64encode(DEV_DATA_MATERIAL).decode()})
     assert config["CARD_WECHAT_APPID"] == "wxdevcitizencard0"
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    networks = load_config({"CARD_TRUSTED_PROXIES": "10.0.0.0/16, 127.0.0.1,::1"})["CARD_TRUSTED_PROXIES"]
+    assert [str(network) for network in networks] == ["10.0.0.0/16", "127.0.0.1/32", "::1/128"]
+    assert load_config({})["CARD_TRUSTED_PROXIES"] == ()
+    with pytest.raises(ConfigError, match="CARD_TRUSTED_PROXIES: 'proxy.internal' is not an IP address"):
+        load_config({"CARD_TRUSTED_PROXIES": "10.0.0.1,proxy.internal"})
+
+
+def test_gunicorn_believes_forwarded_headers_from_the_trusted_proxies_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.server import gunicorn_options
+
+    monkeypatch.delenv("CARD_TRUSTED_PROXIES", raising=False)
+    assert gunicorn_options("127.0.0.1:8000", 1)["forwarded_allow_ips"] == ""  # not gunicorn's default of loopback
+    monkeypatch.setenv("CARD_TRUSTED_PROXIES", "10.0.0.0/16")
+    assert gunicorn_options("127.0.0.1:8000", 1)["forwarded_allow_ips"] == "10.0.0.0/16"
+
+
+def test_every_refused_setting_is_named_in_one_run() -> None:
+    """Issue 19, item 6: six problems are six lines of one refusal, not six runs."""
+    env = {"CARD_ENV": "production", "DATABASE_URL": "sqlite:///x.db", "CARD_WECHAT_SECRET": DEV_SECRET_KEY,
+           "CARD_DATA_KEYS": DEV_DATA_KEYS, "CARD_TOKEN_TTL": "0", "CARD_DEPARTMENTS": "bad key:x",
+           "CARD_TRUSTED_PROXIES": "proxy.internal", "CARD_METRICS_TOKEN": "short"}
+    with pytest.raises(ConfigError) as refused:
+        load_config(env)
+    expected = ["CARD_SECRET_KEY is not set", "CARD_BLIND_INDEX_KEY is not set", "CARD_DATA_KEYS (key 'dev1') is a published",
+                "CARD_WECHAT_APPID is not set", "CARD_WECHAT_BENEFIT_TEMPLATE is not set", "DATABASE_URL must name a PostgreSQL",
+                "REDIS_URL is not set", "CARD_AUDIT_KEYS is not set", "CARD_TOKEN_TTL must be a whole number",
+                "CARD_DEPARTMENTS must look like", "CARD_TRUSTED_PROXIES: 'proxy.internal'", "CARD_METRICS_TOKEN must be"]
+    message = str(refused.value)
+    assert [part for part in expected if part not in message] == []
+    assert refused.value.problems == message.splitlines()[1:] and len(refused.value.problems) >= len(expected)
+    assert message.splitlines()[0] == f"{len(refused.value.problems)} settings are missing or refused:"
+
+
+def test_one_refused_setting_is_one_line() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config({"CARD_TOKEN_TTL": "0"})
+    assert str(refused.value) == "CARD_TOKEN_TTL must be a whole number from 1 to 1000000000"
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+def test_serve_and_check_list_every_refused_setting_without_a_traceback(command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("CARD_") or name in ("DATABASE_URL", "REDIS_URL"):
+            monkeypatch.delenv(name)
+    env = {"CARD_ENV": "production", "CARD_TOKEN_TTL": "0", "CARD_TRUSTED_PROXIES": "proxy.internal"}
+    result = CliRunner().invoke(main, [command], env=env)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Error: configuration: ") and lines[0].endswith("settings are missing or refused:")
+    for expected in ("CARD_TOKEN_TTL", "CARD_TRUSTED_PROXIES", "CARD_SECRET_KEY is not set", "CARD_DATA_KEYS is not set",
+                     "REDIS_URL is not set", "CARD_AUDIT_KEYS is not set"):
+        assert any(expected in line for line in lines[1:]), expected
+
+
+def test_logs_are_json_in_production_and_text_in_development() -> None:
+    assert load_config({})["CARD_LOG_FORMAT"] == "text"
+    assert load_config(STRONG)["CARD_LOG_FORMAT"] == "json"
+    assert load_config({**STRONG, "CARD_LOG_FORMAT": "text"})["CARD_LOG_FORMAT"] == "text"
+    with pytest.raises(ConfigError, match="CARD_LOG_FORMAT must be json or text"):
+        load_config({"CARD_LOG_FORMAT": "xml"})
