@@ -21,6 +21,7 @@ from standins.wechat import WeChatStandIn
 from .. import backends
 from ..conftest import APP_SECRET, APPID
 from ..helpers import PERSON
+from ..unit.test_dgc2_js import _node
 from .test_gunicorn import SAMPLE_ROSTER, Server
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +51,20 @@ class Partner:
         return requests.request(method, self.server.base + path, data=body or None, headers=headers, timeout=60)
 
 
+def _js_phone_code(server: Server, http: requests.Session, bearer: dict[str, str]) -> str:
+    """A second certificate, for a device key made by miniprogram/dgc2 under Node, and its first code."""
+    nonce = http.post(server.base + "/api/mp/v1/card/offline/challenge", json={"installation_id": INSTALLATION},
+                      headers=bearer, timeout=10).json()["nonce"]
+    phone = json.loads(_node("bin/dgc2-phone.js", stdin=json.dumps({"op": "request", "alg": "ed25519", "nonce": nonce})).stdout)
+    issued = http.post(server.base + "/api/mp/v1/card/offline/certificates", json={"nonce": nonce, **phone["request"]},
+                       headers=bearer, timeout=30)
+    assert issued.status_code == 200, issued.text
+    made = _node("bin/dgc2-phone.js", stdin=json.dumps({
+        "op": "codes", "device": phone["device"], "certificate": issued.json()["certificates"][0]["certificate"],
+        "codes": [{"t": int(time.time()), "ctr": 0}]}))
+    return json.loads(made.stdout)["codes"][0]
+
+
 def test_the_offline_loop_through_gunicorn(pg_server: Server, wechat: WeChatStandIn) -> None:
     server = pg_server
     assert server.cli("roster", "import", str(SAMPLE_ROSTER)).returncode == 0
@@ -76,6 +91,7 @@ def test_the_offline_loop_through_gunicorn(pg_server: Server, wechat: WeChatStan
         "proof": offline.b64url_encode(proof)})
     assert issued.status_code == 200, issued.text
     certificate = offline.certificate_from_bytes(offline.b64url_decode(issued.json()["certificates"][0]["certificate"]))
+    js_code = _js_phone_code(server, http, bearer)  # the mini-program module's device key and code
 
     # Two gates holding a fresh trust list and deny list, with no network from here on.
     trust_answer = metro.request("GET", f"{P}/offline/trust-list")
@@ -91,6 +107,7 @@ def test_the_offline_loop_through_gunicorn(pg_server: Server, wechat: WeChatStan
     original = offline.make_code(certificate, device, t=now, ctr=1).text
     clone = offline.make_code(certificate, device, t=now + 1, ctr=1).text  # a copied device key, same counter
     assert gate_a.scan(original).accepted and gate_b.scan(clone).accepted
+    assert gate_a.scan(js_code).to_json() == {"accepted": True, "reason": None, "step": 13}
 
     # The holder suspends the e-card: the next deny list (a delta from the gate's version) refuses the code.
     assert http.post(server.base + "/api/mp/v1/card/ecard/suspension", headers=bearer, timeout=10).status_code == 200
@@ -105,12 +122,12 @@ def test_the_offline_loop_through_gunicorn(pg_server: Server, wechat: WeChatStan
     records_b = [r.to_json() for r in gate_b.take_records(1000)]
     first = metro.request("POST", f"{P}/offline/records", json.dumps({"records": records_a}).encode())
     assert first.status_code == 200, first.text
-    assert [r["status"] for r in first.json()["results"]] == ["settled", "settled"]
+    assert [r["status"] for r in first.json()["results"]] == ["settled", "settled", "settled"]
     assert first.json()["results"][0]["subject"]["settlement_token"]
     second = metro.request("POST", f"{P}/offline/records", json.dumps({"records": records_b}).encode())
     assert [r["status"] for r in second.json()["results"]] == ["double_use", "clone_suspect"]
     again = metro.request("POST", f"{P}/offline/records", json.dumps({"records": records_a}).encode())
-    assert [r["status"] for r in again.json()["results"]] == ["duplicate_record"] * 2
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate_record"] * 3
 
     found = metro.request("GET", f"{P}/offline/findings").json()["findings"]
     assert [(f["kind"], f["serial"], f["record_ids"]) for f in found] == [
@@ -118,4 +135,4 @@ def test_the_offline_loop_through_gunicorn(pg_server: Server, wechat: WeChatStan
         ("clone", certificate.serial.hex(), [records_a[1]["record_id"], records_b[1]["record_id"]])]
 
     history = http.get(server.base + "/api/mp/v1/card/verifications?limit=100", headers=bearer, timeout=10).json()
-    assert sorted(item["terminal_id"] for item in history["items"]) == ["gate-A", "gate-A"]  # the settled uses
+    assert sorted(item["terminal_id"] for item in history["items"]) == ["gate-A"] * 3  # the settled uses
