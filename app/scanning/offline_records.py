@@ -25,7 +25,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +81,11 @@ class Item:
     def code_hash(self) -> str | None:
         return hashlib.sha256(self.code.to_bytes()).hexdigest() if self.code else None
 
+    claimer: bool = False
+    lag: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    code_text: str = ""
+
     def answer(self) -> dict[str, Any]:
         return {"record_id": self.record_id, "status": self.status, "verification_id": self.verification_id,
                 "subject": self.subject}
@@ -112,7 +117,7 @@ def _read(position: int, raw: Any) -> Item:
         item.code = offline.parse(code)
     except offline.FormatError:
         item.status = INVALID
-    item.code_text = code  # type: ignore[attr-defined]
+    item.code_text = code
     return item
 
 
@@ -128,45 +133,63 @@ def _trust(rt: Runtime) -> offline.TrustList:
 def settle_records(rt: Runtime, partner: PartnerView, records: list[Any],
                    policy_of: Callable[[str], ScenePolicy | None]) -> list[dict[str, Any]]:
     """Settle ``records`` (at most :data:`MAX_RECORDS`) for ``partner``; one answer per record, in order.
-    ``policy_of`` names the open scene's policy (None: unknown or closed). Commits."""
+    ``policy_of`` names the open scene's policy (None: unknown or closed). Commits.
+
+    Round trips for a batch of good records: the certificates' SELECT, the claim's INSERT (each
+    record stored with its outcome as if it settles), the ledger's INSERT, the commit; only a
+    record whose use was already in the ledger (a replay or a clone) costs more."""
     now = int(rt.clock.time())
     items = [_read(position, raw) for position, raw in enumerate(records)]
+    _judge(rt, partner, [item for item in items if item.status is None], policy_of, now)
     claimed = _claim(rt, partner, items)
     _answer_duplicates(rt, partner, items, claimed)
-    fresh = [item for item in items if item.status is None]
-    _judge(rt, partner, fresh, policy_of, now)
-    _use(rt, partner, [item for item in fresh if item.status is None])
-    _store_outcomes(rt, partner, [item for item in items if item.record_id in claimed and item.claimer])
+    mine = [item for item in items if item.claimer]
+    for item in mine:
+        if item.status == REVOKED:
+            _finding(rt, partner, REVOKED, item, [item.record_id], item.lag)
+    changed = _use(rt, partner, [item for item in mine if item.status is None])
+    _store_outcomes(rt, partner, changed)
+    for item in mine:
+        item.status = item.status or SETTLED
     db.session.commit()
     return [item.answer() for item in items]
 
 
 def _claim(rt: Runtime, partner: PartnerView, items: list[Item]) -> set[str]:
-    """One ``INSERT ... ON CONFLICT DO NOTHING RETURNING record_id``: the record ids this request settles."""
+    """One ``INSERT ... ON CONFLICT DO NOTHING RETURNING record_id``: the record ids this request
+    settles, each stored with its outcome (``settled`` until the ledger says otherwise)."""
     now = rt.clock.now()
     rows, seen = [], set()
     for item in items:
-        item.claimer = False  # type: ignore[attr-defined]
         if item.record_id is None or item.record_id in seen:
             continue
         seen.add(item.record_id)
-        item.claimer = True  # type: ignore[attr-defined]
+        item.claimer = True
+        if item.status is None:
+            item.verification_id = "vf_" + secrets.token_hex(12)
         rows.append({"partner_id": partner.id, "record_id": item.record_id, "terminal_id": item.terminal_id or "-",
                      "scene": item.scene[:32] or "-", "serial": item.serial, "ctr": item.ctr, "code_hash": item.code_hash,
-                     "scanned_at": datetime.fromtimestamp(item.scanned_at, UTC), "status": "pending",
-                     "verification_id": None, "subject_enc": None, "created_at": now})
+                     "scanned_at": datetime.fromtimestamp(item.scanned_at, UTC), "status": item.status or SETTLED,
+                     "verification_id": item.verification_id, "subject_enc": _encrypted(rt, item.subject),
+                     "created_at": now})
     if not rows:
         return set()
     statement = upsert_insert(db.engine.dialect.name, OfflineRecord).on_conflict_do_nothing(
         index_elements=[OfflineRecord.partner_id, OfflineRecord.record_id]).returning(OfflineRecord.record_id)
-    return set(db.session.execute(statement, rows).scalars()) if len(rows) > 1 else \
+    claimed = set(db.session.execute(statement, rows).scalars()) if len(rows) > 1 else \
         set(db.session.execute(statement.values(rows[0])).scalars())
+    for item in items:
+        item.claimer = item.claimer and item.record_id in claimed
+    return claimed
+
+
+def _encrypted(rt: Runtime, subject: dict[str, Any] | None) -> str | None:
+    return rt.keyring.encrypt(json.dumps(subject), SUBJECT) if subject is not None else None
 
 
 def _answer_duplicates(rt: Runtime, partner: PartnerView, items: list[Item], claimed: set[str]) -> None:
     """A record id uploaded before (or twice in this request): the stored answer, as ``duplicate_record``."""
-    repeated = [item for item in items if item.record_id is not None
-                and (item.record_id not in claimed or not item.claimer)]
+    repeated = [item for item in items if item.record_id is not None and not item.claimer]
     if not repeated:
         return
     stored = {row.record_id: row for row in db.session.execute(
@@ -175,8 +198,7 @@ def _answer_duplicates(rt: Runtime, partner: PartnerView, items: list[Item], cla
                OfflineRecord.record_id.in_({item.record_id for item in repeated})))}
     for item in repeated:
         row = stored.get(item.record_id)
-        item.status = DUPLICATE
-        item.claimer = False  # type: ignore[attr-defined]
+        item.status, item.verification_id, item.subject = DUPLICATE, None, None
         if row is not None:
             item.verification_id = row.verification_id
             item.subject = json.loads(rt.keyring.decrypt(row.subject_enc, SUBJECT)) if row.subject_enc else None
@@ -206,20 +228,19 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
         if not terminals[item.terminal_id]:
             item.status = TERMINAL_UNKNOWN
             continue
-        checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at)  # type: ignore[attr-defined]
+        checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at)
         row = found.get(item.serial)
         if checked.step < 10 or row is None:  # steps 1-9 at scanned_at (10, the gate's own list, is not ours)
             item.status = INVALID
             continue
         item.card_id = row.id
         if row.revoked_at is not None and row.revoked_at.timestamp() <= item.scanned_at:
-            item.status = REVOKED
-            _finding(rt, partner, REVOKED, item, [item.record_id], item.scanned_at - int(row.revoked_at.timestamp()))
+            item.status, item.lag = REVOKED, item.scanned_at - int(row.revoked_at.timestamp())
             continue
         facts = CardFacts(row.id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
                           row.id_number_enc, row.id_number_index)
         context = SceneContext(rt, partner, item.terminal_id, item.direction, Holder(rt, facts))
-        item.subject, item.extra = policy.accept(context)  # type: ignore[attr-defined]
+        item.subject, item.extra = policy.accept(context)
 
 
 def use_key(serial: str, ctr: int) -> str:
@@ -227,50 +248,34 @@ def use_key(serial: str, ctr: int) -> str:
     return f"dgc2:{serial}:{ctr}"
 
 
-def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
+def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
     """INSERT the uses into the verification ledger (``ON CONFLICT (use_key) DO NOTHING``); a use
-    already there is a replay or a clone."""
+    already there is a replay or a clone. Returns the records that did not settle."""
     if not items:
-        return
-    rows = []
-    for item in items:
-        item.verification_id = "vf_" + secrets.token_hex(12)
-        extra = getattr(item, "extra", {}) or {}
-        rows.append({"id": item.verification_id, "partner_id": partner.id, "terminal_id": item.terminal_id,
-                     "scene": item.scene, "card_id": item.card_id, "accepted": True, "reason": None,
-                     "use_key": use_key(item.serial, item.ctr), "disclosed": ",".join(item.subject or {}) or None,
-                     "direction": extra.get("direction", item.direction),
-                     "linked_verification_id": extra.get("linked_verification_id"), "carrier": "ecard",
-                     "created_at": datetime.fromtimestamp(item.scanned_at, UTC)})
-    _set_pending_ids(partner, items)
+        return []
+    rows = [{"id": item.verification_id, "partner_id": partner.id, "terminal_id": item.terminal_id,
+             "scene": item.scene, "card_id": item.card_id, "accepted": True, "reason": None,
+             "use_key": use_key(item.serial, item.ctr), "disclosed": ",".join(item.subject or {}) or None,
+             "direction": item.extra.get("direction", item.direction),
+             "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
+             "created_at": datetime.fromtimestamp(item.scanned_at, UTC)} for item in items]
     statement = upsert_insert(db.engine.dialect.name, Verification).on_conflict_do_nothing(
         index_elements=[Verification.use_key]).returning(Verification.id)
     inserted = set(db.session.execute(statement, rows).scalars()) if len(rows) > 1 else \
         set(db.session.execute(statement.values(rows[0])).scalars())
-    for item in items:
-        if item.verification_id in inserted:
-            item.status = SETTLED
-        else:
-            _conflict(rt, partner, item)
-
-
-def _set_pending_ids(partner: PartnerView, items: list[Item]) -> None:
-    """Each claimed record names its would-be verification before the ledger INSERT, so that a
-    conflicting use later in the same batch finds the record that holds the use."""
-    statement = (update(OfflineRecord).where(OfflineRecord.partner_id == bindparam("p"),
-                                             OfflineRecord.record_id == bindparam("r"))
-                 .values(verification_id=bindparam("v")))
-    db.session.connection().execute(statement, [{"p": partner.id, "r": item.record_id, "v": item.verification_id}
-                                                for item in items])
+    refused = [item for item in items if item.verification_id not in inserted]
+    for item in refused:
+        _conflict(rt, partner, item)
+    return refused
 
 
 def _conflict(rt: Runtime, partner: PartnerView, item: Item) -> None:
     """(serial, ctr) is in the ledger: the records that hold it decide clone or replay."""
-    item.verification_id = None
     holder_id = db.session.scalar(select(Verification.id).where(Verification.use_key == use_key(item.serial, item.ctr)))
     earlier = db.session.execute(select(OfflineRecord.partner_id, OfflineRecord.record_id, OfflineRecord.code_hash)
                                  .where(OfflineRecord.verification_id == holder_id)).all() if holder_id else []
     record_ids = [row.record_id for row in earlier if row.partner_id == partner.id] + [item.record_id]
+    item.verification_id, item.subject = None, None
     if any(row.code_hash != item.code_hash for row in earlier):
         item.status = CLONE
         revoke_card_certificates(rt, item.card_id)
@@ -279,7 +284,6 @@ def _conflict(rt: Runtime, partner: PartnerView, item: Item) -> None:
     else:
         item.status = DOUBLE_USE
         _finding(rt, partner, "replay", item, record_ids)
-    item.subject = None
 
 
 def _revoke_serial(rt: Runtime, serial: str | None) -> None:
@@ -297,7 +301,7 @@ def _finding(rt: Runtime, partner: PartnerView, kind: str, item: Item, record_id
 
 
 def _store_outcomes(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
-    """One executemany UPDATE: each claimed record's status, verification and (encrypted) subject."""
+    """The records the ledger refused (replays, clones): their status, no verification, no subject."""
     if not items:
         return
     db.session.flush()
@@ -306,7 +310,7 @@ def _store_outcomes(rt: Runtime, partner: PartnerView, items: list[Item]) -> Non
                  .values(status=bindparam("s"), verification_id=bindparam("v"), subject_enc=bindparam("e")))
     db.session.connection().execute(statement, [
         {"p": partner.id, "r": item.record_id, "s": item.status, "v": item.verification_id,
-         "e": rt.keyring.encrypt(json.dumps(item.subject), SUBJECT) if item.subject is not None else None}
+         "e": None}
         for item in items])
 
 
