@@ -80,7 +80,7 @@ def batches(issued: list[tuple[offline.Certificate, offline.SigningKey]], record
         certificate, key = issued[(index // CODES_PER_CERTIFICATE) % len(issued)]
         ctr = index % CODES_PER_CERTIFICATE + CODES_PER_CERTIFICATE * (index // (CODES_PER_CERTIFICATE * len(issued)))
         text = offline.make_code(certificate, key, t=now, ctr=ctr).text
-        rows.append({"record_id": secrets.token_hex(16), "terminal_id": f"gate-{index % 500}", "scene": "transit",
+        rows.append({"record_id": secrets.token_hex(16), "terminal_id": f"gate-{index // 1000 % 500}", "scene": "transit",
                      "scanned_at": now, "code": text})
     return [rows[i:i + 1000] for i in range(0, len(rows), 1000)]
 

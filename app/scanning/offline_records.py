@@ -174,10 +174,10 @@ def _claim(rt: Runtime, partner: PartnerView, items: list[Item]) -> set[str]:
                      "created_at": now})
     if not rows:
         return set()
-    statement = upsert_insert(db.engine.dialect.name, OfflineRecord).on_conflict_do_nothing(
-        index_elements=[OfflineRecord.partner_id, OfflineRecord.record_id]).returning(OfflineRecord.record_id)
-    claimed = set(db.session.execute(statement, rows).scalars()) if len(rows) > 1 else \
-        set(db.session.execute(statement.values(rows[0])).scalars())
+    table = OfflineRecord.__table__
+    statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
+        index_elements=[table.c.partner_id, table.c.record_id]).returning(table.c.record_id)
+    claimed = set(db.session.connection().execute(statement, rows).scalars())
     for item in items:
         item.claimer = item.claimer and item.record_id in claimed
     return claimed
@@ -259,10 +259,10 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
              "direction": item.extra.get("direction", item.direction),
              "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
              "created_at": datetime.fromtimestamp(item.scanned_at, UTC)} for item in items]
-    statement = upsert_insert(db.engine.dialect.name, Verification).on_conflict_do_nothing(
-        index_elements=[Verification.use_key]).returning(Verification.id)
-    inserted = set(db.session.execute(statement, rows).scalars()) if len(rows) > 1 else \
-        set(db.session.execute(statement.values(rows[0])).scalars())
+    table = Verification.__table__
+    statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
+        index_elements=[table.c.use_key]).returning(table.c.id)
+    inserted = set(db.session.connection().execute(statement, rows).scalars())  # Core: insertmanyvalues, no ORM bulk path
     refused = [item for item in items if item.verification_id not in inserted]
     for item in refused:
         _conflict(rt, partner, item)
