@@ -58,11 +58,13 @@ class OfflineRecord(Base):
     find replays and clones; ``subject_enc`` is the answer's subject, encrypted (M-19)."""
 
     __tablename__ = "offline_records"
-    __table_args__ = (Index("ix_offline_records_serial_ctr", "serial", "ctr"),
+    __table_args__ = (Index("uq_offline_records_partner_record", "partner_id", "record_id", unique=True),
+                      Index("ix_offline_records_serial_ctr", "serial", "ctr"),
                       Index("ix_offline_records_verification", "verification_id"))
 
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
-    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)  # `citizencard keys reencrypt` moves subject_enc by id
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    record_id: Mapped[str] = mapped_column(String(64))
     terminal_id: Mapped[str] = mapped_column(String(64))
     scene: Mapped[str] = mapped_column(String(32))
     serial: Mapped[str | None] = mapped_column(String(16))

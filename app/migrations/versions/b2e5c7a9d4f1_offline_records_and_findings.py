@@ -19,6 +19,7 @@ depends_on = None
 def upgrade():
     op.create_table(
         'offline_records',
+        sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('partner_id', sa.Integer(), sa.ForeignKey('partners.id'), nullable=False),
         sa.Column('record_id', sa.String(length=64), nullable=False),
         sa.Column('terminal_id', sa.String(length=64), nullable=False),
@@ -31,8 +32,9 @@ def upgrade():
         sa.Column('verification_id', sa.String(length=32), nullable=True),
         sa.Column('subject_enc', sa.Text(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint('partner_id', 'record_id'),
+        sa.PrimaryKeyConstraint('id'),
     )
+    op.create_index('uq_offline_records_partner_record', 'offline_records', ['partner_id', 'record_id'], unique=True)
     op.create_index('ix_offline_records_serial_ctr', 'offline_records', ['serial', 'ctr'])
     op.create_index('ix_offline_records_verification', 'offline_records', ['verification_id'])
     op.create_table(
@@ -55,4 +57,5 @@ def downgrade():
     op.drop_table('offline_findings')
     op.drop_index('ix_offline_records_verification', table_name='offline_records')
     op.drop_index('ix_offline_records_serial_ctr', table_name='offline_records')
+    op.drop_index('uq_offline_records_partner_record', table_name='offline_records')
     op.drop_table('offline_records')
