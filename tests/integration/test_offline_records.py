@@ -199,3 +199,18 @@ def test_32_concurrent_uploads_of_one_batch_settle_each_record_once(api: ApiClie
         assert db.session.scalar(select(db.func.count()).select_from(Verification)
                                  .where(Verification.use_key.like("dgc2:%"))) == 20
     assert findings(api, operator) == []
+
+
+def test_findings_are_paged_and_another_partner_sees_none_of_them(api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    now = int(api.clock.time())
+    used = codes(api, phone, 3)
+    assert results(upload(api, operator, [record(code, "gate-1", now) for code in used])) == ["settled"] * 3
+    assert results(upload(api, operator, [record(code, "gate-2", now) for code in used])) == ["double_use"] * 3
+    first = operator.get(f"{FINDINGS_PATH}?limit=2").json
+    assert [f["kind"] for f in first["findings"]] == ["replay", "replay"]
+    rest = operator.get(f"{FINDINGS_PATH}?after={first['next_after']}").json
+    assert len(rest["findings"]) == 1 and rest["findings"][0]["id"] > first["next_after"]
+    other = GateOperator.__new__(GateOperator)
+    other.api, other.partner = api, api.partner(("transit",), name="Bus company")
+    assert other.get(FINDINGS_PATH).json["findings"] == []
+    assert operator.get(f"{FINDINGS_PATH}?limit=0").status_code == 422
