@@ -177,6 +177,7 @@ def _claim(rt: Runtime, partner: PartnerView, items: list[Item]) -> set[str]:
     table = OfflineRecord.__table__
     statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
         index_elements=[table.c.partner_id, table.c.record_id]).returning(table.c.record_id)
+    rows.sort(key=lambda row: row["record_id"])  # one order for every upload: overlapping batches cannot deadlock
     claimed = set(db.session.connection().execute(statement, rows).scalars())
     for item in items:
         item.claimer = item.claimer and item.record_id in claimed
@@ -259,6 +260,7 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
              "direction": item.extra.get("direction", item.direction),
              "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
              "created_at": datetime.fromtimestamp(item.scanned_at, UTC)} for item in items]
+    rows.sort(key=lambda row: row["use_key"])  # one order for every upload: overlapping batches cannot deadlock
     table = Verification.__table__
     statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
         index_elements=[table.c.use_key]).returning(table.c.id)

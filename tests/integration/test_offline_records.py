@@ -5,6 +5,7 @@ in one request, 32 concurrent uploads of one batch."""
 from __future__ import annotations
 
 import json
+import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -214,3 +215,18 @@ def test_findings_are_paged_and_another_partner_sees_none_of_them(api: ApiClient
     other.api, other.partner = api, api.partner(("transit",), name="Bus company")
     assert other.get(FINDINGS_PATH).json["findings"] == []
     assert operator.get(f"{FINDINGS_PATH}?limit=0").status_code == 422
+
+
+def test_32_gates_uploading_the_same_codes_in_different_orders_settle_each_use_once(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    now = int(api.clock.time())
+    shared = codes(api, phone, 20)
+
+    def one(n: int) -> list[str]:
+        batch = [record(code, f"gate-{n}", now) for code in shared]
+        random.Random(n).shuffle(batch)
+        return results(upload(api, operator, batch, api.app.test_client()))
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = [status for answer in pool.map(one, range(32)) for status in answer]
+    assert answers.count("settled") == 20 and answers.count("double_use") == 20 * 31, set(answers)
