@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, text, update
 
 from app.card.models import Card, OfflineCertificate, OfflineKey
 from app.card.offline_keys import OFFLINE_ISSUING
@@ -174,14 +174,29 @@ def _claim(rt: Runtime, partner: PartnerView, items: list[Item]) -> set[str]:
                      "created_at": now})
     if not rows:
         return set()
-    table = OfflineRecord.__table__
-    statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
-        index_elements=[table.c.partner_id, table.c.record_id]).returning(table.c.record_id)
     rows.sort(key=lambda row: row["record_id"])  # one order for every upload: overlapping batches cannot deadlock
-    claimed = set(db.session.connection().execute(statement, rows).scalars())
+    claimed = _insert_new(OfflineRecord.__table__, rows, ("partner_id", "record_id"), "record_id")
     for item in items:
         item.claimer = item.claimer and item.record_id in claimed
     return claimed
+
+
+def _insert_new(table: Table, rows: list[dict[str, Any]], conflict: tuple[str, ...], returning: str) -> set[Any]:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING RETURNING returning`` for ``rows``, one statement.
+
+    On PostgreSQL the rows travel as one array per column (``SELECT * FROM unnest(...)``): a short
+    statement text whatever the batch size (a 1,000-row VALUES list cost psycopg a third of the
+    upload's time to parse, every time). Elsewhere: SQLAlchemy's insertmanyvalues."""
+    connection = db.session.connection()
+    if db.engine.dialect.name != "postgresql":
+        statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
+            index_elements=[table.c[name] for name in conflict]).returning(table.c[returning])
+        return set(connection.execute(statement, rows).scalars())
+    names = list(rows[0])
+    arrays = ", ".join(f"CAST(:{name} AS {table.c[name].type.compile(dialect=db.engine.dialect)}[])" for name in names)
+    statement = text(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+                     f"ON CONFLICT ({', '.join(conflict)}) DO NOTHING RETURNING {returning}")
+    return set(connection.execute(statement, {name: [row[name] for row in rows] for name in names}).scalars())
 
 
 def _encrypted(rt: Runtime, subject: dict[str, Any] | None) -> str | None:
