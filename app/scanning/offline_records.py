@@ -113,11 +113,7 @@ def _read(position: int, raw: Any) -> Item:
         item.status = INVALID
         return item
     item.terminal_id, item.scene, item.scanned_at, item.direction = terminal_id, scene, scanned_at, direction
-    try:
-        item.code = offline.parse(code)
-    except offline.FormatError:
-        item.status = INVALID
-    item.code_text = code
+    item.code_text = code  # parsed once, by the gate's check (:func:`_judge`)
     return item
 
 
@@ -229,10 +225,8 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
            now: int) -> None:
     """Steps 2-4 of the module docstring, and the scene's subject for the records that pass."""
     trust = _trust(rt) if items else None
-    serials = {item.serial for item in items if item.serial}
-    found = {row.serial: row for row in db.session.execute(_FACTS.where(OfflineCertificate.serial.in_(serials)))} \
-        if serials else {}
     terminals: dict[str, bool] = {}
+    passed = []
     for item in items:
         policy = policy_of(item.scene)
         if policy is None or not policy.permits(partner) or item.scene not in offline.SCENE_BITS \
@@ -245,8 +239,17 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
             item.status = TERMINAL_UNKNOWN
             continue
         checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at)
+        item.code = checked.code
+        if checked.step < 10:  # steps 1-9 at scanned_at (10, the gate's own list, is not ours)
+            item.status = INVALID
+            continue
+        passed.append((item, policy))
+    serials = {item.serial for item, _policy in passed}
+    found = {row.serial: row for row in db.session.execute(_FACTS.where(OfflineCertificate.serial.in_(serials)))} \
+        if serials else {}
+    for item, policy in passed:
         row = found.get(item.serial)
-        if checked.step < 10 or row is None:  # steps 1-9 at scanned_at (10, the gate's own list, is not ours)
+        if row is None:  # a serial the platform never issued
             item.status = INVALID
             continue
         item.card_id = row.id
