@@ -13,10 +13,11 @@ A gate that accepted a ``DGC2:`` code with no network keeps a record ``{"record_
 4. ``revoked_at_scan``: the certificate was revoked before ``scanned_at`` (finding
    ``revoked_at_scan`` with the lag). Scanned before the revocation: settled, whenever uploaded.
 5. The ledger: the use is INSERTed into ``verifications`` (the online ledger) with ``use_key``
-   ``dgc2:<serial hex>:<ctr>`` under its unique index, ``created_at`` = ``scanned_at``, the gate's
-   terminal id: ``settled``. When (serial, ctr) is already there: ``clone_suspect`` if any earlier
-   record of it has different code bytes (a copied device key made another code with the same
-   counter; the card's certificates are revoked and go on the next deny list at once), else
+   ``dgc2:<serial hex>:<ctr>`` under its unique index, the gate's terminal id, ``created_at`` the
+   settlement time (the audit seal copies verifications in time order: a back-dated row would miss
+   the chain; ``scanned_at`` stays on the offline record): ``settled``. When (serial, ctr) is
+   already there: ``clone_suspect`` if any earlier record of it has different code bytes (a copied
+   device key made another code with the same counter; the card's certificates are revoked and go on the next deny list at once), else
    ``double_use`` (the same code used online, or accepted at another gate: a replay).
 """
 from __future__ import annotations
@@ -272,12 +273,15 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
     already there is a replay or a clone. Returns the records that did not settle."""
     if not items:
         return []
+    # The settlement time, not scanned_at: the audit seal copies verifications in created_at order
+    # past a watermark, so a back-dated row would never enter the chain (scanned_at stays on the record).
+    settled_at = rt.clock.now()
     rows = [{"id": item.verification_id, "partner_id": partner.id, "terminal_id": item.terminal_id,
              "scene": item.scene, "card_id": item.card_id, "accepted": True, "reason": None,
              "use_key": use_key(item.serial, item.ctr), "disclosed": ",".join(item.subject or {}) or None,
              "direction": item.extra.get("direction", item.direction),
              "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
-             "created_at": datetime.fromtimestamp(item.scanned_at, UTC)} for item in items]
+             "created_at": settled_at} for item in items]
     rows.sort(key=lambda row: row["use_key"])  # one order for every upload: overlapping batches cannot deadlock
     table = Verification.__table__
     statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
