@@ -142,6 +142,7 @@ def _register_http(app: Flask) -> None:
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import offline as partner_offline
+    from scenes import offline_records as partner_offline_records
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
 
@@ -155,7 +156,8 @@ def _register_http(app: Flask) -> None:
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
-                      partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp):
+                      partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
+                      partner_offline_records.blp):
         api.register_blueprint(blueprint)
     partner_views.document_one_carrier(api.spec)
     refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")

@@ -24,6 +24,8 @@ from app.partners.models import Partner
 from app.platform.crypto import KeyringError
 from app.platform.db import db
 from app.runtime import Runtime
+from app.scanning.models import OfflineRecord
+from app.scanning.offline_records import SUBJECT as OFFLINE_RECORD_SUBJECT
 from app.service_desk.models import Staff
 from app.service_desk.staff import TOTP_SEED
 
@@ -39,6 +41,7 @@ ENCRYPTED_COLUMNS = (
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
     (Staff, "totp_seed_enc", TOTP_SEED),
     (OfflineKey, "private_enc", OFFLINE_KEY_PURPOSE),
+    (OfflineRecord, "subject_enc", OFFLINE_RECORD_SUBJECT),
 )
 # Every blind index stored next to the encrypted value it was computed from: (model, index column,
 # encrypted column, purpose of the encryption, the function the app writes the index with).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -49,3 +49,48 @@ class LendingFlag(Base):
     seconds: Mapped[int]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+class OfflineRecord(Base):
+    """An uploaded offline scan (DGC2, docs/offline-codes.md "Records for upload"): one row per
+    (partner, ``record_id``), claimed by one conditional INSERT so a re-upload answers the stored
+    result (``duplicate_record``). ``serial``/``ctr``/``code_hash`` (SHA-256 of the code's bytes)
+    find replays and clones; ``subject_enc`` is the answer's subject, encrypted (M-19)."""
+
+    __tablename__ = "offline_records"
+    __table_args__ = (Index("uq_offline_records_partner_record", "partner_id", "record_id", unique=True),
+                      Index("ix_offline_records_serial_ctr", "serial", "ctr"),
+                      Index("ix_offline_records_verification", "verification_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # `citizencard keys reencrypt` moves subject_enc by id
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    record_id: Mapped[str] = mapped_column(String(64))
+    terminal_id: Mapped[str] = mapped_column(String(64))
+    scene: Mapped[str] = mapped_column(String(32))
+    serial: Mapped[str | None] = mapped_column(String(16))
+    ctr: Mapped[int | None]
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    scanned_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    verification_id: Mapped[str | None] = mapped_column(String(32))
+    subject_enc: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class OfflineFinding(Base):
+    """What the upload detector found (``GET /api/partner/v1/offline/findings``): ``replay`` (one
+    code accepted twice: at two gates, or online and at a gate), ``clone`` (the same serial and
+    counter with different bytes: the certificate is revoked), ``revoked_at_scan`` (accepted after
+    the revocation; ``lag_seconds`` after it). ``record_ids``: the partner's records, comma-separated."""
+
+    __tablename__ = "offline_findings"
+    __table_args__ = (Index("ix_offline_findings_partner", "partner_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    serial: Mapped[str] = mapped_column(String(16))
+    ctr: Mapped[int]
+    record_ids: Mapped[str] = mapped_column(String(200))
+    lag_seconds: Mapped[int | None]
+    created_at: Mapped[datetime]
