@@ -129,10 +129,12 @@ def test_the_main_job_through_gunicorn(server: Server, wechat: WeChatStandIn) ->
 
     def attempt(n: int) -> dict:
         body, headers = _signed(partner, code, f"gate-{n}")
-        return requests.post(server.base + VERIFY_PATH, data=body, headers=headers, timeout=30).json()
+        answer = requests.post(server.base + VERIFY_PATH, data=body, headers=headers, timeout=30)
+        return {"status": answer.status_code, **answer.json()}
 
     with ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(attempt, range(50)))
+    assert all("accepted" in answer for answer in answers), [a for a in answers if "accepted" not in a]
     assert sum(answer["accepted"] for answer in answers) == 1
     assert sorted(answer["reason"] for answer in answers if not answer["accepted"]) == ["code_used"] * 49
 
