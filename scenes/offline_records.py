@@ -47,7 +47,9 @@ class OfflineRecordSchema(ma.Schema):
 
 
 class RecordsRequestSchema(ma.Schema):
-    records = ma.fields.List(ma.fields.Raw(metadata={"type": "object", "description": "An OfflineRecord"}),
+    # Items are not typed in the contract: a malformed item (even a non-object) is answered
+    # ``invalid`` and the others are processed (issue 16), so no item shape is a 422.
+    records = ma.fields.List(ma.fields.Raw(allow_none=True, metadata={"description": "An OfflineRecord; anything else is answered invalid"}),
                              required=True, validate=ma.validate.Length(1, MAX_RECORDS))
 
 

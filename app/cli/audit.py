@@ -72,8 +72,12 @@ def audit_checkpoint(path: Path) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(content, encoding="utf-8")
-    os.replace(partial, path)
+    try:
+        partial.write_text(content, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        click.echo(f"checkpoint not written: cannot write {path}: {exc.strerror}", err=True)
+        sys.exit(1)
     click.echo(f"checkpoint written to {path}")
 
 

@@ -138,6 +138,10 @@ class SigningKeys:
         """(key id, base64 signature) by the current key."""
         return self.current, base64.b64encode(self._private[self.current].sign(message)).decode()
 
+    def has(self, key_id: str) -> bool:
+        """Whether ``key_id`` is one of the listed keys."""
+        return key_id in self._private
+
     def verify(self, key_id: str | None, signature: str | None, message: bytes) -> bool:
         """Whether ``signature`` (base64) is a listed key's signature of ``message``."""
         key = self._private.get(key_id or "")

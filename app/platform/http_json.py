@@ -92,7 +92,7 @@ class StrictJsonParser(FlaskParser):
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         data = req.get_data(cache=True)
-        if not data:
+        if not data and not req.content_length:  # a form body may already be parsed away: it still had a length
             return core.missing
         if not is_json_request(req):
             raise AppError("unsupported_media_type", 415, "send the body with Content-Type: application/json")

@@ -95,6 +95,16 @@ def _signing_keys(setting: str) -> SigningKeys:
     return SigningKeys.from_setting(setting)
 
 
+def _unsigned_head_problem(rt: Runtime, head: AuditChainHead) -> str:
+    """Why the head's signature does not verify: a key id no longer listed (a configuration
+    mistake) reads differently from a bad signature under a listed key (tampering)."""
+    if head.key_id and not signing_keys(rt).has(head.key_id):
+        return (f"head (seq {head.seq}) is signed by key '{head.key_id}', which CARD_AUDIT_KEYS does not list: "
+                "restore that key to the list (keep old keys listed after the first) and verify again")
+    return (f"head (seq {head.seq}) is not signed by a CARD_AUDIT_KEYS key: records were appended or the head was "
+            "moved back outside the app (recovery, once checked: citizencard audit resign)")
+
+
 def _head_signed(rt: Runtime, head: Any) -> bool:
     """Whether ``head`` carries our signature (the empty chain's head needs none)."""
     if (head.seq, head.hash) == (0, GENESIS):
@@ -252,8 +262,7 @@ def verify_chain(rt: Runtime, checkpoint: Checkpoint | None = None) -> ChainRepo
     if head is not None and (head.seq, head.hash) != (expected - 1, previous):
         bad = f"seq {expected}: missing (the chain head records {head.seq} records); the tail was deleted"
     elif head is not None and not _head_signed(rt, head):
-        bad = (f"head (seq {head.seq}) is not signed by a CARD_AUDIT_KEYS key: records were appended or the head was "
-               "moved back outside the app (recovery, once checked: citizencard audit resign)")
+        bad = _unsigned_head_problem(rt, head)
     elif checkpoint is not None:
         bad = _against_checkpoint(checkpoint, expected - 1, at_checkpoint)
     return ChainReport(expected - 1, _pending(), previous, bad)

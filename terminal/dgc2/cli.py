@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scene", required=True, help="the terminal's scene, e.g. transit")
     parser.add_argument("--now", type=int, default=None, help="Unix seconds (default: this machine's clock)")
     parser.add_argument("--terminal-id", default="dgc2-verify")
-    parser.add_argument("--direction", default=None)
+    parser.add_argument("--direction", default=None, choices=("entry", "exit"),
+                        help="entry or exit, kept in the upload record (the platform refuses other values)")
     parser.add_argument("--state", type=Path, default=None, help="JSON file holding the gate's memory between runs")
     parser.add_argument("code", help="the scanned text, DGC2:...")
     return parser

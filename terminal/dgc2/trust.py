@@ -85,8 +85,14 @@ def _key(alg, public_key) -> VerifyingKey:
         raise TrustListError(f"bad key: {exc}") from exc
 
 
-def read_root_key(document: dict) -> RootKey:
-    """A :class:`RootKey` from ``{"root_kid", "alg", "public_key"}``; other fields are ignored."""
+def read_root_key(document: dict | str | bytes) -> RootKey:
+    """A :class:`RootKey` from ``{"root_kid", "alg", "public_key"}`` (the object, or the text that
+    ``citizencard offline root-key`` prints); other fields are ignored."""
+    if isinstance(document, (str, bytes)):
+        try:
+            document = json.loads(document)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TrustListError("root key is not JSON") from exc
     if not isinstance(document, dict):
         raise TrustListError("root key must be a JSON object")
     return RootKey(_int(document.get("root_kid"), "root_kid", high=0xFFFF),

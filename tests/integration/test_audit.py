@@ -2,6 +2,7 @@
 sealed by the job, and any edited, deleted or reordered record detected and named."""
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -265,6 +266,22 @@ def test_a_checkpoint_of_a_tampered_chain_is_not_written(api: ApiClient, tmp_pat
     _tamper(api, update(AuditRecord).where(AuditRecord.seq == 1).values(reason="x"))
     refused = api.app.test_cli_runner().invoke(main, ["audit", "checkpoint", str(tmp_path / "checkpoint.json")])
     assert refused.exit_code == 1 and not (tmp_path / "checkpoint.json").exists()
+
+
+def test_a_checkpoint_to_a_missing_directory_is_one_clear_line(api: ApiClient, tmp_path: Any) -> None:
+    _records(api, 1)
+    refused = api.app.test_cli_runner().invoke(main, ["audit", "checkpoint", str(tmp_path / "absent" / "cp.json")])
+    assert refused.exit_code == 1 and "checkpoint not written: cannot write" in refused.output
+    assert "Traceback" not in refused.output and "FileNotFoundError" not in refused.output
+
+
+def test_a_head_signed_by_a_key_dropped_from_the_list_is_named_as_a_missing_key(api: ApiClient) -> None:
+    """An operator who removed the old key from CARD_AUDIT_KEYS is told so, not told of tampering."""
+    _records(api, 2)
+    api.rt.config["CARD_AUDIT_KEYS"] = "other1:" + base64.b64encode(b"o" * 32).decode()
+    report = _verify(api)
+    assert not report.ok and "which CARD_AUDIT_KEYS does not list" in report.first_bad
+    assert "appended" not in report.first_bad
 
 
 def test_a_deleted_tail_is_detected_by_the_head(api: ApiClient) -> None:

@@ -40,6 +40,10 @@ def test_the_trust_list_reads_back_what_was_written() -> None:
 def test_the_root_key_document_is_what_citizencard_offline_root_key_prints() -> None:
     document = {"root_kid": 5, "alg": "ed25519", "public_key": b64.encode(ROOT.public_key)}
     assert read_root_key(document).to_json() == document
+    # as text too, like read_trust_list: the docs' example passes the file's text
+    assert read_root_key(json.dumps(document)).to_json() == document
+    with pytest.raises(TrustListError, match="root key is not JSON"):
+        read_root_key("not json")
 
 
 @pytest.mark.parametrize("attack", ["other_root", "other_root_kid", "payload_swapped", "signature_flipped", "alg_claimed"])

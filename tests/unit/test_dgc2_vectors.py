@@ -105,3 +105,12 @@ def test_dgc2_verify_says_why_it_cannot_decide(tmp_path: Path, capsys) -> None:
     (tmp_path / "root.json").write_text(json.dumps({**DOCUMENT["keys"]["root"], "root_kid": 2}))
     assert cli.main([*args, vector["code"]]) == 2
     assert "another root key" in capsys.readouterr().err
+
+
+def test_dgc2_verify_refuses_a_direction_the_platform_would_refuse(tmp_path: Path, capsys) -> None:
+    """A record with ``direction: "sideways"`` is ``invalid`` at upload: the gate tool says so at once."""
+    vector = DOCUMENT["vectors"][0]
+    args = _files(tmp_path, vector)
+    with pytest.raises(SystemExit) as refused:
+        cli.main([*args, "--direction", "sideways", vector["code"]])
+    assert refused.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
