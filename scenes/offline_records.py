@@ -49,7 +49,7 @@ class OfflineRecordSchema(ma.Schema):
 class RecordsRequestSchema(ma.Schema):
     # Items are not typed in the contract: a malformed item (even a non-object) is answered
     # ``invalid`` and the others are processed (issue 16), so no item shape is a 422.
-    records = ma.fields.List(ma.fields.Raw(allow_none=True, metadata={"description": "An OfflineRecord; anything else is answered invalid"}),
+    records = ma.fields.List(ma.fields.Raw(allow_none=True, metadata={"description": "An OfflineRecord; anything else: invalid"}),
                              required=True, validate=ma.validate.Length(1, MAX_RECORDS))
 
 
