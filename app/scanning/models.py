@@ -32,6 +32,9 @@ class Verification(Base):
     direction: Mapped[str | None] = mapped_column(String(8))  # transit: entry / exit
     linked_verification_id: Mapped[str | None] = mapped_column(String(32))  # transit: an exit's entry
     carrier: Mapped[str] = mapped_column(String(8), default="ecard", server_default="ecard")  # ecard / physical
+    # DGC2 accepted online: SHA-256 (hex) of the code's bytes, so that an upload of another code with
+    # the same serial and ctr is told as a clone, not a replay (app/scanning/offline_records.py).
+    code_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
 

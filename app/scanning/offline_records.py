@@ -22,7 +22,6 @@ A gate that accepted a ``DGC2:`` code with no network keeps a record ``{"record_
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from app.platform.db import db
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 from app.scanning.models import OfflineFinding, OfflineRecord, Verification
-from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_use_key
+from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_code_hash, dgc2_use_key
 from qr import offline
 
 MAX_RECORDS = 1000
@@ -80,7 +79,7 @@ class Item:
 
     @property
     def code_hash(self) -> str | None:
-        return hashlib.sha256(self.code.to_bytes()).hexdigest() if self.code else None
+        return dgc2_code_hash(self.code) if self.code else None
 
     claimer: bool = False
     lag: int | None = None
@@ -290,12 +289,14 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
 
 def _conflict(rt: Runtime, partner: PartnerView, item: Item) -> None:
     """(serial, ctr) is in the ledger: the records that hold it decide clone or replay."""
-    holder_id = db.session.scalar(select(Verification.id).where(Verification.use_key == dgc2_use_key(bytes.fromhex(item.serial), item.ctr)))
+    holder = db.session.execute(select(Verification.id, Verification.code_hash)
+                                .where(Verification.use_key == dgc2_use_key(bytes.fromhex(item.serial), item.ctr))).first()
     earlier = db.session.execute(select(OfflineRecord.partner_id, OfflineRecord.record_id, OfflineRecord.code_hash)
-                                 .where(OfflineRecord.verification_id == holder_id)).all() if holder_id else []
+                                 .where(OfflineRecord.verification_id == holder.id)).all() if holder else []
     record_ids = [row.record_id for row in earlier if row.partner_id == partner.id] + [item.record_id]
     item.verification_id, item.subject = None, None
-    if any(row.code_hash != item.code_hash for row in earlier):
+    used_online_with_other_bytes = holder is not None and holder.code_hash not in (None, item.code_hash)
+    if used_online_with_other_bytes or any(row.code_hash != item.code_hash for row in earlier):
         item.status = CLONE
         revoke_card_certificates(rt, item.card_id)
         _revoke_serial(rt, item.serial)

@@ -227,6 +227,7 @@ class OneTimeUse:
     counter: int
     mark_ttl: int
     use_key: str
+    code_hash: str | None = None  # DGC2: SHA-256 of the code's bytes, kept on the record (clone detection)
 
     @classmethod
     def dgc1(cls, scanned: payload.CodePayload) -> OneTimeUse:
@@ -236,7 +237,13 @@ class OneTimeUse:
     @classmethod
     def dgc2(cls, code: offline.Code) -> OneTimeUse:
         use_key = dgc2_use_key(code.certificate.serial, code.ctr)
-        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key)
+        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key, dgc2_code_hash(code))
+
+
+def dgc2_code_hash(code: offline.Code) -> str:
+    """SHA-256 (hex) of a DGC2 code's bytes: two codes with one (serial, ctr) and different hashes
+    were made by two holders of one device key (a clone, docs/offline-codes.md)."""
+    return hashlib.sha256(code.to_bytes()).hexdigest()
 
 
 def dgc2_use_key(serial: bytes, ctr: int) -> str:
@@ -472,6 +479,7 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
         "use_key": use_key, "created_at": rt.clock.now(),
+        "code_hash": decision.use.code_hash if use_key else None,
         "disclosed": ",".join(answer.subject) if answer.subject else None,
         "direction": None, "linked_verification_id": None, "carrier": decision.carrier,
     }

@@ -152,6 +152,22 @@ def test_a_code_used_online_then_uploaded_is_a_double_use(api: ApiClient, phone:
     assert results(upload(api, operator, [record(code, at=int(api.clock.time()))])) == ["double_use"]
 
 
+def test_a_clone_of_a_code_used_online_is_flagged_and_its_serial_is_on_the_next_deny_list(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """A trial found that a clone escaped when the first use was online (only uploads kept the bytes)."""
+    now = int(api.clock.time())
+    certificate, device = phone.certificate()
+    original = offline.make_code(certificate, device, t=now, ctr=7).text
+    clone = offline.make_code(certificate, device, t=now + 2, ctr=7).text  # another phone, same key and counter
+    online = api.verify(operator.partner, original, terminal_id="gate-1")
+    assert online.json["accepted"], online.json
+    api.clock.advance(2)
+    replayed, cloned = record(original, "gate-2", now), record(clone, "gate-9", now + 2)
+    assert results(upload(api, operator, [replayed, cloned])) == ["double_use", "clone_suspect"]
+    assert [f["kind"] for f in findings(api, operator)] == ["replay", "clone"]
+    assert certificate.serial in operator.deny(operator.trust())
+
+
 def test_a_clone_is_flagged_and_its_serial_is_on_the_next_deny_list(api: ApiClient, phone: Phone, operator: GateOperator) -> None:
     now = int(api.clock.time())
     certificate, device = phone.certificate()
