@@ -55,7 +55,7 @@ import app.platform.offload as offload
 if sys.argv[3] == "inline":
     offload._gevent_patched = lambda: False  # the hash in the event loop, as before issue 15 item 7
 from app.server import serve_forever
-serve_forever(sys.argv[1], int(sys.argv[2]))
+serve_forever(sys.argv[1], sys.argv[2], sys.argv[2], "")  # bind, workers, default workers, no config file
 """
 
 
