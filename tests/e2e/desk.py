@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,23 +19,9 @@ from ..conftest import APP_SECRET, APPID
 from ..helpers import PERSON, STAFF_PASSWORD
 from .test_gunicorn import SAMPLE_ROSTER, Server
 
-START_SECONDS = 90  # a loaded 2-core machine
-
-
-class DeskServer(Server):
-    def start(self) -> None:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                return super().start()
-            except RuntimeError:
-                if time.monotonic() > deadline:
-                    raise
-                self.stop()
-
 
 @pytest.fixture(params=["production", "embedded"])
-def desk_server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatStandIn, worker_id: str) -> Iterator[DeskServer]:
+def desk_server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatStandIn, worker_id: str) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
            "CARD_CONSOLE_SECURE_COOKIE": "0"}  # plain HTTP on loopback
@@ -45,7 +30,7 @@ def desk_server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatSt
     if request.param == "production":
         env["DATABASE_URL"] = backends.fresh_postgres(worker_id, "e2e")
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
-    server = DeskServer(env, tmp_path / "gunicorn.log")
+    server = Server(env, tmp_path / "gunicorn.log")
     server.start()
     imported = server.cli("roster", "import", str(SAMPLE_ROSTER))
     assert imported.returncode == 0, imported.stderr

@@ -11,14 +11,15 @@ import requests
 from app.service_desk.lookup import CHECKS_PER_TICKET
 from standins.wechat import WeChatStandIn
 
-from .desk import DeskServer, bound_citizen, console_session, csrf_of, desk_server
+from .desk import bound_citizen, console_session, csrf_of, desk_server
+from .test_gunicorn import Server
 
 pytestmark = pytest.mark.e2e
 __all__ = ["desk_server"]
 BURST = 40
 
 
-def test_simultaneous_caller_checks_are_counted_before_they_are_answered(desk_server: DeskServer,
+def test_simultaneous_caller_checks_are_counted_before_they_are_answered(desk_server: Server,
                                                                          wechat: WeChatStandIn) -> None:
     bearer = bound_citizen(desk_server, wechat)
     filed = requests.post(desk_server.base + "/api/mp/v1/complaints", headers=bearer, timeout=30,

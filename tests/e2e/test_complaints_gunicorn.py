@@ -9,13 +9,14 @@ import requests
 
 from standins.wechat import WeChatStandIn
 
-from .desk import DeskServer, bound_citizen, desk_server
+from .desk import bound_citizen, desk_server
+from .test_gunicorn import Server
 
 pytestmark = pytest.mark.e2e
 __all__ = ["desk_server"]
 
 
-def test_forty_simultaneous_filings_through_gunicorn_make_five_tickets(desk_server: DeskServer, wechat: WeChatStandIn) -> None:
+def test_forty_simultaneous_filings_through_gunicorn_make_five_tickets(desk_server: Server, wechat: WeChatStandIn) -> None:
     bearer = bound_citizen(desk_server, wechat)
     url = desk_server.base + "/api/mp/v1/complaints"
 

@@ -10,8 +10,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -61,36 +59,18 @@ def log_in(base: str, session: tuple[requests.Session, str], username: str, pass
                                                      "otp": "123456"}, timeout=120, allow_redirects=False).status_code
 
 
-class ConsoleServer(Server):
-    """``citizencard serve`` with ``WORKERS`` workers, patient with a loaded machine's start-up."""
-
-    def start(self) -> None:
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "app", "serve", "--bind", f"127.0.0.1:{self.port}", "--workers", str(WORKERS)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/api/openapi.json", timeout=5).status_code == 200:
-                    return
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.3)
-        raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text())
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[ConsoleServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("console-limits")
     env = {**os.environ, "CARD_INSTANCE_PATH": str(tmp), "CARD_CONSOLE_SECURE_COOKIE": "0",
            "DATABASE_URL": backends.fresh_postgres(worker_id, "e2econsole"), "REDIS_URL": backends.redis_url(worker_id)}
-    srv = ConsoleServer(env, tmp / "gunicorn.log")
+    srv = Server(env, tmp / "gunicorn.log", workers=WORKERS)
     srv.start()
     yield srv
     srv.stop()
 
 
-def test_simultaneous_log_ins_are_counted_before_they_are_evaluated(server: ConsoleServer) -> None:
+def test_simultaneous_log_ins_are_counted_before_they_are_evaluated(server: Server) -> None:
     created = server.cli("staff", "create", "--role", "agent", "--username", "target1", "--password", STAFF_PASSWORD, "--json")
     assert created.returncode == 0, created.stderr
     sessions = [browser(server.base, n) for n in range(32)]
@@ -107,7 +87,7 @@ def test_simultaneous_log_ins_are_counted_before_they_are_evaluated(server: Cons
     assert log_in(server.base, browser(server.base, 40), "target1", STAFF_PASSWORD) == 429
 
 
-def _partner(server: ConsoleServer) -> dict[str, str]:
+def _partner(server: Server) -> dict[str, str]:
     created = server.cli("partner", "create", "--name", "Metro", "--scenes", "transit", "--json")
     assert created.returncode == 0, created.stderr
     return json.loads(created.stdout)
@@ -125,7 +105,7 @@ def verification_seconds(base: str, partner: dict[str, str]) -> float:
     return time.monotonic() - began
 
 
-def test_a_verification_answers_while_log_ins_are_being_hashed(server: ConsoleServer) -> None:
+def test_a_verification_answers_while_log_ins_are_being_hashed(server: Server) -> None:
     partner = _partner(server)
     idle = sorted(verification_seconds(server.base, partner) for _ in range(10))[-2]  # near the worst of 10
     sessions = [browser(server.base, 100 + n) for n in range(32)]
