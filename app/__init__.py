@@ -95,6 +95,11 @@ def _database_defaults(app: Flask) -> None:
     # invalidates the pool, so the app recovers without a restart.
     # hide_parameters: an error's log line shows the SQL, never the values (personal data, M-19).
     options: dict[str, Any] = {"pool_size": 20, "max_overflow": 10, "hide_parameters": True}
+    if app.config.get("CARD_DATABASE_POOLER") == "transaction":
+        # PgBouncer < 1.21 in transaction mode hands each transaction any server connection: a
+        # statement psycopg prepared on one is unknown on the next ("prepared statement ... does
+        # not exist"). None: psycopg never prepares (docs/operations.md, "PgBouncer").
+        options["connect_args"] = {"prepare_threshold": None}
     if uri.startswith("sqlite"):
         options = {"connect_args": {"timeout": 30}, "hide_parameters": True}
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)

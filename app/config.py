@@ -131,6 +131,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Who may read GET /metrics (app/probes.py): these networks, not through a proxy, or the bearer token
         "CARD_METRICS_ALLOW": problems.check(_networks, env, "CARD_METRICS_ALLOW", "127.0.0.1,::1"),
         "CARD_METRICS_TOKEN": problems.check(_metrics_token, env),
+        # What is between the app and PostgreSQL: `transaction` (PgBouncer in transaction mode) turns
+        # off psycopg's prepared statements, which such a pooler cannot keep (app/__init__.py)
+        "CARD_DATABASE_POOLER": problems.check(_pooler, env),
     }
     if production:
         _refuse_weak_secrets(config, problems)
@@ -221,6 +224,16 @@ def _log_format(env: Mapping[str, str], card_env: str) -> str:
     value = env.get("CARD_LOG_FORMAT") or ("json" if card_env == "production" else "text")
     if value not in ("json", "text"):
         raise ConfigError("CARD_LOG_FORMAT must be json or text")
+    return value
+
+
+DATABASE_POOLERS = ("none", "session", "transaction")
+
+
+def _pooler(env: Mapping[str, str]) -> str:
+    value = env.get("CARD_DATABASE_POOLER") or "none"
+    if value not in DATABASE_POOLERS:
+        raise ConfigError(f"CARD_DATABASE_POOLER must be one of {', '.join(DATABASE_POOLERS)}")
     return value
 
 

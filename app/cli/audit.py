@@ -20,16 +20,28 @@ def audit() -> None:
 
 
 @audit.command("seal")
+@click.option("--loop", is_flag=True, help="Keep running, sealing every --interval seconds (a service: deploy/systemd)")
+@click.option("--interval", type=click.FloatRange(1, 3600), default=60.0, show_default=True)
 @with_appcontext
-def audit_seal() -> None:
-    """Copy settled partner verifications (older than 60 s) into the chain, oldest first. Run it every minute."""
+def audit_seal(loop: bool, interval: float) -> None:
+    """Copy settled partner verifications (older than 60 s) into the chain, oldest first. Run it
+    every minute, or with --loop. Exit 1 when the chain refuses (an unsigned head: see `audit
+    verify`), in a loop too: a service manager then restarts it and the failure is seen."""
+    import time
+
+    from app.platform.db import db
     from app.service_desk.audit import seal_pending
 
-    try:
-        click.echo(f"sealed {seal_pending(runtime())}")
-    except AppError as exc:
-        click.echo(f"not sealed: {exc.message}", err=True)
-        sys.exit(1)
+    while True:
+        try:
+            click.echo(f"sealed {seal_pending(runtime())}")
+        except AppError as exc:
+            click.echo(f"not sealed: {exc.message}", err=True)
+            sys.exit(1)
+        db.session.remove()
+        if not loop:
+            return
+        time.sleep(interval)
 
 
 @audit.command("verify")

@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from app.platform.migration_lock import lock_migrations
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -99,6 +101,7 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            lock_migrations(connection)  # servers started together: one migrates, the others wait
             context.run_migrations()
 
 

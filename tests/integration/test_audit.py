@@ -166,7 +166,23 @@ def test_a_forged_append_fails_verify(api: ApiClient) -> None:
     assert refused.value.code == "audit_head_unsigned" and refused.value.http_status == 503
     sealing = api.app.test_cli_runner().invoke(main, ["audit", "seal"])
     assert sealing.exit_code == 1 and "not sealed" in sealing.output
+    looping = api.app.test_cli_runner().invoke(main, ["audit", "seal", "--loop", "--interval", "1"])
+    assert looping.exit_code == 1 and "not sealed" in looping.output  # the service stops: its manager restarts it, visibly
     assert _head(api)[0] == 4
+
+
+def test_the_seal_loop_seals_each_round(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit seal --loop` (the deploy/systemd service) seals, sleeps --interval, seals again."""
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("time.sleep", sleep)
+    result = api.app.test_cli_runner().invoke(main, ["audit", "seal", "--loop", "--interval", "7"])
+    assert result.output.count("sealed 0") == 2 and sleeps == [7.0, 7.0]
 
 
 def test_an_unsigned_head_is_re_signed_by_an_audited_command(api: ApiClient) -> None:
