@@ -196,7 +196,10 @@ _oldest: dict[str, tuple[float, Month | None]] = {}
 
 
 def oldest_month(conn: Connection) -> Month | None:
-    """The oldest monthly partition (cached 10 minutes per database URL); None when there is none."""
+    """The oldest monthly partition (cached 10 minutes per database URL); None when there is none
+    (SQLite, or a table not partitioned)."""
+    if conn.dialect.name != "postgresql":
+        return None
     key = conn.engine.url.render_as_string(hide_password=True)
     cached = _oldest.get(key)
     if cached is None or time.monotonic() - cached[0] > _OLDEST_TTL:

@@ -129,6 +129,15 @@ def test_the_hot_statements_touch_one_partition(partitioned) -> None:  # type: i
         holder = select(Verification.id, Verification.code_hash).where(
             Verification.use_key == f"dgc2:{SERIAL}:7", Verification.code_step == step_of(NBF))
         assert _explain(conn, holder, {}) == {"p202610"}
+        # the history's statement for one month (app.scanning.history._walk), and its tail before the oldest month
+        low, high = Month.of_step(step).steps
+        page = (select(Verification.id).where(Verification.card_id == 1, Verification.code_step >= low,
+                                              Verification.code_step < high)
+                .order_by(Verification.created_at.desc(), Verification.id.desc()).limit(21))
+        assert _explain(conn, page, {}) == this_month
+        oldest = partitions.monthly_partitions(conn)[0]
+        tail = select(Verification.id).where(Verification.card_id == 1, Verification.code_step < oldest.first_step)
+        assert _explain(conn, tail, {}) == {"default"}
 
 
 def test_an_unnest_insert_on_conflict_uses_the_partition_key_index(partitioned) -> None:  # type: ignore[no-untyped-def]
