@@ -76,7 +76,7 @@ def partitions_drop_expired(keep_months: int | None) -> None:
 @with_appcontext
 def partitions_check(ahead: int) -> None:
     """Exit 1 when the default partition holds rows (a month had no partition when they were
-    written) or a partition of this month or the next ``--ahead`` ones is missing."""
+    written) or a partition of this month or the next --ahead ones is missing."""
     from app.scanning.partitions import Month, default_rows, monthly_partitions, step_of
 
     conn = _partitioned_connection()
