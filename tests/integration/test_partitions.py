@@ -185,3 +185,34 @@ def test_ensure_creates_the_months_ahead_and_retention_drops_only_sealed_old_mon
         with db.engine.connect() as conn:
             months = partitions.monthly_partitions(conn)
         assert months[0] == this.plus(-6) and this.plus(-7).partition in dropped.output
+
+
+def test_on_sqlite_the_migration_adds_the_step_to_a_plain_table_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite keeps a plain table: the same code_step values and keys, no partitions."""
+    from sqlalchemy import MetaData, Table, insert
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.sqlite", "REDIS_URL": None})
+    with app.app_context():
+        upgrade(revision=BEFORE)
+        with db.engine.begin() as conn:
+            conn.execute(text("PRAGMA foreign_keys=OFF"))
+            tables = MetaData()
+            certificates = Table("offline_certificates", tables, autoload_with=conn)
+            conn.execute(insert(certificates).values(serial=SERIAL, card_id=1, device_id=1, kid=1, alg="ed25519",
+                                                     device_public_key="k", scenes=1, fare_class=0, not_before=NBF,
+                                                     expires_at=NBF + timedelta(hours=24), created_at=NBF))
+            conn.execute(insert(Table("verifications", tables, autoload_with=conn)), _old_rows())
+        upgrade()
+        with db.engine.connect() as conn:
+            assert not partitions.is_partitioned(conn)
+            steps = dict(conn.execute(text("SELECT id, code_step FROM verifications")).all())
+        assert steps == {"vf_dgc1": step_of(NOW), "vf_dgc2": step_of(NBF),
+                         "vf_refused": step_of(datetime(2025, 3, 15, 8, 0, tzinfo=UTC))}
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO verifications (id, partner_id, terminal_id, scene, accepted, created_at, "
+                              "use_key, carrier, code_step) SELECT 'vf_again', partner_id, terminal_id, scene, 1, "
+                              "created_at, use_key, carrier, code_step FROM verifications WHERE id = 'vf_dgc2'"))
+        downgrade(revision=BEFORE)
+        with db.engine.connect() as conn:
+            assert sorted(conn.execute(text("SELECT id FROM verifications")).scalars()) == ["vf_dgc1", "vf_dgc2", "vf_refused"]
+        db.engine.dispose()
