@@ -216,3 +216,28 @@ def test_on_sqlite_the_migration_adds_the_step_to_a_plain_table_and_back(tmp_pat
         with db.engine.connect() as conn:
             assert sorted(conn.execute(text("SELECT id FROM verifications")).scalars()) == ["vf_dgc1", "vf_dgc2", "vf_refused"]
         db.engine.dispose()
+
+
+def test_the_history_pages_across_months_and_the_default_partition(api) -> None:  # type: ignore[no-untyped-def]
+    """A year ago (no partition: the default one), a month ago (its own partition), now: newest first,
+    one per page, on both backends."""
+    citizen, partner = api.bound_citizen(), api.partner(scenes=("transit",))
+    start = api.clock.at
+    with api.app.app_context(), db.engine.begin() as conn:
+        if partitions.is_partitioned(conn):
+            partitions.ensure(conn, datetime.fromtimestamp(start - 35 * 86400, UTC), 0)
+    for days, terminal in ((400, "gate-1"), (35, "gate-2"), (0, "gate-3")):
+        api.clock.at = start - days * 86400
+        assert api.verify(partner, api.code(citizen), terminal_id=terminal).json["accepted"] is True
+    seen, cursor = [], ""
+    while True:
+        page = api.client.get(f"/api/mp/v1/card/verifications?limit=1{cursor}", headers=api.bearer(citizen)).json
+        seen += [item["terminal_id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page['next_cursor']}"
+    assert seen == ["gate-3", "gate-2", "gate-1"]
+    if api.app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        with api.app.app_context(), db.engine.connect() as conn:
+            placed = conn.execute(text("SELECT terminal_id, tableoid::regclass::text FROM verifications")).all()
+        assert dict(placed)["gate-1"] == partitions.DEFAULT_PARTITION
