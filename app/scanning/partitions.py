@@ -185,9 +185,10 @@ def _refuse_unsealed(conn: Connection, table: str, where: str, sealed_before: da
         raise ValueError(f"{table} holds records not yet copied into the audit chain: run `citizencard audit seal` first")
 
 
-def default_rows(conn: Connection) -> int:
-    """Rows in the default partition (0 is healthy: every row found its month's partition)."""
-    return conn.execute(text(f"SELECT count(*) FROM {DEFAULT_PARTITION}")).scalar() or 0
+def default_rows(conn: Connection, cap: int | None = None) -> int:
+    """Rows in the default partition, counted up to ``cap`` (0 is healthy: every row found its month's partition)."""
+    limit = f" LIMIT {int(cap)}" if cap is not None else ""
+    return conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {DEFAULT_PARTITION}{limit}) AS rows")).scalar() or 0
 
 
 # The oldest monthly partition, kept per process for a while: the history walks down to it.

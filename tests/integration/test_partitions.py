@@ -241,3 +241,18 @@ def test_the_history_pages_across_months_and_the_default_partition(api) -> None:
         with api.app.app_context(), db.engine.connect() as conn:
             placed = conn.execute(text("SELECT terminal_id, tableoid::regclass::text FROM verifications")).all()
         assert dict(placed)["gate-1"] == partitions.DEFAULT_PARTITION
+
+
+def test_metrics_show_the_rows_of_the_default_partition(api) -> None:  # type: ignore[no-untyped-def]
+    """A record whose month has no partition lands in the default one: the gauge (PostgreSQL) says so."""
+    def gauge() -> str | None:
+        body = api.client.get("/metrics").get_data(as_text=True)
+        found = re.search(r"^card_verifications_default_partition_rows (\S+)$", body, re.M)
+        return found.group(1) if found else None
+
+    postgres = api.app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
+    assert gauge() == ("0.0" if postgres else None)
+    citizen, partner = api.bound_citizen(), api.partner(scenes=("transit",))
+    api.clock.at -= 400 * 86400
+    assert api.verify(partner, api.code(citizen)).json["accepted"] is True
+    assert gauge() == ("1.0" if postgres else None)
