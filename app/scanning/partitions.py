@@ -181,7 +181,7 @@ def drop_expired(conn: Connection, now: datetime, keep_months: int, sealed_befor
 
 def _refuse_unsealed(conn: Connection, table: str, where: str, sealed_before: datetime | None) -> None:
     newest = conn.execute(text(f"SELECT max(created_at) FROM {table} WHERE {where}")).scalar()
-    if newest is not None and (sealed_before is None or newest > sealed_before):
+    if newest is not None and (sealed_before is None or newest >= sealed_before):  # equal: a later id may be unsealed
         raise ValueError(f"{table} holds records not yet copied into the audit chain: run `citizencard audit seal` first")
 
 
