@@ -23,6 +23,7 @@ from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
 from app.runtime import EXTENSION_KEY, build_runtime
+from app.scanning.partitions import include_name
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -35,7 +36,8 @@ def create_app(config: dict[str, Any] | None = None, clock: Clock | None = None)
     _database_defaults(app)
     db.init_app(app)
     app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (teardowns run in reverse)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,
+                     include_name=include_name)  # partitions are no models of their own
     _register_http(app)
     app.wsgi_app = TrustedProxies(app.wsgi_app, parse_networks(app.config.get("CARD_TRUSTED_PROXIES")))  # type: ignore[method-assign]
     with app.app_context():

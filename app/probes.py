@@ -85,7 +85,33 @@ def prometheus() -> Any:
     if not _may_scrape():
         raise AppError("not_found", 404, "not found")
     body, content_type = metrics.exposition()
-    return Response(body, content_type=content_type)
+    return Response(body + _default_partition_gauge(), content_type=content_type)
+
+
+DEFAULT_ROWS_CAP = 10_000
+
+
+def _default_partition_gauge() -> bytes:
+    """``card_verifications_default_partition_rows``: rows in the default partition of the
+    verification records (PostgreSQL; counted up to 10,000 at each scrape; alert above 0: a month
+    had no partition, docs/operations.md "Partitioned verification records"). Absent on SQLite or
+    when the database does not answer."""
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.scanning import partitions
+
+    try:
+        with db.engine.connect() as conn:
+            rows = partitions.default_rows(conn, DEFAULT_ROWS_CAP) if partitions.is_partitioned(conn) else None
+    except SQLAlchemyError:
+        return b""
+    if rows is None:
+        return b""
+    registry = CollectorRegistry()
+    Gauge("card_verifications_default_partition_rows", "Verification records in the default partition (capped at 10,000)",
+          registry=registry).set(rows)
+    return generate_latest(registry)
 
 
 def _may_scrape() -> bool:

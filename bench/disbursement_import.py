@@ -133,8 +133,9 @@ class VerificationProbe(threading.Thread):
                 try:
                     with conn.transaction():
                         conn.execute("UPDATE cards SET failed_attempts = failed_attempts WHERE id = %s", (card,))
-                        conn.execute("INSERT INTO verifications (id, partner_id, terminal_id, scene, card_id, accepted, created_at) "
-                                     "VALUES (%s, %s, 'probe', 'transit', %s, true, now())", (f"{self.label}-{n}", self.partner_id, card))
+                        conn.execute("INSERT INTO verifications (id, partner_id, terminal_id, scene, card_id, accepted, created_at, "
+                                     "code_step) VALUES (%s, %s, 'probe', 'transit', %s, true, now(), "
+                                     "floor(extract(epoch FROM now()) / 30))", (f"{self.label}-{n}", self.partner_id, card))
                 except psycopg.errors.LockNotAvailable:
                     self.lock_waits += 1
                 self.durations.append(time.perf_counter() - started)

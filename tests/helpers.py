@@ -144,3 +144,13 @@ class Console:
 
     def get(self, path: str) -> Any:
         return self.client.get(path)
+
+
+def verification_row(verification_id: str) -> Any:
+    """The verification record of ``verification_id`` (its primary key is (id, code_step): no ``session.get``)."""
+    from sqlalchemy import select
+
+    from app.platform.db import db
+    from app.scanning.models import Verification
+
+    return db.session.scalars(select(Verification).where(Verification.id == verification_id)).first()

@@ -60,10 +60,12 @@ def issue_code(rt: Runtime, token: str) -> IssuedCode:
 
 
 # The highest use key the durable ledger holds for the device in the step (an index range on
-# the card's recent records: ix_verifications_card_created).
+# the card's recent records: ix_verifications_card_created, in the step's partition only: a DGC1
+# use key's code_step is its step, app.scanning.partitions).
 _LAST_USE_KEY = (
     select(func.max(Verification.use_key))
-    .where(Verification.card_id == Card.id, Verification.created_at >= bindparam("since"),
+    .where(Verification.card_id == Card.id, Verification.code_step == bindparam("step"),
+           Verification.created_at >= bindparam("since"),
            Verification.use_key.between(Device.pseudonym + ":" + bindparam("low"), Device.pseudonym + ":" + bindparam("high")))
     .scalar_subquery()
 )
@@ -84,7 +86,7 @@ _ACTIVE_DEVICE = (
 
 def _active_device(rt: Runtime, token: str) -> Any:
     step = totp.time_step(rt.clock.time())
-    params = {"digest": token_digest(token), "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
+    params = {"digest": token_digest(token), "step": step, "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
     with autocommit_connection() as conn:
         row = conn.execute(_ACTIVE_DEVICE, params).first()

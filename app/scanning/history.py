@@ -1,16 +1,20 @@
 """A citizen's own verification history (GET /api/mp/v1/card/verifications)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 
 from app.card.devices import bound_card
 from app.identity.models import MpAccount
 from app.partners.models import Partner, Terminal
-from app.platform.cursor import decode_cursor, encode_cursor
+from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
 from app.platform.db import db
+from app.runtime import runtime
+from app.scanning import partitions
 from app.scanning.models import Verification
 
 MAX_PAGE = 100
@@ -38,24 +42,62 @@ class HistoryPage:
 
 
 def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> HistoryPage:
-    """One page of the account's card's verifications; 422 ``cursor_invalid`` for a bad cursor."""
+    """One page of the account's card's verifications; 422 ``cursor_invalid`` for a bad cursor.
+
+    On a partitioned PostgreSQL table each statement reads one month's partition (the month of the
+    records' code step, app.scanning.partitions), newest month first, until the page is full or
+    the oldest partition is read: a page is newest first by month of the code's step, then by time
+    (a DGC2 code whose certificate began in the previous month is listed with that month)."""
     card = bound_card(account)
+    after = _decode(cursor) if cursor else None
     query = (
         select(Verification, Partner.name, Terminal.location)
         .join(Partner, Partner.id == Verification.partner_id)
         .outerjoin(Terminal, (Terminal.partner_id == Verification.partner_id) & (Terminal.terminal_id == Verification.terminal_id))
         .where(Verification.card_id == card.id)
         .order_by(Verification.created_at.desc(), Verification.id.desc())
-        .limit(limit + 1)
     )
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        query = query.where(or_(Verification.created_at < at,
-                                and_(Verification.created_at == at, Verification.id < last_id)))
-    rows = db.session.execute(query).all()
+    oldest = partitions.oldest_month(db.session.connection())  # None: SQLite (a plain table)
+    rows = db.session.execute(_after(query, after).limit(limit + 1)).all() if oldest is None \
+        else _walk(query, after, oldest, limit + 1)
     items = [_item(row.Verification, row.name, row.location) for row in rows[:limit]]
-    more = len(rows) > limit
-    return HistoryPage(items, encode_cursor(rows[limit - 1].Verification.created_at, rows[limit - 1].Verification.id) if more else None)
+    return HistoryPage(items, _encode(rows[limit - 1].Verification) if len(rows) > limit else None)
+
+
+def _walk(query: Any, after: tuple[datetime, str, int] | None, oldest: partitions.Month, wanted: int) -> list[Any]:
+    """Month by month (one partition per statement), from the cursor's month or this one, then
+    whatever the default partition holds from before the oldest month."""
+    start = partitions.Month.of_step(after[2] if after else partitions.step_of(runtime().clock.now()) + 1)
+    month, rows = start, []
+    while len(rows) < wanted and month >= oldest:
+        low, high = month.steps
+        in_month = query.where(Verification.code_step >= low, Verification.code_step < high)
+        rows += db.session.execute(_after(in_month, after if month == start else None).limit(wanted - len(rows))).all()
+        month = month.previous()
+    if len(rows) < wanted:
+        older = query.where(Verification.code_step < min(oldest, start).first_step)
+        rows += db.session.execute(_after(older, after if start < oldest else None).limit(wanted - len(rows))).all()
+    return rows
+
+
+def _after(query: Any, after: tuple[datetime, str, int] | None) -> Any:
+    if after is None:
+        return query
+    at, last_id, _step = after
+    return query.where(or_(Verification.created_at < at, and_(Verification.created_at == at, Verification.id < last_id)))
+
+
+def _encode(verification: Verification) -> str:
+    """The keyset cursor: the row's time, and its code step and id as ``<step hex>-<id without vf_>``."""
+    return encode_cursor(verification.created_at, f"{verification.code_step:x}-{verification.id.removeprefix('vf_')}")
+
+
+def _decode(cursor: str) -> tuple[datetime, str, int]:
+    at, key = decode_cursor(cursor)
+    step, dash, rest = key.partition("-")
+    if not dash or not rest or not re.fullmatch(r"[0-9a-f]{1,9}", step):
+        raise cursor_invalid()
+    return at, "vf_" + rest, int(step, 16)
 
 
 def _item(verification: Verification, partner_name: str, location: str | None) -> HistoryItem:

@@ -2,32 +2,40 @@
 the card-lending flags (M-27) raised from those records."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Connection, ForeignKey, Index, String, Text, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
+from app.scanning import partitions
 
 
 class Verification(Base):
     """``card_id`` is set when the code named a known card, accepted or not. ``use_key``
-    (device pseudonym and moving factor, never the password) is the durable one-time ledger."""
+    (device pseudonym and moving factor, never the password) is the durable one-time ledger,
+    unique with ``code_step``, the partition key on PostgreSQL (app/scanning/partitions.py: one
+    use key always has one code step, so the pair is as unique as the key)."""
 
     __tablename__ = "verifications"
     __table_args__ = (
+        Index("uq_verifications_use_key_step", "use_key", "code_step", unique=True),
         Index("ix_verifications_card_created", "card_id", "created_at"),
         Index("ix_verifications_created", "created_at", "id"),  # the audit seal job reads in this order
+        {"postgresql_partition_by": "RANGE (code_step)"},  # create_all (tests) as the migration: partitioned
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The code's 30-s time step (app/scanning/partitions.py): PostgreSQL partitions by it.
+    code_step: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     terminal_id: Mapped[str] = mapped_column(String(64))
     scene: Mapped[str] = mapped_column(String(32))
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     accepted: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(32))
-    use_key: Mapped[str | None] = mapped_column(String(40), unique=True)  # accepted uses only: qr-format.md
+    use_key: Mapped[str | None] = mapped_column(String(40))  # accepted uses only: qr-format.md
     disclosed: Mapped[str | None] = mapped_column(String(300))  # the subject's field names, comma-separated
     direction: Mapped[str | None] = mapped_column(String(8))  # transit: entry / exit
     linked_verification_id: Mapped[str | None] = mapped_column(String(32))  # transit: an exit's entry
@@ -36,6 +44,15 @@ class Verification(Base):
     # the same serial and ctr is told as a clone, not a replay (app/scanning/offline_records.py).
     code_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+@event.listens_for(Verification.__table__, "after_create")
+def _first_partitions(_table: Any, connection: Connection, **_kw: Any) -> None:
+    """``create_all`` on PostgreSQL: the default partition and this month's and the next two, as
+    the migration makes them (app.scanning.partitions)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"CREATE TABLE {partitions.DEFAULT_PARTITION} PARTITION OF {partitions.TABLE} DEFAULT"))
+        partitions.ensure(connection, datetime.now(UTC), 2)
 
 
 class LendingFlag(Base):

@@ -13,7 +13,8 @@ A gate that accepted a ``DGC2:`` code with no network keeps a record ``{"record_
 4. ``revoked_at_scan``: the certificate was revoked before ``scanned_at`` (finding
    ``revoked_at_scan`` with the lag). Scanned before the revocation: settled, whenever uploaded.
 5. The ledger: the use is INSERTed into ``verifications`` (the online ledger) with ``use_key``
-   ``dgc2:<serial hex>:<ctr>`` under its unique index, the gate's terminal id, ``created_at`` the
+   ``dgc2:<serial hex>:<ctr>`` under its unique index with ``code_step`` (the step of the
+   certificate's ``nbf``, as online: app.scanning.partitions), the gate's terminal id, ``created_at`` the
    settlement time (the audit seal copies verifications in time order: a back-dated row would miss
    the chain; ``scanned_at`` stays on the offline record): ``settled``. When (serial, ctr) is
    already there: ``clone_suspect`` if any earlier record of it has different code bytes (a copied
@@ -40,6 +41,7 @@ from app.partners.terminals import registered_terminal
 from app.platform.db import db
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
+from app.scanning import partitions
 from app.scanning.models import OfflineFinding, OfflineRecord, Verification
 from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_code_hash, dgc2_use_key
 from qr import offline
@@ -263,7 +265,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
 
 
 def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
-    """INSERT the uses into the verification ledger (``ON CONFLICT (use_key) DO NOTHING``); a use
+    """INSERT the uses into the verification ledger (``ON CONFLICT (use_key, code_step) DO NOTHING``); a use
     already there is a replay or a clone. Returns the records that did not settle."""
     if not items:
         return []
@@ -272,14 +274,15 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
     settled_at = rt.clock.now()
     rows = [{"id": item.verification_id, "partner_id": partner.id, "terminal_id": item.terminal_id,
              "scene": item.scene, "card_id": item.card_id, "accepted": True, "reason": None,
-             "use_key": dgc2_use_key(bytes.fromhex(item.serial), item.ctr), "disclosed": ",".join(item.subject or {}) or None,
+             "use_key": dgc2_use_key(bytes.fromhex(item.serial), item.ctr), "code_step": _code_step(item),
+             "disclosed": ",".join(item.subject or {}) or None,
              "direction": item.extra.get("direction", item.direction),
              "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
              "created_at": settled_at} for item in items]
     rows.sort(key=lambda row: row["use_key"])  # one order for every upload: overlapping batches cannot deadlock
     table = Verification.__table__
     statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
-        index_elements=[table.c.use_key]).returning(table.c.id)
+        index_elements=[table.c.use_key, table.c.code_step]).returning(table.c.id)
     inserted = set(db.session.connection().execute(statement, rows).scalars())  # Core: insertmanyvalues, no ORM bulk path
     refused = [item for item in items if item.verification_id not in inserted]
     for item in refused:
@@ -287,10 +290,17 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
     return refused
 
 
+def _code_step(item: Item) -> int:
+    """The ledger's partition step of the item's code: its certificate's ``nbf`` (app.scanning.partitions)."""
+    assert item.code is not None
+    return partitions.dgc2_code_step(item.code.certificate.nbf)
+
+
 def _conflict(rt: Runtime, partner: PartnerView, item: Item) -> None:
     """(serial, ctr) is in the ledger: the records that hold it decide clone or replay."""
     holder = db.session.execute(select(Verification.id, Verification.code_hash)
-                                .where(Verification.use_key == dgc2_use_key(bytes.fromhex(item.serial), item.ctr))).first()
+                                .where(Verification.use_key == dgc2_use_key(bytes.fromhex(item.serial), item.ctr),
+                                       Verification.code_step == _code_step(item))).first()
     earlier = db.session.execute(select(OfflineRecord.partner_id, OfflineRecord.record_id, OfflineRecord.code_hash)
                                  .where(OfflineRecord.verification_id == holder.id)).all() if holder else []
     record_ids = [row.record_id for row in earlier if row.partner_id == partner.id] + [item.record_id]

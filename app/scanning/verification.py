@@ -58,6 +58,7 @@ from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
+from app.scanning import partitions
 from app.scanning.chip_reads import chip_read_allowed
 from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
 from app.scanning.lending import check_lending
@@ -221,23 +222,27 @@ class OneTimeUse:
     DGC1: one mark per device pseudonym, its moving factor as counter (a later code retires earlier
     ones); use key ``PSEUDONYM:factor``. DGC2: one mark per (serial, ctr) with counter 1 (exactly a
     second use of the same code is refused); use key ``dgc2:<serial hex>:<ctr>`` (:func:`dgc2_use_key`),
-    which offline uploads share, so a code used online and then uploaded (or the reverse) is used once."""
+    which offline uploads share, so a code used online and then uploaded (or the reverse) is used once.
+    ``code_step``: the record's partition step, a function of the use key (app.scanning.partitions)."""
 
     mark_key: str
     counter: int
     mark_ttl: int
     use_key: str
+    code_step: int
     code_hash: str | None = None  # DGC2: SHA-256 of the code's bytes, kept on the record (clone detection)
 
     @classmethod
     def dgc1(cls, scanned: payload.CodePayload) -> OneTimeUse:
         factor = totp.moving_factor(scanned.step, scanned.sequence)
-        return cls(replay.ledger_key(scanned.pseudonym), factor, replay.MARK_TTL_SECONDS, f"{scanned.pseudonym}:{factor}")
+        return cls(replay.ledger_key(scanned.pseudonym), factor, replay.MARK_TTL_SECONDS, f"{scanned.pseudonym}:{factor}",
+                   partitions.dgc1_code_step(factor))
 
     @classmethod
     def dgc2(cls, code: offline.Code) -> OneTimeUse:
         use_key = dgc2_use_key(code.certificate.serial, code.ctr)
-        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key, dgc2_code_hash(code))
+        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key, partitions.dgc2_code_step(code.certificate.nbf),
+                   dgc2_code_hash(code))
 
 
 def dgc2_code_hash(code: offline.Code) -> str:
@@ -259,9 +264,9 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
          answer_key: str, nonce: NonceClaim) -> VerificationAnswer:
     """The one-time rule: the first use is accepted, a re-read gets the earlier answer."""
     answer = _answer(policy, decision)
-    kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time()}), KEPT_ANSWER)
     use = decision.use
     assert use is not None
+    kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time(), "step": use.code_step}), KEPT_ANSWER)
     folded = nonce.folded()
     outcome, earlier = rt.store.use_once(use.mark_key, use.counter, use.mark_ttl, answer_key, kept,
                                          DUPLICATE_WINDOW_SECONDS, folded)
@@ -307,19 +312,24 @@ def _as_duplicate(rt: Runtime, kept_text: str | None) -> VerificationAnswer | No
     Only once that acceptance is recorded (issue 15 item 10): the answer is kept in the store
     before the first read's INSERT commits, and that INSERT may still fail. Until the record is
     there the re-read answers 503 ``service_unavailable`` (retry), never ``accepted``; one
-    primary-key look-up, on re-reads only (the accepted path pays nothing)."""
+    primary-key look-up in the record's partition, on re-reads only (the accepted path pays nothing)."""
     kept = json.loads(rt.keyring.decrypt(kept_text, KEPT_ANSWER)) if kept_text and kept_text != VOID else {}
     if not kept or rt.clock.time() - kept["at"] > DUPLICATE_WINDOW_SECONDS:
         return None
     with autocommit_connection() as conn:
-        recorded = conn.execute(_RECORDED, {"id": kept["answer"]["verification_id"]}).first()
+        if "step" in kept:
+            recorded = conn.execute(_RECORDED, {"id": kept["answer"]["verification_id"], "step": kept["step"]}).first()
+        else:  # kept by a release before the partitioning, within the last 60 s
+            recorded = conn.execute(_RECORDED_ANY_STEP, {"id": kept["answer"]["verification_id"]}).first()
     if recorded is None:
         raise AppError("service_unavailable", 503, "the first read of this code is not recorded yet; retry shortly",
                        headers={"Retry-After": "1"})
     return VerificationAnswer(**{**kept["answer"], "duplicate": True})
 
 
-_RECORDED = select(Verification.id).where(Verification.id == bindparam("id"), Verification.accepted.is_(True))
+_RECORDED = select(Verification.id).where(Verification.id == bindparam("id"), Verification.code_step == bindparam("step"),
+                                          Verification.accepted.is_(True))
+_RECORDED_ANY_STEP = select(Verification.id).where(Verification.id == bindparam("id"), Verification.accepted.is_(True))
 
 
 def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:
@@ -469,17 +479,20 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
     """INSERT the record, committed before this returns; False when an accepted use was already recorded.
 
     The record of an accepted verification carries its ``use_key`` (pseudonym and moving factor)
-    under a unique index: a second ledger, durable, behind the store's (a Redis that lost its data
-    cannot make a code verify twice). Core, not the unit of work, and in a batch with the other
+    under a unique index with its ``code_step`` (the code's step; a record without a use key: its
+    own time's): a second ledger, durable, behind the store's (a Redis that lost its data cannot
+    make a code verify twice). Core, not the unit of work, and in a batch with the other
     requests' records of the moment (app.platform.group_commit): this runs on every scan.
     """
     facts = decision.facts
-    use_key = decision.use.use_key if answer.accepted and decision.use else None
+    use = decision.use if answer.accepted else None
+    now = rt.clock.now()
     row = {
         "id": answer.verification_id, "partner_id": partner.id, "terminal_id": terminal_id, "scene": answer.scene,
         "card_id": facts.card_id if facts else None, "accepted": answer.accepted, "reason": answer.reason,
-        "use_key": use_key, "created_at": rt.clock.now(),
-        "code_hash": decision.use.code_hash if use_key else None,
+        "use_key": use.use_key if use else None, "created_at": now,
+        "code_step": use.code_step if use else partitions.step_of(now),
+        "code_hash": use.code_hash if use else None,
         "disclosed": ",".join(answer.subject) if answer.subject else None,
         "direction": None, "linked_verification_id": None, "carrier": decision.carrier,
     }
@@ -492,8 +505,9 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
 
 
 def _insert_records(rows: list[dict[str, Any]]) -> list[bool]:
-    """One ``INSERT ... ON CONFLICT (use_key) DO NOTHING RETURNING id`` for the batch (SQLAlchemy's
-    insertmanyvalues), committed; per row, whether it was inserted."""
+    """One ``INSERT ... ON CONFLICT (use_key, code_step) DO NOTHING RETURNING id`` for the batch
+    (SQLAlchemy's insertmanyvalues), committed; per row, whether it was inserted. The conflict target
+    is the partitioned table's unique index (app.scanning.partitions)."""
     with autocommit_connection() as conn:
         inserted = set(conn.execute(_record_statement(db.engine.dialect.name), rows).scalars())
     return [row["id"] in inserted for row in rows]
@@ -502,7 +516,7 @@ def _insert_records(rows: list[dict[str, Any]]) -> list[bool]:
 @cache
 def _record_statement(dialect: str) -> Any:
     stmt = upsert_insert(dialect, Verification)
-    return stmt.on_conflict_do_nothing(index_elements=[Verification.use_key]).returning(Verification.id)
+    return stmt.on_conflict_do_nothing(index_elements=[Verification.use_key, Verification.code_step]).returning(Verification.id)
 
 
 # --- The physical card at chip readers (docs/card-lifecycle.md "At terminals") ----------------

@@ -162,6 +162,13 @@ _LAST_COPIED = (select(AuditRecord.at, AuditRecord.reference).where(AuditRecord.
                 .order_by(AuditRecord.seq.desc()).limit(1))
 
 
+def sealed_until() -> datetime | None:
+    """``created_at`` of the newest verification record copied into the chain (None: none yet).
+    Records created up to it are in the chain (the seal copies in (created_at, id) order)."""
+    last = db.session.execute(_LAST_COPIED).first()
+    return last.at if last else None
+
+
 def _after_last_copied(query: Any) -> Any:
     last = db.session.execute(_LAST_COPIED).first()
     if last is None:

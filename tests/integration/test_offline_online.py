@@ -17,7 +17,7 @@ from app.scanning.models import Verification
 from qr import offline
 from scenes.signing import authorization_header
 
-from ..helpers import ApiClient
+from ..helpers import ApiClient, verification_row
 from .test_login import error_code
 from .test_offline_certificates import HOLDER, Phone
 
@@ -49,7 +49,7 @@ def test_a_dgc2_code_is_accepted_online_with_the_scene_s_subject(api: ApiClient,
     assert set(answer["subject"]) == set(dgc1["subject"])  # the scene policy's subject, as for DGC1
     assert answer["subject"]["settlement_token"] == dgc1["subject"]["settlement_token"]  # per-partner token: the same
     with api.app.app_context():
-        row = db.session.get(Verification, answer["verification_id"])
+        row = verification_row(answer["verification_id"])
         assert row.use_key is not None and row.use_key.startswith("dgc2:") and row.card_id is not None
         assert text not in json.dumps({c.name: str(getattr(row, c.name)) for c in Verification.__table__.columns})
 
@@ -156,7 +156,7 @@ def test_a_tampered_dgc2_code_is_invalid_and_names_no_card(api: ApiClient, phone
     answer = api.verify(partner, _flip(text, byte)).json
     assert (answer["accepted"], answer["reason"], answer["subject"]) == (False, "code_invalid", None)
     with api.app.app_context():
-        row = db.session.get(Verification, answer["verification_id"])
+        row = verification_row(answer["verification_id"])
         assert row.card_id is None
     assert api.verify(partner, text, terminal_id="gate-2").json["accepted"] is True  # the real code survives
 

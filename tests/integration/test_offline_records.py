@@ -19,7 +19,7 @@ from app.platform.db import db
 from app.scanning.models import Verification
 from qr import offline
 
-from ..helpers import ApiClient
+from ..helpers import ApiClient, verification_row
 from .test_offline_certificates import HOLDER, Phone
 from .test_offline_lists import GateOperator
 
@@ -80,7 +80,7 @@ def test_an_accepted_offline_scan_is_settled_in_the_online_ledger_with_the_onlin
     assert online.json["accepted"], online.json
     assert answer["subject"]["settlement_token"] == online.json["subject"]["settlement_token"]
     with api.app.app_context():
-        stored = db.session.get(Verification, answer["verification_id"])
+        stored = verification_row(answer["verification_id"])
         assert stored.terminal_id == "gate-7" and stored.accepted
     history = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(api.login(HOLDER)))
     assert history.status_code == 200 and len(history.json["items"]) == 2
@@ -147,7 +147,8 @@ def test_a_code_used_online_then_uploaded_is_a_double_use(api: ApiClient, phone:
     with api.app.app_context():  # the online ledger's row (online DGC2 writes the same use_key)
         card_id = db.session.scalar(select(Card.id))
         db.session.add(Verification(id="vf_online", partner_id=1, terminal_id="t1", scene="transit", card_id=card_id,
-                                    accepted=True, reason=None, use_key=f"dgc2:{serial}:{ctr}", created_at=api.clock.now()))
+                                    accepted=True, reason=None, use_key=f"dgc2:{serial}:{ctr}", created_at=api.clock.now(),
+                                    code_step=offline.parse(code).certificate.nbf // 30))  # as online: the nbf step
         db.session.commit()
     assert results(upload(api, operator, [record(code, at=int(api.clock.time()))])) == ["double_use"]
 
