@@ -100,6 +100,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ALIPAY_PRIVATE_KEY_FILE": env.get("CARD_ALIPAY_PRIVATE_KEY_FILE"),
         "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
         "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
+        # Real-person checks (issue 17 item 2, docs/miniprogram-api.md): which providers are on
+        # (wechat: WeChat face verification; alipay: Alipay certification, needs the Alipay settings)
+        "CARD_REAL_PERSON_PROVIDERS": _names(env.get("CARD_REAL_PERSON_PROVIDERS", "wechat,alipay")) or frozenset({"wechat", "alipay"}),
+        "CARD_ALIPAY_CERTIFY_RETURN_URL": env.get("CARD_ALIPAY_CERTIFY_RETURN_URL", "https://card.dg.gov.cn/real-person/done"),
         "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),

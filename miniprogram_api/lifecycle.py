@@ -9,7 +9,7 @@ import marshmallow as ma
 
 from app.card import lifecycle
 from app.card.devices import bound_card
-from app.card.passwords import require_password, set_password
+from app.card.passwords import require_password, reset_password, set_password
 from app.card.phone import change_phone, send_phone_code
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -121,6 +121,12 @@ class PasswordRequestSchema(ma.Schema):
     password = password_field("The new 6-digit e-card password: not all one digit, not a run, not the physical card's PIN",
                               required=True)
     current_password = password_field("The current e-card password, when one is set")
+
+
+class PasswordResetRequestSchema(ma.Schema):
+    password = password_field("The new 6-digit e-card password (the rules of PUT /card/password)", required=True)
+    real_person_token = Text(required=True, load_only=True, validate=ma.validate.Length(1, 512), metadata={
+        "description": "A passed real-person check of the card holder (POST /real-person/checks)"})
 
 
 class DeviceMoveRequestSchema(SeedRequestSchema):
@@ -281,6 +287,19 @@ def put_password(args: dict[str, Any]) -> Any:
     reset it after a real-person check (POST /card/password/reset)."""
     rt = runtime()
     set_password(rt, bound_card(current_account()), args["password"], args["current_password"])
+    return None
+
+
+@blp.route("/card/password/reset", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(PasswordResetRequestSchema)
+@blp.response(204)
+@error_responses(blp, {**AUTH_ERRORS, 422: "password_weak, password_same_as_pin, real_person_invalid, real_person_failed or "
+                       "validation_error", 429: "too_many_attempts", 503: "platform_unavailable / real_person_not_configured"})
+def post_password_reset(args: dict[str, Any]) -> Any:
+    """Set a new e-card password without the old one, after a real-person check of the holder
+    (M-26): it also starts a fresh count of wrong passwords (a locked password is unlocked)."""
+    reset_password(runtime(), current_account(), args["password"], args["real_person_token"])
     return None
 
 

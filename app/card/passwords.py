@@ -4,16 +4,21 @@ unbinding). Stored only as a scrypt hash (app/card/pins.py), never logged.
 
 Guessing is throttled per card: every attempt is counted first, atomically (the store's
 ``incr``), and only the first :data:`MAX_ATTEMPTS` in a day are checked; a right one is taken
-back (``uncount``). The counter is keyed by the moment the password was set, so a new password
+back (``uncount``). The counter is keyed by the stored hash (freshly salted), so a new password
 (changed with the old one, or reset after a real-person check) starts a fresh count.
 """
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import update
 
+from app.card.devices import bound_card
 from app.card.lifecycle import CITIZEN, Transition, current_physical, record_event
 from app.card.models import Card
 from app.card.pins import hash_pin, pin_matches, pin_weakness
+from app.identity.models import Citizen, MpAccount
+from app.identity.real_person import confirm_holder
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -38,6 +43,15 @@ def set_password(rt: Runtime, card: Card, password: str, current: str | None, re
     if card.password_hash is not None:
         require_password(rt, card, current)
     store_password(rt, card, password, reason)
+
+
+def reset_password(rt: Runtime, account: MpAccount, password: str, real_person_token: str) -> None:
+    """A new password without the old one, after a real-person check of the card's holder
+    (:func:`app.identity.real_person.confirm_holder`); a fresh count of wrong attempts begins."""
+    card = bound_card(account)
+    checked_password(password)
+    confirm_holder(rt, account, db.session.get(Citizen, card.citizen_id), real_person_token)
+    store_password(rt, card, password, "reset after a real-person check")
 
 
 def store_password(rt: Runtime, card: Card, password: str, reason: str) -> None:
@@ -72,5 +86,5 @@ def require_password(rt: Runtime, card: Card, password: str | None) -> None:
 
 
 def _counter(card: Card) -> str:
-    set_at = card.password_set_at.timestamp() if card.password_set_at else 0
-    return f"ecard-pw:{card.id}:{int(set_at * 1000)}"
+    """Per stored password (its hash has a fresh salt each time), so a new one counts afresh."""
+    return f"ecard-pw:{card.id}:{hashlib.sha256((card.password_hash or '').encode()).hexdigest()[:16]}"

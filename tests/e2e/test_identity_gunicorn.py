@@ -74,3 +74,33 @@ def test_password_and_pin_guesses_are_evaluated_only_within_the_limits(server: S
     log = server.log_path.read_text()
     for private in (PASSWORD, PIN, '"pin"', '"password"'):
         assert private not in log
+
+
+def _login_as(srv: Server, wechat: WeChatStandIn, openid: str) -> requests.Response:
+    return requests.post(srv.base + "/api/mp/v1/auth/wechat", json={"code": wechat.issue_code(openid=openid)}, timeout=30)
+
+
+def test_a_squatter_evicted_by_a_real_person_check_then_unbind_and_rebind(server: Server, wechat: WeChatStandIn) -> None:  # noqa: F811
+    assert server.cli("roster", "import", str(SAMPLE_ROSTER)).returncode == 0
+    squatter = {"Authorization": f"Bearer {_login_as(server, wechat, 'o-squatter-e2e').json()['token']}"}
+    assert _bind(server, squatter, PERSON).status_code == 200
+    holder = {"Authorization": f"Bearer {_login_as(server, wechat, 'o-holder-e2e').json()['token']}"}
+    assert _bind(server, holder, PERSON).json()["error"]["code"] == "already_bound"
+    verify_result = wechat.issue_face_result("o-holder-e2e", PERSON["name"], PERSON["id_number"])
+    evicting = _bind(server, holder, {**PERSON, "real_person_token": verify_result})
+    assert evicting.status_code == 200 and evicting.json()["assurance"] == "real_person", evicting.text
+    ended = requests.get(server.base + "/api/mp/v1/card/code", headers=squatter, timeout=30)
+    assert ended.status_code == 401
+    assert _login_as(server, wechat, "o-squatter-e2e").json()["binding_ended"] == "evicted"
+    card_number = requests.get(server.base + "/api/mp/v1/card/carriers", headers=holder, timeout=30).json()["card_number"]
+
+    password = requests.put(server.base + "/api/mp/v1/card/password", json={"password": PASSWORD}, headers=holder, timeout=60)
+    assert password.status_code == 204
+    unbound = requests.delete(server.base + "/api/mp/v1/binding", json={"password": PASSWORD}, headers=holder, timeout=60)
+    assert unbound.status_code == 204
+    assert requests.get(server.base + "/api/mp/v1/card/code", headers=holder, timeout=30).json()["error"]["code"] == "not_bound"
+    rebound = _bind(server, holder, PERSON)
+    assert rebound.status_code == 200 and rebound.json()["card_number"] == card_number
+    assert requests.get(server.base + "/api/mp/v1/card/code", headers=holder, timeout=30).status_code == 200
+    audit = server.cli("audit", "verify")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
