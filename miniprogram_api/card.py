@@ -7,6 +7,7 @@ import marshmallow as ma
 from flask import Response, request
 
 from app.card.binding import bind, validated_id_number
+from app.card.closure import cancel_account, close_card
 from app.card.seeds import provision_seed
 from app.card.unbinding import unbind
 from app.identity.real_person import LEVELS, start
@@ -155,6 +156,45 @@ def post_real_person_check(args: dict[str, Any]) -> Any:
     POST /binding, DELETE /binding or POST /card/password/reset, which check it with the platform."""
     id_number = validated_id_number(args["id_number"])
     return start(runtime(), current_account(), args["name"], id_number)
+
+
+@blp.route("/account", methods=["DELETE"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(UnbindingRequestSchema)
+@blp.response(204)
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "password_required or reauthentication_required (the account holds a card: the password or a real-person check)",
+    409: "binding_changed",
+    422: "password_wrong, real_person_invalid, real_person_failed or validation_error",
+    429: "password_locked or too_many_attempts",
+    503: "platform_unavailable / real_person_not_configured",
+})
+def delete_account(args: dict[str, Any]) -> Any:
+    """Cancel this mini-program account (PIPL art. 47): its binding ends, its tokens are deleted
+    and its platform identifiers erased at once; the rest as the retention table of
+    docs/operations.md. The card stays the citizen's (POST /card/closure closes it)."""
+    cancel_account(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
+
+
+@blp.route("/card/closure", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(UnbindingRequestSchema)
+@blp.response(204)
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound, password_required or reauthentication_required",
+    409: "illegal_transition (already cancelled) or binding_changed",
+    422: "password_wrong, real_person_invalid, real_person_failed or validation_error",
+    429: "password_locked or too_many_attempts",
+    503: "platform_unavailable / real_person_not_configured",
+})
+def post_card_closure(args: dict[str, Any]) -> Any:
+    """Close the card for good (issue 17 item 6): the e-card, its devices and offline
+    certificates and the live physical card are cancelled, and this account's binding ends."""
+    close_card(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
 
 
 @blp.route("/binding", methods=["DELETE"])

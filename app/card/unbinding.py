@@ -10,7 +10,7 @@ is recorded in the card's history, and the account is marked (``binding_ended_at
 """
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.card.devices import active_device, bound_card, replace_device
 from app.card.lifecycle import Transition, record_event
@@ -31,6 +31,14 @@ def unbind(rt: Runtime, account: MpAccount, password: str | None, real_person_to
     ``not_bound``; 403 ``reauthentication_required`` (no token and no password set); the errors
     of :func:`app.card.passwords.require_password` and :func:`app.identity.real_person.confirm`."""
     card = bound_card(account)
+    reauthenticate(rt, account, card, password, real_person_token)
+    end_binding(rt, account.id, card, UNBOUND, "unbound by the holder")
+    db.session.commit()
+
+
+def reauthenticate(rt: Runtime, account: MpAccount, card: Card, password: str | None, real_person_token: str | None) -> None:
+    """Return when the holder proved it is them: a real-person check, else the e-card password;
+    403 ``reauthentication_required`` when neither is possible."""
     if real_person_token is not None:
         confirm_holder(rt, account, db.session.get(Citizen, card.citizen_id), real_person_token)
     elif card.password_hash is not None:
@@ -38,8 +46,6 @@ def unbind(rt: Runtime, account: MpAccount, password: str | None, real_person_to
     else:
         raise AppError("reauthentication_required", 403,
                        "confirm it is you: pass a real-person check (or set an e-card password first)")
-    end_binding(rt, account.id, card, UNBOUND, "unbound by the holder")
-    db.session.commit()
 
 
 def evict(rt: Runtime, squatter_id: int, card: Card) -> None:
@@ -62,6 +68,6 @@ def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str
     if ended.rowcount != 1:
         db.session.rollback()
         raise AppError("binding_changed", 409, "the binding changed at the same moment; try again")
-    if card.status != "cancelled":
+    if db.session.scalar(select(Card.status).where(Card.id == card.id)) != "cancelled":
         replace_device(rt, active_device(card), None)
     record_event(rt, card.id, Transition("card", reason, card.status, card.status), "citizen", note)

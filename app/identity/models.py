@@ -50,6 +50,8 @@ class MpAccount(Base):
     # The last binding this account lost, and why (unbound by itself, evicted by a real-person check)
     binding_ended_at: Mapped[datetime | None]
     binding_ended_reason: Mapped[str | None] = mapped_column(String(16))
+    # Cancelled by its user (PIPL art. 47, app/card/closure.py): openid is then a tombstone
+    cancelled_at: Mapped[datetime | None]
 
 
 class AuthToken(Base):

@@ -102,5 +102,12 @@ def test_a_squatter_evicted_by_a_real_person_check_then_unbind_and_rebind(server
     rebound = _bind(server, holder, PERSON)
     assert rebound.status_code == 200 and rebound.json()["card_number"] == card_number
     assert requests.get(server.base + "/api/mp/v1/card/code", headers=holder, timeout=30).status_code == 200
+    cancelled = requests.delete(server.base + "/api/mp/v1/account", json={"password": PASSWORD}, headers=holder, timeout=60)
+    assert cancelled.status_code == 204
+    assert requests.get(server.base + "/api/mp/v1/card/code", headers=holder, timeout=30).status_code == 401
+    assert _login_as(server, wechat, "o-holder-e2e").json() | {"token": None} == {
+        "token": None, "expires_in": 86400, "bound": False, "binding_ended": None}  # a new account
+    retention = server.cli("retention", "run")
+    assert retention.returncode == 0 and "auth_tokens\t" in retention.stdout, retention.stderr
     audit = server.cli("audit", "verify")
     assert audit.returncode == 0, audit.stdout + audit.stderr

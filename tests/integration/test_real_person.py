@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app.card.models import CarrierEvent, Device
+from app.config import load_config
 from app.platform.clock import FrozenClock
 from app.platform.db import db
 from app.service_desk.models import AuditRecord
@@ -146,3 +147,27 @@ def test_alipay_certification_binds_at_real_person(alipay_api: ApiClient, alipay
     assert bound.status_code == 200 and bound.json["assurance"] == "real_person"
     other = {**body, "real_person_token": "0" * 32}
     assert error_code(api.client.post("/api/mp/v1/binding", json=other, headers=api.bearer(token))) == "real_person_invalid"
+
+
+@pytest.fixture(params=["embedded", "production"])
+def default_api(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock, wechat: WeChatStandIn) -> ApiClient:
+    """The configured default of CARD_SCENE_MIN_ASSURANCE (the other tests turn it off)."""
+    minimum = load_config()["CARD_SCENE_MIN_ASSURANCE"]
+    assert minimum == {"government": "real_person", "finance": "real_person"}
+    return ApiClient(make_app(request.param, request, tmp_path, clock, wechat, CARD_SCENE_MIN_ASSURANCE=minimum), wechat, clock)
+
+
+def test_government_and_finance_need_a_real_person_binding(default_api: ApiClient) -> None:
+    api = default_api
+    token = api.bound_citizen("o-holder")
+    government = api.partner(("government",), name="Tax office", kind="government")
+    bank = api.partner(("finance",), name="Bank")
+    metro = api.partner(("transit",), name="Metro")
+    code = api.code(token)
+    refused = api.verify(government, code, scene="government").json
+    assert refused["accepted"] is False and refused["reason"] == "assurance_too_low"
+    assert api.verify(bank, api.code(token), scene="finance").json["reason"] == "assurance_too_low"
+    assert api.verify(metro, api.code(token)).json["accepted"] is True  # transit asks for no more
+    assert _bind_real(api, token, _face(api, "o-holder")).json["assurance"] == "real_person"  # the same account, raised
+    accepted = api.verify(government, api.code(token), scene="government").json
+    assert accepted["accepted"] is True, accepted
