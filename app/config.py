@@ -100,6 +100,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ALIPAY_PRIVATE_KEY_FILE": env.get("CARD_ALIPAY_PRIVATE_KEY_FILE"),
         "CARD_ALIPAY_PUBLIC_KEY_FILE": env.get("CARD_ALIPAY_PUBLIC_KEY_FILE"),
         "CARD_ALIPAY_GATEWAY": env.get("CARD_ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do"),
+        # Real-person checks (issue 17 item 2, docs/miniprogram-api.md): which providers are on
+        # (wechat: WeChat face verification; alipay: Alipay certification, needs the Alipay settings)
+        "CARD_REAL_PERSON_PROVIDERS": _names(env.get("CARD_REAL_PERSON_PROVIDERS", "wechat,alipay")) or frozenset({"wechat", "alipay"}),
+        # The lowest assurance of the holder's binding a scene accepts (issue 17): scene:level,...
+        "CARD_SCENE_MIN_ASSURANCE": problems.check(_min_assurance, env.get("CARD_SCENE_MIN_ASSURANCE",
+                                                                           "government:real_person,finance:real_person")),
+        "CARD_ALIPAY_CERTIFY_RETURN_URL": env.get("CARD_ALIPAY_CERTIFY_RETURN_URL", "https://card.dg.gov.cn/real-person/done"),
         "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),
@@ -249,6 +256,15 @@ def _label(env: Mapping[str, str], name: str, default: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", raw):
         raise ConfigError(f"{name} must be 1-32 of A-Za-z0-9_.-")
     return raw
+
+
+def _min_assurance(raw: str) -> dict[str, str]:
+    """``"government:real_person,finance:real_person"``: scene -> knowledge, real_person or counter."""
+    levels = ("knowledge", "real_person", "counter")
+    pairs = [part.strip().partition(":") for part in raw.split(",") if part.strip()]
+    if any(not scene or level not in levels for scene, _, level in pairs):
+        raise ConfigError(f"CARD_SCENE_MIN_ASSURANCE must be scene:level pairs, levels {', '.join(levels)}")
+    return {scene.strip(): level for scene, _, level in pairs}
 
 
 def _names(raw: str) -> frozenset[str] | None:

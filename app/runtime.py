@@ -13,8 +13,10 @@ from flask import Flask, current_app
 from sqlalchemy import create_engine
 
 from app.integrations.alipay import AlipayLogin, load_key_file
+from app.integrations.alipay_certify import AlipayCertifier
 from app.integrations.sms import ConsoleSmsSender, SmsSender
 from app.integrations.wechat import WeChatLogin
+from app.integrations.wechat_face import WeChatFaceVerifier
 from app.platform.clock import Clock
 from app.platform.crypto import BlindIndex, Keyring
 from app.platform.group_commit import GroupCommit
@@ -34,6 +36,8 @@ class Runtime:
     blind_index: BlindIndex
     wechat: WeChatLogin
     alipay: AlipayLogin | None
+    wechat_face: WeChatFaceVerifier | None = None  # real-person checks (app/identity/real_person.py)
+    alipay_certify: AlipayCertifier | None = None
     partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
     terminal_cache: dict[Any, Any] = field(default_factory=dict)  # see services.terminals
     throttle_cache: dict[Any, float] = field(default_factory=dict)  # see services.guessing
@@ -50,6 +54,8 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         store = RedisStore.from_url(config["REDIS_URL"], config.get("CARD_REDIS_PREFIX", "cc:"))
     else:  # its own connection pool, so a request holding a session connection never waits on it
         store = SqlStore(create_engine(engine.url, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})), clock)
+    alipay = _alipay(config)
+    providers = config.get("CARD_REAL_PERSON_PROVIDERS", frozenset())
     return Runtime(
         config=config,
         clock=clock,
@@ -57,7 +63,10 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         keyring=Keyring.from_setting(config["CARD_DATA_KEYS"]),
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
         wechat=WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"]),
-        alipay=_alipay(config),
+        alipay=alipay,
+        wechat_face=WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
+        if "wechat" in providers else None,
+        alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
         sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
 

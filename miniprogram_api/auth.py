@@ -39,6 +39,9 @@ class LoginSchema(ma.Schema):
     token = ma.fields.String(required=True, metadata={"description": "Our bearer token (opaque)"})
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})
     bound = ma.fields.Boolean(required=True, metadata={"description": "Real-name binding done"})
+    binding_ended = ma.fields.String(required=True, allow_none=True, metadata={"enum": ["unbound", "evicted", None], "description": (
+        "Not bound: why this account's last binding ended (evicted: the card's holder proved with a real-person check "
+        "that the identity is theirs; tell the user), else null")})
 
 
 @blp.route("/wechat", methods=["POST"])

@@ -6,14 +6,18 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, request
 
-from app.card.binding import bind
+from app.card.binding import bind, validated_id_number
+from app.card.closure import cancel_account, close_card
 from app.card.seeds import provision_seed
+from app.card.unbinding import unbind
+from app.identity.real_person import LEVELS, start
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.card_code import issue_code
 from app.scanning.history import MAX_PAGE, list_verifications
+from app.service_desk.audit import record_account_event
 from qr import render
 
 from .security import BEARER_DOC, bearer_token, current_account
@@ -21,6 +25,11 @@ from .security import BEARER_DOC, bearer_token, current_account
 blp = CardBlueprint("mp_card", __name__, url_prefix="/api/mp/v1", description="Binding and the e-card code")
 
 IMAGE_TYPES = {"png": ("image/png", render.png), "svg": ("image/svg+xml", render.svg)}
+
+
+REAL_PERSON_TOKEN = Text(load_default=None, load_only=True, validate=ma.validate.Length(1, 512), metadata={
+    "description": "A passed real-person check for this name and ID number (POST /real-person/checks): WeChat's "
+                   "verifyResult or Alipay's certify_id; checked with the platform, once"})
 
 
 class BindingRequestSchema(ma.Schema):
@@ -32,11 +41,34 @@ class BindingRequestSchema(ma.Schema):
     sms_code = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
         "description": "Only after 403 sms_code_required: the 6-digit code sent to the phone on the resident roster",
         "pattern": "^[0-9]{6}$"})
+    real_person_token = REAL_PERSON_TOKEN
 
 
 class BindingSchema(ma.Schema):
     card_number = ma.fields.String(required=True)
     insured = ma.fields.Boolean(required=True, metadata={"description": "Entitled to the physical card (M-5)"})
+    assurance = ma.fields.String(required=True, metadata={"enum": list(LEVELS), "description": "How the binding was proven"})
+
+
+class RealPersonStartSchema(ma.Schema):
+    name = Text(required=True, validate=ma.validate.Length(1, 50), metadata={"description": "As on the ID card"})
+    id_number = Text(required=True, validate=ma.validate.Length(1, 32),
+                     metadata={"description": "18-character resident ID number (GB 11643-1999)"})
+
+
+class RealPersonCheckSchema(ma.Schema):
+    provider = ma.fields.String(required=True, metadata={"enum": ["wechat_face", "alipay_certify"], "description": (
+        "wechat_face: call wx.startFacialRecognitionVerify({name, idCardNumber}) and send its verifyResult as "
+        "real_person_token; alipay_certify: my.startAPVerify({url: certify_url, certifyId: certify_id}), then send "
+        "certify_id as real_person_token")})
+    certify_id = ma.fields.String(required=True, allow_none=True)
+    certify_url = ma.fields.String(required=True, allow_none=True)
+
+
+class UnbindingRequestSchema(ma.Schema):
+    password = ma.fields.String(load_default=None, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
+        "description": "The e-card password (when no real_person_token is sent)", "pattern": "^[0-9]{6}$"})
+    real_person_token = REAL_PERSON_TOKEN
 
 
 class CodeQuerySchema(ma.Schema):
@@ -94,13 +126,95 @@ class HistoryPageSchema(ma.Schema):
     401: "token_missing / token_invalid",
     403: "sms_code_required: 20 attempts on this ID number this hour; send the code sent to the roster phone",
     409: "already_bound / account_already_bound",
-    422: "identity_mismatch (also: not on the roster), sms_code_invalid, or validation_error",
+    422: "identity_mismatch (also: not on the roster), sms_code_invalid, real_person_invalid, real_person_failed, or validation_error",
     429: "too_many_attempts: 5 attempts per account per hour (counted before they are checked)",
+    503: "platform_unavailable / real_person_not_configured (only with real_person_token)",
 })
 def create_binding(args: dict[str, Any]) -> Any:
-    """Bind this account to a roster identity (M-17) and create the citizen's card."""
-    return bind(runtime(), current_account(), args["name"], args["id_number"], args["phone"],
-                args["sms_code"], request.remote_addr)
+    """Bind this account to a roster identity (M-17) and create the citizen's card; with a
+    real-person check, at assurance ``real_person``, evicting a knowledge-only binding of the
+    same identity (issue 17 items 2 and 4; audited)."""
+    rt = runtime()
+    result = bind(rt, current_account(), args["name"], args["id_number"], args["phone"],
+                  args["sms_code"], request.remote_addr, args["real_person_token"])
+    if result.evicted_account_id is not None and result.citizen_id is not None:
+        record_account_event(rt, "binding_evicted", result.evicted_account_id, result.citizen_id,
+                             "knowledge-only binding ended by the holder's real-person check")
+    return result
+
+
+@blp.route("/real-person/checks", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(RealPersonStartSchema)
+@blp.response(200, RealPersonCheckSchema)
+@error_responses(blp, {401: "token_missing / token_invalid", 422: "validation_error",
+                       429: "too_many_attempts: 10 checks started per account per hour",
+                       503: "platform_unavailable / real_person_not_configured"})
+def post_real_person_check(args: dict[str, Any]) -> Any:
+    """Start a real-person check (M-17) of this name and ID number with the platform of this
+    account: what the mini-program opens next. Its result is sent as ``real_person_token`` to
+    POST /binding, DELETE /binding or POST /card/password/reset, which check it with the platform."""
+    id_number = validated_id_number(args["id_number"])
+    return start(runtime(), current_account(), args["name"], id_number)
+
+
+@blp.route("/account", methods=["DELETE"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(UnbindingRequestSchema)
+@blp.response(204)
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "password_required or reauthentication_required (the account holds a card: the password or a real-person check)",
+    409: "binding_changed",
+    422: "password_wrong, real_person_invalid, real_person_failed or validation_error",
+    429: "password_locked or too_many_attempts",
+    503: "platform_unavailable / real_person_not_configured",
+})
+def delete_account(args: dict[str, Any]) -> Any:
+    """Cancel this mini-program account (PIPL art. 47): its binding ends, its tokens are deleted
+    and its platform identifiers erased at once; the rest as the retention table of
+    docs/operations.md. The card stays the citizen's (POST /card/closure closes it)."""
+    cancel_account(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
+
+
+@blp.route("/card/closure", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(UnbindingRequestSchema)
+@blp.response(204)
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound, password_required or reauthentication_required",
+    409: "illegal_transition (already cancelled) or binding_changed",
+    422: "password_wrong, real_person_invalid, real_person_failed or validation_error",
+    429: "password_locked or too_many_attempts",
+    503: "platform_unavailable / real_person_not_configured",
+})
+def post_card_closure(args: dict[str, Any]) -> Any:
+    """Close the card for good (issue 17 item 6): the e-card, its devices and offline
+    certificates and the live physical card are cancelled, and this account's binding ends."""
+    close_card(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
+
+
+@blp.route("/binding", methods=["DELETE"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(UnbindingRequestSchema)
+@blp.response(204)
+@error_responses(blp, {
+    401: "token_missing / token_invalid",
+    403: "not_bound, password_required, or reauthentication_required (no password set: pass a real-person check)",
+    409: "binding_changed: ended by another request at the same moment",
+    422: "password_wrong, real_person_invalid, real_person_failed or validation_error",
+    429: "password_locked or too_many_attempts",
+    503: "platform_unavailable / real_person_not_configured",
+})
+def delete_binding(args: dict[str, Any]) -> Any:
+    """Unbind this account from its card (issue 17 item 4) after re-authenticating: a real-person
+    check of the holder, or the e-card password. The e-card's device ends at once; bind again
+    (from this or another account) to use the card."""
+    unbind(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
 
 
 @blp.route("/card/code", methods=["GET"])

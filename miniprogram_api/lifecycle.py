@@ -8,6 +8,8 @@ from typing import Any
 import marshmallow as ma
 
 from app.card import lifecycle
+from app.card.devices import bound_card
+from app.card.passwords import require_password, reset_password, set_password
 from app.card.phone import change_phone, send_phone_code
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -102,6 +104,35 @@ class ActivationRequestSchema(ma.Schema):
         "description": "6 digits of your choice; not all one digit, not a run like 123456 (422 pin_weak)", "pattern": "^[0-9]{6}$"})
 
 
+SIX_DIGITS = {"pattern": "^[0-9]{6}$"}
+
+
+def password_field(description: str, required: bool = False) -> ma.fields.String:
+    """A 6-digit secret of the citizen: load-only, never echoed."""
+    optional: dict[str, Any] = {} if required else {"load_default": None}
+    return ma.fields.String(required=required, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"),
+                            metadata={"description": description, **SIX_DIGITS}, **optional)
+
+
+PASSWORD_FIELD_DOC = "The e-card password, once one is set (403 password_required without it)"  # noqa: S105 (a description)
+
+
+class PasswordRequestSchema(ma.Schema):
+    password = password_field("The new 6-digit e-card password: not all one digit, not a run, not the physical card's PIN",
+                              required=True)
+    current_password = password_field("The current e-card password, when one is set")
+
+
+class PasswordResetRequestSchema(ma.Schema):
+    password = password_field("The new 6-digit e-card password (the rules of PUT /card/password)", required=True)
+    real_person_token = Text(required=True, load_only=True, validate=ma.validate.Length(1, 512), metadata={
+        "description": "A passed real-person check of the card holder (POST /real-person/checks)"})
+
+
+class DeviceMoveRequestSchema(SeedRequestSchema):
+    password = password_field(PASSWORD_FIELD_DOC)
+
+
 class PhoneCodeRequestSchema(ma.Schema):
     phone = ma.fields.String(required=True, validate=ma.validate.Regexp(r"1[3-9][0-9]{9}\Z"), metadata={
         "description": "The new 11-digit mainland mobile number", "pattern": "^1[3-9][0-9]{9}$"})
@@ -113,6 +144,12 @@ class PhoneCodeSchema(ma.Schema):
 
 class PhoneChangeRequestSchema(PhoneCodeRequestSchema):
     sms_code = Text(required=True, validate=ma.validate.Length(1, 12))
+    password = password_field(PASSWORD_FIELD_DOC)
+
+
+PASSWORD_ERRORS = {403: "not_bound, or password_required (the card has an e-card password: send it)",
+                   422: "password_wrong (details.attempts_left) or validation_error",
+                   429: "password_locked: 5 wrong passwords a day (Retry-After); reset it with a real-person check"}
 
 
 @blp.route("/card/carriers", methods=["GET"])
@@ -228,12 +265,42 @@ def delete_ecard_suspension() -> Any:
 
 @blp.route("/card/ecard/device", methods=["POST"])
 @blp.doc(**BEARER_DOC)
-@blp.arguments(SeedRequestSchema)
+@blp.arguments(DeviceMoveRequestSchema)
 @blp.response(200, SeedSchema)
-@error_responses(blp, {**AUTH_ERRORS, 409: "same_device or card_cancelled", 422: "validation_error"})
+@error_responses(blp, {**AUTH_ERRORS, **PASSWORD_ERRORS, 409: "same_device or card_cancelled"})
 def post_ecard_device(args: dict[str, Any]) -> Any:
-    """Move the e-card to this installation: a new seed here; the old device's seed is revoked at once."""
-    return lifecycle.move_ecard(runtime(), current_account(), args["installation_id"], bearer_token())
+    """Move the e-card to this installation: a new seed here; the old device's seed is revoked at once.
+    Needs the e-card password once one is set (M-26)."""
+    rt, account = runtime(), current_account()
+    require_password(rt, bound_card(account), args["password"])
+    return lifecycle.move_ecard(rt, account, args["installation_id"], bearer_token())
+
+
+@blp.route("/card/password", methods=["PUT"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(PasswordRequestSchema)
+@blp.response(204)
+@error_responses(blp, {**AUTH_ERRORS, **PASSWORD_ERRORS,
+                       422: "password_weak (details.weakness), password_same_as_pin, password_wrong or validation_error"})
+def put_password(args: dict[str, Any]) -> Any:
+    """Set the 6-digit e-card password (M-26), or change it with ``current_password``. Forgotten:
+    reset it after a real-person check (POST /card/password/reset)."""
+    rt = runtime()
+    set_password(rt, bound_card(current_account()), args["password"], args["current_password"])
+    return None
+
+
+@blp.route("/card/password/reset", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(PasswordResetRequestSchema)
+@blp.response(204)
+@error_responses(blp, {**AUTH_ERRORS, 422: "password_weak, password_same_as_pin, real_person_invalid, real_person_failed or "
+                       "validation_error", 429: "too_many_attempts", 503: "platform_unavailable / real_person_not_configured"})
+def post_password_reset(args: dict[str, Any]) -> Any:
+    """Set a new e-card password without the old one, after a real-person check of the holder
+    (M-26): it also starts a fresh count of wrong passwords (a locked password is unlocked)."""
+    reset_password(runtime(), current_account(), args["password"], args["real_person_token"])
+    return None
 
 
 @blp.route("/card/phone/code", methods=["POST"])
@@ -250,8 +317,11 @@ def post_phone_code(args: dict[str, Any]) -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(PhoneChangeRequestSchema)
 @blp.response(204)
-@error_responses(blp, {**AUTH_ERRORS, 422: "sms_code_invalid or validation_error"})
+@error_responses(blp, {**AUTH_ERRORS, **PASSWORD_ERRORS, 422: "sms_code_invalid, password_wrong or validation_error"})
 def put_phone(args: dict[str, Any]) -> Any:
-    """Change the card's contact phone to the number the SMS code was sent to."""
-    change_phone(runtime(), current_account(), args["phone"], args["sms_code"])
+    """Change the card's contact phone to the number the SMS code was sent to; needs the e-card
+    password once one is set (M-26)."""
+    rt, account = runtime(), current_account()
+    require_password(rt, bound_card(account), args["password"])
+    change_phone(rt, account, args["phone"], args["sms_code"])
     return None

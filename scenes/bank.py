@@ -1,6 +1,7 @@
 """The partner bank API (M-10(8)): signed requests of partners holding the ``bank`` role.
 GET /bank/applications (cards to produce or issue), POST /bank/card-reports (idempotent by
-``request_id``). A chip reader's card read goes to POST /verifications (scenes/views.py)."""
+``request_id``), POST /bank/pin-checks (is this the card's PIN? M-26).
+A chip reader's card read goes to POST /verifications (scenes/views.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +10,7 @@ import marshmallow as ma
 from flask import g
 
 from app.card.bank_reports import BANK_EVENTS, applications, report
+from app.card.pin_checks import check_pin
 from app.partners.partners import require_role
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -90,3 +92,30 @@ def post_card_report(args: dict[str, Any]) -> Any:
     """Report production, issuance, activation, recovery, cancellation or an information change (M-10(8))."""
     require_role(g.partner, "bank")
     return report(runtime(), g.partner, args)
+
+
+class PinCheckRequestSchema(ma.Schema):
+    serial_number = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9]{6,32}\Z"), metadata={
+        "description": "The card's serial number (6-32 of A-Za-z0-9)", "pattern": "^[A-Za-z0-9]{6,32}$"})
+    pin = ma.fields.String(required=True, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
+        "description": "The 6 digits the holder typed; never stored or logged", "pattern": "^[0-9]{6}$"})
+
+
+class PinCheckSchema(ma.Schema):
+    match = ma.fields.Boolean(required=True, metadata={"description": "true: the PIN is the card's"})
+    attempts_left = ma.fields.Integer(required=True, metadata={"description": "Wrong PINs still allowed today for this card (3 a day)"})
+
+
+@blp.route("/bank/pin-checks", methods=["POST"])
+@blp.doc(security=[{"partnerSignature": []}])
+@signed
+@blp.arguments(PinCheckRequestSchema)
+@blp.response(200, PinCheckSchema)
+@error_responses(blp, {**BANK_ERRORS, 404: "card_not_found: no card with this serial number issued by this bank",
+                       409: "card_not_usable (details.state: not activated, lost, replaced, cancelled) or pin_not_set",
+                       422: "validation_error", 429: "too_many_attempts: 3 wrong PINs a day per card (Retry-After)"})
+def post_pin_check(args: dict[str, Any]) -> Any:
+    """Whether ``pin`` is the PIN of the activated card ``serial_number`` issued by this bank (M-26).
+    Every check is counted before it is evaluated; a match does not use up an attempt."""
+    require_role(g.partner, "bank")
+    return check_pin(runtime(), g.partner, args["serial_number"], args["pin"])

@@ -1,4 +1,13 @@
-"""A stand-in for the Alipay OpenAPI gateway's ``alipay.system.oauth.token``, on the real wire format.
+"""A stand-in for the Alipay OpenAPI gateway's ``alipay.system.oauth.token`` and real-person
+certification (``alipay.user.certify.open.initialize`` / ``certify`` / ``query``), on the real wire format.
+
+Certification: ``initialize`` (``biz_content`` with ``outer_order_no``, ``biz_code``,
+``identity_param`` {``identity_type`` CERT_INFO, ``cert_type`` IDENTITY_CARD, ``cert_name``,
+``cert_no``}, ``merchant_config`` {``return_url``}) answers ``{"code": "10000", "msg": "Success",
+"certify_id"}``; the citizen opening the signed ``certify`` URL and passing the face check is
+played by :meth:`AlipayStandIn.complete_certification`; ``query`` answers ``{"code": "10000",
+"msg": "Success", "passed": "T" | "F"}`` (``F`` until completed), and 40004 for an unknown
+certify_id.
 
 Requests are form posts signed RSA2 with the app's private key; the stand-in checks that
 signature with the app's public key. Answers are ``{"<method>_response" | "error_response":
@@ -18,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,6 +39,7 @@ from standins import StandInServer
 METHOD = "alipay.system.oauth.token"
 SUCCESS_KEY = "alipay_system_oauth_token_response"
 ERROR_KEY = "error_response"
+CERTIFY_METHODS = ("alipay.user.certify.open.initialize", "alipay.user.certify.open.query")
 CODE_TTL_SECONDS = 300.0
 BEIJING = timezone(timedelta(hours=8))
 
@@ -115,6 +126,7 @@ class AlipayStandIn(StandInServer):
         self._codes: dict[str, _Code] = {}
         self._codes_lock = threading.Lock()
         self._tamper = 0
+        self.certifications: dict[str, dict[str, Any]] = {}  # certify_id -> {"identity", "passed", "outer_order_no"}
 
     def start(self) -> AlipayStandIn:
         """Start serving; returns ``self``."""
@@ -150,6 +162,20 @@ class AlipayStandIn(StandInServer):
         error = _error(str(code), sub_code, sub_msg or sub_code)
         self._script(lambda request: self._answer(ERROR_KEY, error))
 
+    def complete_certification(self, certify_url: str, passed: bool = True) -> str:
+        """The citizen opens ``certify_url`` (a signed ``alipay.user.certify.open.certify`` GET)
+        and does the face check; returns its certify_id. Raises ``ValueError`` for a URL that is
+        not signed by the app or names an unknown certification."""
+        params = dict(parse_qsl(urlsplit(certify_url).query))
+        if params.get("method") != "alipay.user.certify.open.certify" or not self._signed_by_app(params):
+            raise ValueError("not a certify URL signed by the app")
+        certify_id = json.loads(params.get("biz_content", "{}")).get("certify_id", "")
+        with self._codes_lock:
+            if certify_id not in self.certifications:
+                raise ValueError("unknown certify_id")
+            self.certifications[certify_id]["passed"] = passed
+        return certify_id
+
     def tamper_next_signature(self) -> None:
         """Send a ``sign`` that does not verify on the next answer."""
         with self._codes_lock:
@@ -160,15 +186,61 @@ class AlipayStandIn(StandInServer):
         if request.path != self.path:
             return Response("Not Found", status=404, mimetype="text/html")
         params = {**request.args.to_dict(), **request.form.to_dict()}
+        if params.get("method") in CERTIFY_METHODS:
+            return self._certify(params)
         error = self._check_request(params)
         if error:
             return self._answer(ERROR_KEY, error)
         return self._redeem(params.get("code", ""))
 
+    def _certify(self, params: dict[str, str]) -> Response:
+        """``initialize`` or ``query``, after the common checks."""
+        error = self._check_common(params)
+        if error:
+            return self._answer(ERROR_KEY, error)
+        try:
+            biz = json.loads(params.get("biz_content", ""))
+        except ValueError:
+            biz = None
+        if not isinstance(biz, dict):
+            return self._answer(ERROR_KEY, _error("40002", "isv.invalid-parameter", "biz_content无效"))
+        if params["method"].endswith("initialize"):
+            return self._initialize(biz)
+        return self._query(biz)
+
+    def _initialize(self, biz: dict[str, Any]) -> Response:
+        identity = biz.get("identity_param") or {}
+        required = (biz.get("outer_order_no"), biz.get("biz_code"), identity.get("cert_name"), identity.get("cert_no"),
+                    (biz.get("merchant_config") or {}).get("return_url"))
+        if not all(required) or identity.get("identity_type") != "CERT_INFO":
+            return self._answer(ERROR_KEY, _error("40001", "isv.missing-parameter", "缺少必选参数"))
+        certify_id = secrets.token_hex(16)
+        with self._codes_lock:
+            self.certifications[certify_id] = {"identity": identity, "passed": None, "outer_order_no": biz["outer_order_no"]}
+        key = "alipay_user_certify_open_initialize_response"
+        return self._answer(key, {"code": "10000", "msg": "Success", "certify_id": certify_id})
+
+    def _query(self, biz: dict[str, Any]) -> Response:
+        with self._codes_lock:
+            entry = self.certifications.get(str(biz.get("certify_id")))
+        if entry is None:
+            return self._answer(ERROR_KEY, _error("40004", "CERTIFY_ID_INVALID", "认证单据不存在"))
+        key = "alipay_user_certify_open_query_response"
+        return self._answer(key, {"code": "10000", "msg": "Success", "passed": "T" if entry["passed"] else "F"})
+
     def _check_request(self, params: dict[str, str]) -> dict[str, str] | None:
         """The ``error_response`` for a malformed or badly signed request, else ``None``."""
         if params.get("method") != METHOD:
             return _error("40002", "isv.invalid-method", "不存在的方法名")
+        error = self._check_common(params)
+        if error:
+            return error
+        if params.get("grant_type") != "authorization_code":
+            return _error("40002", "isv.grant-type-invalid", "grant_type参数不正确")
+        return None
+
+    def _check_common(self, params: dict[str, str]) -> dict[str, str] | None:
+        """App id, signature type, timestamp and signature of any request."""
         if params.get("app_id") != self.app_id:
             return _error("40002", "isv.invalid-app-id", "无效的AppID参数")
         if params.get("sign_type") != "RSA2":
@@ -177,8 +249,6 @@ class AlipayStandIn(StandInServer):
             return _error("40002", "isv.invalid-timestamp", "非法的时间戳参数")
         if not self._signed_by_app(params):
             return _error("40002", "isv.invalid-signature", "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配")
-        if params.get("grant_type") != "authorization_code":
-            return _error("40002", "isv.grant-type-invalid", "grant_type参数不正确")
         return None
 
     def _signed_by_app(self, params: dict[str, str]) -> bool:

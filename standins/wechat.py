@@ -4,13 +4,19 @@ the access token (``GET /cgi-bin/token``) and mini-program subscribe messages
 
 Success of code2Session is HTTP 200 JSON ``{"openid", "session_key"}`` plus ``"unionid"`` only
 when the user has one; every error is HTTP 200 JSON ``{"errcode": N, "errmsg": "... rid: ..."}``,
-exactly as WeChat answers. A js_code works once, for five minutes. An access token is
+exactly as WeChat answers. A js_code works once, for five minutes. Face verification (``POST
+/cityservice/face/identify/getinfo?access_token=`` with ``{"verify_result"}``) answers
+``{"errcode": 0, "errmsg": "ok", "identify_ret", "identify_time", "validate_data", "openid",
+"user_id_key", "finish_time", "id_card_number_md5", "name_utf8_md5"}`` for a result minted by
+:meth:`WeChatStandIn.issue_face_result` (what ``wx.startFacialRecognitionVerify`` hands the
+mini-program), and ``identify_ret`` 10017 (illegal identify id) for an unknown one. An access token is
 ``{"access_token", "expires_in": 7200}``; a send with an unknown token is 40001; a sent message
 answers ``{"errcode": 0, "errmsg": "ok", "msgid"}`` and is kept in :attr:`WeChatStandIn.messages`.
 """
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import threading
@@ -40,6 +46,7 @@ ERRMSG = {
     41008: "missing code",
     43101: "user refuse to accept the msg",
     45011: "api minute-quota reach limit  mustslower  retry next minute",
+    47001: "data format error",
     47003: "argument invalid! data.thing1.value invalid",
 }
 TOKEN_TTL_SECONDS = 7200
@@ -98,6 +105,7 @@ class WeChatStandIn(StandInServer):
         self.tokens_issued = 0
         self._message_failures: list[int] = []
         self.messages: list[dict[str, Any]] = []  # every subscribe message accepted, as sent
+        self._faces: dict[str, dict[str, Any]] = {}  # verify_result -> the getinfo answer
 
     def start(self) -> WeChatStandIn:
         """Start serving; returns ``self``."""
@@ -119,6 +127,21 @@ class WeChatStandIn(StandInServer):
         with self._codes_lock:
             self._codes[code] = entry
         return code
+
+    def issue_face_result(self, openid: str, name: str, id_number: str, passed: bool = True,
+                          identify_time: int | None = None) -> str:
+        """Mint the ``verifyResult`` of a face check by ``openid`` for this name and ID number
+        (``passed=False``: identify_ret 10004, the face did not match)."""
+        token = secrets.token_urlsafe(32)
+        now = int(time.time()) if identify_time is None else identify_time
+        answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "identify_ret": 0 if passed else 10004,
+                                  "identify_time": now, "validate_data": "", "openid": openid,
+                                  "user_id_key": secrets.token_hex(16), "finish_time": now,
+                                  "id_card_number_md5": hashlib.md5(id_number.upper().encode(), usedforsecurity=False).hexdigest(),
+                                  "name_utf8_md5": hashlib.md5(name.encode("utf-8"), usedforsecurity=False).hexdigest()}
+        with self._codes_lock:
+            self._faces[token] = answer
+        return token
 
     def fail_next(self, errcode: int) -> None:
         """Answer the next request with HTTP 200 ``{"errcode": errcode, "errmsg": ...}``."""
@@ -150,6 +173,8 @@ class WeChatStandIn(StandInServer):
             return self._token(request.args)
         if request.path == "/cgi-bin/message/subscribe/send" and request.method == "POST":
             return self._send(request)
+        if request.path == "/cityservice/face/identify/getinfo" and request.method == "POST":
+            return self._face(request)
         return _json({"errcode": 404, "errmsg": f"not found rid: {_rid()}"}, status=404)
 
     def _token(self, args: Any) -> Response:
@@ -183,6 +208,20 @@ class WeChatStandIn(StandInServer):
                 return _json(error_body(47003))
             self.messages.append(body)
         return _json({"errcode": 0, "errmsg": "ok", "msgid": secrets.randbits(48)})
+
+    def _face(self, request: Request) -> Response:
+        """``POST /cityservice/face/identify/getinfo?access_token=`` with ``{"verify_result"}``."""
+        try:
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            body = None
+        with self._codes_lock:
+            if request.args.get("access_token") not in self._tokens:
+                return _json(error_body(40001))
+            if not isinstance(body, dict) or not isinstance(body.get("verify_result"), str):
+                return _json(error_body(47001))
+            answer = self._faces.get(body["verify_result"])
+        return _json(answer or {"errcode": 0, "errmsg": "ok", "identify_ret": 10017})
 
     def _check_app(self, args: Any) -> int:
         """0 when appid, secret and grant_type are right, else WeChat's errcode."""

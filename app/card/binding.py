@@ -21,10 +21,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.card.devices import new_device
-from app.card.models import Card
+from app.card.models import Card, Device
+from app.card.unbinding import evict
 from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import CONTACT_PHONE, PHONE, checked_phone, citizen_by_id_number, citizen_name, id_index, normalize_name
+from app.identity.real_person import KNOWLEDGE, REAL_PERSON, confirm, meets
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -38,14 +40,19 @@ CARD_NUMBER_DIGITS = 16
 
 @dataclass(frozen=True)
 class BindResult:
-    """``card_number``: the citizen's card; ``insured``: entitled to the physical card (M-5)."""
+    """``card_number``: the citizen's card; ``insured``: entitled to the physical card (M-5);
+    ``assurance``: how the binding was proven; ``evicted_account_id``: the account whose
+    knowledge-only binding this one ended, if any (to audit; never shown); ``citizen_id``: whose."""
 
     card_number: str
     insured: bool
+    assurance: str = "knowledge"
+    evicted_account_id: int | None = None
+    citizen_id: int | None = None
 
 
 def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
-         sms_code: str | None = None, address: str | None = None) -> BindResult:
+         sms_code: str | None = None, address: str | None = None, real_person_token: str | None = None) -> BindResult:
     """Bind ``account`` to the roster identity with this name, ID number and phone (M-17).
 
     All three must match the roster: a name and an ID number alone are too often known to
@@ -55,19 +62,27 @@ def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
     ``sms_code_required`` (the ID number had 20 attempts this hour: a code was sent to the roster
     phone if the data matched); 422 ``sms_code_invalid``; 409 ``account_already_bound`` /
     ``already_bound``.
+
+    With ``real_person_token`` (issue 17 item 2: a WeChat ``verifyResult`` or an Alipay
+    ``certify_id`` for this name and ID number, checked with the platform first, before anything
+    about the roster is said) the binding's assurance is ``real_person``, the SMS step-up is not
+    needed, and an account that bound the identity with knowledge only is evicted
+    (app/card/unbinding.py) instead of 409 ``already_bound``.
     """
     id_number, phone = _validated(id_number, phone)
     account_attempts = _count_account_and_address(rt, account.id, address)
     index = id_index(rt, id_number)
     stepped_up = rt.store.incr(f"bind:id:{index}", WINDOW_SECONDS) > STEP_UP_AFTER_PER_ID_NUMBER
     left = {"attempts_left": max(MAX_ATTEMPTS_PER_ACCOUNT - account_attempts, 0)}
+    if real_person_token is not None:
+        confirm(rt, account, name, id_number, real_person_token)
     citizen = citizen_by_id_number(rt, id_number)
     matches = citizen is not None and _matches(rt, citizen, name, phone)
-    if stepped_up:
+    if stepped_up and real_person_token is None:
         _step_up(rt, account.id, index, citizen if matches else None, sms_code)
     if citizen is None or not matches:
         raise AppError("identity_mismatch", 422, "the name, ID number and phone do not match our records", left)
-    return _bind_citizen(rt, account, citizen, phone, left)
+    return _bind_citizen(rt, account, citizen, phone, left, REAL_PERSON if real_person_token is not None else KNOWLEDGE)
 
 
 def _count_account_and_address(rt: Runtime, account_id: int, address: str | None) -> int:
@@ -125,36 +140,51 @@ def _matches(rt: Runtime, citizen: Citizen, name: str, phone: str) -> bool:
 
 
 def _validated(id_number: str, phone: str) -> tuple[str, str]:
+    return validated_id_number(id_number), checked_phone(phone)
+
+
+def validated_id_number(id_number: str) -> str:
+    """The normalised resident ID number; 422 ``validation_error`` on the ``id_number`` field."""
     try:
-        id_number = idnumber.validate(id_number)
+        return idnumber.validate(id_number)
     except idnumber.IdNumberError as exc:
         raise AppError("validation_error", 422, "id_number is not a valid resident ID number",
                        {"fields": {"json": {"id_number": [exc.reason]}}}) from None
-    return id_number, checked_phone(phone)
 
 
-def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, left: dict[str, int]) -> BindResult:
+def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, left: dict[str, int],
+                  assurance: str) -> BindResult:
     if account.citizen_id not in (None, citizen.id):
         raise AppError("account_already_bound", 409, "this account is already bound to another identity")
-    other = db.session.scalar(select(MpAccount.id).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
-    if other is not None:
+    other = db.session.scalar(select(MpAccount).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
+    if other is not None and not (assurance == REAL_PERSON and other.assurance == KNOWLEDGE):
         raise AppError("already_bound", 409, "this identity is already bound to another account", left)
+    assurance = assurance if meets(assurance, account.assurance) or account.citizen_id is None else account.assurance
     try:
         card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
-        _claim_account(account.id, citizen.id)
+        if other is not None:
+            evict(rt, other.id, card)
+        elif not _has_device(card):  # bound again after an unbinding
+            db.session.add(new_device(rt, card.id, installation_id=None))
+        _claim_account(account.id, citizen.id, assurance)
         db.session.commit()
     except IntegrityError:  # another account created this identity's card at the same moment
         db.session.rollback()
         raise AppError("already_bound", 409, "this identity was bound to another account at the same time") from None
-    return BindResult(card.card_number, citizen.insured)
+    return BindResult(card.card_number, citizen.insured, assurance, other.id if other is not None else None, citizen.id)
 
 
-def _claim_account(account_id: int, citizen_id: int) -> None:
+def _has_device(card: Card) -> bool:
+    return card.status == "cancelled" or db.session.scalar(
+        select(Device.id).where(Device.card_id == card.id, Device.revoked_at.is_(None))) is not None
+
+
+def _claim_account(account_id: int, citizen_id: int, assurance: str) -> None:
     """Bind the account unless it got bound to someone else meanwhile (one conditional UPDATE:
     two identities bound to one account at the same moment cannot both succeed)."""
     claimed = db.session.execute(
         update(MpAccount).where(MpAccount.id == account_id, or_(MpAccount.citizen_id.is_(None), MpAccount.citizen_id == citizen_id))
-        .values(citizen_id=citizen_id).execution_options(synchronize_session=False))
+        .values(citizen_id=citizen_id, assurance=assurance).execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         db.session.rollback()
         raise AppError("account_already_bound", 409, "this account was bound to another identity at the same time")

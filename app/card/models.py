@@ -33,6 +33,9 @@ class Card(Base):
     # Wrong passwords against this card's codes since ``failures_since`` (docs/qr-format.md, guessing)
     failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     failures_since: Mapped[datetime | None]
+    # The e-card password (app/card/passwords.py): a scrypt hash, and when it was set (keys its throttle)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_set_at: Mapped[datetime | None]
 
 
 class Device(Base):

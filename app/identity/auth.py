@@ -24,11 +24,14 @@ from app.runtime import Runtime
 
 @dataclass(frozen=True)
 class LoginResult:
-    """``token``: our bearer token; ``expires_in``: seconds; ``bound``: identity bound (M-17)."""
+    """``token``: our bearer token; ``expires_in``: seconds; ``bound``: identity bound (M-17);
+    ``binding_ended``: when not bound, why the last binding ended (``unbound``, or ``evicted``:
+    the card's holder proved with a real-person check that it is theirs), else None."""
 
     token: str
     expires_in: int
     bound: bool
+    binding_ended: str | None = None
 
 
 def login_wechat(rt: Runtime, js_code: str) -> LoginResult:
@@ -44,17 +47,17 @@ def login_alipay(rt: Runtime, auth_code: str) -> LoginResult:
 
 
 def _login(rt: Runtime, identity: PlatformIdentity) -> LoginResult:
-    account_id, citizen_id = _upsert_account(rt, identity)
+    account_id, citizen_id, ended = _upsert_account(rt, identity)
     token = secrets.token_urlsafe(32)
     now = rt.clock.now()
     ttl = rt.config["CARD_TOKEN_TTL"]
     db.session.add(AuthToken(digest=token_digest(token), account_id=account_id, created_at=now,
                              expires_at=now + timedelta(seconds=ttl)))
     db.session.commit()
-    return LoginResult(token, ttl, citizen_id is not None)
+    return LoginResult(token, ttl, citizen_id is not None, ended if citizen_id is None else None)
 
 
-def _upsert_account(rt: Runtime, identity: PlatformIdentity) -> tuple[int, int | None]:
+def _upsert_account(rt: Runtime, identity: PlatformIdentity) -> tuple[int, int | None, str | None]:
     """Insert or touch the account in one statement (safe when two logins race)."""
     now = rt.clock.now()
     stmt = upsert_insert(db.engine.dialect.name, MpAccount).values(
@@ -65,9 +68,9 @@ def _upsert_account(rt: Runtime, identity: PlatformIdentity) -> tuple[int, int |
     stmt = stmt.on_conflict_do_update(
         index_elements=[MpAccount.platform, MpAccount.openid],
         set_={"last_login_at": now, "unionid": unionid},
-    ).returning(MpAccount.id, MpAccount.citizen_id)
+    ).returning(MpAccount.id, MpAccount.citizen_id, MpAccount.binding_ended_reason)
     row = db.session.execute(stmt).one()
-    return row.id, row.citizen_id
+    return row.id, row.citizen_id, row.binding_ended_reason
 
 
 def account_for_token(rt: Runtime, token: str) -> MpAccount:

@@ -45,6 +45,13 @@ class MpAccount(Base):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), unique=True)
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime]
+    # How the binding was proven (app/identity/real_person.py): knowledge, real_person or counter
+    assurance: Mapped[str] = mapped_column(String(16), default="knowledge", server_default="knowledge")
+    # The last binding this account lost, and why (unbound by itself, evicted by a real-person check)
+    binding_ended_at: Mapped[datetime | None]
+    binding_ended_reason: Mapped[str | None] = mapped_column(String(16))
+    # Cancelled by its user (PIPL art. 47, app/card/closure.py): openid is then a tombstone
+    cancelled_at: Mapped[datetime | None]
 
 
 class AuthToken(Base):

@@ -140,6 +140,14 @@ def _error_for(sub_code: str) -> AppError:
     return _unavailable("platform_error")
 
 
+class AlipayBusinessError(Exception):
+    """Alipay answered a signed error: ``code`` (e.g. 40004) and ``sub_code``."""
+
+    def __init__(self, code: str, sub_code: str) -> None:
+        super().__init__(f"Alipay error {code} {sub_code}")
+        self.code, self.sub_code = code, sub_code
+
+
 class AlipayLogin:
     """Exchanges a mini-program ``my.getAuthCode()`` code for the user's Alipay id."""
 
@@ -175,13 +183,40 @@ class AlipayLogin:
 
     def signed_params(self, auth_code: str) -> dict[str, str]:
         """The complete, signed form of an ``alipay.system.oauth.token`` request."""
+        return self.signed(METHOD, grant_type="authorization_code", code=auth_code)
+
+    def signed(self, method: str, **business: str) -> dict[str, str]:
+        """The complete, signed form of a request to ``method``: the common parameters, then
+        ``business`` (e.g. ``biz_content``, a JSON text), signed RSA2."""
         params = {
-            "app_id": self._app_id, "method": METHOD, "format": "JSON", "charset": "utf-8",
-            "sign_type": "RSA2", "timestamp": self._timestamp(), "version": "1.0",
-            "grant_type": "authorization_code", "code": auth_code,
+            "app_id": self._app_id, "method": method, "format": "JSON", "charset": "utf-8",
+            "sign_type": "RSA2", "timestamp": self._timestamp(), "version": "1.0", **business,
         }
         params["sign"] = rsa2_sign(self._private_key, sign_content(params))
         return params
+
+    @property
+    def gateway(self) -> str:
+        """The gateway URL requests go to."""
+        return self._gateway
+
+    def call(self, method: str, biz_content: dict[str, Any]) -> dict[str, Any]:
+        """POST ``method`` with ``biz_content`` and return the verified ``<method>_response``
+        object (``code`` 10000). Raises :class:`AlipayBusinessError` for an ``error_response`` or a
+        response ``code`` other than 10000 (after verifying its signature), and 503
+        ``platform_unavailable`` as :meth:`oauth_token` for everything else."""
+        params = self.signed(method, biz_content=json.dumps(biz_content, ensure_ascii=False, separators=(",", ":")))
+        members = self._post(params)
+        key = method.replace(".", "_") + "_response"
+        if key not in members and ERROR_KEY not in members:
+            log.warning("Alipay %s answered neither a success nor an error object", method)
+            raise _unavailable("invalid_response")
+        # an error need not be signed (gateway errors are not): it is only ever a refusal
+        body = self._verified(members, key) if key in members else members[ERROR_KEY][0]
+        if not isinstance(body, dict) or body.get("code") != "10000":
+            error = body if isinstance(body, dict) else {}
+            raise AlipayBusinessError(str(error.get("code", "")), str(error.get("sub_code", "")))
+        return body
 
     def _timestamp(self) -> str:
         """Beijing time ``yyyy-MM-dd HH:mm:ss``; a naive ``now()`` is taken as UTC."""
@@ -204,12 +239,16 @@ class AlipayLogin:
 
     def _success(self, members: dict[str, tuple[Any, str]]) -> PlatformIdentity:
         """Verify the signature over the exact inner text, then build the identity."""
-        body, text = members[SUCCESS_KEY]
+        return _identity(self._verified(members, SUCCESS_KEY))
+
+    def _verified(self, members: dict[str, tuple[Any, str]], key: str) -> Any:
+        """The object at ``key`` once ``sign`` is verified over its exact text; else a 503."""
+        body, text = members[key]
         sign = members.get("sign", (None, ""))[0]
         if not isinstance(sign, str) or not rsa2_verify(self._alipay_key, text.encode(), sign):
-            log.warning("Alipay oauth.token response signature is missing or invalid")
+            log.warning("Alipay response signature is missing or invalid")
             raise _unavailable("response_signature_invalid")
-        return _identity(body)
+        return body
 
 
 def _split_body(content: bytes) -> dict[str, tuple[Any, str]]:

@@ -48,8 +48,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.card.models import LIVE_PHYSICAL_STATES, OFFLINE_ISSUING, Card, Device, OfflineCertificate, OfflineKey, PhysicalCard
 from app.identity import idnumber
-from app.identity.models import Citizen
+from app.identity.models import Citizen, MpAccount
 from app.identity.people import ID_NUMBER, NAME, SEED
+from app.identity.real_person import COUNTER, KNOWLEDGE, meets
 from app.partners.nonces import NonceClaim
 from app.partners.partners import PartnerView
 from app.partners.terminals import registered_terminal
@@ -83,6 +84,8 @@ class CardFacts:
     id_number_index: str
     failed_attempts: int = 0
     failures_since: datetime | None = None
+    # How the holder's binding was proven (app/identity/real_person.py); a chip read: counter
+    assurance: str | None = "knowledge"
 
 
 class Holder:
@@ -179,7 +182,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     return _settle(rt, partner, policy, terminal_id, decision, answer_key)
 
 
-GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member")
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low")
 # The partner's own failures: checked before the code or card number is looked at, recorded
 # without a card, counted against the partner (app.scanning.guessing).
 PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
@@ -365,12 +368,19 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
     return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), OneTimeUse.dgc1(scanned))
 
 
+def assurance_refusal(rt: Runtime, scene: str, facts: CardFacts) -> str | None:
+    """``assurance_too_low`` when the scene requires a higher assurance of the holder's binding
+    than theirs (``CARD_SCENE_MIN_ASSURANCE``; government and finance: ``real_person``, issue 17)."""
+    minimum = rt.config.get("CARD_SCENE_MIN_ASSURANCE", {}).get(scene)
+    return "assurance_too_low" if minimum and not meets(facts.assurance or KNOWLEDGE, minimum) else None
+
+
 def _consult_scene(policy: ScenePolicy, context: SceneContext, use: OneTimeUse | None,
                    carrier: str = "ecard", guessable: bool = True) -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
-        reason = policy.refusal(context)
+        reason = assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
         if reason is not None:
             return Decision(facts, reason, carrier=carrier, guessable=guessable)
         subject, extra = policy.accept(context)
@@ -418,7 +428,7 @@ def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, termina
     if checked.step <= 5 or not genuine:  # format, key or a signature; or a certificate we never issued
         return Decision(None, "code_invalid", guessable=False)
     facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
-                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since)
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, row.assurance)
     if not checked.accepted:
         return Decision(facts, checked.reason, guessable=False)
     if policy.name not in offline.scene_names(certificate.scenes):
@@ -431,12 +441,14 @@ def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, termina
 
 # Built once: the issuing key of a kid (if the trust list still names it: not_after ahead), and
 # the certificate of a serial under that key with its device, card and holder (outer joins).
+# The assurance of the account bound to the holder (None: no account bound now)
+_ASSURANCE = select(MpAccount.assurance).where(MpAccount.citizen_id == Citizen.id).limit(1).scalar_subquery().label("assurance")
 _DGC2_KEY_AND_CARD = (
     select(OfflineKey.alg, OfflineKey.public_key, OfflineKey.not_before, OfflineKey.not_after,
            OfflineCertificate.device_public_key, OfflineCertificate.revoked_at,
            Device.revoked_at.label("device_revoked_at"), Card.id.label("card_id"), Card.card_number, Card.status,
            Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index,
-           Card.failed_attempts, Card.failures_since)
+           Card.failed_attempts, Card.failures_since, _ASSURANCE)
     .select_from(OfflineKey)
     .outerjoin(OfflineCertificate, (OfflineCertificate.kid == OfflineKey.id)
                & (OfflineCertificate.serial == bindparam("serial")))
@@ -459,7 +471,8 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 # Built once: constructing a statement costs more than running it on this hot path.
 _DEVICE_AND_CARD = (
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
-           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
+           Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
+           _ASSURANCE)
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
@@ -472,7 +485,7 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
                                    row.name_enc, row.id_number_enc, row.id_number_index,
-                                   row.failed_attempts, row.failures_since)
+                                   row.failed_attempts, row.failures_since, row.assurance)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
@@ -588,4 +601,4 @@ def _card_and_physical_state(card_number: str) -> tuple[CardFacts, str | None] |
         row = conn.execute(_CARD_BY_NUMBER, {"card_number": card_number}).first()
     if row is None:
         return None
-    return CardFacts(*row[:-1]), row.physical_state
+    return CardFacts(*row[:-1], assurance=COUNTER), row.physical_state  # the bank handed the chip card over in person

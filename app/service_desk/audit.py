@@ -125,6 +125,19 @@ def record_staff_access(rt: Runtime, actor: StaffActor, action: str, citizen_id:
     db.session.commit()
 
 
+def record_account_event(rt: Runtime, action: str, account_id: int, citizen_id: int, reason: str) -> None:
+    """Append a sealed record of an event on a citizen's binding that no staff member did (e.g.
+    ``binding_evicted``: a knowledge-only binding ended by the holder's real-person check, issue
+    17 item 4); ``actor_kind`` ``system``, ``reference`` the account that lost it. Commits."""
+    record = AuditRecord(at=rt.clock.now(), actor_kind="system", actor_id="binding", actor_role="system",
+                         department=None, action=action, citizen_id=citizen_id, ticket_number=None,
+                         reference=f"account:{account_id}", fields="binding", reason=reason)
+    head = _lock_head(rt)
+    _chain(rt, [record], head.seq, head.hash)
+    db.session.add(record)
+    db.session.commit()
+
+
 # A verification record commits within this many seconds of its ``created_at`` (its INSERT is
 # the last statement of the request, and requests time out after 30 s): older records are settled.
 SETTLE_SECONDS = 60

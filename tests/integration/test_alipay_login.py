@@ -25,7 +25,7 @@ def client(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock, w
 def test_alipay_login_issues_our_token(client: Any, alipay: AlipayStandIn) -> None:
     response = client.post(LOGIN, json={"auth_code": alipay.issue_code()})
     assert response.status_code == 200
-    assert set(response.json) == {"token", "expires_in", "bound"} and response.json["bound"] is False
+    assert set(response.json) == {"token", "expires_in", "bound", "binding_ended"} and response.json["bound"] is False
     code = client.get("/api/mp/v1/card/code", headers={"Authorization": f"Bearer {response.json['token']}"})
     assert error_code(code) == "not_bound"  # the token works
 

@@ -57,7 +57,11 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # The holder's consent to a bank (issue 15 item 11): the bank must be a partner bank, the code the one sent.
                 "POST /api/mp/v1/card/financial-account/consents/code", "POST /api/mp/v1/card/financial-account/consents",
 # Offline certificates (docs/offline-codes.md §6): the nonce must be one a challenge gave, the proof a signature over it.
-                "POST /api/mp/v1/card/offline/certificates"]
+                "POST /api/mp/v1/card/offline/certificates",
+# Issue 17: a real-person token must be one the platform gave for this person, a password must not be weak,
+# and the ID number of a real-person check has a checksum.
+                "DELETE /api/mp/v1/binding", "POST /api/mp/v1/real-person/checks", "POST /api/mp/v1/card/password/reset",
+                "PUT /api/mp/v1/card/password", "DELETE /api/mp/v1/account", "POST /api/mp/v1/card/closure"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"

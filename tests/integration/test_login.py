@@ -20,7 +20,7 @@ def error_code(response) -> str:  # type: ignore[no-untyped-def]
 def test_login_returns_our_own_token_not_the_session_key(api: ApiClient, wechat: WeChatStandIn) -> None:
     response = api.client.post(WECHAT_LOGIN, json={"code": wechat.issue_code(unionid="union-1")})
     assert response.status_code == 200
-    assert set(response.json) == {"token", "expires_in", "bound"}
+    assert set(response.json) == {"token", "expires_in", "bound", "binding_ended"}
     assert response.json["bound"] is False
     assert response.json["expires_in"] == 86400
     assert len(response.json["token"]) >= 40
