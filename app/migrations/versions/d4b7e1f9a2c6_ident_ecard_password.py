@@ -1,7 +1,7 @@
 """cards.password_hash / password_set_at: the e-card password (issue 17 item 5)
 
 Revision ID: d4b7e1f9a2c6
-Revises: c8e2f4a6b1d3
+Revises: d4a7c2e9f1b8
 Create Date: 2026-12-05 21:40:00.000000
 
 """
