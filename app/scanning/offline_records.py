@@ -132,8 +132,10 @@ def settle_records(rt: Runtime, partner: PartnerView, records: list[Any],
     ``policy_of`` names the open scene's policy (None: unknown or closed). Commits.
 
     Round trips for a batch of good records: the certificates' SELECT, the claim's INSERT (each
-    record stored with its outcome as if it settles), the ledger's INSERT, the commit; only a
-    record whose use was already in the ledger (a replay or a clone) costs more."""
+    record stored with its outcome as if it settles), the ledger's INSERT, the commit; the uses
+    already in the ledger (replays, clones), however many, add two SELECTs, the findings' INSERT
+    and one UPDATE. Each certificate's issuer signature is verified once per batch
+    (:class:`qr.offline.CertificateCache`, keyed by the certificate's whole bytes)."""
     now = int(rt.clock.time())
     items = [_read(position, raw) for position, raw in enumerate(records)]
     _judge(rt, partner, [item for item in items if item.status is None], policy_of, now)
@@ -225,6 +227,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
            now: int) -> None:
     """Steps 2-4 of the module docstring, and the scene's subject for the records that pass."""
     trust = _trust(rt) if items else None
+    certificates = offline.CertificateCache(trust) if trust else None  # a phone's codes share one certificate
     terminals: dict[str, bool] = {}
     passed = []
     for item in items:
@@ -238,7 +241,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
         if not terminals[item.terminal_id]:
             item.status = TERMINAL_UNKNOWN
             continue
-        checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at)
+        checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at, certificates)
         item.code = checked.code
         if checked.step < 10:  # steps 1-9 at scanned_at (10, the gate's own list, is not ours)
             item.status = INVALID
@@ -247,6 +250,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
     serials = {item.serial for item, _policy in passed}
     found = {row.serial: row for row in db.session.execute(_FACTS.where(OfflineCertificate.serial.in_(serials)))} \
         if serials else {}
+    holders: dict[int, Holder] = {}  # one per card: its personal fields are decrypted once per batch
     for item, policy in passed:
         row = found.get(item.serial)
         if row is None:  # a serial the platform never issued
@@ -256,9 +260,10 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
         if row.revoked_at is not None and row.revoked_at.timestamp() <= item.scanned_at:
             item.status, item.lag = REVOKED, item.scanned_at - int(row.revoked_at.timestamp())
             continue
-        facts = CardFacts(row.id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
-                          row.id_number_enc, row.id_number_index)
-        context = SceneContext(rt, partner, item.terminal_id, item.direction, Holder(rt, facts))
+        if row.id not in holders:
+            holders[row.id] = Holder(rt, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
+                                                   row.name_enc, row.id_number_enc, row.id_number_index))
+        context = SceneContext(rt, partner, item.terminal_id, item.direction, holders[row.id])
         item.subject, item.extra = policy.accept(context)
 
 
@@ -277,38 +282,51 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
              "linked_verification_id": item.extra.get("linked_verification_id"), "carrier": "ecard",
              "created_at": settled_at} for item in items]
     rows.sort(key=lambda row: row["use_key"])  # one order for every upload: overlapping batches cannot deadlock
-    table = Verification.__table__
-    statement = upsert_insert(db.engine.dialect.name, table).on_conflict_do_nothing(
-        index_elements=[table.c.use_key]).returning(table.c.id)
-    inserted = set(db.session.connection().execute(statement, rows).scalars())  # Core: insertmanyvalues, no ORM bulk path
+    inserted = _insert_new(Verification.__table__, rows, ("use_key",), "id")
     refused = [item for item in items if item.verification_id not in inserted]
-    for item in refused:
-        _conflict(rt, partner, item)
+    _conflicts(rt, partner, refused)
     return refused
 
 
-def _conflict(rt: Runtime, partner: PartnerView, item: Item) -> None:
-    """(serial, ctr) is in the ledger: the records that hold it decide clone or replay."""
-    holder = db.session.execute(select(Verification.id, Verification.code_hash)
-                                .where(Verification.use_key == dgc2_use_key(bytes.fromhex(item.serial), item.ctr))).first()
-    earlier = db.session.execute(select(OfflineRecord.partner_id, OfflineRecord.record_id, OfflineRecord.code_hash)
-                                 .where(OfflineRecord.verification_id == holder.id)).all() if holder else []
-    record_ids = [row.record_id for row in earlier if row.partner_id == partner.id] + [item.record_id]
-    item.verification_id, item.subject = None, None
-    used_online_with_other_bytes = holder is not None and holder.code_hash not in (None, item.code_hash)
-    if used_online_with_other_bytes or any(row.code_hash != item.code_hash for row in earlier):
-        item.status = CLONE
-        revoke_card_certificates(rt, item.card_id)
-        _revoke_serial(rt, item.serial)
-        _finding(rt, partner, "clone", item, record_ids)
-    else:
-        item.status = DOUBLE_USE
-        _finding(rt, partner, "replay", item, record_ids)
+def _conflicts(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
+    """Each (serial, ctr) of ``items`` is in the ledger already: the records that hold it decide
+    clone or replay. Two look-ups for the whole batch (the ledger's unique ``use_key``, the
+    records' ``ix_offline_records_verification``), whatever the number of conflicts."""
+    if not items:
+        return
+    use_keys = {dgc2_use_key(bytes.fromhex(item.serial), item.ctr) for item in items}
+    holders = {row.use_key: row for row in db.session.execute(
+        select(Verification.id, Verification.use_key, Verification.code_hash).where(Verification.use_key.in_(use_keys)))}
+    earlier: dict[str, list[Any]] = {}
+    if holders:
+        for row in db.session.execute(select(OfflineRecord.partner_id, OfflineRecord.record_id, OfflineRecord.code_hash,
+                                             OfflineRecord.verification_id)
+                                      .where(OfflineRecord.verification_id.in_({row.id for row in holders.values()}))
+                                      .order_by(OfflineRecord.id)):
+            earlier.setdefault(row.verification_id, []).append(row)
+    cloned: dict[str, int | None] = {}
+    for item in items:
+        holder = holders.get(dgc2_use_key(bytes.fromhex(item.serial), item.ctr))
+        rows = earlier.get(holder.id, []) if holder is not None else []
+        record_ids = [row.record_id for row in rows if row.partner_id == partner.id] + [item.record_id]
+        item.verification_id, item.subject = None, None
+        used_online_with_other_bytes = holder is not None and holder.code_hash not in (None, item.code_hash)
+        if used_online_with_other_bytes or any(row.code_hash != item.code_hash for row in rows):
+            item.status = CLONE
+            cloned[item.serial] = item.card_id
+            _finding(rt, partner, "clone", item, record_ids)
+        else:
+            item.status = DOUBLE_USE
+            _finding(rt, partner, "replay", item, record_ids)
+    for card_id in set(cloned.values()):
+        revoke_card_certificates(rt, card_id)
+    if cloned:
+        _revoke_serials(rt, set(cloned))
 
 
-def _revoke_serial(rt: Runtime, serial: str | None) -> None:
-    """The cloned serial itself, even when it had expired meanwhile (it leaves the list at expiry anyway)."""
-    db.session.execute(update(OfflineCertificate).where(OfflineCertificate.serial == serial,
+def _revoke_serials(rt: Runtime, serials: set[str]) -> None:
+    """The cloned serials themselves, even when expired meanwhile (they leave the list at expiry anyway)."""
+    db.session.execute(update(OfflineCertificate).where(OfflineCertificate.serial.in_(serials),
                                                         OfflineCertificate.revoked_at.is_(None))
                        .values(revoked_at=rt.clock.now()).execution_options(synchronize_session=False))
 
@@ -321,17 +339,23 @@ def _finding(rt: Runtime, partner: PartnerView, kind: str, item: Item, record_id
 
 
 def _store_outcomes(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
-    """The records the ledger refused (replays, clones): their status, no verification, no subject."""
+    """The records the ledger refused (replays, clones): their status, no verification, no subject.
+    One UPDATE on PostgreSQL (the record ids and statuses as two arrays); elsewhere one per record."""
     if not items:
         return
     db.session.flush()
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(
+            "UPDATE offline_records SET status = refused.status, verification_id = NULL, subject_enc = NULL "
+            "FROM unnest(CAST(:record_ids AS VARCHAR[]), CAST(:statuses AS VARCHAR[])) AS refused(record_id, status) "
+            "WHERE offline_records.partner_id = :partner_id AND offline_records.record_id = refused.record_id"),
+            {"record_ids": [item.record_id for item in items], "statuses": [item.status for item in items],
+             "partner_id": partner.id})
+        return
     statement = (update(OfflineRecord).where(OfflineRecord.partner_id == bindparam("p"),
                                              OfflineRecord.record_id == bindparam("r"))
-                 .values(status=bindparam("s"), verification_id=bindparam("v"), subject_enc=bindparam("e")))
-    db.session.connection().execute(statement, [
-        {"p": partner.id, "r": item.record_id, "s": item.status, "v": item.verification_id,
-         "e": None}
-        for item in items])
+                 .values(status=bindparam("s"), verification_id=None, subject_enc=None))
+    db.session.connection().execute(statement, [{"p": partner.id, "r": item.record_id, "s": item.status} for item in items])
 
 
 @dataclass(frozen=True)

@@ -267,3 +267,45 @@ def test_an_upload_after_the_audit_seal_moved_on_still_enters_the_audit_chain(
         seal_pending(api.rt)
         sealed = set(db.session.scalars(select(AuditRecord.reference).where(AuditRecord.actor_kind == "partner")))
     assert settled["verification_id"] in sealed
+
+
+def test_a_forged_certificate_sharing_a_good_ones_serial_is_invalid_in_the_same_batch(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """The upload verifies each certificate once per batch (a certificate cache): its key is the
+    certificate's whole bytes, so a forgery with the good one's kid and serial (another device key,
+    signed by a key that is not the platform's) is invalid before and after the good one."""
+    now = int(api.clock.time())
+    certificate, device = phone.certificate()
+    thief = offline.generate(offline.ED25519)
+    forged = offline.issue_certificate(
+        thief, kid=certificate.kid, serial=certificate.serial, nbf=certificate.nbf, exp=certificate.exp,
+        scenes=certificate.scenes, fare_class=certificate.fare_class, flags=certificate.flags, device_public_key=thief.public_key)
+    batch = [record(offline.make_code(forged, thief, t=now, ctr=0).text, at=now),
+             record(offline.make_code(certificate, device, t=now, ctr=0).text, at=now),
+             record(offline.make_code(forged, thief, t=now, ctr=1).text, at=now),
+             record(offline.make_code(certificate, device, t=now, ctr=1).text, at=now)]
+    assert results(upload(api, operator, batch)) == ["invalid", "settled", "invalid", "settled"]
+    assert findings(api, operator) == []
+
+
+def test_replays_clones_and_new_uses_in_one_batch_are_each_told_apart(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """The detector looks up every conflicting use of a batch at once: two replays, two clones
+    (the same counters with other bytes) and a new use, with the findings naming the earlier records."""
+    now = int(api.clock.time())
+    certificate, device = phone.certificate()
+    first = [record(offline.make_code(certificate, device, t=now, ctr=ctr).text, "gate-1", now) for ctr in range(4)]
+    assert results(upload(api, operator, first)) == ["settled"] * 4
+    api.clock.advance(5)
+    second = [record(first[0]["code"], "gate-2", now), record(first[1]["code"], "gate-3", now),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=2).text, "gate-4", now + 5),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=3).text, "gate-4", now + 5),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=4).text, "gate-4", now + 5)]
+    response = upload(api, operator, second)
+    assert results(response) == ["double_use", "double_use", "clone_suspect", "clone_suspect", "settled"]
+    assert [r["verification_id"] is None for r in response.json["results"]] == [True, True, True, True, False]
+    assert [(f["kind"], f["ctr"], f["record_ids"]) for f in findings(api, operator)] == [
+        (kind, ctr, [first[ctr]["record_id"], second[ctr]["record_id"]])
+        for kind, ctr in (("replay", 0), ("replay", 1), ("clone", 2), ("clone", 3))]
+    assert certificate.serial in operator.deny(operator.trust())
+    assert results(upload(api, operator, second[:1])) == ["duplicate_record"]
