@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import http.client
 import json
 import os
@@ -173,6 +174,20 @@ def measure_http(args: argparse.Namespace, env: dict[str, str], population, grou
         print(f"upload through gunicorn, {workers} worker(s), {2 * workers} uploaders: {describe(records, elapsed, used)}")
 
 
+class GcTime:
+    """Seconds spent in the garbage collector, by generation (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.started = [0.0, 0.0, 0.0], 0.0
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self.started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=20000, help="records uploaded in process")
@@ -199,6 +214,7 @@ def main() -> None:
     groups[0] = groups[0][10:]
     settled = sum(len(batch) for batch in groups)
     scope = cpu.Scope(os.getpid(), DATABASE, int(args.redis.rsplit(":", 1)[1].split("/")[0]))
+    collected = GcTime()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
@@ -207,6 +223,7 @@ def main() -> None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     rate = settled / elapsed
+    print(f"garbage collector during the in-process upload: {', '.join(f'{t:.2f}' for t in collected.seconds)} s (generations 0-2)")
     print(f"upload in process (Flask test client, batches of 1,000): {describe(settled, elapsed, used)}")
     replays = [[{**record, "record_id": secrets.token_hex(16), "terminal_id": "gate-499"} for record in batch]
                for batch in groups[:max(1, len(groups) // 4)]]
