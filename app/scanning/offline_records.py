@@ -23,6 +23,7 @@ A gate that accepted a ``DGC2:`` code with no network keeps a record ``{"record_
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.card.models import Card, OfflineCertificate, OfflineKey
 from app.card.offline_keys import OFFLINE_ISSUING
@@ -38,12 +41,15 @@ from app.identity.models import Citizen
 from app.partners.partners import PartnerView
 from app.partners.terminals import registered_terminal
 from app.platform.db import db
+from app.platform.errors import AppError
 from app.platform.sql import upsert_insert
+from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
 from app.scanning.models import OfflineFinding, OfflineRecord, Verification
 from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_code_hash, dgc2_use_key
 from qr import offline
 
+log = logging.getLogger(__name__)
 MAX_RECORDS = 1000
 SUBJECT = "offline_record.subject"
 FUTURE_GRACE = 20
@@ -273,8 +279,25 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
         if row.id not in holders:
             holders[row.id] = Holder(rt, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
                                                    row.name_enc, row.id_number_enc, row.id_number_index))
-        context = SceneContext(rt, partner, item.terminal_id, item.direction, holders[row.id])
+        _consult_scene(item, policy, SceneContext(rt, partner, item.terminal_id, item.direction, holders[row.id]))
+
+
+def _consult_scene(item: Item, policy: ScenePolicy, context: SceneContext) -> None:
+    """The scene's own rule for this partner and holder (as online: a library's non-member is
+    refused; here ``invalid``), then its subject. A policy that fails answers the whole upload 503
+    ``scene_unavailable`` (nothing is stored yet: the same batch can be sent again, no record lost);
+    a backing service that is down is the usual 503."""
+    try:
+        if policy.refusal(context) is not None:
+            item.status = INVALID
+            return
         item.subject, item.extra = policy.accept(context)
+    except (OperationalError, PoolTimeout, StoreUnavailable):
+        raise
+    except Exception:
+        log.exception("scene policy %s failed on an offline upload; answering 503", policy.name)
+        db.session.rollback()
+        raise AppError("scene_unavailable", 503, "a scene could not be consulted: send the same batch again later") from None
 
 
 def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:

@@ -8,6 +8,7 @@ import json
 import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -309,3 +310,25 @@ def test_replays_clones_and_new_uses_in_one_batch_are_each_told_apart(
         for kind, ctr in (("replay", 0), ("replay", 1), ("clone", 2), ("clone", 3))]
     assert certificate.serial in operator.deny(operator.trust())
     assert results(upload(api, operator, second[:1])) == ["duplicate_record"]
+
+
+def test_a_scene_policy_that_fails_answers_503_and_the_same_batch_settles_later(
+        api: ApiClient, phone: Phone, operator: GateOperator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a 500, and no record lost: nothing of the batch is stored, so re-sending it settles it."""
+    from scenes.policies.transit import Transit
+    now = int(api.clock.time())
+    batch = [record(code, at=now) for code in codes(api, phone, 3)]
+    with monkeypatch.context() as patched:
+        patched.setattr(Transit, "accept", lambda self, context: 1 / 0)
+        response = upload(api, operator, batch)
+    assert response.status_code == 503 and response.json["error"]["code"] == "scene_unavailable", response.get_data(as_text=True)
+    assert results(upload(api, operator, batch)) == ["settled"] * 3
+
+
+def test_the_scenes_own_rule_applies_to_uploads_a_librarys_non_member_is_invalid(api: ApiClient, phone: Phone) -> None:
+    """As online (not_a_member): a library's culture scan of a holder who is not on its roster does not settle."""
+    library = SimpleNamespace(partner=api.partner(("culture",), name="City library", kind="library"))
+    now = int(api.clock.time())
+    [code] = codes(api, phone, 1)
+    response = upload(api, library, [record(code, at=now) | {"scene": "culture"}])
+    assert results(response) == ["invalid"] and response.json["results"][0]["subject"] is None
