@@ -15,7 +15,7 @@ A gate that accepted a ``DGC2:`` code with no network keeps a record ``{"record_
 5. The ledger: the use is INSERTed into ``verifications`` (the online ledger) with ``use_key``
    ``dgc2:<serial hex>:<ctr>`` under its unique index, the gate's terminal id, ``created_at`` the
    settlement time (the audit seal copies verifications in time order: a back-dated row would miss
-   the chain; ``scanned_at`` stays on the offline record): ``settled``. When (serial, ctr) is
+   the chain; ``scanned_at`` stays on the offline record, and the holder's history shows it): ``settled``. When (serial, ctr) is
    already there: ``clone_suspect`` if any earlier record of it has different code bytes (a copied
    device key made another code with the same counter; the card's certificates are revoked and go on the next deny list at once), else
    ``double_use`` (the same code used online, or accepted at another gate: a replay).

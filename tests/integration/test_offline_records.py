@@ -8,6 +8,7 @@ import json
 import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -332,3 +333,14 @@ def test_the_scenes_own_rule_applies_to_uploads_a_librarys_non_member_is_invalid
     [code] = codes(api, phone, 1)
     response = upload(api, library, [record(code, at=now) | {"scene": "culture"}])
     assert results(response) == ["invalid"] and response.json["results"][0]["subject"] is None
+
+
+def test_the_holders_history_shows_an_offline_use_at_its_scan_time_not_its_settlement(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    scanned = int(api.clock.time())
+    [code] = codes(api, phone, 1)
+    api.clock.advance(3600)  # the bus came back to the depot an hour later
+    assert results(upload(api, operator, [record(code, "gate-7", scanned)])) == ["settled"]
+    history = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(api.login(HOLDER)))
+    [item] = history.json["items"]
+    assert datetime.fromisoformat(item["verified_at"]).timestamp() == scanned and item["terminal_id"] == "gate-7"
