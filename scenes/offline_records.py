@@ -81,6 +81,8 @@ def _policy(name: str) -> Any:
 @blp.arguments(RecordsRequestSchema)
 @blp.response(200, RecordsSchema)
 @error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: not {\"records\": [1-1,000 items]}",
+                        429: "too_many_invalid_records: over 10 uploads holding an invalid record in a minute; "
+                             "retry after Retry-After (nothing of this batch was stored)",
                         503: "A backing service is unavailable, or a scene policy failed (scene_unavailable); nothing was "
                              "stored: retry the same batch (idempotent by record_id)"})
 def post_records(args: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from qr import offline
 
 log = logging.getLogger(__name__)
 MAX_RECORDS = 1000
+INVALID_UPLOADS_PER_MINUTE = 10  # uploads holding an invalid record, per partner; then 429 for the rest of the minute
 SUBJECT = "offline_record.subject"
 FUTURE_GRACE = 20
 SETTLED, DUPLICATE, INVALID, DOUBLE_USE, CLONE, REVOKED, TERMINAL_UNKNOWN = (
@@ -142,6 +144,7 @@ def settle_records(rt: Runtime, partner: PartnerView, records: list[Any],
     already in the ledger (replays, clones), however many, add two SELECTs, the findings' INSERT
     and one UPDATE. Each certificate's issuer signature is verified once per batch
     (:class:`qr.offline.CertificateCache`, keyed by the certificate's whole bytes)."""
+    _refuse_if_flooding(rt, partner)
     now = int(rt.clock.time())
     items = [_read(position, raw) for position, raw in enumerate(records)]
     _judge(rt, partner, [item for item in items if item.status is None], policy_of, now)
@@ -156,7 +159,31 @@ def settle_records(rt: Runtime, partner: PartnerView, records: list[Any],
     for item in mine:
         item.status = item.status or SETTLED
     db.session.commit()
+    if any(item.status == INVALID for item in items):
+        _count_invalid_upload(rt, partner)
     return [item.answer() for item in items]
+
+
+def _refuse_if_flooding(rt: Runtime, partner: PartnerView) -> None:
+    """429 ``too_many_invalid_records`` while the partner is blocked (this process's memory, as
+    app.scanning.guessing does for invalid codes): each invalid record may have cost two signature
+    verifications, and a gate uploads only what it accepted, so invalid records are rare."""
+    until = rt.throttle_cache.get(("offline-invalid", partner.id), 0.0)
+    now = rt.clock.time()
+    if until > now:
+        raise AppError("too_many_invalid_records", 429, "too many uploads with invalid records from this partner; wait "
+                       "(the records are kept by the gate: send them again after Retry-After)",
+                       headers={"Retry-After": str(max(1, math.ceil(until - now)))})
+
+
+def _count_invalid_upload(rt: Runtime, partner: PartnerView) -> None:
+    """Count an upload that held an invalid record (the store's atomic counter, a minute's
+    window); over :data:`INVALID_UPLOADS_PER_MINUTE` the partner's uploads are refused until the
+    minute is over (this process learns it now; another one at its next such upload)."""
+    count = rt.store.incr(f"offline-invalid:{partner.id}", 60)
+    if count > INVALID_UPLOADS_PER_MINUTE:
+        rt.throttle_cache[("offline-invalid", partner.id)] = rt.clock.time() + 60
+        log.warning("offline uploads throttled: partner %s after %d uploads with invalid records in 60 s", partner.id, count)
 
 
 def _claim(rt: Runtime, partner: PartnerView, items: list[Item]) -> set[str]:

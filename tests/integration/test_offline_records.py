@@ -344,3 +344,29 @@ def test_the_holders_history_shows_an_offline_use_at_its_scan_time_not_its_settl
     history = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(api.login(HOLDER)))
     [item] = history.json["items"]
     assert datetime.fromisoformat(item["verified_at"]).timestamp() == scanned and item["terminal_id"] == "gate-7"
+
+
+def test_a_partner_flooding_invalid_records_is_throttled_for_the_rest_of_the_minute(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """32 concurrent uploads, each holding an invalid record, are answered (invalid, or 429 once the
+    block is known) and counted with the store's atomic counter; over 10 in the minute, the partner's uploads answer 429 with
+    Retry-After (good records too: nothing stored, the gate sends them again) until the minute is over."""
+    now = int(api.clock.time())
+    forged = "DGC2:" + "A" * 282
+
+    def one(_: int) -> int:
+        response = upload(api, operator, [record(forged, at=now)], api.app.test_client())
+        assert response.status_code == 429 or results(response) == ["invalid"], response.get_data(as_text=True)
+        return response.status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        answered = list(pool.map(one, range(32)))
+    assert answered.count(200) > 10  # the block is learnt after the 11th counted upload, while others ran
+    good = [record(code, at=now) for code in codes(api, phone, 2)]
+    refused = upload(api, operator, good)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_invalid_records"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    other = SimpleNamespace(partner=api.partner(("transit",), name="Bus company"))
+    assert results(upload(api, other, [record(forged, at=now)])) == ["invalid"]  # another partner is not blocked
+    api.clock.advance(61)
+    assert results(upload(api, operator, good)) == ["settled", "settled"]
