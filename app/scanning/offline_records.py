@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -151,11 +151,11 @@ def settle_records(rt: Runtime, partner: PartnerView, records: list[Any],
     claimed = _claim(rt, partner, items)
     _answer_duplicates(rt, partner, items, claimed)
     mine = [item for item in items if item.claimer]
-    for item in mine:
-        if item.status == REVOKED:
-            _finding(rt, partner, REVOKED, item, [item.record_id], item.lag)
-    changed = _use(rt, partner, [item for item in mine if item.status is None])
+    found = [_finding(rt, partner, REVOKED, item, [item.record_id], item.lag) for item in mine if item.status == REVOKED]
+    changed = _use(rt, partner, [item for item in mine if item.status is None], found)
     _store_outcomes(rt, partner, changed)
+    if found:
+        db.session.execute(insert(OfflineFinding), found)  # Core: one executemany, in the order found
     for item in mine:
         item.status = item.status or SETTLED
     db.session.commit()
@@ -327,7 +327,7 @@ def _consult_scene(item: Item, policy: ScenePolicy, context: SceneContext) -> No
         raise AppError("scene_unavailable", 503, "a scene could not be consulted: send the same batch again later") from None
 
 
-def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
+def _use(rt: Runtime, partner: PartnerView, items: list[Item], found: list[dict[str, Any]]) -> list[Item]:
     """INSERT the uses into the verification ledger (``ON CONFLICT (use_key) DO NOTHING``); a use
     already there is a replay or a clone. Returns the records that did not settle."""
     if not items:
@@ -344,13 +344,13 @@ def _use(rt: Runtime, partner: PartnerView, items: list[Item]) -> list[Item]:
     rows.sort(key=lambda row: row["use_key"])  # one order for every upload: overlapping batches cannot deadlock
     inserted = _insert_new(Verification.__table__, rows, ("use_key",), "id")
     refused = [item for item in items if item.verification_id not in inserted]
-    _conflicts(rt, partner, refused)
+    _conflicts(rt, partner, refused, found)
     return refused
 
 
-def _conflicts(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
+def _conflicts(rt: Runtime, partner: PartnerView, items: list[Item], found: list[dict[str, Any]]) -> None:
     """Each (serial, ctr) of ``items`` is in the ledger already: the records that hold it decide
-    clone or replay. Two look-ups for the whole batch (the ledger's unique ``use_key``, the
+    clone or replay (a finding each, appended to ``found``). Two look-ups for the whole batch (the ledger's unique ``use_key``, the
     records' ``ix_offline_records_verification``), whatever the number of conflicts."""
     if not items:
         return
@@ -374,10 +374,10 @@ def _conflicts(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
         if used_online_with_other_bytes or any(row.code_hash != item.code_hash for row in rows):
             item.status = CLONE
             cloned[item.serial] = item.card_id
-            _finding(rt, partner, "clone", item, record_ids)
+            found.append(_finding(rt, partner, "clone", item, record_ids))
         else:
             item.status = DOUBLE_USE
-            _finding(rt, partner, "replay", item, record_ids)
+            found.append(_finding(rt, partner, "replay", item, record_ids))
     for card_id in set(cloned.values()):
         revoke_card_certificates(rt, card_id)
     if cloned:
@@ -392,10 +392,10 @@ def _revoke_serials(rt: Runtime, serials: set[str]) -> None:
 
 
 def _finding(rt: Runtime, partner: PartnerView, kind: str, item: Item, record_ids: list[str | None],
-             lag: int | None = None) -> None:
-    db.session.add(OfflineFinding(partner_id=partner.id, kind=kind, serial=item.serial, ctr=item.ctr,
-                                  record_ids=",".join(r for r in record_ids if r)[:200], lag_seconds=lag,
-                                  created_at=rt.clock.now()))
+             lag: int | None = None) -> dict[str, Any]:
+    """The ``offline_findings`` row of one finding."""
+    return {"partner_id": partner.id, "kind": kind, "serial": item.serial, "ctr": item.ctr,
+            "record_ids": ",".join(r for r in record_ids if r)[:200], "lag_seconds": lag, "created_at": rt.clock.now()}
 
 
 def _store_outcomes(rt: Runtime, partner: PartnerView, items: list[Item]) -> None:
