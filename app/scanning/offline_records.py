@@ -272,9 +272,12 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
     trust = _trust(rt) if items else None
     certificates = offline.CertificateCache(trust) if trust else None  # a phone's codes share one certificate
     terminals: dict[str, bool] = {}
+    policies: dict[str, ScenePolicy | None] = {}  # a batch names a scene or two, a thousand times
     passed = []
     for item in items:
-        policy = policy_of(item.scene)
+        if item.scene not in policies:
+            policies[item.scene] = policy_of(item.scene)
+        policy = policies[item.scene]
         if policy is None or not policy.permits(partner) or item.scene not in offline.SCENE_BITS \
                 or (item.direction is not None and item.scene != "transit") or item.scanned_at > now + FUTURE_GRACE:
             item.status = INVALID
