@@ -122,13 +122,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None) -> Iterator[int]:
+def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None, start_up: float = 60) -> Iterator[int]:
     """Run a gunicorn server until the block ends (its output to ``log``, else discarded); wait until
-    it answers and its workers have booted. Yields its pid."""
+    it answers and its workers have booted (at most ``start_up`` seconds). Yields its pid."""
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until_up(port, server)
+        wait_until_up(port, server, start_up)
         yield server.pid
     finally:
         server.terminate()
@@ -137,8 +137,8 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path | None
             output.close()
 
 
-def wait_until_up(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+def wait_until_up(port: int, server: subprocess.Popen[bytes], start_up: float = 60) -> None:
+    deadline = time.monotonic() + start_up
     while time.monotonic() < deadline and server.poll() is None:
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=5)

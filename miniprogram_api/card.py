@@ -103,7 +103,8 @@ class HistoryQuerySchema(ma.Schema):
 
 class HistoryItemSchema(ma.Schema):
     verification_id = ma.fields.String(required=True)
-    verified_at = ma.fields.DateTime(required=True)
+    verified_at = ma.fields.DateTime(required=True, metadata={
+        "description": "When the card was used: for an offline (DGC2) use, when the gate scanned it, not when its upload was settled"})
     partner_name = ma.fields.String(required=True)
     terminal_id = ma.fields.String(required=True)
     terminal_location = ma.fields.String(required=True, allow_none=True)

@@ -15,8 +15,8 @@ What the server side uses:
 - trust list: ``write_trust_list``, ``read_trust_list``, ``read_root_key``, ``IssuingKey``, ``RootKey``;
 - deny list: ``write_deny_list``, ``write_deny_delta``, ``read_deny_list``, ``read_deny_delta``;
 - re-verification of uploads and online DGC2: ``verify_code(text, trust, now)`` (gate steps 1-8),
-  ``check`` (steps 1-11), ``Gate`` (a simulated terminal, steps 1-13); the windows ``MAX_CODE_AGE``
-  (60 s back) and ``FUTURE_GRACE`` (20 s ahead);
+  ``check`` (steps 1-11; both take a ``CertificateCache`` for a batch), ``Gate`` (a simulated
+  terminal, steps 1-13); the windows ``MAX_CODE_AGE`` (60 s back) and ``FUTURE_GRACE`` (20 s ahead);
 - ``b64url_encode``/``b64url_decode`` (the JSON encoding of keys and signatures), ``base45``.
 """
 from __future__ import annotations
@@ -49,14 +49,14 @@ from dgc2.format import (
     trust_signing_input,
     verify_proof_of_possession,
 )
-from dgc2.gate import FUTURE_GRACE, MAX_CODE_AGE, Decision, Gate, Record, check, verify_code
+from dgc2.gate import FUTURE_GRACE, MAX_CODE_AGE, CertificateCache, Decision, Gate, Record, check, verify_code
 from dgc2.keys import ED25519, SM2, KeyFormatError, SigningKey, VerifyingKey, generate
 from dgc2.sm2 import SM2Unavailable
 from dgc2.sm2 import available as sm2_available
 from dgc2.trust import IssuingKey, RootKey, TrustList, TrustListError, read_root_key, read_trust_list, write_trust_list
 
 __all__ = [
-    "ED25519", "FARE_CLASSES", "FUTURE_GRACE", "MAX_CODE_AGE",
+    "ED25519", "FARE_CLASSES", "FUTURE_GRACE", "CertificateCache", "MAX_CODE_AGE",
     "MAX_LIFETIME", "PREFIX", "SCENE_BITS", "SM2", "Certificate", "Code", "Decision",
     "DenyDelta", "DenyList", "DenyListError", "FormatError", "Gate", "IssuingKey", "KeyFormatError", "Record", "RootKey",
     "SM2Unavailable", "SigningKey", "TrustList", "TrustListError", "VerifyingKey", "b64url_decode", "b64url_encode", "base45",

@@ -80,7 +80,11 @@ def _policy(name: str) -> Any:
 @signed
 @blp.arguments(RecordsRequestSchema)
 @blp.response(200, RecordsSchema)
-@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: not {\"records\": [1-1,000 items]}"})
+@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: not {\"records\": [1-1,000 items]}",
+                        429: "too_many_invalid_records: over 10 uploads holding an invalid record in a minute; "
+                             "retry after Retry-After (nothing of this batch was stored)",
+                        503: "A backing service is unavailable, or a scene policy failed (scene_unavailable); nothing was "
+                             "stored: retry the same batch (idempotent by record_id)"})
 def post_records(args: dict[str, Any]) -> Any:
     """Upload a gate's offline records (at most 1,000; body up to 512 KiB), idempotent by record_id. One
     result per record, in order: settled, duplicate_record, double_use, clone_suspect, revoked_at_scan,

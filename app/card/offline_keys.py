@@ -153,8 +153,10 @@ def issuing_key(rt: Runtime, alg: str) -> LoadedKey:
     certificate's ``nbf`` only AFTER this returns: a key created here has ``not_before`` = the
     moment of its creation, which must not be later than the certificate's ``nbf`` (gate step 3).
     Production: 503 ``offline_unavailable`` (rotate the keys)."""
-    ensure_keys(rt)
-    row = _usable_issuing(alg, rt.clock.now())
+    row = _usable_issuing(alg, rt.clock.now())  # one look-up when it exists: an issuing key implies the others
+    if row is None:
+        ensure_keys(rt)
+        row = _usable_issuing(alg, rt.clock.now())
     if row is None:
         if not development(rt):
             raise unavailable(f"no {alg} issuing key valid for another day: run `citizencard offline keys rotate`")

@@ -1,4 +1,9 @@
-"""A citizen's own verification history (GET /api/mp/v1/card/verifications)."""
+"""A citizen's own verification history (GET /api/mp/v1/card/verifications).
+
+An offline use (DGC2, settled from a gate's upload) shows when it was scanned at the gate
+(``offline_records.scanned_at``), not when the upload settled it; the page order stays the order
+in which the uses were recorded (the keyset cursor), so a late upload appears at the top with its
+earlier time."""
 from __future__ import annotations
 
 import re
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from app.card.devices import bound_card
 from app.identity.models import MpAccount
@@ -15,7 +20,7 @@ from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
 from app.platform.db import db
 from app.runtime import runtime
 from app.scanning import partitions
-from app.scanning.models import Verification
+from app.scanning.models import OfflineRecord, Verification
 
 MAX_PAGE = 100
 
@@ -51,16 +56,18 @@ def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> Hi
     card = bound_card(account)
     after = _decode(cursor) if cursor else None
     query = (
-        select(Verification, Partner.name, Terminal.location)
+        select(Verification, Partner.name, Terminal.location,
+               func.coalesce(OfflineRecord.scanned_at, Verification.created_at).label("used_at"))
         .join(Partner, Partner.id == Verification.partner_id)
         .outerjoin(Terminal, (Terminal.partner_id == Verification.partner_id) & (Terminal.terminal_id == Verification.terminal_id))
+        .outerjoin(OfflineRecord, OfflineRecord.verification_id == Verification.id)  # ix_offline_records_verification
         .where(Verification.card_id == card.id)
         .order_by(Verification.created_at.desc(), Verification.id.desc())
     )
     oldest = partitions.oldest_month(db.session.connection())  # None: SQLite (a plain table)
     rows = db.session.execute(_after(query, after).limit(limit + 1)).all() if oldest is None \
         else _walk(query, after, oldest, limit + 1)
-    items = [_item(row.Verification, row.name, row.location) for row in rows[:limit]]
+    items = [_item(row.Verification, row.name, row.location, row.used_at) for row in rows[:limit]]
     return HistoryPage(items, _encode(rows[limit - 1].Verification) if len(rows) > limit else None)
 
 
@@ -100,8 +107,8 @@ def _decode(cursor: str) -> tuple[datetime, str, int]:
     return at, "vf_" + rest, int(step, 16)
 
 
-def _item(verification: Verification, partner_name: str, location: str | None) -> HistoryItem:
+def _item(verification: Verification, partner_name: str, location: str | None, used_at: datetime) -> HistoryItem:
     disclosed = verification.disclosed.split(",") if verification.disclosed else []
-    return HistoryItem(verification.id, verification.created_at, partner_name, verification.terminal_id, location,
+    return HistoryItem(verification.id, used_at, partner_name, verification.terminal_id, location,
                        verification.scene, verification.accepted, verification.reason, disclosed)
 

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .denylist import DenyList
-from .format import Code, FormatError, LifetimeError, check_lifetime, code_signing_input, parse, scene_names
+from .format import Certificate, Code, FormatError, LifetimeError, check_lifetime, code_signing_input, parse, scene_names
 from .format import cert_signing_input as _cert_input
-from .keys import KeyFormatError, supported
+from .keys import KeyFormatError, VerifyingKey, supported
 from .trust import TrustList
 
 FUTURE_GRACE = 20  # seconds a phone clock may run ahead (steps 6 and 7)
@@ -84,25 +84,55 @@ def _refuse(step: int, reason: str, code: Code | None = None) -> Decision:
     return Decision(False, reason, step, code)
 
 
-def _check_signatures(code: Code, trust: TrustList) -> Decision | None:
-    """Steps 2-5."""
-    cert = code.certificate
+@dataclass
+class CertificateCache:
+    """Steps 2-4 and the device key's decoding, remembered per certificate for one trust list.
+
+    A batch of uploads holds many codes of one phone, and they share its certificate: its issuer
+    signature is verified once. The key is the certificate's **whole** bytes (118, SM2 119,
+    signature included), never the serial or kid alone: a forged certificate that shares a serial
+    with a good one is another key, checked on its own. Failures are remembered too (the step
+    depends only on the certificate and the trust list). Keep one for a bounded run (a batch), as
+    the trust list it was made for does not change under it.
+    """
+
+    trust: TrustList
+    outcomes: dict[bytes, int | VerifyingKey] = field(default_factory=dict)
+
+
+def _check_certificate(cert: Certificate, trust: TrustList) -> int | VerifyingKey:
+    """Steps 2-4, then the device key's decoding (step 5): the failing step, or the device key."""
     key = trust.keys.get(cert.kid)
     if key is None or key.alg != cert.alg or not supported(key.alg):
-        return _refuse(2, CODE_INVALID, code)
+        return 2
     try:
         check_lifetime(cert)
     except LifetimeError:
-        return _refuse(3, CODE_INVALID, code)
+        return 3
     if not key.not_before <= cert.nbf or not cert.exp <= key.not_after:
-        return _refuse(3, CODE_INVALID, code)
+        return 3
     if not key.key.verify(_cert_input(cert.tbs()), cert.isig):
-        return _refuse(4, CODE_INVALID, code)
+        return 4
     try:
-        device = cert.device_key()
+        return cert.device_key()
     except KeyFormatError:
-        return _refuse(5, CODE_INVALID, code)
-    if not device.verify(code_signing_input(code.unsigned()), code.dsig):
+        return 5
+
+
+def _check_signatures(code: Code, trust: TrustList, cache: CertificateCache | None) -> Decision | None:
+    """Steps 2-5 (2-4 from ``cache`` when it has seen the certificate)."""
+    if cache is None:
+        outcome = _check_certificate(code.certificate, trust)
+    else:
+        if cache.trust is not trust:
+            raise ValueError("certificate cache made for another trust list")
+        certificate = code.certificate.to_bytes()
+        outcome = cache.outcomes.get(certificate)
+        if outcome is None:
+            outcome = cache.outcomes[certificate] = _check_certificate(code.certificate, trust)
+    if isinstance(outcome, int):
+        return _refuse(outcome, CODE_INVALID, code)
+    if not outcome.verify(code_signing_input(code.unsigned()), code.dsig):
         return _refuse(5, CODE_INVALID, code)
     return None
 
@@ -119,8 +149,9 @@ def _check_times(code: Code, now: int) -> Decision | None:
     return None
 
 
-def verify_code(text: str, trust: TrustList, now: int) -> Decision:
+def verify_code(text: str, trust: TrustList, now: int, cache: CertificateCache | None = None) -> Decision:
     """Steps 1-8: format, key, both signatures and the time windows at ``now`` (Unix seconds).
+    ``cache`` (made for ``trust``; ValueError otherwise) spares steps 2-4 for a certificate seen before.
 
     Returns a refusal, or ``Decision(True, None, 9, code)`` meaning "steps 1-8 passed" (the
     platform then applies its own scene, card-status and one-time rules).
@@ -129,12 +160,14 @@ def verify_code(text: str, trust: TrustList, now: int) -> Decision:
         code = parse(text)
     except FormatError:
         return _refuse(1, CODE_INVALID)
-    return _check_signatures(code, trust) or _check_times(code, now) or Decision(True, None, 9, code)
+    return _check_signatures(code, trust, cache) or _check_times(code, now) or Decision(True, None, 9, code)
 
 
-def check(text: str, trust: TrustList, deny: DenyList | None, scene: str, now: int) -> Decision:
-    """Steps 1-11 for a terminal of ``scene`` at ``now``; ``Decision(True, None, 12, code)`` when they pass."""
-    decision = verify_code(text, trust, now)
+def check(text: str, trust: TrustList, deny: DenyList | None, scene: str, now: int,
+          cache: CertificateCache | None = None) -> Decision:
+    """Steps 1-11 for a terminal of ``scene`` at ``now``; ``Decision(True, None, 12, code)`` when
+    they pass. ``cache``: as :func:`verify_code`."""
+    decision = verify_code(text, trust, now, cache)
     if not decision.accepted:
         return decision
     code = decision.code

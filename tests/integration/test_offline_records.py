@@ -8,6 +8,8 @@ import json
 import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -268,3 +270,104 @@ def test_an_upload_after_the_audit_seal_moved_on_still_enters_the_audit_chain(
         seal_pending(api.rt)
         sealed = set(db.session.scalars(select(AuditRecord.reference).where(AuditRecord.actor_kind == "partner")))
     assert settled["verification_id"] in sealed
+
+
+def test_a_forged_certificate_sharing_a_good_ones_serial_is_invalid_in_the_same_batch(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """The upload verifies each certificate once per batch (a certificate cache): its key is the
+    certificate's whole bytes, so a forgery with the good one's kid and serial (another device key,
+    signed by a key that is not the platform's) is invalid before and after the good one."""
+    now = int(api.clock.time())
+    certificate, device = phone.certificate()
+    thief = offline.generate(offline.ED25519)
+    forged = offline.issue_certificate(
+        thief, kid=certificate.kid, serial=certificate.serial, nbf=certificate.nbf, exp=certificate.exp,
+        scenes=certificate.scenes, fare_class=certificate.fare_class, flags=certificate.flags, device_public_key=thief.public_key)
+    batch = [record(offline.make_code(forged, thief, t=now, ctr=0).text, at=now),
+             record(offline.make_code(certificate, device, t=now, ctr=0).text, at=now),
+             record(offline.make_code(forged, thief, t=now, ctr=1).text, at=now),
+             record(offline.make_code(certificate, device, t=now, ctr=1).text, at=now)]
+    assert results(upload(api, operator, batch)) == ["invalid", "settled", "invalid", "settled"]
+    assert findings(api, operator) == []
+
+
+def test_replays_clones_and_new_uses_in_one_batch_are_each_told_apart(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """The detector looks up every conflicting use of a batch at once: two replays, two clones
+    (the same counters with other bytes) and a new use, with the findings naming the earlier records."""
+    now = int(api.clock.time())
+    certificate, device = phone.certificate()
+    first = [record(offline.make_code(certificate, device, t=now, ctr=ctr).text, "gate-1", now) for ctr in range(4)]
+    assert results(upload(api, operator, first)) == ["settled"] * 4
+    api.clock.advance(5)
+    second = [record(first[0]["code"], "gate-2", now), record(first[1]["code"], "gate-3", now),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=2).text, "gate-4", now + 5),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=3).text, "gate-4", now + 5),
+              record(offline.make_code(certificate, device, t=now + 5, ctr=4).text, "gate-4", now + 5)]
+    response = upload(api, operator, second)
+    assert results(response) == ["double_use", "double_use", "clone_suspect", "clone_suspect", "settled"]
+    assert [r["verification_id"] is None for r in response.json["results"]] == [True, True, True, True, False]
+    assert [(f["kind"], f["ctr"], f["record_ids"]) for f in findings(api, operator)] == [
+        (kind, ctr, [first[ctr]["record_id"], second[ctr]["record_id"]])
+        for kind, ctr in (("replay", 0), ("replay", 1), ("clone", 2), ("clone", 3))]
+    assert certificate.serial in operator.deny(operator.trust())
+    assert results(upload(api, operator, second[:1])) == ["duplicate_record"]
+
+
+def test_a_scene_policy_that_fails_answers_503_and_the_same_batch_settles_later(
+        api: ApiClient, phone: Phone, operator: GateOperator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never a 500, and no record lost: nothing of the batch is stored, so re-sending it settles it."""
+    from scenes.policies.transit import Transit
+    now = int(api.clock.time())
+    batch = [record(code, at=now) for code in codes(api, phone, 3)]
+    with monkeypatch.context() as patched:
+        patched.setattr(Transit, "accept", lambda self, context: 1 / 0)
+        response = upload(api, operator, batch)
+    assert response.status_code == 503 and response.json["error"]["code"] == "scene_unavailable", response.get_data(as_text=True)
+    assert results(upload(api, operator, batch)) == ["settled"] * 3
+
+
+def test_the_scenes_own_rule_applies_to_uploads_a_librarys_non_member_is_invalid(api: ApiClient, phone: Phone) -> None:
+    """As online (not_a_member): a library's culture scan of a holder who is not on its roster does not settle."""
+    library = SimpleNamespace(partner=api.partner(("culture",), name="City library", kind="library"))
+    now = int(api.clock.time())
+    [code] = codes(api, phone, 1)
+    response = upload(api, library, [record(code, at=now) | {"scene": "culture"}])
+    assert results(response) == ["invalid"] and response.json["results"][0]["subject"] is None
+
+
+def test_the_holders_history_shows_an_offline_use_at_its_scan_time_not_its_settlement(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    scanned = int(api.clock.time())
+    [code] = codes(api, phone, 1)
+    api.clock.advance(3600)  # the bus came back to the depot an hour later
+    assert results(upload(api, operator, [record(code, "gate-7", scanned)])) == ["settled"]
+    history = api.client.get("/api/mp/v1/card/verifications", headers=api.bearer(api.login(HOLDER)))
+    [item] = history.json["items"]
+    assert datetime.fromisoformat(item["verified_at"]).timestamp() == scanned and item["terminal_id"] == "gate-7"
+
+
+def test_a_partner_flooding_invalid_records_is_throttled_for_the_rest_of_the_minute(
+        api: ApiClient, phone: Phone, operator: GateOperator) -> None:
+    """32 concurrent uploads, each holding an invalid record, are answered (invalid, or 429 once the
+    block is known) and counted with the store's atomic counter; over 10 in the minute, the partner's uploads answer 429 with
+    Retry-After (good records too: nothing stored, the gate sends them again) until the minute is over."""
+    now = int(api.clock.time())
+    forged = "DGC2:" + "A" * 282
+
+    def one(_: int) -> int:
+        response = upload(api, operator, [record(forged, at=now)], api.app.test_client())
+        assert response.status_code == 429 or results(response) == ["invalid"], response.get_data(as_text=True)
+        return response.status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        answered = list(pool.map(one, range(32)))
+    assert answered.count(200) > 10  # the block is learnt after the 11th counted upload, while others ran
+    good = [record(code, at=now) for code in codes(api, phone, 2)]
+    refused = upload(api, operator, good)
+    assert refused.status_code == 429 and refused.json["error"]["code"] == "too_many_invalid_records"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    other = SimpleNamespace(partner=api.partner(("transit",), name="Bus company"))
+    assert results(upload(api, other, [record(forged, at=now)])) == ["invalid"]  # another partner is not blocked
+    api.clock.advance(61)
+    assert results(upload(api, operator, good)) == ["settled", "settled"]

@@ -34,6 +34,45 @@ def test_base45_round_trips(data: bytes) -> None:
     assert base45.decode(base45.encode(data)) == data
 
 
+def _rfc_9285_decode(text: str) -> bytes | None:
+    """RFC 9285 §4.2 as written, one triple at a time: None where §6 refuses."""
+    if len(text) % 3 == 1 or not set(text) <= set(base45.ALPHABET):
+        return None
+    values, out = [base45.ALPHABET.index(char) for char in text], bytearray()
+    for start in range(0, len(values), 3):
+        chunk = values[start:start + 3]
+        n = sum(value * 45 ** power for power, value in enumerate(chunk))
+        if n > (0xFFFF if len(chunk) == 3 else 0xFF):
+            return None
+        out += n.to_bytes(len(chunk) - 1, "big")
+    return bytes(out)
+
+
+@given(st.text(alphabet=base45.ALPHABET + "a\u00e9\u4e2d", max_size=300))
+def test_base45_decoding_agrees_with_rfc_9285_triple_by_triple(text: str) -> None:
+    """The arithmetic decoder accepts exactly what the RFC's loop accepts, with the same bytes
+    (texts mostly of base45 characters, so big triples, big pairs and stray characters all occur)."""
+    expected = _rfc_9285_decode(text)
+    if expected is None:
+        with pytest.raises(base45.Base45Error):
+            base45.decode(text)
+    else:
+        assert base45.decode(text) == expected
+
+
+@pytest.mark.parametrize(("text", "data"), [("FGW" * 94, b"\xff" * 188), ("FGW" * 94 + "U5", b"\xff" * 189),
+                                           ("000" * 93 + "GGW", None), ("GGW" + "000" * 93, None), (":::" * 94, None),
+                                           ("000" * 94 + "V5", None)])
+def test_base45_edges_of_the_arithmetic_decoder(text: str, data: bytes | None) -> None:
+    """The largest triple (FGW = 65535) and pair (U5 = 255) in a code-sized text; one more (GGW, V5),
+    or the largest sum of all (::: = 91124), anywhere in it is refused."""
+    if data is None:
+        with pytest.raises(base45.Base45Error):
+            base45.decode(text)
+    else:
+        assert base45.decode(text) == data
+
+
 def _code(alg: str = keys.ED25519, **fields) -> tuple[f.Code, keys.SigningKey]:
     issuer, device = keys.generate(alg), keys.generate(alg)
     values = {"kid": 3, "serial": os.urandom(8), "nbf": NOW, "exp": NOW + 86400, "scenes": 0x05, "fare_class": 2, "flags": 1,

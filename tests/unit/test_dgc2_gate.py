@@ -1,16 +1,18 @@
 """The gate algorithm (issue 16): steps, the terminal's memory, records, concurrency."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from dgc2 import gate as gate_module
 from dgc2 import keys
 from dgc2.denylist import read_deny_list, write_deny_list
 from dgc2.format import issue_certificate, make_code
-from dgc2.gate import Gate, check, verify_code
+from dgc2.gate import CertificateCache, Gate, check, verify_code
 from dgc2.trust import IssuingKey, RootKey, read_trust_list, write_trust_list
 
 NOW = 1_780_000_000
@@ -139,3 +141,53 @@ def test_verify_code_is_steps_1_to_8_for_the_platform() -> None:
     assert passed.accepted and passed.step == 9 and passed.code.ctr == 0
     assert verify_code(text, _trust(), NOW + 61).to_json() == {"accepted": False, "reason": "code_expired", "step": 8}
     assert verify_code("DGC2:", _trust(), NOW).step == 1
+
+
+def _forged(good, signer: keys.SigningKey, device: keys.SigningKey, **fields):
+    """A certificate with ``good``'s kid and serial (and any ``fields``) signed by ``signer``, not the issuer."""
+    return issue_certificate(signer, kid=good.kid, serial=good.serial, nbf=good.nbf, exp=good.exp, scenes=good.scenes,
+                             fare_class=good.fare_class, flags=good.flags, device_public_key=device.public_key, **fields)
+
+
+def test_a_certificate_cache_refuses_a_forged_certificate_that_shares_a_good_ones_serial() -> None:
+    """The cache is keyed by the whole certificate: a forgery with the good one's kid and serial
+    (another device key, signed by someone else), met after the good one was cached, fails step 4;
+    so does the good certificate with a changed issuer signature; the good one still passes."""
+    trust, good, thief = _trust(), _cert(), keys.generate(keys.ED25519)
+    cache = CertificateCache(trust)
+    assert verify_code(make_code(good, DEVICE, t=NOW, ctr=0).text, trust, NOW, cache).accepted
+    forged = _forged(good, thief, thief)
+    assert verify_code(make_code(forged, thief, t=NOW, ctr=1).text, trust, NOW, cache).to_json() == {
+        "accepted": False, "reason": "code_invalid", "step": 4}
+    resigned = dataclasses.replace(good, isig=bytes([good.isig[0] ^ 1]) + good.isig[1:])
+    assert verify_code(make_code(resigned, DEVICE, t=NOW, ctr=2).text, trust, NOW, cache).step == 4
+    assert verify_code(make_code(good, DEVICE, t=NOW, ctr=3).text, trust, NOW, cache).accepted
+
+
+def test_a_certificate_cache_remembers_a_refusal_and_still_checks_each_codes_own_signature() -> None:
+    """A forgery met first is refused, and again from the cache; the good certificate with the same
+    serial after it passes; a code of a cached good certificate with a bad device signature fails step 5."""
+    trust, good, thief = _trust(), _cert(), keys.generate(keys.ED25519)
+    cache = CertificateCache(trust)
+    forged = make_code(_forged(good, thief, thief), thief, t=NOW, ctr=0).text
+    assert [verify_code(forged, trust, NOW, cache).step for _ in range(2)] == [4, 4]
+    assert verify_code(make_code(good, DEVICE, t=NOW, ctr=0).text, trust, NOW, cache).accepted
+    other = make_code(_cert(), DEVICE, t=NOW, ctr=1)  # signed by DEVICE over another certificate's bytes
+    spliced = dataclasses.replace(make_code(good, DEVICE, t=NOW, ctr=1), dsig=other.dsig)
+    assert verify_code(spliced.text, trust, NOW, cache).step == 5
+
+
+def test_a_certificate_cache_verifies_each_certificate_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    monkeypatch.setattr(gate_module, "_cert_input", lambda tbs: calls.append(tbs) or b"DGC2/cert\x00" + tbs)
+    trust, first, second = _trust(), _cert(), _cert()
+    cache = CertificateCache(trust)
+    for ctr in range(10):
+        for cert in (first, second):
+            assert verify_code(make_code(cert, DEVICE, t=NOW, ctr=ctr).text, trust, NOW, cache).accepted
+    assert len(calls) == 2
+
+
+def test_a_certificate_cache_is_for_one_trust_list() -> None:
+    with pytest.raises(ValueError, match="another trust list"):
+        verify_code(make_code(_cert(), DEVICE, t=NOW, ctr=0).text, _trust(), NOW, CertificateCache(_trust()))
