@@ -89,6 +89,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_ENV": card_env,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # A Redis Cluster instead of one Redis: host:port,host:port (app.platform.store.RedisClusterStore)
+        "CARD_REDIS_CLUSTER_NODES": problems.check(_redis_cluster_nodes, env),
         "SECRET_KEY": env.get("CARD_SECRET_KEY"),
         "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
         "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
@@ -227,6 +229,23 @@ def _networks(env: Mapping[str, str], name: str, default: str = "") -> tuple[Any
 MIN_METRICS_TOKEN = 32
 
 
+def _redis_cluster_nodes(env: Mapping[str, str]) -> str | None:
+    """``CARD_REDIS_CLUSTER_NODES``: some of the cluster's nodes as ``host:port,...``; not with
+    ``REDIS_URL`` (one store or the other)."""
+    from app.platform.store import cluster_nodes
+
+    raw = (env.get("CARD_REDIS_CLUSTER_NODES") or "").strip()
+    if not raw:
+        return None
+    try:
+        cluster_nodes(raw)
+    except ValueError as exc:
+        raise ConfigError(f"CARD_REDIS_CLUSTER_NODES: {exc} (list nodes as host:port,host:port)") from None
+    if env.get("REDIS_URL"):
+        raise ConfigError("CARD_REDIS_CLUSTER_NODES and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)")
+    return raw
+
+
 def _log_format(env: Mapping[str, str], card_env: str) -> str:
     value = env.get("CARD_LOG_FORMAT") or ("json" if card_env == "production" else "text")
     if value not in ("json", "text"):
@@ -315,8 +334,8 @@ def _refuse_weak_secrets(config: dict[str, Any], problems: _Problems) -> None:
     _refuse_development_identifiers(config, problems)
     if not str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         problems.add("production mode: DATABASE_URL must name a PostgreSQL database")
-    if not config.get("REDIS_URL"):
-        problems.add("production mode: REDIS_URL is not set")
+    if not config.get("REDIS_URL") and not config.get("CARD_REDIS_CLUSTER_NODES"):
+        problems.add("production mode: REDIS_URL is not set (or CARD_REDIS_CLUSTER_NODES, for a Redis Cluster)")
     if config["SECRET_KEY"] and len(config["SECRET_KEY"]) < MIN_SECRET_KEY_LENGTH:
         problems.add(f"production mode: CARD_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
 

@@ -61,7 +61,7 @@ def _demo_app(workdir: str, wechat_base: str) -> Any:
 
     return create_app({
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(workdir, "citizencard.sqlite"),
-        "REDIS_URL": None,
+        "REDIS_URL": None, "CARD_REDIS_CLUSTER_NODES": None,
         "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat_base,
     })
 

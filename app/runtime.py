@@ -20,7 +20,7 @@ from app.integrations.wechat_face import WeChatFaceVerifier
 from app.platform.clock import Clock
 from app.platform.crypto import BlindIndex, Keyring
 from app.platform.group_commit import GroupCommit
-from app.platform.store import RedisStore, SqlStore, Store
+from app.platform.store import RedisClusterStore, RedisStore, SqlStore, Store
 
 EXTENSION_KEY = "citizencard"
 
@@ -46,11 +46,14 @@ class Runtime:
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:
-    """Assemble the runtime from ``app.config`` (the store: Redis if REDIS_URL, else SQL)."""
+    """Assemble the runtime from ``app.config`` (the store: a Redis Cluster if
+    CARD_REDIS_CLUSTER_NODES, Redis if REDIS_URL, else SQL)."""
     config = app.config
     clock = clock or Clock()
     store: Store
-    if config["REDIS_URL"]:
+    if config.get("CARD_REDIS_CLUSTER_NODES"):
+        store = RedisClusterStore.from_nodes(config["CARD_REDIS_CLUSTER_NODES"], config.get("CARD_REDIS_PREFIX", "cc:"))
+    elif config["REDIS_URL"]:
         store = RedisStore.from_url(config["REDIS_URL"], config.get("CARD_REDIS_PREFIX", "cc:"))
     else:  # its own connection pool, so a request holding a session connection never waits on it
         store = SqlStore(create_engine(engine.url, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})), clock)

@@ -34,22 +34,23 @@ def _processes() -> dict[int, tuple[str, int, float]]:
     return found
 
 
-def _group(command: str, database: str, redis_port: int) -> str | None:
+def _group(command: str, database: str, redis_ports: tuple[int, ...]) -> str | None:
     if command.startswith("postgres: "):  # a session's title: "postgres: 15/main: user database host(port) state"
         session = "(" in command
         return "postgres" if not session or f" {database} " in command else None
     if command.startswith("/usr/lib/postgresql/"):
         return "postgres"
-    return "redis" if command.startswith("redis-server") and f":{redis_port}" in command else None
+    return "redis" if command.startswith("redis-server") and any(f":{port} " in command + " " for port in redis_ports) else None
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What to count: the server's process (and its descendants), the bench's database, Redis's port."""
+    """What to count: the server's process (and its descendants), the bench's database, Redis's
+    ports (one, or a cluster's six)."""
 
     server_pid: int
     database: str
-    redis_port: int
+    redis_ports: tuple[int, ...]
 
 
 def snapshot(scope: Scope) -> Counter[str]:
@@ -62,7 +63,7 @@ def snapshot(scope: Scope) -> Counter[str]:
         grown = bool(children)
     used: Counter[str] = Counter()
     for pid, (command, _, seconds) in processes.items():
-        group = "app" if pid in tree else _group(command, scope.database, scope.redis_port)
+        group = "app" if pid in tree else _group(command, scope.database, scope.redis_ports)
         if group:
             used[group] += seconds
     children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -8,6 +8,7 @@ Run by hand, not in CI (see bench/README.md):
     .venv/bin/python bench/verify.py --citizens 2000      # quick try
     .venv/bin/python bench/verify.py --rate 500           # fixed 500 req/s (bench/paced.py): p99 at that rate
     .venv/bin/python bench/verify.py --citizens 1000000   # the large run
+    .venv/bin/python bench/verify.py --redis-cluster      # single Redis and a Redis Cluster, alternating rounds
 
 One run creates a fresh PostgreSQL database (``cc_bench``), flushes Redis database 15, seeds N
 citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures
@@ -15,6 +16,10 @@ in this order, each from a separate load-generator process: the floor (bench/flo
 ``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid code used once)
 and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints one table, the
 ratios to the floor, and the checks that no code was accepted twice.
+
+With ``--redis-cluster [FIRST_PORT]`` the product runs in four rounds, alternating one Redis and a
+6-node Redis Cluster on FIRST_PORT..FIRST_PORT+5 (scripts/redis-cluster starts it if it is down;
+its keys are **flushed**), on the same database and population, so the two compare in one run.
 """
 from __future__ import annotations
 
@@ -100,7 +105,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="default: what citizencard serve uses")
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--redis-cluster", type=int, nargs="?", const=7000, default=None, metavar="FIRST_PORT",
+                        help="also run on a Redis Cluster on FIRST_PORT.. (default 7000), alternating rounds with one Redis")
     args = parser.parse_args()
+    args.codes_sent, args.all_sent, args.on_cluster = 0, [], False  # across the rounds of one run
     if args.duration > MAX_DURATION:
         parser.error(f"--duration must be at most {MAX_DURATION} s: pre-signed codes expire")
     return args
@@ -122,7 +130,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None, start_up: float = 60) -> Iterator[int]:
+def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None, start_up: float = 180) -> Iterator[int]:
     """Run a gunicorn server until the block ends (its output to ``log``, else discarded); wait until
     it answers and its workers have booted (at most ``start_up`` seconds). Yields its pid."""
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
@@ -137,7 +145,7 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path | None
             output.close()
 
 
-def wait_until_up(port: int, server: subprocess.Popen[bytes], start_up: float = 60) -> None:
+def wait_until_up(port: int, server: subprocess.Popen[bytes], start_up: float = 180) -> None:
     deadline = time.monotonic() + start_up
     while time.monotonic() < deadline and server.poll() is None:
         try:
@@ -160,7 +168,8 @@ def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server
     measure with ``lines``, with the CPU each component spent (bench/cpu.py). Returns the
     measurement and every line sent (warm-up and measurement)."""
     port, pid = server
-    scope = cpu.Scope(pid, BENCH_DATABASE, make_url(args.redis_url).port or 6379)
+    redis_ports = tuple(range(args.redis_cluster, args.redis_cluster + 6)) if args.on_cluster else (make_url(args.redis_url).port or 6379,)
+    scope = cpu.Scope(pid, BENCH_DATABASE, redis_ports)
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
     warm = drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
     result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
@@ -193,20 +202,24 @@ def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measu
 
 
 def measure_verifications(args: argparse.Namespace, population: Population, server: tuple[int, int],
-                          folder: Path) -> tuple[Measured, list[str]]:
-    """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
+                          folder: Path, label: str) -> tuple[Measured, list[str]]:
+    """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes.
+    A later round of the same run starts after the codes of the earlier ones (``args.codes_sent``)."""
     wait_for_codes_to_last(args.duration)
     warm = warmup_count(args)
-    lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
-    result, sent = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
-    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
+    count = min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP - args.codes_sent)
+    lines = verification_requests(population, count, args.codes_sent)
+    args.codes_sent += count
+    result, sent = warm_up_and_drive(lines[:warm], lines[warm:], f"verifications{args.codes_sent}", server, args, folder)
+    return Measured(f"{label:<8} POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
 
 
-def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path) -> Measured:
+def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path,
+                      label: str) -> Measured:
     """``GET /card/code``, rotating through the bearer tokens."""
     lines = card_code_requests(population.tokens)
     result, _ = warm_up_and_drive(lines, lines, "card_code", server, args, folder)
-    return Measured("ours     GET /api/mp/v1/card/code", result, len(population.tokens), False)
+    return Measured(f"{label:<8} GET /api/mp/v1/card/code", result, len(population.tokens), False)
 
 
 def accepted_in_database(database_url: str) -> int:
@@ -241,17 +254,47 @@ def replay_sample(sent: list[str], port: int, population: Population, size: int)
     return outcomes
 
 
-def run_product(args, env, population, workers, folder) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes."""
+def run_product(args, env, population, workers, folder, label="ours") -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes.
+    The checks count everything sent so far in this run (``args.all_sent``)."""
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with serving(command, env, port) as pid:
-        verifications, sent = measure_verifications(args, population, (port, pid), folder)
+        verifications, sent = measure_verifications(args, population, (port, pid), folder, label)
+        args.all_sent += sent
         time.sleep(1)  # let requests in flight when the load stopped finish
         checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(sent, port, population, 200),
-                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], sent, population)}
-        card_code = measure_card_code(args, population, (port, pid), folder)
+                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], args.all_sent, population)}
+        card_code = measure_card_code(args, population, (port, pid), folder, label)
     return [verifications, card_code], checks
+
+
+def cluster_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    """The server's environment on the Redis Cluster (scripts/redis-cluster start, then every key flushed)."""
+    subprocess.run([str(ROOT / "scripts" / "redis-cluster"), "start", str(args.redis_cluster)], check=True, capture_output=True)
+    ports = range(args.redis_cluster, args.redis_cluster + 6)
+    for port in ports:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        if client.execute_command("ROLE")[0] == b"master":
+            client.flushall()
+    return {**env, "REDIS_URL": "", "CARD_REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{port}" for port in ports)}
+
+
+def run_rounds(args, env, population, workers, folder) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """One round on one Redis; with ``--redis-cluster``, four alternating (Redis, cluster, Redis, cluster)."""
+    if args.redis_cluster is None:
+        return run_product(args, env, population, workers, folder)
+    rows: list[Measured] = []
+    envs = {"redis": env, "cluster": cluster_env(args, env)}
+    all_checks: dict[str, Any] = {"recorded": 0, "replays": Counter(), "cards_over": 0}
+    for label in ("redis", "cluster", "redis", "cluster"):
+        args.on_cluster = label == "cluster"
+        round_rows, checks = run_product(args, envs[label], population, workers, folder, label)
+        rows += round_rows
+        all_checks = {"recorded": checks["recorded"], "replays": all_checks["replays"] + checks["replays"],
+                      "cards_over": max(all_checks["cards_over"], checks["cards_over"])}
+    args.on_cluster = False
+    return rows, all_checks
 
 
 def ms(result: dict[str, float], key: str) -> str:
@@ -298,7 +341,7 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
     ours = rows[1]
     print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
           f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
-          f"used codes sent again: 200, answers {dict(checks['replays'])} (all must be code_used); "
+          f"used codes sent again: {sum(checks['replays'].values())}, answers {dict(checks['replays'])} (all must be code_used); "
           f"cards with more acceptances than distinct codes of theirs sent: {checks['cards_over']} (must be 0)")
     if args.rate:
         print("paced load, worst lateness of a send against its schedule (already inside the latencies): "
@@ -307,6 +350,18 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
         if row.repeats:
             print(f"note: {row.label.split()[0]} ran out of unique requests; {row.repeats} repeats were refused (not errors)")
     print_targets(rows, checks, args)
+
+
+def print_cluster_comparison(rows: list[Measured]) -> None:
+    """Cluster against one Redis, per endpoint: the two rounds of each added up."""
+    for endpoint in (VERIFY_PATH, "/api/mp/v1/card/code"):
+        def total(label: str, endpoint: str = endpoint) -> tuple[float, float]:
+            mine = [row for row in rows if row.label.startswith(label) and row.label.endswith(endpoint)]
+            return sum(row.result["requests"] for row in mine) / sum(row.result["seconds"] for row in mine), \
+                max(row.result["p99_us"] for row in mine) / 1000
+        (single, single_p99), (cluster, cluster_p99) = total("redis "), total("cluster ")
+        print(f"cluster vs one Redis, {endpoint}: {cluster:.0f} vs {single:.0f} req/s ({cluster / single:.2f}x), "
+              f"worst p99 {cluster_p99:.1f} vs {single_p99:.1f} ms")
 
 
 def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
@@ -343,13 +398,15 @@ def main() -> int:
         args.accounts = len(population.tokens)  # at most one per citizen
         workers = args.workers or app.config["CARD_WORKERS"]
         rows = [measure_floor(args, workers, Path(tmp))]
-        product_rows, checks = run_product(args, env, population, workers, Path(tmp))
+        product_rows, checks = run_rounds(args, env, population, workers, Path(tmp))
     rows += product_rows
     print_header(args, workers, {"seed": seeded, "total": time.monotonic() - started})
     print_table(rows)
     print_cpu(rows)
     print_checks(rows, checks, args)
-    return 0 if checks["replays"] == {"code_used": 200} and checks["cards_over"] == 0 else 1
+    if args.redis_cluster is not None:
+        print_cluster_comparison(rows)
+    return 0 if set(checks["replays"]) == {"code_used"} and checks["cards_over"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -51,15 +51,16 @@ def floor_requests(count: int) -> list[str]:
     return lines
 
 
-def verification_requests(population: Population, count: int) -> list[str]:
+def verification_requests(population: Population, count: int, first: int = 0) -> list[str]:
     """``count`` signed verifications, each a fresh code of a random citizen, each code used once.
 
     Sequences run outer and citizens inner (in one shuffled order), so one device's successive
-    codes are N requests apart and reach the server in order."""
+    codes are N requests apart and reach the server in order. ``first``: skip the first codes of
+    the step (sent by an earlier round of the same run)."""
     step, now, devices = totp.time_step(time.time()), int(time.time()), population.devices
     order = random.sample(range(len(devices)), len(devices))
     lines = []
-    for n in range(count):
+    for n in range(first, first + count):
         sequence, index = divmod(n, len(devices))
         pseudonym, seed = devices[order[index]]
         code = payload.encode(payload.CodePayload(pseudonym, step, sequence, totp.otp(seed, step, sequence)))

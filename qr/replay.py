@@ -22,7 +22,9 @@ class Ledger(Protocol):
 
 
 def ledger_key(pseudonym: str) -> str:
-    return f"replay:{pseudonym}"
+    """``replay:{<pseudonym>}``: the device's pseudonym is the key's hash tag, which the kept answers
+    of its codes share (one Redis Cluster slot for the use-once script, app.platform.store)."""
+    return "replay:{" + pseudonym + "}"
 
 
 def use_once(ledger: Ledger, pseudonym: str, step: int, sequence: int, answer_key: str, answer: str,

@@ -5,21 +5,29 @@ connection; each pytest-xdist worker gets its own database ``cc_test_<worker>``.
 ``TEST_REDIS_URL`` (default redis://127.0.0.1:6379/0): each worker uses its own database number.
 ``TEST_NAMESPACE`` (default empty) goes into every database name, so two checkouts can run their
 tests at once: give each its own namespace and its own Redis (``TEST_REDIS_URL``).
+``TEST_REDIS_CLUSTER_PORT`` (default 7000): the first of the six ports of the test Redis Cluster
+(scripts/redis-cluster), started by :func:`redis_cluster_nodes` when it is down. A cluster has one
+database only: each worker keeps its keys under its own prefix (:func:`cluster_prefix`).
 Under ``CI=true`` a missing server fails the run instead of skipping.
 """
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+from redis.cluster import RedisCluster
 from sqlalchemy.engine import make_url
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 NAMESPACE = os.environ.get("TEST_NAMESPACE", "")
+REDIS_CLUSTER_PORT = int(os.environ.get("TEST_REDIS_CLUSTER_PORT", "7000"))
+REDIS_CLUSTER_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "redis-cluster"
 
 
 def worker_number(worker_id: str) -> int:
@@ -55,6 +63,41 @@ def redis_url(worker_id: str) -> str:
     except redis.RedisError as exc:
         unavailable("Redis", exc)
     return url
+
+
+def start_redis_cluster(first_port: int, workdir: str | None = None) -> str:
+    """``scripts/redis-cluster start first_port`` (idempotent: starts what is down, creates the
+    cluster if new, waits for cluster_state:ok); returns ``127.0.0.1:<first_port>``, a
+    CARD_REDIS_CLUSTER_NODES value. Raises RuntimeError with the script's output if it fails."""
+    env = {**os.environ, **({"REDIS_CLUSTER_DIR": workdir} if workdir else {})}
+    done = subprocess.run([str(REDIS_CLUSTER_SCRIPT), "start", str(first_port)], capture_output=True, text=True,
+                          timeout=120, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/redis-cluster start {first_port} failed: {done.stdout}{done.stderr}")
+    return f"127.0.0.1:{first_port}"
+
+
+def redis_cluster_nodes() -> str:
+    """The test Redis Cluster (``TEST_REDIS_CLUSTER_PORT``), started if it is down."""
+    try:
+        return start_redis_cluster(REDIS_CLUSTER_PORT)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        unavailable("Redis Cluster", exc)
+        raise
+
+
+def cluster_prefix(worker_id: str) -> str:
+    """This worker's key prefix in the shared test cluster, its keys deleted on every primary."""
+    prefix = f"cc:{NAMESPACE}w{worker_number(worker_id)}:"
+    nodes = RedisCluster(host="127.0.0.1", port=REDIS_CLUSTER_PORT, socket_connect_timeout=3)
+    try:
+        for node in nodes.get_primaries():
+            client = nodes.get_redis_connection(node)
+            for key in client.scan_iter(match=prefix + "*", count=1000):
+                client.delete(key)
+    finally:
+        nodes.close()
+    return prefix
 
 
 def fresh_postgres(worker_id: str, purpose: str) -> str:

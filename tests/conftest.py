@@ -1,7 +1,9 @@
 """Fixtures: apps on the two backends, a frozen clock, the WeChat stand-in, API helpers.
 
 Backends: ``embedded`` = SQLite file + SQL store (the zero-setup default); ``production`` =
-PostgreSQL + Redis. Each test gets empty tables (PostgreSQL: TRUNCATE; SQLite: a new file)
+PostgreSQL + Redis; ``cluster`` = PostgreSQL + a Redis Cluster (marked ``cluster``, and only in
+the modules that set ``RUN_ON_CLUSTER = True``: the store, verification and throttle tests;
+``pytest -m cluster`` runs them alone). Each test gets empty tables (PostgreSQL: TRUNCATE; SQLite: a new file)
 because verification deliberately commits in several short transactions (store, record), and
 concurrency tests need real commits that a rolled-back outer transaction would hide.
 """
@@ -34,6 +36,23 @@ settings.load_profile("citizencard")
 
 APPID, APP_SECRET = "wxtest000000000001", "test-wechat-secret"
 BACKENDS = ["embedded", "production"]
+CLUSTER = pytest.param("cluster", marks=pytest.mark.cluster)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: on the Redis Cluster of scripts/redis-cluster (TEST_REDIS_CLUSTER_PORT)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The ``cluster`` backend runs only in modules that set ``RUN_ON_CLUSTER = True``."""
+    def elsewhere(item: pytest.Item) -> bool:
+        on_cluster = getattr(item, "callspec", None) is not None and item.callspec.params.get("app") == "cluster"
+        return on_cluster and not getattr(item.module, "RUN_ON_CLUSTER", False)  # type: ignore[attr-defined]
+
+    dropped = [item for item in items if elsewhere(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not elsewhere(item)]
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +106,18 @@ def redis_url(worker_id: str) -> str:
     return backends.redis_url(worker_id)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> str:
+    """``127.0.0.1:<port>`` of the test Redis Cluster (CARD_REDIS_CLUSTER_NODES), started if down."""
+    return backends.redis_cluster_nodes()
+
+
+@pytest.fixture
+def cluster_prefix(redis_cluster: str, worker_id: str) -> str:
+    """This worker's key prefix on the cluster, emptied (a cluster has no database numbers)."""
+    return backends.cluster_prefix(worker_id)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     """Frozen at the real time, aligned to the start of a TOTP step plus 5 s."""
@@ -109,20 +140,23 @@ def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock:
         # knowledge); tests/integration/test_real_person.py runs with the default (issue 17)
         "CARD_SCENE_MIN_ASSURANCE": {}, **extra,
     }
-    if backend == "production":
+    if backend == "embedded":
+        config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/test.sqlite", REDIS_URL=None)
+    else:
         pg = request.getfixturevalue("pg_url")
         _truncate(pg)
         config.update(SQLALCHEMY_DATABASE_URI=pg, REDIS_URL=request.getfixturevalue("redis_url"))
-    else:
-        config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/test.sqlite", REDIS_URL=None)
+    if backend == "cluster":
+        config.update(REDIS_URL=None, CARD_REDIS_CLUSTER_NODES=request.getfixturevalue("redis_cluster"),
+                      CARD_REDIS_PREFIX=request.getfixturevalue("cluster_prefix"))
     app = create_app(config, clock=clock)
     with app.app_context():
-        if backend != "production":
+        if backend == "embedded":
             db.create_all()
     return app
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[*BACKENDS, CLUSTER])
 def app(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[Any]:
     application = make_app(request.param, request, tmp_path, clock, wechat)
     yield application

@@ -2,7 +2,8 @@
 
 The claim is a ``SET NX`` in the store. A handler may defer it to fold it into its own store
 step: a verification's atomic use claims the nonce in the same Lua script (one Redis round trip
-instead of two on the accepted path, issue 7). Whoever holds a :class:`NonceClaim` must claim it
+instead of two on the accepted path, issue 7; on a Redis Cluster the store claims it just before,
+as the nonce's key has no card's hash tag: app.platform.store.RedisClusterStore). Whoever holds a :class:`NonceClaim` must claim it
 before the request has any effect, and every path must claim it exactly once.
 """
 from __future__ import annotations

@@ -1,18 +1,30 @@
 """Short-lived shared state: nonces, the replay ledger, answer caches and counters.
 
-Two implementations of one interface: :class:`RedisStore` (production, ``REDIS_URL``) and
-:class:`SqlStore` (the embedded default: a table in the app's own database). Every operation is a
-single atomic step (Redis ``SET NX``/Lua, SQL ``INSERT ... ON CONFLICT ... RETURNING``), never
-read-then-write. Unreachable storage raises :class:`StoreUnavailable`, so callers fail closed.
+Three implementations of one interface: :class:`RedisStore` (production, ``REDIS_URL``),
+:class:`RedisClusterStore` (a Redis Cluster, ``CARD_REDIS_CLUSTER_NODES``) and :class:`SqlStore`
+(the embedded default: a table in the app's own database). Every operation is a single atomic step
+(Redis ``SET NX``/Lua, SQL ``INSERT ... ON CONFLICT ... RETURNING``), never read-then-write.
+Unreachable storage raises :class:`StoreUnavailable`, so callers fail closed.
+
+Keys that one script touches together carry the same hash tag (:func:`hash_tag`, e.g. the
+device's ``{<pseudonym>}`` on its one-time mark and on the kept answers of its codes): Redis
+Cluster puts them in one slot, so the script stays one atomic step there too (docs/operations.md,
+"Redis Cluster"). On one Redis and on SQL a tag is just part of the key's text.
 """
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisClusterException
+from redis.retry import Retry
 from sqlalchemy import Connection, Engine, case, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -26,6 +38,15 @@ UseOutcome = tuple[str, str | None]
 
 class StoreUnavailable(RuntimeError):
     """The store cannot be reached; the caller must not assume any write happened."""
+
+
+def hash_tag(value: str) -> str:
+    """``{value}``: keys holding the same tag share one Redis Cluster slot (only the text between
+    the first ``{`` and the next ``}`` is hashed), so one script may touch them all. ``value`` must
+    be non-empty and hold no braces (a pseudonym, ``card:<id>``, ``dgc2:<serial hex>``)."""
+    if not value or "{" in value or "}" in value:
+        raise ValueError(f"not a hash tag value: {value!r}")
+    return "{" + value + "}"
 
 
 class Store(Protocol):
@@ -59,7 +80,11 @@ class Store(Protocol):
 
     def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
         """Count one more (:meth:`incr`) at each ``(key, ttl_seconds)`` in one atomic step (one round trip): no other
-        count of these keys falls between them, so a limit can decide on both values."""
+        count of these keys falls between them, so a limit can decide on both values.
+
+        On a Redis Cluster that holds only for keys with one hash tag (:func:`hash_tag`); keys in
+        different slots are counted one slot after the other, each count still atomic and unique,
+        so a limit must hold on each count alone (as app.scanning.chip_reads's do)."""
 
     def ping(self) -> None:
         """One harmless round trip; raises :class:`StoreUnavailable` if the store does not answer."""
@@ -118,6 +143,7 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "cc:") -> RedisStore:
+        """The store on the Redis at ``url`` (2 s socket timeouts)."""
         client = redis.Redis.from_url(
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30,
             decode_responses=True,
@@ -167,6 +193,113 @@ class RedisStore:
             return func(*args, **kwargs)
         except redis.RedisError as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+
+
+def cluster_nodes(setting: str) -> list[tuple[str, int]]:
+    """``"10.0.0.1:7000,10.0.0.2:7000"`` (``CARD_REDIS_CLUSTER_NODES``) as (host, port) pairs;
+    ValueError naming the entry that is not ``host:port`` (port 1-65535)."""
+    nodes = []
+    for entry in filter(None, (part.strip() for part in setting.split(","))):
+        host, _, port = entry.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")  # [::1]:7000
+        if not host or " " in host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{entry!r} is not host:port")
+        nodes.append((host, int(port)))
+    if not nodes:
+        raise ValueError("no host:port listed")
+    return nodes
+
+
+class RedisClusterStore(RedisStore):
+    """The store on a Redis Cluster (redis-py :class:`~redis.cluster.RedisCluster`).
+
+    Each script runs on the one node that owns its keys' slot, so a script's keys must share a
+    hash tag (:func:`hash_tag`); two steps differ from :class:`RedisStore`, where the keys cannot:
+
+    - :meth:`use_once`: the mark and the answer share the device's tag and stay one script; the
+      request's nonce (``nonce:<partner>:<nonce>``, single-use per partner whatever the body, so
+      it cannot carry a card's tag) is claimed first, on its own node, with ``SET NX``. The
+      guarantees hold: a taken nonce still stops everything (nothing else is done), the mark is
+      still raised at most once per moving factor in one atomic step, and no code is used
+      without its nonce claimed. The one difference: if the store fails between the two steps
+      the nonce is spent although the code was not used; the request then answered 503, and
+      partners retry a 503 with a new nonce (docs/partner-api.md). One more round trip.
+    - :meth:`count_together`: keys of one slot in one script, slot after slot (see the protocol).
+
+    A node that fails raises :class:`StoreUnavailable` (503) until its replica has taken over;
+    redis-py then finds the new owner of the slot by itself (MOVED, topology refresh)."""
+
+    def __init__(self, nodes: list[tuple[str, int]], prefix: str = "cc:") -> None:
+        """``nodes``: (host, port) of some of the cluster's nodes. The client comes at first use."""
+        self.nodes, self.prefix = nodes, prefix
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_nodes(cls, setting: str, prefix: str = "cc:") -> RedisClusterStore:
+        """The store on the cluster that the ``host:port`` list ``setting`` belongs to (any of its
+        nodes will do; the client learns the rest from them). Connects at the first command, so an
+        app starts while the cluster is down (and answers 503 until it is up), as on one Redis."""
+        return cls(cluster_nodes(setting), prefix)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        """The client and its scripts, made at first use (RedisCluster connects when made)."""
+        if name not in ("client", "_use_once", "_incr", "_uncount", "_count_together"):
+            raise AttributeError(name)
+        with self._lock:
+            if "client" not in self.__dict__:
+                RedisStore.__init__(self, self._call(self._connect), self.prefix)  # type: ignore[arg-type]
+        return self.__dict__[name]
+
+    def _connect(self) -> RedisCluster:
+        """Socket timeouts of 2 s as on one Redis, and 3 quick retries (50-400 ms apart) of a failed
+        command: a request during a failover answers 503 within seconds instead of waiting."""
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in self.nodes],
+            socket_timeout=2.0, socket_connect_timeout=2.0, decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+        )
+
+    def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
+                 claim: tuple[str, int] | None = None) -> UseOutcome:
+        """As :meth:`RedisStore.use_once`; a claim outside the mark's slot is claimed first, on its own."""
+        slot = self.slot(mark_key)
+        if self.slot(answer_key) != slot:
+            raise ValueError(f"use_once: {mark_key!r} and {answer_key!r} must share a hash tag")
+        if claim is not None and self.slot(claim[0]) != slot:
+            if not self.claim(*claim):
+                return "claim_taken", None
+            claim = None
+        return super().use_once(mark_key, counter, mark_ttl, answer_key, answer, answer_ttl, claim)
+
+    def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
+        """One script per slot, in the order the slots first appear; each count atomic."""
+        by_slot: dict[int, list[int]] = {}
+        for position, (key, _) in enumerate(counts):
+            by_slot.setdefault(self.slot(key), []).append(position)
+        results = [0] * len(counts)
+        for positions in by_slot.values():
+            for position, n in zip(positions, super().count_together([counts[i] for i in positions]), strict=True):
+                results[position] = n
+        return results
+
+    def slot(self, key: str) -> int:
+        """The cluster slot of the store's ``key`` (with the prefix), 0-16383."""
+        return key_slot((self.prefix + key).encode())
+
+    def ping(self) -> None:
+        """PING every primary: one that does not answer (a failover under way) raises StoreUnavailable."""
+        self._call(self.client.ping, target_nodes=RedisCluster.PRIMARIES)
+
+    def describe(self) -> str:
+        """``redis cluster at host:port,... (CARD_REDIS_CLUSTER_NODES)``: the nodes it was given."""
+        return f"redis cluster at {','.join(f'{host}:{port}' for host, port in self.nodes)} (CARD_REDIS_CLUSTER_NODES)"
+
+    @staticmethod
+    def _call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return func(*args, **kwargs)
+        except (redis.RedisError, RedisClusterException) as exc:  # e.g. no node reachable at all
+            raise StoreUnavailable(f"redis cluster: {type(exc).__name__}") from exc
 
 
 class SqlStore:

@@ -9,7 +9,10 @@ it at most as often as a holder could be present:
 - per card: :data:`CARD_LIMIT` identifying answers an hour, across all partners and terminals;
 - per terminal: :data:`TERMINAL_LIMIT` an hour (a desk serves about one holder a minute).
 
-Both counts are taken first, in one atomic store step, then decided on; a read over either is
+Both counts are taken first, in one atomic store step (on a Redis Cluster one per count, as the
+card's and the terminal's keys live in different slots: each count is still atomic and unique to
+its read, and each limit is decided on its own count, so neither limit can be overrun), then
+decided on; a read over either is
 refused ``chip_read_limited`` (no subject) and recorded like every verification, so the holder
 sees it. Windows are clock hours (a burst at the turn of the hour can get two windows' worth).
 Scenes that disclose no identity (tokens, concession, masked name) are not limited.

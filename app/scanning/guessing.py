@@ -37,6 +37,7 @@ from sqlalchemy import case, or_, update
 from app.card.models import Card
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.store import hash_tag
 from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def card_try_counts(rt: Runtime, facts: Any, right: bool, before_counting: Calla
     ``before_counting`` (the request's nonce claim: a replayed request must not spend a count or
     the owner's slot) runs before any count."""
     durable = _durable_failures(rt, facts)
-    failures_key = f"card-failures:{facts.card_id}"
-    slot_key = f"guess-slot:{facts.card_id}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
+    card = hash_tag(f"card:{facts.card_id}")  # both counts in one Redis Cluster slot: one atomic step there too
+    failures_key = f"card-failures:{card}"
+    slot_key = f"guess-slot:{card}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
     if not right:
         before_counting()
         failures, slot_tries = rt.store.count_together([(failures_key, int(CARD_WINDOW.total_seconds())),

@@ -57,7 +57,7 @@ from app.partners.terminals import registered_terminal
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
-from app.platform.store import StoreUnavailable
+from app.platform.store import StoreUnavailable, hash_tag
 from app.runtime import Runtime
 from app.scanning import partitions
 from app.scanning.chip_reads import chip_read_allowed
@@ -161,7 +161,8 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
     one SELECT, one Redis GET (the card's count of wrong passwords, app.scanning.guessing: a right
     password under guessing must not pass on an old count), one Redis script (the nonce and the
-    atomic use together), a share of one INSERT (app.platform.group_commit). A refusal claims the
+    atomic use together; on a Redis Cluster a SET NX for the nonce, then the script: see
+    app.platform.store.RedisClusterStore), a share of one INSERT (app.platform.group_commit). A refusal claims the
     nonce on its own, and a genuine code refused for its age or the card's state also looks up an
     earlier answer.
     """
@@ -244,8 +245,14 @@ class OneTimeUse:
     @classmethod
     def dgc2(cls, code: offline.Code) -> OneTimeUse:
         use_key = dgc2_use_key(code.certificate.serial, code.ctr)
-        return cls(f"replay:{use_key}", 1, DGC2_MARK_TTL, use_key, partitions.dgc2_code_step(code.certificate.nbf),
-                   dgc2_code_hash(code))
+        return cls(f"replay:{dgc2_tag(code.certificate.serial)}:{code.ctr}", 1, DGC2_MARK_TTL, use_key,
+                   partitions.dgc2_code_step(code.certificate.nbf), dgc2_code_hash(code))
+
+
+def dgc2_tag(serial: bytes) -> str:
+    """``{dgc2:<serial hex>}``: the store's hash tag of a DGC2 certificate's codes (their marks and
+    kept answers share a Redis Cluster slot, app.platform.store.hash_tag)."""
+    return hash_tag(f"dgc2:{serial.hex()}")
 
 
 def dgc2_code_hash(code: offline.Code) -> str:
@@ -336,9 +343,22 @@ _RECORDED_ANY_STEP = select(Verification.id).where(Verification.id == bindparam(
 
 
 def _answer_key(partner: PartnerView, terminal_id: str, code: str, request: str) -> str:
-    """Per partner, terminal, code and request (scene and direction): only the same read repeats."""
+    """Per partner, terminal, code and request (scene and direction): only the same read repeats.
+    ``answer:<device tag>:<digest>``, the tag of the code's one-time mark (:func:`_device_tag`)."""
     digest = hashlib.sha256(f"{partner.id}\n{terminal_id}\n{code}\n{request}".encode()).hexdigest()[:40]
-    return f"answer:{digest}"
+    return f"answer:{_device_tag(code)}{digest}"
+
+
+def _device_tag(code: str) -> str:
+    """The hash tag of the code's one-time mark and a colon (``{<pseudonym>}:``, ``{dgc2:<serial>}:``),
+    so that the use-once script's keys share one Redis Cluster slot; empty for text that is no
+    code (no use follows) and for card numbers (chip reads use nothing once)."""
+    try:
+        if code.startswith(offline.PREFIX):
+            return dgc2_tag(offline.parse(code).certificate.serial) + ":"
+        return hash_tag(payload.parse(code).pseudonym) + ":"
+    except (offline.FormatError, payload.CodeFormatError):
+        return ""
 
 
 def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,

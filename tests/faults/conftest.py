@@ -22,7 +22,7 @@ from standins.wechat import WeChatStandIn
 from ..backends import IN_CI
 from ..conftest import APP_SECRET, APPID
 from ..helpers import ApiClient, dispose
-from .servers import Missing, PrivatePostgres, PrivateRedis
+from .servers import Missing, PrivateCluster, PrivatePostgres, PrivateRedis
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,6 +86,21 @@ def servers(private_redis: PrivateRedis, private_postgres: PrivatePostgres) -> S
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return Servers(private_redis, private_postgres)
+
+
+@pytest.fixture(scope="session")
+def private_cluster() -> Iterator[PrivateCluster]:
+    """A 6-node Redis Cluster of its own (scripts/redis-cluster on free ports), for killing nodes."""
+    with tempfile.TemporaryDirectory(prefix="cc-faults-cluster-") as workdir:
+        cluster = PrivateCluster(Path(workdir))
+        try:
+            cluster.start()
+        except RuntimeError as error:
+            _missing(Missing(str(error)))
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
 
 @pytest.fixture

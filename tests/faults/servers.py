@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -34,6 +35,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_port_run(count: int, bus_offset: int = 10000) -> int:
+    """The first of ``count`` consecutive free ports of 127.0.0.1 whose ports + ``bus_offset`` (a
+    Redis Cluster's bus ports) are free too, from a random start in 20000-29000."""
+    for _ in range(200):
+        first = random.randrange(20000, 29000)
+        ports = [port + offset for port in range(first, first + count) for offset in (0, bus_offset)]
+        try:
+            with contextlib.ExitStack() as held:
+                for port in ports:
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 def _wait(ready, process: subprocess.Popen[bytes], log: Path, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -178,3 +196,49 @@ class PrivatePostgres:
         with contextlib.suppress(Exception):
             self.stop("fast")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateCluster:
+    """A Redis Cluster of 3 primaries and 3 replicas started by ``scripts/redis-cluster`` on six
+    free ports (files in ``workdir``), whose nodes a test may kill and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        from ..backends import REDIS_CLUSTER_SCRIPT
+
+        self.script, self.workdir = REDIS_CLUSTER_SCRIPT, workdir
+        self.first = free_port_run(6)
+        self.ports = list(range(self.first, self.first + 6))
+        self.nodes = ",".join(f"127.0.0.1:{port}" for port in self.ports)  # CARD_REDIS_CLUSTER_NODES
+
+    def _run(self, action: str) -> None:
+        done = subprocess.run([str(self.script), action, str(self.first)], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "REDIS_CLUSTER_DIR": str(self.workdir)}, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/redis-cluster {action} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        """Start every node that is down and wait until all six agree the cluster is ok."""
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def primary_of(self, key: str) -> int:
+        """The port of the primary that serves ``key``'s slot now (asked of a node that answers)."""
+        from redis.crc import key_slot
+
+        slot = key_slot(key.encode())
+        for port in self.ports:
+            try:
+                with redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=1) as client:
+                    for start, end, primary, *_ in client.execute_command("CLUSTER SLOTS"):
+                        if start <= slot <= end:
+                            return int(primary[1])
+            except redis.RedisError:
+                continue
+        raise RuntimeError("no node answers CLUSTER SLOTS")
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port`` (its pid file is the script's): it vanishes mid-conversation."""
+        pid = int((self.workdir / str(port) / "redis.pid").read_text())
+        os.kill(pid, signal.SIGKILL)

@@ -20,6 +20,8 @@ from scenes.signing import authorization_header
 from ..helpers import VERIFY_PATH, ApiClient
 from .test_lifecycle import Story
 
+RUN_ON_CLUSTER = True  # also on the Redis Cluster backend (tests/conftest.py, pytest -m cluster)
+
 READS = 40
 
 

@@ -14,6 +14,8 @@ from qr import payload
 from ..helpers import ApiClient
 from .test_login import error_code
 
+RUN_ON_CLUSTER = True  # also on the Redis Cluster backend (tests/conftest.py, pytest -m cluster)
+
 
 def wrong(code: str, n: int = 1) -> str:
     """The same code with another 8-digit password: a guess."""

@@ -1,4 +1,7 @@
-"""The store on its three backends: SQL on SQLite, SQL on PostgreSQL, Redis."""
+"""The store on its four backends: SQL on SQLite, SQL on PostgreSQL, Redis, a Redis Cluster.
+
+A script's keys share a hash tag (``{dev}`` here, a device's pseudonym in the app), as the
+cluster needs; the same tests run on every backend."""
 from __future__ import annotations
 
 import threading
@@ -11,13 +14,18 @@ from sqlalchemy import create_engine
 
 from app.platform.clock import FrozenClock
 from app.platform.models import Base
-from app.platform.store import RedisStore, SqlStore, Store, StoreUnavailable
+from app.platform.store import RedisClusterStore, RedisStore, SqlStore, Store, StoreUnavailable, hash_tag
+
+MARK, ANSWER = "replay:{dev}", "answer:{dev}:"
 
 
-@pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis"])
+@pytest.fixture(params=["sql-sqlite", "sql-postgresql", "redis", pytest.param("redis-cluster", marks=pytest.mark.cluster)])
 def store(request: pytest.FixtureRequest, tmp_path, clock: FrozenClock) -> Iterator[Store]:  # type: ignore[no-untyped-def]
     if request.param == "redis":
         yield RedisStore.from_url(request.getfixturevalue("redis_url"))
+        return
+    if request.param == "redis-cluster":
+        yield RedisClusterStore.from_nodes(request.getfixturevalue("redis_cluster"), request.getfixturevalue("cluster_prefix"))
         return
     url = request.getfixturevalue("pg_url") if request.param == "sql-postgresql" else f"sqlite:///{tmp_path}/s.sqlite"
     engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
@@ -34,7 +42,7 @@ def test_claim_is_set_if_absent(store: Store) -> None:
 
 
 def use(store: Store, counter: int, answer_key: str = "a") -> tuple[str, str | None]:
-    return store.use_once("m", counter, 60, f"{answer_key}{counter}", f"answer {counter}", 60)
+    return store.use_once(MARK, counter, 60, f"{ANSWER}{answer_key}{counter}", f"answer {counter}", 60)
 
 
 def test_use_once_accepts_only_a_higher_mark_and_keeps_the_answer(store: Store) -> None:
@@ -42,17 +50,19 @@ def test_use_once_accepts_only_a_higher_mark_and_keeps_the_answer(store: Store) 
     assert use(store, 10) == ("earlier", "answer 10")  # the same answer key: a re-read
     assert use(store, 10, answer_key="other-terminal") == ("used", None)
     assert use(store, 9) == ("used", None)
-    assert store.get("a9") is None  # a refused use stores no answer
+    assert store.get(ANSWER + "a9") is None  # a refused use stores no answer
     assert use(store, 11) == ("first", None)
 
 
 def test_use_once_claims_a_nonce_first_and_does_nothing_else_when_it_was_taken(store: Store) -> None:
-    assert store.use_once("m", 10, 60, "a10", "answer", 60, claim=("nonce-1", 60)) == ("first", None)
+    """On a cluster the nonce (no tag: another slot) is claimed by its own SET NX first."""
+    a10, a11 = ANSWER + "a10", ANSWER + "a11"
+    assert store.use_once(MARK, 10, 60, a10, "answer", 60, claim=("nonce-1", 60)) == ("first", None)
     assert store.claim("nonce-1", 60) is False  # claimed by the use
-    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-1", 60)) == ("claim_taken", None)
-    assert store.get("a11") is None  # no answer kept, and the mark was not raised:
-    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-2", 60)) == ("first", None)
-    assert store.use_once("m", 11, 60, "a11", "answer", 60, claim=("nonce-3", 60)) == ("earlier", "answer")
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, claim=("nonce-1", 60)) == ("claim_taken", None)
+    assert store.get(a11) is None  # no answer kept, and the mark was not raised:
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, claim=("nonce-2", 60)) == ("first", None)
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, claim=("nonce-3", 60)) == ("earlier", "answer")
     assert store.claim("nonce-3", 60) is False  # a re-read claims its nonce too
 
 
@@ -89,11 +99,27 @@ def test_count_together_never_lets_another_count_fall_between_its_keys(store: St
 
     def attempt(_: int) -> list[int]:
         barrier.wait()
-        return store.count_together([("pair-a", 60), ("pair-b", 120)])
+        return store.count_together([("pair:{card:1}:a", 60), ("pair:{card:1}:b", 120)])
 
     with ThreadPoolExecutor(32) as pool:
         pairs = list(pool.map(attempt, range(32)))
     assert all(a == b for a, b in pairs) and sorted(a for a, _ in pairs) == list(range(1, 33))
+
+
+def test_count_together_across_slots_still_counts_each_key_atomically(store: Store) -> None:
+    """Keys without one hash tag (e.g. a card's and a terminal's chip-read counts): on a cluster
+    they live on different nodes, and each count must still be atomic and unique."""
+    barrier = threading.Barrier(32)
+
+    def attempt(_: int) -> list[int]:
+        barrier.wait()
+        return store.count_together([("chip:card", 60), ("chip:terminal", 120), ("chip:{card:1}", 60)])
+
+    with ThreadPoolExecutor(32) as pool:
+        triples = list(pool.map(attempt, range(32)))
+    for position in range(3):
+        assert sorted(triple[position] for triple in triples) == list(range(1, 33))
+    assert store.get("chip:terminal") == "32"
 
 
 def test_concurrent_uses_of_one_mark_succeed_once(store: Store) -> None:
@@ -101,7 +127,7 @@ def test_concurrent_uses_of_one_mark_succeed_once(store: Store) -> None:
 
     def attempt(n: int) -> bool:
         barrier.wait()
-        return store.use_once("race", 42, 60, f"terminal-{n}", "x", 60)[0] == "first"
+        return store.use_once("replay:{race}", 42, 60, f"answer:{{race}}:terminal-{n}", "x", 60)[0] == "first"
 
     with ThreadPoolExecutor(20) as pool:
         assert sum(pool.map(attempt, range(20))) == 1
@@ -138,3 +164,20 @@ def test_redis_down_raises_store_unavailable() -> None:
     store = RedisStore(redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     with pytest.raises(StoreUnavailable):
         store.use_once("m", 1, 10, "a", "x", 10)
+
+
+def test_a_cluster_that_cannot_be_reached_raises_store_unavailable_and_is_described_without_connecting() -> None:
+    store = RedisClusterStore.from_nodes("127.0.0.1:1, [::1]:2")
+    assert store.describe() == "redis cluster at 127.0.0.1:1,::1:2 (CARD_REDIS_CLUSTER_NODES)"
+    for call in (lambda: store.get("k"), lambda: store.use_once(MARK, 1, 10, ANSWER + "a", "x", 10), store.ping):
+        with pytest.raises(StoreUnavailable):
+            call()
+
+
+def test_on_a_cluster_the_keys_of_one_script_must_share_a_hash_tag() -> None:
+    store = RedisClusterStore.from_nodes("127.0.0.1:1")
+    with pytest.raises(ValueError, match="must share a hash tag"):  # a programming error, before any round trip
+        store.use_once("replay:dev", 1, 10, "answer:other", "x", 10)
+    assert store.slot("replay:" + hash_tag("MFRGGZDFMZTWQ2LK")) == store.slot("answer:{MFRGGZDFMZTWQ2LK}:0a1b")
+    with pytest.raises(ValueError):
+        hash_tag("a}b")

@@ -18,6 +18,9 @@ from qr import payload
 from ..helpers import ApiClient, verification_row
 from .test_login import error_code
 
+OTHER_PERSON = {"name": "李建国", "id_number": "441900195008281658", "phone": "13800138488"}  # app/samples/roster.csv
+RUN_ON_CLUSTER = True  # also on the Redis Cluster backend (tests/conftest.py, pytest -m cluster)
+
 
 @pytest.fixture
 def citizen(api: ApiClient) -> str:
@@ -261,6 +264,19 @@ class TestSignature:
         code = api.code(citizen)
         second = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
         refused = api.signed_post(partner, second, nonce="nonce-shared-01")
+        assert (refused.status_code, error_code(refused)) == (401, "nonce_reused")
+        assert api.verify(partner, code, terminal_id="gate-2").json["accepted"] is True
+
+    def test_a_nonce_is_single_use_across_cards(self, api: ApiClient, citizen: str, partner: dict) -> None:
+        """A nonce spent on one card's accepted code is spent for another card's too: on a Redis
+        Cluster the nonce is not claimed under the card's hash tag (app.platform.store)."""
+        other = api.login("another-holder")
+        assert api.bind(other, OTHER_PERSON).status_code == 200
+        first = json.dumps({"code": api.code(citizen), "scene": "transit", "terminal_id": "gate-1"}).encode()
+        assert api.signed_post(partner, first, nonce="nonce-cards-01").json["accepted"] is True
+        code = api.code(other)
+        second = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
+        refused = api.signed_post(partner, second, nonce="nonce-cards-01")
         assert (refused.status_code, error_code(refused)) == (401, "nonce_reused")
         assert api.verify(partner, code, terminal_id="gate-2").json["accepted"] is True
 

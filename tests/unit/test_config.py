@@ -42,6 +42,28 @@ def test_production_refuses_a_missing_secret(name: str) -> None:
         load_config(env)
 
 
+def test_a_redis_cluster_stands_in_for_redis_url_in_production() -> None:
+    env = {**{k: v for k, v in STRONG.items() if k != "REDIS_URL"}, "CARD_REDIS_CLUSTER_NODES": "10.0.0.1:7000, redis-b:7001,[::1]:7002"}
+    config = load_config(env)
+    assert config["CARD_REDIS_CLUSTER_NODES"] == "10.0.0.1:7000, redis-b:7001,[::1]:7002" and config["REDIS_URL"] is None
+    with pytest.raises(ConfigError, match=r"REDIS_URL is not set \(or CARD_REDIS_CLUSTER_NODES"):
+        load_config({**env, "CARD_REDIS_CLUSTER_NODES": ""})
+    assert load_config({})["CARD_REDIS_CLUSTER_NODES"] is None
+
+
+@pytest.mark.parametrize("value", ["redis-a", "redis-a:0", "redis-a:70000", "redis-a:7000,:7001", "redis a:7000", ",", "h:7x"])
+def test_a_bad_cluster_node_list_is_refused_with_the_others(value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config({"CARD_REDIS_CLUSTER_NODES": value, "CARD_TOKEN_TTL": "0"})
+    assert refused.value.problems[0].startswith("CARD_TOKEN_TTL") or "CARD_TOKEN_TTL" in str(refused.value)
+    assert any(problem.startswith("CARD_REDIS_CLUSTER_NODES: ") and "host:port" in problem for problem in refused.value.problems)
+
+
+def test_a_cluster_and_one_redis_are_not_both_set() -> None:
+    with pytest.raises(ConfigError, match="CARD_REDIS_CLUSTER_NODES and REDIS_URL are both set"):
+        load_config({**STRONG, "CARD_REDIS_CLUSTER_NODES": "10.0.0.1:7000"})
+
+
 @pytest.mark.parametrize(("name", "value"), [("CARD_SECRET_KEY", DEV_SECRET_KEY), ("CARD_DATA_KEYS", DEV_DATA_KEYS)])
 def test_production_refuses_development_values(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match="development default"):
