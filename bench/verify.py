@@ -101,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--database", default=BENCH_DATABASE, help="the bench database's name (dropped and created again)")
+    parser.add_argument("--log-format", choices=("json", "text"), default="json",
+                        help="CARD_LOG_FORMAT for every server: json (production's) logs each request from the app and turns "
+                             "gunicorn's access log off (the floors then log nothing); text keeps gunicorn's access log everywhere")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare floor, same-work floor, product")
     args = parser.parse_args()
     if args.duration > MAX_DURATION:
@@ -243,11 +246,12 @@ def cards_accepted_too_often(database_url: str, sent: list[str], population: Pop
 
 
 def replay_sample(sent: list[str], port: int, population: Population, size: int) -> Counter[str]:
-    """Send the first ``size`` codes of the load again, correctly signed, from another terminal.
+    """Send the last ``size`` codes of the load again (the most recent: on a loaded machine the first
+    ones may have expired meanwhile), correctly signed, from another terminal.
 
     Returns how the answers went, by reason: all must be ``code_used``."""
     outcomes: Counter[str] = Counter()
-    for line in sent[:size]:
+    for line in sent[-size:]:
         code = json.loads(line.split("\t")[2])["code"]
         body = json.dumps({"code": code, "scene": "transit", "terminal_id": "replay-check"}).encode()
         header = authorization_header(population.partner_id, population.partner_secret, "POST", VERIFY_PATH,
@@ -333,7 +337,7 @@ def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, floa
     else:
         load = f"wrk -t2 -c{args.connections} (closed loop: as fast as the server answers)"
     print(f"citizens={args.citizens} accounts={args.accounts} gunicorn: {workers} workers, gevent "
-          f"(app.server.gunicorn_options)  {args.duration}s per endpoint")
+          f"(app.server.gunicorn_options)  {args.duration}s per endpoint  CARD_LOG_FORMAT={args.log_format}")
     print(f"load: {load}")
     print(f"seeding {seconds['seed']:.1f}s, whole run {seconds['total']:.1f}s, {args.rounds} alternating rounds; "
           f"load average at the end (1/5/15 min) {' '.join(f'{n:.2f}' for n in os.getloadavg())} on {os.cpu_count()} cores")
@@ -388,6 +392,7 @@ def prepare(args: argparse.Namespace, tmp: str) -> tuple[dict[str, str], Any, Po
 
 def main() -> int:
     args = parse_args()
+    os.environ["CARD_LOG_FORMAT"] = args.log_format  # every server below inherits it (app.server.gunicorn_options)
     started = time.monotonic()
     rounds: list[list[Measured]] = []
     all_sent: list[str] = []
