@@ -1,5 +1,7 @@
 """Benchmark: partner verifications and card codes per second through gunicorn on PostgreSQL + Redis,
-against a floor (a minimal Flask app under the same gunicorn settings) measured in the same run.
+against two floors under the same gunicorn settings measured in the same rounds: the bare floor (a
+minimal Flask app, bench/floor_app.py) and the same-work floor (an accepted verification's
+irreducible work in minimal code, bench/same_work_app.py; issue 25).
 
 Run by hand, not in CI (see bench/README.md):
 
@@ -10,11 +12,12 @@ Run by hand, not in CI (see bench/README.md):
     .venv/bin/python bench/verify.py --citizens 1000000   # the large run
 
 One run creates a fresh PostgreSQL database (``cc_bench``), flushes Redis database 15, seeds N
-citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures
-in this order, each from a separate load-generator process: the floor (bench/floor_app.py),
-``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid code used once)
-and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints one table, the
-ratios to the floor, and the checks that no code was accepted twice.
+citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures,
+``--rounds`` times in this order, each from a separate load-generator process: the bare floor, the
+same-work floor, ``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid
+code used once) and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints each
+round's ratios, one table of the medians with the ratios to both floors, and the checks that no
+code was accepted twice.
 """
 from __future__ import annotations
 
