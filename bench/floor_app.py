@@ -16,6 +16,7 @@ if __name__ == "__main__":  # the server process only; bench/workload.py imports
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -49,8 +50,8 @@ def create_floor_app(redis_url: str) -> Flask:
 class FloorServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with exactly ``app.server.gunicorn_options`` (worker class, timeouts, access log)."""
 
-    def __init__(self, options: dict[str, Any], redis_url: str) -> None:
-        self.options, self.redis_url = options, redis_url
+    def __init__(self, options: dict[str, Any], make_app: Callable[[], Flask]) -> None:
+        self.options, self.make_app = options, make_app
         super().__init__()
 
     def load_config(self) -> None:
@@ -58,7 +59,7 @@ class FloorServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_floor_app(self.redis_url)
+        return self.make_app()  # in each worker, after the fork
 
 
 def main() -> None:
@@ -67,7 +68,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, required=True)
     parser.add_argument("--redis-url", required=True)
     args = parser.parse_args()
-    FloorServer(gunicorn_options(args.bind, args.workers), args.redis_url).run()
+    FloorServer(gunicorn_options(args.bind, args.workers), lambda: create_floor_app(args.redis_url)).run()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import base64
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
@@ -61,10 +61,25 @@ def seed_population(app, database_url: str, citizens: int, accounts: int) -> Pop
     return Population(devices, tokens, partner.partner_id, partner.secret)
 
 
+BIRTHS_FROM = date(1940, 1, 1)
+BIRTH_DAYS = (date(2010, 1, 1) - BIRTHS_FROM).days  # 25,568 birth dates, 1940-2009
+BIRTH_STRIDE = 367  # coprime with BIRTH_DAYS: successive citizens are born about a year apart
+SEQUENCES = 1000  # the three-digit sequence of GB 11643
+MAX_CITIZENS = BIRTH_DAYS * SEQUENCES  # 25,568,000 distinct numbers
+
+
 def synthetic_id_number(i: int) -> str:
-    """A valid GB 11643 number for citizen ``i``: region 441900, births spread over 1940-2009
-    (so the transit scene's concession categories all occur), sequence from ``i``."""
-    first17 = f"441900{1940 + i % 70}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+    """A valid GB 11643 number for citizen ``i`` (0 <= i < MAX_CITIZENS), distinct for every ``i``.
+
+    Region 441900; birth date ``BIRTHS_FROM + (i * BIRTH_STRIDE) % BIRTH_DAYS`` (so even 20 citizens
+    span 1940-2009 and the transit scene's concession categories all occur), sequence ``i // BIRTH_DAYS``.
+    Distinct by construction: ``i`` is ``sequence * BIRTH_DAYS + i % BIRTH_DAYS``, and multiplying by
+    a stride coprime with ``BIRTH_DAYS`` permutes the residues. Raises ``ValueError`` beyond MAX_CITIZENS."""
+    if not 0 <= i < MAX_CITIZENS:
+        raise ValueError(f"synthetic ID numbers exist for 0 <= i < {MAX_CITIZENS}")
+    sequence, day = divmod(i, BIRTH_DAYS)
+    born = BIRTHS_FROM + timedelta(days=day * BIRTH_STRIDE % BIRTH_DAYS)
+    first17 = f"441900{born:%Y%m%d}{sequence:03d}"
     return first17 + idnumber.check_digit(first17)
 
 

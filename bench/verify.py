@@ -1,5 +1,7 @@
 """Benchmark: partner verifications and card codes per second through gunicorn on PostgreSQL + Redis,
-against a floor (a minimal Flask app under the same gunicorn settings) measured in the same run.
+against two floors under the same gunicorn settings measured in the same rounds: the bare floor (a
+minimal Flask app, bench/floor_app.py) and the same-work floor (an accepted verification's
+irreducible work in minimal code, bench/same_work_app.py; issue 25).
 
 Run by hand, not in CI (see bench/README.md):
 
@@ -8,18 +10,14 @@ Run by hand, not in CI (see bench/README.md):
     .venv/bin/python bench/verify.py --citizens 2000      # quick try
     .venv/bin/python bench/verify.py --rate 500           # fixed 500 req/s (bench/paced.py): p99 at that rate
     .venv/bin/python bench/verify.py --citizens 1000000   # the large run
-    .venv/bin/python bench/verify.py --redis-cluster      # single Redis and a Redis Cluster, alternating rounds
 
 One run creates a fresh PostgreSQL database (``cc_bench``), flushes Redis database 15, seeds N
-citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures
-in this order, each from a separate load-generator process: the floor (bench/floor_app.py),
-``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid code used once)
-and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints one table, the
-ratios to the floor, and the checks that no code was accepted twice.
-
-With ``--redis-cluster [FIRST_PORT]`` the product runs in four rounds, alternating one Redis and a
-6-node Redis Cluster on FIRST_PORT..FIRST_PORT+5 (scripts/redis-cluster starts it if it is down;
-its keys are **flushed**), on the same database and population, so the two compare in one run.
+citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures,
+``--rounds`` times in this order, each from a separate load-generator process: the bare floor, the
+same-work floor, ``POST /api/partner/v1/verifications`` (every request signed, each a fresh valid
+code used once) and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints each
+round's ratios, one table of the medians with the ratios to both floors, and the checks that no
+code was accepted twice.
 """
 from __future__ import annotations
 
@@ -105,10 +103,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="default: what citizencard serve uses")
     parser.add_argument("--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
-    parser.add_argument("--redis-cluster", type=int, nargs="?", const=7000, default=None, metavar="FIRST_PORT",
-                        help="also run on a Redis Cluster on FIRST_PORT.. (default 7000), alternating rounds with one Redis")
+    parser.add_argument("--database", default=BENCH_DATABASE, help="the bench database's name (dropped and created again)")
+    parser.add_argument("--log-format", choices=("json", "text"), default="json",
+                        help="CARD_LOG_FORMAT for every server: json (production's) logs each request from the app and turns "
+                             "gunicorn's access log off (the floors then log nothing); text keeps gunicorn's access log everywhere")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare floor, same-work floor, product")
     args = parser.parse_args()
-    args.codes_sent, args.all_sent, args.on_cluster = 0, [], False  # across the rounds of one run
     if args.duration > MAX_DURATION:
         parser.error(f"--duration must be at most {MAX_DURATION} s: pre-signed codes expire")
     return args
@@ -146,7 +146,7 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path | None
 
 
 def wait_until_up(port: int, server: subprocess.Popen[bytes], start_up: float = 180) -> None:
-    deadline = time.monotonic() + start_up
+    deadline = time.monotonic() + start_up  # a loaded 2-core machine can take a minute to boot the workers
     while time.monotonic() < deadline and server.poll() is None:
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=5)
@@ -168,8 +168,7 @@ def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server
     measure with ``lines``, with the CPU each component spent (bench/cpu.py). Returns the
     measurement and every line sent (warm-up and measurement)."""
     port, pid = server
-    redis_ports = tuple(range(args.redis_cluster, args.redis_cluster + 6)) if args.on_cluster else (make_url(args.redis_url).port or 6379,)
-    scope = cpu.Scope(pid, BENCH_DATABASE, redis_ports)
+    scope = cpu.Scope(pid, args.database, make_url(args.redis_url).port or 6379)
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
     warm = drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
     result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
@@ -181,10 +180,14 @@ def warmup_count(args: argparse.Namespace) -> int:
     return int(args.rate * WARMUP_SECONDS) + 10 if args.rate else 5000 * WARMUP_SECONDS
 
 
+CODE_MARGIN = 25  # s: preparing the requests, the warm-up, the checks after the load (more on a loaded machine)
+
+
 def wait_for_codes_to_last(duration: int) -> None:
-    """Codes of the current step stay valid until the next step ends: make sure that covers the phase."""
+    """Codes of the current step stay valid until the next step ends: make sure that covers the
+    phase, the preparation of its requests before it and the replay check after it."""
     left = 2 * totp.STEP_SECONDS - time.time() % totp.STEP_SECONDS
-    if left < duration + 15:
+    if left < duration + CODE_MARGIN:
         time.sleep(left - totp.STEP_SECONDS + 0.1)
 
 
@@ -201,25 +204,37 @@ def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measu
     return Measured("floor    POST /verify (bench/floor_app.py)", result, count, True)
 
 
+def measure_same_work(args: argparse.Namespace, env: dict[str, str], population: Population, workers: int,
+                      folder: Path) -> Measured:
+    """The same-work floor (bench/same_work_app.py) under the same gunicorn options, on the seeded
+    database, with the product's own signed requests."""
+    port = free_port()
+    command = [sys.executable, str(BENCH / "same_work_app.py"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+               "--redis-url", args.redis_url, "--database-url", env["DATABASE_URL"], "--partner-id", population.partner_id,
+               "--partner-secret", population.partner_secret, "--instance-path", env["CARD_INSTANCE_PATH"]]
+    with serving(command, env, port) as pid:
+        wait_for_codes_to_last(args.duration)
+        warm = warmup_count(args)
+        lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
+        result, _ = warm_up_and_drive(lines[:warm], lines[warm:], "same_work", (port, pid), args, folder)
+    return Measured("same     POST /verifications (bench/same_work_app.py)", result, len(lines) - warm, True)
+
+
 def measure_verifications(args: argparse.Namespace, population: Population, server: tuple[int, int],
-                          folder: Path, label: str) -> tuple[Measured, list[str]]:
-    """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes.
-    A later round of the same run starts after the codes of the earlier ones (``args.codes_sent``)."""
+                          folder: Path) -> tuple[Measured, list[str]]:
+    """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
     wait_for_codes_to_last(args.duration)
     warm = warmup_count(args)
-    count = min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP - args.codes_sent)
-    lines = verification_requests(population, count, args.codes_sent)
-    args.codes_sent += count
-    result, sent = warm_up_and_drive(lines[:warm], lines[warm:], f"verifications{args.codes_sent}", server, args, folder)
-    return Measured(f"{label:<8} POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
+    lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
+    result, sent = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
+    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
 
 
-def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path,
-                      label: str) -> Measured:
+def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path) -> Measured:
     """``GET /card/code``, rotating through the bearer tokens."""
     lines = card_code_requests(population.tokens)
     result, _ = warm_up_and_drive(lines, lines, "card_code", server, args, folder)
-    return Measured(f"{label:<8} GET /api/mp/v1/card/code", result, len(population.tokens), False)
+    return Measured("ours     GET /api/mp/v1/card/code", result, len(population.tokens), False)
 
 
 def accepted_in_database(database_url: str) -> int:
@@ -238,11 +253,12 @@ def cards_accepted_too_often(database_url: str, sent: list[str], population: Pop
 
 
 def replay_sample(sent: list[str], port: int, population: Population, size: int) -> Counter[str]:
-    """Send the first ``size`` codes of the load again, correctly signed, from another terminal.
+    """Send the last ``size`` codes of the load again (the most recent: on a loaded machine the first
+    ones may have expired meanwhile), correctly signed, from another terminal.
 
     Returns how the answers went, by reason: all must be ``code_used``."""
     outcomes: Counter[str] = Counter()
-    for line in sent[:size]:
+    for line in sent[-size:]:
         code = json.loads(line.split("\t")[2])["code"]
         body = json.dumps({"code": code, "scene": "transit", "terminal_id": "replay-check"}).encode()
         header = authorization_header(population.partner_id, population.partner_secret, "POST", VERIFY_PATH,
@@ -254,47 +270,19 @@ def replay_sample(sent: list[str], port: int, population: Population, size: int)
     return outcomes
 
 
-def run_product(args, env, population, workers, folder, label="ours") -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+def run_product(args, env, population, workers, folder, all_sent) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
     """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes.
-    The checks count everything sent so far in this run (``args.all_sent``)."""
+    ``all_sent`` gathers the verification lines of every round (the checks count over all of them)."""
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     with serving(command, env, port) as pid:
-        verifications, sent = measure_verifications(args, population, (port, pid), folder, label)
-        args.all_sent += sent
+        verifications, sent = measure_verifications(args, population, (port, pid), folder)
+        all_sent.extend(sent)
         time.sleep(1)  # let requests in flight when the load stopped finish
         checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(sent, port, population, 200),
-                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], args.all_sent, population)}
-        card_code = measure_card_code(args, population, (port, pid), folder, label)
+                  "cards_over": cards_accepted_too_often(env["DATABASE_URL"], all_sent, population)}
+        card_code = measure_card_code(args, population, (port, pid), folder)
     return [verifications, card_code], checks
-
-
-def cluster_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
-    """The server's environment on the Redis Cluster (scripts/redis-cluster start, then every key flushed)."""
-    subprocess.run([str(ROOT / "scripts" / "redis-cluster"), "start", str(args.redis_cluster)], check=True, capture_output=True)
-    ports = range(args.redis_cluster, args.redis_cluster + 6)
-    for port in ports:
-        client = redis.Redis(host="127.0.0.1", port=port)
-        if client.execute_command("ROLE")[0] == b"master":
-            client.flushall()
-    return {**env, "REDIS_URL": "", "CARD_REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{port}" for port in ports)}
-
-
-def run_rounds(args, env, population, workers, folder) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """One round on one Redis; with ``--redis-cluster``, four alternating (Redis, cluster, Redis, cluster)."""
-    if args.redis_cluster is None:
-        return run_product(args, env, population, workers, folder)
-    rows: list[Measured] = []
-    envs = {"redis": env, "cluster": cluster_env(args, env)}
-    all_checks: dict[str, Any] = {"recorded": 0, "replays": Counter(), "cards_over": 0}
-    for label in ("redis", "cluster", "redis", "cluster"):
-        args.on_cluster = label == "cluster"
-        round_rows, checks = run_product(args, envs[label], population, workers, folder, label)
-        rows += round_rows
-        all_checks = {"recorded": checks["recorded"], "replays": all_checks["replays"] + checks["replays"],
-                      "cards_over": max(all_checks["cards_over"], checks["cards_over"])}
-    args.on_cluster = False
-    return rows, all_checks
 
 
 def ms(result: dict[str, float], key: str) -> str:
@@ -302,15 +290,39 @@ def ms(result: dict[str, float], key: str) -> str:
 
 
 def print_table(rows: list[Measured]) -> None:
-    """Throughput, latency percentiles, errors, and ratios to the floor (first row)."""
-    floor = rows[0]
-    print(f"{'endpoint':<50} {'req/s':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'errors':>6}  "
-          f"{'req/s vs floor':>14} {'p99 vs floor':>12}")
+    """Throughput, latency percentiles, errors, and ratios to both floors (the first two rows)."""
+    bare, same = rows[0], rows[1]
+    print(f"{'endpoint':<52} {'req/s':>7} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>8} {'errors':>6}  "
+          f"{'vs bare':>8} {'vs same-work':>12} {'p99 vs bare':>11}")
     for row in rows:
         r = row.result
-        print(f"{row.label:<50} {row.throughput:>7.0f} {ms(r, 'p50_us'):>8} {ms(r, 'p90_us'):>8} {ms(r, 'p99_us'):>8} "
-              f"{ms(r, 'max_us'):>8} {row.errors:>6}  {row.throughput / floor.throughput:>13.2f}x "
-              f"{r['p99_us'] / floor.result['p99_us']:>11.2f}x")
+        print(f"{row.label:<52} {row.throughput:>7.0f} {ms(r, 'p50_us'):>8} {ms(r, 'p90_us'):>8} {ms(r, 'p99_us'):>8} "
+              f"{ms(r, 'max_us'):>8} {row.errors:>6}  {row.throughput / bare.throughput:>7.2f}x "
+              f"{row.throughput / same.throughput:>11.2f}x {r['p99_us'] / bare.result['p99_us']:>10.2f}x")
+
+
+def median_rows(rounds: list[list[Measured]]) -> list[Measured]:
+    """Per row, the round with the median ratio to that round's bare floor, its throughput scaled
+    to the median bare floor: ratios come from the same round, so the machine's load cancels."""
+    bares = sorted(rounds, key=lambda rows: rows[0].throughput)
+    bare = bares[len(bares) // 2][0]
+    medians = [bare]
+    for n in range(1, len(rounds[0])):
+        by_ratio = sorted(rounds, key=lambda rows: rows[n].throughput / rows[0].throughput)
+        chosen, its_bare = by_ratio[len(by_ratio) // 2][n], by_ratio[len(by_ratio) // 2][0]
+        scale = bare.throughput / its_bare.throughput
+        medians.append(Measured(chosen.label, {**chosen.result, "requests": chosen.result["requests"] * scale},
+                                chosen.unique, chosen.expects_accepted))
+    return medians
+
+
+def print_rounds(rounds: list[list[Measured]]) -> None:
+    """Each round's req/s and ratios to its own two floors."""
+    print("rounds (req/s; ratios to the bare and the same-work floor of the same round):")
+    for n, rows in enumerate(rounds, 1):
+        bare, same = rows[0].throughput, rows[1].throughput
+        print(f"  round {n}: " + "; ".join(f"{' '.join(row.label.split()[:3])} {row.throughput:.0f} "
+                                           f"({row.throughput / bare:.2f} / {row.throughput / same:.2f})" for row in rows))
 
 
 def print_cpu(rows: list[Measured]) -> None:
@@ -325,23 +337,25 @@ def print_cpu(rows: list[Measured]) -> None:
 
 
 def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, float]) -> None:
+    """The run's settings, the load generator, and the machine's load average at the end."""
     if args.rate:
         load = (f"bench/paced.py at a fixed {args.rate:g} req/s (open loop, Python asyncio on raw sockets; "
                 f"wrk2 is not packaged in Debian), {args.connections} connections")
     else:
         load = f"wrk -t2 -c{args.connections} (closed loop: as fast as the server answers)"
     print(f"citizens={args.citizens} accounts={args.accounts} gunicorn: {workers} workers, gevent "
-          f"(app.server.gunicorn_options)  {args.duration}s per endpoint")
+          f"(app.server.gunicorn_options)  {args.duration}s per endpoint  CARD_LOG_FORMAT={args.log_format}")
     print(f"load: {load}")
-    print(f"seeding {seconds['seed']:.1f}s, whole run {seconds['total']:.1f}s")
+    print(f"seeding {seconds['seed']:.1f}s, whole run {seconds['total']:.1f}s, {args.rounds} alternating rounds; "
+          f"load average at the end (1/5/15 min) {' '.join(f'{n:.2f}' for n in os.getloadavg())} on {os.cpu_count()} cores")
 
 
 def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
     """The never-twice evidence, notes on the load, and the targets."""
-    ours = rows[1]
+    ours = rows[2]
     print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
           f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
-          f"used codes sent again: {sum(checks['replays'].values())}, answers {dict(checks['replays'])} (all must be code_used); "
+          f"used codes sent again: 200 a round, answers {dict(checks['replays'])} (all must be code_used); "
           f"cards with more acceptances than distinct codes of theirs sent: {checks['cards_over']} (must be 0)")
     if args.rate:
         print("paced load, worst lateness of a send against its schedule (already inside the latencies): "
@@ -352,25 +366,19 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
     print_targets(rows, checks, args)
 
 
-def print_cluster_comparison(rows: list[Measured]) -> None:
-    """Cluster against one Redis, per endpoint: the two rounds of each added up."""
-    for endpoint in (VERIFY_PATH, "/api/mp/v1/card/code"):
-        def total(label: str, endpoint: str = endpoint) -> tuple[float, float]:
-            mine = [row for row in rows if row.label.startswith(label) and row.label.endswith(endpoint)]
-            return sum(row.result["requests"] for row in mine) / sum(row.result["seconds"] for row in mine), \
-                max(row.result["p99_us"] for row in mine) / 1000
-        (single, single_p99), (cluster, cluster_p99) = total("redis "), total("cluster ")
-        print(f"cluster vs one Redis, {endpoint}: {cluster:.0f} vs {single:.0f} req/s ({cluster / single:.2f}x), "
-              f"worst p99 {cluster_p99:.1f} vs {single_p99:.1f} ms")
-
-
 def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
-    """The issue's targets that this run can judge."""
-    floor, ours = rows[0], rows[1]
-    twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or floor.result["accepted"] > floor.unique
-    ratio = ours.throughput / floor.throughput
-    targets = [f"verification throughput >= 0.5 x floor: {ratio:.2f}"
-               + (" (not judged at a fixed rate)" if args.rate else f" ({'yes' if ratio >= 0.5 else 'NO'})"),
+    """The issue's targets that this run can judge (issue 25), on the median rows."""
+    bare, same, ours, card_code = rows
+    twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or bare.result["accepted"] > bare.unique
+    to_same, to_bare = ours.throughput / same.throughput, ours.throughput / bare.throughput
+    code_ratio = card_code.throughput / bare.throughput
+
+    def judged(met: bool) -> str:
+        return " (not judged at a fixed rate)" if args.rate else f" ({'yes' if met else 'NO'})"
+
+    targets = [f"verifications >= 0.85 x same-work floor: {to_same:.2f}" + judged(to_same >= 0.85),
+               f"verifications vs bare floor: {to_bare:.2f}",
+               f"GET /card/code >= 0.5 x bare floor: {code_ratio:.2f}" + judged(code_ratio >= 0.5),
                f"zero errors: {'yes' if sum(row.errors for row in rows) == 0 else 'NO'}",
                f"never a code accepted twice: {'NO' if twice else 'yes'}"]
     if args.rate:
@@ -381,7 +389,7 @@ def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.N
 
 def prepare(args: argparse.Namespace, tmp: str) -> tuple[dict[str, str], Any, Population]:
     """Fresh database (migrated) and Redis database, the app object, the seeded population."""
-    database_url = fresh_database(args.admin_url)
+    database_url = fresh_database(args.admin_url, args.database)
     redis.Redis.from_url(args.redis_url).flushdb()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis_url, "CARD_INSTANCE_PATH": tmp}
     subprocess.run([sys.executable, "-m", "app", "db", "upgrade"], env=env, check=True, capture_output=True)
@@ -391,22 +399,32 @@ def prepare(args: argparse.Namespace, tmp: str) -> tuple[dict[str, str], Any, Po
 
 def main() -> int:
     args = parse_args()
+    os.environ["CARD_LOG_FORMAT"] = args.log_format  # every server below inherits it (app.server.gunicorn_options)
     started = time.monotonic()
+    rounds: list[list[Measured]] = []
+    all_sent: list[str] = []
+    replays: Counter[str] = Counter()  # over every round
     with tempfile.TemporaryDirectory(prefix="cc_bench_") as tmp:
         env, app, population = prepare(args, tmp)
         seeded = time.monotonic() - started
         args.accounts = len(population.tokens)  # at most one per citizen
         workers = args.workers or app.config["CARD_WORKERS"]
-        rows = [measure_floor(args, workers, Path(tmp))]
-        product_rows, checks = run_rounds(args, env, population, workers, Path(tmp))
-    rows += product_rows
+        for _ in range(args.rounds):
+            rows = [measure_floor(args, workers, Path(tmp)), measure_same_work(args, env, population, workers, Path(tmp))]
+            product_rows, checks = run_product(args, env, population, workers, Path(tmp), all_sent)
+            rounds.append(rows + product_rows)
+            replays += checks["replays"]
+            if checks["replays"]["accepted"] or checks["cards_over"]:
+                break  # a code accepted twice: stop here
+    rows = median_rows(rounds)
+    checks["replays"] = replays
     print_header(args, workers, {"seed": seeded, "total": time.monotonic() - started})
+    print_rounds(rounds)
+    print(f"medians of {len(rounds)} rounds (each row the round with the median ratio to its bare floor):")
     print_table(rows)
     print_cpu(rows)
     print_checks(rows, checks, args)
-    if args.redis_cluster is not None:
-        print_cluster_comparison(rows)
-    return 0 if set(checks["replays"]) == {"code_used"} and checks["cards_over"] == 0 else 1
+    return 0 if set(replays) == {"code_used"} and checks["cards_over"] == 0 else 1
 
 
 if __name__ == "__main__":

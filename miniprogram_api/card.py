@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, request
+from flask import Response, jsonify, request
 
 from app.card.binding import bind, validated_id_number
 from app.card.closure import cancel_account, close_card
@@ -15,7 +15,7 @@ from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
 from app.runtime import runtime
-from app.scanning.card_code import issue_code
+from app.scanning.card_code import IssuedCode, issue_code
 from app.scanning.history import MAX_PAGE, list_verifications
 from app.service_desk.audit import record_account_event
 from qr import render
@@ -71,8 +71,14 @@ class UnbindingRequestSchema(ma.Schema):
     real_person_token = REAL_PERSON_TOKEN
 
 
+CODE_FORMATS = ("json", "png", "svg")
+
+
 class CodeQuerySchema(ma.Schema):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "png", "svg"]))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(list(CODE_FORMATS)))
+
+
+CODE_QUERY = CodeQuerySchema()
 
 
 class CodeSchema(ma.Schema):
@@ -223,20 +229,39 @@ def delete_binding(args: dict[str, Any]) -> Any:
     "image/png": {"schema": {"type": "string", "format": "binary"}},
     "image/svg+xml": {"schema": {"type": "string"}},
 }}})
-@blp.arguments(CodeQuerySchema, location="query")
-@blp.response(200, CodeSchema)
+@blp.documented(blp.arguments(CODE_QUERY, location="query"))  # read by hand: code_format (issue 25)
+@blp.documented(blp.response(200, CodeSchema))  # written by hand: code_answer
 @error_responses(blp, {
     401: "token_missing / token_invalid",
     403: "not_bound / card_inactive",
     429: "too_many_codes: 100 codes in this 30 s step; see Retry-After",
 })
-def get_code(args: dict[str, Any]) -> Any:
+def get_code() -> Any:
     """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""
+    image = code_format()
     issued = issue_code(runtime(), bearer_token())
-    if args["format"] == "json":
-        return issued
-    mimetype, draw = IMAGE_TYPES[args["format"]]
+    if image == "json":
+        return jsonify(code_answer(issued))
+    mimetype, draw = IMAGE_TYPES[image]
     return Response(draw(issued.code), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+
+
+def code_format() -> str:
+    """``?format`` as CodeQuerySchema loads it: read by hand when plain (absent, or one known value
+    and nothing else), otherwise by the schema through flask-smorest's parser, which answers as
+    it always did (issue 25: this route runs on every code refresh)."""
+    query = request.args
+    if not query:
+        return "json"
+    values = query.getlist("format")
+    if len(query) == 1 and len(values) == 1 and values[0] in CODE_FORMATS:
+        return values[0]  # type: ignore[no-any-return]
+    return CardBlueprint.ARGUMENTS_PARSER.parse(CODE_QUERY, request, location="query")["format"]  # type: ignore[no-any-return]
+
+
+def code_answer(issued: IssuedCode) -> dict[str, Any]:
+    """CodeSchema's dump of ``issued``: ``{"code", "expires_at" (ISO 8601, UTC), "refresh_in" (s)}``."""
+    return {"code": issued.code, "expires_at": issued.expires_at.isoformat(), "refresh_in": issued.refresh_in}
 
 
 @blp.route("/card/seed", methods=["POST"])

@@ -2,10 +2,11 @@
 PUT /members (a campus or library uploads its member roster)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import marshmallow as ma
-from flask import g
+from flask import g, jsonify
 
 from app.partners.memberships import may_hold_members, member_count, replace_members
 from app.platform import metrics
@@ -19,6 +20,7 @@ from app.scanning.verification import verify, verify_card_number
 from .policies.base import sees_birth_dates
 from .registry import POLICIES, SCENE_NAMES, enabled_policy
 from .signing import signed
+from .verification_args import Rules, verification_args
 
 blp = CardBlueprint("partner", __name__, url_prefix="/api/partner/v1",
                     description="Partner API: signed requests (docs/partner-api.md)")
@@ -73,11 +75,15 @@ class VerificationSchema(ma.Schema):
         "description": "true when this terminal already sent this code within 60 s: the original answer"})
 
 
+VERIFICATION_REQUEST = VerificationRequestSchema()  # the refusals' judge (scenes.verification_args)
+VERIFICATION_RULES = Rules(re.compile(TERMINAL_ID), re.compile(CARD_NUMBER), MAX_CODE_LENGTH)
+
+
 @blp.route("/verifications", methods=["POST"])
 @blp.doc(security=[{"partnerSignature": []}])
 @signed(defer_nonce=True)  # claimed with the code's atomic use: one Redis round trip (issue 7)
-@blp.arguments(VerificationRequestSchema)
-@blp.response(200, VerificationSchema)
+@blp.documented(blp.arguments(VERIFICATION_REQUEST))  # read by hand: scenes.verification_args (issue 25)
+@blp.documented(blp.response(200, VerificationSchema))  # written by hand: vars(answer), its six fields
 @error_responses(blp, {
     401: "Signature, timestamp, nonce or partner refused",
     422: "validation_error (also: both or neither of code and card_number; direction outside transit), scene_unknown or "
@@ -85,9 +91,10 @@ class VerificationSchema(ma.Schema):
     429: "too_many_invalid_codes: this terminal or partner sent too many invalid codes; see Retry-After",
     503: "A backing service is unavailable; retry",
 })
-def create_verification(args: dict[str, Any]) -> Any:
+def create_verification() -> Any:
     """Verify a scanned e-card code, or a physical card's number read by a chip reader: 200 with ``accepted`` and
     ``reason`` once signed and valid (429 when throttled). Send exactly one of ``code`` and ``card_number``."""
+    args = verification_args(VERIFICATION_REQUEST, VERIFICATION_RULES)
     rt = runtime()
     policy = enabled_policy(args["scene"], rt.config)
     direction = args.get("direction")
@@ -99,7 +106,7 @@ def create_verification(args: dict[str, Any]) -> Any:
     else:
         answer = verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction, g.nonce)
     metrics.verification(answer.scene, answer.accepted, answer.reason)
-    return answer
+    return jsonify(vars(answer))  # VerificationSchema's dump of a VerificationAnswer (tests/unit/test_verification_args.py)
 
 
 def register_subject_schemas(spec: Any) -> None:

@@ -13,11 +13,12 @@ plain lines and gunicorn's access log.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,9 @@ from pythonjsonlogger.json import JsonFormatter
 HEADER = "X-Request-Id"
 ACCEPTED_ID = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # Asia/Shanghai since 1991 (no daylight saving): cheaper to apply
 request_log = logging.getLogger("app.request")
+PREFORMATTED = {"preformatted": True}  # a record whose message is its whole JSON line
 
 
 def request_id() -> str | None:
@@ -37,6 +40,10 @@ def request_id() -> str | None:
 
 class CardJsonFormatter(JsonFormatter):
     """One JSON object per line: the message, level, logger, both times and the request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line; a request's line comes preformatted (:func:`request_line`)."""
+        return record.msg if getattr(record, "preformatted", False) else super().format(record)  # type: ignore[no-any-return]
 
     def add_fields(self, log_record: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         super().add_fields(log_record, record, message_dict)
@@ -72,10 +79,10 @@ def _answered(response: Any) -> Any:
     response.headers[HEADER] = rid
     from flask import current_app
 
-    if current_app.config.get("CARD_LOG_FORMAT") == "json":
+    if current_app.config.get("CARD_LOG_FORMAT") == "json" and request_log.isEnabledFor(logging.INFO):
         started = g.get("log_started")
         fields: dict[str, Any] = {
-            "event": "request", "request_id": rid, "method": request.method,
+            "message": "request", "event": "request", "request_id": rid, "method": request.method,
             "route": request.url_rule.rule if request.url_rule is not None else "unmatched",
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started is not None else None,
@@ -85,5 +92,16 @@ def _answered(response: Any) -> Any:
             fields["partner_id"] = getattr(partner, "partner_id", None)
         if actor is not None:
             fields["staff_id"] = getattr(actor, "staff_id", None)
-        request_log.info("request", extra=fields)
+        request_log.info(request_line(fields), extra=PREFORMATTED)
     return response
+
+
+def request_line(fields: dict[str, Any], now: float | None = None) -> str:
+    """One request's JSON line, made here in one ``json.dumps`` (the JSON formatter's work per line
+    cost 0.087 ms of a verification's server time, issue 25): ``fields`` then ``time_utc``,
+    ``time_shanghai`` (milliseconds), ``level`` and ``logger``: the keys and order of every other
+    line of :class:`CardJsonFormatter`."""
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    return json.dumps({**fields, "time_utc": moment.isoformat(timespec="milliseconds"),
+                       "time_shanghai": moment.astimezone(CHINA_STANDARD_TIME).isoformat(timespec="milliseconds"),
+                       "level": "INFO", "logger": request_log.name}, ensure_ascii=True)

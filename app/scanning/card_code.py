@@ -22,7 +22,7 @@ from app.identity.models import AuthToken, MpAccount
 from app.identity.people import SEED
 from app.platform.crypto import token_digest
 from app.platform.errors import AppError
-from app.platform.sql import autocommit_connection
+from app.platform.raw_sql import Statement, first_row
 from app.runtime import Runtime
 from app.scanning.models import Verification
 from qr import payload, totp
@@ -72,7 +72,7 @@ _LAST_USE_KEY = (
 # One query for the live token's account, its card's state, the card's active device and that
 # key (built once: this runs on every refresh). Outer joins tell an unbound account (no card)
 # from a cancelled card (no active device); a row with a device sorts first.
-_ACTIVE_DEVICE = (
+_ACTIVE_DEVICE = Statement(
     select(AuthToken.expires_at, MpAccount.citizen_id, Card.status.label("card_status"), Device.pseudonym,
            Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
     .join(MpAccount, MpAccount.id == AuthToken.account_id)
@@ -88,8 +88,7 @@ def _active_device(rt: Runtime, token: str) -> Any:
     step = totp.time_step(rt.clock.time())
     params = {"digest": token_digest(token), "step": step, "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
-    with autocommit_connection() as conn:
-        row = conn.execute(_ACTIVE_DEVICE, params).first()
+    row = first_row(_ACTIVE_DEVICE, params)  # PostgreSQL: prepared, on the pool's psycopg connection (app.platform.raw_sql)
     require_live_token(rt, row.expires_at if row else None)
     if row.citizen_id is None:
         raise not_bound()

@@ -56,6 +56,7 @@ from app.partners.partners import PartnerView
 from app.partners.terminals import registered_terminal
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.raw_sql import Statement, first_row, may_prepare, on_postgresql, pooled_psycopg
 from app.platform.sql import autocommit_connection, release_session, upsert_insert
 from app.platform.store import StoreUnavailable, hash_tag
 from app.runtime import Runtime
@@ -488,8 +489,9 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
     return None if facts.card_status == "active" else "card_inactive"
 
 
-# Built once: constructing a statement costs more than running it on this hot path.
-_DEVICE_AND_CARD = (
+# Built once: constructing a statement costs more than running it on this hot path (and on
+# PostgreSQL compiled once and prepared: app.platform.raw_sql).
+_DEVICE_AND_CARD = Statement(
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
            Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
            _ASSURANCE)
@@ -499,8 +501,7 @@ _DEVICE_AND_CARD = (
 
 
 def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
-    with autocommit_connection() as conn:
-        row = conn.execute(_DEVICE_AND_CARD, {"pseudonym": pseudonym}).first()
+    row = first_row(_DEVICE_AND_CARD, {"pseudonym": pseudonym})
     if row is None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
@@ -538,12 +539,32 @@ def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decis
 
 
 def _insert_records(rows: list[dict[str, Any]]) -> list[bool]:
-    """One ``INSERT ... ON CONFLICT (use_key, code_step) DO NOTHING RETURNING id`` for the batch
-    (SQLAlchemy's insertmanyvalues), committed; per row, whether it was inserted. The conflict target
-    is the partitioned table's unique index (app.scanning.partitions)."""
-    with autocommit_connection() as conn:
-        inserted = set(conn.execute(_record_statement(db.engine.dialect.name), rows).scalars())
+    """The batch in one INSERT, committed; per row, whether it was inserted (False: its use key
+    was already recorded). PostgreSQL: :data:`_INSERT_UNNEST`, one prepared statement whatever the
+    batch size (issue 25). SQLite: ``INSERT ... ON CONFLICT (use_key, code_step) DO NOTHING
+    RETURNING id`` through SQLAlchemy (insertmanyvalues). The conflict target is the one-time key,
+    which on the partitioned table includes the partition key (app.scanning.partitions)."""
+    if on_postgresql():
+        columns = [[row[name] for row in rows] for name, _ in RECORD_COLUMNS]
+        with pooled_psycopg() as conn:
+            inserted = {found for (found,) in conn.execute(_INSERT_UNNEST, columns, prepare=may_prepare(conn))}
+    else:
+        with autocommit_connection() as conn:
+            inserted = set(conn.execute(_record_statement(db.engine.dialect.name), rows).scalars())
     return [row["id"] in inserted for row in rows]
+
+
+# Every column a record sets, with its PostgreSQL type for unnest (an explicit list: the table may
+# gain columns). ON CONFLICT names the one-time key, (use_key, code_step): a row whose key is already
+# there is skipped, which is what a durable ledger needs.
+RECORD_COLUMNS = (("id", "varchar"), ("partner_id", "int"), ("terminal_id", "varchar"), ("scene", "varchar"),
+                  ("card_id", "int"), ("accepted", "bool"), ("reason", "varchar"), ("use_key", "varchar"),
+                  ("created_at", "timestamptz"), ("code_hash", "varchar"), ("disclosed", "varchar"),
+                  ("direction", "varchar"), ("linked_verification_id", "varchar"), ("carrier", "varchar"),
+                  ("code_step", "bigint"))
+_INSERT_UNNEST = (f"INSERT INTO verifications ({', '.join(name for name, _ in RECORD_COLUMNS)}) "
+                  f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for _, kind in RECORD_COLUMNS)}) "
+                  "ON CONFLICT (use_key, code_step) DO NOTHING RETURNING id")
 
 
 @cache

@@ -28,3 +28,17 @@ def test_a_seeded_bench_database_passes_the_start_up_checks_and_finds_citizens_b
     with app.app_context():
         found = citizen_by_id_number(app.extensions[EXTENSION_KEY], synthetic_id_number(7))
     assert found is not None and found.id == 8
+
+
+def test_synthetic_id_numbers_are_valid_and_distinct_far_beyond_21000_citizens() -> None:
+    """The old number repeated every 21,000 citizens, so any larger bench seed hit the unique index."""
+    from seed import MAX_CITIZENS, synthetic_id_number
+
+    from app.identity import idnumber
+
+    sample = [*range(0, 100_000), *range(MAX_CITIZENS - 1000, MAX_CITIZENS)]
+    numbers = [synthetic_id_number(i) for i in sample]
+    assert len(set(numbers)) == len(numbers)
+    assert all(idnumber.validate(number) == number for number in numbers[::997])
+    assert MAX_CITIZENS > 10_000_000
+    assert {number[6:10] for number in numbers[:70]} >= {"1940", "2009"}  # small seeds span every age
