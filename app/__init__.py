@@ -18,7 +18,7 @@ from app.platform.clock import Clock
 from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
-from app.platform.openapi import make_api
+from app.platform.openapi import make_api, name_operations
 from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
@@ -159,8 +159,8 @@ def _register_http(app: Flask) -> None:
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp):
         api.register_blueprint(blueprint)
-    partner_views.document_one_carrier(api.spec)
-    refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")
+    name_operations(app, api)
+    refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
     console.register(app)
 

@@ -146,7 +146,23 @@ def test_every_operation_honours_the_contract(case: Any, fuzz_app: Any, credenti
         kwargs = {"headers": {"Authorization": SIGN_ME}, "session": credentials["partner"]}
     elif "bearerAuth" in schemes:
         kwargs = {"headers": credentials["bearer"]}
+    if isinstance(case.body, dict | list):
+        case.body = _integral_floats_as_integers(case.body)
     case.call_and_validate(app=fuzz_app, additional_checks=[status_documented_explicitly, errors_use_the_envelope], **kwargs)
+
+
+def _integral_floats_as_integers(value: Any) -> Any:
+    """``12.0`` as ``12``. In OpenAPI 3.1 (JSON Schema 2020-12) ``12.0`` is an ``integer``, so
+    schemathesis sends it as valid data; the house rule refuses it (strict integers: money in fen,
+    tests/unit/test_money_fields.py), which no JSON Schema can say. The two are the same JSON number
+    to the schema, so the case stays valid or invalid as it was."""
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_integers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_integers(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
 
 
 # Issue 15, item 15: shapes the hostile trial found answered 500 on PostgreSQL. Every string an
