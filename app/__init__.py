@@ -143,6 +143,7 @@ def _register_http(app: Flask) -> None:
     from scenes import benefits as partner_benefits
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
+    from scenes import statements as partner_statements
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
 
@@ -157,7 +158,7 @@ def _register_http(app: Flask) -> None:
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp):
+                      partner_offline_records.blp, partner_statements.blp):
         api.register_blueprint(blueprint)
     name_operations(app, api)
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
