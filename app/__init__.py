@@ -160,6 +160,10 @@ def _register_http(app: Flask) -> None:
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp):
         api.register_blueprint(blueprint)
+    if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
+        from scenes import sandbox as sandbox_views
+
+        api.register_blueprint(sandbox_views.blp)
     name_operations(app, api)
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)

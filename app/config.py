@@ -131,6 +131,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Who may read GET /metrics (app/probes.py): these networks, not through a proxy, or the bearer token
         "CARD_METRICS_ALLOW": problems.check(_networks, env, "CARD_METRICS_ALLOW", "127.0.0.1,::1"),
         "CARD_METRICS_TOKEN": problems.check(_metrics_token, env),
+        # The integrators' sandbox (app/sandbox.py): test partners, residents, login and e-card codes
+        "CARD_SANDBOX": problems.check(_sandbox, env, production),
     }
     if production:
         _refuse_weak_secrets(config, problems)
@@ -141,6 +143,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     problems.check(_check_audit_keys, config["CARD_AUDIT_KEYS"], production)
     problems.raise_any()
     return config
+
+
+def _sandbox(env: Mapping[str, str], production: bool) -> bool:
+    """CARD_SANDBOX: 1 (on) or 0/unset (off); refused in production, where it would hand out codes."""
+    value = env.get("CARD_SANDBOX", "0")
+    if value not in ("0", "1"):
+        raise ConfigError("CARD_SANDBOX must be 0 or 1")
+    if value == "1" and production:
+        raise ConfigError("CARD_SANDBOX=1 is refused with CARD_ENV=production: the sandbox hands out login and e-card codes")
+    return value == "1"
 
 
 def _check_audit_keys(value: str | None, production: bool) -> None:

@@ -1,5 +1,5 @@
 """``citizencard ...``: the operators' command line, one module per command group (roster, partner, disburse,
-notify, card, flags, financial-account, staff, audit, keys, offline, serve, check, demo) beside Flask-Migrate's ``db`` commands."""
+notify, card, flags, financial-account, staff, audit, keys, offline, serve, check, demo, sandbox) beside Flask-Migrate's ``db`` commands."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +8,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app.cli import audit, card, disburse, keys, money, offline, partner, roster, serve, staff
+from app.cli import audit, card, disburse, keys, money, offline, partner, roster, sandbox, serve, staff
 
 
 def _create_app() -> Flask:
@@ -62,5 +62,5 @@ def main() -> None:
 
 for command in (roster.roster, partner.partner, disburse.disburse, disburse.notify, card.card, card.flags,
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, serve.serve, serve.check,
-                serve.demo):
+                serve.demo, sandbox.sandbox):
     main.add_command(command)
