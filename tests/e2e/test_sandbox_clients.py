@@ -73,6 +73,12 @@ def test_the_node_sdk_types_are_generated_from_the_document_and_check() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_redocly_lint_finds_no_error_in_the_document() -> None:
+    """Redocly's ``recommended`` rules (@redocly/openapi-core, the engine of @redocly/cli)."""
+    run = _node("scripts/lint-openapi.mjs", "../../docs/openapi.json")
+    assert run.returncode == 0 and run.stdout.strip().endswith(" warnings") and "\n0 errors" in "\n" + run.stdout, run.stdout
+
+
 def test_the_node_example_verifies_reads_back_and_reconciles(sandbox_server: Server) -> None:
     run = _node("examples/sandbox-verify.js", sandbox_server.base)
     assert run.returncode == 0, run.stdout + run.stderr
