@@ -18,7 +18,7 @@ from app.platform.clock import Clock
 from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
-from app.platform.openapi import make_api, name_operations
+from app.platform.openapi import make_api, name_operations, publish_examples
 from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
@@ -165,6 +165,7 @@ def _register_http(app: Flask) -> None:
 
         api.register_blueprint(sandbox_views.blp)
     name_operations(app, api)
+    publish_examples(api)
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
     console.register(app)

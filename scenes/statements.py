@@ -27,7 +27,16 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 SIGNED_ERRORS = {401: "Signature, timestamp, nonce or partner refused"}
 
 
+RECORD_EXAMPLE = {
+    "verification_id": "vf_23360b7bf332b2d06b054a45", "verified_at": "2026-05-21T09:30:05+08:00", "terminal_id": "gate-A01",
+    "scene": "transit", "carrier": "ecard", "direction": "entry", "accepted": True, "reason": None,
+    "disclosed": ["settlement_token", "concession", "entry_verification_id"], "entry_verification_id": None,
+    "record_id": None, "scanned_at": None}
+
+
 class VerificationRecordSchema(ma.Schema):
+    EXAMPLES = [RECORD_EXAMPLE]
+
     verification_id = ma.fields.String(required=True, metadata={"examples": ["vf_23360b7bf332b2d06b054a45"]})
     verified_at = ma.fields.String(required=True, metadata={
         "format": "date-time", "description": "When it was recorded, at +08:00 (an offline record: when it was settled)",
@@ -62,6 +71,11 @@ class StatementTotalsSchema(ma.Schema):
 
 
 class StatementSchema(ma.Schema):
+    EXAMPLES = [{"date": "2026-05-21", "final": True, "verifications": [RECORD_EXAMPLE],
+                 "totals": {"count": 1, "accepted": 1, "refused": 0, "offline_settled": 0,
+                            "by_scene": [{"scene": "transit", "accepted": 1, "refused": 0}]},
+                 "signature": "u2Jr9b1yq0lJ8mJ3yq8kTQ3p1x7m1b3y0F0mZg2q1sE="}]
+
     date = ma.fields.Date(required=True, metadata={"description": "The calendar day at +08:00"})
     final = ma.fields.Boolean(required=True, metadata={"description": "false while the day is not over: the statement may still grow"})
     verifications = ma.fields.List(ma.fields.Nested(VerificationRecordSchema), required=True)

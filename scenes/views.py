@@ -41,6 +41,12 @@ class VerificationRequestSchema(ma.Schema):
     both or neither is 422 ``validation_error``. Said in words, not as a top-level ``oneOf``: that would
     leave code generators (openapi-python-client) with no request model (issue 20)."""
 
+    EXAMPLES = [
+        {"code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790", "scene": "transit", "terminal_id": "gate-A01",
+         "direction": "entry"},
+        {"card_number": "4419000000000018", "scene": "medical", "terminal_id": "clinic-3"},
+    ]
+
     code = Text(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
         "description": "The text decoded from the QR code, as scanned: DGC1:... or DGC2:... (docs/offline-codes.md). "
                        "Exactly one of code or card_number",
@@ -72,6 +78,14 @@ def nullable_subject(description: str) -> ma.fields.Raw:
 
 
 class VerificationSchema(ma.Schema):
+    EXAMPLES = [
+        {"verification_id": "vf_23360b7bf332b2d06b054a45", "accepted": True, "reason": None, "scene": "transit",
+         "subject": {"settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17", "concession": "standard",
+                     "entry_verification_id": None}, "duplicate": False},
+        {"verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "accepted": False, "reason": "code_used", "scene": "transit",
+         "subject": None, "duplicate": False},
+    ]
+
     verification_id = ma.fields.String(required=True, metadata={"examples": ["vf_23360b7bf332b2d06b054a45"]})
     accepted = ma.fields.Boolean(required=True, metadata={"examples": [True]})
     reason = ma.fields.String(required=True, allow_none=True, metadata={

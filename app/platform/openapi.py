@@ -25,6 +25,15 @@ class ErrorBodySchema(ma.Schema):
 class ErrorSchema(ma.Schema):
     """The one error envelope: ``{"error": {"code", "message", "details"}}``."""
 
+    EXAMPLES = [
+        {"error": {"code": "signature_invalid", "message": "the signature does not match the request", "details": {}}},
+        {"error": {"code": "timestamp_out_of_window", "message": "the timestamp is more than 300 s from our clock",
+                   "details": {"server_timestamp": 1779370355, "server_time": "2026-05-21T21:32:35+08:00",
+                               "tolerance_seconds": 300}}},
+        {"error": {"code": "validation_error", "message": "request validation failed",
+                   "details": {"fields": {"json": {"terminal_id": ["String does not match expected pattern."]}}}}},
+    ]
+
     error = ma.fields.Nested(ErrorBodySchema, required=True)
 
 
@@ -103,3 +112,14 @@ def name_operations(app: Flask, api: CardApi) -> None:
 def _camel(snake: str) -> str:
     first, *rest = snake.split("_")
     return first + "".join(part.title() for part in rest)
+
+
+def publish_examples(api: CardApi) -> None:
+    """Copy each schema class's ``EXAMPLES`` (a list of whole example objects, kept beside its
+    fields) to its component as the JSON Schema ``examples`` keyword (OpenAPI 3.1). Call after the
+    blueprints are registered; tests/unit/test_openapi.py validates every example against its schema."""
+    schemas = api.spec.components.schemas
+    for key, name in api.ma_plugin.converter.refs.items():
+        examples = getattr(key[0], "EXAMPLES", None)
+        if examples and name in schemas:
+            schemas[name]["examples"] = examples

@@ -980,6 +980,41 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * @example {
+         *       "error": {
+         *         "code": "signature_invalid",
+         *         "message": "the signature does not match the request",
+         *         "details": {}
+         *       }
+         *     }
+         * @example {
+         *       "error": {
+         *         "code": "timestamp_out_of_window",
+         *         "message": "the timestamp is more than 300 s from our clock",
+         *         "details": {
+         *           "server_timestamp": 1779370355,
+         *           "server_time": "2026-05-21T21:32:35+08:00",
+         *           "tolerance_seconds": 300
+         *         }
+         *       }
+         *     }
+         * @example {
+         *       "error": {
+         *         "code": "validation_error",
+         *         "message": "request validation failed",
+         *         "details": {
+         *           "fields": {
+         *             "json": {
+         *               "terminal_id": [
+         *                 "String does not match expected pattern."
+         *               ]
+         *             }
+         *           }
+         *         }
+         *       }
+         *     }
+         */
         Error: {
             error: components["schemas"]["ErrorBody"];
         };
@@ -1425,6 +1460,19 @@ export interface components {
             /** @description Unix seconds: ask for a new certificate after this */
             refresh_after: number;
         };
+        /**
+         * @example {
+         *       "code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790",
+         *       "scene": "transit",
+         *       "terminal_id": "gate-A01",
+         *       "direction": "entry"
+         *     }
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "scene": "medical",
+         *       "terminal_id": "clinic-3"
+         *     }
+         */
         VerificationRequest: {
             /**
              * @description The text decoded from the QR code, as scanned: DGC1:... or DGC2:... (docs/offline-codes.md). Exactly one of code or card_number
@@ -1455,6 +1503,28 @@ export interface components {
              */
             direction?: "entry" | "exit" | null;
         };
+        /**
+         * @example {
+         *       "verification_id": "vf_23360b7bf332b2d06b054a45",
+         *       "accepted": true,
+         *       "reason": null,
+         *       "scene": "transit",
+         *       "subject": {
+         *         "settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17",
+         *         "concession": "standard",
+         *         "entry_verification_id": null
+         *       },
+         *       "duplicate": false
+         *     }
+         * @example {
+         *       "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80",
+         *       "accepted": false,
+         *       "reason": "code_used",
+         *       "scene": "transit",
+         *       "subject": null,
+         *       "duplicate": false
+         *     }
+         */
         Verification: {
             /** @example vf_23360b7bf332b2d06b054a45 */
             verification_id: string;
@@ -1742,6 +1812,26 @@ export interface components {
             findings: components["schemas"]["Finding"][];
             next_after: number;
         };
+        /**
+         * @example {
+         *       "verification_id": "vf_23360b7bf332b2d06b054a45",
+         *       "verified_at": "2026-05-21T09:30:05+08:00",
+         *       "terminal_id": "gate-A01",
+         *       "scene": "transit",
+         *       "carrier": "ecard",
+         *       "direction": "entry",
+         *       "accepted": true,
+         *       "reason": null,
+         *       "disclosed": [
+         *         "settlement_token",
+         *         "concession",
+         *         "entry_verification_id"
+         *       ],
+         *       "entry_verification_id": null,
+         *       "record_id": null,
+         *       "scanned_at": null
+         *     }
+         */
         VerificationRecord: {
             /** @example vf_23360b7bf332b2d06b054a45 */
             verification_id: string;
@@ -1797,6 +1887,46 @@ export interface components {
             offline_settled: number;
             by_scene: components["schemas"]["SceneTally"][];
         };
+        /**
+         * @example {
+         *       "date": "2026-05-21",
+         *       "final": true,
+         *       "verifications": [
+         *         {
+         *           "verification_id": "vf_23360b7bf332b2d06b054a45",
+         *           "verified_at": "2026-05-21T09:30:05+08:00",
+         *           "terminal_id": "gate-A01",
+         *           "scene": "transit",
+         *           "carrier": "ecard",
+         *           "direction": "entry",
+         *           "accepted": true,
+         *           "reason": null,
+         *           "disclosed": [
+         *             "settlement_token",
+         *             "concession",
+         *             "entry_verification_id"
+         *           ],
+         *           "entry_verification_id": null,
+         *           "record_id": null,
+         *           "scanned_at": null
+         *         }
+         *       ],
+         *       "totals": {
+         *         "count": 1,
+         *         "accepted": 1,
+         *         "refused": 0,
+         *         "offline_settled": 0,
+         *         "by_scene": [
+         *           {
+         *             "scene": "transit",
+         *             "accepted": 1,
+         *             "refused": 0
+         *           }
+         *         ]
+         *       },
+         *       "signature": "u2Jr9b1yq0lJ8mJ3yq8kTQ3p1x7m1b3y0F0mZg2q1sE="
+         *     }
+         */
         Statement: {
             /**
              * Format: date
