@@ -24,7 +24,11 @@ blp = CardBlueprint("partner_records", __name__, url_prefix="/api/partner/v1",
 
 VERIFICATION_ID = re.compile(r"vf_[0-9a-f]{24}\Z")
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
-SIGNED_ERRORS = {401: "Signature, timestamp, nonce or partner refused"}
+SIGNED_ERRORS = {401: "Signature, timestamp, nonce or partner refused",
+                 422: "validation_error: a control character in the path"}
+DAY_PARAMETER = {"in": "path", "name": "day", "required": True, "description": "A calendar day at +08:00, 2020-01-01 to today",
+                 "schema": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                            "examples": ["2026-05-21"]}}
 
 
 RECORD_EXAMPLE = {
@@ -113,11 +117,12 @@ def get_verification(verification_id: str) -> Any:
     return found
 
 
-@blp.route("/statements/<day>", methods=["GET"])
+@blp.route("/statements/<day>", methods=["GET"], parameters=[DAY_PARAMETER])
 @blp.doc(security=[{"partnerSignature": []}])
 @signed
 @blp.response(200, StatementSchema)
-@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: date is not YYYY-MM-DD from 2020-01-01 to today"})
+@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: day is not YYYY-MM-DD from 2020-01-01 to today, "
+                                             "or holds a control character"})
 def get_statement(day: str) -> Any:
     """The daily statement (对账单): your verifications on ``day`` (YYYY-MM-DD, at +08:00) oldest first,
     settled offline records included, with totals and the CSV form's signature. ``final`` is false
@@ -127,13 +132,14 @@ def get_statement(day: str) -> Any:
             "totals": statement.totals, "signature": statement.signature}
 
 
-@blp.route("/statements/<day>.csv", methods=["GET"])
+@blp.route("/statements/<day>.csv", methods=["GET"], parameters=[DAY_PARAMETER])
 @blp.doc(security=[{"partnerSignature": []}], responses={200: {
     "description": "The statement file: CSV (UTF-8, a header row, then one row per verification) whose last line is "
                    "#signature,HMAC-SHA256,<base64 HMAC-SHA256 of every byte before that line, keyed by your current secret>",
     "content": {"text/csv": {"schema": {"type": "string"}}}}})
 @signed
-@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: date is not YYYY-MM-DD from 2020-01-01 to today"})
+@error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: day is not YYYY-MM-DD from 2020-01-01 to today, "
+                                             "or holds a control character"})
 def get_statement_csv(day: str) -> Any:
     """The daily statement as its signed CSV file (columns: app.scanning.statements.COLUMNS)."""
     statement = daily_statement(runtime(), g.partner, _parse_day(day))

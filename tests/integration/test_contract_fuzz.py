@@ -57,7 +57,9 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # The holder's consent to a bank (issue 15 item 11): the bank must be a partner bank, the code the one sent.
                 "POST /api/mp/v1/card/financial-account/consents/code", "POST /api/mp/v1/card/financial-account/consents",
 # Offline certificates (docs/offline-codes.md §6): the nonce must be one a challenge gave, the proof a signature over it.
-                "POST /api/mp/v1/card/offline/certificates"]
+                "POST /api/mp/v1/card/offline/certificates",
+# Statements (issue 20): a well-formed date must also be a real day from 2020-01-01 to today (+08:00).
+                "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"

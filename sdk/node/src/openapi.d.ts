@@ -920,6 +920,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @description A calendar day at +08:00, 2020-01-01 to today */
                 day: string;
             };
             cookie?: never;
@@ -943,6 +944,7 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
+                /** @description A calendar day at +08:00, 2020-01-01 to today */
                 day: string;
             };
             cookie?: never;
@@ -5730,6 +5732,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description validation_error: a control character in the path */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -5738,6 +5749,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A calendar day at +08:00, 2020-01-01 to today */
                 day: string;
             };
             cookie?: never;
@@ -5762,7 +5774,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error: date is not YYYY-MM-DD from 2020-01-01 to today */
+            /** @description validation_error: day is not YYYY-MM-DD from 2020-01-01 to today, or holds a control character */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5779,6 +5791,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A calendar day at +08:00, 2020-01-01 to today */
                 day: string;
             };
             cookie?: never;
@@ -5803,7 +5816,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error: date is not YYYY-MM-DD from 2020-01-01 to today */
+            /** @description validation_error: day is not YYYY-MM-DD from 2020-01-01 to today, or holds a control character */
             422: {
                 headers: {
                     [name: string]: unknown;
