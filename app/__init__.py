@@ -18,7 +18,7 @@ from app.platform.clock import Clock
 from app.platform.http_errors import register_error_handlers
 from app.platform.http_json import refuse_chunked_bodies
 from app.platform.http_methods import CardFlask, refuse_head
-from app.platform.openapi import make_api
+from app.platform.openapi import make_api, name_operations, publish_examples
 from app.platform.proxies import TrustedProxies, parse_networks
 from app.platform.store import SqlStore
 from app.platform.text import refuse_control_characters
@@ -150,6 +150,7 @@ def _register_http(app: Flask) -> None:
     from scenes import benefits as partner_benefits
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
+    from scenes import statements as partner_statements
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
 
@@ -164,10 +165,15 @@ def _register_http(app: Flask) -> None:
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp):
+                      partner_offline_records.blp, partner_statements.blp):
         api.register_blueprint(blueprint)
-    partner_views.document_one_carrier(api.spec)
-    refuse_head(app, f"{mp_card.blp.name}.{mp_card.get_code.__name__}")
+    if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
+        from scenes import sandbox as sandbox_views
+
+        api.register_blueprint(sandbox_views.blp)
+    name_operations(app, api)
+    publish_examples(api)
+    refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
     console.register(app)
 

@@ -143,6 +143,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # What is between the app and PostgreSQL: `transaction` (PgBouncer in transaction mode) turns
         # off psycopg's prepared statements, which such a pooler cannot keep (app/__init__.py)
         "CARD_DATABASE_POOLER": problems.check(_pooler, env),
+        # The integrators' sandbox (app/sandbox.py): test partners, residents, login and e-card codes
+        "CARD_SANDBOX": problems.check(_sandbox, env, production),
     }
     if production:
         _refuse_weak_secrets(config, problems)
@@ -153,6 +155,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     problems.check(_check_audit_keys, config["CARD_AUDIT_KEYS"], production)
     problems.raise_any()
     return config
+
+
+def _sandbox(env: Mapping[str, str], production: bool) -> bool:
+    """CARD_SANDBOX: 1 (on) or 0/unset (off); refused in production, where it would hand out codes."""
+    value = env.get("CARD_SANDBOX", "0")
+    if value not in ("0", "1"):
+        raise ConfigError("CARD_SANDBOX must be 0 or 1")
+    if value == "1" and production:
+        raise ConfigError("CARD_SANDBOX=1 is refused with CARD_ENV=production: the sandbox hands out login and e-card codes")
+    return value == "1"
 
 
 def _check_audit_keys(value: str | None, production: bool) -> None:

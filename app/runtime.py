@@ -65,13 +65,22 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         store=store,
         keyring=Keyring.from_setting(config["CARD_DATA_KEYS"]),
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
-        wechat=WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"]),
+        wechat=_wechat(config, store, clock),
         alipay=alipay,
         wechat_face=WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
         if "wechat" in providers else None,
         alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
         sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
+
+
+def _wechat(config: Any, store: Store, clock: Clock) -> WeChatLogin:
+    """WeChat code2Session; in the sandbox (CARD_SANDBOX), the sandbox's own login (app.sandbox)."""
+    if config.get("CARD_SANDBOX"):
+        from app.sandbox import SandboxWeChat  # imports the services, which import this module
+
+        return SandboxWeChat(config["SECRET_KEY"], store, clock)  # type: ignore[return-value]
+    return WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
 
 
 def _alipay(config: Any) -> AlipayLogin | None:

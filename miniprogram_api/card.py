@@ -75,7 +75,9 @@ CODE_FORMATS = ("json", "png", "svg")
 
 
 class CodeQuerySchema(ma.Schema):
-    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(list(CODE_FORMATS)))
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(list(CODE_FORMATS)), metadata={
+        "enum": ["json"], "description": "json only: for the image use GET /card/code.png or /card/code.svg "
+                                         "(png and svg are still accepted here, undocumented, for older clients)"})
 
 
 CODE_QUERY = CodeQuerySchema()
@@ -224,26 +226,49 @@ def delete_binding(args: dict[str, Any]) -> Any:
     return None
 
 
-@blp.route("/card/code", methods=["GET"])
-@blp.doc(**BEARER_DOC, responses={200: {"content": {  # int, as @blp.response: "200" would replace its JSON
-    "image/png": {"schema": {"type": "string", "format": "binary"}},
-    "image/svg+xml": {"schema": {"type": "string"}},
-}}})
-@blp.documented(blp.arguments(CODE_QUERY, location="query"))  # read by hand: code_format (issue 25)
-@blp.documented(blp.response(200, CodeSchema))  # written by hand: code_answer
-@error_responses(blp, {
+CODE_ERRORS = {
     401: "token_missing / token_invalid",
     403: "not_bound / card_inactive",
     429: "too_many_codes: 100 codes in this 30 s step; see Retry-After",
-})
+}
+
+
+@blp.route("/card/code", methods=["GET"])
+@blp.doc(**BEARER_DOC)
+@blp.documented(blp.arguments(CODE_QUERY, location="query"))  # read by hand: code_format (issue 25)
+@blp.documented(blp.response(200, CodeSchema))  # written by hand: code_answer
+@error_responses(blp, CODE_ERRORS)
 def get_code() -> Any:
-    """A fresh e-card code as JSON, or with ``?format=png|svg`` as a QR image."""
+    """A fresh e-card code as JSON. The QR image is ``GET /card/code.png`` or ``/card/code.svg``
+    (``?format=png|svg`` here is their older spelling, kept for existing clients)."""
     image = code_format()
     issued = issue_code(runtime(), bearer_token())
     if image == "json":
         return jsonify(code_answer(issued))
-    mimetype, draw = IMAGE_TYPES[image]
-    return Response(draw(issued.code), mimetype=mimetype, headers={"Cache-Control": "no-store"})
+    return _image(issued.code, image)
+
+
+@blp.route("/card/code.png", methods=["GET"])
+@blp.doc(**BEARER_DOC, responses={200: {"description": "The QR image of a fresh code", "content": {
+    "image/png": {"schema": {"type": "string", "format": "binary"}}}}})
+@error_responses(blp, CODE_ERRORS)
+def get_code_png() -> Any:
+    """A fresh e-card code as a PNG QR image (one code of the step's 100, like ``GET /card/code``)."""
+    return _image(issue_code(runtime(), bearer_token()).code, "png")
+
+
+@blp.route("/card/code.svg", methods=["GET"])
+@blp.doc(**BEARER_DOC, responses={200: {"description": "The QR image of a fresh code", "content": {
+    "image/svg+xml": {"schema": {"type": "string", "format": "binary"}}}}})
+@error_responses(blp, CODE_ERRORS)
+def get_code_svg() -> Any:
+    """A fresh e-card code as an SVG QR image (one code of the step's 100, like ``GET /card/code``)."""
+    return _image(issue_code(runtime(), bearer_token()).code, "svg")
+
+
+def _image(code: str, fmt: str) -> Response:
+    mimetype, draw = IMAGE_TYPES[fmt]
+    return Response(draw(code), mimetype=mimetype, headers={"Cache-Control": "no-store"})
 
 
 def code_format() -> str:

@@ -12,6 +12,7 @@ from flask import g
 from app.card.bank_reports import BANK_EVENTS, applications, report
 from app.card.pin_checks import check_pin
 from app.partners.partners import require_role
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -39,7 +40,7 @@ class ApplicationSchema(ma.Schema):
     technology = ma.fields.String(required=True)
     serial_number = ma.fields.String(required=True, allow_none=True)
     replaces_serial_number = ma.fields.String(required=True, allow_none=True, metadata={"description": "The card it replaces, if any"})
-    applied_at = ma.fields.DateTime(required=True)
+    applied_at = CityDateTime(required=True)
 
 
 class ApplicationsSchema(ma.Schema):

@@ -14,6 +14,7 @@ from app.money.financial_accounts import card_for_recipient, mask_account_number
 from app.money.medical_insurance import MAX_STATEMENT_ENTRIES, report_medical_account
 from app.money.settlement import MAX_CONFIRMATIONS, OUTCOMES, Confirmation, confirm, find_batch, pending_for_bank, reconcile
 from app.partners.partners import require_role
+from app.platform.city_time import CityDateTime
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -151,7 +152,7 @@ class PendingLineSchema(ma.Schema):
     benefit_type = ma.fields.String(required=True)
     period = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
-    posted_at = ma.fields.DateTime(required=True)
+    posted_at = CityDateTime(required=True)
 
 
 class PendingPageSchema(ma.Schema):

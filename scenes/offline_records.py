@@ -17,6 +17,7 @@ from app.scanning.offline_records import MAX_RECORDS, STATUSES, findings, settle
 
 from .registry import POLICIES, enabled_policy
 from .signing import signed
+from .views import nullable_subject
 
 blp = CardBlueprint("partner_offline_records", __name__, url_prefix="/api/partner/v1",
                     description="Offline codes (DGC2): record upload and findings (docs/offline-codes.md)")
@@ -57,8 +58,7 @@ class RecordResultSchema(ma.Schema):
     record_id = ma.fields.String(required=True, allow_none=True)
     status = ma.fields.String(required=True, metadata={"enum": list(STATUSES)})
     verification_id = ma.fields.String(required=True, allow_none=True)
-    subject = ma.fields.Dict(required=True, allow_none=True, metadata={
-        "description": "The scene's subject (tokens exactly as online); null unless settled (or a duplicate of one)"})
+    subject = nullable_subject("The scene's subject (tokens exactly as online); null unless settled (or a duplicate of one)")
 
 
 class RecordsSchema(ma.Schema):

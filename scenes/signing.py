@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -20,6 +21,7 @@ from flask import g, request
 
 from app.partners.nonces import SCHEME, NonceClaim, unauthorized
 from app.partners.partners import PartnerView, require_enabled, require_partner
+from app.platform.city_time import city_isoformat
 from app.runtime import Runtime, runtime
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
@@ -66,7 +68,8 @@ def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str |
     params = parse_authorization(header)
     partner = require_partner(rt, params["partner_id"])
     if abs(int(params["timestamp"]) - rt.clock.time()) > TIMESTAMP_TOLERANCE_SECONDS:
-        raise unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock")
+        raise unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock",
+                           clock_details(rt.clock.time()))
     if not any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets):
         raise unauthorized("signature_invalid", "the signature does not match the request")
     require_enabled(partner)
@@ -101,3 +104,11 @@ def signed(view: Callable[..., Any] | None = None, *, defer_nonce: bool = False)
         return wrapper
 
     return decorate(view) if view is not None else decorate
+
+
+def clock_details(now: float) -> dict[str, Any]:
+    """The 401 ``timestamp_out_of_window`` details, to correct a client's clock with:
+    ``{"server_timestamp": Unix seconds (int), "server_time": ISO 8601 at +08:00}`` (issue 20)."""
+    return {"server_timestamp": int(now),
+            "server_time": city_isoformat(datetime.fromtimestamp(int(now), UTC)),
+            "tolerance_seconds": TIMESTAMP_TOLERANCE_SECONDS}

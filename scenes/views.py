@@ -36,25 +36,34 @@ MAX_CODE_LENGTH = 512
 
 
 CARD_NUMBER = r"[0-9]{16}\Z"
-ONE_OF_CODE_OR_CARD = [{"required": ["code"]}, {"required": ["card_number"]}]  # published on the schema: exactly one
 
 
 class VerificationRequestSchema(ma.Schema):
-    """Exactly one of ``code`` (an e-card QR code) or ``card_number`` (a physical card read by a chip reader)."""
+    """Exactly one of ``code`` (an e-card QR code) or ``card_number`` (a physical card read by a chip reader);
+    both or neither is 422 ``validation_error``. Said in words, not as a top-level ``oneOf``: that would
+    leave code generators (openapi-python-client) with no request model (issue 20)."""
+
+    EXAMPLES = [
+        {"code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790", "scene": "transit", "terminal_id": "gate-A01",
+         "direction": "entry"},
+        {"card_number": "4419000000000018", "scene": "medical", "terminal_id": "clinic-3"},
+    ]
 
     code = Text(validate=ma.validate.Length(1, MAX_CODE_LENGTH), metadata={
         "description": "The text decoded from the QR code, as scanned: DGC1:... or DGC2:... (docs/offline-codes.md). "
-                       "Exactly one of code or card_number"})
+                       "Exactly one of code or card_number",
+        "examples": ["DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790"]})
     card_number = ma.fields.String(validate=ma.validate.Regexp(CARD_NUMBER), metadata={
         "description": "The card number read from a physical card's chip (16 digits). Exactly one of code or card_number",
-        "pattern": "^[0-9]{16}$"})
+        "pattern": "^[0-9]{16}$", "examples": ["4419000000000018"]})
     scene = Text(required=True, validate=ma.validate.Length(1, 32), metadata={
-        "enum": list(SCENE_NAMES), "description": "An unknown or not yet opened scene is 422 scene_unknown / scene_not_enabled"})
+        "enum": list(SCENE_NAMES), "description": "An unknown or not yet opened scene is 422 scene_unknown / scene_not_enabled",
+        "examples": ["transit"]})
     terminal_id = ma.fields.String(required=True, validate=ma.validate.Regexp(TERMINAL_ID),
                                    metadata={"description": "The scanning terminal's id (1-64 of A-Za-z0-9_.:-)",
-                                             "pattern": TERMINAL_ID_DOC})
+                                             "pattern": TERMINAL_ID_DOC, "examples": ["gate-A01"]})
     direction = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["entry", "exit"]), metadata={
-        "description": "Transit: entry or exit gate; an exit is linked to the holder's open entry"})
+        "description": "Transit: entry or exit gate; an exit is linked to the holder's open entry", "examples": ["entry"]})
 
     @ma.validates_schema
     def _one_carrier(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -62,17 +71,33 @@ class VerificationRequestSchema(ma.Schema):
             raise ma.ValidationError("send exactly one of code or card_number", "_schema")
 
 
+def nullable_subject(description: str) -> ma.fields.Raw:
+    """A ``subject`` field: one of the scenes' *Subject schemas, or null. Written as one ``anyOf`` with
+    ``{"type": "null"}`` (OpenAPI 3.1), not ``nullable`` beside an ``anyOf``: generators type it as
+    a union of the subject models and None (openapi-python-client crashed on the old form, issue 20)."""
+    return ma.fields.Raw(required=True, allow_none=True, metadata={"description": description, "anyOf": [
+        *({"$ref": f"#/components/schemas/{subject_schema_name(name)}"} for name in SCENE_NAMES), {"type": "null"}]})
+
+
 class VerificationSchema(ma.Schema):
-    verification_id = ma.fields.String(required=True)
-    accepted = ma.fields.Boolean(required=True)
+    EXAMPLES = [
+        {"verification_id": "vf_23360b7bf332b2d06b054a45", "accepted": True, "reason": None, "scene": "transit",
+         "subject": {"settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17", "concession": "standard",
+                     "entry_verification_id": None}, "duplicate": False},
+        {"verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "accepted": False, "reason": "code_used", "scene": "transit",
+         "subject": None, "duplicate": False},
+    ]
+
+    verification_id = ma.fields.String(required=True, metadata={"examples": ["vf_23360b7bf332b2d06b054a45"]})
+    accepted = ma.fields.Boolean(required=True, metadata={"examples": [True]})
     reason = ma.fields.String(required=True, allow_none=True, metadata={
-        "description": "null when accepted, else one of the reasons in docs/partner-api.md"})
-    scene = ma.fields.String(required=True)
-    subject = ma.fields.Dict(required=True, allow_none=True, metadata={
-        "description": "What the scene may see (one of the *Subject schemas, by scene); null unless accepted",
-        "anyOf": [{"$ref": f"#/components/schemas/{subject_schema_name(name)}"} for name in SCENE_NAMES]})
+        "description": "null when accepted, else one of the reasons in docs/partner-api.md (new ones may be added)",
+        "examples": [None, "code_used"]})
+    scene = ma.fields.String(required=True, metadata={"examples": ["transit"]})
+    subject = nullable_subject("What the scene may see (one of the *Subject schemas, by scene); null unless accepted")
     duplicate = ma.fields.Boolean(required=True, metadata={
-        "description": "true when this terminal already sent this code within 60 s: the original answer"})
+        "description": "true when this terminal already sent this code within 60 s: the original answer",
+        "examples": [False]})
 
 
 VERIFICATION_REQUEST = VerificationRequestSchema()  # the refusals' judge (scenes.verification_args)
@@ -113,11 +138,6 @@ def register_subject_schemas(spec: Any) -> None:
     """Publish each scene's subject shape in the OpenAPI document."""
     for name, policy in POLICIES.items():
         spec.components.schema(subject_schema_name(name), schema=policy.Subject)
-
-
-def document_one_carrier(spec: Any) -> None:
-    """Say in the document that a verification request has exactly one of code and card_number."""
-    spec.components.schemas["VerificationRequest"]["oneOf"] = ONE_OF_CODE_OR_CARD
 
 
 class MemberSchema(ma.Schema):

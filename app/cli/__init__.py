@@ -1,6 +1,6 @@
 """``citizencard ...``: the operators' command line, one module per command group (roster, partner, disburse,
-notify, card, flags, financial-account, staff, audit, keys, offline, partitions, retention, serve, check,
-demo) beside Flask-Migrate's ``db`` commands."""
+notify, card, flags, financial-account, staff, audit, keys, offline, partitions, retention, sandbox, serve,
+check, demo) beside Flask-Migrate's ``db`` commands."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app.cli import audit, card, disburse, keys, money, offline, partitions, partner, retention, roster, serve, staff
+from app.cli import audit, card, disburse, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
 
 
 def _create_app() -> Flask:
@@ -63,5 +63,5 @@ def main() -> None:
 
 for command in (roster.roster, partner.partner, disburse.disburse, disburse.notify, card.card, card.flags,
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, partitions.partitions,
-                retention.retention, serve.serve, serve.check, serve.demo):
+                retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo):
     main.add_command(command)

@@ -8,6 +8,8 @@ before the request has any effect, and every path must claim it exactly once.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from app.platform.errors import AppError
 from app.runtime import Runtime
 
@@ -15,9 +17,9 @@ NONCE_TTL_SECONDS = 600
 SCHEME = "CC-HMAC-SHA256"
 
 
-def unauthorized(code: str, message: str) -> AppError:
+def unauthorized(code: str, message: str, details: dict[str, Any] | None = None) -> AppError:
     """A 401 in our envelope, with ``WWW-Authenticate: CC-HMAC-SHA256``."""
-    return AppError(code, 401, message, headers={"WWW-Authenticate": SCHEME})
+    return AppError(code, 401, message, details or {}, headers={"WWW-Authenticate": SCHEME})
 
 
 def nonce_reused() -> AppError:

@@ -3,6 +3,7 @@ documented on every answer, and the security schemes of the two audiences (beare
 partner requests)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,13 +16,23 @@ from app.platform.text import path_parameter_schema
 
 
 class ErrorBodySchema(ma.Schema):
-    code = ma.fields.String(required=True, metadata={"description": "Stable machine code"})
-    message = ma.fields.String(required=True, metadata={"description": "Human-readable text"})
-    details = ma.fields.Dict(required=True, metadata={"description": "Machine-readable context"})
+    code = ma.fields.String(required=True, metadata={"description": "Stable machine code", "examples": ["signature_invalid"]})
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable text",
+                                                        "examples": ["the signature does not match the request"]})
+    details = ma.fields.Dict(required=True, metadata={"description": "Machine-readable context", "examples": [{}]})
 
 
 class ErrorSchema(ma.Schema):
     """The one error envelope: ``{"error": {"code", "message", "details"}}``."""
+
+    EXAMPLES = [
+        {"error": {"code": "signature_invalid", "message": "the signature does not match the request", "details": {}}},
+        {"error": {"code": "timestamp_out_of_window", "message": "the timestamp is more than 300 s from our clock",
+                   "details": {"server_timestamp": 1779370355, "server_time": "2026-05-21T21:32:35+08:00",
+                               "tolerance_seconds": 300}}},
+        {"error": {"code": "validation_error", "message": "request validation failed",
+                   "details": {"fields": {"json": {"terminal_id": ["String does not match expected pattern."]}}}}},
+    ]
 
     error = ma.fields.Nested(ErrorBodySchema, required=True)
 
@@ -40,7 +51,10 @@ class CardApi(Api):
 API_SETTINGS = {
     "API_TITLE": "Dongguan Citizen Card API",
     "API_VERSION": "1.0.0",
-    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_VERSION": "3.1.0",
+    # Relative: the document is served by each deployment (production, the sandbox) at /api/openapi.json.
+    "API_SPEC_OPTIONS": {"servers": [{"url": "/", "description": "The server this document was fetched from "
+                                                                "(production, or the sandbox: docs/partner-api.md)"}]},
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
 }
@@ -69,3 +83,43 @@ def error_responses(blueprint: Any, errors: dict[int, str]) -> Callable[[Any], A
         return view
 
     return decorate
+
+
+_RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def name_operations(app: Flask, api: CardApi) -> None:
+    """Give every documented operation a stable ``operationId``, the lowerCamelCase name of its view
+    function (``create_verification`` -> ``createVerification``), and ``security: []`` to those that
+    declare no security (public: the log-ins, the complaint categories). Call after the blueprints
+    are registered. Raises ValueError when two operations would share an id."""
+    paths = api.spec._paths  # apispec keeps the operations here; to_dict() reads the same dict
+    seen: dict[str, str] = {}
+    for rule in app.url_map.iter_rules():
+        operations = paths.get(_RULE_ARGUMENT.sub(r"{\1}", rule.rule), {})
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods or ()):
+            operation = operations.get(method.lower())
+            if operation is None:
+                continue
+            name = _camel(view.__name__)
+            if seen.setdefault(name, f"{method} {rule.rule}") != f"{method} {rule.rule}":
+                raise ValueError(f"operationId {name} twice: {seen[name]} and {method} {rule.rule}")
+            operation["operationId"] = name
+            operation.setdefault("security", [])
+
+
+def _camel(snake: str) -> str:
+    first, *rest = snake.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def publish_examples(api: CardApi) -> None:
+    """Copy each schema class's ``EXAMPLES`` (a list of whole example objects, kept beside its
+    fields) to its component as the JSON Schema ``examples`` keyword (OpenAPI 3.1). Call after the
+    blueprints are registered; tests/unit/test_openapi.py validates every example against its schema."""
+    schemas = api.spec.components.schemas
+    for key, name in api.ma_plugin.converter.refs.items():
+        examples = getattr(key[0], "EXAMPLES", None)
+        if examples and name in schemas:
+            schemas[name]["examples"] = examples

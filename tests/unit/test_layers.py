@@ -17,7 +17,7 @@ BASE = {"platform", "integrations"}
 # The one shell module a domain may use: the runtime (clock, keys, store, integrations) it is given.
 SERVED = {"runtime"}
 SHELL = {"__init__", "__main__", "cli", "config", "extensions", "runtime", "server", "startup_checks", "demo", "keys",
-         "migrations", "probes"}
+         "migrations", "probes", "sandbox"}  # sandbox: test data over the domains, like demo (issue 20)
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -77,3 +77,51 @@ def test_every_instant_a_client_sends_states_its_range() -> None:
     unbounded = [where for where, schema in _request_strings(current_spec())
                  if schema.get("format") == "date-time" and not {"x-minimum", "x-maximum"} <= set(schema)]
     assert not unbounded, f"declare these as app.platform.text.Instant: {unbounded}"
+
+
+def _operations(spec: dict) -> list[tuple[str, str, dict]]:
+    return [(method, path, operation) for path, item in spec["paths"].items()
+            for method, operation in item.items() if method != "parameters"]
+
+
+def test_generators_get_ids_servers_and_explicit_security() -> None:
+    """Issue 20: every operation has an operationId (its view's name, so it is stable) and states its
+    security, ``[]`` on the public ones; the document names its server."""
+    spec = current_spec()
+    assert spec["openapi"] == "3.1.0" and spec["servers"][0]["url"] == "/"
+    ids = [operation.get("operationId") for _, _, operation in _operations(spec)]
+    assert None not in ids and len(set(ids)) == len(ids)
+    assert next(op for m, p, op in _operations(spec) if p == "/api/partner/v1/verifications")["operationId"] == "createVerification"
+    public = sorted(p for m, p, operation in _operations(spec) if operation["security"] == [])
+    assert public == ["/api/mp/v1/auth/alipay", "/api/mp/v1/auth/wechat", "/api/mp/v1/complaint-categories"]
+
+
+def test_nullable_is_written_for_3_1_and_each_answer_has_one_media_type() -> None:
+    """Issue 20: ``nullable`` beside an ``anyOf`` crashed openapi-python-client, a top-level ``oneOf``
+    left it without a request model, and three media types on one operation left it without a type."""
+    spec = current_spec()
+    text = json.dumps(spec)
+    assert '"nullable"' not in text
+    subject = spec["components"]["schemas"]["Verification"]["properties"]["subject"]
+    assert set(subject) == {"anyOf", "description"} and subject["anyOf"][-1] == {"type": "null"}
+    assert "oneOf" not in spec["components"]["schemas"]["VerificationRequest"]
+    for method, path, operation in _operations(spec):
+        for status, answer in operation["responses"].items():
+            assert len(answer.get("content", {})) <= 1, (method, path, status)
+
+
+def test_every_published_example_is_valid_for_its_schema() -> None:
+    """Issue 20: examples (schema classes' EXAMPLES) are checked, OpenAPI 3.1 (JSON Schema 2020-12)."""
+    from openapi_schema_validator import OAS31Validator
+    from referencing import Registry, Resource
+
+    spec = current_spec()
+    schemas = spec["components"]["schemas"]
+    registry = Registry().with_resource("urn:doc", Resource.opaque(spec))  # "#/components/..." resolves in the document
+    with_examples = {name: schema for name, schema in schemas.items() if "examples" in schema}
+    assert {"VerificationRequest", "Verification", "Error", "VerificationRecord", "Statement"} <= set(with_examples)
+    for name, schema in with_examples.items():
+        validator = OAS31Validator({"$ref": f"urn:doc#/components/schemas/{name}"}, registry=registry)
+        for example in schema["examples"]:
+            errors = [error.message for error in validator.iter_errors(example)]
+            assert not errors, (name, example, errors)

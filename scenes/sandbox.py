@@ -1,0 +1,94 @@
+"""The sandbox's own endpoints, ``/api/sandbox/v1`` (only with ``CARD_SANDBOX=1``, never in
+production: app.config): unsigned, so that curl alone gets an integrator started
+(docs/partner-api.md "The sandbox"; the logic is app.sandbox)."""
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+
+from app import sandbox
+from app.platform.http_json import CardBlueprint
+from app.platform.openapi import error_responses
+from app.runtime import runtime
+
+from .registry import SCENE_NAMES, enabled_policy
+
+blp = CardBlueprint("sandbox", __name__, url_prefix="/api/sandbox/v1",
+                    description="The integrators' sandbox (CARD_SANDBOX=1 only): test partners, residents and codes")
+
+
+class PartnerRequestSchema(ma.Schema):
+    scenes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCENE_NAMES)), load_default=None,
+                            validate=ma.validate.Length(1, len(SCENE_NAMES)),
+                            metadata={"description": "Default: every scene open on this server but government "
+                                                     "(asking for government makes a government department)"})
+
+
+class SandboxPartnerSchema(ma.Schema):
+    partner_id = ma.fields.String(required=True)
+    secret = ma.fields.String(required=True)
+    scenes = ma.fields.List(ma.fields.String(), required=True)
+    terminals = ma.fields.List(ma.fields.String(), required=True)
+
+
+class ResidentRequestSchema(ma.Schema):
+    resident = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(1, 100),
+                                 metadata={"description": "A test resident's number (GET /residents)"})
+
+
+class ResidentSchema(ma.Schema):
+    resident = ma.fields.Integer(required=True, attribute="number")
+    name = ma.fields.String(required=True)
+    id_number = ma.fields.String(required=True)
+    phone = ma.fields.String(required=True)
+    insured = ma.fields.Boolean(required=True)
+
+
+class LoginCodeSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "For POST /api/mp/v1/auth/wechat; single-use, 5 minutes"})
+
+
+class EcardCodeSchema(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"description": "A valid DGC1 code: POST it to /api/partner/v1/verifications"})
+    expires_at = ma.fields.DateTime(required=True)
+    refresh_in = ma.fields.Integer(required=True)
+
+
+@blp.route("/partners", methods=["POST"])
+@blp.arguments(PartnerRequestSchema)
+@blp.response(201, SandboxPartnerSchema)
+@error_responses(blp, {422: "validation_error, scene_unknown or scene_not_enabled"})
+def post_sandbox_partner(args: dict[str, Any]) -> Any:
+    """A new test partner: ``{"partner_id", "secret", "scenes", "terminals"}`` (terminals
+    sandbox-gate-1 to 3). Sign your requests with it as docs/partner-api.md says."""
+    rt = runtime()
+    enabled = rt.config.get("CARD_SCENES_ENABLED")
+    wanted = args["scenes"] or [name for name in SCENE_NAMES if name != "government" and (enabled is None or name in enabled)]
+    scenes = tuple(dict.fromkeys(enabled_policy(name, rt.config).name for name in wanted))
+    return sandbox.new_partner(rt, scenes, tuple(SCENE_NAMES))
+
+
+@blp.route("/residents", methods=["GET"])
+@blp.response(200, ResidentSchema(many=True))
+def get_sandbox_residents() -> Any:
+    """The test residents (invented people, app/samples/roster.csv), numbered from 1."""
+    return sandbox.residents()
+
+
+@blp.route("/login-codes", methods=["POST"])
+@blp.arguments(ResidentRequestSchema)
+@blp.response(200, LoginCodeSchema)
+@error_responses(blp, {404: "resident_unknown", 422: "validation_error"})
+def post_sandbox_login_code(args: dict[str, Any]) -> Any:
+    """A WeChat login code (as ``wx.login()`` gives) for test resident ``resident``."""
+    return {"code": sandbox.login_code(runtime(), args["resident"])}
+
+
+@blp.route("/e-card-codes", methods=["POST"])
+@blp.arguments(ResidentRequestSchema)
+@blp.response(200, EcardCodeSchema)
+@error_responses(blp, {404: "resident_unknown", 422: "validation_error", 429: "too_many_codes"})
+def post_sandbox_ecard_code(args: dict[str, Any]) -> Any:
+    """A valid e-card code of test resident ``resident``'s card (bound on first use)."""
+    return sandbox.ecard_code(runtime(), args["resident"])

@@ -1,0 +1,74 @@
+"""Issue 20 item 2: the sandbox (CARD_SANDBOX=1) gives a test partner, a login code and a valid
+e-card code over plain HTTP, with no WeChat; production refuses to start with it; without it the
+endpoints do not exist. (Through gunicorn with curl alone: tests/e2e/test_sandbox_curl.py.)"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app import sandbox
+from app.config import ConfigError, load_config
+from app.platform.clock import FrozenClock
+from app.runtime import EXTENSION_KEY
+from standins.wechat import WeChatStandIn
+
+from ..conftest import BACKENDS, make_app
+from ..helpers import ApiClient, dispose
+
+
+@pytest.fixture(params=BACKENDS)
+def sandbox_api(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[ApiClient]:
+    app = make_app(request.param, request, tmp_path, clock, wechat, CARD_SANDBOX=True)
+    with app.app_context():
+        sandbox.seed(app.extensions[EXTENSION_KEY])
+    yield ApiClient(app, wechat, clock)
+    dispose(app)
+
+
+def test_production_refuses_the_sandbox() -> None:
+    with pytest.raises(ConfigError, match="CARD_SANDBOX=1 is refused with CARD_ENV=production"):
+        load_config({"CARD_ENV": "production", "CARD_SANDBOX": "1"})
+    assert load_config({"CARD_SANDBOX": "1"})["CARD_SANDBOX"] is True
+    assert load_config({})["CARD_SANDBOX"] is False
+
+
+def test_without_the_sandbox_there_are_no_sandbox_endpoints(api: ApiClient) -> None:
+    assert api.client.post("/api/sandbox/v1/e-card-codes", json={"resident": 1}).status_code == 404
+
+
+def test_a_partner_gets_from_zero_to_an_accepted_verification(sandbox_api: ApiClient) -> None:
+    client = sandbox_api.client
+    created = client.post("/api/sandbox/v1/partners", json={"scenes": ["transit"]})
+    assert created.status_code == 201, created.json
+    partner = created.json
+    assert partner["terminals"][0] == "sandbox-gate-1"
+
+    code = client.post("/api/sandbox/v1/e-card-codes", json={"resident": 1})
+    assert code.status_code == 200, code.json
+    answer = sandbox_api.verify(partner, code.json["code"], terminal_id="sandbox-gate-1").json
+    assert answer["accepted"] and answer["subject"]["concession"] == "standard", answer
+
+    again = client.post("/api/sandbox/v1/e-card-codes", json={"resident": 1}).json["code"]  # bound already: a new code
+    assert again != code.json["code"]
+    assert sandbox_api.verify(partner, again, terminal_id="sandbox-gate-2").json["accepted"]
+
+
+def test_a_login_code_logs_a_test_resident_in_once(sandbox_api: ApiClient) -> None:
+    client = sandbox_api.client
+    residents = client.get("/api/sandbox/v1/residents").json
+    assert residents[1]["resident"] == 2 and residents[1]["id_number"] == "441900195008281658"
+    code = client.post("/api/sandbox/v1/login-codes", json={"resident": 2}).json["code"]
+    login = client.post("/api/mp/v1/auth/wechat", json={"code": code})
+    assert login.status_code == 200 and login.json["bound"] is False
+    person = {key: residents[1][key] for key in ("name", "id_number", "phone")}
+    assert sandbox_api.bind(login.json["token"], person).status_code == 200
+
+    reused = client.post("/api/mp/v1/auth/wechat", json={"code": code})
+    forged = client.post("/api/mp/v1/auth/wechat", json={"code": code[:-2] + ("AA" if code[-2:] != "AA" else "BB")})
+    for refused in (reused, forged):
+        assert (refused.status_code, refused.json["error"]["code"]) == (401, "login_code_invalid")
+    unknown = client.post("/api/sandbox/v1/login-codes", data=json.dumps({"resident": 99}), content_type="application/json")
+    assert (unknown.status_code, unknown.json["error"]["code"]) == (404, "resident_unknown")
