@@ -64,8 +64,79 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Bind this account to a roster identity (M-17) and create the citizen's card. */
+        /**
+         * Bind this account to a roster identity (M-17) and create the citizen's card; with a
+         *     real-person check, at assurance ``real_person``, evicting a knowledge-only binding of the
+         *     same identity (issue 17 items 2 and 4; audited).
+         */
         post: operations["createBinding"];
+        /**
+         * Unbind this account from its card (issue 17 item 4) after re-authenticating: a real-person
+         *     check of the holder, or the e-card password. The e-card's device ends at once; bind again
+         *     (from this or another account) to use the card.
+         */
+        delete: operations["deleteBinding"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/real-person/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a real-person check (M-17) of this name and ID number with the platform of this
+         *     account: what the mini-program opens next. Its result is sent as ``real_person_token`` to
+         *     POST /binding, DELETE /binding or POST /card/password/reset, which check it with the platform.
+         */
+        post: operations["postRealPersonCheck"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Cancel this mini-program account (PIPL art. 47): its binding ends, its tokens are deleted
+         *     and its platform identifiers erased at once; the rest as the retention table of
+         *     docs/operations.md. The card stays the citizen's (POST /card/closure closes it).
+         */
+        delete: operations["deleteAccount"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/card/closure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close the card for good (issue 17 item 6): the e-card, its devices and offline
+         *     certificates and the live physical card are cancelled, and this account's binding ends.
+         */
+        post: operations["postCardClosure"];
         delete?: never;
         options?: never;
         head?: never;
@@ -327,8 +398,51 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Move the e-card to this installation: a new seed here; the old device's seed is revoked at once. */
+        /**
+         * Move the e-card to this installation: a new seed here; the old device's seed is revoked at once.
+         *     Needs the e-card password once one is set (M-26).
+         */
         post: operations["postEcardDevice"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/card/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the 6-digit e-card password (M-26), or change it with ``current_password``. Forgotten:
+         *     reset it after a real-person check (POST /card/password/reset).
+         */
+        put: operations["putPassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/card/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new e-card password without the old one, after a real-person check of the holder
+         *     (M-26): it also starts a fresh count of wrong passwords (a locked password is unlocked).
+         */
+        post: operations["postPasswordReset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -360,7 +474,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Change the card's contact phone to the number the SMS code was sent to. */
+        /**
+         * Change the card's contact phone to the number the SMS code was sent to; needs the e-card
+         *     password once one is set (M-26).
+         */
         put: operations["putPhone"];
         post?: never;
         delete?: never;
@@ -671,6 +788,26 @@ export interface paths {
         put?: never;
         /** Report production, issuance, activation, recovery, cancellation or an information change (M-10(8)). */
         post: operations["postCardReport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/bank/pin-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Whether ``pin`` is the PIN of the activated card ``serial_number`` issued by this bank (M-26).
+         *     Every check is counted before it is evaluated; a match does not use up an attempt.
+         */
+        post: operations["postPinCheck"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1092,6 +1229,11 @@ export interface components {
             expires_in: number;
             /** @description Real-name binding done */
             bound: boolean;
+            /**
+             * @description Not bound: why this account's last binding ended (evicted: the card's holder proved with a real-person check that the identity is theirs; tell the user), else null
+             * @enum {string|null}
+             */
+            binding_ended: "unbound" | "evicted" | null;
         };
         AlipayLogin: {
             /** @description The authCode from my.getAuthCode() */
@@ -1108,11 +1250,48 @@ export interface components {
              * @default null
              */
             sms_code?: string | null;
+            /**
+             * @description A passed real-person check for this name and ID number (POST /real-person/checks): WeChat's verifyResult or Alipay's certify_id; checked with the platform, once
+             * @default null
+             */
+            real_person_token?: string | null;
         };
         Binding: {
             card_number: string;
             /** @description Entitled to the physical card (M-5) */
             insured: boolean;
+            /**
+             * @description How the binding was proven
+             * @enum {string}
+             */
+            assurance: "knowledge" | "real_person" | "counter";
+        };
+        RealPersonStart: {
+            /** @description As on the ID card */
+            name: string;
+            /** @description 18-character resident ID number (GB 11643-1999) */
+            id_number: string;
+        };
+        RealPersonCheck: {
+            /**
+             * @description wechat_face: call wx.startFacialRecognitionVerify({name, idCardNumber}) and send its verifyResult as real_person_token; alipay_certify: my.startAPVerify({url: certify_url, certifyId: certify_id}), then send certify_id as real_person_token
+             * @enum {string}
+             */
+            provider: "wechat_face" | "alipay_certify";
+            certify_id: string | null;
+            certify_url: string | null;
+        };
+        UnbindingRequest: {
+            /**
+             * @description The e-card password (when no real_person_token is sent)
+             * @default null
+             */
+            password?: string | null;
+            /**
+             * @description A passed real-person check for this name and ID number (POST /real-person/checks): WeChat's verifyResult or Alipay's certify_id; checked with the platform, once
+             * @default null
+             */
+            real_person_token?: string | null;
         };
         Code: {
             /** @description The QR text (docs/qr-format.md) */
@@ -1140,7 +1319,10 @@ export interface components {
         };
         HistoryItem: {
             verification_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the card was used: for an offline (DGC2) use, when the gate scanned it, not when its upload was settled
+             */
             verified_at: string;
             partner_name: string;
             terminal_id: string;
@@ -1230,6 +1412,30 @@ export interface components {
             /** @description The fee_fen of GET /card/physical/fee, confirming it (409 fee_not_accepted otherwise) */
             accepted_fee_fen: number;
         };
+        DeviceMoveRequest: {
+            /** @description Random id the mini-program keeps in its storage */
+            installation_id: string;
+            /**
+             * @description The e-card password, once one is set (403 password_required without it)
+             * @default null
+             */
+            password?: string | null;
+        };
+        PasswordRequest: {
+            /** @description The new 6-digit e-card password: not all one digit, not a run, not the physical card's PIN */
+            password: string;
+            /**
+             * @description The current e-card password, when one is set
+             * @default null
+             */
+            current_password?: string | null;
+        };
+        PasswordResetRequest: {
+            /** @description The new 6-digit e-card password (the rules of PUT /card/password) */
+            password: string;
+            /** @description A passed real-person check of the card holder (POST /real-person/checks) */
+            real_person_token: string;
+        };
         PhoneCodeRequest: {
             /** @description The new 11-digit mainland mobile number */
             phone: string;
@@ -1242,6 +1448,11 @@ export interface components {
             /** @description The new 11-digit mainland mobile number */
             phone: string;
             sms_code: string;
+            /**
+             * @description The e-card password, once one is set (403 password_required without it)
+             * @default null
+             */
+            password?: string | null;
         };
         Category: {
             key: string;
@@ -1627,6 +1838,18 @@ export interface components {
             state: string;
             /** @description true: this request_id was already applied; the first answer */
             replayed: boolean;
+        };
+        PinCheckRequest: {
+            /** @description The card's serial number (6-32 of A-Za-z0-9) */
+            serial_number: string;
+            /** @description The 6 digits the holder typed; never stored or logged */
+            pin: string;
+        };
+        PinCheck: {
+            /** @description true: the PIN is the card's */
+            match: boolean;
+            /** @description Wrong PINs still allowed today for this card (3 a day) */
+            attempts_left: number;
         };
         Line: {
             /**
@@ -2295,7 +2518,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description identity_mismatch (also: not on the roster), sms_code_invalid, or validation_error */
+            /** @description identity_mismatch (also: not on the roster), sms_code_invalid, real_person_invalid, real_person_failed, or validation_error */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2306,6 +2529,451 @@ export interface operations {
             };
             /** @description too_many_attempts: 5 attempts per account per hour (counted before they are checked) */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured (only with real_person_token) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    deleteBinding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnbindingRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound, password_required, or reauthentication_required (no password set: pass a real-person check) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description binding_changed: ended by another request at the same moment */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_wrong, real_person_invalid, real_person_failed or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked or too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postRealPersonCheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealPersonStart"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealPersonCheck"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts: 10 checks started per account per hour */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    deleteAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnbindingRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_required or reauthentication_required (the account holds a card: the password or a real-person check) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description binding_changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_wrong, real_person_invalid, real_person_failed or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked or too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postCardClosure: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UnbindingRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound, password_required or reauthentication_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description illegal_transition (already cancelled) or binding_changed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_wrong, real_person_invalid, real_person_failed or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked or too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3299,7 +3967,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SeedRequest"];
+                "application/json": components["schemas"]["DeviceMoveRequest"];
             };
         };
         responses: {
@@ -3330,7 +3998,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description not_bound */
+            /** @description not_bound, or password_required (the card has an e-card password: send it) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3375,8 +4043,216 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error */
+            /** @description password_wrong (details.attempts_left) or validation_error */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked: 5 wrong passwords a day (Retry-After); reset it with a real-person check */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    putPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound, or password_required (the card has an e-card password: send it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_weak (details.weakness), password_same_as_pin, password_wrong or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked: 5 wrong passwords a day (Retry-After); reset it with a real-person check */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_weak, password_same_as_pin, real_person_invalid, real_person_failed or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable / real_person_not_configured */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3522,7 +4398,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description not_bound */
+            /** @description not_bound, or password_required (the card has an e-card password: send it) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3558,8 +4434,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description sms_code_invalid or validation_error */
+            /** @description sms_code_invalid, password_wrong or validation_error */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked: 5 wrong passwords a day (Retry-After); reset it with a real-person check */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4939,6 +5824,121 @@ export interface operations {
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
+    postPinCheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinCheckRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PinCheck"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner is not a bank */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description card_not_found: no card with this serial number issued by this bank */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description card_not_usable (details.state: not activated, lost, replaced, cancelled) or pin_not_set */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts: 3 wrong PINs a day per card (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
     postBatch: {
         parameters: {
             query?: never;
@@ -5630,7 +6630,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A backing service is unavailable; retry (the same batch is idempotent by record_id) */
+            /** @description too_many_invalid_records: over 10 uploads holding an invalid record in a minute; retry after Retry-After (nothing of this batch was stored) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A backing service is unavailable, or a scene policy failed (scene_unavailable); nothing was stored: retry the same batch (idempotent by record_id) */
             503: {
                 headers: {
                     [name: string]: unknown;
