@@ -17,7 +17,8 @@ Imports only the standard library and argon2-cffi (not the app): the process sta
 milliseconds. Protocol on stdin/stdout, each message a 4-byte big-endian length and a pickle:
 request ``(deadline, op, args)`` (``deadline`` in ``time.time()`` seconds), answer
 ``("ok", result)``, ``("raised", exception)`` or ``("expired", None)`` when the deadline passed
-before the hash began. The pipes connect only the worker and the child it started.
+before the hash began. The pipes connect only the worker and the child it started; the child
+gets no environment beyond PATH and the locale (no keys, no database URL).
 """
 from __future__ import annotations
 
@@ -96,7 +97,11 @@ def answer(slot: int | None, request: tuple[float, str, tuple[Any, ...]]) -> tup
 def serve(slot_path: str | None) -> None:
     """Answer requests from stdin until it closes (the worker ended)."""
     lower_priority()
-    slot = os.open(slot_path, os.O_RDWR | os.O_CREAT, 0o600) if slot_path else None
+    try:
+        slot = os.open(slot_path, os.O_RDWR | os.O_CREAT, 0o600) if slot_path else None
+    except OSError as exc:  # an unwritable instance folder: hash without the machine-wide slot, say so once
+        print(f"hashing process: no slot file ({type(exc).__name__}); hashing without it", file=sys.stderr)
+        slot = None
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:

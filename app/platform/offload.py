@@ -119,6 +119,9 @@ def _in_child(deadline: float, op: str, args: tuple[Any, ...]) -> tuple[str, Any
         return ("expired", None)
 
 
+_CHILD_ENV = {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL") if name in os.environ}  # no keys, no URLs
+
+
 class _Child:
     """The hashing process (app/platform/hasher.py), started with ``posix_spawn`` (no copy of the
     worker's memory map, unlike a fork) and talked to over two pipes read cooperatively."""
@@ -129,7 +132,7 @@ class _Child:
         their_in, ours_out = os.pipe()
         ours_in, their_out = os.pipe()
         try:
-            self.pid = os.posix_spawn(sys.executable, [sys.executable, "-I", hasher.__file__, slot_path], os.environ,
+            self.pid = os.posix_spawn(sys.executable, [sys.executable, "-I", hasher.__file__, slot_path], _CHILD_ENV,
                                       file_actions=[(os.POSIX_SPAWN_DUP2, their_in, 0), (os.POSIX_SPAWN_DUP2, their_out, 1)])
         finally:
             os.close(their_in)
@@ -161,7 +164,10 @@ def _slot_path() -> str:
 
     if not has_app_context():
         return ""
-    os.makedirs(current_app.instance_path, exist_ok=True)
+    try:
+        os.makedirs(current_app.instance_path, exist_ok=True)
+    except OSError:  # not writable here: each worker's process still hashes one at a time
+        return ""
     return os.path.join(current_app.instance_path, SLOT_FILE)
 
 

@@ -82,3 +82,20 @@ def test_under_gevent_a_hash_runs_in_another_process_and_the_loop_keeps_going() 
     assert done.returncode == 0, done.stderr
     # Four hashes in the loop's thread stop it for their whole time (4 x tens of ms at least).
     assert float(done.stdout) < 0.25, done.stdout
+
+
+def test_the_hashing_process_answers_without_its_slot_file_and_refuses_past_the_deadline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import time
+
+    from app.platform import hasher
+
+    requests = io.BytesIO()
+    hasher.send(requests, (time.time() + 60, "scrypt", (b"1", b"salt", 2**10, 8, 1)))
+    hasher.send(requests, (time.time() - 1, "scrypt", (b"1", b"salt", 2**10, 8, 1)))
+    done = subprocess.run([sys.executable, "-I", hasher.__file__, str(tmp_path / "missing" / "hashing.lock")],
+                          input=requests.getvalue(), capture_output=True, timeout=60, check=False)
+    answers = io.BytesIO(done.stdout)
+    assert hasher.receive(answers) == ("ok", hasher.scrypt(b"1", b"salt", 2**10, 8, 1))
+    assert hasher.receive(answers) == ("expired", None)
+    assert done.returncode == 0 and b"no slot file" in done.stderr
