@@ -14,6 +14,11 @@ a child process of the worker (started at first use, again if it died), which:
 - hashes one request at a time under a machine-wide ``flock`` slot (``<instance>/hashing.lock``):
   one argon2id hash already keeps both cores of the development machine busy (4 lanes).
 
+A call also takes the worker's :func:`turn` (one at a time per worker), which console.LogInTurns
+holds for a whole ``POST /console/login``: a burst of log-ins waits there, outside the loop's
+run queue, instead of every log-in's session, CSRF, form, limits and page being runnable at once
+in the loop that answers the partner API.
+
 The calling greenlet waits, the others go on. Each call waits at most ``OFFLOAD_WAIT`` seconds
 (in the worker's queue, for the slot, and for the hash), then raises 503 ``busy`` with
 ``Retry-After``: a burst of log-ins is answered, never left hanging. A log-in counted against
