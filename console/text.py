@@ -10,6 +10,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "otp": ("动态验证码（6位）", "Authenticator code (6 digits)"),
     "login_failed": ("用户名、密码或验证码错误", "Wrong username, password or code"),
     "login_throttled": ("失败次数过多，请稍后再试", "Too many failed attempts; try again later"),
+    "busy": ("登录人数过多，请稍后重试", "Too many log-ins at once; try again in a few seconds"),
     "audit_head_unsigned": ("审计链头未通过签名校验：在运维核查前不能查看个人信息", "The audit trail's head fails its signature "
                             "check: personal data cannot be shown until operations have checked it"),
     "session_expired": ("会话已结束（超时或已退出），请重新登录", "Your session ended (timed out or logged out); log in again"),

@@ -92,7 +92,7 @@ def login() -> Any:
                                    form.get("otp", "").strip()[:12], request.remote_addr or "unknown")
     except AppError as exc:
         flash(text(exc.code, g.language), "error")
-        return render_template("console/login.html", username=form.get("username", "")[:64]), exc.http_status
+        return render_template("console/login.html", username=form.get("username", "")[:64]), exc.http_status, exc.headers
     session.clear()
     session.update(staff.open_session(runtime(), actor))
     return redirect(url_for("console.home"))

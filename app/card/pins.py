@@ -3,7 +3,6 @@ scrypt hash (RFC 7914; hashlib), never logged. Weak PINs are refused."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 
@@ -12,7 +11,6 @@ from app.platform.offload import off_loop
 
 # RFC 7914 / OWASP: N=2^15, r=8, p=1 (about 32 MiB and tens of milliseconds per hash).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-_MAXMEM = 64 * 1024 * 1024
 
 
 def pin_weakness(pin: str) -> str | None:
@@ -49,12 +47,9 @@ def pin_matches(pin: str, stored: str) -> bool:
 
 
 def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    """The hash, run off the event loop (app.platform.offload): it takes tens of milliseconds."""
-    return off_loop(_scrypt_here, pin.encode(), salt, n, r, p)
-
-
-def _scrypt_here(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=_MAXMEM, dklen=32)
+    """The hash (app.platform.hasher), run off the event loop (app.platform.offload): it takes tens
+    of milliseconds; 503 ``busy`` if the server's hashing could not take it in time."""
+    return bytes(off_loop("scrypt", pin.encode(), salt, n, r, p))
 
 
 def _b64(raw: bytes) -> str:

@@ -88,7 +88,9 @@ def authenticate(rt: Runtime, username: str, password: str, otp: str, client: st
     decided on that count: of any number of simultaneous attempts at most ``MAX_FAILURES`` are
     evaluated, and a refused one costs no hash. A successful log-in takes its count back, so only
     failures use up the limit. The password hash (argon2id, a real one for an unknown username
-    too) runs off the event loop (app.platform.offload)."""
+    too) runs outside the worker (app.platform.offload); 503 ``busy`` with ``Retry-After`` when the
+    server's hashing could not take it within ``offload.OFFLOAD_WAIT`` seconds (the attempt was not
+    evaluated and its count is taken back)."""
     limits = {f"staff-login:user:{username.lower()}": MAX_FAILURES, f"staff-login:client:{client}": MAX_FAILURES_PER_CLIENT}
     counts = {key: rt.store.incr(key, FAILURE_WINDOW) for key in limits}
     if any(counts[key] > limit for key, limit in limits.items()):
@@ -97,17 +99,27 @@ def authenticate(rt: Runtime, username: str, password: str, otp: str, client: st
     staff = db.session.scalar(select(Staff).where(Staff.username == username, Staff.disabled_at.is_(None)))
     stored = staff.password_hash if staff is not None else _DUMMY_HASH
     db.session.commit()  # no transaction (and no pooled connection) held while the hash runs
-    if not (_password_ok(stored, password) and staff is not None and _otp_once(rt, staff, otp)):
+    try:
+        password_ok = _password_ok(stored, password)
+    except AppError:  # 503 busy: not evaluated, so not a failure either
+        _take_back(rt, limits)
+        raise
+    if not (password_ok and staff is not None and _otp_once(rt, staff, otp)):
         raise AppError("login_failed", 401, "wrong username, password or code")
-    for key in limits:
-        rt.store.uncount(key)
+    _take_back(rt, limits)
     return actor_of(staff)
 
 
+def _take_back(rt: Runtime, limits: dict[str, int]) -> None:
+    for key in limits:
+        rt.store.uncount(key)
+
+
 def _password_ok(stored: str, password: str) -> bool:
-    """Whether ``password`` matches the argon2 hash ``stored``, hashed off the event loop."""
+    """Whether ``password`` matches the argon2 hash ``stored``, hashed outside the worker; 503 ``busy``
+    (app.platform.offload)."""
     try:
-        return bool(off_loop(_hasher.verify, stored, password))
+        return bool(off_loop("argon2_verify", stored, password))
     except (VerificationError, InvalidHashError):
         return False
 

@@ -124,7 +124,38 @@ def test_a_verification_answers_while_log_ins_are_being_hashed(server: Server) -
         time.sleep(0.05)
         busy = [verification_seconds(server.base, partner) for _ in range(5)]
         answered = time.monotonic()
-        assert list(statuses) == [401] * 32
-    print(f"verification idle {idle:.3f} s, during 32 log-ins {max(busy):.3f} s")
+        answers = list(statuses)
+    # Evaluated (401), or on a machine too busy to hash them all within offload.OFFLOAD_WAIT, 503
+    # busy: every log-in is answered, none fails silently or hangs.
+    assert set(answers) <= {401, 503}, answers
+    print(f"verification idle {idle:.3f} s, during 32 log-ins {max(busy):.3f} s; log-ins {answers}")
     assert max(busy) < max(1.0, 10 * idle), f"verifications took {busy} s during the log-ins, {idle} s idle"
     assert answered < max(finished), "the log-ins were over before the verifications: nothing was measured"
+    # Hashed outside the workers, by a process the OS runs only when a core is free: not in the loop
+    # (issue 15's 4 s stall), not in a thread of the worker (it held the worker's GIL when preempted).
+    hashing = _hashing_processes(server)
+    assert len({worker for worker, _ in hashing}) == WORKERS and {policy for _, policy in hashing} == {os.SCHED_IDLE}, hashing
+
+
+def _hashing_processes(server: Server) -> list[tuple[int, int]]:
+    """``(worker pid, scheduling policy)`` of each hashing process (app/platform/hasher.py) of the server's workers."""
+    assert server.process is not None
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                continue
+    workers = {pid for pid, parent in parents.items() if parent == server.process.pid}
+    found = []
+    for pid, parent in parents.items():
+        if parent in workers:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"hasher.py" in cmdline.read():
+                        found.append((parent, os.sched_getscheduler(pid)))
+            except OSError:
+                continue
+    return found

@@ -50,3 +50,35 @@ def test_successful_log_ins_do_not_use_up_the_limit(api: ApiClient) -> None:
     for _ in range(staff.MAX_FAILURES):
         assert console.login("agent1", seed, password="not the password").status_code == 401
     assert console.login("agent1", seed).status_code == 429
+
+
+def test_a_log_in_that_cannot_be_hashed_in_time_is_answered_busy_and_not_counted(
+        api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.platform import offload
+
+    seed = new_staff(api.app, "agent1", "agent")
+    console = Console(api.app, api.clock)
+    monkeypatch.setattr(staff, "off_loop", lambda *args: (_ for _ in ()).throw(offload._busy()))
+    for _ in range(staff.MAX_FAILURES + 1):  # the hashing process was too slow: 503, not a failure
+        answer = console.login("agent1", seed, password="not the password")
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == str(round(offload.OFFLOAD_WAIT))
+    monkeypatch.undo()
+    assert console.login("agent1", seed).status_code == 302  # none of them used up the limit
+
+
+def test_a_log_in_still_waiting_for_its_turn_gets_a_small_busy_page(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.platform import offload
+
+    console = Console(api.app, api.clock)
+    token = console.csrf()
+
+    def no_turn() -> Any:
+        raise offload._busy()
+
+    monkeypatch.setattr(offload, "turn", no_turn)
+    answer = console.client.post("/console/login", data={"csrf_token": token, "username": "agent1", "password": "x" * 12,
+                                                          "otp": "123456"})
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == str(round(offload.OFFLOAD_WAIT))
+    assert "Too many log-ins at once" in answer.get_data(as_text=True)
+    assert answer.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+    assert console.client.get("/console/login").status_code == 200  # only the log-in waits for a turn
