@@ -10,6 +10,7 @@ Run by hand, not in CI (see bench/README.md):
     .venv/bin/python bench/verify.py --citizens 2000      # quick try
     .venv/bin/python bench/verify.py --rate 500           # fixed 500 req/s (bench/paced.py): p99 at that rate
     .venv/bin/python bench/verify.py --citizens 1000000   # the large run
+    .venv/bin/python bench/verify.py --redis-cluster      # the product on one Redis and on a Redis Cluster, each round
 
 One run creates a fresh PostgreSQL database (``cc_bench``), flushes Redis database 15, seeds N
 citizens (cards, devices of known seeds) and K bound accounts with bearer tokens, then measures,
@@ -18,6 +19,11 @@ same-work floor, ``POST /api/partner/v1/verifications`` (every request signed, e
 code used once) and ``GET /api/mp/v1/card/code`` (rotating through the K tokens). It prints each
 round's ratios, one table of the medians with the ratios to both floors, and the checks that no
 code was accepted twice.
+
+With ``--redis-cluster [FIRST_PORT]`` each round measures the product twice, on one Redis and on a
+6-node Redis Cluster on FIRST_PORT..FIRST_PORT+5 (scripts/redis-cluster starts it if it is down;
+its keys are **flushed**), in alternating order from round to round, on the same database and
+population, so the two compare in the same rounds.
 """
 from __future__ import annotations
 
@@ -108,7 +114,11 @@ def parse_args() -> argparse.Namespace:
                         help="CARD_LOG_FORMAT for every server: json (production's) logs each request from the app and turns "
                              "gunicorn's access log off (the floors then log nothing); text keeps gunicorn's access log everywhere")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare floor, same-work floor, product")
+    parser.add_argument("--redis-cluster", type=int, nargs="?", const=7000, default=None, metavar="FIRST_PORT",
+                        help="each round also runs the product on a Redis Cluster on FIRST_PORT.. (default 7000)")
     args = parser.parse_args()
+    args.on_cluster = False  # the product round being measured runs on the cluster
+    args.sent_in_step = {}  # TOTP step -> codes of that step already sent by this run (see fresh_verifications)
     if args.duration > MAX_DURATION:
         parser.error(f"--duration must be at most {MAX_DURATION} s: pre-signed codes expire")
     return args
@@ -132,11 +142,18 @@ def free_port() -> int:
 @contextmanager
 def serving(command: list[str], env: dict[str, str], port: int, log: Path | None = None, start_up: float = 180) -> Iterator[int]:
     """Run a gunicorn server until the block ends (its output to ``log``, else discarded); wait until
-    it answers and its workers have booted (at most ``start_up`` seconds). Yields its pid."""
+    it answers and its workers have booted (at most ``start_up`` seconds; else RuntimeError with the
+    end of ``log``). Yields its pid."""
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until_up(port, server, start_up)
+        try:
+            wait_until_up(port, server, start_up)
+        except RuntimeError as exc:
+            if not log:
+                raise
+            output.flush()
+            raise RuntimeError(f"{exc}; its output ends:\n{log.read_bytes()[-3000:].decode(errors='replace')}") from None
         yield server.pid
     finally:
         server.terminate()
@@ -168,11 +185,29 @@ def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server
     measure with ``lines``, with the CPU each component spent (bench/cpu.py). Returns the
     measurement and every line sent (warm-up and measurement)."""
     port, pid = server
-    scope = cpu.Scope(pid, args.database, make_url(args.redis_url).port or 6379)
+    scope = cpu.Scope(pid, args.database, redis_ports(args))
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
     warm = drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
     result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
     return result, sent_lines(files[0], warm) + sent_lines(files[1], result)
+
+
+def redis_ports(args: argparse.Namespace) -> tuple[int, ...]:
+    """The Redis ports the current round's server uses: the cluster's six, or one."""
+    if args.on_cluster:
+        return tuple(range(args.redis_cluster, args.redis_cluster + 6))
+    return (make_url(args.redis_url).port or 6379,)
+
+
+def fresh_verifications(args: argparse.Namespace, population: Population, count: int) -> list[str]:
+    """At most ``count`` signed verifications whose codes no earlier phase of this run sent: within
+    one TOTP step a phase starts at the first whole sequence after the codes sent before it
+    (``args.sent_in_step``), so the never-twice checks hold across the rounds and both stores."""
+    step, devices = totp.time_step(time.time()), len(population.devices)
+    first = -(-args.sent_in_step.get(step, 0) // devices) * devices  # whole sequences: each call shuffles the citizens
+    count = max(0, min(count, devices * totp.SEQUENCES_PER_STEP - first))
+    args.sent_in_step[step] = first + count
+    return verification_requests(population, count, first)
 
 
 def warmup_count(args: argparse.Namespace) -> int:
@@ -196,7 +231,7 @@ def measure_floor(args: argparse.Namespace, workers: int, folder: Path) -> Measu
     port = free_port()
     command = [sys.executable, str(BENCH / "floor_app.py"), "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--redis-url", args.redis_url]
-    with serving(command, dict(os.environ), port) as pid:
+    with serving(command, dict(os.environ), port, folder / "floor.log") as pid:
         wait_for_codes_to_last(args.duration)
         count, warm = unique_count(args), warmup_count(args)
         lines = floor_requests(warm + count)
@@ -212,29 +247,30 @@ def measure_same_work(args: argparse.Namespace, env: dict[str, str], population:
     command = [sys.executable, str(BENCH / "same_work_app.py"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--redis-url", args.redis_url, "--database-url", env["DATABASE_URL"], "--partner-id", population.partner_id,
                "--partner-secret", population.partner_secret, "--instance-path", env["CARD_INSTANCE_PATH"]]
-    with serving(command, env, port) as pid:
+    with serving(command, env, port, folder / "same_work.log") as pid:
         wait_for_codes_to_last(args.duration)
         warm = warmup_count(args)
-        lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
+        lines = fresh_verifications(args, population, warm + unique_count(args))
         result, _ = warm_up_and_drive(lines[:warm], lines[warm:], "same_work", (port, pid), args, folder)
     return Measured("same     POST /verifications (bench/same_work_app.py)", result, len(lines) - warm, True)
 
 
 def measure_verifications(args: argparse.Namespace, population: Population, server: tuple[int, int],
-                          folder: Path) -> tuple[Measured, list[str]]:
+                          folder: Path, label: str) -> tuple[Measured, list[str]]:
     """Signed verifications, each a fresh valid code used once; the warm-up uses the first codes."""
     wait_for_codes_to_last(args.duration)
     warm = warmup_count(args)
-    lines = verification_requests(population, min(warm + unique_count(args), len(population.devices) * totp.SEQUENCES_PER_STEP))
+    lines = fresh_verifications(args, population, warm + unique_count(args))
     result, sent = warm_up_and_drive(lines[:warm], lines[warm:], "verifications", server, args, folder)
-    return Measured(f"ours     POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
+    return Measured(f"{label:<8} POST {VERIFY_PATH}", result, len(lines) - warm, True), sent
 
 
-def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path) -> Measured:
+def measure_card_code(args: argparse.Namespace, population: Population, server: tuple[int, int], folder: Path,
+                      label: str) -> Measured:
     """``GET /card/code``, rotating through the bearer tokens."""
     lines = card_code_requests(population.tokens)
     result, _ = warm_up_and_drive(lines, lines, "card_code", server, args, folder)
-    return Measured("ours     GET /api/mp/v1/card/code", result, len(population.tokens), False)
+    return Measured(f"{label:<8} GET /api/mp/v1/card/code", result, len(population.tokens), False)
 
 
 def accepted_in_database(database_url: str) -> int:
@@ -270,19 +306,49 @@ def replay_sample(sent: list[str], port: int, population: Population, size: int)
     return outcomes
 
 
-def run_product(args, env, population, workers, folder, all_sent) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+def run_product(args, env, population, workers, folder, all_sent, label="ours") -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
     """Serve the product as ``citizencard serve`` does; measure verifications, check replays, then card codes.
     ``all_sent`` gathers the verification lines of every round (the checks count over all of them)."""
     port = free_port()
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    with serving(command, env, port) as pid:
-        verifications, sent = measure_verifications(args, population, (port, pid), folder)
+    with serving(command, env, port, folder / f"product-{label}.log") as pid:
+        verifications, sent = measure_verifications(args, population, (port, pid), folder, label)
         all_sent.extend(sent)
         time.sleep(1)  # let requests in flight when the load stopped finish
         checks = {"recorded": accepted_in_database(env["DATABASE_URL"]), "replays": replay_sample(sent, port, population, 200),
                   "cards_over": cards_accepted_too_often(env["DATABASE_URL"], all_sent, population)}
-        card_code = measure_card_code(args, population, (port, pid), folder)
+        card_code = measure_card_code(args, population, (port, pid), folder, label)
     return [verifications, card_code], checks
+
+
+def cluster_env(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+    """The server's environment on the Redis Cluster (scripts/redis-cluster start, then every key flushed)."""
+    subprocess.run([str(ROOT / "scripts" / "redis-cluster"), "start", str(args.redis_cluster)], check=True, capture_output=True)
+    ports = range(args.redis_cluster, args.redis_cluster + 6)
+    for port in ports:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        if client.execute_command("ROLE")[0] == b"master":
+            client.flushall()
+    return {**env, "REDIS_URL": "", "CARD_REDIS_CLUSTER_NODES": ",".join(f"127.0.0.1:{port}" for port in ports)}
+
+
+def run_products(args, envs, population, workers, folder, all_sent, round_number) -> tuple[list[Measured], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """One round's product rows: on one Redis (``ours``), or with ``--redis-cluster`` on one Redis
+    and on the cluster, the first of the two alternating from round to round; the rows always in
+    the order redis, cluster. The checks add up the replays and take the worst of the rest."""
+    if "cluster" not in envs:
+        return run_product(args, envs["redis"], population, workers, folder, all_sent)
+    order = ("redis", "cluster") if round_number % 2 == 0 else ("cluster", "redis")
+    rows: dict[str, list[Measured]] = {}
+    replays: Counter[str] = Counter()
+    cards_over = 0
+    for label in order:
+        args.on_cluster = label == "cluster"
+        rows[label], checks = run_product(args, envs[label], population, workers, folder, all_sent, label)
+        replays += checks["replays"]
+        cards_over = max(cards_over, checks["cards_over"])
+    args.on_cluster = False
+    return rows["redis"] + rows["cluster"], {**checks, "replays": replays, "cards_over": cards_over}
 
 
 def ms(result: dict[str, float], key: str) -> str:
@@ -352,10 +418,10 @@ def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, floa
 
 def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
     """The never-twice evidence, notes on the load, and the targets."""
-    ours = rows[2]
+    ours = rows[2]  # with --redis-cluster, the one-Redis row
     print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
           f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
-          f"used codes sent again: 200 a round, answers {dict(checks['replays'])} (all must be code_used); "
+          f"used codes sent again: 200 a product round, answers {dict(checks['replays'])} (all must be code_used); "
           f"cards with more acceptances than distinct codes of theirs sent: {checks['cards_over']} (must be 0)")
     if args.rate:
         print("paced load, worst lateness of a send against its schedule (already inside the latencies): "
@@ -367,8 +433,9 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
 
 
 def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
-    """The issue's targets that this run can judge (issue 25), on the median rows."""
-    bare, same, ours, card_code = rows
+    """The issue's targets that this run can judge (issue 25), on the median rows (with
+    ``--redis-cluster``, the product on one Redis)."""
+    bare, same, ours, card_code = rows[:4]
     twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or bare.result["accepted"] > bare.unique
     to_same, to_bare = ours.throughput / same.throughput, ours.throughput / bare.throughput
     code_ratio = card_code.throughput / bare.throughput
@@ -385,6 +452,17 @@ def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.N
         p99 = ours.result["p99_us"] / 1000
         targets.append(f"verification p99 at {args.rate:g}/s < 25 ms: {p99:.1f} ms ({'yes' if p99 < 25 else 'NO'})")
     print("targets: " + "; ".join(targets))
+
+
+def print_cluster_comparison(rounds: list[list[Measured]]) -> None:
+    """Cluster against one Redis per endpoint: each round's ratio (same round, so the machine's
+    load mostly cancels), their median, and the worst p99 of each store."""
+    for n, endpoint in ((2, VERIFY_PATH), (3, "/api/mp/v1/card/code")):
+        ratios = sorted(rows[n + 2].throughput / rows[n].throughput for rows in rounds)
+        single_p99 = max(rows[n].result["p99_us"] for rows in rounds) / 1000
+        cluster_p99 = max(rows[n + 2].result["p99_us"] for rows in rounds) / 1000
+        print(f"cluster vs one Redis, {endpoint}: req/s ratio per round {' '.join(f'{r:.2f}x' for r in ratios)} "
+              f"(median {ratios[len(ratios) // 2]:.2f}x), worst p99 {cluster_p99:.1f} vs {single_p99:.1f} ms")
 
 
 def prepare(args: argparse.Namespace, tmp: str) -> tuple[dict[str, str], Any, Population]:
@@ -409,9 +487,10 @@ def main() -> int:
         seeded = time.monotonic() - started
         args.accounts = len(population.tokens)  # at most one per citizen
         workers = args.workers or app.config["CARD_WORKERS"]
-        for _ in range(args.rounds):
+        envs = {"redis": env} if args.redis_cluster is None else {"redis": env, "cluster": cluster_env(args, env)}
+        for round_number in range(args.rounds):
             rows = [measure_floor(args, workers, Path(tmp)), measure_same_work(args, env, population, workers, Path(tmp))]
-            product_rows, checks = run_product(args, env, population, workers, Path(tmp), all_sent)
+            product_rows, checks = run_products(args, envs, population, workers, Path(tmp), all_sent, round_number)
             rounds.append(rows + product_rows)
             replays += checks["replays"]
             if checks["replays"]["accepted"] or checks["cards_over"]:
@@ -424,6 +503,8 @@ def main() -> int:
     print_table(rows)
     print_cpu(rows)
     print_checks(rows, checks, args)
+    if args.redis_cluster is not None:
+        print_cluster_comparison(rounds)
     return 0 if set(replays) == {"code_used"} and checks["cards_over"] == 0 else 1
 
 

@@ -42,34 +42,6 @@ def partitions_ensure(ahead: int) -> None:
     click.echo(f"created {plural(len(created), 'partition')}" + (f": {', '.join(created)}" if created else ""))
 
 
-@partitions.command("drop-expired")
-@click.option("--keep-months", type=click.IntRange(1, 1200), envvar="CARD_VERIFICATION_RETENTION_MONTHS",
-              help="Whole months kept before this one [env CARD_VERIFICATION_RETENTION_MONTHS; unset: drop nothing]")
-@with_appcontext
-def partitions_drop_expired(keep_months: int | None) -> None:
-    """The retention job: detach and drop the partitions older than the retention period (and
-    delete the default partition's rows of those months); refused while one holds records not
-    yet sealed into the audit chain. Run daily."""
-    from app.platform.db import db
-    from app.scanning.partitions import drop_expired
-    from app.service_desk.audit import sealed_until
-
-    if keep_months is None:
-        click.echo("no retention period set (CARD_VERIFICATION_RETENTION_MONTHS): every record is kept")
-        return
-    conn = _partitioned_connection()
-    try:
-        dropped = drop_expired(conn, runtime().clock.now(), keep_months, sealed_until())
-    except ValueError as exc:
-        db.session.rollback()
-        click.echo(f"not dropped: {exc}", err=True)
-        sys.exit(1)
-    db.session.commit()
-    click.echo(f"dropped {plural(len(dropped.partitions), 'partition')}"
-               + (f": {', '.join(dropped.partitions)}" if dropped.partitions else "")
-               + f"; deleted {plural(dropped.default_rows, 'row')} from the default partition")
-
-
 @partitions.command("check")
 @click.option("--ahead", type=click.IntRange(0, 24), default=1, show_default=True,
               help="Months after this one whose partitions must exist")

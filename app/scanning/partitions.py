@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import BigInteger, Connection, String, column, literal, select, table, text, tuple_
 
+from app.platform.models import UTCDateTime
 from qr import totp
 
 TABLE = "verifications"
@@ -150,19 +151,21 @@ def ensure(conn: Connection, now: datetime, ahead: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Dropped:
-    """What the retention job did: partitions dropped, and rows deleted from the default partition."""
+    """What the retention job (app/service_desk/retention.py) did: partitions dropped, and rows
+    deleted from the default partition."""
 
     partitions: list[str]
     default_rows: int
 
 
-def drop_expired(conn: Connection, now: datetime, keep_months: int, sealed_before: datetime | None) -> Dropped:
+def drop_expired(conn: Connection, now: datetime, keep_months: int, sealed: tuple[datetime, str] | None) -> Dropped:
     """Detach and drop every monthly partition wholly older than ``keep_months`` whole months
     before this month, and delete the default partition's rows of those months.
 
-    ``sealed_before``: the time up to which the audit chain has copied verification records (the
-    newest copied record's ``created_at``; None: nothing copied). A partition with a row created
-    after it is kept (ValueError): its records would leave the database before the chain holds them.
+    ``sealed``: ``(created_at, id)`` of the newest verification record the audit chain has copied
+    (app.service_desk.audit.sealed_through; None: nothing copied). A partition holding a record
+    after it refuses the whole job (ValueError, in the caller's transaction: roll it back): its
+    records would leave the database before the chain holds them.
     """
     keep_from = Month.of_step(step_of(now)).plus(-keep_months)
     floor = keep_from.first_step
@@ -170,19 +173,27 @@ def drop_expired(conn: Connection, now: datetime, keep_months: int, sealed_befor
     for month in monthly_partitions(conn):
         if month >= keep_from:
             continue
-        _refuse_unsealed(conn, month.partition, "TRUE", sealed_before)
+        refuse_unsealed(conn, month.partition, None, sealed)
         conn.execute(text(f"ALTER TABLE {TABLE} DETACH PARTITION {month.partition}"))
         conn.execute(text(f"DROP TABLE {month.partition}"))
         dropped.append(month.partition)
-    _refuse_unsealed(conn, DEFAULT_PARTITION, f"code_step < {floor}", sealed_before)
+    refuse_unsealed(conn, DEFAULT_PARTITION, floor, sealed)
     deleted = conn.execute(text(f"DELETE FROM {DEFAULT_PARTITION} WHERE code_step < :floor"), {"floor": floor}).rowcount
     return Dropped(dropped, deleted)
 
 
-def _refuse_unsealed(conn: Connection, table: str, where: str, sealed_before: datetime | None) -> None:
-    newest = conn.execute(text(f"SELECT max(created_at) FROM {table} WHERE {where}")).scalar()
-    if newest is not None and (sealed_before is None or newest >= sealed_before):  # equal: a later id may be unsealed
-        raise ValueError(f"{table} holds records not yet copied into the audit chain: run `citizencard audit seal` first")
+def refuse_unsealed(conn: Connection, name: str, below_step: int | None, sealed: tuple[datetime, str] | None) -> None:
+    """ValueError when the table ``name`` (the partitioned table, a partition, or SQLite's plain
+    table) holds a row, with ``code_step < below_step`` if given, after ``sealed`` (the newest
+    record copied into the audit chain, by ``(created_at, id)``, the seal's order; None: any row)."""
+    rows = table(name, column("id", String()), column("created_at", UTCDateTime()), column("code_step", BigInteger()))
+    query = select(rows.c.id).limit(1)
+    if below_step is not None:
+        query = query.where(rows.c.code_step < below_step)
+    if sealed is not None:
+        query = query.where(tuple_(rows.c.created_at, rows.c.id) > tuple_(literal(sealed[0], UTCDateTime()), literal(sealed[1], String())))
+    if conn.execute(query).first() is not None:
+        raise ValueError(f"{name} holds records not yet copied into the audit chain: run `citizencard audit seal` first")
 
 
 def default_rows(conn: Connection, cap: int | None = None) -> int:

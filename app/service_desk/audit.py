@@ -175,11 +175,12 @@ _LAST_COPIED = (select(AuditRecord.at, AuditRecord.reference).where(AuditRecord.
                 .order_by(AuditRecord.seq.desc()).limit(1))
 
 
-def sealed_until() -> datetime | None:
-    """``created_at`` of the newest verification record copied into the chain (None: none yet).
-    Records created up to it are in the chain (the seal copies in (created_at, id) order)."""
+def sealed_through() -> tuple[datetime, str] | None:
+    """``(created_at, id)`` of the newest verification record copied into the chain (None: none
+    yet). Every record up to it in that order is in the chain (the seal copies in (created_at, id)
+    order); the retention job (app/service_desk/retention.py) deletes none after it."""
     last = db.session.execute(_LAST_COPIED).first()
-    return last.at if last else None
+    return (last.at, last.reference) if last else None
 
 
 def _after_last_copied(query: Any) -> Any:

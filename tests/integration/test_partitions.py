@@ -93,7 +93,8 @@ def test_the_migration_moves_the_rows_into_their_code_step_partitions_and_back(p
 
 
 def _explain(conn: Any, statement: Any, params: dict[str, Any]) -> set[str]:
-    compiled = statement.compile(dialect=conn.dialect)
+    """The partitions PostgreSQL's plan of ``statement`` (SQLAlchemy Core, or app.platform.raw_sql.Statement) touches."""
+    compiled = getattr(statement, "stmt", statement).compile(dialect=conn.dialect)
     plan = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(params)).scalars()
     return set(PARTITION.findall("\n".join(plan)))
 
@@ -162,7 +163,7 @@ def test_an_unnest_insert_on_conflict_uses_the_partition_key_index(partitioned) 
         assert checked.exit_code == 1 and "default partition holds 1 row" in checked.output
 
 
-def test_ensure_creates_the_months_ahead_and_retention_drops_only_sealed_old_months(partitioned) -> None:  # type: ignore[no-untyped-def]
+def test_ensure_creates_the_months_ahead_and_retention_run_drops_only_sealed_months_past_the_period(partitioned) -> None:  # type: ignore[no-untyped-def]
     runner = partitioned.test_cli_runner()
     this = Month.of_step(step_of(NOW))
     with partitioned.app_context():
@@ -173,18 +174,24 @@ def test_ensure_creates_the_months_ahead_and_retention_drops_only_sealed_old_mon
         assert ensured.exit_code == 0, ensured.output
         assert this.plus(2).partition in ensured.output and this.plus(3).partition in ensured.output
         assert runner.invoke(main, ["partitions", "check", "--ahead", "3"]).exit_code == 0
-        kept_all = runner.invoke(main, ["partitions", "drop-expired"])
-        assert "every record is kept" in kept_all.output
+        kept = runner.invoke(main, ["retention", "run"])  # the default 36 months: every partition is younger
+        assert kept.exit_code == 0 and "verification_partitions\t0" in kept.output, kept.output
+        partitioned.config["CARD_VERIFICATION_RETENTION_MONTHS"] = 6
         # records never sealed into the audit chain are not dropped
-        refused = runner.invoke(main, ["partitions", "drop-expired", "--keep-months", "6"])
+        refused = runner.invoke(main, ["retention", "run"])
         assert refused.exit_code == 1 and "audit seal" in refused.output
+        expired = [month for month in _months() if month < this.plus(-6)]
+        assert this.plus(-12) in expired
         with db.engine.begin() as conn:
             conn.execute(text("DELETE FROM verifications WHERE created_at < :t"), {"t": NOW - timedelta(days=200)})
-        dropped = runner.invoke(main, ["partitions", "drop-expired"], env={"CARD_VERIFICATION_RETENTION_MONTHS": "6"})
+        dropped = runner.invoke(main, ["retention", "run"])
         assert dropped.exit_code == 0, dropped.output
-        with db.engine.connect() as conn:
-            months = partitions.monthly_partitions(conn)
-        assert months[0] == this.plus(-6) and this.plus(-7).partition in dropped.output
+        assert _months()[0] == this.plus(-6) and f"verification_partitions\t{len(expired)}" in dropped.output
+
+
+def _months() -> list[Month]:
+    with db.engine.connect() as conn:
+        return partitions.monthly_partitions(conn)
 
 
 def test_on_sqlite_the_migration_adds_the_step_to_a_plain_table_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -90,9 +90,29 @@ def test_the_retention_job_keeps_exactly_what_the_table_says(api: ApiClient) -> 
     assert _count(api, MpAccount) == 1 and _count(api, Verification) == 1 and _count(api, BankReport) == 1
     api.clock.advance(340 * DAY)
     assert _run(api)["bank_reports"] == 1 and _count(api, Verification) == 1
-    api.clock.advance(3 * 365 * DAY)
-    assert _run(api)["verifications"] == 1 and _count(api, Verification) == 0
-    # kept: the audit trail, the card's history, the citizen's card and account
-    assert (_count(api, AuditRecord), _count(api, CarrierEvent), _count(api, Card)) == (audit, events, 1)
+    api.clock.advance(3 * 365 * DAY)  # past CARD_VERIFICATION_RETENTION_MONTHS (36 whole months) of the record's step
+    refused = cli(api, "retention", "run")  # not yet sealed into the audit chain: kept, exit 1
+    assert refused.exit_code == 1 and "audit seal" in refused.output and _count(api, Verification) == 1
+    assert cli(api, "audit", "seal").exit_code == 0
+    deleted = _run(api)
+    # PostgreSQL drops the record's whole monthly partition (and the empty ones after it); SQLite deletes the row
+    assert deleted["verification_partitions"] + deleted["verifications"] >= 1 and _count(api, Verification) == 0
+    # kept: the audit trail (plus the sealed copy of the record), the card's history, the citizen's card and account
+    assert (_count(api, AuditRecord), _count(api, CarrierEvent), _count(api, Card)) == (audit + 1, events, 1)
     with api.app.app_context():  # the holder's account is never deleted by the job
         assert db.session.scalars(select(MpAccount.citizen_id)).one() is not None
+
+
+def test_the_verification_period_is_whole_months_from_the_setting(api: ApiClient) -> None:
+    """CARD_VERIFICATION_RETENTION_MONTHS=1: a record of two months ago goes, one of this month stays."""
+    token = api.bound_citizen("o-holder")
+    metro = api.partner(("transit",))
+    assert api.verify(metro, api.code(token)).json["accepted"] is True
+    api.app.config["CARD_VERIFICATION_RETENTION_MONTHS"] = 1
+    api.clock.advance(20 * DAY)
+    assert cli(api, "audit", "seal").exit_code == 0
+    deleted = _run(api)  # its month is this one or the last whole one
+    assert (deleted["verification_partitions"], deleted["verifications"]) == (0, 0) and _count(api, Verification) == 1
+    api.clock.advance(45 * DAY)
+    deleted = _run(api)
+    assert deleted["verification_partitions"] + deleted["verifications"] >= 1 and _count(api, Verification) == 0

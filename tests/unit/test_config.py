@@ -113,6 +113,8 @@ def test_production_refuses_what_cannot_run_a_city(name: str, value: str, messag
     ({"CARD_ENV": "Production"}, "CARD_ENV must be development or production"),
     ({"CARD_ENV": "prod"}, "CARD_ENV must be development or production"),
     ({"CARD_TOKEN_TTL": "99999999999999999"}, "CARD_TOKEN_TTL must be a whole number from 1"),
+    ({"CARD_VERIFICATION_RETENTION_MONTHS": "0"}, "CARD_VERIFICATION_RETENTION_MONTHS must be a whole number from 1"),
+    ({"CARD_VERIFICATION_RETENTION_MONTHS": "3y"}, "CARD_VERIFICATION_RETENTION_MONTHS must be a whole number from 1"),
     ({"CARD_CONCESSION_AGES": "senior:60,disabled:30"}, "reserved or repeated"),
     ({"CARD_CONCESSION_AGES": "senior:60,senior:70"}, "reserved or repeated"),
     ({"CARD_CONCESSION_AGES": "senior:200"}, "ages 1-150"),
@@ -255,3 +257,9 @@ def test_logs_are_json_in_production_and_text_in_development() -> None:
     assert load_config({**STRONG, "CARD_LOG_FORMAT": "text"})["CARD_LOG_FORMAT"] == "text"
     with pytest.raises(ConfigError, match="CARD_LOG_FORMAT must be json or text"):
         load_config({"CARD_LOG_FORMAT": "xml"})
+
+
+def test_verification_records_are_kept_36_months_unless_set() -> None:
+    """The retention table of docs/operations.md: 3 years."""
+    assert load_config({})["CARD_VERIFICATION_RETENTION_MONTHS"] == 36
+    assert load_config({"CARD_VERIFICATION_RETENTION_MONTHS": "60"})["CARD_VERIFICATION_RETENTION_MONTHS"] == 60
