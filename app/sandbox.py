@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from sqlalchemy import select
+
 from app.card.binding import bind
 from app.identity.auth import account_for_token, login_wechat, revoke_token
+from app.identity.models import Citizen
+from app.identity.people import id_index
 from app.identity.roster import import_roster
 from app.integrations.identity import PlatformIdentity
 from app.partners.partners import create_partner
 from app.partners.terminals import register_terminals
+from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.store import Store
 from app.runtime import Runtime
@@ -63,6 +68,16 @@ def resident(number: int) -> Resident:
     return found[0]
 
 
+def require_seeded(rt: Runtime, person: Resident) -> None:
+    """409 ``sandbox_not_seeded`` unless test resident ``person`` is on the roster: checked before
+    anything counts a binding attempt (a bind against an empty roster would use the resident's
+    attempts up and lock it). ``citizencard sandbox seed`` (or ``sandbox up``) puts them there."""
+    index = id_index(rt, person.id_number)
+    if db.session.scalar(select(Citizen.id).where(Citizen.id_number_index == index)) is None:
+        raise AppError("sandbox_not_seeded", 409, "the test residents are not on the roster: run "
+                       "`citizencard sandbox seed` (or start with `citizencard sandbox up`)")
+
+
 def seed(rt: Runtime) -> None:
     """Put the test residents on the roster (idempotent). ``citizencard sandbox up`` runs it."""
     import_roster(rt, io.StringIO(_roster_text()))
@@ -89,7 +104,7 @@ def _mac(key: bytes, text: str) -> str:
 def login_code(rt: Runtime, number: int) -> str:
     """A WeChat login code for test resident ``number``, as ``wx.login()`` would give: send it to
     ``POST /api/mp/v1/auth/wechat``. Single-use, valid :data:`LOGIN_CODE_SECONDS`."""
-    resident(number)
+    require_seeded(rt, resident(number))
     text = f"sbx.{number}.{int(rt.clock.time())}.{secrets.token_hex(6)}"
     return f"{text}.{_mac(rt.config['SECRET_KEY'].encode(), text)}"
 
@@ -98,6 +113,7 @@ def ecard_code(rt: Runtime, number: int) -> IssuedCode:
     """A valid e-card code (DGC1) of test resident ``number``'s card, as the mini-program shows it:
     logs the resident's sandbox account in, binds it on first use, issues one code."""
     person = resident(number)
+    require_seeded(rt, person)
     token = login_wechat(rt, login_code(rt, number)).token
     try:
         if account_for_token(rt, token).citizen_id is None:

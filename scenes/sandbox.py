@@ -79,7 +79,8 @@ def get_sandbox_residents() -> Any:
 @blp.route("/login-codes", methods=["POST"])
 @blp.arguments(ResidentRequestSchema)
 @blp.response(200, LoginCodeSchema)
-@error_responses(blp, {404: "resident_unknown", 422: "validation_error"})
+@error_responses(blp, {404: "resident_unknown", 409: "sandbox_not_seeded: run `citizencard sandbox seed`",
+                       422: "validation_error"})
 def post_sandbox_login_code(args: dict[str, Any]) -> Any:
     """A WeChat login code (as ``wx.login()`` gives) for test resident ``resident``."""
     return {"code": sandbox.login_code(runtime(), args["resident"])}
@@ -88,7 +89,9 @@ def post_sandbox_login_code(args: dict[str, Any]) -> Any:
 @blp.route("/e-card-codes", methods=["POST"])
 @blp.arguments(ResidentRequestSchema)
 @blp.response(200, EcardCodeSchema)
-@error_responses(blp, {404: "resident_unknown", 422: "validation_error", 429: "too_many_codes"})
+@error_responses(blp, {404: "resident_unknown", 409: "sandbox_not_seeded: run `citizencard sandbox seed`",
+                       422: "validation_error", 429: "too_many_codes"})
 def post_sandbox_ecard_code(args: dict[str, Any]) -> Any:
     """A valid e-card code of test resident ``resident``'s card (bound on first use)."""
     return sandbox.ecard_code(runtime(), args["resident"])
+

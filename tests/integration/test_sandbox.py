@@ -1,6 +1,6 @@
 """Issue 20 item 2: the sandbox (CARD_SANDBOX=1) gives a test partner, a login code and a valid
 e-card code over plain HTTP, with no WeChat; production refuses to start with it; without it the
-endpoints do not exist. (Through gunicorn with curl alone: tests/e2e/test_sandbox_curl.py.)"""
+endpoints do not exist. (Through gunicorn with curl alone: tests/e2e/test_sandbox_clients.py.)"""
 from __future__ import annotations
 
 import json
@@ -26,6 +26,26 @@ def sandbox_api(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenCloc
         sandbox.seed(app.extensions[EXTENSION_KEY])
     yield ApiClient(app, wechat, clock)
     dispose(app)
+
+
+@pytest.fixture(params=BACKENDS)
+def unseeded_api(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[ApiClient]:
+    app = make_app(request.param, request, tmp_path, clock, wechat, CARD_SANDBOX=True)
+    yield ApiClient(app, wechat, clock)
+    dispose(app)
+
+
+def test_without_seed_the_sandbox_says_so_and_counts_no_attempt(unseeded_api: ApiClient) -> None:
+    """A server started without `citizencard sandbox seed`: a clear 409, not identity_mismatch and a lock."""
+    client = unseeded_api.client
+    for _ in range(6):  # more than the binding attempts before a lock
+        for path in ("/api/sandbox/v1/e-card-codes", "/api/sandbox/v1/login-codes"):
+            answer = client.post(path, json={"resident": 1})
+            assert (answer.status_code, answer.json["error"]["code"]) == (409, "sandbox_not_seeded"), answer.json
+            assert "citizencard sandbox seed" in answer.json["error"]["message"]
+    with unseeded_api.app.app_context():
+        sandbox.seed(unseeded_api.app.extensions[EXTENSION_KEY])
+    assert client.post("/api/sandbox/v1/e-card-codes", json={"resident": 1}).status_code == 200  # no attempt was used up
 
 
 def test_production_refuses_the_sandbox() -> None:
@@ -72,3 +92,4 @@ def test_a_login_code_logs_a_test_resident_in_once(sandbox_api: ApiClient) -> No
         assert (refused.status_code, refused.json["error"]["code"]) == (401, "login_code_invalid")
     unknown = client.post("/api/sandbox/v1/login-codes", data=json.dumps({"resident": 99}), content_type="application/json")
     assert (unknown.status_code, unknown.json["error"]["code"]) == (404, "resident_unknown")
+
