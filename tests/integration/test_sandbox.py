@@ -93,3 +93,29 @@ def test_a_login_code_logs_a_test_resident_in_once(sandbox_api: ApiClient) -> No
     unknown = client.post("/api/sandbox/v1/login-codes", data=json.dumps({"resident": 99}), content_type="application/json")
     assert (unknown.status_code, unknown.json["error"]["code"]) == (404, "resident_unknown")
 
+
+def test_the_sandbox_face_check_binds_at_real_person_without_wechat(sandbox_api: ApiClient) -> None:
+    """The sandbox's WeChat face check (not CARD_WECHAT_API_BASE): a test token binds resident 3 at
+    real_person once; forged, failed, or another resident's tokens are refused as WeChat's would be."""
+    client = sandbox_api.client
+    person = {key: client.get("/api/sandbox/v1/residents").json[2][key] for key in ("name", "id_number", "phone")}
+    token = client.post("/api/mp/v1/auth/wechat",
+                        json={"code": client.post("/api/sandbox/v1/login-codes", json={"resident": 3}).json["code"]}).json["token"]
+
+    def bind_with(verify_result: str) -> Any:
+        return sandbox_api.bind(token, {**person, "real_person_token": verify_result})
+
+    failed = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3, "passed": False}).json["verify_result"]
+    other = client.post("/api/sandbox/v1/real-person-results", json={"resident": 4}).json["verify_result"]
+    good = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3}).json["verify_result"]
+    assert bind_with(failed).json["error"]["code"] == "real_person_failed"
+    assert bind_with(other).json["error"]["code"] == "real_person_invalid"
+    assert bind_with(good[:-2] + ("AA" if good[-2:] != "AA" else "BB")).json["error"]["code"] == "real_person_invalid"
+    bound = bind_with(good)
+    assert bound.status_code == 200 and bound.json["assurance"] == "real_person", bound.json
+    sandbox_api.clock.advance(301)
+    late = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3}).json["verify_result"]
+    sandbox_api.clock.advance(301)
+    reset = client.post("/api/mp/v1/card/password/reset", headers=sandbox_api.bearer(token),
+                        json={"password": "739146", "real_person_token": late})
+    assert (reset.status_code, reset.json["error"]["code"]) == (422, "real_person_invalid")  # expired
