@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from app.platform.crypto import shown_key_id
+from app.platform.crypto import Keyring, KeyringError, shown_key_id
 
 # Published development values. They are in the source code, so production refuses them.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (published on purpose; production refuses it)
@@ -150,14 +150,37 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_SANDBOX": problems.check(_sandbox, env, production),
     }
     if production:
+        _refuse_placeholders(env, problems)
         _refuse_weak_secrets(config, problems)
     else:
         _fill_dev_defaults(config)
     if config["CARD_BLIND_INDEX_KEY"]:
         problems.check(_check_base64_key, config["CARD_BLIND_INDEX_KEY"])
     problems.check(_check_audit_keys, config["CARD_AUDIT_KEYS"], production)
+    if config["CARD_DATA_KEYS"]:
+        problems.check(_check_data_keys, config["CARD_DATA_KEYS"])
     problems.raise_any()
     return config
+
+
+PLACEHOLDER = "CHANGE-ME"  # deploy/citizencard.env.example's mark for a value the operator must set
+
+
+def _refuse_placeholders(env: Mapping[str, str], problems: _Problems) -> None:
+    """Production: every setting (CARD_*, DATABASE_URL, REDIS_URL) still holding the example file's
+    ``CHANGE-ME`` placeholder, in any case and anywhere in the value (a URL's password), is named."""
+    for name in sorted(env):
+        if (name.startswith("CARD_") or name in ("DATABASE_URL", "REDIS_URL")) and PLACEHOLDER.casefold() in env[name].casefold():
+            problems.add(f"production mode: {name} still holds the placeholder {PLACEHOLDER} of "
+                         "deploy/citizencard.env.example: set a real value")
+
+
+def _check_data_keys(value: str) -> None:
+    """CARD_DATA_KEYS: a list the keyring can read (checked here, so it is named with the rest)."""
+    try:
+        Keyring.from_setting(value)
+    except KeyringError as exc:
+        raise ConfigError(f"CARD_DATA_KEYS: {exc}") from None
 
 
 def _sandbox(env: Mapping[str, str], production: bool) -> bool:

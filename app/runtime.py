@@ -67,8 +67,7 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
         wechat=_wechat(config, store, clock),
         alipay=alipay,
-        wechat_face=WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
-        if "wechat" in providers else None,
+        wechat_face=_wechat_face(config, clock) if "wechat" in providers else None,
         alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
         sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
@@ -81,6 +80,15 @@ def _wechat(config: Any, store: Store, clock: Clock) -> WeChatLogin:
 
         return SandboxWeChat(config["SECRET_KEY"], store, clock)  # type: ignore[return-value]
     return WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
+
+
+def _wechat_face(config: Any, clock: Clock) -> WeChatFaceVerifier:
+    """WeChat's face check; in the sandbox (CARD_SANDBOX), the sandbox's own (app.sandbox)."""
+    if config.get("CARD_SANDBOX"):
+        from app.sandbox import SandboxFaceVerifier  # imports the services, which import this module
+
+        return SandboxFaceVerifier(config["SECRET_KEY"], clock)  # type: ignore[return-value]
+    return WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
 
 
 def _alipay(config: Any) -> AlipayLogin | None:

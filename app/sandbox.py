@@ -20,12 +20,18 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from sqlalchemy import select
+
 from app.card.binding import bind
 from app.identity.auth import account_for_token, login_wechat, revoke_token
+from app.identity.models import Citizen
+from app.identity.people import id_index
 from app.identity.roster import import_roster
 from app.integrations.identity import PlatformIdentity
+from app.integrations.wechat_face import FaceResult
 from app.partners.partners import create_partner
 from app.partners.terminals import register_terminals
+from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.store import Store
 from app.runtime import Runtime
@@ -63,6 +69,16 @@ def resident(number: int) -> Resident:
     return found[0]
 
 
+def require_seeded(rt: Runtime, person: Resident) -> None:
+    """409 ``sandbox_not_seeded`` unless test resident ``person`` is on the roster: checked before
+    anything counts a binding attempt (a bind against an empty roster would use the resident's
+    attempts up and lock it). ``citizencard sandbox seed`` (or ``sandbox up``) puts them there."""
+    index = id_index(rt, person.id_number)
+    if db.session.scalar(select(Citizen.id).where(Citizen.id_number_index == index)) is None:
+        raise AppError("sandbox_not_seeded", 409, "the test residents are not on the roster: run "
+                       "`citizencard sandbox seed` (or start with `citizencard sandbox up`)")
+
+
 def seed(rt: Runtime) -> None:
     """Put the test residents on the roster (idempotent). ``citizencard sandbox up`` runs it."""
     import_roster(rt, io.StringIO(_roster_text()))
@@ -82,6 +98,10 @@ def _openid(number: int) -> str:
     return f"sandbox-resident-{number}"
 
 
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def _mac(key: bytes, text: str) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, text.encode(), hashlib.sha256).digest()[:12]).decode()
 
@@ -89,7 +109,7 @@ def _mac(key: bytes, text: str) -> str:
 def login_code(rt: Runtime, number: int) -> str:
     """A WeChat login code for test resident ``number``, as ``wx.login()`` would give: send it to
     ``POST /api/mp/v1/auth/wechat``. Single-use, valid :data:`LOGIN_CODE_SECONDS`."""
-    resident(number)
+    require_seeded(rt, resident(number))
     text = f"sbx.{number}.{int(rt.clock.time())}.{secrets.token_hex(6)}"
     return f"{text}.{_mac(rt.config['SECRET_KEY'].encode(), text)}"
 
@@ -98,6 +118,7 @@ def ecard_code(rt: Runtime, number: int) -> IssuedCode:
     """A valid e-card code (DGC1) of test resident ``number``'s card, as the mini-program shows it:
     logs the resident's sandbox account in, binds it on first use, issues one code."""
     person = resident(number)
+    require_seeded(rt, person)
     token = login_wechat(rt, login_code(rt, number)).token
     try:
         if account_for_token(rt, token).citizen_id is None:
@@ -109,6 +130,46 @@ def ecard_code(rt: Runtime, number: int) -> IssuedCode:
         return issue_code(rt, token)
     finally:
         revoke_token(rt, token)
+
+
+FACE_RESULT_SECONDS = 300
+FACE_FAILED = 10004  # WeChat's identify_ret for a face that does not match
+
+
+def face_result(rt: Runtime, number: int, passed: bool = True) -> str:
+    """A WeChat ``verifyResult`` for test resident ``number``, as ``wx.startFacialRecognitionVerify``
+    would give after the face check (``passed=False``: a face that did not match, identify_ret
+    10004). Bring it to the endpoints that ask for a real-person check (``real_person_token``);
+    :class:`SandboxFaceVerifier` checks it server-side as WeChat's getinfo would. Valid
+    :data:`FACE_RESULT_SECONDS`; single-use as the real ones (app.identity.real_person)."""
+    require_seeded(rt, resident(number))
+    text = f"sbxface.{number}.{int(rt.clock.time())}.{int(passed)}.{secrets.token_hex(6)}"
+    return f"{text}.{_mac(rt.config['SECRET_KEY'].encode(), text)}"
+
+
+class SandboxFaceVerifier:
+    """The WeChat face check of the sandbox: getinfo for :func:`face_result`'s tokens only, so
+    government and finance scenes, evictions and password resets can be tried without WeChat."""
+
+    def __init__(self, secret_key: str, clock: Any) -> None:
+        self._key, self._clock = secret_key.encode(), clock
+
+    def result(self, verify_result: str) -> FaceResult:
+        """What the test token stands for: the resident's sandbox openid and the MD5s of their ID
+        number and name, at the token's time; 422 ``real_person_invalid`` for a forged or expired
+        token (as WeChat's errcode for an unknown one)."""
+        text, _, mac = verify_result.rpartition(".")
+        parts = text.split(".")
+        valid = (len(parts) == 5 and parts[0] == "sbxface" and parts[1].isdigit() and parts[2].isdigit()
+                 and parts[3] in ("0", "1") and hmac.compare_digest(mac, _mac(self._key, text))
+                 and 0 <= self._clock.time() - int(parts[2]) <= FACE_RESULT_SECONDS)
+        if not valid:
+            raise AppError("real_person_invalid", 422, "the real-person check result is unknown or expired",
+                           {"platform": "wechat"})
+        if parts[3] == "0":
+            return FaceResult(FACE_FAILED, "", "", "", 0)
+        person = resident(int(parts[1]))
+        return FaceResult(0, _openid(person.number), _md5(person.id_number.upper()), _md5(person.name), int(parts[2]))
 
 
 class SandboxWeChat:

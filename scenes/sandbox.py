@@ -45,6 +45,15 @@ class ResidentSchema(ma.Schema):
     insured = ma.fields.Boolean(required=True)
 
 
+class FaceResultRequestSchema(ResidentRequestSchema):
+    passed = ma.fields.Boolean(load_default=True, metadata={"description": "false: a face that did not match"})
+
+
+class FaceResultSchema(ma.Schema):
+    verify_result = ma.fields.String(required=True, metadata={
+        "description": "As wx.startFacialRecognitionVerify's verifyResult: send it as real_person_token; single-use, 5 minutes"})
+
+
 class LoginCodeSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "For POST /api/mp/v1/auth/wechat; single-use, 5 minutes"})
 
@@ -79,7 +88,8 @@ def get_sandbox_residents() -> Any:
 @blp.route("/login-codes", methods=["POST"])
 @blp.arguments(ResidentRequestSchema)
 @blp.response(200, LoginCodeSchema)
-@error_responses(blp, {404: "resident_unknown", 422: "validation_error"})
+@error_responses(blp, {404: "resident_unknown", 409: "sandbox_not_seeded: run `citizencard sandbox seed`",
+                       422: "validation_error"})
 def post_sandbox_login_code(args: dict[str, Any]) -> Any:
     """A WeChat login code (as ``wx.login()`` gives) for test resident ``resident``."""
     return {"code": sandbox.login_code(runtime(), args["resident"])}
@@ -88,7 +98,20 @@ def post_sandbox_login_code(args: dict[str, Any]) -> Any:
 @blp.route("/e-card-codes", methods=["POST"])
 @blp.arguments(ResidentRequestSchema)
 @blp.response(200, EcardCodeSchema)
-@error_responses(blp, {404: "resident_unknown", 422: "validation_error", 429: "too_many_codes"})
+@error_responses(blp, {404: "resident_unknown", 409: "sandbox_not_seeded: run `citizencard sandbox seed`",
+                       422: "validation_error", 429: "too_many_codes"})
 def post_sandbox_ecard_code(args: dict[str, Any]) -> Any:
     """A valid e-card code of test resident ``resident``'s card (bound on first use)."""
     return sandbox.ecard_code(runtime(), args["resident"])
+
+
+@blp.route("/real-person-results", methods=["POST"])
+@blp.arguments(FaceResultRequestSchema)
+@blp.response(200, FaceResultSchema)
+@error_responses(blp, {404: "resident_unknown", 409: "sandbox_not_seeded: run `citizencard sandbox seed`",
+                       422: "validation_error"})
+def post_sandbox_face_result(args: dict[str, Any]) -> Any:
+    """A WeChat face check result (``verifyResult``) for test resident ``resident``, to use where a
+    real-person check is asked for (government and finance scenes, evictions, password resets):
+    the sandbox's WeChat face check knows it, and binds it to that resident's sandbox account."""
+    return {"verify_result": sandbox.face_result(runtime(), args["resident"], args["passed"])}

@@ -13,12 +13,16 @@ is checked here, once, before any service sees it:
   Path parameters are documented with :data:`SINGLE_LINE_PATTERN` (:func:`path_parameter_schema`).
 
 Control characters are C0 (U+0000-U+001F), DEL and C1 (U+007F-U+009F); multi-line text may keep
-line feed, carriage return and tab. Instants (dates and times) have their own check:
+line feed, carriage return and tab. Invisible format characters (Unicode category Cf of the Basic
+Multilingual Plane: U+202E reverses the text shown after it, U+200B hides inside a name) are
+refused the same way: a name with one is not a different name, and a complaint with one would
+show reversed in the console. Instants (dates and times) have their own check:
 :class:`Instant` (``app.platform.cursor.checked_instant``).
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +33,36 @@ from flask_smorest.spec.plugins import unicodeconverter2paramschema
 from app.platform.cursor import EARLIEST, LATEST, checked_instant
 from app.platform.errors import AppError
 
-_SINGLE_LINE = re.compile("[\x00-\x1f\x7f-\x9f]")
-_MULTI_LINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+def _format_ranges() -> list[tuple[int, int]]:
+    """The Basic Multilingual Plane's format characters (Unicode category Cf: U+00AD, U+200B-U+200F,
+    U+202A-U+202E, U+2060-U+206F, U+FEFF ...), as ranges of code points."""
+    ranges: list[tuple[int, int]] = []
+    for point in range(0x10000):
+        if unicodedata.category(chr(point)) == "Cf":
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+    return ranges
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    """Ranges as the inside of a character class, ``\\uXXXX`` escapes: both Python's re and ECMA 262 read them."""
+    return "".join(f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+_CONTROL = [(0x00, 0x1F), (0x7F, 0x9F)]
+_CONTROL_BUT_LINES = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F)]
+_SINGLE_LINE_CLASS = _ranges(_CONTROL + _format_ranges())
+_MULTI_LINE_CLASS = _ranges(_CONTROL_BUT_LINES + _format_ranges())
+_SINGLE_LINE = re.compile(f"[{_SINGLE_LINE_CLASS}]")
+_MULTI_LINE = re.compile(f"[{_MULTI_LINE_CLASS}]")
 # The same rules for the document (ECMA 262, as JSON Schema reads a pattern).
-SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
-SINGLE_LINE_MESSAGE = "control characters are not allowed"
-MULTI_LINE_MESSAGE = "control characters are not allowed (line breaks and tabs are)"
+SINGLE_LINE_PATTERN = f"^[^{_SINGLE_LINE_CLASS}]*$"
+MULTI_LINE_PATTERN = f"^[^{_MULTI_LINE_CLASS}]*$"
+SINGLE_LINE_MESSAGE = "control and invisible format characters (e.g. U+202E, U+200B) are not allowed"
+MULTI_LINE_MESSAGE = "control and invisible format characters are not allowed (line breaks and tabs are)"
 FORM_FIELDS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

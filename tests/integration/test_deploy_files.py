@@ -155,6 +155,14 @@ class _Echo(BaseHTTPRequestHandler):
         pass
 
 
+def _assert_envelope(response: requests.Response, status: int, code: str) -> None:
+    """nginx's own answer is JSON in the app's one error envelope (docs/partner-api.md, "Errors")."""
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code and body["error"]["message"], body
+
+
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # our self-signed certificate
 def test_the_nginx_site_in_front_of_the_app(nginx_dir: Path) -> None:
     nginx = _tool("nginx")
@@ -183,7 +191,17 @@ def test_the_nginx_site_in_front_of_the_app(nginx_dir: Path) -> None:
         posted = requests.post(f"{base}/api/x", data=b"x" * 60_000, verify=False, timeout=10)  # noqa: S501
         assert posted.json()["length"] == 60_000
         too_large = requests.post(f"{base}/api/x", data=b"x" * 70_000, verify=False, timeout=10)  # noqa: S501
-        assert too_large.status_code == 413
+        _assert_envelope(too_large, 413, "payload_too_large")
+        batch = requests.post(f"{base}/api/partner/v1/offline/records", data=b"x" * 160_000, verify=False, timeout=10)  # noqa: S501
+        assert batch.json()["length"] == 160_000  # the offline-gate upload's own 512 KiB limit (docs/partner-api.md)
+        assert "strict-transport-security" in {name.lower() for name in batch.headers}
+        over = requests.post(f"{base}/api/partner/v1/offline/records", data=b"x" * 530_000, verify=False, timeout=10)  # noqa: S501
+        _assert_envelope(over, 413, "payload_too_large")
+        upstream.shutdown()
+        upstream.server_close()
+        down = requests.get(f"{base}/api/partner/v1/anything", verify=False, timeout=30)  # noqa: S501
+        _assert_envelope(down, down.status_code, "service_unavailable")
+        assert down.status_code in (502, 503) and down.headers["Retry-After"] == "1"
     finally:
         subprocess.run([nginx, "-p", str(nginx_dir), "-c", str(conf), "-s", "stop"], capture_output=True, timeout=60)
         upstream.shutdown()

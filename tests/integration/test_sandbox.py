@@ -1,6 +1,6 @@
 """Issue 20 item 2: the sandbox (CARD_SANDBOX=1) gives a test partner, a login code and a valid
 e-card code over plain HTTP, with no WeChat; production refuses to start with it; without it the
-endpoints do not exist. (Through gunicorn with curl alone: tests/e2e/test_sandbox_curl.py.)"""
+endpoints do not exist. (Through gunicorn with curl alone: tests/e2e/test_sandbox_clients.py.)"""
 from __future__ import annotations
 
 import json
@@ -26,6 +26,26 @@ def sandbox_api(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenCloc
         sandbox.seed(app.extensions[EXTENSION_KEY])
     yield ApiClient(app, wechat, clock)
     dispose(app)
+
+
+@pytest.fixture(params=BACKENDS)
+def unseeded_api(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[ApiClient]:
+    app = make_app(request.param, request, tmp_path, clock, wechat, CARD_SANDBOX=True)
+    yield ApiClient(app, wechat, clock)
+    dispose(app)
+
+
+def test_without_seed_the_sandbox_says_so_and_counts_no_attempt(unseeded_api: ApiClient) -> None:
+    """A server started without `citizencard sandbox seed`: a clear 409, not identity_mismatch and a lock."""
+    client = unseeded_api.client
+    for _ in range(6):  # more than the binding attempts before a lock
+        for path in ("/api/sandbox/v1/e-card-codes", "/api/sandbox/v1/login-codes"):
+            answer = client.post(path, json={"resident": 1})
+            assert (answer.status_code, answer.json["error"]["code"]) == (409, "sandbox_not_seeded"), answer.json
+            assert "citizencard sandbox seed" in answer.json["error"]["message"]
+    with unseeded_api.app.app_context():
+        sandbox.seed(unseeded_api.app.extensions[EXTENSION_KEY])
+    assert client.post("/api/sandbox/v1/e-card-codes", json={"resident": 1}).status_code == 200  # no attempt was used up
 
 
 def test_production_refuses_the_sandbox() -> None:
@@ -72,3 +92,30 @@ def test_a_login_code_logs_a_test_resident_in_once(sandbox_api: ApiClient) -> No
         assert (refused.status_code, refused.json["error"]["code"]) == (401, "login_code_invalid")
     unknown = client.post("/api/sandbox/v1/login-codes", data=json.dumps({"resident": 99}), content_type="application/json")
     assert (unknown.status_code, unknown.json["error"]["code"]) == (404, "resident_unknown")
+
+
+def test_the_sandbox_face_check_binds_at_real_person_without_wechat(sandbox_api: ApiClient) -> None:
+    """The sandbox's WeChat face check (not CARD_WECHAT_API_BASE): a test token binds resident 3 at
+    real_person once; forged, failed, or another resident's tokens are refused as WeChat's would be."""
+    client = sandbox_api.client
+    person = {key: client.get("/api/sandbox/v1/residents").json[2][key] for key in ("name", "id_number", "phone")}
+    token = client.post("/api/mp/v1/auth/wechat",
+                        json={"code": client.post("/api/sandbox/v1/login-codes", json={"resident": 3}).json["code"]}).json["token"]
+
+    def bind_with(verify_result: str) -> Any:
+        return sandbox_api.bind(token, {**person, "real_person_token": verify_result})
+
+    failed = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3, "passed": False}).json["verify_result"]
+    other = client.post("/api/sandbox/v1/real-person-results", json={"resident": 4}).json["verify_result"]
+    good = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3}).json["verify_result"]
+    assert bind_with(failed).json["error"]["code"] == "real_person_failed"
+    assert bind_with(other).json["error"]["code"] == "real_person_invalid"
+    assert bind_with(good[:-2] + ("AA" if good[-2:] != "AA" else "BB")).json["error"]["code"] == "real_person_invalid"
+    bound = bind_with(good)
+    assert bound.status_code == 200 and bound.json["assurance"] == "real_person", bound.json
+    sandbox_api.clock.advance(301)
+    late = client.post("/api/sandbox/v1/real-person-results", json={"resident": 3}).json["verify_result"]
+    sandbox_api.clock.advance(301)
+    reset = client.post("/api/mp/v1/card/password/reset", headers=sandbox_api.bearer(token),
+                        json={"password": "739146", "real_person_token": late})
+    assert (reset.status_code, reset.json["error"]["code"]) == (422, "real_person_invalid")  # expired

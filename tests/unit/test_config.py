@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import os
+from pathlib import Path
 
 import pytest
 
@@ -263,3 +264,27 @@ def test_verification_records_are_kept_36_months_unless_set() -> None:
     """The retention table of docs/operations.md: 3 years."""
     assert load_config({})["CARD_VERIFICATION_RETENTION_MONTHS"] == 36
     assert load_config({"CARD_VERIFICATION_RETENTION_MONTHS": "60"})["CARD_VERIFICATION_RETENTION_MONTHS"] == 60
+
+
+def _example_env() -> dict[str, str]:
+    """deploy/citizencard.env.example's settings, as an operator who copied it without editing has them."""
+    text = (Path(__file__).resolve().parents[2] / "deploy/citizencard.env.example").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#") and "=" in line)
+
+
+def test_production_names_every_change_me_placeholder_of_the_example_in_one_run() -> None:
+    """The example's CHANGE-ME values (the WeChat AppID, secret and template too, the database URL's
+    password, CARD_DATA_KEYS, which the keyring used to refuse only on a second run) in one refusal."""
+    env = {**_example_env(), "CARD_ENV": "production"}
+    placeholders = sorted(name for name, value in env.items() if "CHANGE-ME" in value)
+    assert {"CARD_WECHAT_APPID", "CARD_WECHAT_SECRET", "CARD_WECHAT_BENEFIT_TEMPLATE", "CARD_DATA_KEYS"} <= set(placeholders)
+    with pytest.raises(ConfigError) as refused:
+        load_config(env)
+    named = [name for name in placeholders if any(p.startswith(f"production mode: {name} still holds the placeholder")
+                                                   for p in refused.value.problems)]
+    assert named == placeholders, refused.value.problems
+    assert any(p.startswith("CARD_DATA_KEYS: ") for p in refused.value.problems), refused.value.problems  # the keyring's own reason
+
+
+def test_a_placeholder_in_development_is_left_to_the_developer() -> None:
+    assert load_config({"CARD_WECHAT_APPID": "CHANGE-ME"})["CARD_WECHAT_APPID"] == "CHANGE-ME"
