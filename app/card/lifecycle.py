@@ -310,7 +310,7 @@ def move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str
 def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str | None) -> tuple[SeedGrant, Card]:
     card = bound_card(account)
     refuse_cancelled(card)
-    old = active_device(card)
+    old = active_device(card, account.platform)
     if old.installation_id == installation_id:
         raise AppError("same_device", 409, "the e-card is already on this device")
     device = replace_device(rt, old, installation_id)
