@@ -114,11 +114,11 @@ def apps_of_card(card_id: int) -> dict[str, str]:
     """Which app each of the card's devices (ever) served, by the first part of an accepted
     record's ``use_key``: a DGC1 pseudonym, or ``dgc2:<serial hex>`` of an offline certificate
     (issue 17 item 3: each app has its own device and pseudonym, so the record names the app)."""
-    apps = dict(db.session.execute(select(Device.pseudonym, Device.platform).where(Device.card_id == card_id)).tuples().all())
+    devices = db.session.execute(select(Device.pseudonym, Device.platform).where(Device.card_id == card_id)).all()
     certificates = db.session.execute(select(OfflineCertificate.serial, Device.platform)
                                       .join(Device, Device.id == OfflineCertificate.device_id)
-                                      .where(OfflineCertificate.card_id == card_id)).tuples().all()
-    return apps | {f"dgc2:{serial}": platform for serial, platform in certificates}
+                                      .where(OfflineCertificate.card_id == card_id)).all()
+    return {row.pseudonym: row.platform for row in devices} | {f"dgc2:{row.serial}": row.platform for row in certificates}
 
 
 def app_of_use(use_key: str | None, apps: dict[str, str]) -> str | None:
