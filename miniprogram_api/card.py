@@ -120,6 +120,8 @@ class HistoryItemSchema(ma.Schema):
     accepted = ma.fields.Boolean(required=True)
     reason = ma.fields.String(required=True, allow_none=True)
     disclosed = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "The fields the partner was shown"})
+    app = ma.fields.String(required=True, allow_none=True, validate=ma.validate.OneOf(["wechat", "alipay"]), metadata={
+        "description": "The app (wechat or alipay) whose e-card showed the accepted code; null for a refused code or a physical-card read"})
 
 
 class HistoryPageSchema(ma.Schema):

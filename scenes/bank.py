@@ -9,7 +9,7 @@ from typing import Any
 import marshmallow as ma
 from flask import g
 
-from app.card.bank_reports import BANK_EVENTS, applications, report
+from app.card.bank_reports import BANK_EVENTS, CHANNELS, applications, report
 from app.card.pin_checks import check_pin
 from app.partners.partners import require_role
 from app.platform.city_time import CityDateTime
@@ -32,6 +32,12 @@ class ApplicationsQuerySchema(ma.Schema):
     limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, 500))
 
 
+class FeeDecisionSchema(ma.Schema):
+    rule = ma.fields.String(required=True, metadata={"description": "first_card, technology_upgrade or replacement (M-24)"})
+    fee_fen = ma.fields.Integer(required=True, metadata={"description": "What to charge, integer fen"})
+    payer = ma.fields.String(required=True, metadata={"description": "citizen, or bank (the bank bears the cost)"})
+
+
 class ApplicationSchema(ma.Schema):
     application_id = ma.fields.String(required=True)
     card_number = ma.fields.String(required=True, metadata={"description": "Written to the chip"})
@@ -41,6 +47,7 @@ class ApplicationSchema(ma.Schema):
     serial_number = ma.fields.String(required=True, allow_none=True)
     replaces_serial_number = ma.fields.String(required=True, allow_none=True, metadata={"description": "The card it replaces, if any"})
     applied_at = CityDateTime(required=True)
+    fee = ma.fields.Nested(FeeDecisionSchema, required=True, metadata={"description": "The fee the city decided (M-24): charge this"})
 
 
 class ApplicationsSchema(ma.Schema):
@@ -51,8 +58,16 @@ class CardReportRequestSchema(ma.Schema):
     request_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
         "description": "The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice",
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
-    application_id = Text(required=True, validate=ma.validate.Length(1, 32))
+    application_id = Text(load_default=None, validate=ma.validate.Length(1, 32), metadata={
+        "description": "The physical card reported on (every event but counter_application)"})
     event = ma.fields.String(required=True, validate=ma.validate.OneOf(BANK_EVENTS))
+    channel = ma.fields.String(load_default=None, validate=ma.validate.OneOf(CHANNELS), metadata={
+        "description": "loss_reported: where the holder reported the loss (the bank's counter or its hotline)"})
+    accepted_fee_fen = ma.fields.Integer(load_default=None, strict=True, validate=ma.validate.Range(0, 10_000_000), metadata={
+        "description": "replacement, counter_application: the fee (integer fen) shown to the resident; "
+                       "409 fee_not_accepted with the city's decision when it differs"})
+    id_number = Text(load_default=None, load_only=True, validate=ma.validate.Length(1, 32), metadata={
+        "description": "counter_application: the resident's ID number (GB 11643-1999) from the document checked at the counter"})
     serial_number = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"[A-Za-z0-9]{6,32}\Z"), metadata={
         "description": "produced: the card's serial number (6-32 of A-Za-z0-9)", "pattern": "^[A-Za-z0-9]{6,32}$"})
     issued_on = ma.fields.Date(load_default=None, metadata={"description": "issued: the issue date (default: today, Asia/Shanghai)"})
@@ -63,9 +78,13 @@ class CardReportRequestSchema(ma.Schema):
 
 class CardReportSchema(ma.Schema):
     request_id = ma.fields.String(required=True)
-    application_id = ma.fields.String(required=True)
+    application_id = ma.fields.String(required=True, metadata={
+        "description": "The card reported on; for replacement and counter_application the new application"})
     event = ma.fields.String(required=True)
     state = ma.fields.String(required=True, metadata={"description": "The physical card's state after the report"})
+    fee = ma.fields.Nested(FeeDecisionSchema, allow_none=True, metadata={
+        "description": "replacement, counter_application: the city's fee decision for the new card"})
+    replaces_application_id = ma.fields.String(allow_none=True, metadata={"description": "replacement: the card replaced"})
     replayed = ma.fields.Boolean(required=True, metadata={"description": "true: this request_id was already applied; the first answer"})
 
 
@@ -87,10 +106,17 @@ def get_applications(args: dict[str, Any]) -> Any:
 @blp.arguments(CardReportRequestSchema)
 @blp.response(200, CardReportSchema)
 @error_responses(blp, {**BANK_ERRORS, 404: "card_not_found: no card with this application_id issued by this bank",
-                       409: "illegal_transition (details.state), request_id_reused or serial_in_use",
-                       422: "validation_error (e.g. serial_number missing for produced)"})
+                       409: "illegal_transition (details.state), request_id_reused, serial_in_use, physical_card_exists, "
+                            "fee_not_accepted (details: rule, fee_fen, payer) or card_cancelled",
+                       403: "role_required: the partner is not a bank; not_insured (counter_application, M-5)",
+                       422: "validation_error (e.g. serial_number missing for produced, channel for loss_reported)"})
 def post_card_report(args: dict[str, Any]) -> Any:
-    """Report production, issuance, activation, recovery, cancellation or an information change (M-10(8))."""
+    """Report production, issuance, activation, recovery, cancellation or an information change
+    (M-10(8)), and what happened at the bank's counter or hotline (issue 17 item 7): a loss
+    (``loss_reported`` with ``channel``), a ``replacement`` or a ``counter_application`` (with
+    ``accepted_fee_fen``; the answer's ``fee`` is the city's decision). Errors besides those
+    listed: 403 ``not_insured`` (counter_application: M-5), 409 ``physical_card_exists``,
+    ``fee_not_accepted`` (details: ``rule``, ``fee_fen``, ``payer``), ``card_cancelled``."""
     require_role(g.partner, "bank")
     return report(runtime(), g.partner, args)
 

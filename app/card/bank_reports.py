@@ -5,6 +5,16 @@ A bank (a partner with the ``bank`` role) reports ``produced`` (with the serial 
 of a replacement is back), ``cancelled``, and ``information_changed`` (the holder's contact
 phone), each for a card it issues and only those (404 ``card_not_found`` otherwise).
 
+The bank's counter and hotline are a channel too (M-10(8); issue 17 item 7): ``loss_reported``
+(``channel`` ``counter`` or ``hotline``: the card is suspended at once, as the citizen's own
+report), ``replacement`` (of a card it issued: the old one becomes ``replaced``, a new
+application goes to this bank) and ``counter_application`` (a first physical card for an
+insured resident whose document the counter checked, named by ``id_number``; the resident's
+citizen card must exist, i.e. the e-card was bound once). The two applications carry the city's
+fee decision (M-24, app/card/fees.py): the bank sends the fee it showed the resident as
+``accepted_fee_fen`` (409 ``fee_not_accepted`` with the decision otherwise) and the answer, like
+``GET /bank/applications``, names the ``rule``, the amount in fen and the ``payer``.
+
 Each report is idempotent by the bank's ``request_id``: the report row is inserted first, under
 a unique (partner, request_id) index, in the transaction that applies the transition, so a
 retry (even a concurrent one) never applies twice and gets the first answer back with
@@ -25,16 +35,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.card.lifecycle import Transition, record_event, transition_physical
+from app.card.binding import validated_id_number
+from app.card.lifecycle import Transition, new_physical, record_event, refuse_cancelled, refuse_first_physical, transition_physical
 from app.card.models import BankReport, Card, PhysicalCard
 from app.identity.models import Citizen
-from app.identity.people import CONTACT_PHONE, MOBILE_PATTERN, NAME
+from app.identity.people import CONTACT_PHONE, MOBILE_PATTERN, NAME, citizen_by_id_number
 from app.partners.partners import PartnerView
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
 
-BANK_EVENTS = ("produced", "issued", "activated", "recovered", "cancelled", "information_changed")
+BANK_EVENTS = ("produced", "issued", "activated", "recovered", "cancelled", "information_changed",
+               "loss_reported", "replacement", "counter_application")
+CHANNELS = ("counter", "hotline")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -79,20 +92,77 @@ def _stored(partner_pk: int, request_id: str, digest: str) -> dict[str, Any] | N
 
 
 def _apply(rt: Runtime, bank: PartnerView, body: dict[str, Any]) -> dict[str, Any]:
-    physical = db.session.scalar(select(PhysicalCard).where(PhysicalCard.application_id == body["application_id"],
-                                                            PhysicalCard.bank_partner_id == bank.id))
-    if physical is None:
-        db.session.rollback()
-        raise AppError("card_not_found", 404, "no card with this application_id issued by this bank")
+    if body["event"] in ("replacement", "counter_application"):
+        return _apply_application(rt, bank, body)
+    physical = _issued_by(bank, body)
     actor, event = f"bank:{bank.partner_id}", body["event"]
     reason = body.get("reason") or f"reported by {bank.name}"
     if event == "information_changed":
         state = _change_information(rt, physical, body, actor, reason)
     else:
+        if event == "loss_reported":
+            reason = f"reported lost at {bank.name}'s {_channel(body)}"
         state = transition_physical(rt, physical, event, actor, reason, _values(rt, event, body)).to_state
         if event == "issued" and physical.replaces_id is not None:
             _recover_replaced(rt, physical.replaces_id, actor)
     return {"request_id": body["request_id"], "application_id": physical.application_id, "event": event, "state": state}
+
+
+def _issued_by(bank: PartnerView, body: dict[str, Any]) -> PhysicalCard:
+    if not body.get("application_id"):
+        _missing("application_id", body["event"])
+    physical = db.session.scalar(select(PhysicalCard).where(PhysicalCard.application_id == body["application_id"],
+                                                            PhysicalCard.bank_partner_id == bank.id))
+    if physical is None:
+        db.session.rollback()
+        raise AppError("card_not_found", 404, "no card with this application_id issued by this bank")
+    return physical
+
+
+def _channel(body: dict[str, Any]) -> str:
+    if body.get("channel") not in CHANNELS:
+        _missing("channel", "loss_reported (counter or hotline)")
+    return str(body["channel"])
+
+
+def _apply_application(rt: Runtime, bank: PartnerView, body: dict[str, Any]) -> dict[str, Any]:
+    """``replacement`` of a card this bank issued, or a ``counter_application``; the answer adds
+    ``fee`` (``rule``, ``fee_fen``, ``payer``) and ``replaces_application_id``."""
+    if body.get("accepted_fee_fen") is None:
+        _missing("accepted_fee_fen", body["event"] + " (the fee shown to the resident, in fen)")
+    actor, old = f"bank:{bank.partner_id}", None
+    try:
+        if body["event"] == "replacement":
+            old = _issued_by(bank, body)
+            card = db.session.get(Card, old.card_id)
+            refuse_cancelled(card)
+            transition_physical(rt, old, "replaced", actor, f"replacement requested at {bank.name}'s counter")
+        else:
+            card = _card_of_resident(rt, body)
+            refuse_first_physical(card)
+        physical = new_physical(rt, card, bank.id, body["accepted_fee_fen"], old, actor)
+    except AppError:
+        db.session.rollback()  # the report row too: a corrected retry may reuse the request_id
+        raise
+    return {"request_id": body["request_id"], "application_id": physical.application_id, "event": body["event"],
+            "state": physical.state, "fee": fee_of(physical),
+            "replaces_application_id": old.application_id if old is not None else None}
+
+
+def _card_of_resident(rt: Runtime, body: dict[str, Any]) -> Card:
+    if not body.get("id_number"):
+        _missing("id_number", "counter_application")
+    citizen = citizen_by_id_number(rt, validated_id_number(body["id_number"]))
+    card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) if citizen is not None else None
+    if card is None:
+        raise AppError("card_not_found", 404, "this resident has no citizen card yet (not on the roster, or the e-card "
+                       "was never bound): the resident binds the e-card first")
+    return card
+
+
+def fee_of(physical: PhysicalCard) -> dict[str, Any]:
+    """The fee decision stored on ``physical`` (M-24): ``{"rule", "fee_fen", "payer"}``."""
+    return {"rule": physical.fee_rule, "fee_fen": physical.fee_fen, "payer": physical.fee_payer}
 
 
 def _values(rt: Runtime, event: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -143,14 +213,15 @@ def _change_information(rt: Runtime, physical: PhysicalCard, body: dict[str, Any
 
 def applications(rt: Runtime, bank: PartnerView, state: str, limit: int) -> list[dict[str, Any]]:
     """The bank's physical cards in ``state``, oldest first: what it needs to produce and issue
-    them (application id, card number, holder's name to print, the serial number replaced)."""
+    them (application id, card number, holder's name to print, the serial number replaced) and
+    the fee the city decided (``fee``: ``rule``, ``fee_fen``, ``payer``; M-24): what to charge."""
     rows = db.session.execute(
         select(PhysicalCard, Card.card_number, Citizen.name_enc).join(Card, Card.id == PhysicalCard.card_id)
         .join(Citizen, Citizen.id == Card.citizen_id)
         .where(PhysicalCard.bank_partner_id == bank.id, PhysicalCard.state == state).order_by(PhysicalCard.id).limit(limit)).all()
     return [{"application_id": p.application_id, "card_number": number, "holder_name": rt.keyring.decrypt(name_enc, NAME),
              "state": p.state, "technology": p.technology, "serial_number": p.serial_number,
-             "replaces_serial_number": _serial(p.replaces_id), "applied_at": p.created_at}
+             "replaces_serial_number": _serial(p.replaces_id), "applied_at": p.created_at, "fee": fee_of(p)}
             for p, number, name_enc in rows]
 
 

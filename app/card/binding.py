@@ -61,7 +61,8 @@ def bind(rt: Runtime, account: MpAccount, name: str, id_number: str, phone: str,
     422 ``identity_mismatch`` (no match, or not on the roster, without saying which); 403
     ``sms_code_required`` (the ID number had 20 attempts this hour: a code was sent to the roster
     phone if the data matched); 422 ``sms_code_invalid``; 409 ``account_already_bound`` /
-    ``already_bound``.
+    ``already_bound`` (another account of the same app holds the identity: a citizen has at most
+    one account per app, WeChat and Alipay, each bound by its own check; issue 17 item 3).
 
     With ``real_person_token`` (issue 17 item 2: a WeChat ``verifyResult`` or an Alipay
     ``certify_id`` for this name and ID number, checked with the platform first, before anything
@@ -156,27 +157,28 @@ def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str,
                   assurance: str) -> BindResult:
     if account.citizen_id not in (None, citizen.id):
         raise AppError("account_already_bound", 409, "this account is already bound to another identity")
-    other = db.session.scalar(select(MpAccount).where(MpAccount.citizen_id == citizen.id, MpAccount.id != account.id))
+    other = db.session.scalar(select(MpAccount).where(MpAccount.citizen_id == citizen.id, MpAccount.platform == account.platform,
+                                                      MpAccount.id != account.id))
     if other is not None and not (assurance == REAL_PERSON and other.assurance == KNOWLEDGE):
-        raise AppError("already_bound", 409, "this identity is already bound to another account", left)
+        raise AppError("already_bound", 409, "this identity is already bound to another account of this app", left)
     assurance = assurance if meets(assurance, account.assurance) or account.citizen_id is None else account.assurance
     try:
         card = db.session.scalar(select(Card).where(Card.citizen_id == citizen.id)) or _new_card(rt, citizen, phone)
         if other is not None:
             evict(rt, other.id, card)
-        elif not _has_device(card):  # bound again after an unbinding
-            db.session.add(new_device(rt, card.id, installation_id=None))
+        elif not _has_device(card, account.platform):  # the first binding on this app (item 3)
+            db.session.add(new_device(rt, card.id, None, account.platform))
         _claim_account(account.id, citizen.id, assurance)
         db.session.commit()
-    except IntegrityError:  # another account created this identity's card at the same moment
+    except IntegrityError:  # another account created this identity's card, or bound it on this app, at the same moment
         db.session.rollback()
         raise AppError("already_bound", 409, "this identity was bound to another account at the same time") from None
     return BindResult(card.card_number, citizen.insured, assurance, other.id if other is not None else None, citizen.id)
 
 
-def _has_device(card: Card) -> bool:
-    return card.status == "cancelled" or db.session.scalar(
-        select(Device.id).where(Device.card_id == card.id, Device.revoked_at.is_(None))) is not None
+def _has_device(card: Card, platform: str) -> bool:
+    return card.status == "cancelled" or db.session.scalar(select(Device.id).where(
+        Device.card_id == card.id, Device.platform == platform, Device.revoked_at.is_(None))) is not None
 
 
 def _claim_account(account_id: int, citizen_id: int, assurance: str) -> None:
@@ -195,7 +197,6 @@ def _new_card(rt: Runtime, citizen: Citizen, phone: str) -> Card:
                 contact_phone_enc=rt.keyring.encrypt(phone, CONTACT_PHONE), created_at=rt.clock.now())
     db.session.add(card)
     db.session.flush()
-    db.session.add(new_device(rt, card.id, installation_id=None))
     return card
 
 

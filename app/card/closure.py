@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from app.card.devices import bound_card
 from app.card.lifecycle import CITIZEN, Transition, cancel_card
@@ -46,6 +46,7 @@ def close_card(rt: Runtime, account: MpAccount, password: str | None, real_perso
     card = bound_card(account)
     reauthenticate(rt, account, card, password, real_person_token)
     transitions = cancel_card(rt, card.card_number, CITIZEN, "closed by the holder")
-    end_binding(rt, account.id, card, "closed", "card closed by the holder")
+    for other in db.session.scalars(select(MpAccount.id).where(MpAccount.citizen_id == card.citizen_id)).all():
+        end_binding(rt, other, card, "closed", "card closed by the holder")  # every app's account (item 8)
     db.session.commit()
     return transitions

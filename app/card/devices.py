@@ -25,9 +25,10 @@ def new_pseudonym() -> str:
     return base64.b32encode(secrets.token_bytes(10)).decode()
 
 
-def new_device(rt: Runtime, card_id: int, installation_id: str | None) -> Device:
-    """A device with a fresh 160-bit seed, encrypted at rest, and a fresh pseudonym."""
-    return Device(card_id=card_id, pseudonym=new_pseudonym(), installation_id=installation_id,
+def new_device(rt: Runtime, card_id: int, installation_id: str | None, platform: str) -> Device:
+    """A device of the ``platform`` app (``wechat``, ``alipay``) with a fresh 160-bit seed,
+    encrypted at rest, and a fresh pseudonym (each app its own: issue 17 item 3)."""
+    return Device(card_id=card_id, platform=platform, pseudonym=new_pseudonym(), installation_id=installation_id,
                   seed_enc=rt.keyring.encrypt(totp.new_seed(), SEED), created_at=rt.clock.now())
 
 
@@ -43,10 +44,11 @@ def bound_card(account: MpAccount) -> Card:
     return card
 
 
-def active_device(card: Card) -> Device:
-    """The card's one unrevoked device (binding creates the first); 403 ``card_inactive`` when
-    there is none (the card was cancelled)."""
-    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))).one_or_none()
+def active_device(card: Card, platform: str) -> Device:
+    """The card's one unrevoked device for the ``platform`` app (binding on that app creates the
+    first); 403 ``card_inactive`` when there is none (the card was cancelled)."""
+    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.platform == platform,
+                                                     Device.revoked_at.is_(None))).one_or_none()
     if device is None:
         raise AppError("card_inactive", 403, "the card has no active e-card (it was cancelled)", {"status": card.status})
     return device
@@ -86,12 +88,12 @@ def notify_holder(rt: Runtime, card: Card, text: str) -> None:
 
 
 def replace_device(rt: Runtime, old: Device, installation_id: str | None) -> Device:
-    """Revoke ``old`` and add a device with a fresh seed and pseudonym for ``installation_id``
+    """Revoke ``old`` and add a device of the same app with a fresh seed and pseudonym for ``installation_id``
     (not committed: the caller's transaction makes both happen at once)."""
     old.revoked_at = rt.clock.now()
     db.session.flush()  # the one-unrevoked-device index
-    revoke_card_certificates(rt, old.card_id)  # the old device's offline certificates (DGC2, issue 16)
-    device = new_device(rt, old.card_id, installation_id)
+    revoke_card_certificates(rt, old.card_id, old.id)  # the old device's offline certificates (DGC2, issue 16)
+    device = new_device(rt, old.card_id, installation_id, old.platform)
     db.session.add(device)
     return device
 

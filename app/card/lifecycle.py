@@ -161,17 +161,23 @@ def apply_physical(rt: Runtime, account: MpAccount, bank_partner_id: str, accept
     when ``accepted_fee_fen`` is not the quoted fee (details: the decision).
     """
     card = bound_card(account)
+    refuse_first_physical(card)
+    bank = _bank(bank_partner_id)
+    physical = new_physical(rt, card, bank.id, accepted_fee_fen, None, CITIZEN)
+    return _commit_new(physical)
+
+
+def refuse_first_physical(card: Card) -> None:
+    """Return when ``card`` may get a first physical card: 409 ``card_cancelled``, 403
+    ``not_insured`` (M-5), 409 ``physical_card_exists`` (details: its state and application id)."""
     refuse_cancelled(card)
     if not card_holder_insured(card):
         raise AppError("not_insured", 403, "the physical card is for residents insured in the city's social security (M-5); "
                        "you can use the e-card for every scene")
-    bank = _bank(bank_partner_id)
     existing = current_physical(card.id)
     if existing is not None:
         raise AppError("physical_card_exists", 409, "you already have a physical card; report it lost or ask for a replacement",
                        {"state": existing.state, "application_id": existing.application_id})
-    physical = _new_physical(rt, card, bank, accepted_fee_fen, replaces=None)
-    return _commit_new(physical)
 
 
 def card_holder_insured(card: Card) -> bool:
@@ -186,7 +192,12 @@ def _bank(bank_partner_id: str) -> Partner:
     return bank
 
 
-def _new_physical(rt: Runtime, card: Card, bank: Partner, accepted_fee_fen: int, replaces: PhysicalCard | None) -> PhysicalCard:
+def new_physical(rt: Runtime, card: Card, bank_id: int, accepted_fee_fen: int, replaces: PhysicalCard | None,
+                 actor: str) -> PhysicalCard:
+    """A new application (state ``applied``) for ``card`` at the bank with primary key ``bank_id``,
+    carrying the fee decision of :mod:`fees` (M-24), recorded as a card event by ``actor`` (not
+    committed). 409 ``fee_not_accepted`` when ``accepted_fee_fen`` is not the decided fee
+    (details: ``rule``, ``fee_fen``, ``payer``); 409 ``physical_card_exists`` (a concurrent one)."""
     fee = fee_for_next_card(rt.config, card.id)
     if accepted_fee_fen != fee.fee_fen:
         db.session.rollback()
@@ -194,7 +205,7 @@ def _new_physical(rt: Runtime, card: Card, bank: Partner, accepted_fee_fen: int,
                        {"rule": fee.rule, "fee_fen": fee.fee_fen, "payer": fee.payer})
     now = rt.clock.now()
     physical = PhysicalCard(
-        application_id="pc_" + secrets.token_hex(10), card_id=card.id, bank_partner_id=bank.id, state="applied",
+        application_id="pc_" + secrets.token_hex(10), card_id=card.id, bank_partner_id=bank_id, state="applied",
         technology=fee.technology, replaces_id=replaces.id if replaces else None, fee_rule=fee.rule, fee_fen=fee.fee_fen,
         fee_payer=fee.payer, created_at=now, updated_at=now)
     db.session.add(physical)
@@ -204,7 +215,7 @@ def _new_physical(rt: Runtime, card: Card, bank: Partner, accepted_fee_fen: int,
         db.session.rollback()
         raise AppError("physical_card_exists", 409, "another application was made at the same time") from None
     reason = f"fee {fee.fee_fen} fen by {fee.payer} (rule {fee.rule})"
-    record_event(rt, card.id, Transition("physical", "applied", None, "applied"), CITIZEN, reason, physical.id)
+    record_event(rt, card.id, Transition("physical", "applied", None, "applied"), actor, reason, physical.id)
     return physical
 
 
@@ -272,7 +283,7 @@ def request_replacement(rt: Runtime, account: MpAccount, accepted_fee_fen: int) 
     bank = db.session.get(Partner, old.bank_partner_id)
     assert bank is not None
     transition_physical(rt, old, "replaced", CITIZEN, "replacement requested by the citizen")
-    return _commit_new(_new_physical(rt, card, bank, accepted_fee_fen, replaces=old))
+    return _commit_new(new_physical(rt, card, bank.id, accepted_fee_fen, old, CITIZEN))
 
 
 def suspend_ecard(rt: Runtime, account: MpAccount) -> Transition:
@@ -310,7 +321,7 @@ def move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str
 def _move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str | None) -> tuple[SeedGrant, Card]:
     card = bound_card(account)
     refuse_cancelled(card)
-    old = active_device(card)
+    old = active_device(card, account.platform)
     if old.installation_id == installation_id:
         raise AppError("same_device", 409, "the e-card is already on this device")
     device = replace_device(rt, old, installation_id)

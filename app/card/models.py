@@ -39,14 +39,17 @@ class Card(Base):
 
 
 class Device(Base):
-    """One e-card carrier. At most one unrevoked device per card: provisioning a new device
-    revokes the old one, whose codes then stop verifying (docs/qr-format.md)."""
+    """One e-card carrier. At most one unrevoked device per card and app (``platform``: the
+    ``wechat`` or ``alipay`` account it serves, issue 17 item 3): provisioning a new device revokes
+    that app's old one, whose codes then stop verifying (docs/qr-format.md); the other app's device
+    is untouched. Each app's device has its own seed and pseudonym, so the record of an accepted
+    code (its ``use_key`` names the pseudonym) says which app showed it."""
 
     __tablename__ = "devices"
     __table_args__ = (
         Index(
-            "uq_devices_active_card",
-            "card_id",
+            "uq_devices_active_card_platform",
+            "card_id", "platform",
             unique=True,
             postgresql_where=text("revoked_at IS NULL"),
             sqlite_where=text("revoked_at IS NULL"),
@@ -55,6 +58,7 @@ class Device(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    platform: Mapped[str] = mapped_column(String(16), default="wechat", server_default="wechat")
     pseudonym: Mapped[str] = mapped_column(String(16), unique=True)
     seed_enc: Mapped[str] = mapped_column(String(200))
     installation_id: Mapped[str | None] = mapped_column(String(64))

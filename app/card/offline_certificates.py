@@ -121,7 +121,7 @@ def issue(rt: Runtime, account: MpAccount, nonce: str, alg: str, device_public_k
     key = _device_key(alg, device_public_key, nonce, proof)
     card_id = bound_card(account).id
     issuer = issuing_key(rt, alg)  # may create (and commit) a key: before the row locks below
-    card, device = _locked(card_id, installation_id)
+    card, device = _locked(card_id, installation_id, account.platform)
     now = rt.clock.now()  # read after the key exists: nbf is never before its not_before
     expires = now + CERTIFICATE_LIFETIME
     serial = secrets.token_bytes(8)
@@ -140,8 +140,8 @@ def issue(rt: Runtime, account: MpAccount, nonce: str, alg: str, device_public_k
                   int(now.timestamp()), exp - REFRESH_BEFORE_EXPIRY)
 
 
-def _locked(card_id: int, installation_id: str) -> tuple[Card, Device]:
-    """The card and its current device, row-locked (FOR NO KEY UPDATE) until the commit: a
+def _locked(card_id: int, installation_id: str, platform: str) -> tuple[Card, Device]:
+    """The card and the ``platform`` app's current device, row-locked (FOR NO KEY UPDATE) until the commit: a
     suspension, cancellation or device move waits for this issuance (and then revokes it), or
     this issuance sees its result. 403 ``card_inactive`` / ``installation_not_current``."""
     card = db.session.scalars(select(Card).where(Card.id == card_id).with_for_update(key_share=True)
@@ -149,7 +149,7 @@ def _locked(card_id: int, installation_id: str) -> tuple[Card, Device]:
     if card.status != CARD_ACTIVE:
         db.session.rollback()
         raise AppError("card_inactive", 403, "the e-card is not active", {"status": card.status})
-    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))
+    device = db.session.scalars(select(Device).where(Device.card_id == card.id, Device.platform == platform, Device.revoked_at.is_(None))
                                 .with_for_update(key_share=True).execution_options(populate_existing=True)).one_or_none()
     if device is None:
         db.session.rollback()

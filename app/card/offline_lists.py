@@ -200,8 +200,9 @@ def publish(rt: Runtime) -> tuple[Published, Published]:
 # --- revocation ----------------------------------------------------------------------------------
 
 
-def revoke_card_certificates(rt: Runtime, card_id: int) -> None:
-    """Revoke every unexpired certificate of the card, in the caller's transaction (e-card
+def revoke_card_certificates(rt: Runtime, card_id: int, device_id: int | None = None) -> None:
+    """Revoke every unexpired certificate of the card (only those of ``device_id`` when given: one
+    app's device replaced leaves the other app's certificates), in the caller's transaction (e-card
     suspension and cancellation: lifecycle.transition_ecard; device move or a new installation:
     devices.replace_device; an unbinding operation, when one exists, must call it too; not a
     physical-card loss report). When that transaction commits, the new deny-list version is published before
@@ -210,7 +211,8 @@ def revoke_card_certificates(rt: Runtime, card_id: int) -> None:
     revoked = db.session.execute(
         update(OfflineCertificate)
         .where(OfflineCertificate.card_id == card_id, OfflineCertificate.revoked_at.is_(None),
-               OfflineCertificate.expires_at > now)
+               OfflineCertificate.expires_at > now,
+               *([OfflineCertificate.device_id == device_id] if device_id is not None else []))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
     if revoked:  # the key is read now: after the commit this session may not query
         db.session.info[_PUBLISH_AFTER_COMMIT] = (rt, deny_key(rt).signer)

@@ -41,7 +41,7 @@ def provision_seed(rt: Runtime, account: MpAccount, installation_id: str, token:
 
 def _provision(rt: Runtime, account: MpAccount, installation_id: str, digest: str) -> SeedGrant:
     card = bound_card(account)
-    device = active_device(card)
+    device = active_device(card, account.platform)
     if device.installation_id == installation_id:
         device.token_digest = digest
         db.session.commit()

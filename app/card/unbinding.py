@@ -58,7 +58,8 @@ def evict(rt: Runtime, squatter_id: int, card: Card) -> None:
 
 
 def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str, only_assurance: str | None = None) -> None:
-    """Unbind ``account_id`` from ``card`` (conditional), replace the card's device, record the event."""
+    """Unbind ``account_id`` from ``card`` (conditional), replace that account's app's device (the
+    other app's binding and device are untouched: issue 17 item 3), record the event."""
     condition = [MpAccount.id == account_id, MpAccount.citizen_id == card.citizen_id]
     if only_assurance is not None:
         condition.append(MpAccount.assurance == only_assurance)
@@ -68,6 +69,6 @@ def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str
     if ended.rowcount != 1:
         db.session.rollback()
         raise AppError("binding_changed", 409, "the binding changed at the same moment; try again")
-    if db.session.scalar(select(Card.status).where(Card.id == card.id)) != "cancelled":
-        replace_device(rt, active_device(card), None)
+    if db.session.scalar(select(Card.status).where(Card.id == card.id)) != "cancelled":  # only this app's device
+        replace_device(rt, active_device(card, db.session.scalar(select(MpAccount.platform).where(MpAccount.id == account_id))), None)
     record_event(rt, card.id, Transition("card", reason, card.status, card.status), "citizen", note)

@@ -33,16 +33,18 @@ class Citizen(Base):
 
 
 class MpAccount(Base):
-    """A WeChat or Alipay mini-program user; ``citizen_id`` is set once bound (M-17)."""
+    """A WeChat or Alipay mini-program user; ``citizen_id`` is set once bound (M-17). A citizen
+    has at most one bound account per platform (issue 17 item 3: WeChat and Alipay at once)."""
 
     __tablename__ = "mp_accounts"
-    __table_args__ = (UniqueConstraint("platform", "openid"),)
+    __table_args__ = (UniqueConstraint("platform", "openid"),
+                      UniqueConstraint("citizen_id", "platform", name="uq_mp_accounts_citizen_platform"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
     openid: Mapped[str] = mapped_column(String(128))
     unionid: Mapped[str | None] = mapped_column(String(128))
-    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime]
     # How the binding was proven (app/identity/real_person.py): knowledge, real_person or counter

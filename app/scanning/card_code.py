@@ -69,7 +69,8 @@ _LAST_USE_KEY = (
            Verification.use_key.between(Device.pseudonym + ":" + bindparam("low"), Device.pseudonym + ":" + bindparam("high")))
     .scalar_subquery()
 )
-# One query for the live token's account, its card's state, the card's active device and that
+# One query for the live token's account, its card's state, the card's active device on the
+# account's app (issue 17 item 3: each app its own device) and that
 # key (built once: this runs on every refresh). Outer joins tell an unbound account (no card)
 # from a cancelled card (no active device); a row with a device sorts first.
 _ACTIVE_DEVICE = Statement(
@@ -77,7 +78,7 @@ _ACTIVE_DEVICE = Statement(
            Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
     .join(MpAccount, MpAccount.id == AuthToken.account_id)
     .outerjoin(Card, Card.citizen_id == MpAccount.citizen_id)
-    .outerjoin(Device, (Device.card_id == Card.id) & Device.revoked_at.is_(None))
+    .outerjoin(Device, (Device.card_id == Card.id) & (Device.platform == MpAccount.platform) & Device.revoked_at.is_(None))
     .where(AuthToken.digest == bindparam("digest"), AuthToken.revoked_at.is_(None))
     .order_by(Device.pseudonym.is_(None))
     .limit(1)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 
 from app.card.devices import bound_card
+from app.card.models import Device, OfflineCertificate
 from app.identity.models import MpAccount
 from app.partners.models import Partner, Terminal
 from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
@@ -36,6 +37,7 @@ class HistoryItem:
     accepted: bool
     reason: str | None
     disclosed: list[str]
+    app: str | None = None  # the app whose device showed the code (wechat, alipay); None: refused or a card read
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def list_verifications(account: MpAccount, limit: int, cursor: str | None) -> Hi
     oldest = partitions.oldest_month(db.session.connection())  # None: SQLite (a plain table)
     rows = db.session.execute(_after(query, after).limit(limit + 1)).all() if oldest is None \
         else _walk(query, after, oldest, limit + 1)
-    items = [_item(row.Verification, row.name, row.location, row.used_at) for row in rows[:limit]]
+    apps = apps_of_card(card.id)
+    items = [_item(row.Verification, row.name, row.location, row.used_at, apps) for row in rows[:limit]]
     return HistoryPage(items, _encode(rows[limit - 1].Verification) if len(rows) > limit else None)
 
 
@@ -107,8 +110,26 @@ def _decode(cursor: str) -> tuple[datetime, str, int]:
     return at, "vf_" + rest, int(step, 16)
 
 
-def _item(verification: Verification, partner_name: str, location: str | None, used_at: datetime) -> HistoryItem:
+def apps_of_card(card_id: int) -> dict[str, str]:
+    """Which app each of the card's devices (ever) served, by the first part of an accepted
+    record's ``use_key``: a DGC1 pseudonym, or ``dgc2:<serial hex>`` of an offline certificate
+    (issue 17 item 3: each app has its own device and pseudonym, so the record names the app)."""
+    devices = db.session.execute(select(Device.pseudonym, Device.platform).where(Device.card_id == card_id)).all()
+    certificates = db.session.execute(select(OfflineCertificate.serial, Device.platform)
+                                      .join(Device, Device.id == OfflineCertificate.device_id)
+                                      .where(OfflineCertificate.card_id == card_id)).all()
+    return {row.pseudonym: row.platform for row in devices} | {f"dgc2:{row.serial}": row.platform for row in certificates}
+
+
+def app_of_use(use_key: str | None, apps: dict[str, str]) -> str | None:
+    """The app of an accepted record's ``use_key`` (``pseudonym:factor`` or ``dgc2:serial:ctr``)."""
+    return apps.get(use_key.rpartition(":")[0]) if use_key else None
+
+
+def _item(verification: Verification, partner_name: str, location: str | None, used_at: datetime,
+          apps: dict[str, str]) -> HistoryItem:
     disclosed = verification.disclosed.split(",") if verification.disclosed else []
     return HistoryItem(verification.id, used_at, partner_name, verification.terminal_id, location,
-                       verification.scene, verification.accepted, verification.reason, disclosed)
+                       verification.scene, verification.accepted, verification.reason, disclosed,
+                       app_of_use(verification.use_key, apps))
 

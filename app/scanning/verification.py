@@ -462,8 +462,10 @@ def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, termina
 
 # Built once: the issuing key of a kid (if the trust list still names it: not_after ahead), and
 # the certificate of a serial under that key with its device, card and holder (outer joins).
-# The assurance of the account bound to the holder (None: no account bound now)
-_ASSURANCE = select(MpAccount.assurance).where(MpAccount.citizen_id == Citizen.id).limit(1).scalar_subquery().label("assurance")
+# The assurance of the holder's account on the app whose device showed the code (None: no account
+# of that app bound now; issue 17 item 3: each app's binding has its own check)
+_ASSURANCE = (select(MpAccount.assurance).where(MpAccount.citizen_id == Citizen.id, MpAccount.platform == Device.platform)
+              .limit(1).scalar_subquery().label("assurance"))
 _DGC2_KEY_AND_CARD = (
     select(OfflineKey.alg, OfflineKey.public_key, OfflineKey.not_before, OfflineKey.not_after,
            OfflineCertificate.device_public_key, OfflineCertificate.revoked_at,

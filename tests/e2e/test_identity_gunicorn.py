@@ -4,16 +4,22 @@ counting how many were evaluated."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 
 from scenes.signing import authorization_header
+from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 
+from .. import backends
+from ..conftest import APP_SECRET, APPID
 from ..helpers import PERSON
 from .test_binding_and_sms_limits import _bind, _login
 from .test_gunicorn import SAMPLE_ROSTER, Server, server  # noqa: F401 (the fixture)
@@ -111,3 +117,72 @@ def test_a_squatter_evicted_by_a_real_person_check_then_unbind_and_rebind(server
     assert retention.returncode == 0 and "auth_tokens\t" in retention.stdout, retention.stderr
     audit = server.cli("audit", "verify")
     assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+@pytest.fixture()
+def two_app_server(tmp_path: Path, wechat: WeChatStandIn, alipay_config: dict[str, str], redis_url: str,
+                   worker_id: str) -> Iterator[Server]:
+    """PostgreSQL + Redis, with both WeChat and Alipay configured (their stand-ins)."""
+    env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat.base_url,
+           "CARD_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": backends.fresh_postgres(worker_id, "e2e"),
+           "REDIS_URL": redis_url, **alipay_config}
+    srv = Server(env, tmp_path / "gunicorn.log")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _verify(srv: Server, partner: dict[str, str], bearer: dict[str, str], terminal: str) -> dict:
+    code = requests.get(srv.base + "/api/mp/v1/card/code", headers=bearer, timeout=30)
+    assert code.status_code == 200, code.text
+    answer = _signed_post(srv, partner, "/api/partner/v1/verifications",
+                          {"code": code.json()["code"], "scene": "transit", "terminal_id": terminal})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_one_card_on_wechat_and_alipay_at_once(two_app_server: Server, wechat: WeChatStandIn, alipay: AlipayStandIn) -> None:
+    """Issue 17 item 3: an Alipay account and a WeChat account hold the same card at once, each
+    with its own device; 32 WeChat accounts binding the card at the same moment (each with a real-
+    person check, so no SMS step-up) leave exactly one bound; codes from both apps are accepted and
+    the history names the app; moving or unbinding on one app leaves the other working."""
+    srv = two_app_server
+    assert srv.cli("roster", "import", str(SAMPLE_ROSTER)).returncode == 0
+    partner = json.loads(srv.cli("partner", "create", "--name", "Metro", "--scenes", "transit", "--json").stdout)
+    gates = srv.log_path.parent / "gates.csv"
+    gates.write_text("terminal_id,name,location\n" + "".join(f"gate-{n},Gate {n},Hall A\n" for n in range(6)), encoding="utf-8")
+    assert srv.cli("partner", "terminal", "import", partner["partner_id"], str(gates)).returncode == 0
+    login = requests.post(srv.base + "/api/mp/v1/auth/alipay", json={"auth_code": alipay.issue_code()}, timeout=30)
+    on_alipay = {"Authorization": f"Bearer {login.json()['token']}"}
+    assert _bind(srv, on_alipay, PERSON).status_code == 200
+
+    def bind_on_wechat(n: int) -> tuple[dict[str, str], requests.Response]:
+        openid = f"o-wechat-{n:02d}"
+        bearer = {"Authorization": f"Bearer {_login_as(srv, wechat, openid).json()['token']}"}
+        token = wechat.issue_face_result(openid, PERSON["name"], PERSON["id_number"])
+        return bearer, _bind(srv, bearer, {**PERSON, "real_person_token": token})
+
+    with ThreadPoolExecutor(BURST) as pool:
+        binds = list(pool.map(bind_on_wechat, range(BURST)))
+    winners = [bearer for bearer, answer in binds if answer.status_code == 200]
+    codes = sorted(answer.json()["error"]["code"] for _bearer, answer in binds if answer.status_code != 200)
+    assert len(winners) == 1 and codes == ["already_bound"] * (BURST - 1), codes
+    on_wechat = winners[0]
+
+    assert _verify(srv, partner, on_wechat, "gate-0")["accepted"] is True
+    assert _verify(srv, partner, on_alipay, "gate-1")["accepted"] is True
+    history = requests.get(srv.base + "/api/mp/v1/card/verifications", headers=on_alipay, timeout=30).json()["items"]
+    assert [(item["terminal_id"], item["app"]) for item in history] == [("gate-1", "alipay"), ("gate-0", "wechat")]
+
+    assert requests.put(srv.base + "/api/mp/v1/card/password", json={"password": PASSWORD}, headers=on_wechat,
+                        timeout=60).status_code == 204
+    moved = requests.post(srv.base + "/api/mp/v1/card/ecard/device", headers=on_alipay, timeout=60,
+                          json={"installation_id": "alipay-new-phone", "password": PASSWORD})
+    assert moved.status_code == 200, moved.text
+    assert _verify(srv, partner, on_wechat, "gate-2")["accepted"] is True  # moving on Alipay did not end WeChat
+    unbound = requests.delete(srv.base + "/api/mp/v1/binding", json={"password": PASSWORD}, headers=on_alipay, timeout=60)
+    assert unbound.status_code == 204
+    assert requests.get(srv.base + "/api/mp/v1/card/code", headers=on_alipay, timeout=30).json()["error"]["code"] == "not_bound"
+    assert _verify(srv, partner, on_wechat, "gate-3")["accepted"] is True  # unbinding Alipay left WeChat
+    latest = requests.get(srv.base + "/api/mp/v1/card/verifications", headers=on_wechat, timeout=30).json()["items"]
+    assert [item["app"] for item in latest] == ["wechat", "wechat", "alipay", "wechat"]

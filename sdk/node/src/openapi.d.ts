@@ -786,7 +786,14 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Report production, issuance, activation, recovery, cancellation or an information change (M-10(8)). */
+        /**
+         * Report production, issuance, activation, recovery, cancellation or an information change
+         *     (M-10(8)), and what happened at the bank's counter or hotline (issue 17 item 7): a loss
+         *     (``loss_reported`` with ``channel``), a ``replacement`` or a ``counter_application`` (with
+         *     ``accepted_fee_fen``; the answer's ``fee`` is the city's decision). Errors besides those
+         *     listed: 403 ``not_insured`` (counter_application: M-5), 409 ``physical_card_exists``,
+         *     ``fee_not_accepted`` (details: ``rule``, ``fee_fen``, ``payer``), ``card_cancelled``.
+         */
         post: operations["postCardReport"];
         delete?: never;
         options?: never;
@@ -1332,6 +1339,11 @@ export interface components {
             reason: string | null;
             /** @description The fields the partner was shown */
             disclosed: string[];
+            /**
+             * @description The app (wechat or alipay) whose e-card showed the accepted code; null for a refused code or a physical-card read
+             * @enum {string|null}
+             */
+            app: "wechat" | "alipay" | null;
         };
         HistoryPage: {
             items: components["schemas"]["HistoryItem"][];
@@ -1784,6 +1796,14 @@ export interface components {
             /** @description Members on the roster now */
             total: number;
         };
+        FeeDecision: {
+            /** @description first_card, technology_upgrade or replacement (M-24) */
+            rule: string;
+            /** @description What to charge, integer fen */
+            fee_fen: number;
+            /** @description citizen, or bank (the bank bears the cost) */
+            payer: string;
+        };
         Application: {
             application_id: string;
             /** @description Written to the chip */
@@ -1801,6 +1821,8 @@ export interface components {
              * @example 2026-05-21T09:30:00+08:00
              */
             applied_at: string;
+            /** @description The fee the city decided (M-24): charge this */
+            fee: components["schemas"]["FeeDecision"];
         };
         Applications: {
             items: components["schemas"]["Application"][];
@@ -1808,9 +1830,29 @@ export interface components {
         CardReportRequest: {
             /** @description The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice */
             request_id: string;
-            application_id: string;
+            /**
+             * @description The physical card reported on (every event but counter_application)
+             * @default null
+             */
+            application_id?: string | null;
             /** @enum {string} */
-            event: "produced" | "issued" | "activated" | "recovered" | "cancelled" | "information_changed";
+            event: "produced" | "issued" | "activated" | "recovered" | "cancelled" | "information_changed" | "loss_reported" | "replacement" | "counter_application";
+            /**
+             * @description loss_reported: where the holder reported the loss (the bank's counter or its hotline)
+             * @default null
+             * @enum {string|null}
+             */
+            channel?: "counter" | "hotline" | null;
+            /**
+             * @description replacement, counter_application: the fee (integer fen) shown to the resident; 409 fee_not_accepted with the city's decision when it differs
+             * @default null
+             */
+            accepted_fee_fen?: number | null;
+            /**
+             * @description counter_application: the resident's ID number (GB 11643-1999) from the document checked at the counter
+             * @default null
+             */
+            id_number?: string | null;
             /**
              * @description produced: the card's serial number (6-32 of A-Za-z0-9)
              * @default null
@@ -1832,10 +1874,15 @@ export interface components {
         };
         CardReport: {
             request_id: string;
+            /** @description The card reported on; for replacement and counter_application the new application */
             application_id: string;
             event: string;
             /** @description The physical card's state after the report */
             state: string;
+            /** @description replacement, counter_application: the city's fee decision for the new card */
+            fee?: components["schemas"]["FeeDecision"] | null;
+            /** @description replacement: the card replaced */
+            replaces_application_id?: string | null;
             /** @description true: this request_id was already applied; the first answer */
             replayed: boolean;
         };
@@ -5758,7 +5805,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description role_required: the partner is not a bank */
+            /** @description role_required: the partner is not a bank; not_insured (counter_application, M-5) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5776,7 +5823,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description illegal_transition (details.state), request_id_reused or serial_in_use */
+            /** @description illegal_transition (details.state), request_id_reused, serial_in_use, physical_card_exists, fee_not_accepted (details: rule, fee_fen, payer) or card_cancelled */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5812,7 +5859,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error (e.g. serial_number missing for produced) */
+            /** @description validation_error (e.g. serial_number missing for produced, channel for loss_reported) */
             422: {
                 headers: {
                     [name: string]: unknown;
