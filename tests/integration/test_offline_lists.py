@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.card.models import Card, OfflineList
 from app.card.offline_keys import root_key_json
-from app.card.offline_lists import revoke_card_certificates
+from app.card.offline_lists import DENY_MIN_INTERVAL, revoke_card_certificates
 from app.platform.db import db
 from qr import offline
 from scenes.signing import authorization_header
@@ -132,9 +132,11 @@ def test_a_revocation_is_on_the_next_version_and_a_delta_carries_it(api: ApiClie
     text, certificate = phone.code()
     gate = operator.gate()
     held = gate.deny
-    _revoke_in_service(api)  # the commit publishes the new version itself
-    assert certificate.serial in _latest_stored(api, gate.trust) and _latest_stored(api, gate.trust).version == held.version + 1
+    _revoke_in_service(api)  # counted as pending: the next version lists it, DENY_MIN_INTERVAL s after the last
+    assert operator.get(f"{DENY_PATH}?since={held.version}").status_code == 304  # batched: not one version per revocation
+    api.clock.advance(DENY_MIN_INTERVAL)
     response = operator.get(f"{DENY_PATH}?since={held.version}")
+    assert _latest_stored(api, gate.trust).version == held.version + 1
     assert response.status_code == 200
     delta = offline.read_deny_delta(response.get_data(), gate.trust.deny_list_key)
     assert delta.from_version == held.version and delta.adds == certificate.serial and delta.removes == b""
@@ -151,7 +153,7 @@ def test_an_expired_revoked_serial_leaves_the_list_in_a_delta(api: ApiClient, ph
     phone.code()
     trust = operator.trust()
     _revoke_in_service(api)
-    held = operator.deny(trust)
+    held = operator.deny(trust)  # the first version: built with the revocation already committed
     assert len(held) == 1
     api.clock.advance(24 * 3600 + 1)
     delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), trust.deny_list_key)
@@ -197,7 +199,8 @@ def test_after_a_revoking_change_the_next_deny_list_refuses_the_code(api: ApiCli
     assert gate.scan(text).accepted
     held = gate.deny
     _act(api, phone, action)
-    # the revoking request published the version before it answered: no minute passed, no GET in between
+    api.clock.advance(DENY_MIN_INTERVAL)
+    assert cli(api, "offline", "publish").exit_code == 0  # one tick of `offline publish --every 5`, no GET
     assert certificate.serial in _latest_stored(api, gate.trust)
     delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), gate.trust.deny_list_key)
     gate.set_deny_list(held.apply(delta))
