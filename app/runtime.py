@@ -21,6 +21,7 @@ from app.platform.clock import Clock
 from app.platform.crypto import BlindIndex, Keyring
 from app.platform.group_commit import GroupCommit
 from app.platform.store import RedisClusterStore, RedisStore, SqlStore, Store
+from app.platform.version_cache import VersionCache
 
 EXTENSION_KEY = "citizencard"
 
@@ -43,6 +44,7 @@ class Runtime:
     throttle_cache: dict[Any, float] = field(default_factory=dict)  # see services.guessing
     sms: SmsSender = field(default_factory=ConsoleSmsSender)  # see integrations.sms
     verification_records: GroupCommit[Any, bool] = field(default_factory=GroupCommit)  # see services.verification
+    deny_lists: VersionCache = field(default_factory=VersionCache)  # see app.card.offline_lists
 
 
 def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtime:

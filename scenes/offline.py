@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, request
 
-from app.card.offline_lists import deny_delta, publish_deny_list, publish_trust_list
+from app.card.offline_lists import DENY_MAX_AGE, deny_answer, publish_trust_list
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.runtime import runtime
@@ -68,27 +68,24 @@ def get_trust_list() -> Any:
 @error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error"})
 def get_deny_list(args: dict[str, Any]) -> Any:
     """The signed deny list (b"DGCD": the serials of revoked, unexpired certificates), or with
-    since=V the signed delta (b"DGCd"). A new version at least every minute and at once after a
-    revocation. Poll every minute; a gate refuses offline codes with a list over 15 minutes old."""
-    rt = runtime()
-    since = args.get("since")
-    if since is None:
-        published = publish_deny_list(rt)
-        etag, body = published.etag, published.body
-    else:
-        published, delta = deny_delta(rt, since)
-        if since == published.version:
-            return _unchanged(published.etag)
-        etag, body = (published.etag, published.body) if delta is None else (f"deny-{since}-{published.version}", delta)
-    cached = _not_modified(etag)
-    if cached is not None:
-        return cached
-    response = Response(body, mimetype="application/octet-stream")
-    response.set_etag(etag)
+    since=V the signed delta (b"DGCd"). A new version at least every minute, and with the
+    pending revocations once the last version is 5 s old (a revocation is listed within about
+    10 s). Each version is built and signed once and
+    served from a per-version cache; Cache-Control public, max-age 5 lets nginx or a CDN serve it
+    (docs/offline-codes.md §3). Poll every minute; a gate refuses offline codes with a list over
+    15 minutes old."""
+    answer = deny_answer(runtime(), args.get("since"))
+    if answer.body is None or request.if_none_match.contains(answer.etag):
+        return _unchanged(answer.etag, deny=True)
+    response = Response(answer.body, mimetype="application/octet-stream")
+    response.set_etag(answer.etag)
+    response.cache_control.public, response.cache_control.max_age = True, DENY_MAX_AGE
     return response
 
 
-def _unchanged(etag: str) -> Response:
+def _unchanged(etag: str, deny: bool = False) -> Response:
     response = Response(status=304)
     response.set_etag(etag)
+    if deny:
+        response.cache_control.public, response.cache_control.max_age = True, DENY_MAX_AGE
     return response

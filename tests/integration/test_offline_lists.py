@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.card.models import Card, OfflineList
 from app.card.offline_keys import root_key_json
-from app.card.offline_lists import revoke_card_certificates
+from app.card.offline_lists import DENY_MIN_INTERVAL, revoke_card_certificates
 from app.platform.db import db
 from qr import offline
 from scenes.signing import authorization_header
@@ -132,9 +132,11 @@ def test_a_revocation_is_on_the_next_version_and_a_delta_carries_it(api: ApiClie
     text, certificate = phone.code()
     gate = operator.gate()
     held = gate.deny
-    _revoke_in_service(api)  # the commit publishes the new version itself
-    assert certificate.serial in _latest_stored(api, gate.trust) and _latest_stored(api, gate.trust).version == held.version + 1
+    _revoke_in_service(api)  # counted as pending: the next version lists it, DENY_MIN_INTERVAL s after the last
+    assert operator.get(f"{DENY_PATH}?since={held.version}").status_code == 304  # batched: not one version per revocation
+    api.clock.advance(DENY_MIN_INTERVAL)
     response = operator.get(f"{DENY_PATH}?since={held.version}")
+    assert _latest_stored(api, gate.trust).version == held.version + 1
     assert response.status_code == 200
     delta = offline.read_deny_delta(response.get_data(), gate.trust.deny_list_key)
     assert delta.from_version == held.version and delta.adds == certificate.serial and delta.removes == b""
@@ -151,7 +153,7 @@ def test_an_expired_revoked_serial_leaves_the_list_in_a_delta(api: ApiClient, ph
     phone.code()
     trust = operator.trust()
     _revoke_in_service(api)
-    held = operator.deny(trust)
+    held = operator.deny(trust)  # the first version: built with the revocation already committed
     assert len(held) == 1
     api.clock.advance(24 * 3600 + 1)
     delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), trust.deny_list_key)
@@ -197,7 +199,8 @@ def test_after_a_revoking_change_the_next_deny_list_refuses_the_code(api: ApiCli
     assert gate.scan(text).accepted
     held = gate.deny
     _act(api, phone, action)
-    # the revoking request published the version before it answered: no minute passed, no GET in between
+    api.clock.advance(DENY_MIN_INTERVAL)
+    assert cli(api, "offline", "publish").exit_code == 0  # one tick of `offline publish --every 5`, no GET
     assert certificate.serial in _latest_stored(api, gate.trust)
     delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), gate.trust.deny_list_key)
     gate.set_deny_list(held.apply(delta))
@@ -315,3 +318,74 @@ def test_32_concurrent_publishers_each_publish_the_next_version(api: ApiClient, 
     with ThreadPoolExecutor(32) as pool:
         versions = sorted(pool.map(one, range(32)))
     assert versions == list(range(versions[0], versions[0] + 32))
+
+
+# --- scaling (issue 16 follow-up): built once, cached per version, revocations batched ---
+
+
+@pytest.mark.parametrize("app", ["production"], indirect=True)  # real concurrent pollers: PostgreSQL
+def test_32_concurrent_polls_of_a_due_version_build_and_sign_it_once(api: ApiClient, phone: Phone, operator: GateOperator,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    phone.code()
+    trust = operator.trust()
+    first = operator.deny(trust)
+    api.clock.advance(61)
+    second = operator.deny(trust)  # so that a poll since `first` needs a delta composed of two steps
+    built: list[str] = []
+    for name in ("write_deny_list", "write_deny_delta"):
+        original = getattr(offline, name)
+        monkeypatch.setattr(offline, name, lambda *a, _o=original, _n=name, **k: (built.append(_n), _o(*a, **k))[1])
+    _revoke_in_service(api)
+    api.clock.advance(DENY_MIN_INTERVAL)  # due: the revocation is pending and the last version 5 s old
+
+    def poll(index: int) -> tuple[int, bytes]:
+        since = (first.version, second.version, None)[index % 3]
+        response = operator.get(DENY_PATH if since is None else f"{DENY_PATH}?since={since}")
+        return response.status_code, response.get_data()
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(poll, range(32)))
+    assert {status for index, (status, _) in enumerate(answers) if index % 3 != 1} == {200}
+    assert {status for status, _ in answers[1::3]} <= {200, 304}  # since=second: 304 when it began before the publication
+    # a poll that read the latest version just before the new one committed answers that one (from the cache);
+    # the new version's answers are one full list, one step delta, one composed delta, each built once
+    newest = {body for _, body in answers if int.from_bytes(body[8:12] if body[:4] == b"DGCd" else body[4:8]) == second.version + 1}
+    assert len(newest) == 3
+    # one full list and its step delta by the one publisher, one composed delta for all its pollers
+    assert sorted(built) == ["write_deny_delta", "write_deny_delta", "write_deny_list"], built
+    latest = operator.deny(trust)
+    assert latest.version == second.version + 1 and len(latest) == 1
+
+
+def test_revocations_within_the_interval_are_batched_into_the_next_version(api: ApiClient, phone: Phone,
+                                                                          operator: GateOperator) -> None:
+    first = phone.code()[1].serial
+    trust = operator.trust()
+    held = operator.deny(trust)
+    assert phone.post("/card/ecard/suspension").status_code == 200  # revokes the first certificate
+    api.clock.advance(DENY_MIN_INTERVAL - 1)
+    assert api.client.delete("/api/mp/v1/card/ecard/suspension", headers=api.bearer(phone.token)).status_code == 200
+    second = phone.code()[1].serial
+    assert phone.post("/card/ecard/suspension").status_code == 200  # a second revocation, within the interval
+    assert operator.get(f"{DENY_PATH}?since={held.version}").status_code == 304  # not yet: within the interval
+    api.clock.advance(1)
+    delta = offline.read_deny_delta(operator.get(f"{DENY_PATH}?since={held.version}").get_data(), trust.deny_list_key)
+    assert delta.to_version == held.version + 1 and delta.adds == b"".join(sorted([first, second]))  # one version, both
+    api.clock.advance(DENY_MIN_INTERVAL)  # nothing pending: no new version before the minute
+    assert operator.get(f"{DENY_PATH}?since={delta.to_version}").status_code == 304
+
+
+def test_a_deny_list_answer_is_cacheable_and_304_on_if_none_match(api: ApiClient, operator: GateOperator) -> None:
+    trust = operator.trust()
+    held = operator.deny(trust)
+    full = operator.get(DENY_PATH)
+    assert full.headers["ETag"] == f'"deny-{held.version}"'
+    assert full.headers["Cache-Control"] in ("public, max-age=5", "max-age=5, public")
+    again = operator.get(DENY_PATH, full.headers["ETag"])
+    assert again.status_code == 304 and not again.get_data() and "max-age=5" in again.headers["Cache-Control"]
+    api.clock.advance(60)
+    delta = operator.get(f"{DENY_PATH}?since={held.version}")
+    assert delta.status_code == 200 and delta.headers["ETag"] == f'"deny-{held.version}-{held.version + 1}"'
+    assert operator.get(f"{DENY_PATH}?since={held.version}", delta.headers["ETag"]).status_code == 304
