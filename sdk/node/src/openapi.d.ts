@@ -985,8 +985,12 @@ export interface paths {
         };
         /**
          * The signed deny list (b"DGCD": the serials of revoked, unexpired certificates), or with
-         *     since=V the signed delta (b"DGCd"). A new version at least every minute and at once after a
-         *     revocation. Poll every minute; a gate refuses offline codes with a list over 15 minutes old.
+         *     since=V the signed delta (b"DGCd"). A new version at least every minute, and with the
+         *     pending revocations once the last version is 5 s old (a revocation is listed within about
+         *     10 s). Each version is built and signed once and
+         *     served from a per-version cache; Cache-Control public, max-age 5 lets nginx or a CDN serve it
+         *     (docs/offline-codes.md §3). Poll every minute; a gate refuses offline codes with a list over
+         *     15 minutes old.
          */
         get: operations["getDenyList"];
         put?: never;
