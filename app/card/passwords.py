@@ -16,7 +16,7 @@ from sqlalchemy import update
 from app.card.devices import bound_card
 from app.card.lifecycle import CITIZEN, Transition, current_physical, record_event
 from app.card.models import Card
-from app.card.pins import hash_pin, pin_matches, pin_weakness
+from app.card.pins import hash_pin, pin_matches, refuse_weak_digits
 from app.identity.models import Citizen, MpAccount
 from app.identity.real_person import confirm_holder
 from app.platform.db import db
@@ -28,11 +28,7 @@ MAX_ATTEMPTS, WINDOW_SECONDS = 5, 86400
 
 def checked_password(password: str) -> str:
     """``password`` if acceptable; else 422 ``password_weak`` with the weakness (the PIN's rules)."""
-    weakness = pin_weakness(password)
-    if weakness is not None:
-        raise AppError("password_weak", 422, "choose 6 digits that are neither all the same nor consecutive",
-                       {"weakness": weakness})
-    return password
+    return refuse_weak_digits(password, "password_weak")
 
 
 def set_password(rt: Runtime, card: Card, password: str, current: str | None, reason: str = "set by the citizen") -> None:

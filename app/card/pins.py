@@ -25,11 +25,16 @@ def pin_weakness(pin: str) -> str | None:
 
 def checked_pin(pin: str) -> str:
     """``pin`` if acceptable; else 422 ``pin_weak`` with the weakness (never the PIN)."""
-    weakness = pin_weakness(pin)
+    return refuse_weak_digits(pin, "pin_weak")
+
+
+def refuse_weak_digits(digits: str, code: str) -> str:
+    """``digits`` if :func:`pin_weakness` finds nothing; else 422 ``code`` with the weakness (never
+    the digits). The PIN's rules, shared by the e-card password (app/card/passwords.py)."""
+    weakness = pin_weakness(digits)
     if weakness is not None:
-        raise AppError("pin_weak", 422, "choose 6 digits that are neither all the same nor consecutive",
-                       {"weakness": weakness})
-    return pin
+        raise AppError(code, 422, "choose 6 digits that are neither all the same nor consecutive", {"weakness": weakness})
+    return digits
 
 
 def hash_pin(pin: str) -> str:
