@@ -11,7 +11,8 @@ seeded bench database, under the product's gunicorn settings (bench/floor_app.Fl
 4. the password check (decrypt the seed with the app's keyring, HOTP of the moving factor);
 5. one Redis Lua script claiming the nonce and the use (the product's ``USE_ONCE_LUA``);
 6. the record appended through a batched INSERT (app.platform.group_commit, one
-   ``INSERT ... SELECT FROM unnest(...)``), committed before the answer.
+   ``INSERT ... SELECT FROM unnest(...) ON CONFLICT (use_key, code_step)``, the product's partition
+   key ``code_step`` included), committed before the answer.
 
 Answers ``{"accepted": true|false}``. Its keys are under ``samework:`` and its records go to
 ``samework_verifications`` (a copy of ``verifications`` with its indexes), so the product measured
@@ -56,16 +57,19 @@ TABLE = "samework_verifications"
 LOOKUP = ("SELECT d.seed_enc, c.id, c.card_number, c.status, z.insured, z.disability, z.name_enc, z.id_number_enc, "
           "z.id_number_index, c.failed_attempts, c.failures_since FROM devices d JOIN cards c ON c.id = d.card_id "
           "JOIN citizens z ON z.id = c.citizen_id WHERE d.pseudonym = %s AND d.revoked_at IS NULL")
-INSERT = (f"INSERT INTO {TABLE} (id, partner_id, terminal_id, scene, card_id, accepted, use_key, created_at, carrier) "
-          "SELECT * FROM unnest(%s::varchar[], %s::int[], %s::varchar[], %s::varchar[], %s::int[], %s::bool[], "
-          "%s::varchar[], %s::timestamptz[], %s::varchar[]) ON CONFLICT DO NOTHING RETURNING id")
+INSERT = (f"INSERT INTO {TABLE} (id, partner_id, terminal_id, scene, card_id, accepted, use_key, created_at, carrier, "
+          "code_step) SELECT * FROM unnest(%s::varchar[], %s::int[], %s::varchar[], %s::varchar[], %s::int[], %s::bool[], "
+          "%s::varchar[], %s::timestamptz[], %s::varchar[], %s::bigint[]) ON CONFLICT (use_key, code_step) DO NOTHING RETURNING id")
 
 
 def create_table(database_url: str) -> None:
-    """``samework_verifications``, like ``verifications`` (columns, indexes, unique use key), empty."""
+    """``samework_verifications``, like ``verifications`` (columns, indexes, the unique one-time key
+    ``(use_key, code_step)``), partitioned by ``code_step`` as the product's table is on PostgreSQL
+    (one default partition: the row is routed, as the product's is), empty."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.execute(f"CREATE TABLE {TABLE} (LIKE verifications INCLUDING ALL)")
+        conn.execute(f"CREATE TABLE {TABLE} (LIKE verifications INCLUDING ALL) PARTITION BY RANGE (code_step)")
+        conn.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
 
 
 class Pool:
@@ -126,7 +130,8 @@ def create_same_work_app(options: argparse.Namespace) -> Flask:
                                  f"samework:nonce:{params['nonce']}"], args=[factor, replay.MARK_TTL_SECONDS, "{}", 60, 600])
         accepted = outcome[0] == b"first"
         record = ("vf_" + secrets.token_hex(12), options.partner_pk, body["terminal_id"], body["scene"], row[1], accepted,
-                  f"{code.pseudonym}:{factor}" if accepted else None, datetime.now(UTC), "ecard")
+                  f"{code.pseudonym}:{factor}" if accepted else None, datetime.now(UTC), "ecard",
+                  factor // totp.SEQUENCES_PER_STEP)
         return {"accepted": records.submit(record, insert) and accepted}
 
     return app

@@ -42,3 +42,49 @@ def test_synthetic_id_numbers_are_valid_and_distinct_far_beyond_21000_citizens()
     assert all(idnumber.validate(number) == number for number in numbers[::997])
     assert MAX_CITIZENS > 10_000_000
     assert {number[6:10] for number in numbers[:70]} >= {"1940", "2009"}  # small seeds span every age
+
+
+def test_the_same_work_floor_accepts_a_fresh_code_once_and_records_it_on_the_products_schema(tmp_path, worker_id) -> None:  # type: ignore[no-untyped-def]
+    """bench/same_work_app.py writes its own INSERT against a copy of ``verifications``: when the
+    table gained the NOT NULL partition key ``code_step`` (issue 19) every floor request failed with
+    a 500 and the benchmark printed thousands of errors. Its one accepted verification must work."""
+    import argparse
+    import json
+    import secrets
+    import time
+
+    import psycopg
+    from same_work_app import PATH, TABLE, create_same_work_app, create_table
+
+    from qr import payload, totp
+    from scenes.signing import authorization_header
+
+    url = fresh_postgres(worker_id, "bench")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
+                      "REDIS_URL": redis_url(worker_id), "CARD_INSTANCE_PATH": str(tmp_path)})
+    upgrade_schema(app)
+    raw_url = url.replace("+psycopg", "")
+    population = seed_population(app, raw_url, citizens=3, accounts=1)
+    create_table(raw_url)
+    with psycopg.connect(raw_url) as conn:
+        partner_pk = conn.execute("SELECT id FROM partners WHERE partner_id = %s", (population.partner_id,)).fetchone()[0]  # type: ignore[index]
+    options = argparse.Namespace(database_url=raw_url, redis_url=redis_url(worker_id), instance_path=str(tmp_path),
+                                 partner_id=population.partner_id, partner_secret=population.partner_secret, partner_pk=partner_pk)
+    client = create_same_work_app(options).test_client()
+    pseudonym, seed = population.devices[0]
+    step = totp.time_step(time.time())
+    code = payload.encode(payload.CodePayload(pseudonym, step, 0, totp.otp(seed, step, 0)))
+
+    def verify() -> dict:  # type: ignore[type-arg]
+        body = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-1"}).encode()
+        auth = authorization_header(population.partner_id, population.partner_secret, "POST", PATH, body,
+                                    int(time.time()), secrets.token_hex(12))
+        answer = client.post(PATH, data=body, headers={"Authorization": auth, "Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.get_data(as_text=True)[-500:]
+        return answer.get_json()  # type: ignore[no-any-return]
+
+    assert verify() == {"accepted": True}
+    assert verify() == {"accepted": False}  # the same code again: used
+    with psycopg.connect(raw_url) as conn:
+        rows = conn.execute(f"SELECT accepted, code_step FROM {TABLE} ORDER BY created_at").fetchall()
+    assert rows == [(True, step), (False, step)]
