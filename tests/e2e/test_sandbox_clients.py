@@ -6,7 +6,9 @@ are not Python:
 - Node: sdk/node's signing passes the worked example of docs/partner-api.md, its types are those
   openapi-typescript generates from docs/openapi.json today and type-check the SDK (tsc), and
   its example verifies (accepted, then code_used), reads the verification back and reconciles
-  the day's statement (JSON and the signed CSV).
+  the day's statement (JSON and the signed CSV);
+- Java and Go: sdk/java and sdk/go's sandbox examples, with their standard libraries alone, get an
+  accepted verification (their toolchains: scripts/ensure-ops-tools; tests/unit/test_sdk_samples.py).
 """
 from __future__ import annotations
 
@@ -48,6 +50,28 @@ def test_curl_alone_gets_an_accepted_verification(sandbox_server: Server) -> Non
         assert run.returncode == 0, (attempt, run.stdout, run.stderr)
         answer = json.loads(run.stdout)
         assert answer["accepted"] is True and answer["reason"] is None, answer
+
+
+def _accepted(run: subprocess.CompletedProcess[str]) -> None:
+    assert run.returncode == 0, run.stdout + run.stderr
+    answer = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answer["accepted"] is True and answer["reason"] is None, answer
+
+
+def test_java_with_the_jdk_alone_gets_an_accepted_verification(sandbox_server: Server) -> None:
+    java = shutil.which("java")
+    assert java, "a JDK is needed (scripts/ensure-ops-tools installs it)"
+    _accepted(subprocess.run([java, "CitizenCardPartner.java", "sandbox", sandbox_server.base], cwd=ROOT / "sdk" / "java",
+                             capture_output=True, text=True, timeout=120, check=False))
+
+
+def test_go_with_the_standard_library_alone_gets_an_accepted_verification(sandbox_server: Server, tmp_path: Path) -> None:
+    go = shutil.which("go")
+    assert go, "Go is needed (scripts/ensure-ops-tools installs golang-go)"
+    env = {**os.environ, "GOCACHE": str(tmp_path / "cache"), "GOPATH": str(tmp_path / "go"), "GOFLAGS": "-mod=mod",
+           "GOTOOLCHAIN": "local"}
+    _accepted(subprocess.run([go, "run", "./cmd/sandbox-verify", sandbox_server.base], cwd=ROOT / "sdk" / "go", env=env,
+                             capture_output=True, text=True, timeout=300, check=False))
 
 
 def _node(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,3 @@
+module citizencard.dg/partner
+
+go 1.19
