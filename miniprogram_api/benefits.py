@@ -10,6 +10,7 @@ import marshmallow as ma
 from app.money.benefits import MAX_PAGE, benefit_summary, card_accounts, checked_filter, list_benefits
 from app.money.financial_accounts import consent, send_consent_code
 from app.money.notifications import SUBSCRIPTION_RESULTS, record_subscription
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -45,8 +46,8 @@ class BenefitItemSchema(ma.Schema):
     status = ma.fields.String(required=True, metadata={"enum": ["pending", "credited", "returned"]})
     return_reason = ma.fields.String(required=True, allow_none=True)
     department = ma.fields.String(required=True)
-    posted_at = ma.fields.DateTime(required=True)
-    settled_at = ma.fields.DateTime(required=True, allow_none=True)
+    posted_at = CityDateTime(required=True)
+    settled_at = CityDateTime(required=True, allow_none=True)
 
 
 class BenefitPageSchema(ma.Schema):
@@ -70,7 +71,7 @@ class SummarySchema(ma.Schema):
 class CardFinancialAccountSchema(ma.Schema):
     bank_name = ma.fields.String(required=True)
     account_number_masked = ma.fields.String(required=True, metadata={"description": "Last four digits only"})
-    opened_at = ma.fields.DateTime(required=True)
+    opened_at = CityDateTime(required=True)
 
 
 class MedicalStatementEntrySchema(ma.Schema):
@@ -81,7 +82,7 @@ class MedicalStatementEntrySchema(ma.Schema):
 
 class MedicalInsuranceSchema(ma.Schema):
     balance_fen = ma.fields.Integer(required=True)
-    as_of = ma.fields.DateTime(required=True, metadata={"description": "As last reported by the medical-insurance bureau"})
+    as_of = CityDateTime(required=True, metadata={"description": "As last reported by the medical-insurance bureau"})
     statement = ma.fields.List(ma.fields.Nested(MedicalStatementEntrySchema), required=True)
 
 
@@ -158,7 +159,7 @@ class ConsentRequestSchema(ConsentCodeRequestSchema):
 
 class ConsentSchema(ma.Schema):
     bank_partner_id = ma.fields.String(required=True)
-    expires_at = ma.fields.DateTime(required=True, metadata={"description": "The bank may register once until then"})
+    expires_at = CityDateTime(required=True, metadata={"description": "The bank may register once until then"})
 
 
 @blp.route("/card/financial-account/consents/code", methods=["POST"])

@@ -11,6 +11,7 @@ from app.card.closure import cancel_account, close_card
 from app.card.seeds import provision_seed
 from app.card.unbinding import unbind
 from app.identity.real_person import LEVELS, start
+from app.platform.city_time import CityDateTime, city_isoformat
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -85,7 +86,7 @@ CODE_QUERY = CodeQuerySchema()
 
 class CodeSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "The QR text (docs/qr-format.md)"})
-    expires_at = ma.fields.DateTime(required=True, metadata={"description": "UTC; verifiers refuse it after this"})
+    expires_at = CityDateTime(required=True, metadata={"description": "verifiers refuse it after this"})
     refresh_in = ma.fields.Integer(required=True, metadata={"description": "Seconds until the client should fetch a new code"})
 
 
@@ -111,7 +112,7 @@ class HistoryQuerySchema(ma.Schema):
 
 class HistoryItemSchema(ma.Schema):
     verification_id = ma.fields.String(required=True)
-    verified_at = ma.fields.DateTime(required=True, metadata={
+    verified_at = CityDateTime(required=True, metadata={
         "description": "When the card was used: for an offline (DGC2) use, when the gate scanned it, not when its upload was settled"})
     partner_name = ma.fields.String(required=True)
     terminal_id = ma.fields.String(required=True)
@@ -287,8 +288,8 @@ def code_format() -> str:
 
 
 def code_answer(issued: IssuedCode) -> dict[str, Any]:
-    """CodeSchema's dump of ``issued``: ``{"code", "expires_at" (ISO 8601, UTC), "refresh_in" (s)}``."""
-    return {"code": issued.code, "expires_at": issued.expires_at.isoformat(), "refresh_in": issued.refresh_in}
+    """CodeSchema's dump of ``issued``: ``{"code", "expires_at" (ISO 8601, +08:00), "refresh_in" (s)}``."""
+    return {"code": issued.code, "expires_at": city_isoformat(issued.expires_at), "refresh_in": issued.refresh_in}
 
 
 @blp.route("/card/seed", methods=["POST"])

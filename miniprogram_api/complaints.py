@@ -6,6 +6,7 @@ from typing import Any
 import marshmallow as ma
 
 from app.card.devices import bound_card
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -37,7 +38,7 @@ class ComplaintRequestSchema(ma.Schema):
 class MessageSchema(ma.Schema):
     author = ma.fields.String(required=True, metadata={"enum": ["citizen", "agent", "department", "system"]})
     body = ma.fields.String(required=True)
-    created_at = ma.fields.DateTime(required=True)
+    created_at = CityDateTime(required=True)
 
 
 class ComplaintSchema(ma.Schema):
@@ -46,10 +47,10 @@ class ComplaintSchema(ma.Schema):
     description = ma.fields.String(required=True)
     verification_id = ma.fields.String(required=True, allow_none=True)
     status = ma.fields.String(required=True, metadata={"enum": ["new", "in_progress", "transferred", "answered", "closed"]})
-    created_at = ma.fields.DateTime(required=True)
-    first_response_due = ma.fields.DateTime(required=True, metadata={"description": "UTC; a first reply is due by then"})
-    resolution_due = ma.fields.DateTime(required=True, metadata={"description": "UTC; the complaint should be closed by then"})
-    closed_at = ma.fields.DateTime(required=True, allow_none=True)
+    created_at = CityDateTime(required=True)
+    first_response_due = CityDateTime(required=True, metadata={"description": "a first reply is due by then"})
+    resolution_due = CityDateTime(required=True, metadata={"description": "the complaint should be closed by then"})
+    closed_at = CityDateTime(required=True, allow_none=True)
     rating = ma.fields.Integer(required=True, allow_none=True)
     messages = ma.fields.List(ma.fields.Nested(MessageSchema), required=True, metadata={"description": "Oldest first"})
 
@@ -68,8 +69,8 @@ class RatingSchema(ma.Schema):
 
 
 class AccessLogItemSchema(ma.Schema):
-    accessed_at = ma.fields.DateTime(required=True, metadata={"description": "The newest access of the item"})
-    first_accessed_at = ma.fields.DateTime(required=True, metadata={"description": "The oldest access of the item"})
+    accessed_at = CityDateTime(required=True, metadata={"description": "The newest access of the item"})
+    first_accessed_at = CityDateTime(required=True, metadata={"description": "The oldest access of the item"})
     count = ma.fields.Integer(required=True, metadata={
         "description": "How many accesses the item stands for: consecutive views by one staff member on one ticket "
                        "are one item; an unmask or a lookup is always 1"})

@@ -11,6 +11,7 @@ from app.card import lifecycle
 from app.card.devices import bound_card
 from app.card.passwords import require_password, reset_password, set_password
 from app.card.phone import change_phone, send_phone_code
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -43,7 +44,7 @@ class PhysicalSchema(ma.Schema):
     fee_rule = ma.fields.String(required=True)
     fee_fen = ma.fields.Integer(required=True)
     fee_payer = ma.fields.String(required=True)
-    applied_at = ma.fields.DateTime(required=True)
+    applied_at = CityDateTime(required=True)
 
 
 class CarriersSchema(ma.Schema):
@@ -64,7 +65,7 @@ class EventSchema(TransitionSchema):
     from_state = ma.fields.String(required=True, allow_none=True)
     reason = ma.fields.String(required=True)
     actor = ma.fields.String(required=True, metadata={"description": "citizen, bank:<partner_id> or operator"})
-    at = ma.fields.DateTime(required=True, attribute="created_at")
+    at = CityDateTime(required=True, attribute="created_at")
 
 
 class EventsQuerySchema(ma.Schema):

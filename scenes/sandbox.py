@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from app import sandbox
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.runtime import runtime
@@ -60,7 +61,7 @@ class LoginCodeSchema(ma.Schema):
 
 class EcardCodeSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "A valid DGC1 code: POST it to /api/partner/v1/verifications"})
-    expires_at = ma.fields.DateTime(required=True)
+    expires_at = CityDateTime(required=True)
     refresh_in = ma.fields.Integer(required=True)
 
 

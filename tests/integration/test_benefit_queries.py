@@ -145,7 +145,7 @@ def test_accounts_show_the_masked_financial_account_and_the_latest_medical_repor
     assert report(123456, "2026-11-01T08:00:00+08:00").json == {"applied": True}
     assert report(999, "2026-10-01T08:00:00+08:00").json == {"applied": False}  # older: does not roll back
     medical = accounts()["medical_insurance"]
-    assert medical["balance_fen"] == 123456 and medical["as_of"].startswith("2026-11-01T00:00:00")
+    assert medical["balance_fen"] == 123456 and medical["as_of"] == "2026-11-01T08:00:00+08:00"  # the city's offset (issue 20 item 4)
     assert medical["statement"] == [{"date": "2026-10-30", "description": "门诊统筹", "amount_fen": -2350}]
     assert report(100, "2026-11-02T08:00:00+08:00").json == {"applied": True}
     assert accounts()["medical_insurance"]["balance_fen"] == 100

@@ -1309,7 +1309,8 @@ export interface components {
             code: string;
             /**
              * Format: date-time
-             * @description UTC; verifiers refuse it after this
+             * @description verifiers refuse it after this
+             * @example 2026-05-21T09:30:00+08:00
              */
             expires_at: string;
             /** @description Seconds until the client should fetch a new code */
@@ -1333,6 +1334,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the card was used: for an offline (DGC2) use, when the gate scanned it, not when its upload was settled
+             * @example 2026-05-21T09:30:00+08:00
              */
             verified_at: string;
             partner_name: string;
@@ -1366,7 +1368,11 @@ export interface components {
             fee_rule: string;
             fee_fen: number;
             fee_payer: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             applied_at: string;
         };
         Carriers: {
@@ -1384,7 +1390,11 @@ export interface components {
             reason: string;
             /** @description citizen, bank:<partner_id> or operator */
             actor: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             at: string;
         };
         Events: {
@@ -1489,7 +1499,11 @@ export interface components {
             /** @enum {string} */
             author: "citizen" | "agent" | "department" | "system";
             body: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             created_at: string;
         };
         Complaint: {
@@ -1499,19 +1513,29 @@ export interface components {
             verification_id: string | null;
             /** @enum {string} */
             status: "new" | "in_progress" | "transferred" | "answered" | "closed";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             created_at: string;
             /**
              * Format: date-time
-             * @description UTC; a first reply is due by then
+             * @description a first reply is due by then
+             * @example 2026-05-21T09:30:00+08:00
              */
             first_response_due: string;
             /**
              * Format: date-time
-             * @description UTC; the complaint should be closed by then
+             * @description the complaint should be closed by then
+             * @example 2026-05-21T09:30:00+08:00
              */
             resolution_due: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             closed_at: string | null;
             rating: number | null;
             /** @description Oldest first */
@@ -1534,11 +1558,13 @@ export interface components {
             /**
              * Format: date-time
              * @description The newest access of the item
+             * @example 2026-05-21T09:30:00+08:00
              */
             accessed_at: string;
             /**
              * Format: date-time
              * @description The oldest access of the item
+             * @example 2026-05-21T09:30:00+08:00
              */
             first_accessed_at: string;
             /** @description How many accesses the item stands for: consecutive views by one staff member on one ticket are one item; an unmask or a lookup is always 1 */
@@ -1571,9 +1597,17 @@ export interface components {
             status: "pending" | "credited" | "returned";
             return_reason: string | null;
             department: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             posted_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             settled_at: string | null;
         };
         BenefitPage: {
@@ -1596,7 +1630,11 @@ export interface components {
             bank_name: string;
             /** @description Last four digits only */
             account_number_masked: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             opened_at: string;
         };
         MedicalStatementEntry: {
@@ -1609,6 +1647,7 @@ export interface components {
             /**
              * Format: date-time
              * @description As last reported by the medical-insurance bureau
+             * @example 2026-05-21T09:30:00+08:00
              */
             as_of: string;
             statement: components["schemas"]["MedicalStatementEntry"][];
@@ -1649,6 +1688,7 @@ export interface components {
             /**
              * Format: date-time
              * @description The bank may register once until then
+             * @example 2026-05-21T09:30:00+08:00
              */
             expires_at: string;
         };
