@@ -146,6 +146,7 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import complaints as mp_complaints
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
+    from scenes import answer_signing
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import offline as partner_offline
@@ -165,7 +166,7 @@ def _register_http(app: Flask) -> None:
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp, partner_statements.blp):
+                      partner_offline_records.blp, partner_statements.blp, answer_signing.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views
@@ -175,6 +176,7 @@ def _register_http(app: Flask) -> None:
     publish_examples(api)
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
+    answer_signing.register(app)
     console.register(app)
 
     @app.after_request

@@ -25,6 +25,8 @@ DEV_WECHAT_APPID = "wxdevcitizencard0"
 DEV_BENEFIT_TEMPLATE = "benefit-credited-dev"
 DEV_AUDIT_KEY = b"A" * 32  # Ed25519 private key signing the audit chain head (app/service_desk/audit.py)
 DEV_AUDIT_KEYS = "dev1:" + base64.b64encode(DEV_AUDIT_KEY).decode()
+DEV_ANSWER_KEY = b"R" * 32  # Ed25519 private key signing partner answers (scenes/answer_signing.py)
+DEV_ANSWER_KEYS = "dev1:" + base64.b64encode(DEV_ANSWER_KEY).decode()
 
 SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
 DEV_VALUES = {
@@ -33,6 +35,7 @@ DEV_VALUES = {
     "CARD_BLIND_INDEX_KEY": DEV_INDEX_KEY,
     "CARD_WECHAT_SECRET": DEV_WECHAT_SECRET,
     "CARD_AUDIT_KEYS": DEV_AUDIT_KEYS,
+    "CARD_ANSWER_KEYS": DEV_ANSWER_KEYS,
 }
 
 
@@ -95,6 +98,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
         "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
         "CARD_AUDIT_KEYS": env.get("CARD_AUDIT_KEYS"),
+        "CARD_ANSWER_KEYS": env.get("CARD_ANSWER_KEYS"),
         "CARD_WECHAT_APPID": env.get("CARD_WECHAT_APPID", DEV_WECHAT_APPID),
         "CARD_WECHAT_SECRET": env.get("CARD_WECHAT_SECRET"),
         "CARD_WECHAT_API_BASE": env.get("CARD_WECHAT_API_BASE", "https://api.weixin.qq.com/"),
@@ -157,6 +161,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if config["CARD_BLIND_INDEX_KEY"]:
         problems.check(_check_base64_key, config["CARD_BLIND_INDEX_KEY"])
     problems.check(_check_audit_keys, config["CARD_AUDIT_KEYS"], production)
+    problems.check(_check_audit_keys, config["CARD_ANSWER_KEYS"], production, "CARD_ANSWER_KEYS", DEV_ANSWER_KEY)
     if config["CARD_DATA_KEYS"]:
         problems.check(_check_data_keys, config["CARD_DATA_KEYS"])
     problems.raise_any()
@@ -193,19 +198,20 @@ def _sandbox(env: Mapping[str, str], production: bool) -> bool:
     return value == "1"
 
 
-def _check_audit_keys(value: str | None, production: bool) -> None:
-    """CARD_AUDIT_KEYS: a list of Ed25519 keys; production needs one and refuses the development
-    key under any id (by its key material, not its text)."""
+def _check_audit_keys(value: str | None, production: bool, name: str = "CARD_AUDIT_KEYS",
+                      dev_key: bytes = DEV_AUDIT_KEY) -> None:
+    """CARD_AUDIT_KEYS (or CARD_ANSWER_KEYS): a list of Ed25519 keys; production needs one and
+    refuses the development key under any id (by its key material, not its text)."""
     from app.platform.crypto import KeyringError, SigningKeys
 
     if not value:
-        raise ConfigError("production mode: CARD_AUDIT_KEYS is not set")
+        raise ConfigError(f"production mode: {name} is not set")
     try:
-        keys = SigningKeys.from_setting(value)
+        keys = SigningKeys.from_setting(value, name)
     except KeyringError as exc:
-        raise ConfigError(f"CARD_AUDIT_KEYS: {exc}") from None
-    if production and keys.holds_key(DEV_AUDIT_KEY):
-        raise ConfigError("production mode: CARD_AUDIT_KEYS holds the development key")
+        raise ConfigError(f"{name}: {exc}") from None
+    if production and keys.holds_key(dev_key):
+        raise ConfigError(f"production mode: {name} holds the development key")
 
 
 def _check_base64_key(value: str) -> None:

@@ -22,6 +22,7 @@ from flask import g, request
 from app.partners.nonces import SCHEME, NonceClaim, unauthorized
 from app.partners.partners import PartnerView, require_enabled, require_partner
 from app.platform.city_time import city_isoformat
+from app.platform.errors import AppError
 from app.runtime import Runtime, runtime
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
@@ -61,6 +62,15 @@ def parse_authorization(header: str | None) -> dict[str, str]:
     if set(params) != set(REQUIRED) or not _TIMESTAMP.fullmatch(params["timestamp"]) or not _NONCE.fullmatch(params["nonce"]):
         raise unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
     return params
+
+
+def read_nonce(header: str | None) -> str | None:
+    """The request's nonce when its Authorization header parses, else None (the answer signature
+    echoes it: scenes.answer_signing)."""
+    try:
+        return parse_authorization(header)["nonce"]
+    except AppError:
+        return None
 
 
 def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str | None) -> tuple[PartnerView, NonceClaim]:

@@ -138,6 +138,10 @@ class SigningKeys:
         """(key id, base64 signature) by the current key."""
         return self.current, base64.b64encode(self._private[self.current].sign(message)).decode()
 
+    def public_keys(self) -> dict[str, bytes]:
+        """{key id: raw 32-byte Ed25519 public key}, in the listed order (the current key first)."""
+        return {key_id: key.public_key().public_bytes_raw() for key_id, key in self._private.items()}
+
     def has(self, key_id: str) -> bool:
         """Whether ``key_id`` is one of the listed keys."""
         return key_id in self._private

@@ -1107,6 +1107,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/platform-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that sign our answers (CC-Serial names one), newest first. Public (no
+         *     signature needed); fetch it at start-up and again when an answer names an unknown CC-Serial,
+         *     as WeChat Pay v3 clients fetch the platform certificates.
+         */
+        get: operations["platformKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2255,6 +2276,25 @@ export interface components {
             totals: components["schemas"]["StatementTotals"];
             /** @description base64 HMAC-SHA256 (your current secret) of the CSV form's bytes before its #signature line */
             signature: string;
+        };
+        PlatformKey: {
+            /**
+             * @description The key's id, as in CC-Serial
+             * @example a1
+             */
+            serial: string;
+            /** @enum {string} */
+            algorithm: "Ed25519";
+            /**
+             * @description The raw 32-byte Ed25519 public key (RFC 8032), base64
+             * @example IGQRqy9vUqbuBQ4JpPJxmRrqTQZo7rFG5l/zUX5bNSY=
+             */
+            public_key: string;
+            /** @description Whether new answers are signed with it (one key) */
+            signing: boolean;
+        };
+        PlatformKeys: {
+            keys: components["schemas"]["PlatformKey"][];
         };
     };
     responses: {
@@ -6923,6 +6963,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    platformKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlatformKeys"];
                 };
             };
             default: components["responses"]["DEFAULT_ERROR"];

@@ -24,3 +24,17 @@ test('a changed statement fails its signature', () => {
   assert.equal(verifyStatement(signed, 's'), body);
   assert.throws(() => verifyStatement(signed.replace('true', 'fals'), 's'));
 });
+
+test('an answer verifies with the platform key, and not with a changed byte or another nonce', async () => {
+  const { generateKeyPairSync, sign: signEd25519 } = await import('node:crypto');
+  const { verifyAnswer } = await import('../src/partner.js');
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const body = Buffer.from('{"accepted":true}');
+  const signature = signEd25519(null, Buffer.from(`1779370355\nnonce-1\n${body}\n`), privateKey).toString('base64');
+  const headers = new Headers({ 'CC-Serial': 'r1', 'CC-Timestamp': '1779370355', 'CC-Nonce': 'nonce-1', 'CC-Signature': signature });
+  const keys = new Map([['r1', publicKey]]);
+  assert.equal(verifyAnswer(headers, body, 'nonce-1', keys), true);
+  assert.throws(() => verifyAnswer(headers, Buffer.from('{"accepted":fals}'), 'nonce-1', keys), /does not verify/);
+  assert.throws(() => verifyAnswer(headers, body, 'nonce-2', keys), /another request/);
+  assert.throws(() => verifyAnswer(headers, body, 'nonce-1', new Map()), /known platform key/);
+});
