@@ -30,6 +30,11 @@ _PARAM = re.compile(r'\s*([a-z_]+)="([^"]*)"\s*')
 _NONCE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 REQUIRED = ("partner_id", "timestamp", "nonce", "signature")
+# Asymmetric request signing (issue 20), for a partner that registered a public key
+# (app.partners.partners.set_request_key): the same four parameters and string to sign, the
+# signature base64 of 64 bytes (Ed25519 per RFC 8032; SM2 r || s per GB/T 32918.2, SM3, ID "1234567812345678").
+KEY_SCHEMES = {"ed25519": "CC-ED25519", "sm2": "CC-SM2-SM3"}
+SCHEMES = (SCHEME, *KEY_SCHEMES.values())
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
@@ -50,17 +55,20 @@ def authorization_header(partner_id: str, secret: str, method: str, path: str, b
 
 
 def parse_authorization(header: str | None) -> dict[str, str]:
-    """The four parameters of the header; 401 ``signature_missing`` / ``signature_malformed``."""
-    if not header or not header.startswith(SCHEME + " "):
+    """The four parameters of the header and its ``scheme`` (one of :data:`SCHEMES`); 401
+    ``signature_missing`` / ``signature_malformed``."""
+    scheme = (header or "").partition(" ")[0]
+    if not header or scheme not in SCHEMES:
         raise unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme")
     params: dict[str, str] = {}
-    for item in header[len(SCHEME) + 1:].split(","):
+    for item in header[len(scheme) + 1:].split(","):
         match = _PARAM.fullmatch(item)
         if match is None or match.group(1) in params:
             raise unauthorized("signature_malformed", "the Authorization header cannot be parsed")
         params[match.group(1)] = match.group(2)
     if set(params) != set(REQUIRED) or not _TIMESTAMP.fullmatch(params["timestamp"]) or not _NONCE.fullmatch(params["nonce"]):
         raise unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
+    params["scheme"] = scheme
     return params
 
 
@@ -80,10 +88,25 @@ def authenticate(rt: Runtime, method: str, path: str, body: bytes, header: str |
     if abs(int(params["timestamp"]) - rt.clock.time()) > TIMESTAMP_TOLERANCE_SECONDS:
         raise unauthorized("timestamp_out_of_window", "the timestamp is more than 300 s from our clock",
                            clock_details(rt.clock.time()))
-    if not any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets):
+    expected_scheme = KEY_SCHEMES[partner.request_key.alg] if partner.request_key else SCHEME
+    if params["scheme"] != expected_scheme:
+        raise unauthorized("signature_scheme_mismatch", f"this partner signs its requests with {expected_scheme}")
+    if not _signed_by(partner, method, path, params, body):
         raise unauthorized("signature_invalid", "the signature does not match the request")
     require_enabled(partner)
     return partner, NonceClaim(rt, partner.id, params["nonce"])
+
+
+def _signed_by(partner: PartnerView, method: str, path: str, params: dict[str, str], body: bytes) -> bool:
+    """HMAC with a live secret, or the partner's registered public key over the same string to sign."""
+    if partner.request_key is None:
+        return any(_signature_matches(secret, method, path, params, body) for secret in partner.secrets)
+    try:
+        signature = base64.b64decode(params["signature"], validate=True)
+    except ValueError:
+        return False
+    message = string_to_sign(method, path, params["timestamp"], params["nonce"], body)
+    return len(signature) == 64 and partner.request_key.verify(message, signature)
 
 
 def _signature_matches(secret: str, method: str, path: str, params: dict[str, str], body: bytes) -> bool:

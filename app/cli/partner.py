@@ -112,6 +112,24 @@ def partner_rotate(partner_id: str, grace: int | None, as_json: bool) -> None:
     click.echo(json.dumps({"partner_id": partner_id, "secret": secret}) if as_json else f"secret: {secret}")
 
 
+@partner.command("request-key")
+@click.argument("partner_id")
+@click.option("--alg", type=click.Choice(["ed25519", "sm2"]), default=None, help="ed25519 (RFC 8032) or sm2 (GB/T 32918, SM3)")
+@click.option("--public-key", default=None, help="The partner's raw public key, base64 (Ed25519: 32 bytes; SM2: 33-byte compressed point)")
+@click.option("--remove", is_flag=True, help="Forget the key: the partner signs with its HMAC secret again")
+@with_appcontext
+def partner_request_key(partner_id: str, alg: str | None, public_key: str | None, remove: bool) -> None:
+    """Asymmetric request signing (docs/partner-api.md): from now on (within 10 s on every server)
+    PARTNER_ID signs its requests with its private key (CC-ED25519 or CC-SM2-SM3), not the HMAC
+    secret, so only it can have made them (non-repudiation)."""
+    from app.partners.partners import set_request_key
+
+    if remove == bool(alg or public_key) or (not remove and not (alg and public_key)):
+        raise click.UsageError("give --alg and --public-key, or --remove")
+    _partner_call(lambda _known: set_request_key(partner_id, alg, public_key))
+    click.echo(f"{partner_id}: " + ("signs with its HMAC secret" if remove else f"signs with its {alg} key"))
+
+
 @partner.command("disable")
 @click.argument("partner_id")
 @with_appcontext

@@ -35,6 +35,10 @@ class Partner(Base):
     roles: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
+    # Asymmetric request signing (issue 20): "ed25519" or "sm2" and the raw public key, base64.
+    # When set, requests must be signed with the partner's private key (scenes/signing.py), not HMAC.
+    request_key_alg: Mapped[str | None] = mapped_column(String(8))
+    request_public_key: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def scene_set(self) -> frozenset[str]:

@@ -2,6 +2,8 @@
 (bank, disburse, medical_insurance), secret rotation with a grace period, disabling."""
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from app.partners.nonces import unauthorized
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
+from qr import offline
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class PartnerView:
     scenes: frozenset[str]
     disabled: bool
     roles: frozenset[str] = frozenset()
+    request_key: offline.VerifyingKey | None = None  # set: requests are signed with this key, not HMAC
 
 
 def create_partner(rt: Runtime, name: str, scenes: Iterable[str], known_scenes: Iterable[str],
@@ -142,7 +146,32 @@ def partner_view(rt: Runtime, partner_id: str) -> PartnerView | None:
     if partner is None:
         return None
     return PartnerView(partner.id, partner.partner_id, partner.name, partner.kind, _live_secrets(rt, partner),
-                       partner.scene_set, partner.disabled_at is not None, partner.role_set)
+                       partner.scene_set, partner.disabled_at is not None, partner.role_set, _request_key(partner))
+
+
+def _request_key(partner: Partner) -> offline.VerifyingKey | None:
+    if partner.request_key_alg is None or partner.request_public_key is None:
+        return None
+    return offline.VerifyingKey(partner.request_key_alg, base64.b64decode(partner.request_public_key))
+
+
+def set_request_key(partner_id: str, alg: str | None, public_key_b64: str | None) -> None:
+    """Register the partner's public key for asymmetric request signing (issue 20): ``alg``
+    ``ed25519`` (RFC 8032, 32-byte key) or ``sm2`` (GB/T 32918 with SM3, 33-byte compressed point;
+    needs the ``gm`` extra); both None removes it (HMAC again). From then on (within 10 s on every
+    server: the view cache) its requests must carry that scheme. ValueError for a bad key or alg."""
+    partner = _partner(partner_id)
+    if alg is None and public_key_b64 is None:
+        partner.request_key_alg = partner.request_public_key = None
+    else:
+        if alg == offline.SM2 and not offline.sm2_available():
+            raise ValueError("SM2 needs the gm extra (pip install '.[gm]')")
+        try:
+            key = offline.VerifyingKey(alg or "", base64.b64decode(public_key_b64 or "", validate=True))
+        except (binascii.Error, offline.KeyFormatError) as exc:
+            raise ValueError(f"not a valid {alg} public key (raw bytes, base64): {exc}") from None
+        partner.request_key_alg, partner.request_public_key = key.alg, base64.b64encode(key.raw).decode()
+    db.session.commit()
 
 
 def _live_secrets(rt: Runtime, partner: Partner) -> tuple[str, ...]:
