@@ -56,8 +56,14 @@ export class CardApi {
   /** postSeed: the seed for offline codes. @param {string} installationId @returns {Promise<Schemas['Seed']>} */
   postSeed(installationId) { return this.call('POST', '/api/mp/v1/card/seed', { installation_id: installationId }); }
 
-  /** getBenefits. @returns {Promise<Schemas['BenefitPage']>} */
-  getBenefits() { return this.call('GET', '/api/mp/v1/benefits'); }
+  /** getBenefits: newest first; ``cursor`` the previous page's next_cursor. @param {string | null} [cursor] @returns {Promise<Schemas['BenefitPage']>} */
+  getBenefits(cursor) { return this.call('GET', `/api/mp/v1/benefits${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`); }
+
+  /** getCategories: the complaint categories. @returns {Promise<Schemas['Category'][]>} */
+  getCategories() { return this.call('GET', '/api/mp/v1/complaint-categories'); }
+
+  /** getComplaints: one's own, newest first. @returns {Promise<Schemas['ComplaintList']>} */
+  getComplaints() { return this.call('GET', '/api/mp/v1/complaints'); }
 
   /** postComplaint. @param {Schemas['ComplaintRequest']} complaint @returns {Promise<Schemas['Complaint']>} */
   postComplaint(complaint) { return this.call('POST', '/api/mp/v1/complaints', complaint); }
