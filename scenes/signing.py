@@ -59,15 +59,19 @@ def parse_authorization(header: str | None) -> dict[str, str]:
     ``signature_missing`` / ``signature_malformed``."""
     scheme = (header or "").partition(" ")[0]
     if not header or scheme not in SCHEMES:
-        raise unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme")
+        raise unauthorized("signature_missing", f"send an Authorization header with the {SCHEME} scheme (case-sensitive)")
     params: dict[str, str] = {}
     for item in header[len(scheme) + 1:].split(","):
         match = _PARAM.fullmatch(item)
         if match is None or match.group(1) in params:
             raise unauthorized("signature_malformed", "the Authorization header cannot be parsed")
         params[match.group(1)] = match.group(2)
-    if set(params) != set(REQUIRED) or not _TIMESTAMP.fullmatch(params["timestamp"]) or not _NONCE.fullmatch(params["nonce"]):
-        raise unauthorized("signature_malformed", "partner_id, timestamp (Unix seconds) and nonce (8-64 of A-Za-z0-9_-) are required")
+    if set(params) != set(REQUIRED):
+        raise unauthorized("signature_malformed", "the parameters are partner_id, timestamp, nonce and signature, each once")
+    if not _TIMESTAMP.fullmatch(params["timestamp"]):
+        raise unauthorized("signature_malformed", "timestamp must be Unix seconds, 1-12 digits (not milliseconds)")
+    if not _NONCE.fullmatch(params["nonce"]):
+        raise unauthorized("signature_malformed", "nonce must be 8-64 characters of A-Za-z0-9_-")
     params["scheme"] = scheme
     return params
 

@@ -45,7 +45,7 @@ def test_parse_never_crashes_and_only_raises_401(header: str) -> None:
     except AppError as exc:
         assert exc.http_status == 401
         return
-    assert set(params) == {"partner_id", "timestamp", "nonce", "signature"}
+    assert set(params) == {"partner_id", "timestamp", "nonce", "signature", "scheme"}
 
 
 @pytest.mark.parametrize("header", [
@@ -56,3 +56,17 @@ def test_duplicate_or_extra_parameters_are_malformed(header: str) -> None:
     with pytest.raises(AppError) as info:
         parse_authorization(header)
     assert info.value.code == "signature_malformed"
+
+
+@pytest.mark.parametrize(("header", "said"), [
+    ('CC-HMAC-SHA256 partner_id="a",timestamp="1779370355000",nonce="abcdefgh",signature="s"', "not milliseconds"),
+    ('CC-HMAC-SHA256 partner_id="a",timestamp="1",nonce="short",signature="s"', "nonce must be 8-64"),
+    ('CC-HMAC-SHA256 partner_id="a",timestamp="1",nonce="abcdefgh"', "each once"),
+    ('cc-hmac-sha256 partner_id="a",timestamp="1",nonce="abcdefgh",signature="s"', "case-sensitive"),
+])
+def test_a_malformed_header_is_told_which_part_is_wrong(header: str, said: str) -> None:
+    """An integrator's commonest slips (Java's currentTimeMillis, a short nonce, a lower-case
+    scheme) are named in the message, found by a trial of the kit (issue 20)."""
+    with pytest.raises(AppError) as info:
+        parse_authorization(header)
+    assert said in info.value.message
