@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 openapi: $(STAMP)
-	$(BIN)/citizencard openapi write --format=json docs/openapi.json
+	CARD_SANDBOX=1 $(BIN)/citizencard openapi write --format=json docs/openapi.json
 
 serve: $(STAMP)
 	$(BIN)/citizencard serve

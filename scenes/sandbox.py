@@ -16,7 +16,8 @@ from app.runtime import runtime
 from .registry import SCENE_NAMES, enabled_policy
 
 blp = CardBlueprint("sandbox", __name__, url_prefix="/api/sandbox/v1",
-                    description="The integrators' sandbox (CARD_SANDBOX=1 only): test partners, residents and codes")
+                    description="SANDBOX ONLY (a server started with CARD_SANDBOX=1; these paths do not exist in "
+                                "production): test partners, residents and codes, unsigned (docs/partner-api.md \"The sandbox\")")
 
 
 class PartnerRequestSchema(ma.Schema):
