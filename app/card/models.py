@@ -209,3 +209,52 @@ class OfflineList(Base):
     version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     issued_at: Mapped[datetime]
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- Family members (issue 18, M-15; app/card/family.py; docs/family.md) ------------------------
+
+FAMILY_PENDING, FAMILY_ACTIVE = "pending", "active"
+_FAMILY_LIVE = "removed_at IS NULL"
+
+
+class FamilyMember(Base):
+    """A resident (``member_citizen_id``) on a guardian's list (``guardian_citizen_id``), with the
+    ``relation`` in the guardian's words (``spouse``, ``parent``, ``grandparent``, ``child``,
+    ``grandchild``) and its quota ``category`` (``spouse``, ``elder``, ``child``).
+
+    Quotas are slots under unique partial indexes (one conditional INSERT claims a slot, so
+    concurrent additions cannot pass a limit): per guardian and category ``guardian_slot`` (0-3
+    elders, 0-2 children, 0 spouse: 8 members at most), per member ``member_slot`` (0-1: at most 2
+    guardians). ``status`` is ``pending`` until an adult member confirms (``active`` at once for a
+    child under 16 added by a parent). ``device_id``: the proxy device whose pseudonym names the
+    codes the guardian shows for the member (revoked on removal). ``share_benefits`` and
+    ``share_history``: the member's consent switches for what the guardian sees."""
+
+    __tablename__ = "family_members"
+    __table_args__ = (
+        Index("uq_family_members_guardian_slot", "guardian_citizen_id", "category", "guardian_slot", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+        Index("uq_family_members_member_slot", "member_citizen_id", "member_slot", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+        Index("uq_family_members_pair", "guardian_citizen_id", "member_citizen_id", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guardian_citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    member_citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(8))
+    guardian_slot: Mapped[int]
+    member_slot: Mapped[int]
+    minor: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(8))
+    added_by: Mapped[str] = mapped_column(String(64))
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    share_benefits: Mapped[bool] = mapped_column(default=False)
+    share_history: Mapped[bool] = mapped_column(default=False)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), unique=True)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(64))

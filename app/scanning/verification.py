@@ -46,7 +46,16 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.card.models import LIVE_PHYSICAL_STATES, OFFLINE_ISSUING, Card, Device, OfflineCertificate, OfflineKey, PhysicalCard
+from app.card.models import (
+    LIVE_PHYSICAL_STATES,
+    OFFLINE_ISSUING,
+    Card,
+    Device,
+    FamilyMember,
+    OfflineCertificate,
+    OfflineKey,
+    PhysicalCard,
+)
 from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import ID_NUMBER, NAME, SEED
@@ -87,6 +96,8 @@ class CardFacts:
     failures_since: datetime | None = None
     # How the holder's binding was proven (app/identity/real_person.py); a chip read: counter
     assurance: str | None = "knowledge"
+    # A family member's code shown by a relative (issue 18): the guardian's relation to the holder
+    proxy_relation: str | None = None
 
 
 class Holder:
@@ -137,6 +148,8 @@ class ScenePolicy(Protocol):
 
     def permits(self, partner: PartnerView) -> bool: ...
 
+    def accepts_proxy(self, context: SceneContext) -> bool: ...
+
     def refusal(self, context: SceneContext) -> str | None: ...
 
     def accept(self, context: SceneContext) -> tuple[dict[str, Any], dict[str, Any]]: ...
@@ -184,7 +197,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     return _settle(rt, partner, policy, terminal_id, decision, answer_key)
 
 
-GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low")
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low", "proxy_not_accepted")
 # The partner's own failures: checked before the code or card number is looked at, recorded
 # without a card, counted against the partner (app.scanning.guessing).
 PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
@@ -396,15 +409,25 @@ def assurance_refusal(rt: Runtime, scene: str, facts: CardFacts) -> str | None:
     return "assurance_too_low" if minimum and not meets(facts.assurance or KNOWLEDGE, minimum) else None
 
 
+def proxy_refusal(policy: ScenePolicy, context: SceneContext) -> str | None:
+    """``proxy_not_accepted`` when a relative shows the holder's code (issue 18) and the scene
+    refuses proxies (government and finance; campus unless the partner accepts them)."""
+    if context.holder.facts.proxy_relation is None or policy.accepts_proxy(context):
+        return None
+    return "proxy_not_accepted"
+
+
 def _consult_scene(policy: ScenePolicy, context: SceneContext, use: OneTimeUse | None,
                    carrier: str = "ecard", guessable: bool = True) -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
-        reason = assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
+        reason = proxy_refusal(policy, context) or assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
         if reason is not None:
             return Decision(facts, reason, carrier=carrier, guessable=guessable)
         subject, extra = policy.accept(context)
+        if facts.proxy_relation is not None:
+            subject = {**subject, "proxy": True, "relation": facts.proxy_relation}
         return Decision(facts, None, use, subject, extra, carrier, guessable)
     except (OperationalError, PoolTimeout, StoreUnavailable):
         raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
@@ -449,7 +472,8 @@ def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, termina
     if checked.step <= 5 or not genuine:  # format, key or a signature; or a certificate we never issued
         return Decision(None, "code_invalid", guessable=False)
     facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
-                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, row.assurance)
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, row.assurance,
+                      row.proxy_relation)
     if not checked.accepted:
         return Decision(facts, checked.reason, guessable=False)
     if policy.name not in offline.scene_names(certificate.scenes):
@@ -471,13 +495,14 @@ _DGC2_KEY_AND_CARD = (
            OfflineCertificate.device_public_key, OfflineCertificate.revoked_at,
            Device.revoked_at.label("device_revoked_at"), Card.id.label("card_id"), Card.card_number, Card.status,
            Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index,
-           Card.failed_attempts, Card.failures_since, _ASSURANCE)
+           Card.failed_attempts, Card.failures_since, _ASSURANCE, FamilyMember.relation.label("proxy_relation"))
     .select_from(OfflineKey)
     .outerjoin(OfflineCertificate, (OfflineCertificate.kid == OfflineKey.id)
                & (OfflineCertificate.serial == bindparam("serial")))
     .outerjoin(Device, Device.id == OfflineCertificate.device_id)
     .outerjoin(Card, Card.id == OfflineCertificate.card_id)
     .outerjoin(Citizen, Citizen.id == Card.citizen_id)
+    .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)
     .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
 )
 
@@ -496,8 +521,9 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 _DEVICE_AND_CARD = Statement(
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
            Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
-           _ASSURANCE)
+           _ASSURANCE, FamilyMember.relation.label("proxy_relation"))
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+    .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)  # a proxy device (issue 18)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
 
@@ -508,7 +534,7 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
                                    row.name_enc, row.id_number_enc, row.id_number_index,
-                                   row.failed_attempts, row.failures_since, row.assurance)
+                                   row.failed_attempts, row.failures_since, row.assurance, row.proxy_relation)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:
