@@ -5,19 +5,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import marshmallow as ma
-from flask import jsonify
+from flask import Response, jsonify
 
-from app.card import family
-from app.card.devices import not_bound
+from app.card import family, printed
+from app.card.devices import bound_card, not_bound
 from app.card.family import RELATIONS
 from app.identity.models import MpAccount
 from app.money.benefits import benefit_summary
+from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.history import list_verifications
 from app.scanning.proxy_code import issue_proxy_code
+from qr import offline
 
 from .benefits import SummarySchema
 from .card import CodeSchema, HistoryPageSchema, HistoryQuerySchema, code_answer
@@ -165,3 +167,73 @@ def get_member_history(args: dict[str, Any], entry_id: int) -> Any:
     entry = family.guardian_entry(_me(), entry_id)
     family.require_consent(entry, "history")
     return list_verifications(SimpleNamespace(citizen_id=entry.member_citizen_id), args["limit"], args["cursor"])  # type: ignore[arg-type]
+
+
+class PrintedRequestSchema(ma.Schema):
+    scenes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(["transit", "culture", "public_venue"])),
+                            required=True, validate=ma.validate.Length(1, 3),
+                            metadata={"description": "Where the printed code may be used"})
+    days = ma.fields.Integer(load_default=180, validate=ma.validate.Range(1, 180), metadata={"description": "Validity, 1-180 days"})
+
+
+class PrintedSchema(ma.Schema):
+    serial = ma.fields.String(required=True, metadata={"description": "16 hex digits; the deny list's key"})
+    code = ma.fields.String(required=True, metadata={"description": "The QR text: DGP1: + base45 (docs/family.md)"})
+    scenes = ma.fields.List(ma.fields.String(), required=True)
+    not_before = ma.fields.DateTime(required=True)
+    expires_at = ma.fields.DateTime(required=True)
+
+
+def printed_answer(rt: Any, row: Any) -> dict[str, Any]:
+    """PrintedSchema's fields of a printed-code row."""
+    return {"serial": row.serial, "code": printed.printed_text(rt, row), "scenes": offline.scene_names(row.scenes),
+            "not_before": row.not_before, "expires_at": row.expires_at}
+
+
+def _active_member_card(entry_id: int) -> tuple[Any, Any]:
+    entry = family.guardian_entry(_me(), entry_id)
+    if entry.status != "active":
+        raise AppError("family_member_pending", 409, "the member has not confirmed yet")
+    return entry, bound_card(SimpleNamespace(citizen_id=entry.member_citizen_id))  # type: ignore[arg-type]
+
+
+@blp.route("/family-members/<int:entry_id>/printed-codes", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(PrintedRequestSchema)
+@blp.response(201, PrintedSchema)
+@error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / card_inactive",
+                       409: "family_member_pending / printed_code_conflict", 422: "validation_error",
+                       503: "offline_unavailable"})
+def post_printed_code(args: dict[str, Any], entry_id: int) -> Any:
+    """Issue a printed code (DGP1) for the member, valid up to 180 days for the chosen scenes; it
+    replaces (revokes) the member's previous one. Print it with GET .../printed-code.pdf."""
+    rt = runtime()
+    entry, card = _active_member_card(entry_id)
+    return printed_answer(rt, printed.issue_printed(rt, card, args["scenes"], args["days"], f"relative:{entry.id}"))
+
+
+@blp.route("/family-members/<int:entry_id>/printed-code.pdf", methods=["GET"])
+@blp.doc(**BEARER_DOC, responses={200: {"description": "The A6 card", "content": {
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
+@error_responses(blp, {**AUTH, **NOT_FOUND, 409: "family_member_pending"})
+def get_printed_pdf(entry_id: int) -> Any:
+    """The member's live printed code as an A6 PDF: the QR, the masked name and the expiry."""
+    rt = runtime()
+    entry, card = _active_member_card(entry_id)
+    row = printed.live_printed(card.id)
+    if row is None:
+        raise AppError("printed_code_not_found", 404, "the member has no live printed code")
+    masked = family.views(rt, [entry], "member")[0].masked_name
+    return Response(printed.pdf(rt, row, masked), mimetype="application/pdf", headers={"Cache-Control": "no-store"})
+
+
+@blp.route("/family-members/<int:entry_id>/printed-codes", methods=["DELETE"])
+@blp.doc(**BEARER_DOC)
+@blp.response(204)
+@error_responses(blp, {**AUTH, **NOT_FOUND, 409: "family_member_pending"})
+def delete_printed_code(entry_id: int) -> Any:
+    """Revoke the member's printed code at once: refused online from now on, at gates from the
+    next deny list (within about a minute, docs/family.md)."""
+    entry, card = _active_member_card(entry_id)
+    printed.revoke_printed(runtime(), card.id, f"relative:{entry.id}")
+    return None

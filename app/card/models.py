@@ -258,3 +258,35 @@ class FamilyMember(Base):
     confirmed_at: Mapped[datetime | None]
     removed_at: Mapped[datetime | None]
     removed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+_PRINTED_LIVE = "revoked_at IS NULL"
+
+
+class PrintedCode(Base):
+    """A printed code (DGP1, issue 18 item 3; qr.offline.printed): a signed static credential of
+    the card for ``scenes`` (DGC2 scene bits) from ``not_before`` to ``expires_at`` (at most 180
+    days). Its text is rebuilt from these fields and the issuing key ``kid`` (Ed25519 signatures
+    are deterministic): nothing secret is kept. One live (unrevoked) printed code per card: a
+    new one revokes the old. A revoked, unexpired one is on the deny list. ``issued_by``:
+    ``relative:<family member id>`` or ``counter:<staff>``."""
+
+    __tablename__ = "printed_codes"
+    __table_args__ = (
+        Index("uq_printed_codes_live_card", "card_id", unique=True,
+              postgresql_where=text(_PRINTED_LIVE), sqlite_where=text(_PRINTED_LIVE)),
+        Index("ix_printed_codes_revoked_expires", "revoked_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    kid: Mapped[int] = mapped_column(ForeignKey("offline_keys.id"))
+    scenes: Mapped[int]
+    fare_class: Mapped[int]
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]

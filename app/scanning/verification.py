@@ -55,6 +55,7 @@ from app.card.models import (
     OfflineCertificate,
     OfflineKey,
     PhysicalCard,
+    PrintedCode,
 )
 from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
@@ -370,6 +371,8 @@ def _device_tag(code: str) -> str:
     try:
         if code.startswith(offline.PREFIX):
             return dgc2_tag(offline.parse(code).certificate.serial) + ":"
+        if code.startswith(offline.printed.PREFIX):
+            return hash_tag(f"dgp1:{offline.printed.parse(code).serial.hex()}") + ":"
         return hash_tag(payload.parse(code).pseudonym) + ":"
     except (offline.FormatError, payload.CodeFormatError):
         return ""
@@ -383,6 +386,8 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
         return Decision(None, refusal)
     if code.startswith(offline.PREFIX):
         return _decide_dgc2(rt, partner, policy, terminal_id, code, direction)
+    if code.startswith(offline.printed.PREFIX):
+        return _decide_printed(rt, partner, policy, terminal_id, code, direction)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
@@ -503,6 +508,54 @@ _DGC2_KEY_AND_CARD = (
     .outerjoin(Card, Card.id == OfflineCertificate.card_id)
     .outerjoin(Citizen, Citizen.id == Card.citizen_id)
     .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)
+    .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
+)
+
+
+def _decide_printed(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+                    direction: str | None) -> Decision:
+    """A ``DGP1:`` printed code online (issue 18 item 3; qr.offline.printed): its signature
+    under the platform's own trusted issuing key of its ``kid``, its time, then its row: unknown
+    is ``code_invalid``; the scene bit (``scene_not_permitted``); revoked or the card not active
+    is ``card_inactive`` (the live status: no deny-list delay online); then the scene policy.
+    The code is static: the one-time rule accepts it at most once per second (a photocopy at a
+    second gate in the same second is ``code_used``), carrier ``printed``."""
+    now = int(rt.clock.time())
+    try:
+        parsed = offline.printed.parse(code)
+    except offline.FormatError:
+        return Decision(None, "code_invalid", guessable=False)
+    with autocommit_connection() as conn:
+        row = conn.execute(_PRINTED_KEY_AND_CARD, {"kid": parsed.kid, "serial": parsed.serial.hex(), "now": rt.clock.now()}).first()
+    if row is None or row.card_id is None:
+        return Decision(None, "code_invalid", guessable=False, carrier="printed")
+    key = offline.IssuingKey(parsed.kid, offline.VerifyingKey(row.alg, offline.b64url_decode(row.public_key)),
+                             int(row.not_before.timestamp()), int(row.not_after.timestamp()))
+    checked = offline.printed.verify_signature(code, offline.TrustList(0, now, now, {parsed.kid: key}, None), now)  # type: ignore[arg-type]
+    if checked.step <= 4:
+        return Decision(None, "code_invalid", guessable=False, carrier="printed")
+    facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, KNOWLEDGE)
+    if not checked.accepted:
+        return Decision(facts, checked.reason, guessable=False, carrier="printed")
+    if policy.name not in offline.scene_names(parsed.scenes):
+        return Decision(facts, "scene_not_permitted", guessable=False, carrier="printed")
+    if row.revoked_at is not None or row.status != "active":
+        return Decision(facts, "card_inactive", guessable=False, carrier="printed")
+    use = OneTimeUse(f"replay:{hash_tag('dgp1:' + parsed.serial.hex())}", now, DUPLICATE_WINDOW_SECONDS,
+                     f"dgp1:{parsed.serial.hex()}:{now}", partitions.step_of(rt.clock.now()))
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), use, "printed", False)
+
+
+# The issuing key of a kid (still trusted) and the printed code of a serial with its card and holder.
+_PRINTED_KEY_AND_CARD = (
+    select(OfflineKey.alg, OfflineKey.public_key, OfflineKey.not_before, OfflineKey.not_after, PrintedCode.revoked_at,
+           Card.id.label("card_id"), Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
+           Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
+    .select_from(OfflineKey)
+    .outerjoin(PrintedCode, (PrintedCode.kid == OfflineKey.id) & (PrintedCode.serial == bindparam("serial")))
+    .outerjoin(Card, Card.id == PrintedCode.card_id)
+    .outerjoin(Citizen, Citizen.id == Card.citizen_id)
     .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
 )
 

@@ -1,4 +1,5 @@
-"""Family members (issue 18, M-15): family_members with quota slots under unique partial indexes.
+"""Family members and printed codes (issue 18, M-15): family_members (quota slots under unique partial
+indexes) and printed_codes (one live per card).
 
 Revision ID: c4f18a2e6b90
 Revises: a7c3e5f9b2d4
@@ -54,5 +55,31 @@ def upgrade():
                               unique=True, postgresql_where=_LIVE, sqlite_where=_LIVE)
 
 
+    op.create_table(
+        'printed_codes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('serial', sa.String(length=16), nullable=False),
+        sa.Column('card_id', sa.Integer(), nullable=False),
+        sa.Column('kid', sa.Integer(), nullable=False),
+        sa.Column('scenes', sa.Integer(), nullable=False),
+        sa.Column('fare_class', sa.Integer(), nullable=False),
+        sa.Column('not_before', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('issued_by', sa.String(length=64), nullable=False),
+        sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('revoked_by', sa.String(length=64), nullable=True),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_printed_codes_card_id_cards')),
+        sa.ForeignKeyConstraint(['kid'], ['offline_keys.id'], name=op.f('fk_printed_codes_kid_offline_keys')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_printed_codes')),
+        sa.UniqueConstraint('serial', name=op.f('uq_printed_codes_serial')),
+    )
+    with op.batch_alter_table('printed_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_printed_codes_revoked_expires', ['revoked_at', 'expires_at'], unique=False)
+        batch_op.create_index('uq_printed_codes_live_card', ['card_id'], unique=True,
+                              postgresql_where=sa.text("revoked_at IS NULL"), sqlite_where=sa.text("revoked_at IS NULL"))
+
+
 def downgrade():
+    op.drop_table('printed_codes')
     op.drop_table('family_members')
