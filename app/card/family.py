@@ -99,7 +99,7 @@ def add_member(rt: Runtime, guardian_id: int, name: str, id_number: str, relatio
     now = rt.clock.now()
     minor = age_on(id_number, now.astimezone(DISPLAY_ZONE)) < CHILD_AGE
     _check_age(relation, category, minor)
-    _card_of(rt, member)
+    card_of(rt, member)
     entry = _claim_slot(rt, guardian_id, member.id, relation, category, minor, actor)
     if minor:
         _activate(rt, entry)
@@ -121,7 +121,7 @@ def _check_age(relation: str, category: str, minor: bool) -> None:
         raise AppError("minor_needs_parent", 422, "a child under 16 is added by a parent")
 
 
-def _card_of(rt: Runtime, member: Citizen) -> Card:
+def card_of(rt: Runtime, member: Citizen) -> Card:
     """The member's card; created (contact phone: the roster's) when the member never bound one.
     A concurrent creation wins: its card is used."""
     card = db.session.scalar(select(Card).where(Card.citizen_id == member.id))
