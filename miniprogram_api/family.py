@@ -10,6 +10,7 @@ from flask import Response, jsonify
 from app.card import family, printed
 from app.card.devices import bound_card, not_bound
 from app.card.family import RELATIONS
+from app.card.offline_certificates import issue
 from app.identity.models import MpAccount
 from app.money.benefits import benefit_summary
 from app.platform.errors import AppError
@@ -23,6 +24,7 @@ from qr import offline
 
 from .benefits import SummarySchema
 from .card import CodeSchema, HistoryPageSchema, HistoryQuerySchema, code_answer
+from .offline import CertificateRequestSchema, CertificatesSchema
 from .security import BEARER_DOC, current_account
 
 blp = CardBlueprint("mp_family", __name__, url_prefix="/api/mp/v1", description="Family members and relatives' codes (M-15)")
@@ -237,3 +239,21 @@ def delete_printed_code(entry_id: int) -> Any:
     entry, card = _active_member_card(entry_id)
     printed.revoke_printed(runtime(), card.id, f"relative:{entry.id}")
     return None
+
+
+@blp.route("/family-members/<int:entry_id>/offline/certificates", methods=["POST"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(CertificateRequestSchema)
+@blp.response(200, CertificatesSchema)
+@error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / card_inactive (the member's card)",
+                       409: "family_member_pending / too_many_certificates",
+                       422: "challenge_invalid / proof_invalid / alg_unsupported / validation_error",
+                       429: "too_many_requests", 503: "offline_unavailable"})
+def post_member_certificates(args: dict[str, Any], entry_id: int) -> Any:
+    """A 24-hour DGC2 certificate of the member's proxy device for a fresh key on your phone (the
+    nonce from POST /card/offline/challenge): offline codes for the member, shown by you. Online
+    verification marks them ``proxy: true``; the member's history says so; removal revokes it."""
+    rt = runtime()
+    entry, card = _active_member_card(entry_id)
+    return issue(rt, current_account(), args["nonce"], args["alg"], args["device_public_key"], args["proof"],
+                 proxy=(card.id, f"{family.PROXY_PLATFORM}{entry.id}"))

@@ -8,11 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from app.card.models import Device, FamilyMember
+from app.card.offline_lists import DENY_MIN_INTERVAL
 from app.identity.idnumber import check_digit
 from app.platform.db import db
+from qr import offline
 
 from ..helpers import ApiClient
 from .test_login import error_code
+from .test_offline_lists import GateOperator
 
 FAMILY = "/api/mp/v1/family-members"
 
@@ -156,3 +159,32 @@ def test_the_guardian_sees_history_and_benefits_only_with_the_members_consent(ap
     assert error_code(api.client.get(f"{FAMILY}/{entry}/benefits/summary", headers=family["guardian"])) == "consent_required"
     listed = api.client.get(FAMILY, headers=family["guardian"]).json["members"][0]
     assert listed["masked_id_number"] == GRANDMA["id_number"][:6] + "********" + GRANDMA["id_number"][-4:]
+
+
+def test_offline_certificates_for_a_member_are_marked_and_removal_puts_them_on_the_next_deny_list(
+        api: ApiClient, family: dict) -> None:
+    entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
+    api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
+    nonce = api.client.post("/api/mp/v1/card/offline/challenge", json={"installation_id": "son-phone-01"},
+                            headers=family["guardian"]).json["nonce"]
+    device = offline.generate(offline.ED25519)
+    body = {"nonce": nonce, "alg": "ed25519", "device_public_key": offline.b64url_encode(device.public_key),
+            "proof": offline.b64url_encode(offline.proof_of_possession(device, offline.b64url_decode(nonce)))}
+    assert api.client.post(f"{FAMILY}/{entry}/offline/certificates", json=body, headers=family["spouse"]).status_code == 404
+    issued = api.client.post(f"{FAMILY}/{entry}/offline/certificates", json=body, headers=family["guardian"])
+    assert issued.status_code == 200, issued.json
+    certificate = offline.certificate_from_bytes(offline.b64url_decode(issued.json["certificates"][0]["certificate"]))
+    code = offline.make_code(certificate, device, t=int(api.clock.time()), ctr=0).text
+    operator = GateOperator(api)
+    trust = operator.trust()
+    assert offline.check(code, trust, operator.deny(trust), "transit", int(api.clock.time())).accepted  # a gate offline
+    answer = api.verify(api.partner(), code).json
+    assert answer["accepted"] is True and answer["subject"]["proxy"] is True and answer["subject"]["relation"] == "parent"
+    history = api.client.get("/api/mp/v1/card/verifications", headers=family["grandma"]).json["items"]
+    assert [item["shown_by"] for item in history] == ["relative (parent)"]
+
+    assert api.client.delete(f"{FAMILY}/{entry}", headers=family["grandma"]).status_code == 204
+    later = offline.make_code(certificate, device, t=int(api.clock.time()), ctr=1).text
+    assert api.verify(api.partner(name="Bus"), later).json["reason"] == "card_inactive"  # online: at once
+    api.clock.advance(DENY_MIN_INTERVAL)
+    assert certificate.serial in operator.deny(trust)  # gates: the next deny list
