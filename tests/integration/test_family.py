@@ -188,3 +188,17 @@ def test_offline_certificates_for_a_member_are_marked_and_removal_puts_them_on_t
     assert api.verify(api.partner(name="Bus"), later).json["reason"] == "card_inactive"  # online: at once
     api.clock.advance(DENY_MIN_INTERVAL)
     assert certificate.serial in operator.deny(trust)  # gates: the next deny list
+
+
+def test_32_simultaneous_confirmations_and_removals_act_once(api: ApiClient, family: dict) -> None:
+    entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
+    with ThreadPoolExecutor(8) as pool:
+        confirmed = sorted(pool.map(lambda _: api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
+                                    .status_code, range(32)))
+    assert confirmed == [200] + [404] * 31
+    with api.app.app_context():
+        assert len(db.session.scalars(select(Device).where(Device.platform == f"fm{entry}")).all()) == 1
+    with ThreadPoolExecutor(8) as pool:
+        removed = sorted(pool.map(lambda who: api.client.delete(f"{FAMILY}/{entry}", headers=who).status_code,
+                                  [family["grandma"], family["guardian"]] * 16))
+    assert removed == [204] + [404] * 31
