@@ -112,6 +112,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # The lowest assurance of the holder's binding a scene accepts (issue 17): scene:level,...
         "CARD_SCENE_MIN_ASSURANCE": problems.check(_min_assurance, env.get("CARD_SCENE_MIN_ASSURANCE",
                                                                            "government:real_person,finance:real_person")),
+        # Campus partners (partner ids) that accept a relative's code for a family member (issue 18)
+        "CARD_CAMPUS_PROXY_PARTNERS": _names(env.get("CARD_CAMPUS_PROXY_PARTNERS", "")) or frozenset(),
         "CARD_ALIPAY_CERTIFY_RETURN_URL": env.get("CARD_ALIPAY_CERTIFY_RETURN_URL", "https://card.dg.gov.cn/real-person/done"),
         "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)

@@ -123,6 +123,8 @@ class HistoryItemSchema(ma.Schema):
     disclosed = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "The fields the partner was shown"})
     app = ma.fields.String(required=True, allow_none=True, validate=ma.validate.OneOf(["wechat", "alipay"]), metadata={
         "description": "The app (wechat or alipay) whose e-card showed the accepted code; null for a refused code or a physical-card read"})
+    shown_by = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "relative (<relation>): a family member's phone showed the accepted code for you (M-15, docs/family.md)"})
 
 
 class HistoryPageSchema(ma.Schema):

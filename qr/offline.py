@@ -17,11 +17,12 @@ What the server side uses:
 - re-verification of uploads and online DGC2: ``verify_code(text, trust, now)`` (gate steps 1-8),
   ``check`` (steps 1-11; both take a ``CertificateCache`` for a batch), ``Gate`` (a simulated
   terminal, steps 1-13); the windows ``MAX_CODE_AGE`` (60 s back) and ``FUTURE_GRACE`` (20 s ahead);
+- printed codes (DGP1, issue 18): ``printed`` (``issue``, ``parse``, ``verify_signature``, ``check``);
 - ``b64url_encode``/``b64url_decode`` (the JSON encoding of keys and signatures), ``base45``.
 """
 from __future__ import annotations
 
-from dgc2 import base45
+from dgc2 import base45, printed
 from dgc2.b64 import decode as b64url_decode
 from dgc2.b64 import encode as b64url_encode
 from dgc2.denylist import DenyDelta, DenyList, DenyListError, read_deny_delta, read_deny_list, write_deny_delta, write_deny_list
@@ -63,5 +64,6 @@ __all__ = [
     "cert_signing_input", "certificate_from_bytes", "check", "code_from_bytes", "code_signing_input", "decode",
     "deny_signing_input", "generate", "issue_certificate", "make_code", "parse", "pop_signing_input", "proof_of_possession",
     "read_deny_delta", "read_deny_list", "read_root_key", "read_trust_list", "scene_mask", "scene_names", "sm2_available",
+    "printed",
     "trust_signing_input", "verify_code", "verify_proof_of_possession", "write_deny_delta", "write_deny_list", "write_trust_list",
 ]

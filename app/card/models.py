@@ -209,3 +209,84 @@ class OfflineList(Base):
     version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     issued_at: Mapped[datetime]
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- Family members (issue 18, M-15; app/card/family.py; docs/family.md) ------------------------
+
+FAMILY_PENDING, FAMILY_ACTIVE = "pending", "active"
+_FAMILY_LIVE = "removed_at IS NULL"
+
+
+class FamilyMember(Base):
+    """A resident (``member_citizen_id``) on a guardian's list (``guardian_citizen_id``), with the
+    ``relation`` in the guardian's words (``spouse``, ``parent``, ``grandparent``, ``child``,
+    ``grandchild``) and its quota ``category`` (``spouse``, ``elder``, ``child``).
+
+    Quotas are slots under unique partial indexes (one conditional INSERT claims a slot, so
+    concurrent additions cannot pass a limit): per guardian and category ``guardian_slot`` (0-3
+    elders, 0-2 children, 0 spouse: 8 members at most), per member ``member_slot`` (0-1: at most 2
+    guardians). ``status`` is ``pending`` until an adult member confirms (``active`` at once for a
+    child under 16 added by a parent). ``device_id``: the proxy device whose pseudonym names the
+    codes the guardian shows for the member (revoked on removal). ``share_benefits`` and
+    ``share_history``: the member's consent switches for what the guardian sees."""
+
+    __tablename__ = "family_members"
+    __table_args__ = (
+        Index("uq_family_members_guardian_slot", "guardian_citizen_id", "category", "guardian_slot", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+        Index("uq_family_members_member_slot", "member_citizen_id", "member_slot", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+        Index("uq_family_members_pair", "guardian_citizen_id", "member_citizen_id", unique=True,
+              postgresql_where=text(_FAMILY_LIVE), sqlite_where=text(_FAMILY_LIVE)),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guardian_citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    member_citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(8))
+    guardian_slot: Mapped[int]
+    member_slot: Mapped[int]
+    minor: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(8))
+    added_by: Mapped[str] = mapped_column(String(64))
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    share_benefits: Mapped[bool] = mapped_column(default=False)
+    share_history: Mapped[bool] = mapped_column(default=False)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), unique=True)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+_PRINTED_LIVE = "revoked_at IS NULL"
+
+
+class PrintedCode(Base):
+    """A printed code (DGP1, issue 18 item 3; qr.offline.printed): a signed static credential of
+    the card for ``scenes`` (DGC2 scene bits) from ``not_before`` to ``expires_at`` (at most 180
+    days). Its text is rebuilt from these fields and the issuing key ``kid`` (Ed25519 signatures
+    are deterministic): nothing secret is kept. One live (unrevoked) printed code per card: a
+    new one revokes the old. A revoked, unexpired one is on the deny list. ``issued_by``:
+    ``relative:<family member id>`` or ``counter:<staff>``."""
+
+    __tablename__ = "printed_codes"
+    __table_args__ = (
+        Index("uq_printed_codes_live_card", "card_id", unique=True,
+              postgresql_where=text(_PRINTED_LIVE), sqlite_where=text(_PRINTED_LIVE)),
+        Index("ix_printed_codes_revoked_expires", "revoked_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(16), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    kid: Mapped[int] = mapped_column(ForeignKey("offline_keys.id"))
+    scenes: Mapped[int]
+    fare_class: Mapped[int]
+    not_before: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -114,14 +114,20 @@ def _device_key(alg: str, device_public_key: str, nonce: str, proof: str) -> off
     return key
 
 
-def issue(rt: Runtime, account: MpAccount, nonce: str, alg: str, device_public_key: str, proof: str) -> Issued:
-    """One 24-hour certificate for the device key; see the module docstring for the rules."""
+def issue(rt: Runtime, account: MpAccount, nonce: str, alg: str, device_public_key: str, proof: str,
+          proxy: tuple[int, str] | None = None) -> Issued:
+    """One 24-hour certificate for the device key; see the module docstring for the rules.
+
+    ``proxy`` (issue 18): ``(the member's card id, the entry's proxy device platform)``: the
+    certificate is the proxy device's, for the guardian's phone (any installation: the proxy
+    device has none); removing the entry revokes it (deny list)."""
     _limit(rt, f"dgc2:certificates:{account.id}", REQUESTS_PER_HOUR)
-    installation_id = _installation_of_nonce(rt, account, nonce)
+    installation_id: str | None = _installation_of_nonce(rt, account, nonce)
     key = _device_key(alg, device_public_key, nonce, proof)
-    card_id = bound_card(account).id
+    card_id, platform = proxy if proxy is not None else (bound_card(account).id, account.platform)
+    installation_id = None if proxy is not None else installation_id
     issuer = issuing_key(rt, alg)  # may create (and commit) a key: before the row locks below
-    card, device = _locked(card_id, installation_id, account.platform)
+    card, device = _locked(card_id, installation_id, platform)
     now = rt.clock.now()  # read after the key exists: nbf is never before its not_before
     expires = now + CERTIFICATE_LIFETIME
     serial = secrets.token_bytes(8)
@@ -140,7 +146,7 @@ def issue(rt: Runtime, account: MpAccount, nonce: str, alg: str, device_public_k
                   int(now.timestamp()), exp - REFRESH_BEFORE_EXPIRY)
 
 
-def _locked(card_id: int, installation_id: str, platform: str) -> tuple[Card, Device]:
+def _locked(card_id: int, installation_id: str | None, platform: str) -> tuple[Card, Device]:
     """The card and the ``platform`` app's current device, row-locked (FOR NO KEY UPDATE) until the commit: a
     suspension, cancellation or device move waits for this issuance (and then revokes it), or
     this issuance sees its result. 403 ``card_inactive`` / ``installation_not_current``."""

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.card.models import OfflineCertificate, OfflineList
+from app.card.models import OfflineCertificate, OfflineList, PrintedCode
 from app.card.offline_keys import deny_key, root_key, trusted_issuing_keys
 from app.platform.db import db
 from app.runtime import Runtime
@@ -145,7 +145,9 @@ def _publish(kind: str, clock: Callable[[], float],
 def _denied_serials(conn: Connection, now: int) -> list[bytes]:
     rows = conn.scalars(select(OfflineCertificate.serial).where(OfflineCertificate.revoked_at.is_not(None),
                                                                 OfflineCertificate.expires_at > _utc(now)))
-    return sorted(bytes.fromhex(serial) for serial in rows)
+    printed = conn.scalars(select(PrintedCode.serial).where(PrintedCode.revoked_at.is_not(None),  # DGP1 (issue 18)
+                                                            PrintedCode.expires_at > _utc(now)))
+    return sorted(bytes.fromhex(serial) for serial in [*rows, *printed])
 
 
 def _block_serials(body: bytes) -> set[bytes]:
@@ -331,7 +333,13 @@ def revoke_card_certificates(rt: Runtime, card_id: int, device_id: int | None = 
                *([OfflineCertificate.device_id == device_id] if device_id is not None else []))
         .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
     if revoked:
-        db.session.info[_PENDING_AFTER_COMMIT] = rt
+        note_revocation(rt)
+
+
+def note_revocation(rt: Runtime) -> None:
+    """Count a revocation (a certificate's or a printed code's) as pending once the session's
+    transaction commits: the next deny-list version follows within DENY_MIN_INTERVAL s."""
+    db.session.info[_PENDING_AFTER_COMMIT] = rt
 
 
 @event.listens_for(Session, "after_commit")

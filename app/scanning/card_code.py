@@ -43,7 +43,12 @@ def issue_code(rt: Runtime, token: str) -> IssuedCode:
     ``token_invalid`` (as app.identity.auth.account_for_token), 403 ``not_bound`` or
     ``card_inactive``, 429 ``too_many_codes`` after 100 codes in one time step (the sequence is
     two digits). The token, the account, the card and the device are one query."""
-    device = _active_device(rt, token)
+    return code_for_device(rt, _active_device(rt, token))
+
+
+def code_for_device(rt: Runtime, device: Any) -> IssuedCode:
+    """A new code of ``device`` (a row with ``card_status``, ``pseudonym``, ``seed_enc`` and
+    ``last_use_key``): 403 ``card_inactive``, 429 ``too_many_codes`` as :func:`issue_code`."""
     if device.card_status != "active":
         raise AppError("card_inactive", 403, "the card is not active", {"status": device.card_status})
     now = rt.clock.time()
@@ -62,7 +67,7 @@ def issue_code(rt: Runtime, token: str) -> IssuedCode:
 # The highest use key the durable ledger holds for the device in the step (an index range on
 # the card's recent records: ix_verifications_card_created, in the step's partition only: a DGC1
 # use key's code_step is its step, app.scanning.partitions).
-_LAST_USE_KEY = (
+LAST_USE_KEY = (
     select(func.max(Verification.use_key))
     .where(Verification.card_id == Card.id, Verification.code_step == bindparam("step"),
            Verification.created_at >= bindparam("since"),
@@ -75,7 +80,7 @@ _LAST_USE_KEY = (
 # from a cancelled card (no active device); a row with a device sorts first.
 _ACTIVE_DEVICE = Statement(
     select(AuthToken.expires_at, MpAccount.citizen_id, Card.status.label("card_status"), Device.pseudonym,
-           Device.seed_enc, _LAST_USE_KEY.label("last_use_key"))
+           Device.seed_enc, LAST_USE_KEY.label("last_use_key"))
     .join(MpAccount, MpAccount.id == AuthToken.account_id)
     .outerjoin(Card, Card.citizen_id == MpAccount.citizen_id)
     .outerjoin(Device, (Device.card_id == Card.id) & (Device.platform == MpAccount.platform) & Device.revoked_at.is_(None))

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 
 from app.card.devices import bound_card
-from app.card.models import Device, OfflineCertificate
+from app.card.models import Device, FamilyMember, OfflineCertificate
 from app.identity.models import MpAccount
 from app.partners.models import Partner, Terminal
 from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
@@ -38,6 +38,7 @@ class HistoryItem:
     reason: str | None
     disclosed: list[str]
     app: str | None = None  # the app whose device showed the code (wechat, alipay); None: refused or a card read
+    shown_by: str | None = None  # "relative (<relation>)": a guardian's phone showed it (issue 18)
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,14 @@ def _decode(cursor: str) -> tuple[datetime, str, int]:
 def apps_of_card(card_id: int) -> dict[str, str]:
     """Which app each of the card's devices (ever) served, by the first part of an accepted
     record's ``use_key``: a DGC1 pseudonym, or ``dgc2:<serial hex>`` of an offline certificate
-    (issue 17 item 3: each app has its own device and pseudonym, so the record names the app)."""
-    devices = db.session.execute(select(Device.pseudonym, Device.platform).where(Device.card_id == card_id)).all()
-    certificates = db.session.execute(select(OfflineCertificate.serial, Device.platform)
+    (issue 17 item 3: each app has its own device and pseudonym, so the record names the app).
+    A family member's proxy device (issue 18) maps to ``relative:<relation>``."""
+    carrier = func.coalesce(literal("relative:") + FamilyMember.relation, Device.platform).label("platform")
+    devices = db.session.execute(select(Device.pseudonym, carrier).outerjoin(FamilyMember, FamilyMember.device_id == Device.id)
+                                 .where(Device.card_id == card_id)).all()
+    certificates = db.session.execute(select(OfflineCertificate.serial, carrier)
                                       .join(Device, Device.id == OfflineCertificate.device_id)
+                                      .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)
                                       .where(OfflineCertificate.card_id == card_id)).all()
     return {row.pseudonym: row.platform for row in devices} | {f"dgc2:{row.serial}": row.platform for row in certificates}
 
@@ -129,7 +134,9 @@ def app_of_use(use_key: str | None, apps: dict[str, str]) -> str | None:
 def _item(verification: Verification, partner_name: str, location: str | None, used_at: datetime,
           apps: dict[str, str]) -> HistoryItem:
     disclosed = verification.disclosed.split(",") if verification.disclosed else []
+    app = app_of_use(verification.use_key, apps)
+    relative = app.removeprefix("relative:") if app and app.startswith("relative:") else None
     return HistoryItem(verification.id, used_at, partner_name, verification.terminal_id, location,
                        verification.scene, verification.accepted, verification.reason, disclosed,
-                       app_of_use(verification.use_key, apps))
+                       None if relative else app, f"relative ({relative})" if relative else None)
 

@@ -46,7 +46,17 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.card.models import LIVE_PHYSICAL_STATES, OFFLINE_ISSUING, Card, Device, OfflineCertificate, OfflineKey, PhysicalCard
+from app.card.models import (
+    LIVE_PHYSICAL_STATES,
+    OFFLINE_ISSUING,
+    Card,
+    Device,
+    FamilyMember,
+    OfflineCertificate,
+    OfflineKey,
+    PhysicalCard,
+    PrintedCode,
+)
 from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import ID_NUMBER, NAME, SEED
@@ -87,6 +97,8 @@ class CardFacts:
     failures_since: datetime | None = None
     # How the holder's binding was proven (app/identity/real_person.py); a chip read: counter
     assurance: str | None = "knowledge"
+    # A family member's code shown by a relative (issue 18): the guardian's relation to the holder
+    proxy_relation: str | None = None
 
 
 class Holder:
@@ -137,6 +149,8 @@ class ScenePolicy(Protocol):
 
     def permits(self, partner: PartnerView) -> bool: ...
 
+    def accepts_proxy(self, context: SceneContext) -> bool: ...
+
     def refusal(self, context: SceneContext) -> str | None: ...
 
     def accept(self, context: SceneContext) -> tuple[dict[str, Any], dict[str, Any]]: ...
@@ -184,7 +198,7 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     return _settle(rt, partner, policy, terminal_id, decision, answer_key)
 
 
-GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low")
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low", "proxy_not_accepted")
 # The partner's own failures: checked before the code or card number is looked at, recorded
 # without a card, counted against the partner (app.scanning.guessing).
 PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
@@ -357,6 +371,8 @@ def _device_tag(code: str) -> str:
     try:
         if code.startswith(offline.PREFIX):
             return dgc2_tag(offline.parse(code).certificate.serial) + ":"
+        if code.startswith(offline.printed.PREFIX):
+            return hash_tag(f"dgp1:{offline.printed.parse(code).serial.hex()}") + ":"
         return hash_tag(payload.parse(code).pseudonym) + ":"
     except (offline.FormatError, payload.CodeFormatError):
         return ""
@@ -370,6 +386,8 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
         return Decision(None, refusal)
     if code.startswith(offline.PREFIX):
         return _decide_dgc2(rt, partner, policy, terminal_id, code, direction)
+    if code.startswith(offline.printed.PREFIX):
+        return _decide_printed(rt, partner, policy, terminal_id, code, direction)
     try:
         scanned = payload.parse(code)
     except payload.CodeFormatError:
@@ -396,15 +414,25 @@ def assurance_refusal(rt: Runtime, scene: str, facts: CardFacts) -> str | None:
     return "assurance_too_low" if minimum and not meets(facts.assurance or KNOWLEDGE, minimum) else None
 
 
+def proxy_refusal(policy: ScenePolicy, context: SceneContext) -> str | None:
+    """``proxy_not_accepted`` when a relative shows the holder's code (issue 18) and the scene
+    refuses proxies (government and finance; campus unless the partner accepts them)."""
+    if context.holder.facts.proxy_relation is None or policy.accepts_proxy(context):
+        return None
+    return "proxy_not_accepted"
+
+
 def _consult_scene(policy: ScenePolicy, context: SceneContext, use: OneTimeUse | None,
                    carrier: str = "ecard", guessable: bool = True) -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
-        reason = assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
+        reason = proxy_refusal(policy, context) or assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
         if reason is not None:
             return Decision(facts, reason, carrier=carrier, guessable=guessable)
         subject, extra = policy.accept(context)
+        if facts.proxy_relation is not None:
+            subject = {**subject, "proxy": True, "relation": facts.proxy_relation}
         return Decision(facts, None, use, subject, extra, carrier, guessable)
     except (OperationalError, PoolTimeout, StoreUnavailable):
         raise  # a backing service is down: 503 like everywhere else (the transaction is dead: no record can follow)
@@ -449,7 +477,8 @@ def _decide_dgc2(rt: Runtime, partner: PartnerView, policy: ScenePolicy, termina
     if checked.step <= 5 or not genuine:  # format, key or a signature; or a certificate we never issued
         return Decision(None, "code_invalid", guessable=False)
     facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
-                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, row.assurance)
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, row.assurance,
+                      row.proxy_relation)
     if not checked.accepted:
         return Decision(facts, checked.reason, guessable=False)
     if policy.name not in offline.scene_names(certificate.scenes):
@@ -471,12 +500,61 @@ _DGC2_KEY_AND_CARD = (
            OfflineCertificate.device_public_key, OfflineCertificate.revoked_at,
            Device.revoked_at.label("device_revoked_at"), Card.id.label("card_id"), Card.card_number, Card.status,
            Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index,
-           Card.failed_attempts, Card.failures_since, _ASSURANCE)
+           Card.failed_attempts, Card.failures_since, _ASSURANCE, FamilyMember.relation.label("proxy_relation"))
     .select_from(OfflineKey)
     .outerjoin(OfflineCertificate, (OfflineCertificate.kid == OfflineKey.id)
                & (OfflineCertificate.serial == bindparam("serial")))
     .outerjoin(Device, Device.id == OfflineCertificate.device_id)
     .outerjoin(Card, Card.id == OfflineCertificate.card_id)
+    .outerjoin(Citizen, Citizen.id == Card.citizen_id)
+    .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)
+    .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
+)
+
+
+def _decide_printed(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: str, code: str,
+                    direction: str | None) -> Decision:
+    """A ``DGP1:`` printed code online (issue 18 item 3; qr.offline.printed): its signature
+    under the platform's own trusted issuing key of its ``kid``, its time, then its row: unknown
+    is ``code_invalid``; the scene bit (``scene_not_permitted``); revoked or the card not active
+    is ``card_inactive`` (the live status: no deny-list delay online); then the scene policy.
+    The code is static: the one-time rule accepts it at most once per second (a photocopy at a
+    second gate in the same second is ``code_used``), carrier ``printed``."""
+    now = int(rt.clock.time())
+    try:
+        parsed = offline.printed.parse(code)
+    except offline.FormatError:
+        return Decision(None, "code_invalid", guessable=False)
+    with autocommit_connection() as conn:
+        row = conn.execute(_PRINTED_KEY_AND_CARD, {"kid": parsed.kid, "serial": parsed.serial.hex(), "now": rt.clock.now()}).first()
+    if row is None or row.card_id is None:
+        return Decision(None, "code_invalid", guessable=False, carrier="printed")
+    key = offline.IssuingKey(parsed.kid, offline.VerifyingKey(row.alg, offline.b64url_decode(row.public_key)),
+                             int(row.not_before.timestamp()), int(row.not_after.timestamp()))
+    checked = offline.printed.verify_signature(code, offline.TrustList(0, now, now, {parsed.kid: key}, None), now)  # type: ignore[arg-type]
+    if checked.step <= 4:
+        return Decision(None, "code_invalid", guessable=False, carrier="printed")
+    facts = CardFacts(row.card_id, row.card_number, row.status, row.insured, row.disability, row.name_enc,
+                      row.id_number_enc, row.id_number_index, row.failed_attempts, row.failures_since, KNOWLEDGE)
+    if not checked.accepted:
+        return Decision(facts, checked.reason, guessable=False, carrier="printed")
+    if policy.name not in offline.scene_names(parsed.scenes):
+        return Decision(facts, "scene_not_permitted", guessable=False, carrier="printed")
+    if row.revoked_at is not None or row.status != "active":
+        return Decision(facts, "card_inactive", guessable=False, carrier="printed")
+    use = OneTimeUse(f"replay:{hash_tag('dgp1:' + parsed.serial.hex())}", now, DUPLICATE_WINDOW_SECONDS,
+                     f"dgp1:{parsed.serial.hex()}:{now}", partitions.step_of(rt.clock.now()))
+    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), use, "printed", False)
+
+
+# The issuing key of a kid (still trusted) and the printed code of a serial with its card and holder.
+_PRINTED_KEY_AND_CARD = (
+    select(OfflineKey.alg, OfflineKey.public_key, OfflineKey.not_before, OfflineKey.not_after, PrintedCode.revoked_at,
+           Card.id.label("card_id"), Card.card_number, Card.status, Citizen.insured, Citizen.disability, Citizen.name_enc,
+           Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since)
+    .select_from(OfflineKey)
+    .outerjoin(PrintedCode, (PrintedCode.kid == OfflineKey.id) & (PrintedCode.serial == bindparam("serial")))
+    .outerjoin(Card, Card.id == PrintedCode.card_id)
     .outerjoin(Citizen, Citizen.id == Card.citizen_id)
     .where(OfflineKey.id == bindparam("kid"), OfflineKey.role == OFFLINE_ISSUING, OfflineKey.not_after > bindparam("now"))
 )
@@ -496,8 +574,9 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 _DEVICE_AND_CARD = Statement(
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
            Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
-           _ASSURANCE)
+           _ASSURANCE, FamilyMember.relation.label("proxy_relation"))
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+    .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)  # a proxy device (issue 18)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
 )
 
@@ -508,7 +587,7 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
                                    row.name_enc, row.id_number_enc, row.id_number_index,
-                                   row.failed_attempts, row.failures_since, row.assurance)
+                                   row.failed_attempts, row.failures_since, row.assurance, row.proxy_relation)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:

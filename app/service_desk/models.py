@@ -72,7 +72,7 @@ class ComplaintQuota(Base):
     open_count: Mapped[int] = mapped_column(default=0)
 
 
-STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter")  # counter: issue 18 (app/service_desk/counter.py)
 
 
 class Staff(Base):

@@ -29,6 +29,13 @@ class Scene:
     def permits(self, partner: PartnerView) -> bool:
         return self.name in partner.scenes
 
+    def accepts_proxy(self, context: SceneContext) -> bool:
+        """Whether a relative may show the holder's code here (issue 18, M-15): transit, culture,
+        public venues and medical accept; a scene that must see the holder in person says no."""
+        return self.accepts_proxies
+
+    accepts_proxies = True
+
     def refusal(self, context: SceneContext) -> str | None:
         return None
 

@@ -22,6 +22,11 @@ class Campus(Scene):
     def permits(self, partner: PartnerView) -> bool:
         return super().permits(partner) and not sees_birth_dates(partner)
 
+    def accepts_proxy(self, context: SceneContext) -> bool:
+        """Only campuses listed in ``CARD_CAMPUS_PROXY_PARTNERS`` (partner ids) accept a relative's
+        code, e.g. a parent showing a pupil's code at a school gate (issue 18)."""
+        return context.partner.partner_id in context.rt.config.get("CARD_CAMPUS_PROXY_PARTNERS", frozenset())
+
     def refusal(self, context: SceneContext) -> str | None:
         return None if membership(context) else "not_a_member"
 

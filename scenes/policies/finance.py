@@ -12,6 +12,7 @@ from .base import Scene
 
 class Finance(Scene):
     name, requirement = "finance", "M-23.7"
+    accepts_proxies = False  # payments are the holder's own (issue 18)
     class Subject(ma.Schema):
         payment_account_reference = ma.fields.String(required=True, metadata={"description": "Stable per bank, differs between banks"})
 

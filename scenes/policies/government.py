@@ -15,6 +15,7 @@ from .base import Scene
 class Government(Scene):
     name, requirement = "government", "M-23.1"
     identifies = True
+    accepts_proxies = False  # a relative's phone is no proof of the holder at the window (issue 18)
     class Subject(ma.Schema):
         name = ma.fields.String(required=True)
         id_number = ma.fields.String(required=True)
