@@ -2,7 +2,7 @@
 indexes) and printed_codes (one live per card).
 
 Revision ID: c4f18a2e6b90
-Revises: a7c3e5f9b2d4
+Revises: b5d1e3f7a9c2
 Create Date: 2026-12-06 00:40:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c4f18a2e6b90'
-down_revision = 'a7c3e5f9b2d4'
+down_revision = 'b5d1e3f7a9c2'
 branch_labels = None
 depends_on = None
 
