@@ -46,6 +46,9 @@ PERMIT_TYPES = ("work", "residence")
 REASONS = ("unknown_type", "bad_format", "bad_region", "bad_birth_date", "bad_check_digit", "bad_nationality",
            "permit_required", "wrong_document_type")
 HMT_REGIONS = {"810000": "HK", "820000": "MO", "830000": "TW"}
+#: Types whose number is a GB 11643 resident ID number: identified on the platform by that number
+#: itself, so its holder has one identity whether on the roster or not.
+GB11643_TYPES = ("residence_permit", "hmt_residence_permit")
 
 _HKMO = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")
 _TW = re.compile(r"[0-9]{8}")
@@ -76,6 +79,41 @@ class Document:
     nationality: str | None = None
     permit_type: str | None = None
     permit_number: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        """The holder's identifier on the platform (stored encrypted, looked up by its blind index
+        as ``citizens.id_number``): a GB 11643 number as is; otherwise ``type:number``, a
+        passport ``passport:NATIONALITY:number`` (numbers repeat between countries)."""
+        if self.type in GB11643_TYPES:
+            return self.number
+        if self.type == "passport_with_permit":
+            return f"passport:{self.nationality}:{self.number}"
+        return f"{self.type}:{self.number}"
+
+
+def mask(identifier: str) -> str:
+    """An identifier for display: a GB 11643 number as :func:`idnumber.mask`; otherwise its type
+    prefix and the number's last 4 characters (``passport:GBR:****4567``)."""
+    prefix, _, number = identifier.rpartition(":")
+    if not prefix:
+        return idnumber.mask(identifier)
+    return f"{prefix}:{'*' * max(len(number) - 4, 4)}{number[-4:] if len(number) > 6 else ''}"
+
+
+def birth_date_of(identifier: str, today: date | None = None) -> date | None:
+    """The birth date a platform identifier carries (GB 11643 numbers, Foreign Permanent Resident
+    IDs), or None when the document has none (travel permits, passports)."""
+    prefix, _, number = identifier.rpartition(":")
+    try:
+        if not prefix:
+            return idnumber.birth_date(identifier)
+        if prefix == "foreign_permanent_id":
+            two_digit = len(number) == 15
+            return _birth(number[7:13] if two_digit else number[6:14], today or date.today(), two_digit)
+    except (idnumber.IdNumberError, DocumentError):
+        return None
+    return None
 
 
 def validate(doc_type: str, number: str, nationality: str | None = None, permit_type: str | None = None,
