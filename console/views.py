@@ -112,6 +112,8 @@ def home() -> Any:
     actor = g.actor
     if actor.role == "auditor":
         return redirect(url_for("console.audit_trail"))
+    if actor.role == "reviewer":
+        return redirect(url_for("console.applications"))
     wanted = request.args.get("q", "").strip()[:24]
     if wanted:
         try:

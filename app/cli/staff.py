@@ -15,7 +15,7 @@ def staff() -> None:
 
 
 @staff.command("create")
-@click.option("--role", required=True, type=click.Choice(["agent", "supervisor", "liaison", "auditor"]))
+@click.option("--role", required=True, type=click.Choice(["agent", "supervisor", "liaison", "auditor", "reviewer"]))
 @click.option("--username", required=True, help="3-64 of a-z 0-9 _ . - starting with a letter")
 @click.option("--department", default=None, help="Liaisons only: a key of CARD_DEPARTMENTS")
 @click.option("--name", "display_name", default=None, help="Display name (default: the username)")

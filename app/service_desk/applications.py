@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,8 +109,8 @@ def checked_document(rt: Runtime, fields: dict[str, Any]) -> documents.Document:
 
 
 def _values(rt: Runtime, account: MpAccount, document: documents.Document, fields: dict[str, Any]) -> dict[str, Any]:
-    name, phone = normalize_name(fields["name"]), checked_phone(fields["phone"])
-    if not name:
+    name, phone = display_name(fields["name"]), checked_phone(fields["phone"])
+    if not normalize_name(name):
         raise AppError("validation_error", 422, "name is empty", {"fields": {"json": {"name": ["empty"]}}})
     address, employer = (fields.get(key) or None for key in ("address", "employer"))
     if not any(text and IN_DONGGUAN.search(text) for text in (address, employer)):
@@ -122,6 +123,12 @@ def _values(rt: Runtime, account: MpAccount, document: documents.Document, field
             "name_enc": encrypt(name, NAME), "phone_enc": encrypt(phone, PHONE),
             "address_enc": address and encrypt(address, ADDRESS), "employer_enc": employer and encrypt(employer, EMPLOYER),
             "submitted_at": now, "due_at": review_due(rt, now)}
+
+
+def display_name(name: str) -> str:
+    """The name as written on the document (NFKC, single spaces: "John Smith"); the citizen
+    record made on approval holds its :func:`normalize_name` form, as the roster does."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
 
 
 def review_due(rt: Runtime, start: datetime) -> datetime:

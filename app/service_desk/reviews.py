@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from app.card.binding import issue_card
 from app.identity import documents
 from app.identity.models import Citizen, MpAccount
-from app.identity.people import ID_NUMBER
+from app.identity.people import ID_NUMBER, normalize_name
 from app.identity.people import NAME as CITIZEN_NAME
 from app.identity.people import PHONE as CITIZEN_PHONE
 from app.identity.real_person import COUNTER, KNOWLEDGE
@@ -183,7 +183,7 @@ def _new_citizen(rt: Runtime, row: CardApplication) -> Citizen:
     now, encrypt = rt.clock.now(), rt.keyring.encrypt
     identifier = rt.keyring.decrypt(row.document_enc, ID_NUMBER)
     values = {"id_number_index": row.document_index, "id_number_enc": encrypt(identifier, ID_NUMBER),
-              "name_enc": encrypt(rt.keyring.decrypt(row.name_enc, apps.NAME), CITIZEN_NAME),
+              "name_enc": encrypt(normalize_name(rt.keyring.decrypt(row.name_enc, apps.NAME)), CITIZEN_NAME),
               "phone_enc": encrypt(rt.keyring.decrypt(row.phone_enc, apps.PHONE), CITIZEN_PHONE),
               "insured": False, "disability": False, "created_at": now, "updated_at": now}
     inserted = db.session.execute(upsert_insert(db.engine.dialect.name, Citizen.__table__).values(**values)
