@@ -132,6 +132,7 @@ TEXT.update({
     "application_decided": ("该申请已被处理（其他审核员或申请人刚刚操作）", "This application was decided or asked meanwhile"),
     "document_already_registered": ("该证件已有持卡人，请不予通过", "A card holder is already registered under this document: refuse"),
     "account_already_bound": ("申请人账号已绑定其他身份", "The applicant's account is bound to another identity"),
+    "account_cancelled": ("申请人已注销账号，请不予通过", "The applicant cancelled their account: refuse"),
 })
 
 

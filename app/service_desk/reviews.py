@@ -145,13 +145,15 @@ def approve(rt: Runtime, actor: StaffActor, reference: str, seen_at_counter: boo
     """Approve: the applicant becomes a citizen (not insured: the e-card only) and the applying
     account gets the card, in one transaction; returns the card number. 409
     ``application_decided`` (not pending), ``document_already_registered`` (someone holds a card
-    under this document: refuse instead), ``account_already_bound``."""
+    under this document: refuse instead), ``account_already_bound``, ``account_cancelled``."""
     require_role(actor, REVIEWER)
     assurance = COUNTER if seen_at_counter else KNOWLEDGE
     row = _decide(rt, actor, reference, "approve", status="approved", assurance=assurance, record=False)
     try:
         citizen = _new_citizen(rt, row)
         account = db.session.get_one(MpAccount, row.account_id)
+        if account.cancelled_at is not None:
+            raise AppError("account_cancelled", 409, "the applicant cancelled their account: refuse")
         result = issue_card(rt, account, citizen, rt.keyring.decrypt(row.phone_enc, apps.PHONE), assurance)
     except AppError:
         db.session.rollback()

@@ -21,6 +21,7 @@ from app.runtime import EXTENSION_KEY
 from app.service_desk import reviews
 from app.service_desk.audit import StaffActor, verify_chain
 from app.service_desk.models import AuditRecord, CardApplication, Staff
+from app.service_desk.retention import run
 
 from ..helpers import PERSON, ApiClient, Console, new_staff
 from .test_applications import PATH, apply
@@ -189,3 +190,19 @@ def test_32_answers_at_once_move_the_application_once(api: ApiClient) -> None:
     assert codes.count(200) == 1 and set(codes) <= {200, 409, 429}
     assert {error_code(answer) for answer in answers if answer.status_code == 409} <= {"not_awaiting_answer"}
     assert codes.count(429) == 32 - 10  # 10 answers a day, counted before the state is looked at
+
+
+def test_a_cancelled_applicant_is_not_approved_and_the_retention_job_deletes_the_application(api: ApiClient) -> None:
+    token = api.login("o-leaving")
+    reference = apply(api, token, "travel_permit_tw").json["reference"]
+    assert api.client.delete("/api/mp/v1/account", json={}, headers=api.bearer(token)).status_code == 204
+    console = _reviewer(api)
+    refused = console.post(f"/console/applications/{reference}/approve", f"/console/applications/{reference}")
+    assert refused.status_code == 409 and "申请人已注销账号" in _page(refused)
+    api.clock.advance(31 * 86400)
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CardApplication)) == 1
+        run(api.rt)
+        assert db.session.scalar(select(func.count()).select_from(CardApplication)) == 0
+        assert db.session.scalar(select(func.count()).select_from(MpAccount)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Citizen)) == 0
