@@ -92,6 +92,12 @@ class Document:
         return f"{self.type}:{self.number}"
 
 
+def is_resident_id(identifier: str) -> bool:
+    """Whether a platform identifier is a GB 11643 resident ID number (roster, residence permits),
+    which carries a sex and a birth date; other documents' identifiers carry a ``type:`` prefix."""
+    return ":" not in identifier
+
+
 def mask(identifier: str) -> str:
     """An identifier for display: a GB 11643 number as :func:`idnumber.mask`; otherwise its type
     prefix and the number's last 4 characters (``passport:GBR:****4567``)."""
@@ -164,6 +170,8 @@ _GB_REASONS = {"bad_region": "bad_region", "bad_birth_date": "bad_birth_date", "
 def foreign_permanent_id(number: str, today: date) -> str:
     """A Foreign Permanent Resident ID number, 2004 (15) or 2023 (18, first digit 9) format."""
     if _FPR_2004.fullmatch(number):
+        if number[:3] == "CHN":
+            raise DocumentError("bad_nationality")
         _province(number[3:5])
         _birth(number[7:13], today, two_digit_year=True)
         if str(icao_check_digit(number[:14])) != number[14]:
@@ -171,7 +179,7 @@ def foreign_permanent_id(number: str, today: date) -> str:
         return number
     if _FPR_2023.fullmatch(number):
         _province(number[1:3])
-        if number[3:6] == "000":
+        if number[3:6] in ("000", "156"):  # none, or China (ISO 3166-1 numeric 156)
             raise DocumentError("bad_nationality")
         _birth(number[6:14], today, two_digit_year=False)
         if idnumber.check_digit(number[:17]) != number[17]:

@@ -206,3 +206,26 @@ def test_a_cancelled_applicant_is_not_approved_and_the_retention_job_deletes_the
         assert db.session.scalar(select(func.count()).select_from(CardApplication)) == 0
         assert db.session.scalar(select(func.count()).select_from(MpAccount)) == 0
         assert db.session.scalar(select(func.count()).select_from(Citizen)) == 0
+
+
+def test_a_passport_holder_in_the_medical_scene_is_refused_without_disclosure(api: ApiClient) -> None:
+    token = api.login()
+    reference = apply(api, token, "passport_with_permit").json["reference"]
+    with api.app.app_context():
+        reviews.approve(api.rt, _actor(api, "reviewer1"), reference)
+    answer = api.verify(api.partner(("medical",), "Hospital"), api.code(token), scene="medical")
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["accepted"], answer.json["reason"], answer.json.get("subject")) == (False, "scene_unavailable", None)
+
+
+def test_the_list_is_paged_earliest_deadline_first(api: ApiClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reviews, "PAGE_SIZE", 2)
+    references = []
+    for number in ("01234567", "11234567", "21234567"):
+        references.append(apply(api, api.login(), "travel_permit_tw", document_number=number).json["reference"])
+        api.clock.advance(3600)
+    console = _reviewer(api)
+    first, second = _page(console.get("/console/applications")), _page(console.get("/console/applications?page=2"))
+    assert references[0] in first and references[1] in first and references[2] not in first and "page=2" in first
+    assert references[2] in second and references[0] not in second and "page=3" not in second
+    assert first.index(references[0]) < first.index(references[1])
