@@ -97,7 +97,7 @@ def post_application(args: dict[str, Any]) -> Any:
 @blp.route("/applications/<reference>", methods=["GET"])
 @blp.doc(**BEARER_DOC)
 @blp.response(200, ECardApplicationSchema)
-@error_responses(blp, REFERENCE_ERRORS)
+@error_responses(blp, {**REFERENCE_ERRORS, 422: "validation_error (a control character in the reference)"})
 def get_application(reference: str) -> Any:
     """Your application: its status, the reviewer's question or decision, the card once approved,
     and who (by role) read it."""
