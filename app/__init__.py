@@ -140,6 +140,7 @@ class NoCookieSessions(SecureCookieSessionInterface):
 def _register_http(app: Flask) -> None:
     import console
     from app import probes
+    from miniprogram_api import applications as mp_applications
     from miniprogram_api import auth as mp_auth
     from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
@@ -166,6 +167,7 @@ def _register_http(app: Flask) -> None:
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_family.blp,
+                      mp_applications.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp, answer_signing.blp):
         api.register_blueprint(blueprint)

@@ -126,6 +126,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_DEPARTMENTS": problems.check(_labels, env, "CARD_DEPARTMENTS", DEFAULT_DEPARTMENTS),
         "CARD_FIRST_RESPONSE_DAYS": problems.check(_positive_int, env, "CARD_FIRST_RESPONSE_DAYS", 1),
         "CARD_RESOLUTION_DAYS": problems.check(_positive_int, env, "CARD_RESOLUTION_DAYS", 5),
+        # E-card applications off the roster (issue 17 item 1): working days a review may take
+        "CARD_APPLICATION_REVIEW_DAYS": problems.check(_positive_int, env, "CARD_APPLICATION_REVIEW_DAYS", 5),
         "CARD_CONSOLE_IDLE_MINUTES": problems.check(_positive_int, env, "CARD_CONSOLE_IDLE_MINUTES", 15),
         "CARD_CONSOLE_MAX_HOURS": problems.check(_positive_int, env, "CARD_CONSOLE_MAX_HOURS", 12),
         "CARD_CONSOLE_SECURE_COOKIE": env.get("CARD_CONSOLE_SECURE_COOKIE", "1") != "0",

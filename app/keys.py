@@ -26,7 +26,8 @@ from app.platform.db import db
 from app.runtime import Runtime
 from app.scanning.models import OfflineRecord
 from app.scanning.offline_records import SUBJECT as OFFLINE_RECORD_SUBJECT
-from app.service_desk.models import Staff
+from app.service_desk import applications
+from app.service_desk.models import CardApplication, Staff
 from app.service_desk.staff import TOTP_SEED
 
 # Every encrypted column, with the purpose it was encrypted for (the AES-GCM associated data).
@@ -40,6 +41,13 @@ ENCRYPTED_COLUMNS = (
     (Partner, "previous_secret_enc", people.PARTNER_SECRET),
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
     (Staff, "totp_seed_enc", TOTP_SEED),
+    (CardApplication, "document_enc", people.ID_NUMBER),
+    (CardApplication, "permit_enc", applications.PERMIT),
+    (CardApplication, "name_enc", applications.NAME),
+    (CardApplication, "phone_enc", applications.PHONE),
+    (CardApplication, "address_enc", applications.ADDRESS),
+    (CardApplication, "employer_enc", applications.EMPLOYER),
+    (CardApplication, "answer_enc", applications.ANSWER),
     (OfflineKey, "private_enc", OFFLINE_KEY_PURPOSE),
     (OfflineRecord, "subject_enc", OFFLINE_RECORD_SUBJECT),
 )
@@ -48,6 +56,7 @@ ENCRYPTED_COLUMNS = (
 # (memberships.id_number_index has no encrypted value beside it, so a start-up check cannot recompute it.)
 BLIND_INDEXED_COLUMNS = (
     (Citizen, "id_number_index", "id_number_enc", people.ID_NUMBER, people.id_index),
+    (CardApplication, "document_index", "document_enc", people.ID_NUMBER, people.id_index),
 )
 BATCH = 1000
 

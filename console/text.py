@@ -116,6 +116,43 @@ TEXT: dict[str, tuple[str, str]] = {
     "csrf_failed": ("页面已过期，请刷新后重试", "The page expired; reload it and try again"),
 }
 
+# The reviewer's pages: e-card applications off the roster (issue 17 item 1; console/review_views.py)
+TEXT.update({
+    "applications": ("电子卡申请", "E-card applications"), "application": ("申请编号", "Application"),
+    "applications_hint": ("未参保的在莞人员申请电子社保卡（仅电子卡）；按审核期限排序",
+                          "E-card-only applications by residents without local social insurance; earliest deadline first"),
+    "view_all": ("全部", "All"), "no_applications": ("没有申请", "No applications"),
+    "app_status_pending": ("待审核", "Pending"), "app_status_more_info": ("待补充材料", "Waiting for the applicant"),
+    "app_status_approved": ("已通过", "Approved"), "app_status_refused": ("未通过", "Refused"),
+    "document_type": ("证件类型", "Document"), "document": ("证件号码", "Document number"),
+    "check_digit": ("校验位", "Check digit"), "check_digit_ok": ("校验位正确", "Check digit verified"),
+    "check_digit_none": ("该证件无校验位：请核对证件", "No check digit on this document: check the document itself"),
+    "doc_residence_permit": ("居住证", "Residence permit"),
+    "doc_hmt_residence_permit": ("港澳台居民居住证", "HK/Macau/Taiwan residence permit"),
+    "doc_travel_permit_hkmo": ("港澳居民来往内地通行证", "Mainland Travel Permit (HK/Macau)"),
+    "doc_travel_permit_tw": ("台湾居民来往大陆通行证", "Mainland Travel Permit (Taiwan)"),
+    "doc_foreign_permanent_id": ("外国人永久居留身份证", "Foreign Permanent Resident ID"),
+    "doc_passport_with_permit": ("护照及工作/居留许可", "Passport with work or residence permit"),
+    "permit": ("工作/居留许可", "Work/residence permit"), "address": ("在莞住址", "Address in Dongguan"),
+    "employer": ("在莞工作单位", "Employer in Dongguan"), "submitted": ("提交时间", "Submitted"),
+    "review_due": ("审核期限", "Review due"), "decided": ("决定时间", "Decided"),
+    "assurance": ("核验等级", "Assurance"), "assurance_knowledge": ("信息核验", "Knowledge"),
+    "assurance_real_person": ("实人核验", "Real person"), "assurance_counter": ("柜台核验证件", "Counter, document seen"),
+    "question": ("补充材料要求", "Question to the applicant"), "applicant_answer": ("申请人答复", "Applicant's answer"),
+    "application_read_recorded": ("本次查看已记入审计记录，申请人可见", "This read is recorded in the audit trail; the applicant sees it"),
+    "seen_at_counter": ("已在柜台核验证件原件", "Original document seen at a counter"),
+    "approve": ("通过并发放电子卡", "Approve and issue the e-card"), "refuse": ("不予通过", "Refuse"),
+    "refusal_reason": ("不通过原因（申请人可见）", "Reason (the applicant reads it)"),
+    "ask": ("要求补充", "Ask"), "ask_more": ("需要申请人补充的内容", "What the applicant should add"),
+    "application_approved": ("已通过，电子卡已发放", "Approved: the e-card is issued"),
+    "role_reviewer": ("审核员", "Reviewer"),
+    "application_not_found": ("没有这个申请", "No such application"),
+    "application_decided": ("该申请已被处理（其他审核员或申请人刚刚操作）", "This application was decided or asked meanwhile"),
+    "document_already_registered": ("该证件已有持卡人，请不予通过", "A card holder is already registered under this document: refuse"),
+    "account_already_bound": ("申请人账号已绑定其他身份", "The applicant's account is bound to another identity"),
+    "account_cancelled": ("申请人已注销账号，请不予通过", "The applicant cancelled their account: refuse"),
+})
+
 
 def has_text(key: str) -> bool:
     return key in TEXT

@@ -114,6 +114,8 @@ def home() -> Any:
         return redirect(url_for("console.audit_trail"))
     if actor.role == "counter":
         return redirect(url_for("console.counter_home"))
+    if actor.role == "reviewer":
+        return redirect(url_for("console.applications"))
     wanted = request.args.get("q", "").strip()[:24]
     if wanted:
         try:

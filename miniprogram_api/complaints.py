@@ -74,10 +74,11 @@ class AccessLogItemSchema(ma.Schema):
     count = ma.fields.Integer(required=True, metadata={
         "description": "How many accesses the item stands for: consecutive views by one staff member on one ticket "
                        "are one item; an unmask or a lookup is always 1"})
-    role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison"]})
+    role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison", "reviewer"]})
     department = ma.fields.String(required=True, allow_none=True, metadata={"description": "A liaison's department"})
-    action = ma.fields.String(required=True, metadata={"enum": ["view", "unmask", "lookup"]})
-    purpose = ma.fields.String(required=True, allow_none=True, metadata={"description": "The ticket number"})
+    action = ma.fields.String(required=True, metadata={"enum": ["view", "unmask", "lookup", "ask", "approve", "refuse"]})
+    purpose = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "The ticket number, or the reference of your e-card application (a reviewer's reads)"})
     fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})
 
 

@@ -153,6 +153,14 @@ def validated_id_number(id_number: str) -> str:
                        {"fields": {"json": {"id_number": [exc.reason]}}}) from None
 
 
+def issue_card(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, assurance: str) -> BindResult:
+    """Bind ``account`` to ``citizen`` (a person already checked by other means: an approved
+    e-card application, issue 17 item 1) and give them their card and e-card device, as
+    :func:`bind` does after its checks; ``assurance`` is recorded on the account. Commits the
+    caller's transaction with it. 409 ``account_already_bound`` / ``already_bound``."""
+    return _bind_citizen(rt, account, citizen, phone, {}, assurance)
+
+
 def _bind_citizen(rt: Runtime, account: MpAccount, citizen: Citizen, phone: str, left: dict[str, int],
                   assurance: str) -> BindResult:
     if account.citizen_id not in (None, citizen.id):

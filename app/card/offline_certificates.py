@@ -30,7 +30,7 @@ from app.card.devices import bound_card
 from app.card.lifecycle import CITIZEN, Transition, record_event
 from app.card.models import CARD_ACTIVE, Card, Device, OfflineCertificate
 from app.card.offline_keys import CERTIFICATE_LIFETIME, issuing_key
-from app.identity import idnumber
+from app.identity import documents
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import ID_NUMBER
 from app.platform.clock import DISPLAY_ZONE
@@ -196,8 +196,10 @@ def fare_class(rt: Runtime, card: Card) -> int:
         return 0
     if citizen.disability:
         return DISABLED_FARE_CLASS
-    born = idnumber.birth_date(rt.keyring.decrypt(citizen.id_number_enc, ID_NUMBER))
     today = datetime.fromtimestamp(rt.clock.time(), DISPLAY_ZONE).date()
+    born = documents.birth_date_of(rt.keyring.decrypt(citizen.id_number_enc, ID_NUMBER), today)
+    if born is None:  # a document without a birth date (issue 17 item 1): no age concession
+        return 0
     age = _age(born, today)
     category = next((name for name, minimum in rt.config["CARD_CONCESSION_AGES"] if age >= minimum), "standard")
     return FARE_CLASS_OF.get(category, 0)

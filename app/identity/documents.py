@@ -46,6 +46,9 @@ PERMIT_TYPES = ("work", "residence")
 REASONS = ("unknown_type", "bad_format", "bad_region", "bad_birth_date", "bad_check_digit", "bad_nationality",
            "permit_required", "wrong_document_type")
 HMT_REGIONS = {"810000": "HK", "820000": "MO", "830000": "TW"}
+#: Types whose number is a GB 11643 resident ID number: identified on the platform by that number
+#: itself, so its holder has one identity whether on the roster or not.
+GB11643_TYPES = ("residence_permit", "hmt_residence_permit")
 
 _HKMO = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")
 _TW = re.compile(r"[0-9]{8}")
@@ -76,6 +79,47 @@ class Document:
     nationality: str | None = None
     permit_type: str | None = None
     permit_number: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        """The holder's identifier on the platform (stored encrypted, looked up by its blind index
+        as ``citizens.id_number``): a GB 11643 number as is; otherwise ``type:number``, a
+        passport ``passport:NATIONALITY:number`` (numbers repeat between countries)."""
+        if self.type in GB11643_TYPES:
+            return self.number
+        if self.type == "passport_with_permit":
+            return f"passport:{self.nationality}:{self.number}"
+        return f"{self.type}:{self.number}"
+
+
+def is_resident_id(identifier: str) -> bool:
+    """Whether a platform identifier is a GB 11643 resident ID number (roster, residence permits),
+    which carries a sex and a birth date; other documents' identifiers carry a ``type:`` prefix."""
+    return ":" not in identifier
+
+
+def mask(identifier: str) -> str:
+    """An identifier for display: a GB 11643 number as :func:`idnumber.mask`; otherwise its type
+    prefix and the number's last 4 characters (``passport:GBR:****4567``)."""
+    prefix, _, number = identifier.rpartition(":")
+    if not prefix:
+        return idnumber.mask(identifier)
+    return f"{prefix}:{'*' * max(len(number) - 4, 4)}{number[-4:] if len(number) > 6 else ''}"
+
+
+def birth_date_of(identifier: str, today: date | None = None) -> date | None:
+    """The birth date a platform identifier carries (GB 11643 numbers, Foreign Permanent Resident
+    IDs), or None when the document has none (travel permits, passports)."""
+    prefix, _, number = identifier.rpartition(":")
+    try:
+        if not prefix:
+            return idnumber.birth_date(identifier)
+        if prefix == "foreign_permanent_id":
+            two_digit = len(number) == 15
+            return _birth(number[7:13] if two_digit else number[6:14], today or date.today(), two_digit)
+    except (idnumber.IdNumberError, DocumentError):
+        return None
+    return None
 
 
 def validate(doc_type: str, number: str, nationality: str | None = None, permit_type: str | None = None,
@@ -126,6 +170,8 @@ _GB_REASONS = {"bad_region": "bad_region", "bad_birth_date": "bad_birth_date", "
 def foreign_permanent_id(number: str, today: date) -> str:
     """A Foreign Permanent Resident ID number, 2004 (15) or 2023 (18, first digit 9) format."""
     if _FPR_2004.fullmatch(number):
+        if number[:3] == "CHN":
+            raise DocumentError("bad_nationality")
         _province(number[3:5])
         _birth(number[7:13], today, two_digit_year=True)
         if str(icao_check_digit(number[:14])) != number[14]:
@@ -133,7 +179,7 @@ def foreign_permanent_id(number: str, today: date) -> str:
         return number
     if _FPR_2023.fullmatch(number):
         _province(number[1:3])
-        if number[3:6] == "000":
+        if number[3:6] in ("000", "156"):  # none, or China (ISO 3166-1 numeric 156)
             raise DocumentError("bad_nationality")
         _birth(number[6:14], today, two_digit_year=False)
         if idnumber.check_digit(number[:17]) != number[17]:

@@ -57,7 +57,7 @@ from app.card.models import (
     PhysicalCard,
     PrintedCode,
 )
-from app.identity import idnumber
+from app.identity import documents
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import ID_NUMBER, NAME, SEED
 from app.identity.real_person import COUNTER, KNOWLEDGE, meets
@@ -116,8 +116,12 @@ class Holder:
     def id_number(self) -> str:
         return self._rt.keyring.decrypt(self.facts.id_number_enc, ID_NUMBER)
 
-    def age_on(self, day: date) -> int:
-        born = idnumber.birth_date(self.id_number)
+    def age_on(self, day: date) -> int | None:
+        """Age on ``day`` from the birth date the identifier carries; None when the holder's
+        document has none (an e-card applicant's travel permit or passport, issue 17 item 1)."""
+        born = documents.birth_date_of(self.id_number, day)
+        if born is None:
+            return None
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def token(self, purpose: str, partner: PartnerView) -> str:

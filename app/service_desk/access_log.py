@@ -4,18 +4,19 @@ Every staff record of the audit trail on the citizen, newest first, paged with a
 cursor (app.platform.cursor), so page views cannot push anything out of reach (issue 15 item 5).
 Consecutive ``view`` records by one staff member on one ticket are one item with a ``count``
 and the time of the first and the last; an ``unmask`` or a ``lookup`` is always an item of its
-own. The staff member is never named: only their role and department.
+own. A reviewer's reads of and decisions on the citizen's e-card application (issue 17 item 1;
+purpose: the application's reference) are included once it is approved. The staff member is never named: only their role and department.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import or_, select, tuple_
 
 from app.platform.cursor import cursor_invalid, decode_cursor, encode_cursor
 from app.platform.db import db
-from app.service_desk.models import AuditRecord
+from app.service_desk.models import AuditRecord, CardApplication
 
 SCAN_BATCH = 500
 MAX_RECORD_ID = 2**63 - 1
@@ -72,7 +73,9 @@ def access_log_page(citizen_id: int, limit: int, cursor: str | None = None) -> A
 
 
 def _records(citizen_id: int, after: tuple[datetime, int] | None) -> list[AuditRecord]:
-    query = select(AuditRecord).where(AuditRecord.citizen_id == citizen_id, AuditRecord.actor_kind == "staff")
+    applications = select(CardApplication.reference).where(CardApplication.citizen_id == citizen_id)
+    query = select(AuditRecord).where(or_(AuditRecord.citizen_id == citizen_id, AuditRecord.ticket_number.in_(applications)),
+                                      AuditRecord.actor_kind == "staff")  # a reviewer's reads before approval too
     if after is not None:
         query = query.where(tuple_(AuditRecord.at, AuditRecord.id) < tuple_(*after))
     return list(db.session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(SCAN_BATCH)))

@@ -112,10 +112,12 @@ def _head_signed(rt: Runtime, head: Any) -> bool:
     return signing_keys(rt).verify(head.key_id, head.signature, head_message(head.seq, head.hash))
 
 
-def record_staff_access(rt: Runtime, actor: StaffActor, action: str, citizen_id: int, ticket_number: str | None,
+def record_staff_access(rt: Runtime, actor: StaffActor, action: str, citizen_id: int | None, ticket_number: str | None,
                         fields: Iterable[str], reason: str | None = None) -> None:
-    """Append a sealed record of staff ``action`` (``view``, ``unmask``, ``lookup``) on a
-    citizen's ``fields`` for the ticket; commits. Call it before showing the data."""
+    """Append a sealed record of staff ``action`` (``view``, ``unmask``, ``lookup``; a reviewer's
+    ``approve``, ``refuse``, ``ask``) on a citizen's ``fields`` for the ticket (or the e-card
+    application, whose reference is then ``ticket_number`` and ``citizen_id`` None until it is
+    approved); commits. Call it before showing the data."""
     record = AuditRecord(at=rt.clock.now(), actor_kind="staff", actor_id=actor.username, actor_role=actor.role,
                          department=actor.department, action=action, citizen_id=citizen_id,
                          ticket_number=ticket_number, reference=None, fields=",".join(fields), reason=reason)

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from app.card.lifecycle import events_of_card, latest_physical, loss_reported_at, physical_view
 from app.card.models import Card, Device
-from app.identity import idnumber
+from app.identity import documents, idnumber
 from app.identity.models import Citizen
 from app.identity.people import ID_NUMBER, NAME, PHONE, id_index
 from app.partners.models import Partner
@@ -228,7 +228,7 @@ def _overview(rt: Runtime, citizen: Citizen) -> CardOverview:
     phone = rt.keyring.decrypt(citizen.phone_enc, PHONE)
     return CardOverview(
         citizen.id, name[:1] + "*" * (len(name) - 1), phone[:3] + "****" + phone[-4:],
-        idnumber.mask(rt.keyring.decrypt(citizen.id_number_enc, ID_NUMBER)), citizen.insured,
+        documents.mask(rt.keyring.decrypt(citizen.id_number_enc, ID_NUMBER)), citizen.insured,
         card.card_number if card else None, card.status if card else None,
         _devices(card) if card else [], _physical(card) if card else None,
         [CarrierEventLine(e.created_at, e.carrier, e.event, e.from_state, e.to_state, e.actor)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -72,7 +72,8 @@ class ComplaintQuota(Base):
     open_count: Mapped[int] = mapped_column(default=0)
 
 
-STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter")  # counter: issue 18 (app/service_desk/counter.py)
+# counter: issue 18 (app/service_desk/counter.py); reviewer: issue 17 (e-card applications)
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter", "reviewer")
 
 
 class Staff(Base):
@@ -129,6 +130,7 @@ class AuditRecord(Base):
     __table_args__ = (
         UniqueConstraint("seq"),
         Index("ix_audit_records_citizen_at", "citizen_id", "at"),
+        Index("ix_audit_records_ticket_number", "ticket_number"),  # an application's reads (issue 17)
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
@@ -218,3 +220,54 @@ END $$""",
 for _dialect, _statements in HEAD_FORWARD_DDL.items():
     for _statement in _statements:
         event.listen(AuditChainHead.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
+
+
+# E-card applications of residents off the roster (issue 17 item 1, M-5; app/service_desk/applications.py)
+APPLICATION_OPEN = ("pending", "more_info")
+APPLICATION_STATUSES = (*APPLICATION_OPEN, "approved", "refused")
+_OPEN_APPLICATION = text("status IN ('pending', 'more_info')")
+
+
+class CardApplication(Base):
+    """An application for an e-card-only card by someone without local social insurance.
+
+    ``reference`` is public (the applicant's URL names it; random, not the row id).
+    ``status``: ``pending`` (the reviewer's turn, due by ``due_at``) -> ``approved`` / ``refused``,
+    or ``more_info`` (the applicant's turn: ``question``) -> ``pending`` once answered.
+    ``document_index`` is the blind index of the document's identifier (the same index as
+    ``citizens.id_number_index``, so an approved applicant becomes a citizen under it); every
+    personal field is encrypted. At most one open application per account and per document
+    (partial unique indexes: the INSERT decides)."""
+
+    __tablename__ = "card_applications"
+    __table_args__ = (
+        Index("uq_card_applications_open_document", "document_index", unique=True,
+              postgresql_where=_OPEN_APPLICATION, sqlite_where=_OPEN_APPLICATION),
+        Index("uq_card_applications_open_account", "account_id", unique=True,
+              postgresql_where=_OPEN_APPLICATION, sqlite_where=_OPEN_APPLICATION),
+        Index("ix_card_applications_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    document_type: Mapped[str] = mapped_column(String(32))
+    document_checked: Mapped[bool]
+    document_index: Mapped[str] = mapped_column(String(64))
+    document_enc: Mapped[str] = mapped_column(String(300))
+    permit_enc: Mapped[str | None] = mapped_column(String(300))
+    name_enc: Mapped[str] = mapped_column(String(300))
+    phone_enc: Mapped[str] = mapped_column(String(200))
+    address_enc: Mapped[str | None] = mapped_column(String(1000))
+    employer_enc: Mapped[str | None] = mapped_column(String(1000))
+    submitted_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    question: Mapped[str | None] = mapped_column(Text)
+    answer_enc: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    refusal_reason: Mapped[str | None] = mapped_column(String(500))
+    assurance: Mapped[str | None] = mapped_column(String(16))
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))

@@ -24,6 +24,7 @@ from app.platform.store import SqlStore
 from app.runtime import Runtime
 from app.scanning.partitions import TABLE, Month, drop_expired, is_partitioned, refuse_unsealed, step_of
 from app.service_desk.audit import sealed_through
+from app.service_desk.models import CardApplication
 
 TOKEN_DAYS = 30            # a token after it expired or was revoked
 TOMBSTONE_DAYS = 30        # a cancelled account's row (its openid already erased)
@@ -48,6 +49,7 @@ def _tombstones(cutoff: Any) -> list[Any]:
     return [delete(Subscription).where(Subscription.account_id.in_(gone)),
             delete(Notification).where(Notification.account_id.in_(gone)),
             delete(AuthToken).where(AuthToken.account_id.in_(gone)),
+            delete(CardApplication).where(CardApplication.account_id.in_(gone)),  # e-card applications (issue 17 item 1)
             delete(MpAccount).where(MpAccount.cancelled_at < cutoff)]
 
 

@@ -63,6 +63,8 @@ def concession(context: SceneContext) -> str:
     if context.holder.facts.disability:
         return "disabled"
     age = context.holder.age_on(datetime.fromtimestamp(context.rt.clock.time(), DISPLAY_ZONE).date())
+    if age is None:  # a document without a birth date (issue 17 item 1): no age concession
+        return "standard"
     return next((category for category, minimum in context.rt.config["CARD_CONCESSION_AGES"] if age >= minimum), "standard")
 
 

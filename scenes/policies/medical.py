@@ -10,7 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.identity import idnumber
+from app.identity import documents, idnumber
 from app.scanning.verification import SceneContext
 
 from .base import Scene
@@ -28,6 +28,12 @@ class Medical(Scene):
         insured = ma.fields.Boolean(required=True, metadata={"description": "Enrolled in city social security (medical insurance)"})
         social_security_card_number = ma.fields.String(required=True, allow_none=True, metadata={
             "description": "The physical card's number; null until physical cards are issued"})
+
+    def refusal(self, context: SceneContext) -> str | None:
+        """``scene_unavailable`` for a holder identified by a document other than a resident ID
+        number (an e-card applicant's travel permit or passport, issue 17 item 1): there is no sex
+        or birth date to disclose, and nothing is."""
+        return None if documents.is_resident_id(context.holder.id_number) else "scene_unavailable"
 
     def subject(self, context: SceneContext) -> dict[str, Any]:
         holder = context.holder

@@ -103,3 +103,23 @@ def test_an_unknown_type_and_no_number_in_messages() -> None:
     with pytest.raises(DocumentError) as caught:
         validate("residence_permit", RESIDENT[:-1] + "6", today=TODAY)
     assert RESIDENT[:10] not in str(caught.value)
+
+
+def test_a_foreign_permanent_resident_is_not_a_chinese_national() -> None:
+    assert _reason("foreign_permanent_id", "CHN110080010111") == ("bad_nationality", "document_number")
+    chinese = "94415619800101123"
+    assert _reason("foreign_permanent_id", chinese + documents.idnumber.check_digit(chinese)) == (
+        "bad_nationality", "document_number")
+
+
+def test_identifiers_mask_and_birth_dates() -> None:
+    passport = validate("passport_with_permit", "E1234567", nationality="GBR", permit_type="work",
+                        permit_number="WP20240001", today=TODAY)
+    assert passport.identifier == "passport:GBR:E1234567" and validate("residence_permit", RESIDENT, today=TODAY).identifier == RESIDENT
+    assert documents.mask(passport.identifier) == "passport:GBR:****4567"
+    assert documents.mask(RESIDENT) == "441900********1235" and documents.mask("travel_permit_tw:01234567") == "travel_permit_tw:****4567"
+    assert documents.is_resident_id(RESIDENT) and not documents.is_resident_id(passport.identifier)
+    assert documents.birth_date_of(RESIDENT) == date(1985, 6, 15)
+    assert documents.birth_date_of(f"foreign_permanent_id:{FPR_2023}") == date(1980, 1, 1)
+    assert documents.birth_date_of(f"foreign_permanent_id:{FPR_2004}", TODAY) == date(1980, 1, 1)
+    assert documents.birth_date_of(passport.identifier) is None and documents.birth_date_of("travel_permit_tw:01234567") is None

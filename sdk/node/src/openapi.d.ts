@@ -933,6 +933,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mp/v1/applications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply for an e-card-only card (M-5) without local social insurance: an identity document,
+         *     validated by its own rules (check digits where the number has one), name, phone and an address
+         *     or employer in Dongguan. Reviewed in the console within CARD_APPLICATION_REVIEW_DAYS working
+         *     days; follow it with GET /applications/{reference}.
+         */
+        post: operations["postApplication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/applications/{reference}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Your application: its status, the reviewer's question or decision, the card once approved,
+         *     and who (by role) read it.
+         */
+        get: operations["getApplication"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/applications/{reference}/answers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer the reviewer's question (status more_info): the application goes back to review,
+         *     due again in CARD_APPLICATION_REVIEW_DAYS working days.
+         */
+        post: operations["postAnswer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/verifications": {
         parameters: {
             query?: never;
@@ -1899,12 +1965,12 @@ export interface components {
             /** @description How many accesses the item stands for: consecutive views by one staff member on one ticket are one item; an unmask or a lookup is always 1 */
             count: number;
             /** @enum {string} */
-            role: "agent" | "supervisor" | "liaison";
+            role: "agent" | "supervisor" | "liaison" | "reviewer";
             /** @description A liaison's department */
             department: string | null;
             /** @enum {string} */
-            action: "view" | "unmask" | "lookup";
-            /** @description The ticket number */
+            action: "view" | "unmask" | "lookup" | "ask" | "approve" | "refuse";
+            /** @description The ticket number, or the reference of your e-card application (a reviewer's reads) */
             purpose: string | null;
             /** @description Which of your fields were seen */
             fields: string[];
@@ -2124,6 +2190,93 @@ export interface components {
             not_before: string;
             /** Format: date-time */
             expires_at: string;
+        };
+        ECardApplicationRequest: {
+            /**
+             * @description residence_permit (居住证: its GB 11643 number), hmt_residence_permit (港澳台居民居住证: 81/82/83 0000...), travel_permit_hkmo (回乡证: H/M + 8 or 10 digits), travel_permit_tw (台胞证: 8 digits), foreign_permanent_id (外国人永久居留身份证: 15-character 2004 or 18-digit 2023 format starting 9), passport_with_permit (passport number, nationality and a work or residence permit)
+             * @enum {string}
+             */
+            document_type: "residence_permit" | "hmt_residence_permit" | "travel_permit_hkmo" | "travel_permit_tw" | "foreign_permanent_id" | "passport_with_permit";
+            document_number: string;
+            /**
+             * @description passport_with_permit only: ISO 3166-1 alpha-3, not CHN
+             * @default null
+             */
+            nationality?: string | null;
+            /**
+             * @description passport_with_permit only
+             * @default null
+             * @enum {string|null}
+             */
+            permit_type?: "work" | "residence" | null;
+            /**
+             * @description passport_with_permit only: the work or residence permit's number
+             * @default null
+             */
+            permit_number?: string | null;
+            /** @description As on the document */
+            name: string;
+            /** @description 11-digit mainland mobile number */
+            phone: string;
+            /**
+             * @description Home address in Dongguan (naming 东莞); this or employer
+             * @default null
+             */
+            address?: string | null;
+            /**
+             * @description Employer and its address in Dongguan (naming 东莞); this or address
+             * @default null
+             */
+            employer?: string | null;
+        };
+        ECardApplicationAccess: {
+            /** Format: date-time */
+            accessed_at: string;
+            /**
+             * @description Never the person
+             * @enum {string}
+             */
+            role: "reviewer";
+            /** @enum {string} */
+            action: "view" | "ask" | "approve" | "refuse";
+            /** @description Which of your fields were seen */
+            fields: string[];
+        };
+        ECardApplication: {
+            /** @description Public; name it in GET /applications/{reference} */
+            reference: string;
+            /**
+             * @description pending: being reviewed, due by due_at; more_info: answer the question; approved: your card is ready (GET /card/code); refused: see refusal_reason
+             * @enum {string}
+             */
+            status: "pending" | "more_info" | "approved" | "refused";
+            document_type: string;
+            /** @description Never the full number */
+            document_masked: string;
+            /** Format: date-time */
+            submitted_at: string;
+            /**
+             * Format: date-time
+             * @description UTC; the review is due by then (working days)
+             */
+            due_at: string;
+            /** @description Set while status is more_info */
+            question: string | null;
+            /** Format: date-time */
+            answered_at: string | null;
+            /** Format: date-time */
+            decided_at: string | null;
+            refusal_reason: string | null;
+            /** @enum {string|null} */
+            assurance: "knowledge" | "real_person" | "counter" | null;
+            /** @description Once approved */
+            card_number: string | null;
+            /** @description Staff reads of and decisions on this application, newest first (M-25); empty on POST */
+            access_log: components["schemas"]["ECardApplicationAccess"][];
+        };
+        ECardApplicationAnswer: {
+            /** @description The answer to the reviewer's question */
+            answer: string;
         };
         /**
          * @example {
@@ -6917,6 +7070,261 @@ export interface operations {
             };
             /** @description offline_unavailable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postApplication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ECardApplicationRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ECardApplication"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description application_open (this account or this document has an open application) / account_already_bound */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description document_invalid (details: document_type, field, reason: one of unknown_type, bad_format, bad_region, bad_birth_date, bad_check_digit, bad_nationality, permit_required, wrong_document_type), dongguan_address_required, or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts: 3 applications per account a day (counted before they are checked) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getApplication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ECardApplication"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description application_not_found: not one of your applications */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (a control character in the reference) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postAnswer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reference: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ECardApplicationAnswer"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ECardApplication"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description application_not_found: not one of your applications */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_awaiting_answer */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts: 10 answers per account a day */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
