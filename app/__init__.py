@@ -146,8 +146,10 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import complaints as mp_complaints
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
+    from miniprogram_api import oidc as mp_oidc
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
+    from scenes import identity_provider
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
     from scenes import statements as partner_statements
@@ -163,7 +165,7 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_oidc.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp):
         api.register_blueprint(blueprint)
@@ -175,6 +177,7 @@ def _register_http(app: Flask) -> None:
     publish_examples(api)
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
+    identity_provider.register(app)  # OpenID Connect: protocol endpoints, not in the OpenAPI document
     console.register(app)
 
     @app.after_request
