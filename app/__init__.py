@@ -147,8 +147,10 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
     from miniprogram_api import oidc as mp_oidc
+    from miniprogram_api import services as mp_services
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
+    from scenes import catalogue as partner_catalogue
     from scenes import identity_provider
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
@@ -165,9 +167,9 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_oidc.blp,
-                      partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp, partner_statements.blp):
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
+                      mp_oidc.blp, mp_services.blp, partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
+                      partner_offline_records.blp, partner_statements.blp, partner_catalogue.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views
