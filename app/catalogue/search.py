@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import literal, or_, select
 
 from app.catalogue.models import ServiceItem
 from app.platform.db import db
@@ -35,11 +35,11 @@ def search(q: str | None, scene: str | None, department: str | None, near: tuple
     of ``department``; nearest first with ``distance_m`` when ``near`` (lat, lon) is given, else by title."""
     query = select(ServiceItem).where(ServiceItem.status != "withdrawn")
     for term in (q or "").split()[:5]:
-        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = f"%{_escaped(term)}%"
         query = query.where(or_(*(column.like(pattern, escape="\\") for column in
                                   (ServiceItem.title, ServiceItem.department, ServiceItem.conditions))))
     if scene:
-        query = query.where(func.concat(",", ServiceItem.scenes, ",").like(f"%,{scene},%"))
+        query = query.where((literal(",") + ServiceItem.scenes + ",").like(f"%,{_escaped(scene)},%", escape="\\"))
     if department:
         query = query.where(ServiceItem.department == department)
     items = [item_dict(item) for item in db.session.scalars(query.order_by(ServiceItem.title, ServiceItem.code).limit(500))]
@@ -48,6 +48,11 @@ def search(q: str | None, scene: str | None, department: str | None, near: tuple
             item["distance_m"] = _nearest(item["locations"], near)
         items.sort(key=lambda item: (item["distance_m"] is None, item["distance_m"] or 0))
     return items[:limit]
+
+
+def _escaped(text: str) -> str:
+    """``text`` for a LIKE pattern with ``\\`` as the escape: its own % and _ match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _nearest(locations: list[dict[str, Any]], point: tuple[float, float]) -> int | None:
