@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
+from flask import current_app, request
 
-from app.oidc import consents, login
+from app.oidc import backchannel, consents, login
+from app.oidc.server import issuer
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.runtime import runtime
@@ -93,6 +94,9 @@ def get_consents() -> Any:
 @blp.response(200, WithdrawnSchema)
 @error_responses(blp, {401: "token_missing / token_invalid", 404: "consent_not_found"})
 def delete_consent(consent_id: int) -> Any:
-    """Withdraw a consent: the website's tokens from it stop working at once."""
-    account = current_account()
-    return {"tokens_revoked": consents.withdraw(runtime(), account.citizen_id or 0, consent_id)}
+    """Withdraw a consent: the website's tokens from it stop working at once; a website registered for
+    back-channel logout is told at once (docs/identity-provider.md)."""
+    account, rt = current_account(), runtime()
+    revoked = consents.withdraw(rt, account.citizen_id or 0, consent_id)
+    backchannel.notify(rt, consent_id, issuer(rt.config, request.host_url))
+    return {"tokens_revoked": revoked}

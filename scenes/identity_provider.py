@@ -65,6 +65,7 @@ def discovery() -> Any:
         "acr_values_supported": [ACR_PREFIX + level for level in LEVELS],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "at_hash", *SCOPES[1:]],
         "request_parameter_supported": False, "claims_parameter_supported": False,
+        "backchannel_logout_supported": True, "backchannel_logout_session_supported": False,
     })
 
 

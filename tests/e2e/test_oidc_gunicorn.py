@@ -9,9 +9,11 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -326,3 +328,42 @@ def test_the_page_shows_the_rp_and_no_personal_data_is_logged(idp: Server, meta:
     assert "东莞通商城二" in page and "127.0.0.1" in page and "<svg" in page
     log = Path(idp.log_path).read_text()
     assert PERSON["id_number"] not in log and PASSWORD not in log
+
+
+class _LogoutReceiver(BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        self.received.append(parse_qs(body)["logout_token"][0])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_withdrawal_sends_a_signed_back_channel_logout_token(idp: Server, meta: dict[str, Any], citizen: dict[str, str]) -> None:
+    receiver = HTTPServer(("127.0.0.1", 0), _LogoutReceiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        logout_uri = f"http://127.0.0.1:{receiver.server_port}/backchannel-logout"
+        made = idp.cli("rp", "create", "--name", "东莞人才网", "--kind", "public_service", "--scopes", "openid",
+                       "--redirect-uri", REDIRECT, "--logout-uri", logout_uri, "--json")
+        rp = json.loads(made.stdout)
+        login = Login(idp, meta, rp, "openid")
+        sub = login.id_token(login.tokens(citizen))["sub"]
+        consent = next(item for item in requests.get(f"{idp.base}/api/mp/v1/consents", headers=_auth(citizen), timeout=30).json()["items"]
+                       if item["relying_party"] == "东莞人才网")
+        assert requests.delete(f"{idp.base}/api/mp/v1/consents/{consent['consent_id']}", headers=_auth(citizen),
+                               timeout=30).status_code == 200
+    finally:
+        receiver.shutdown()
+    assert len(_LogoutReceiver.received) == 1
+    keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=30).json())
+    decoded = jwt.decode(_LogoutReceiver.received[0], keys, algorithms=["ES256"])
+    assert decoded.header["typ"] == "logout+jwt"
+    jwt.JWTClaimsRegistry(iss={"essential": True, "value": meta["issuer"]}, aud={"essential": True, "value": rp["client_id"]},
+                          sub={"essential": True, "value": sub}, jti={"essential": True}).validate(decoded.claims)
+    assert decoded.claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
+    assert "nonce" not in decoded.claims
