@@ -113,7 +113,7 @@ def authorize() -> Any:
             return server().handle_error_response(None, error)
         raise AppError("oidc_invalid_request", 400, error.description or error.error, {"error": error.error}) from None
     params = {key: request.args[key] for key in request.args}
-    opened = login.open_request(runtime(), params, request.url)
+    opened = login.open_request(runtime(), params, request.url, request.remote_addr or "-")
     client = grant.client
     scan_url = f"{_issuer()}/oidc/scan?request={opened.request_id}"
     return render_template_string(PAGE, opened=opened, client=client, kind=KIND_NAMES[client.kind],

@@ -38,6 +38,7 @@ from app.runtime import Runtime
 from app.service_desk.audit import record_release
 
 DEFAULT_SECONDS = 120
+LIMIT_WINDOW_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,13 @@ def login_seconds(rt: Runtime) -> int:
     return int(rt.config.get("CARD_OIDC_LOGIN_SECONDS") or DEFAULT_SECONDS)
 
 
-def open_request(rt: Runtime, params: dict[str, str], uri: str) -> OpenedRequest:
-    """Keep a validated authorization request (its parameters and URL) for the citizen to confirm."""
+def open_request(rt: Runtime, params: dict[str, str], uri: str, address: str) -> OpenedRequest:
+    """Keep a validated authorization request (its parameters and URL) for the citizen to confirm.
+    429 ``too_many_login_requests``: ``CARD_OIDC_LOGINS_PER_ADDRESS`` (60) in 10 minutes from one
+    client address, counted first (each request holds a little of Redis for its life)."""
+    if rt.store.incr(f"oidc-open:{address}", LIMIT_WINDOW_SECONDS) > int(rt.config.get("CARD_OIDC_LOGINS_PER_ADDRESS") or 60):
+        raise AppError("too_many_login_requests", 429, "too many log-in requests from this address; try again later",
+                       headers={"Retry-After": str(LIMIT_WINDOW_SECONDS)})
     opened = OpenedRequest(secrets.token_urlsafe(24), secrets.token_urlsafe(24), login_seconds(rt))
     kept = {"params": params, "uri": uri, "poll": _digest(opened.poll_secret)}
     rt.store.put(_key(opened.request_id), json.dumps(kept), opened.expires_in)

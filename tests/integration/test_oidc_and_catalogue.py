@@ -8,15 +8,21 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from app.oidc.parties import create_rp
+from app.platform.clock import FrozenClock
+from standins.wechat import WeChatStandIn
 
-from ..helpers import ApiClient
+from ..conftest import BACKENDS, make_app
+from ..helpers import ApiClient, dispose
 
 REDIRECT = "https://rp.example.cn/callback"
 PASSWORD = "305172"
@@ -88,3 +94,25 @@ def test_an_item_linked_to_a_terminal_is_found_by_scene_and_chinese_words(api: A
     assert found[0]["locations"][0]["terminal_id"] == "gate-1"
     assert api.client.get("/api/mp/v1/services", query_string={"scene": "trans"}).json["items"] == []
     assert api.client.get("/api/mp/v1/services", query_string={"q": "_"}).json["items"][0]["code"] == "GD-METRO-01"  # a literal _
+
+
+@pytest.fixture(params=BACKENDS)
+def limited(request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn) -> Iterator[ApiClient]:
+    app = make_app(request.param, request, tmp_path, clock, wechat, CARD_OIDC_LOGINS_PER_ADDRESS=5)
+    yield ApiClient(app, wechat, clock)
+    dispose(app)
+
+
+def test_log_in_requests_per_address_are_counted_first_under_32_threads(limited: ApiClient) -> None:
+    rp = _rp(limited, "commercial", ["openid"])
+    query = urlencode({"response_type": "code", "client_id": rp.client_id, "redirect_uri": REDIRECT, "scope": "openid",
+                       "nonce": "n", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"})
+
+    def open_one(_n: int) -> int:
+        return limited.app.test_client().get("/oidc/authorize?" + query).status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        statuses = list(pool.map(open_one, range(32)))
+    assert statuses.count(200) == 5 and statuses.count(429) == 27, statuses
+    refused = limited.client.get("/oidc/authorize?" + query)
+    assert refused.json["error"]["code"] == "too_many_login_requests" and refused.headers["Retry-After"] == "600"
