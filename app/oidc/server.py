@@ -24,7 +24,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
-from flask import current_app
+from flask import current_app, g, request
 from sqlalchemy import select, update
 
 from app.oidc.claims import ACR_PREFIX, Subject, user_claims
@@ -131,8 +131,6 @@ class CardOpenIDCode(OpenIDCode):
         return {"alg": ALGORITHM, "kid": signing_keys(current_app.config).current.kid or "", "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
-        from flask import request
-
         now = int(runtime().clock.time())
         return {"iss": issuer(current_app.config, request.host_url), "aud": client.get_client_id(),
                 "iat": now, "exp": now + ID_TOKEN_SECONDS}
@@ -144,8 +142,6 @@ class CardOpenIDCode(OpenIDCode):
         ) is not None
 
     def generate_user_info(self, user: Subject, scope: str) -> dict[str, Any]:
-        from flask import g
-
         return user_claims(runtime(), g.oidc_client, user, scope)  # the client: kept by CodeGrant.authenticate_user
 
 
@@ -234,8 +230,6 @@ class RotatingRefreshGrant(grants.RefreshTokenGrant):
 
 
 def _remember_client(client: Client) -> None:
-    from flask import g
-
     g.oidc_client = client
 
 

@@ -1,10 +1,13 @@
 """Issue 23 in a real browser (Playwright driving /usr/bin/chromium): a supervisor opens the
 catalogue page from the navigation, sees the department's items, the consistency findings and
-the websites registered for log-in with the card; agents are refused the page. Screenshots go to
-test-artifacts/console-catalogue-<backend>.png."""
+the websites registered for log-in with the card; agents are refused the page. A website's log-in
+page shows the QR and, once the citizen confirms in the mini-program API, its script sends the
+browser on to the redirect URI with the code. Screenshots go to test-artifacts/
+(console-catalogue-<backend>.png, oidc-login-qr-<backend>.png)."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 
@@ -56,4 +59,31 @@ def test_a_supervisor_sees_the_catalogue_checks_and_relying_parties(served: tupl
         assert page.locator("header nav a:text('服务目录与登录网站')").count() == 0
         refused = page.goto(f"{base}/console/catalogue")
         assert refused is not None and refused.status == 403
+        browser.close()
+
+
+def test_the_log_in_page_shows_the_qr_and_follows_the_confirmation_in_the_browser(served: tuple[ApiClient, str],  # noqa: F811
+                                                                                  request: pytest.FixtureRequest) -> None:
+    sync_playwright = _playwright()
+    api, base = served
+    bearer = api.bearer(api.bound_citizen())
+    assert api.client.put("/api/mp/v1/card/password", json={"password": "305172"}, headers=bearer).status_code == 204
+    callback = f"{base}/console/login"  # a loopback page that exists: the browser lands there with the code
+    with api.app.app_context():
+        rp = create_rp(api.rt, "东莞通商城", "commercial", ["openid", "age_band"], [callback])
+    query = urlencode({"response_type": "code", "client_id": rp.client_id, "redirect_uri": callback, "scope": "openid age_band",
+                       "state": "s-42", "nonce": "n-42", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                       "code_challenge_method": "S256"})
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_context(locale="zh-CN", viewport={"width": 900, "height": 800}).new_page()
+        page.goto(f"{base}/oidc/authorize?{query}")
+        assert "东莞通商城" in page.inner_text("body") and page.locator("#qr svg").count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"oidc-login-qr-{request.node.callspec.params['served']}.png"), full_page=True)
+        request_id = page.get_attribute("body", "data-login-request")
+        confirmed = api.client.post(f"/api/mp/v1/oidc/requests/{request_id}/confirmation", json={"password": "305172"}, headers=bearer)
+        assert confirmed.status_code == 204, confirmed.json
+        page.wait_for_url(f"{callback}?code=*", timeout=20_000)
+        assert "state=s-42" in page.url
         browser.close()
