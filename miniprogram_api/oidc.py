@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from app.oidc import backchannel, consents, login
 from app.oidc.server import issuer
+from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.runtime import runtime
@@ -54,7 +55,7 @@ class WithdrawnSchema(ma.Schema):
     tokens_revoked = ma.fields.Integer(required=True, metadata={"description": "Live tokens the withdrawal ended"})
 
 
-REQUEST_ERRORS = {401: "token_missing / token_invalid", 403: "not_bound", 410: "login_request_expired"}
+REQUEST_ERRORS = {401: "token_missing / token_invalid", 403: "not_bound", 404: "login_request_expired", 422: "validation_error"}
 
 
 @blp.route("/oidc/requests/<string:request_id>", methods=["GET"])
@@ -71,10 +72,13 @@ def get_login_request(request_id: str) -> Any:
 @blp.arguments(ConfirmSchema)
 @blp.response(204)
 @error_responses(blp, {**REQUEST_ERRORS, 403: "not_bound / password_required / password_not_set / real_person_required",
-                       409: "login_request_used", 422: "password_wrong / real_person_invalid / real_person_failed",
+                       409: "login_request_used",
+                       422: "confirmation_missing / password_wrong / real_person_invalid / real_person_failed / validation_error",
                        429: "password_locked / too_many_attempts"})
 def confirm_login_request(args: dict[str, Any], request_id: str) -> None:
     """Confirm the log-in (works once): the e-card password, or a real-person check for a government website."""
+    if not args["password"] and not args["real_person_token"]:
+        raise AppError("confirmation_missing", 422, "send password (or real_person_token for a government website)")
     login.confirm(runtime(), current_app.extensions["oidc_server"], current_account(), request_id,
                   args["password"], args["real_person_token"])
 

@@ -7,7 +7,6 @@ import marshmallow as ma
 from flask import Response
 
 from app.catalogue.search import export_csv, export_items, search
-from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -20,8 +19,9 @@ class ServiceQuerySchema(ma.Schema):
         "description": "Words (Chinese or not), space-separated: each must occur in the title, department or conditions"})
     scene = Text(load_default=None, validate=ma.validate.Length(1, 32))
     department = Text(load_default=None, validate=ma.validate.Length(1, 100))
-    near = Text(load_default=None, validate=ma.validate.Regexp(r"-?[0-9]{1,2}(\.[0-9]+)?,-?[0-9]{1,3}(\.[0-9]+)?\Z"),
-                metadata={"description": "lat,lon (WGS 84): nearest first, with distance_m"})
+    near = Text(load_default=None, validate=ma.validate.Regexp(r"-?[0-9]{1,2}(\.[0-9]{1,8})?,-?[0-9]{1,3}(\.[0-9]{1,8})?\Z"),
+                metadata={"description": "lat,lon (WGS 84 degrees): nearest first, with distance_m",
+                          "pattern": "^-?[0-9]{1,2}(\\.[0-9]{1,8})?,-?[0-9]{1,3}(\\.[0-9]{1,8})?$"})
 
 
 class PlaceSchema(ma.Schema):
@@ -60,8 +60,6 @@ class ServiceListSchema(ma.Schema):
 def get_services(args: dict[str, Any]) -> Any:
     """Services that accept the card, open and planned (at most 50); no log-in needed."""
     near = tuple(float(part) for part in args["near"].split(",")) if args["near"] else None
-    if near is not None and not (-90 <= near[0] <= 90 and -180 <= near[1] <= 180):
-        raise AppError("validation_error", 422, "near is lat,lon in degrees")
     return {"items": search(args["q"], args["scene"], args["department"], near)}  # type: ignore[arg-type]
 
 

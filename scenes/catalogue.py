@@ -22,6 +22,8 @@ blp = CardBlueprint("partner_catalogue", __name__, url_prefix="/api/partner/v1",
                     description="The service catalogue: departments keep their items (docs/service-catalogue.md)")
 
 SIGNED_DOC = {"security": [{"partnerSignature": []}]}
+CODE_PARAMETER = {"in": "path", "name": "code", "required": True, "description": "The Guangdong government-service item code",
+                  "schema": {"type": "string", "pattern": "^[0-9A-Za-z_-]{4,64}$", "examples": ["GD-HRSS-0001"]}}
 ERRORS = {401: "Signature, timestamp, nonce or partner refused", 403: "role_required (catalogue) / item_not_yours"}
 
 
@@ -52,7 +54,8 @@ class ServiceItemSchema(ma.Schema):
     locations = ma.fields.List(ma.fields.Nested(LocationSchema), required=True, validate=ma.validate.Length(0, 50))
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES))
     last_reviewed = ma.fields.Date(required=True, metadata={"description": "YYYY-MM-DD: when the department last checked the item"})
-    expected_version = ma.fields.Integer(load_default=None, allow_none=True, strict=True, load_only=True, metadata={
+    expected_version = ma.fields.Integer(load_default=None, allow_none=True, strict=True, load_only=True,
+                                         validate=ma.validate.Range(0, 2**31 - 1), metadata={
         "description": "The version you read (0: create only); 409 version_conflict if it changed since. Omit to write regardless"})
 
 
@@ -72,7 +75,7 @@ class VersionListSchema(ma.Schema):
     items = ma.fields.List(ma.fields.Nested(VersionSchema), required=True)
 
 
-@blp.route("/service-items/<string:code>", methods=["PUT"])
+@blp.route("/service-items/<string:code>", methods=["PUT"], parameters=[CODE_PARAMETER])
 @blp.doc(**SIGNED_DOC)
 @signed
 @blp.arguments(ServiceItemSchema)
@@ -87,11 +90,11 @@ def put_service_item(args: dict[str, Any], code: str) -> Any:
     return write_item(runtime(), g.partner, checked_code(code), args, SCENE_NAMES, expected)
 
 
-@blp.route("/service-items/<string:code>/versions", methods=["GET"])
+@blp.route("/service-items/<string:code>/versions", methods=["GET"], parameters=[CODE_PARAMETER])
 @blp.doc(**SIGNED_DOC)
 @signed
 @blp.response(200, VersionListSchema)
-@error_responses(blp, ERRORS)
+@error_responses(blp, {**ERRORS, 422: "item_code_invalid / validation_error"})
 def get_service_item_versions(code: str) -> Any:
     """Every version of an item, oldest first (any catalogue partner may read: the catalogue is public)."""
     import json

@@ -125,7 +125,7 @@ def authorize() -> Any:
 @blp.route("/oidc/authorize/result")
 def authorize_result() -> Any:
     """The page's poll (``X-Poll-Secret`` header): ``{"status": "pending"}`` or
-    ``{"status": "confirmed", "redirect_to": ...}`` once; 410 ``login_request_expired``."""
+    ``{"status": "confirmed", "redirect_to": ...}`` once; 404 ``login_request_expired``."""
     location = login.result(runtime(), request.args.get("request", ""), request.headers.get("X-Poll-Secret", ""))
     if location is None:
         return jsonify({"status": "pending"})

@@ -12,6 +12,8 @@ from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
 
+MAX_ID = 2**31 - 1  # the column's range: a larger id is no consent (not a database error)
+
 
 @dataclass(frozen=True)
 class ConsentView:
@@ -39,6 +41,8 @@ def list_consents(citizen_id: int, limit: int = 100) -> list[ConsentView]:
 def withdraw(rt: Runtime, citizen_id: int, consent_id: int) -> int:
     """Withdraw one of the citizen's consents and revoke its tokens; returns how many tokens were
     live. 404 ``consent_not_found`` (unknown, another citizen's, or already withdrawn)."""
+    if not 0 < consent_id <= MAX_ID:
+        raise AppError("consent_not_found", 404, "no such consent, or it was already withdrawn")
     now = rt.clock.now()
     done = db.session.execute(
         update(Consent).where(Consent.id == consent_id, Consent.citizen_id == citizen_id, Consent.withdrawn_at.is_(None))

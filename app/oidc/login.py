@@ -79,7 +79,7 @@ def open_request(rt: Runtime, params: dict[str, str], uri: str, address: str) ->
 
 
 def describe(rt: Runtime, account: MpAccount, request_id: str) -> RequestView:
-    """The request as the citizen sees it. 403 ``not_bound``; 410 ``login_request_expired``
+    """The request as the citizen sees it. 403 ``not_bound``; 404 ``login_request_expired``
     (unknown, expired or already confirmed)."""
     bound_card(account)
     kept, client = _load(rt, request_id)
@@ -93,7 +93,7 @@ def confirm(rt: Runtime, server: Any, account: MpAccount, request_id: str, passw
 
     403 ``not_bound``, ``password_required`` / 422 ``password_wrong`` / 429 ``password_locked``
     (app/card/passwords.py), 403 ``password_not_set``, 403 ``real_person_required`` and the
-    real-person errors (government relying parties), 410 ``login_request_expired``, 409
+    real-person errors (government relying parties), 404 ``login_request_expired``, 409
     ``login_request_used``."""
     card = bound_card(account)
     kept, client = _load(rt, request_id)
@@ -116,7 +116,7 @@ def confirm(rt: Runtime, server: Any, account: MpAccount, request_id: str, passw
 
 def result(rt: Runtime, request_id: str, poll_secret: str) -> str | None:
     """Where to send the browser once confirmed (the relying party's redirect URI with the code),
-    handed out once; None while pending. 410 ``login_request_expired`` (expired, unknown, wrong
+    handed out once; None while pending. 404 ``login_request_expired`` (expired, unknown, wrong
     poll secret, or already handed out)."""
     raw = rt.store.get(_key(request_id))
     if raw is None or not hmac.compare_digest(json.loads(raw)["poll"], _digest(poll_secret)):
@@ -178,4 +178,4 @@ def _digest(secret: str) -> str:
 
 
 def _expired() -> AppError:
-    return AppError("login_request_expired", 410, "this log-in request has expired or was used: start again on the website")
+    return AppError("login_request_expired", 404, "this log-in request has expired or was used: start again on the website")

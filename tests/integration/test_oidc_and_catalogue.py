@@ -60,7 +60,7 @@ def test_password_login_to_a_verified_id_token_then_withdrawal(api: ApiClient) -
     done = api.client.post(f"/api/mp/v1/oidc/requests/{request_id}/confirmation", json={"password": PASSWORD}, headers=bearer)
     assert done.status_code == 204, done.json
     wrong_poll = api.client.get("/oidc/authorize/result", query_string={"request": request_id}, headers={"X-Poll-Secret": "guess"})
-    assert wrong_poll.status_code == 410
+    assert wrong_poll.status_code == 404
     result = api.client.get("/oidc/authorize/result", query_string={"request": request_id}, headers={"X-Poll-Secret": poll}).json
     query = parse_qs(urlsplit(result["redirect_to"]).query)
     assert query["state"] == ["st-1"]
