@@ -149,8 +149,12 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
     from scenes import answer_signing
+    from miniprogram_api import oidc as mp_oidc
+    from miniprogram_api import services as mp_services
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
+    from scenes import catalogue as partner_catalogue
+    from scenes import identity_provider
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
     from scenes import statements as partner_statements
@@ -167,9 +171,9 @@ def _register_http(app: Flask) -> None:
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_family.blp,
-                      mp_applications.blp,
+                      mp_applications.blp, mp_oidc.blp, mp_services.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp, partner_statements.blp, answer_signing.blp):
+                      partner_offline_records.blp, partner_statements.blp, answer_signing.blp, partner_catalogue.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views
@@ -180,6 +184,7 @@ def _register_http(app: Flask) -> None:
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
     answer_signing.register(app)
+    identity_provider.register(app)  # OpenID Connect: protocol endpoints, not in the OpenAPI document
     console.register(app)
 
     @app.after_request

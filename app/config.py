@@ -116,6 +116,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_CAMPUS_PROXY_PARTNERS": _names(env.get("CARD_CAMPUS_PROXY_PARTNERS", "")) or frozenset(),
         "CARD_ALIPAY_CERTIFY_RETURN_URL": env.get("CARD_ALIPAY_CERTIFY_RETURN_URL", "https://card.dg.gov.cn/real-person/done"),
         "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
+        # The OpenID Connect provider (docs/identity-provider.md): its issuer URL (default: the
+        # request's own https://host/) and its id_token signing keys, kid:base64(PKCS#8 DER of a
+        # P-256 key), first signs, all published (development: a published key; production refuses it)
+        "CARD_OIDC_ISSUER": (env.get("CARD_OIDC_ISSUER") or "").rstrip("/") or None,
+        "CARD_OIDC_SIGNING_KEYS": env.get("CARD_OIDC_SIGNING_KEYS") or None,
+        "CARD_OIDC_LOGIN_SECONDS": problems.check(_positive_int, env, "CARD_OIDC_LOGIN_SECONDS", 120),  # a QR's life
+        "CARD_OIDC_LOGINS_PER_ADDRESS": problems.check(_positive_int, env, "CARD_OIDC_LOGINS_PER_ADDRESS", 60),  # per 10 minutes
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),
         "CARD_SCENES_ENABLED": _names(env.get("CARD_SCENES_ENABLED", "all")),

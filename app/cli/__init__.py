@@ -10,6 +10,8 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app.cli import audit, card, disburse, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
+from app.cli.catalogue import catalogue as catalogue_commands
+from app.cli.rp import rp as rp_commands
 
 
 def _create_app() -> Flask:
@@ -63,5 +65,6 @@ def main() -> None:
 
 for command in (roster.roster, partner.partner, disburse.disburse, disburse.notify, card.card, card.flags,
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, partitions.partitions,
-                retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo):
+                retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo, rp_commands,
+                catalogue_commands):
     main.add_command(command)

@@ -12,7 +12,7 @@ PARTNER_KINDS = ("organisation", "government", "library")
 # What a partner may do besides verifying in its scenes: a card-issuing bank reports the physical
 # card's life and credits disbursements (M-10(8)); a department disburses benefits (M-22); the
 # medical-insurance bureau reports personal-account balances (M-21).
-PARTNER_ROLES = ("bank", "disburse", "medical_insurance")
+PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "catalogue")  # catalogue: keeps its service items (M-16)
 
 
 class Partner(Base):

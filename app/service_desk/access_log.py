@@ -21,6 +21,7 @@ from app.service_desk.models import AuditRecord, CardApplication
 SCAN_BATCH = 500
 MAX_RECORD_ID = 2**63 - 1
 FOLDED = "view"
+SHOWN_ACTORS = ("staff", "relying_party")  # relying parties: each release at a log-in (app/oidc)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def access_log_page(citizen_id: int, limit: int, cursor: str | None = None) -> A
 def _records(citizen_id: int, after: tuple[datetime, int] | None) -> list[AuditRecord]:
     applications = select(CardApplication.reference).where(CardApplication.citizen_id == citizen_id)
     query = select(AuditRecord).where(or_(AuditRecord.citizen_id == citizen_id, AuditRecord.ticket_number.in_(applications)),
-                                      AuditRecord.actor_kind == "staff")  # a reviewer's reads before approval too
+                                      AuditRecord.actor_kind.in_(SHOWN_ACTORS))  # a reviewer's reads before approval too
     if after is not None:
         query = query.where(tuple_(AuditRecord.at, AuditRecord.id) < tuple_(*after))
     return list(db.session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(SCAN_BATCH)))

@@ -140,6 +140,20 @@ def record_account_event(rt: Runtime, action: str, account_id: int, citizen_id: 
     db.session.commit()
 
 
+def record_release(rt: Runtime, client_id: str, kind: str, rp_name: str, citizen_id: int, consent_id: int,
+                   fields: Iterable[str]) -> None:
+    """Append a sealed record of claims released to a relying party at the citizen's confirmation
+    (``citizencard`` log-in, M-20; app/oidc/login.py): ``actor_kind`` ``relying_party``, its kind as the
+    role, its name as the department, ``reference`` the consent. Does not commit (the caller's
+    transaction also holds the consent)."""
+    record = AuditRecord(at=rt.clock.now(), actor_kind="relying_party", actor_id=client_id, actor_role=kind,
+                         department=rp_name[:32], action="release", citizen_id=citizen_id, ticket_number=None,
+                         reference=f"consent:{consent_id}", fields=",".join(fields), reason="log in with the citizen card")
+    head = _lock_head(rt)
+    _chain(rt, [record], head.seq, head.hash)
+    db.session.add(record)
+
+
 # A verification record commits within this many seconds of its ``created_at`` (its INSERT is
 # the last statement of the request, and requests time out after 30 s): older records are settled.
 SETTLE_SECONDS = 60

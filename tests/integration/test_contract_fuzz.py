@@ -63,7 +63,10 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
                 "DELETE /api/mp/v1/binding", "POST /api/mp/v1/real-person/checks", "POST /api/mp/v1/card/password/reset",
                 "PUT /api/mp/v1/card/password", "DELETE /api/mp/v1/account", "POST /api/mp/v1/card/closure",
 # Statements (issue 20): a well-formed date must also be a real day from 2020-01-01 to today (+08:00).
-                "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv"]
+                "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv",
+# Issue 23: a log-in is confirmed with a password or a real-person token (one of them), a catalogue
+# item's scenes must exist and its terminals be registered.
+                "POST /api/mp/v1/oidc/requests/{request_id}/confirmation", "PUT /api/partner/v1/service-items/{code}"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"

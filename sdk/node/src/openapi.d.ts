@@ -999,6 +999,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mp/v1/oidc/requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        /** A website's log-in request, from the scanned QR: who asks, for what, where the browser goes. */
+        get: operations["getLoginRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/oidc/requests/{request_id}/confirmation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm the log-in (works once): the e-card password, or a real-person check for a government website. */
+        post: operations["confirmLoginRequest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/consents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every release of claims to a website, newest first (at most 100). */
+        get: operations["getConsents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/consents/{consent_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consent_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw a consent: the website's tokens from it stop working at once; a website registered for
+         *     back-channel logout is told at once (docs/identity-provider.md).
+         */
+        delete: operations["deleteConsent"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Services that accept the card, open and planned (at most 50); no log-in needed. */
+        get: operations["getServices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/services/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open data: the whole catalogue as JSON, withdrawn items included. */
+        get: operations["exportServices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/services/export.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Open data: the whole catalogue as CSV, withdrawn items included. */
+        get: operations["exportServicesCsv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/verifications": {
         parameters: {
             query?: never;
@@ -1400,6 +1528,49 @@ export interface paths {
          *     as WeChat Pay v3 clients fetch the platform certificates.
          */
         get: operations["platformKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/service-items/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Guangdong government-service item code */
+                code: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create or replace your department's item ``code`` (the Guangdong government-service item
+         *     code); every change is a new version, kept with who wrote it.
+         */
+        put: operations["putServiceItem"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/service-items/{code}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Guangdong government-service item code */
+                code: string;
+            };
+            cookie?: never;
+        };
+        /** Every version of an item, oldest first (any catalogue partner may read: the catalogue is public). */
+        get: operations["getServiceItemVersions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2278,6 +2449,82 @@ export interface components {
             /** @description The answer to the reviewer's question */
             answer: string;
         };
+        LoginRequest: {
+            /** @description The website's registered (verified) name */
+            relying_party: string;
+            /** @enum {string} */
+            kind: "government" | "public_service" | "commercial";
+            /** @description Where the browser will be sent: show it, so a look-alike site is noticed */
+            redirect_domain: string;
+            /** @description What the website will receive besides the pairwise sub and acr: name, id_number, insured, age_band, concession */
+            claims: string[];
+            /**
+             * @description What to send to confirm
+             * @enum {string}
+             */
+            confirmation: "password" | "real_person";
+        };
+        Confirm: {
+            /**
+             * @description The e-card password (confirmation password)
+             * @default null
+             */
+            password?: string | null;
+            /**
+             * @description A passed real-person check for this name and ID number (POST /real-person/checks): WeChat's verifyResult or Alipay's certify_id; checked with the platform, once
+             * @default null
+             */
+            real_person_token?: string | null;
+        };
+        LoginConsent: {
+            consent_id: number;
+            relying_party: string;
+            kind: string;
+            /** @description Claim names released (never values) */
+            claims: string[];
+            /** @description Binding assurance told to the website */
+            acr: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            withdrawn_at: string | null;
+        };
+        LoginConsentList: {
+            items: components["schemas"]["LoginConsent"][];
+        };
+        Withdrawn: {
+            /** @description Live tokens the withdrawal ended */
+            tokens_revoked: number;
+        };
+        Place: {
+            name?: string;
+            address?: string;
+            terminal_id?: string | null;
+            latitude?: number | null;
+            longitude?: number | null;
+        };
+        Service: {
+            code: string;
+            department: string;
+            title: string;
+            scenes: string[];
+            channels: string[];
+            conditions: string;
+            steps: string[];
+            time_limit_days: number | null;
+            fee_fen: number;
+            locations: components["schemas"]["Place"][];
+            /** @enum {string} */
+            status: "open" | "planned" | "withdrawn";
+            /** Format: date */
+            last_reviewed: string;
+            version: number;
+            /** @description Only with near: metres to the nearest location */
+            distance_m?: number | null;
+        };
+        ServiceList: {
+            items: components["schemas"]["Service"][];
+        };
         /**
          * @example {
          *       "code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790",
@@ -2823,6 +3070,66 @@ export interface components {
         };
         PlatformKeys: {
             keys: components["schemas"]["PlatformKey"][];
+        };
+        Location: {
+            name: string;
+            address: string;
+            /**
+             * @description A registered terminal at this place, if any (422 terminal_unknown otherwise)
+             * @default null
+             */
+            terminal_id?: string | null;
+            /** @default null */
+            latitude?: number | null;
+            /** @default null */
+            longitude?: number | null;
+        };
+        ServiceItem: {
+            /** @description e.g. 东莞市人力资源和社会保障局 */
+            department: string;
+            title: string;
+            /** @description Scenes where the card is accepted: government, transit, medical, culture, public_venue, campus, finance */
+            scenes: string[];
+            /** @description window, terminal, online (log in with the card) */
+            channels: ("window" | "terminal" | "online")[];
+            conditions: string;
+            steps: string[];
+            /** @description Statutory time limit in working days; null: on the spot */
+            time_limit_days: number | null;
+            /** @description Fee in fen; 0: free */
+            fee_fen: number;
+            locations: components["schemas"]["Location"][];
+            /** @enum {string} */
+            status: "open" | "planned" | "withdrawn";
+            /**
+             * Format: date
+             * @description YYYY-MM-DD: when the department last checked the item
+             */
+            last_reviewed: string;
+            /**
+             * @description The version you read (0: create only); 409 version_conflict if it changed since. Omit to write regardless
+             * @default null
+             */
+            expected_version?: number | null;
+        };
+        Written: {
+            code: string;
+            /** @description 1 when created, then one more per change */
+            version: number;
+        };
+        Version: {
+            version: number;
+            /** @description The partner id that wrote it */
+            changed_by: string;
+            /** Format: date-time */
+            changed_at: string;
+            /** @description The item as written */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        VersionList: {
+            items: components["schemas"]["Version"][];
         };
         PartnerRequest: {
             /**
@@ -7335,6 +7642,339 @@ export interface operations {
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
+    getLoginRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginRequest"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description login_request_expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    confirmLoginRequest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Confirm"];
+            };
+        };
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound / password_required / password_not_set / real_person_required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description login_request_expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description login_request_used */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description confirmation_missing / password_wrong / real_person_invalid / real_person_failed / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked / too_many_attempts */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getConsents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginConsentList"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    deleteConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consent_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Withdrawn"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description consent_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getServices: {
+        parameters: {
+            query?: {
+                /** @description Words (Chinese or not), space-separated: each must occur in the title, department or conditions */
+                q?: string | null;
+                scene?: string | null;
+                department?: string | null;
+                /** @description lat,lon (WGS 84 degrees): nearest first, with distance_m */
+                near?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    exportServices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    exportServicesCsv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole catalogue as CSV (UTF-8, a header row, lists as JSON text; a cell starting with = + - @ is prefixed with ') */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
     createVerification: {
         parameters: {
             query?: never;
@@ -8706,6 +9346,157 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PlatformKeys"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    putServiceItem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Guangdong government-service item code */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ServiceItem"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Written"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (catalogue) / item_not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description version_conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error / item_code_invalid / scene_unknown / channel_unknown / terminal_unknown */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getServiceItemVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The Guangdong government-service item code */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (catalogue) / item_not_yours */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description item_code_invalid / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             default: components["responses"]["DEFAULT_ERROR"];
