@@ -148,13 +148,12 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import family as mp_family
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
-    from scenes import answer_signing
     from miniprogram_api import oidc as mp_oidc
     from miniprogram_api import services as mp_services
+    from scenes import answer_signing, identity_provider
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import catalogue as partner_catalogue
-    from scenes import identity_provider
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
     from scenes import statements as partner_statements
