@@ -131,6 +131,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),
+        # The city data hub (docs/data-hub.md): days a leaver's card still works; webhook attempts per event
+        "CARD_HUB_LEAVING_GRACE_DAYS": problems.check(_positive_int, env, "CARD_HUB_LEAVING_GRACE_DAYS", 90),
+        "CARD_HUB_WEBHOOK_MAX_ATTEMPTS": problems.check(_positive_int, env, "CARD_HUB_WEBHOOK_MAX_ATTEMPTS", 6),
         # Whole UTC months of verification records kept before the current one (`retention run`;
         # docs/operations.md "What is kept, and for how long": 3 years)
         "CARD_VERIFICATION_RETENTION_MONTHS": problems.check(_positive_int, env, "CARD_VERIFICATION_RETENTION_MONTHS", 36),

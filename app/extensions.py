@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_migrate import Migrate
 
 from app.card import models as card_models  # noqa: F401
+from app.hub import models as hub_models  # noqa: F401
 from app.identity import models as identity_models  # noqa: F401
 from app.money import models as money_models  # noqa: F401
 from app.partners import models as partners_models  # noqa: F401

@@ -1,0 +1,44 @@
+"""``citizencard hub``: the city data hub's jobs (docs/data-hub.md)."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from app.runtime import runtime
+
+
+@click.group()
+def hub() -> None:
+    """The city data hub: life events, feeds, figures (docs/data-hub.md)."""
+
+
+@hub.command("run")
+@with_appcontext
+def hub_run() -> None:
+    """One pass of the hub's jobs (run it every minute): end the cards of leavers whose grace
+    period is over, publish new feed events, deliver the due webhooks."""
+    from app.hub.feeds import collect, deliver_due
+    from app.hub.life_events import end_departed
+
+    rt = runtime()
+    ended = end_departed(rt)
+    published = collect(rt)
+    report = deliver_due(rt)
+    click.echo(f"leavers' cards ended {ended}, feed events published {published}, webhooks sent {report.sent}, "
+               f"retrying {report.retrying}, given up {report.failed}")
+
+
+@hub.command("subscribe")
+@click.argument("partner_id")
+@click.argument("feed")
+@click.option("--url", default=None, help="The webhook (https://); without it the partner pulls")
+@with_appcontext
+def hub_subscribe(partner_id: str, feed: str, url: str | None) -> None:
+    """Subscribe PARTNER_ID to FEED (card_issued, card_cancelled, loss_reported, insured_status)."""
+    from app.hub.feeds import subscribe
+
+    try:
+        subscribe(runtime(), partner_id, feed, url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{partner_id} subscribed to {feed}" + (f" at {url}" if url else " (pull)"))
