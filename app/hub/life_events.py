@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.card.lifecycle import cancel_carriers, current_physical, transition_physical
 from app.card.models import CARD_CANCELLED, Card
@@ -256,8 +257,12 @@ def _id_number(rt: Runtime, partner: PartnerView, citizen: Citizen, event: dict[
         raise AppError("id_number_in_use", 409, "another resident holds the corrected ID number; correct that one first")
     old_index = citizen.id_number_index
     _keep_history(rt, citizen, event, "id_number", citizen.id_number_enc, old_index)
-    db.session.execute(update(Citizen).where(Citizen.id == citizen.id).values(
-        id_number_index=new_index, id_number_enc=rt.keyring.encrypt(number, ID_NUMBER), updated_at=rt.clock.now()))
+    try:
+        db.session.execute(update(Citizen).where(Citizen.id == citizen.id).values(
+            id_number_index=new_index, id_number_enc=rt.keyring.encrypt(number, ID_NUMBER), updated_at=rt.clock.now()))
+    except IntegrityError:  # taken at the same moment
+        db.session.rollback()
+        raise AppError("id_number_in_use", 409, "another resident holds the corrected ID number") from None
     db.session.execute(update(Membership).where(Membership.id_number_index == old_index).values(id_number_index=new_index))
     return ["id_number_corrected"]
 
