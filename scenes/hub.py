@@ -32,7 +32,8 @@ class CitizenEventRequestSchema(ma.Schema):
         "description": "When it happened (ISO 8601 with offset): events are applied per person in this order"})
     id_number = Text(required=True, load_only=True, validate=ma.validate.Length(1, 32), metadata={
         "description": "The resident's ID number (GB 11643-1999) as on the roster"})
-    insured = ma.fields.Boolean(load_default=None, truthy={True}, falsy={False}, metadata={"description": "insured_changed: the new status"})
+    insured = ma.fields.Boolean(load_default=None, truthy={True}, falsy={False},
+                                metadata={"description": "insured_changed: the new status"})
     name = Text(load_default=None, load_only=True, validate=ma.validate.Length(1, 50),
                 metadata={"description": "name_corrected: the corrected name"})
     new_id_number = Text(load_default=None, load_only=True, validate=ma.validate.Length(1, 32),
@@ -99,3 +100,52 @@ def get_feed(args: dict[str, Any], name: str) -> Any:
     the partner's roles entitle it to (a bank: its own cards)."""
     items = pull(g.partner, name, args["after"], args["limit"])
     return {"items": items, "next_after": items[-1]["id"] if items else args["after"]}
+
+
+class StatisticsQuerySchema(ma.Schema):
+    from_ = ma.fields.Date(required=True, data_key="from", metadata={"description": "First day (Asia/Shanghai)"})
+    to = ma.fields.Date(required=True, metadata={"description": "Last day, at most 92 days after from"})
+    town = Text(load_default=None, validate=ma.validate.Length(0, 32), metadata={"description": "Only this town (\"\": unknown)"})
+    department = Text(load_default=None, validate=ma.validate.Length(0, 64), metadata={
+        "description": "Only this department (a partner_id, or a complaint department; \"\": all departments)"})
+
+
+class FigureSchema(ma.Schema):
+    day = ma.fields.String(required=True, metadata={"description": "YYYY-MM-DD (Asia/Shanghai)"})
+    town = ma.fields.String(required=True)
+    department = ma.fields.String(required=True)
+    metric = ma.fields.String(required=True, metadata={"description": "cards_issued, ecards_active, physical_cards, scans, "
+                                                       "disbursements_paid, disbursements_returned, complaints_opened, "
+                                                       "complaints_closed, complaints_closed_in_time, sla_rate_percent"})
+    key = ma.fields.String(required=True, metadata={"description": "physical_cards: the state; scans: the scene; else empty"})
+    value = ma.fields.Integer(required=True, allow_none=True, metadata={"description": "null: suppressed (a count under 10)"})
+
+
+class StatisticsSchema(ma.Schema):
+    computed_through = ma.fields.String(required=True, allow_none=True, metadata={"description": "The last computed day"})
+    items = ma.fields.List(ma.fields.Nested(FigureSchema), required=True)
+
+
+STATISTICS_ROLES = frozenset({"data_hub", "disburse", "medical_insurance"})
+
+
+@blp.route("/statistics", methods=["GET"])
+@blp.doc(security=[{"partnerSignature": []}])
+@signed
+@blp.arguments(StatisticsQuerySchema, location="query")
+@blp.response(200, StatisticsSchema)
+@error_responses(blp, {**SIGNED_ERRORS, 403: "statistics_not_allowed: only government departments and the data hub",
+                       422: "validation_error (e.g. more than 92 days)"})
+def get_statistics(args: dict[str, Any]) -> Any:
+    """Daily figures per town and department (M-10(2), M-10(7)) as computed by the daily job;
+    every count under 10 is null (suppressed)."""
+    from app.hub.figures import computed_through, figures_of
+    from app.platform.errors import AppError
+
+    if g.partner.kind != "government" and not g.partner.roles & STATISTICS_ROLES:
+        raise AppError("statistics_not_allowed", 403, "figures are for government departments and the data hub")
+    if not 0 <= (args["to"] - args["from_"]).days <= 92:
+        raise AppError("validation_error", 422, "to must be 0-92 days after from", {"fields": {"query": {"to": ["range"]}}})
+    through = computed_through()
+    return {"computed_through": through.isoformat() if through else None,
+            "items": figures_of(args["from_"], args["to"], args["town"], args["department"])}

@@ -42,3 +42,15 @@ def hub_subscribe(partner_id: str, feed: str, url: str | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{partner_id} subscribed to {feed}" + (f" at {url}" if url else " (pull)"))
+
+
+@hub.command("figures")
+@click.option("--through", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Compute through this day (default: yesterday, Asia/Shanghai)")
+@with_appcontext
+def hub_figures(through) -> None:  # type: ignore[no-untyped-def]
+    """Compute the daily figures of every day not yet computed (run once a day, after midnight)."""
+    from app.hub.figures import run_figures
+
+    days = run_figures(runtime(), through.date() if through else None)
+    click.echo(f"computed {len(days)} day(s)" + (f": {days[0]} .. {days[-1]}" if days else ""))

@@ -7,7 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.card.models import Card, CarrierEvent
+from app.money.models import Disbursement
 from app.platform.models import Base
+from app.service_desk.models import Complaint
 
 LIFE_RESIDENT, LIFE_LEAVING, LIFE_LEFT, LIFE_DECEASED = "resident", "leaving", "left", "deceased"
 
@@ -138,3 +141,10 @@ class HubCursor(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# The time columns the daily figures read one day of rows by (app/hub/figures.py); declared here,
+# on the other domains' tables, so that the hub's migration owns them
+FIGURE_INDEXES = (Index("ix_cards_created_at", Card.created_at), Index("ix_carrier_events_created_at", CarrierEvent.created_at),
+                  Index("ix_disbursements_settled_at", Disbursement.settled_at),
+                  Index("ix_complaints_created_at", Complaint.created_at), Index("ix_complaints_closed_at", Complaint.closed_at))

@@ -123,9 +123,18 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_daily_figures')),
         sa.UniqueConstraint('day', 'town', 'department', 'metric', 'key', name=op.f('uq_daily_figures_day')),
     )
+    for name, table, column in _FIGURE_INDEXES:
+        op.create_index(name, table, [column])
+
+
+_FIGURE_INDEXES = (("ix_cards_created_at", "cards", "created_at"), ("ix_carrier_events_created_at", "carrier_events", "created_at"),
+                   ("ix_disbursements_settled_at", "disbursements", "settled_at"),
+                   ("ix_complaints_created_at", "complaints", "created_at"), ("ix_complaints_closed_at", "complaints", "closed_at"))
 
 
 def downgrade():
+    for name, table, _column in _FIGURE_INDEXES:
+        op.drop_index(name, table_name=table)
     for table in ('daily_figures', 'hub_cursors', 'feed_deliveries', 'feed_subscriptions', 'feed_events',
                   'citizen_corrections', 'citizen_life', 'citizen_events'):
         op.drop_table(table)
