@@ -35,7 +35,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def register(app: Flask) -> None:
     """Cookie settings, CSRF (checked by the console's own before_request only), the blueprint."""
-    from . import views
+    from . import hub_views, views  # noqa: F401 (hub_views adds the data hub's pages to views.blp)
 
     app.config.update(
         SESSION_COOKIE_NAME="cc_console", SESSION_COOKIE_PATH=PREFIX, SESSION_COOKIE_HTTPONLY=True,

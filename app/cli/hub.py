@@ -16,11 +16,15 @@ def hub() -> None:
 @with_appcontext
 def hub_run() -> None:
     """One pass of the hub's jobs (run it every minute): end the cards of leavers whose grace
-    period is over, publish new feed events, deliver the due webhooks."""
+    period is over, publish new feed events, deliver the due webhooks, flag e-card scans at
+    distant terminals, make misuse decisions final once their appeal period is over."""
+    from app.hub.cases import finalize_due, sweep_ecard_lending
     from app.hub.feeds import collect, deliver_due
     from app.hub.life_events import end_departed
 
     rt = runtime()
+    flagged, final = sweep_ecard_lending(rt), finalize_due(rt)
+    click.echo(f"e-card lending flags {flagged}, misuse decisions made final {final}")
     ended = end_departed(rt)
     published = collect(rt)
     report = deliver_due(rt)
@@ -54,3 +58,22 @@ def hub_figures(through) -> None:  # type: ignore[no-untyped-def]
 
     days = run_figures(runtime(), through.date() if through else None)
     click.echo(f"computed {len(days)} day(s)" + (f": {days[0]} .. {days[-1]}" if days else ""))
+
+
+@hub.command("credit-export")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the signed file (CSV, its last line the signature)")
+@with_appcontext
+def hub_credit_export(out: str) -> None:
+    """Write the signed export of final misuse decisions (and withdrawals of overturned ones) for
+    the public credit platform (M-27, M-10(6)). Each case is exported once."""
+    from app.hub.cases import export_file
+    from app.platform.errors import AppError
+
+    try:
+        body, rows = export_file(runtime())
+    except AppError as exc:
+        raise click.ClickException(exc.message) from None
+    with open(out, "wb") as handle:
+        handle.write(body)
+    click.echo(f"{rows} row(s) written to {out}")

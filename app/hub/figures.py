@@ -217,3 +217,27 @@ def computed_through() -> date | None:
     """The last computed day."""
     return db.session.scalar(select(func.max(DailyFigure.day)).where(DailyFigure.metric == DONE))
 
+
+
+def chart_series(day_from: date, day_to: date) -> dict[str, list[tuple[str, int | None]]]:
+    """What the console charts: per town, the e-cards active at the range's last computed day and
+    the cards issued over the range; per scene, the scans over the range. Each total is summed
+    from the raw counts and then suppressed (None under 10), largest first."""
+    rows = db.session.scalars(select(DailyFigure).where(DailyFigure.day >= day_from, DailyFigure.day <= day_to,
+                                                        DailyFigure.metric.in_(("cards_issued", "ecards_active", "scans"))))
+    issued: dict[str, int] = defaultdict(int)
+    scans: dict[str, int] = defaultdict(int)
+    active: dict[str, tuple[date, int]] = {}
+    for row in rows:
+        if row.metric == "cards_issued":
+            issued[row.town] += row.value
+        elif row.metric == "scans":
+            scans[row.key] += row.value
+        elif row.town not in active or active[row.town][0] < row.day:
+            active[row.town] = (row.day, row.value)
+
+    def ranked(totals: dict[str, int]) -> list[tuple[str, int | None]]:
+        return [(name, shown(value)) for name, value in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]
+
+    return {"issued_by_town": ranked(issued), "active_by_town": ranked({town: value for town, (_, value) in active.items()}),
+            "scans_by_scene": ranked(scans)}

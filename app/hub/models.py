@@ -143,6 +143,42 @@ class HubCursor(Base):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+
+class MisuseCase(Base):
+    """A card-misuse case (M-27) opened by an investigator from lending flags. ``status``:
+    ``open`` -> ``notified`` (the holder told by SMS) -> ``answered`` (statement recorded) ->
+    ``decided`` (a violation; appeal possible until ``appeal_until``) -> ``final`` (then exported
+    to the public credit platform), or ``dismissed`` (no violation); a decided or final case may be
+    ``appealed``, and the appeal makes it ``final`` (rejected) or ``overturned`` (upheld: an
+    exported record is withdrawn). Each move is one conditional UPDATE on ``status``.
+    ``statement_enc``/``appeal_enc``: the holder's words, encrypted."""
+
+    __tablename__ = "misuse_cases"
+    __table_args__ = (Index("ix_misuse_cases_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(24), unique=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # lending (physical or e-card scans)
+    flag_ids: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    opened_by: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    opened_at: Mapped[datetime]
+    notified_at: Mapped[datetime | None]
+    statement_enc: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(String(500))
+    decided_at: Mapped[datetime | None]
+    appeal_until: Mapped[datetime | None]
+    appeal_enc: Mapped[str | None] = mapped_column(Text)
+    appeal_outcome: Mapped[str | None] = mapped_column(String(500))
+    final_at: Mapped[datetime | None]
+    repair_on: Mapped[date | None] = mapped_column(Date)
+    exported_at: Mapped[datetime | None]
+    withdrawal_exported_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
 # The time columns the daily figures read one day of rows by (app/hub/figures.py); declared here,
 # on the other domains' tables, so that the hub's migration owns them
 FIGURE_INDEXES = (Index("ix_cards_created_at", Card.created_at), Index("ix_carrier_events_created_at", CarrierEvent.created_at),

@@ -72,7 +72,7 @@ class ComplaintQuota(Base):
     open_count: Mapped[int] = mapped_column(default=0)
 
 
-STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "investigator")  # investigator: misuse cases (app/hub/cases.py)
 
 
 class Staff(Base):

@@ -113,3 +113,22 @@ def test_the_statistics_api_suppresses_every_count_under_ten(api: ApiClient, see
     too_long = api.signed_post(department, b"", path=f"/api/partner/v1/statistics?from={today - timedelta(days=100)}&to={today}",
                                method="GET")
     assert too_long.status_code == 422
+
+
+def test_the_console_charts_and_csv_suppress_small_counts(api: ApiClient, seeded: dict[str, Any]) -> None:
+    from ..helpers import Console, new_staff
+
+    today = seeded["today"]
+    with api.app.app_context():
+        run_figures(api.rt, today)
+    console = Console(api.app, api.clock)
+    assert console.login("sup1", new_staff(api.app, "sup1", "supervisor")).status_code == 302
+    page = console.get(f"/console/figures?from={today}&to={today}").get_data(as_text=True)
+    assert 'id="chart-active_by_town"' in page and "<svg" in page and 'class="bar-suppressed"' in page
+    csv_answer = console.get(f"/console/figures.csv?from={today}&to={today}")
+    assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
+    lines = csv_answer.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "day,town,department,metric,key,value"
+    assert f"{today},南城街道,,ecards_active,,12" in lines
+    assert f"{today},莞城街道,,ecards_active,," in lines  # 4: suppressed
+    assert console.get("/console/figures?from=2026-01-01&to=2026-12-31").status_code == 422

@@ -125,6 +125,37 @@ def upgrade():
     )
     for name, table, column in _FIGURE_INDEXES:
         op.create_index(name, table, [column])
+    op.create_table(
+        'misuse_cases',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('case_number', sa.String(length=24), nullable=False),
+        sa.Column('card_id', sa.Integer(), nullable=False),
+        sa.Column('citizen_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('flag_ids', sa.String(length=200), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('opened_by', sa.Integer(), nullable=False),
+        sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('notified_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('statement_enc', sa.Text(), nullable=True),
+        sa.Column('decision_reason', sa.String(length=500), nullable=True),
+        sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('appeal_until', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('appeal_enc', sa.Text(), nullable=True),
+        sa.Column('appeal_outcome', sa.String(length=500), nullable=True),
+        sa.Column('final_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('repair_on', sa.Date(), nullable=True),
+        sa.Column('exported_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('withdrawal_exported_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_misuse_cases_card_id_cards')),
+        sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_misuse_cases_citizen_id_citizens')),
+        sa.ForeignKeyConstraint(['opened_by'], ['staff.id'], name=op.f('fk_misuse_cases_opened_by_staff')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_misuse_cases')),
+        sa.UniqueConstraint('case_number', name=op.f('uq_misuse_cases_case_number')),
+    )
+    op.create_index(op.f('ix_misuse_cases_card_id'), 'misuse_cases', ['card_id'])
+    op.create_index('ix_misuse_cases_status', 'misuse_cases', ['status'])
 
 
 _FIGURE_INDEXES = (("ix_cards_created_at", "cards", "created_at"), ("ix_carrier_events_created_at", "carrier_events", "created_at"),
@@ -135,7 +166,7 @@ _FIGURE_INDEXES = (("ix_cards_created_at", "cards", "created_at"), ("ix_carrier_
 def downgrade():
     for name, table, _column in _FIGURE_INDEXES:
         op.drop_index(name, table_name=table)
-    for table in ('daily_figures', 'hub_cursors', 'feed_deliveries', 'feed_subscriptions', 'feed_events',
+    for table in ('misuse_cases', 'daily_figures', 'hub_cursors', 'feed_deliveries', 'feed_subscriptions', 'feed_events',
                   'citizen_corrections', 'citizen_life', 'citizen_events'):
         op.drop_table(table)
     with op.batch_alter_table('citizens', schema=None) as batch_op:
