@@ -108,10 +108,13 @@ def logout() -> Any:
 
 @blp.route("/")
 def home() -> Any:
-    """The role's start page: the queue (an auditor: the audit trail). ``?q=`` finds a ticket."""
+    """The role's start page: the queue (an auditor: the audit trail; an investigator: misuse
+    cases). ``?q=`` finds a ticket."""
     actor = g.actor
     if actor.role == "auditor":
         return redirect(url_for("console.audit_trail"))
+    if actor.role == "investigator":
+        return redirect(url_for("console.case_list"))
     wanted = request.args.get("q", "").strip()[:24]
     if wanted:
         try:

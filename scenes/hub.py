@@ -12,7 +12,7 @@ from app.hub.life_events import EVENT_TYPES, receive_event
 from app.partners.partners import require_role
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
-from app.platform.text import Text
+from app.platform.text import Instant, Text
 from app.runtime import runtime
 
 from .signing import signed
@@ -28,7 +28,7 @@ class CitizenEventRequestSchema(ma.Schema):
         "description": "The hub's id of this event (8-64 of A-Za-z0-9_.:-): a second delivery changes nothing",
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(EVENT_TYPES))
-    occurred_at = ma.fields.AwareDateTime(required=True, metadata={
+    occurred_at = Instant(required=True, metadata={
         "description": "When it happened (ISO 8601 with offset): events are applied per person in this order"})
     id_number = Text(required=True, load_only=True, validate=ma.validate.Length(1, 32), metadata={
         "description": "The resident's ID number (GB 11643-1999) as on the roster"})
