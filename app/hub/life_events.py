@@ -34,6 +34,7 @@ from app.card.lifecycle import cancel_carriers, current_physical, transition_phy
 from app.card.models import CARD_CANCELLED, Card
 from app.card.offline_lists import revoke_card_certificates
 from app.card.unbinding import end_binding
+from app.hub.feeds import publish
 from app.hub.models import LIFE_DECEASED, LIFE_LEAVING, LIFE_LEFT, CitizenCorrection, CitizenEvent, CitizenLife
 from app.identity import idnumber
 from app.identity.models import AuthToken, Citizen, MpAccount
@@ -217,8 +218,6 @@ def _insured(rt: Runtime, partner: PartnerView, citizen: Citizen, event: dict[st
     if physical is not None:
         transition_physical(rt, physical, "cancelled", _actor(partner), "no longer insured: e-card only (M-5)")
         effects.append("physical_cancelled")
-    from app.hub.feeds import publish
-
     if card is not None:
         publish(rt, "insured_status", {"card_number": card.card_number, "insured": insured,
                                        "effective_at": event["occurred_at"].isoformat()})

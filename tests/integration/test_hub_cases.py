@@ -160,3 +160,21 @@ def test_thirty_two_investigators_opening_one_flag_make_one_case(api: ApiClient)
     with api.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(MisuseCase)) == 1
 
+
+
+def test_thirty_two_concurrent_exports_carry_a_final_decision_once(api: ApiClient) -> None:
+    flag_id = flagged(api)
+    console = investigator(api)
+    number = console.post("/console/cases/open", form_page="/console/cases", flag_id=str(flag_id)).headers["Location"].rsplit("/", 1)[1]
+    act(console, number, "notify")
+    act(console, number, "decide", violation="1", reason="借给他人使用")
+    api.clock.advance(15 * 86400 + 1)
+
+    def finalize_and_export(_: int) -> int:
+        with api.app.app_context():
+            finalize_due(api.rt)
+            return export_file(api.rt)[1]
+
+    with ThreadPoolExecutor(32) as pool:
+        rows = list(pool.map(finalize_and_export, range(32)))
+    assert sum(rows) == 1 and status(api, number) == "final"
