@@ -154,6 +154,7 @@ def _register_http(app: Flask) -> None:
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import catalogue as partner_catalogue
+    from scenes import hub as partner_hub
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
     from scenes import statements as partner_statements
@@ -172,7 +173,8 @@ def _register_http(app: Flask) -> None:
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_family.blp,
                       mp_applications.blp, mp_oidc.blp, mp_services.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp, partner_statements.blp, answer_signing.blp, partner_catalogue.blp):
+                      partner_offline_records.blp, partner_statements.blp, answer_signing.blp, partner_catalogue.blp,
+                      partner_hub.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views

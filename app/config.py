@@ -31,6 +31,7 @@ DEV_ANSWER_KEYS = "dev1:" + base64.b64encode(DEV_ANSWER_KEY).decode()
 SECRET_SETTINGS = ("SECRET_KEY", "CARD_DATA_KEYS", "CARD_BLIND_INDEX_KEY")
 DEV_VALUES = {
     "SECRET_KEY": DEV_SECRET_KEY,
+    "CARD_HUB_CREDIT_EXPORT_KEY": "dev-credit-export-key",  # production: no default (the export refuses)
     "CARD_DATA_KEYS": DEV_DATA_KEYS,
     "CARD_BLIND_INDEX_KEY": DEV_INDEX_KEY,
     "CARD_WECHAT_SECRET": DEV_WECHAT_SECRET,
@@ -146,6 +147,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),
+        # The city data hub (docs/data-hub.md): days a leaver's card still works; webhook attempts per event
+        "CARD_HUB_LEAVING_GRACE_DAYS": problems.check(_positive_int, env, "CARD_HUB_LEAVING_GRACE_DAYS", 90),
+        "CARD_HUB_WEBHOOK_MAX_ATTEMPTS": problems.check(_positive_int, env, "CARD_HUB_WEBHOOK_MAX_ATTEMPTS", 6),
+        # Misuse cases (M-27): e-card scans this many minutes apart are compared; days to appeal;
+        # days until credit repair; the HMAC key signing the credit platform export
+        "CARD_HUB_ECARD_LENDING_MINUTES": problems.check(_positive_int, env, "CARD_HUB_ECARD_LENDING_MINUTES", 10),
+        "CARD_HUB_APPEAL_DAYS": problems.check(_positive_int, env, "CARD_HUB_APPEAL_DAYS", 15),
+        "CARD_HUB_CREDIT_REPAIR_DAYS": problems.check(_positive_int, env, "CARD_HUB_CREDIT_REPAIR_DAYS", 365),
+        "CARD_HUB_CREDIT_EXPORT_KEY": env.get("CARD_HUB_CREDIT_EXPORT_KEY"),
         # Whole UTC months of verification records kept before the current one (`retention run`;
         # docs/operations.md "What is kept, and for how long": 3 years)
         "CARD_VERIFICATION_RETENTION_MONTHS": problems.check(_positive_int, env, "CARD_VERIFICATION_RETENTION_MONTHS", 36),

@@ -7,6 +7,7 @@ from flask_migrate import Migrate
 
 from app.card import models as card_models  # noqa: F401
 from app.catalogue import models as catalogue_models  # noqa: F401
+from app.hub import models as hub_models  # noqa: F401
 from app.identity import models as identity_models  # noqa: F401
 from app.money import models as money_models  # noqa: F401
 from app.oidc import models as oidc_models  # noqa: F401

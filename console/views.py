@@ -108,7 +108,8 @@ def logout() -> Any:
 
 @blp.route("/")
 def home() -> Any:
-    """The role's start page: the queue (an auditor: the audit trail). ``?q=`` finds a ticket."""
+    """The role's start page: the queue (an auditor: the audit trail; an investigator: misuse
+    cases). ``?q=`` finds a ticket."""
     actor = g.actor
     if actor.role == "auditor":
         return redirect(url_for("console.audit_trail"))
@@ -116,6 +117,8 @@ def home() -> Any:
         return redirect(url_for("console.counter_home"))
     if actor.role == "reviewer":
         return redirect(url_for("console.applications"))
+    if actor.role == "investigator":
+        return redirect(url_for("console.case_list"))
     wanted = request.args.get("q", "").strip()[:24]
     if wanted:
         try:

@@ -337,13 +337,20 @@ def cancel_card(rt: Runtime, card_number: str, actor: str, reason: str) -> list[
     card = db.session.scalar(select(Card).where(Card.card_number == card_number))
     if card is None:
         raise AppError("card_not_found", 404, "no card with this number")
+    transitions = cancel_carriers(rt, card, actor, reason)
+    db.session.commit()
+    return transitions
+
+
+def cancel_carriers(rt: Runtime, card: Card, actor: str, reason: str) -> list[Transition]:
+    """:func:`cancel_card` in the caller's transaction (not committed): the e-card (its offline
+    certificates revoked), the live physical card, every device. 409 when already cancelled."""
     transitions = [transition_ecard(rt, card, "cancelled", actor, reason)]
     physical = current_physical(card.id)
     if physical is not None:
         transitions.append(transition_physical(rt, physical, "cancelled", actor, reason))
     db.session.execute(update(Device).where(Device.card_id == card.id, Device.revoked_at.is_(None))
                        .values(revoked_at=rt.clock.now()))
-    db.session.commit()
     return transitions
 
 

@@ -9,7 +9,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from app.cli import audit, card, disburse, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
+from app.cli import audit, card, disburse, hub, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
 from app.cli.catalogue import catalogue as catalogue_commands
 from app.cli.rp import rp as rp_commands
 
@@ -66,5 +66,5 @@ def main() -> None:
 for command in (roster.roster, partner.partner, disburse.disburse, disburse.notify, card.card, card.flags,
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, partitions.partitions,
                 retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo, rp_commands,
-                catalogue_commands):
+                catalogue_commands, hub.hub):
     main.add_command(command)

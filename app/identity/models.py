@@ -28,6 +28,8 @@ class Citizen(Base):
     phone_enc: Mapped[str] = mapped_column(String(200))
     insured: Mapped[bool]
     disability: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The town (street) of residence, from the roster's optional ``town`` column (figures: M-10(7))
+    town: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

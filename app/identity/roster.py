@@ -1,10 +1,14 @@
 """Importing the city's resident roster (M-5, M-17): ``citizencard roster import FILE.csv``.
 
 The file is UTF-8 CSV with the header ``name,id_number,phone,insured`` and, optionally, a fifth
-column ``disability`` (1 = holds a disability certificate, for fare concessions). Each row is validated
+column ``disability`` (1 = holds a disability certificate, for fare concessions) and after it a
+sixth, ``town`` (the town or street of residence, at most 32 characters, for the figures of
+docs/data-hub.md). Each row is validated
 (GB 11643-1999 ID number, mobile number, ``insured`` 0/1, no duplicate in the file); rejected
 rows are reported by line number and reason, never by content; the rest are inserted or updated.
-Re-importing the same file changes nothing.
+Re-importing the same file changes nothing. With ``full=True`` the file is the complete roster:
+residents absent from it are reported (by internal citizen id, for review), never deleted (M-18:
+a death or a move away reaches the card through the data hub's life events instead).
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from app.platform.sql import batched
 from app.runtime import Runtime
 
 HEADER = ["name", "id_number", "phone", "insured"]
-HEADERS = (HEADER, [*HEADER, "disability"])
+HEADERS = (HEADER, [*HEADER, "disability"], [*HEADER, "disability", "town"])
+MAX_TOWN_LENGTH = 32
 MAX_NAME_LENGTH = 50
 CHUNK = 1000
 
@@ -36,6 +41,7 @@ class RosterRow:
     phone: str
     insured: bool
     disability: bool = False
+    town: str | None = None
 
 
 @dataclass
@@ -46,17 +52,30 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    absent: list[int] | None = None  # full mode: citizen ids not in the file (never deleted)
 
 
-def import_roster(rt: Runtime, stream: Iterable[str]) -> ImportReport:
-    """Validate and import every row of ``stream``; commits per chunk of 1,000 rows.
-    CsvFileError (app.platform.csvfile) when the file as a whole cannot be read."""
+def import_roster(rt: Runtime, stream: Iterable[str], full: bool = False) -> ImportReport:
+    """Validate and import every row of ``stream``; commits per chunk of 1,000 rows. With
+    ``full`` the report's ``absent`` lists, ascending, the ids of citizens whose ID number is in
+    no row of the file (a rejected row's number does not count as present). CsvFileError
+    (app.platform.csvfile) when the file as a whole cannot be read."""
     report = ImportReport()
+    present: set[str] = set()
     rows = read_roster(stream, report, rt.clock.now().date())
     for chunk in batched(rows, CHUNK):
-        _upsert(rt, chunk, report)
+        present.update(_upsert(rt, chunk, report))
         db.session.commit()
+    if full:
+        report.absent = _absent(present)
     return report
+
+
+def _absent(present: set[str]) -> list[int]:
+    """Ids of citizens whose blind index is not in ``present`` (streamed, ascending)."""
+    rows = db.session.execute(select(Citizen.id, Citizen.id_number_index).order_by(Citizen.id)
+                              .execution_options(yield_per=10_000))
+    return [citizen_id for citizen_id, index in rows if index not in present]
 
 
 def read_roster(stream: Iterable[str], report: ImportReport, today: date) -> Iterator[RosterRow]:
@@ -101,10 +120,13 @@ def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow
     disability = (record.get("disability") or "0").strip()
     if disability not in ("0", "1"):
         raise ValueError("bad_disability (must be 0 or 1)")
-    return RosterRow(line, name, id_number, phone, insured == "1", disability == "1")
+    town = (record.get("town") or "").strip() or None
+    if town is not None and (len(town) > MAX_TOWN_LENGTH or not town.isprintable()):
+        raise ValueError("bad_town")
+    return RosterRow(line, name, id_number, phone, insured == "1", disability == "1", town)
 
 
-def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> None:
+def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> set[str]:
     indexed = {id_index(rt, row.id_number): row for row in rows}
     existing = db.session.scalars(select(Citizen).where(Citizen.id_number_index.in_(indexed))).all()
     by_index = {citizen.id_number_index: citizen for citizen in existing}
@@ -118,6 +140,7 @@ def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> None:
             report.updated += 1
         else:
             report.unchanged += 1
+    return set(indexed)
 
 
 def _new_citizen(rt: Runtime, index: str, row: RosterRow, now) -> Citizen:  # type: ignore[no-untyped-def]
@@ -125,7 +148,7 @@ def _new_citizen(rt: Runtime, index: str, row: RosterRow, now) -> Citizen:  # ty
     return Citizen(
         id_number_index=index, id_number_enc=encrypt(row.id_number, ID_NUMBER),
         name_enc=encrypt(row.name, NAME), phone_enc=encrypt(row.phone, PHONE),
-        insured=row.insured, disability=row.disability, created_at=now, updated_at=now,
+        insured=row.insured, disability=row.disability, town=row.town, created_at=now, updated_at=now,
     )
 
 
@@ -141,6 +164,8 @@ def _update(rt: Runtime, citizen: Citizen, row: RosterRow, now) -> bool:  # type
         citizen.insured, changed = row.insured, True
     if citizen.disability != row.disability:
         citizen.disability, changed = row.disability, True
+    if row.town is not None and citizen.town != row.town:  # a file without the column keeps the town
+        citizen.town, changed = row.town, True
     if changed:
         citizen.updated_at = now
     return changed

@@ -11,8 +11,10 @@ from app.platform.models import Base
 PARTNER_KINDS = ("organisation", "government", "library")
 # What a partner may do besides verifying in its scenes: a card-issuing bank reports the physical
 # card's life and credits disbursements (M-10(8)); a department disburses benefits (M-22); the
-# medical-insurance bureau reports personal-account balances (M-21).
-PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "catalogue")  # catalogue: keeps its service items (M-16)
+# medical-insurance bureau reports personal-account balances (M-21); the city data hub sends
+# residents' life events (M-18, docs/data-hub.md).
+# catalogue: keeps its service items (M-16).
+PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "catalogue", "data_hub")
 
 
 class Partner(Base):

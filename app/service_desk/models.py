@@ -72,8 +72,9 @@ class ComplaintQuota(Base):
     open_count: Mapped[int] = mapped_column(default=0)
 
 
-# counter: issue 18 (app/service_desk/counter.py); reviewer: issue 17 (e-card applications)
-STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter", "reviewer")
+# counter: issue 18 (app/service_desk/counter.py); reviewer: issue 17 (e-card applications); investigator: misuse cases
+# (app/hub/cases.py, issue 24)
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter", "reviewer", "investigator")
 
 
 class Staff(Base):

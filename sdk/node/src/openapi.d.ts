@@ -1579,6 +1579,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/citizen-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A resident's life event from the city data hub (M-18): death, leaving the city, insured
+         *     status, disability certificate, name or ID-number correction. Idempotent by ``event_id``;
+         *     applied per person in ``occurred_at`` order (an older event is ``stale``). The effect rules
+         *     are docs/data-hub.md's.
+         */
+        post: operations["postCitizenEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/feeds/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The pull fallback of a feed's webhooks: events after ``after``, oldest first, only those
+         *     the partner's roles entitle it to (a bank: its own cards).
+         */
+        get: operations["getFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/statistics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Daily figures per town and department (M-10(2), M-10(7)) as computed by the daily job;
+         *     every count under 10 is null (suppressed).
+         */
+        get: operations["getStatistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sandbox/v1/partners": {
         parameters: {
             query?: never;
@@ -3130,6 +3194,76 @@ export interface components {
         };
         VersionList: {
             items: components["schemas"]["Version"][];
+        };
+        CitizenEventRequest: {
+            /** @description The hub's id of this event (8-64 of A-Za-z0-9_.:-): a second delivery changes nothing */
+            event_id: string;
+            /** @enum {string} */
+            type: "death" | "left_city" | "insured_changed" | "disability_granted" | "disability_withdrawn" | "name_corrected" | "id_number_corrected";
+            /**
+             * Format: date-time
+             * @description When it happened (ISO 8601 with offset): events are applied per person in this order
+             */
+            occurred_at: string;
+            /** @description The resident's ID number (GB 11643-1999) as on the roster */
+            id_number: string;
+            /**
+             * @description insured_changed: the new status
+             * @default null
+             */
+            insured?: boolean | null;
+            /**
+             * @description name_corrected: the corrected name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * @description id_number_corrected: the corrected ID number
+             * @default null
+             */
+            new_id_number?: string | null;
+        };
+        CitizenEvent: {
+            event_id: string;
+            /** @description applied, or stale (older than the last event applied to this person: recorded, no effect) */
+            outcome: string;
+            /** @description What it did: card_cancelled, physical_cancelled, tokens_revoked, bindings_ended, status_deceased, card_ends_after_grace, insured, uninsured, disability_set, disability_cleared, certificates_revoked, name_corrected, id_number_corrected (empty: nothing to change) */
+            effects: string[];
+            /** @description true: this event_id was already received; the first answer */
+            replayed: boolean;
+        };
+        FeedItem: {
+            /** @description The cursor: pass the last one as ?after= */
+            id: number;
+            feed: string;
+            /** @description ISO 8601 (UTC) */
+            created_at: string;
+            /** @description The feed's minimum fields (docs/data-hub.md) */
+            event: {
+                [key: string]: unknown;
+            };
+        };
+        Feed: {
+            items: components["schemas"]["FeedItem"][];
+            /** @description Pass as ?after= for the next page */
+            next_after: number;
+        };
+        Figure: {
+            /** @description YYYY-MM-DD (Asia/Shanghai) */
+            day: string;
+            town: string;
+            department: string;
+            /** @description cards_issued, ecards_active, physical_cards, scans, disbursements_paid, disbursements_returned, complaints_opened, complaints_closed, complaints_closed_in_time, sla_rate_percent */
+            metric: string;
+            /** @description physical_cards: the state; scans: the scene; else empty */
+            key: string;
+            /** @description null: suppressed (a count under 10) */
+            value: number | null;
+        };
+        Statistics: {
+            /** @description The last computed day */
+            computed_through: string | null;
+            items: components["schemas"]["Figure"][];
         };
         PartnerRequest: {
             /**
@@ -9491,6 +9625,228 @@ export interface operations {
                 };
             };
             /** @description item_code_invalid / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postCitizenEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CitizenEventRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CitizenEvent"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner is not the data hub */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description citizen_not_found: no resident on the roster has this ID number */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description event_id_reused (another person or type) or id_number_in_use (id_number_corrected) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (e.g. insured missing for insured_changed) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: "card_cancelled" | "card_issued" | "insured_status" | "loss_reported";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Feed"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description feed_not_entitled (details.roles) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description feed_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getStatistics: {
+        parameters: {
+            query: {
+                /** @description First day (Asia/Shanghai) */
+                from: string;
+                /** @description Last day, at most 92 days after from */
+                to: string;
+                /** @description Only this town ("": unknown) */
+                town?: string | null;
+                /** @description Only this department (a partner_id, or a complaint department; "": all departments) */
+                department?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Statistics"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description statistics_not_allowed: only government departments and the data hub */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (e.g. more than 92 days) */
             422: {
                 headers: {
                     [name: string]: unknown;
