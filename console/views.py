@@ -16,16 +16,14 @@ from werkzeug.wrappers import Response
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
-from app.service_desk import audit, complaints, lookup, staff
+from app.service_desk import audit, complaints, lookup, queue, staff
 
-from . import csrf
+from . import csrf, forms
 from .text import has_text, text
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                 static_folder="static", static_url_path="/static")
 PUBLIC_ENDPOINTS = ("console.login", "console.static")
-MAX_TEXT = 2000
-QUEUE_VIEWS = ("open", "new", "mine", "closed")
 
 
 @blp.before_request
@@ -108,7 +106,8 @@ def logout() -> Any:
 
 @blp.route("/")
 def home() -> Any:
-    """The role's start page: the queue (an auditor: the audit trail). ``?q=`` finds a ticket."""
+    """The role's start page: the queue (an auditor: the audit trail). ``?q=`` finds a ticket by
+    its number; the filter form (console.forms.QueueForm) pages, filters, sorts and searches."""
     actor = g.actor
     if actor.role == "auditor":
         return redirect(url_for("console.audit_trail"))
@@ -118,52 +117,65 @@ def home() -> Any:
             return redirect(url_for("console.ticket", number=complaints.staff_ticket(actor, wanted).ticket_number))
         except AppError:
             flash(text("not_found", g.language), "error")
-    view = request.args.get("view", "open")
-    view = view if view in QUEUE_VIEWS else "open"
-    page = request.args.get("page", "1")
-    page = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 and int(page) > 0 else 1
-    tickets, more = complaints.queue(actor, view, page)
-    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS, page=page, more=more,
-                           assignees=complaints.assignee_names(tickets), query=wanted)
+    rt = runtime()
+    staff_list = queue.front_line_staff()
+    form = forms.QueueForm(request.args)
+    form.validate()
+    filters = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
+    result = queue.load(actor, filters, rt.clock.now())
+    args = {k: v for k, v in request.args.items() if k not in ("page", "view", "q") and v}
+    return render_template("console/queue.html", result=result, tickets=result.tickets, view=filters.view,
+                           views=tuple(result.counts), form=form,
+                           statuses=queue.STATUSES, sorts=queue.SORTS, args=args, staff_list=staff_list,
+                           assignees=complaints.assignee_names(result.tickets), query=wanted)
 
 
 @blp.route("/tickets/<number>")
 def ticket(number: str) -> Any:
     """One ticket: the complaint, its messages, the actions the role may take."""
-    complaint = complaints.staff_ticket(g.actor, number)
+    return _ticket_page(complaints.staff_ticket(g.actor, number))
+
+
+def _ticket_page(complaint: Any, failed: str | None = None, status: int = 200) -> Any:
+    rt = runtime()
+    ticket_forms = forms.ticket_forms(rt.config["CARD_DEPARTMENTS"], queue.front_line_staff(),
+                                      request.form if failed else None, failed)
+    if failed:
+        ticket_forms[failed].validate()
     return render_template("console/ticket.html", ticket=complaint, messages=complaints.messages_of(complaint),
-                           assignees=complaints.assignee_names([complaint]))
+                           assignees=complaints.assignee_names([complaint]), forms=ticket_forms,
+                           max_text=forms.MAX_TEXT), status
 
 
 ACTIONS = {
     "claim": lambda rt, actor, number, form: complaints.claim(rt, actor, number),
-    "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, _text(form, "body")),
-    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, _text(form, "body")),
-    "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.get("department", ""),
-                                                                    _text(form, "note", required=False)),
-    "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, _text(form, "note")),
-    "reassign": lambda rt, actor, number, form: complaints.reassign(rt, actor, number, form.get("username", "")[:64]),
+    "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, form.body.data.strip()),
+    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, form.body.data.strip()),
+    "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.department.data,
+                                                                    (form.note.data or "").strip()),
+    "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, form.note.data.strip()),
+    "reassign": lambda rt, actor, number, form: complaints.reassign(rt, actor, number, form.username.data),
 }
 
 
 @blp.route("/tickets/<number>/<action>", methods=["POST"])
 def act(number: str, action: str) -> Any:
     """claim, reply, note (internal), transfer, close, reassign: then back to the ticket (a liaison to the queue
-    once answered)."""
+    once answered). A form that does not validate comes back as the ticket page (422) with the
+    error beside its field."""
     if action not in ACTIONS:
         abort(404)
-    complaint = ACTIONS[action](runtime(), g.actor, number, request.form)
+    rt = runtime()
+    form = None
+    if action in forms.FORMS:
+        form = forms.ticket_forms(rt.config["CARD_DEPARTMENTS"], queue.front_line_staff(), request.form, action)[action]
+        if not form.validate():
+            return _ticket_page(complaints.staff_ticket(g.actor, number), failed=action, status=422)
+    complaint = ACTIONS[action](rt, g.actor, number, form)
     flash(text("done", g.language), "ok")
     if g.actor.role == "liaison" and complaint.status != "transferred":
         return redirect(url_for("console.home"))
     return redirect(url_for("console.ticket", number=complaint.ticket_number))
-
-
-def _text(form: Any, name: str, required: bool = True) -> str:
-    value = form.get(name, "").strip()
-    if (required and not value) or len(value) > MAX_TEXT:
-        raise AppError("text_required", 422, f"{name}: 1-{MAX_TEXT} characters")
-    return value
 
 
 @blp.route("/tickets/<number>/citizen")

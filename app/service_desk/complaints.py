@@ -15,8 +15,9 @@ Limits (issue 15 item 8): a citizen files at most :data:`MAX_PER_DAY` complaints
 has at most :data:`MAX_OPEN` open at once (429 ``complaint_daily_limit`` /
 ``complaint_open_limit``). Both are counted first, in one conditional upsert of the citizen's
 :class:`~app.service_desk.models.ComplaintQuota` row in the filing's own transaction. The staff
-queue is fair: each citizen's oldest open ticket comes before anyone's second (then the second
-ones, and so on), paged, so one citizen's tickets never push another citizen's out of sight.
+queue (app.service_desk.queue) is fair: each citizen's oldest open ticket comes before anyone's
+second (then the second ones, and so on), paged, so one citizen's tickets never push another
+citizen's out of sight.
 """
 from __future__ import annotations
 
@@ -40,7 +41,6 @@ from app.service_desk.models import Complaint, ComplaintMessage, ComplaintQuota,
 FRONT_LINE = ("agent", "supervisor")
 TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUEUE_LIMIT = 200
-QUEUE_PAGE = 50
 MAX_PER_DAY = 5
 MAX_OPEN = 5
 
@@ -220,35 +220,6 @@ def staff_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
     if complaint is None:
         raise AppError("complaint_not_found", 404, "no such ticket")
     return complaint
-
-
-def queue(actor: StaffActor, view: str, page: int = 1) -> tuple[list[Complaint], bool]:
-    """One page (:data:`QUEUE_PAGE` tickets, ``page`` from 1) of the tickets to work on and
-    whether more follow. Front line: ``open`` (not closed), ``mine`` (claimed by the actor, not
-    closed), ``new`` (unclaimed), ``closed`` (newest closed first). A liaison: their department's
-    open transfers (``view`` ignored except ``closed``). Open views are fair: each citizen's
-    oldest ticket first (in filing order), then each citizen's second, and so on."""
-    require_role(actor, *FRONT_LINE, "liaison")
-    closed = Complaint.status == "closed"
-    query = select(Complaint).where(closed if view == "closed" else ~closed)
-    if actor.role == "liaison":
-        query = query.where(Complaint.department == actor.department)
-        if view != "closed":
-            query = query.where(Complaint.status == "transferred")
-    elif view == "mine":
-        query = query.where(Complaint.assignee_id == actor.staff_id)
-    elif view == "new":
-        query = query.where(Complaint.status == "new")
-    if view == "closed":
-        query = query.order_by(Complaint.closed_at.desc(), Complaint.id.desc())
-    else:
-        turn = func.row_number().over(partition_by=Complaint.citizen_id, order_by=(Complaint.created_at, Complaint.id))
-        ranked = query.add_columns(turn.label("turn")).subquery()
-        fair = select(Complaint).join(ranked, ranked.c.id == Complaint.id)
-        query = fair.order_by(ranked.c.turn, Complaint.created_at, Complaint.id)
-    page = max(1, page)
-    rows = list(db.session.scalars(query.offset((page - 1) * QUEUE_PAGE).limit(QUEUE_PAGE + 1)))
-    return rows[:QUEUE_PAGE], len(rows) > QUEUE_PAGE
 
 
 def claim(rt: Runtime, actor: StaffActor, ticket_number: str) -> Complaint:

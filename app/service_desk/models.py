@@ -22,7 +22,12 @@ class Complaint(Base):
     Deadlines are computed at creation from the working-day settings."""
 
     __tablename__ = "complaints"
-    __table_args__ = (Index("ix_complaints_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_complaints_status_created", "status", "created_at"),
+        # the queue's search (app.service_desk.queue.search_clause): ILIKE '%...%' through trigrams
+        Index("ix_complaints_description_trgm", "description", postgresql_using="gin",
+              postgresql_ops={"description": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_number: Mapped[str] = mapped_column(String(24), unique=True)
@@ -40,6 +45,11 @@ class Complaint(Base):
     closed_at: Mapped[datetime | None]
     rating: Mapped[int | None]
     rating_comment: Mapped[str | None] = mapped_column(String(500))
+
+
+# pg_trgm (a contrib extension shipped with PostgreSQL, trusted since 13) before the trigram index
+event.listen(Complaint.__table__, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class ComplaintMessage(Base):

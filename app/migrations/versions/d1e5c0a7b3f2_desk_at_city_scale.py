@@ -1,0 +1,31 @@
+"""The service desk at city scale (issue 21): the queue's trigram search index (pg_trgm on
+PostgreSQL, a plain index on SQLite) and the official working-day calendar.
+
+Revision ID: d1e5c0a7b3f2
+Revises: a7c3e5f9b2d4
+Create Date: 2026-12-06 00:30:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = 'd1e5c0a7b3f2'
+down_revision = 'a7c3e5f9b2d4'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.create_index('ix_complaints_description_trgm', ['description'], unique=False,
+                              postgresql_using='gin', postgresql_ops={'description': 'gin_trgm_ops'})
+
+
+def downgrade():
+    with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index('ix_complaints_description_trgm', postgresql_using='gin',
+                            postgresql_ops={'description': 'gin_trgm_ops'})
