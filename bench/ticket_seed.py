@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert
 
 from app.platform.db import db
-from app.service_desk.complaints import add_working_days
 from app.service_desk.models import Complaint
+from app.service_desk.working_days import add_working_days
 
 PLACES = ("东城地铁站", "南城公交站", "市人民医院", "松山湖图书馆", "虎门汽车站", "长安医院", "市民服务中心", "莞城体育馆")
 PROBLEMS = ("闸机扫码失败", "二维码无法显示", "电子社保卡无法领取", "医保结算失败", "刷卡被扣两次费", "实体卡挂失后无法补办",

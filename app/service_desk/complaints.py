@@ -4,7 +4,8 @@ Statuses (app.service_desk.models): ``new`` -> ``in_progress`` (claimed) -> ``tr
 department of CARD_DEPARTMENTS, M-10 linkage) -> ``answered`` (the department's liaison replied)
 -> ``closed``; a citizen rates a closed complaint once (1-5). Deadlines: the first staff reply
 within CARD_FIRST_RESPONSE_DAYS working days, closing within CARD_RESOLUTION_DAYS working days
-(Monday-Friday in Asia/Shanghai; public holidays are not modelled).
+(Asia/Shanghai, on the State Council's calendar of holidays and make-up working days:
+app.service_desk.working_days).
 
 Who may do what (the console, docs/customer-service.md): an agent takes the queue, claims,
 replies, transfers and closes; a supervisor also reassigns and sees deadline breaches; a liaison
@@ -37,6 +38,7 @@ from app.runtime import Runtime
 from app.scanning.models import Verification
 from app.service_desk.audit import StaffActor
 from app.service_desk.models import Complaint, ComplaintMessage, ComplaintQuota, Staff
+from app.service_desk.working_days import deadline
 
 FRONT_LINE = ("agent", "supervisor")
 TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -71,18 +73,6 @@ class ComplaintView:
     messages: list[MessageView]
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """``start`` plus ``days`` working days (Mon-Fri, Asia/Shanghai), same time of day, in UTC.
-    A start on a weekend counts from the next Monday 00:00."""
-    local = start.astimezone(DISPLAY_ZONE)
-    while local.weekday() >= 5:
-        local = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    while days:
-        local += timedelta(days=1)
-        days -= local.weekday() < 5
-    return local.astimezone(start.tzinfo)
-
-
 # --- citizens -------------------------------------------------------------------------------
 
 def file_complaint(rt: Runtime, account: MpAccount, category: str, description: str,
@@ -100,8 +90,8 @@ def file_complaint(rt: Runtime, account: MpAccount, category: str, description: 
     _count_filing(now, card.citizen_id)
     complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category,
                           description=description, verification_id=verification_id, status="new", created_at=now,
-                          first_response_due=add_working_days(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
-                          resolution_due=add_working_days(now, rt.config["CARD_RESOLUTION_DAYS"]))
+                          first_response_due=deadline(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
+                          resolution_due=deadline(now, rt.config["CARD_RESOLUTION_DAYS"]))
     db.session.add(complaint)
     db.session.commit()
     return _view(complaint)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false
+from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -27,6 +27,9 @@ class Complaint(Base):
         # the queue's search (app.service_desk.queue.search_clause): ILIKE '%...%' through trigrams
         Index("ix_complaints_description_trgm", "description", postgresql_using="gin",
               postgresql_ops={"description": "gin_trgm_ops"}),
+        # the queue's fair order (each citizen's open tickets in filing order) without a sort
+        Index("ix_complaints_open_turn", "citizen_id", "created_at", "id", postgresql_where=text("status <> 'closed'"),
+              sqlite_where=text("status <> 'closed'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +83,19 @@ class ComplaintQuota(Base):
     day: Mapped[date]
     filed_on_day: Mapped[int] = mapped_column(default=0)
     open_count: Mapped[int] = mapped_column(default=0)
+
+
+class OfficialDay(Base):
+    """An exception to Monday-Friday in the State Council's yearly holiday notice (issue 21 item
+    5): ``kind`` ``holiday`` (a day off) or ``workday`` (a weekend day worked, 调休上班); ``name``
+    the holiday it belongs to (春节, 国庆节 ...). Imported per year by ``citizencard calendar
+    import`` (app.service_desk.working_days)."""
+
+    __tablename__ = "official_days"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(32))
 
 
 STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")

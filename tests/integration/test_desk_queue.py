@@ -16,7 +16,7 @@ from app.service_desk.models import Complaint, Staff
 
 from ..helpers import ApiClient, Console, new_staff
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[2] / "bench"))  # last: bench/queue.py is no stdlib queue
 from ticket_seed import seed_tickets  # noqa: E402
 
 TICKET = re.compile(r"CS\d{8}-[0-9A-Z]{6}")

@@ -16,16 +16,27 @@ down_revision = 'a7c3e5f9b2d4'
 branch_labels = None
 depends_on = None
 
+_OPEN = sa.text("status <> 'closed'")
+
 
 def upgrade():
+    op.create_table('official_days',
+                    sa.Column('day', sa.Date(), nullable=False),
+                    sa.Column('kind', sa.String(length=8), nullable=False),
+                    sa.Column('name', sa.String(length=32), nullable=False),
+                    sa.PrimaryKeyConstraint('day', name=op.f('pk_official_days')))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     with op.batch_alter_table('complaints', schema=None) as batch_op:
         batch_op.create_index('ix_complaints_description_trgm', ['description'], unique=False,
                               postgresql_using='gin', postgresql_ops={'description': 'gin_trgm_ops'})
+        batch_op.create_index('ix_complaints_open_turn', ['citizen_id', 'created_at', 'id'], unique=False,
+                              postgresql_where=_OPEN, sqlite_where=_OPEN)
 
 
 def downgrade():
     with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index('ix_complaints_open_turn', postgresql_where=_OPEN, sqlite_where=_OPEN)
         batch_op.drop_index('ix_complaints_description_trgm', postgresql_using='gin',
                             postgresql_ops={'description': 'gin_trgm_ops'})
+    op.drop_table('official_days')
