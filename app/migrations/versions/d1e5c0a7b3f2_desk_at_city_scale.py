@@ -31,7 +31,9 @@ def upgrade():
         batch_op.create_index('ix_complaints_description_trgm', ['description'], unique=False,
                               postgresql_using='gin', postgresql_ops={'description': 'gin_trgm_ops'})
         batch_op.create_index('ix_complaints_open_turn', ['citizen_id', 'created_at', 'id'], unique=False,
-                              postgresql_where=_OPEN, sqlite_where=_OPEN)
+                              postgresql_where=_OPEN, sqlite_where=_OPEN, postgresql_include=[
+                                  'status', 'category', 'department', 'assignee_id', 'resolution_due',
+                                  'first_response_due', 'first_responded_at'])
 
 
 def downgrade():
