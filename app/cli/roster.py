@@ -6,6 +6,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import audited, file_name
 from app.runtime import runtime
 
 
@@ -17,6 +18,7 @@ def roster() -> None:
 @roster.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
+@audited("roster_import", file_name(), ("name", "id_number", "phone", "insured"))
 def roster_import(path: str) -> None:
     """Import a roster CSV (header name,id_number,phone,insured). Exit 1 if rows were rejected."""
     from app.identity.roster import import_roster
