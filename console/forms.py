@@ -13,7 +13,7 @@ from wtforms import BooleanField, DateField, IntegerField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from app.service_desk import queue
+from app.service_desk import audit_search, queue
 
 MAX_TEXT = 2000
 
@@ -55,6 +55,27 @@ class QueueForm(FlaskForm):
             text=None if "text" in self.errors else (self.text.data or "").strip() or None,
             sort=self.sort.data if self.sort.data in queue.SORTS else "fair",
             page=self.page.data if "page" not in self.errors and self.page.data else 1)
+
+
+class AuditForm(FlaskForm):
+    """``GET /console/audit?actor=&action=&since=&until=&citizen=&page=``; anything malformed is ignored."""
+
+    class Meta:
+        csrf = False
+
+    actor = StringField(validators=[Optional(), Length(max=64)])
+    action = StringField(validators=[Optional(), Length(max=16)])
+    since = DateField(validators=[Optional()])
+    until = DateField(validators=[Optional()])
+    citizen = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**53)])
+    page = IntegerField(default=1, validators=[Optional(), NumberRange(min=1, max=100000)])
+
+    def wanted(self) -> audit_search.AuditFilter:
+        """The filter, each invalid field dropped."""
+        def ok(name: str) -> Any:
+            return None if name in self.errors else getattr(self, name).data
+        return audit_search.AuditFilter(actor=(ok("actor") or "").strip() or None, action=(ok("action") or "").strip() or None,
+                                        since=ok("since"), until=ok("until"), citizen_id=ok("citizen"), page=ok("page") or 1)
 
 
 class ReplyForm(FlaskForm):

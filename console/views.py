@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
-from app.service_desk import audit, complaints, lookup, queue, staff
+from app.service_desk import audit, audit_search, complaints, lookup, queue, staff
 
 from . import csrf, forms
 from .text import has_text, text
@@ -230,7 +230,24 @@ def acknowledge(alert_id: int) -> Any:
 
 @blp.route("/audit", methods=["GET", "POST"])
 def audit_trail() -> Any:
-    """Auditors: the newest records (ids and field names, no personal data); POST verifies the chain."""
+    """Auditors: the trail, filtered (actor, action, dates, citizen) and paged, newest first (ids
+    and field names, no personal data); POST verifies the chain."""
     complaints.require_role(g.actor, "auditor")
     report = audit.verify_chain(runtime()) if request.method == "POST" else None
-    return render_template("console/audit.html", records=audit.recent_records(), report=report)
+    form = forms.AuditForm(request.args)
+    form.validate()
+    result = audit_search.search(form.wanted())
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("console/audit.html", result=result, records=result.records, report=report, form=form,
+                           args=args, actions=audit_search.actions())
+
+
+@blp.route("/audit.csv")
+def audit_export() -> Any:
+    """Auditors: the filtered trail as CSV (UTF-8 with BOM, at most 100,000 rows)."""
+    complaints.require_role(g.actor, "auditor")
+    form = forms.AuditForm(request.args)
+    form.validate()
+    rows = stream_with_context(audit_search.export_csv(form.wanted()))
+    stamp = runtime().clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
+    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
