@@ -13,6 +13,7 @@ or two characters still answers, from a scan of the index); on SQLite the same `
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -29,6 +30,7 @@ VIEWS = ("open", "new", "mine", "closed")
 SORTS = ("fair", "created", "-created", "due", "-due")
 MAX_TEXT = 40
 FRONT_LINE = ("agent", "supervisor")
+TICKET_NUMBER = re.compile(r"CS\d{8}-[0-9A-Z]{6}")
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,11 @@ def overdue_clause(now: datetime) -> Any:
 
 
 def search_clause(text: str) -> Any:
-    """The ticket number itself, or ``text`` inside the complaint (``%``, ``_`` and ``\\`` in
-    ``text`` are matched literally)."""
+    """A whole ticket number finds that ticket (through its unique index); any other ``text`` is
+    looked for inside the complaint (``%``, ``_`` and ``\\`` in ``text`` are matched literally)."""
     text = text.strip()[:MAX_TEXT]
+    if TICKET_NUMBER.fullmatch(text.upper()):
+        return Complaint.ticket_number == text.upper()
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return or_(Complaint.ticket_number == text.upper(), Complaint.description.ilike(f"%{escaped}%", escape="\\"))
 
