@@ -97,6 +97,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "field_required": ("请填写此项", "This field is required"),
     "too_long": ("内容过长（最多2000字）", "Too long (at most 2,000 characters)"),
     "Not a valid choice.": ("请从列表中选择", "Choose from the list"),
+    # issue 21: the supervisor's dashboard
+    "dashboard": ("数据看板", "Dashboard"), "window": ("统计范围", "Window"), "last_days": ("最近 %d 天", "Last %d days"),
+    "opened_closed": ("每日新建与办结", "Opened and closed per day"), "opened": ("新建", "Opened"), "closed_n": ("办结", "Closed"),
+    "sla": ("按时率", "On time"), "sla_first": ("首次回复按时率", "First reply on time"),
+    "sla_resolution": ("办结按时率", "Resolved on time"), "of_due": ("（%d / %d 件已到期）", "(%d of %d due)"),
+    "backlog_category": ("未办结：按类别", "Backlog by category"), "backlog_department": ("未办结：按部门", "Backlog by department"),
+    "workload": ("客服工作量", "Workload per agent"), "open_now": ("手上未办结", "Open now"),
+    "closed_window": ("期内办结", "Closed in window"),
+    "ratings": ("市民评价", "Ratings"), "average": ("平均分", "Average"), "no_data": ("暂无数据", "No data"),
     # issue 21: the auditor's page
     "export_csv": ("导出 CSV", "Export CSV"), "checked": ("已校验", "checked"),
     "actor_hint": ("用户名、操作员或合作方编号", "Username, operator or partner id"),

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
-from app.service_desk import audit, audit_search, complaints, lookup, queue, staff
+from app.service_desk import audit, audit_search, complaints, dashboard, lookup, queue, staff
 
 from . import csrf, forms
 from .text import has_text, text
@@ -51,6 +51,18 @@ def _guard() -> Response | None:
 @blp.app_template_filter("local")
 def _local(moment: Any) -> str:
     return moment.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+@blp.app_template_filter("rating_items")
+def _rating_items(ratings: dict[int, int]) -> dict[str, int]:
+    """Score -> count as the bar chart's labels, ``★5`` first."""
+    return {f"★{score}": ratings.get(score, 0) for score in range(5, 0, -1)}
+
+
+@blp.app_template_filter("workload_items")
+def _workload_items(workload: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Username -> open tickets now, for the workload chart."""
+    return {username: counts[0] for username, counts in workload.items()}
 
 
 @blp.context_processor
@@ -213,6 +225,29 @@ def breaches() -> Any:
     complaints.require_role(g.actor, "supervisor")
     tickets = complaints.breaches(runtime())
     return render_template("console/breaches.html", tickets=tickets, assignees=complaints.assignee_names(tickets))
+
+
+@blp.route("/dashboard")
+def dashboard_page() -> Any:
+    """Supervisors: volumes per day, deadline rates, backlog, workload, ratings (SVG charts drawn here)."""
+    complaints.require_role(g.actor, "supervisor")
+    days = request.args.get("days", "30")
+    window = int(days) if days in ("7", "30", "90") else 30
+    board = dashboard.build(runtime().clock.now(), window)
+    return render_template("console/dashboard.html", board=board, window=window)
+
+
+@blp.route("/queue.csv")
+def queue_export() -> Any:
+    """Supervisors: the filtered queue tab as CSV for Excel (ticket metadata, no complaint text)."""
+    complaints.require_role(g.actor, "supervisor")
+    rt = runtime()
+    form = forms.QueueForm(request.args)
+    form.validate()
+    wanted = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
+    rows = stream_with_context(dashboard.export_csv(queue.tab_query(g.actor, wanted, rt.clock.now())))
+    stamp = rt.clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
+    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="queue-{stamp}.csv"'})
 
 
 @blp.route("/alerts")

@@ -79,6 +79,12 @@ def load(actor: StaffActor, wanted: QueueFilter, now: datetime) -> QueuePage:
     return QueuePage([found[i] for i in ids if i in found], total, page, pages, counts)
 
 
+def tab_query(actor: StaffActor, wanted: QueueFilter, now: datetime) -> Select[Any]:
+    """The tickets of the wanted tab with the filters applied (unordered): the CSV export's rows."""
+    view = wanted.view if wanted.view in VIEWS else "open"
+    return _filtered(actor, wanted, now).where(_tab(actor, view))
+
+
 def tab_counts(actor: StaffActor, base: Select[Any]) -> dict[str, int]:
     """Tab -> number of filtered tickets in it, from one ``SELECT count(*) FILTER``-style query
     (``sum(CASE ...)``, which both databases run)."""

@@ -1,5 +1,6 @@
 """Issue 21 in a real browser (Debian's Chromium through Playwright, like test_console_browser.py):
 a supervisor's queue with 1,000 tickets, paged, filtered, sorted and searched in Chinese; the
+dashboard's SVG charts; the
 ticket page's reply counter, inline error and the confirmation before closing; the queue and the
 ticket at phone size. Screenshots in test-artifacts/desk-*.png."""
 from __future__ import annotations
@@ -87,6 +88,13 @@ def test_a_supervisor_works_a_queue_of_1000_tickets(served: tuple[ApiClient, str
         assert _badge(page, "open") == _badge(page, "new") == expected
         assert set(page.locator("table.tickets tbody .badge").all_inner_texts()) <= {"待领取"}
         page.screenshot(path=str(ARTIFACTS / f"desk-queue-filtered-{backend}.png"), full_page=True)
+
+        page.click("header nav a:text('数据看板')")
+        page.wait_for_url("**/console/dashboard")
+        page.click("a:text('最近 90 天')")
+        page.wait_for_url("**/console/dashboard?days=90")
+        assert page.locator("svg.chart rect.bar-open").count() > 60 and "办结按时率" in page.inner_text("main")
+        page.screenshot(path=str(ARTIFACTS / f"desk-dashboard-{backend}.png"), full_page=True)
 
         page.goto(f"{base}/console/?view=closed")
         page.fill("form.filters input[name=text]", "医保结算")
