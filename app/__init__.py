@@ -144,6 +144,7 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import benefits as mp_benefits
     from miniprogram_api import card as mp_card
     from miniprogram_api import complaints as mp_complaints
+    from miniprogram_api import help as mp_help
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
     from scenes import bank as bank_views
@@ -163,7 +164,7 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_help.blp, mp_benefits.blp, mp_offline.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp):
         api.register_blueprint(blueprint)

@@ -78,6 +78,17 @@ class AuditForm(FlaskForm):
                                         since=ok("since"), until=ok("until"), citizen_id=ok("citizen"), page=ok("page") or 1)
 
 
+class HelpArticleForm(FlaskForm):
+    """A help-centre article: title (1-100), text (1-5,000), category (a complaint category or
+    general), published; ``version`` is the version the supervisor started from."""
+
+    title = StringField(validators=[DataRequired(message="field_required"), Length(max=100, message="too_long")])
+    body = TextAreaField(validators=[DataRequired(message="field_required"), Length(max=5000, message="too_long")])
+    category = SelectField(validate_choice=True)
+    published = BooleanField()
+    version = IntegerField(validators=[Optional()])
+
+
 class ReplyForm(FlaskForm):
     """A reply to the citizen (or a department's answer): 1-2,000 characters."""
 

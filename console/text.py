@@ -106,6 +106,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "workload": ("客服工作量", "Workload per agent"), "open_now": ("手上未办结", "Open now"),
     "closed_window": ("期内办结", "Closed in window"),
     "ratings": ("市民评价", "Ratings"), "average": ("平均分", "Average"), "no_data": ("暂无数据", "No data"),
+    # issue 21: the help centre
+    "help": ("帮助中心", "Help centre"), "new_article": ("新建文章", "New article"), "title": ("标题", "Title"),
+    "article_body": ("正文", "Text"), "general": ("通用", "General"), "published": ("已发布", "Published"),
+    "draft": ("草稿", "Draft"), "publish": ("发布（市民可见）", "Published (citizens see it)"), "save": ("保存", "Save"),
+    "updated": ("更新", "Updated"), "search_help": ("搜索帮助文章", "Search articles"),
+    "article_changed": ("保存前已有其他人修改了这篇文章：请重新打开后再改",
+                        "Someone saved this article since you opened it: reload and edit again"),
+    "article_not_found": ("没有这篇文章", "No such article"),
     # issue 21: the auditor's page
     "export_csv": ("导出 CSV", "Export CSV"), "checked": ("已校验", "checked"),
     "actor_hint": ("用户名、操作员或合作方编号", "Username, operator or partner id"),

@@ -12,11 +12,12 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
-from app.service_desk import audit, audit_search, complaints, dashboard, lookup, queue, staff
+from app.service_desk import audit, audit_search, complaints, dashboard, help_centre, lookup, queue, staff
 
 from . import csrf, forms
 from .text import has_text, text
@@ -248,6 +249,41 @@ def queue_export() -> Any:
     rows = stream_with_context(dashboard.export_csv(queue.tab_query(g.actor, wanted, rt.clock.now())))
     stamp = rt.clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
     return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="queue-{stamp}.csv"'})
+
+
+@blp.route("/help")
+def help_list() -> Any:
+    """Front line: the help centre's articles (``?q=``); supervisors see drafts too and edit."""
+    complaints.require_role(g.actor, *complaints.FRONT_LINE)
+    q = request.args.get("q", "")[:100]
+    articles = help_centre.search(q, None, help_centre.MAX_RESULTS, published_only=g.actor.role != "supervisor")
+    return render_template("console/help.html", articles=articles, q=q)
+
+
+@blp.route("/help/new", methods=["GET", "POST"])
+@blp.route("/help/<int:article_id>", methods=["GET", "POST"])
+def help_edit(article_id: int | None = None) -> Any:
+    """Supervisors: write or edit an article (409 ``article_changed`` shown inline when someone saved first)."""
+    complaints.require_role(g.actor, "supervisor")
+    rt = runtime()
+    article = help_centre.get(article_id) if article_id else None
+    form = forms.HelpArticleForm(obj=article) if request.method == "GET" else forms.HelpArticleForm()
+    form.category.choices = [SelectChoice("", text("general", g.language))] + [
+        SelectChoice(k, v) for k, v in rt.config["CARD_COMPLAINT_CATEGORIES"].items()]
+    if request.method == "POST" and form.validate():
+        fields = (form.title.data.strip(), form.body.data.strip(), form.category.data or None, bool(form.published.data))
+        try:
+            saved = (help_centre.save(rt, g.actor, article.id, form.version.data or 0, *fields) if article
+                     else help_centre.create(rt, g.actor, *fields))
+        except AppError as exc:
+            if exc.code != "article_changed":
+                raise
+            form.version.errors = [exc.code]
+        else:
+            flash(text("done", g.language), "ok")
+            return redirect(url_for("console.help_edit", article_id=saved.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("console/help_edit.html", form=form, article=article), status
 
 
 @blp.route("/alerts")

@@ -101,6 +101,25 @@ class OfficialDay(Base):
     name: Mapped[str] = mapped_column(String(32))
 
 
+class HelpArticle(Base):
+    """A help-centre article (FAQ, M-14 "intelligent customer service", issue 21 item 4), kept by
+    supervisors in the console. ``category`` is a complaint category key (or None: general), so
+    the mini-program can suggest articles before a complaint of that category is filed.
+    ``version`` rises with every edit: an edit names the version it started from (one conditional
+    UPDATE; a concurrent edit gets 409 ``article_changed``). Only ``published`` articles are public."""
+
+    __tablename__ = "help_articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    published: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
 STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor")
 
 

@@ -1,5 +1,6 @@
 """The service desk at city scale (issue 21): the queue's trigram search index (pg_trgm on
-PostgreSQL, a plain index on SQLite) and the official working-day calendar.
+PostgreSQL, a plain index on SQLite), the fair order's partial index, the official working-day
+calendar and the help centre's articles.
 
 Revision ID: d1e5c0a7b3f2
 Revises: a7c3e5f9b2d4
@@ -20,6 +21,18 @@ _OPEN = sa.text("status <> 'closed'")
 
 
 def upgrade():
+    op.create_table('help_articles',
+                    sa.Column('id', sa.Integer(), nullable=False),
+                    sa.Column('title', sa.String(length=100), nullable=False),
+                    sa.Column('body', sa.Text(), nullable=False),
+                    sa.Column('category', sa.String(length=32), nullable=True),
+                    sa.Column('published', sa.Boolean(), nullable=False),
+                    sa.Column('version', sa.Integer(), nullable=False),
+                    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.Column('updated_by', sa.String(length=64), nullable=False),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_help_articles')))
+    with op.batch_alter_table('help_articles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_help_articles_category'), ['category'], unique=False)
     op.create_table('official_days',
                     sa.Column('day', sa.Date(), nullable=False),
                     sa.Column('kind', sa.String(length=8), nullable=False),
@@ -42,3 +55,4 @@ def downgrade():
         batch_op.drop_index('ix_complaints_description_trgm', postgresql_using='gin',
                             postgresql_ops={'description': 'gin_trgm_ops'})
     op.drop_table('official_days')
+    op.drop_table('help_articles')
