@@ -1,6 +1,6 @@
 """Issue 21 in a real browser (Debian's Chromium through Playwright, like test_console_browser.py):
 a supervisor's queue with 1,000 tickets, paged, filtered, sorted and searched in Chinese; the
-dashboard's SVG charts; the
+dashboard's SVG charts; an article written in the help centre and found by search; the
 ticket page's reply counter, inline error and the confirmation before closing; the queue and the
 ticket at phone size. Screenshots in test-artifacts/desk-*.png."""
 from __future__ import annotations
@@ -95,6 +95,22 @@ def test_a_supervisor_works_a_queue_of_1000_tickets(served: tuple[ApiClient, str
         page.wait_for_url("**/console/dashboard?days=90")
         assert page.locator("svg.chart rect.bar-open").count() > 60 and "办结按时率" in page.inner_text("main")
         page.screenshot(path=str(ARTIFACTS / f"desk-dashboard-{backend}.png"), full_page=True)
+
+        page.click("header nav a:text('帮助中心')")
+        page.click("a:text('新建文章')")
+        page.fill("input[name=title]", "实体卡丢了怎么办")
+        page.fill("textarea[name=body]", "在小程序“卡片”页点“挂失”；手机也丢了时，拨打客服电话由客服代为挂失。")
+        page.select_option("select[name=category]", "card")
+        page.check("input[name=published]")
+        page.click("form.article-form button.primary")
+        page.wait_for_selector(".flash.ok")
+        page.goto(f"{base}/console/help")
+        page.fill("form.inline input[name=q]", "挂失")
+        page.click("form.inline button")
+        assert page.locator("ol.articles > li.panel").count() == 1
+        page.screenshot(path=str(ARTIFACTS / f"desk-help-search-{backend}.png"), full_page=True)
+        found = api.client.get("/api/mp/v1/help/articles?q=挂失&category=card").json["items"]
+        assert [item["title"] for item in found] == ["实体卡丢了怎么办"]
 
         page.goto(f"{base}/console/?view=closed")
         page.fill("form.filters input[name=text]", "医保结算")
