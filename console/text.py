@@ -106,6 +106,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "workload": ("客服工作量", "Workload per agent"), "open_now": ("手上未办结", "Open now"),
     "closed_window": ("期内办结", "Closed in window"),
     "ratings": ("市民评价", "Ratings"), "average": ("平均分", "Average"), "no_data": ("暂无数据", "No data"),
+    "breaches_partial": ("此处显示期限最近的 %d 件（共 %d 件）；未办结的超时工单可在队列中筛选并分页查看。",
+                         "Showing the %d due soonest of %d; the open ones are all in the queue's overdue filter."),
     # issue 21: the help centre
     "help": ("帮助中心", "Help centre"), "new_article": ("新建文章", "New article"), "title": ("标题", "Title"),
     "article_body": ("正文", "Text"), "general": ("通用", "General"), "published": ("已发布", "Published"),

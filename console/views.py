@@ -224,8 +224,8 @@ def _citizen_page(number: str, revealed: dict[str, str] | None = None, matched: 
 def breaches() -> Any:
     """Supervisors: tickets past a deadline."""
     complaints.require_role(g.actor, "supervisor")
-    tickets = complaints.breaches(runtime())
-    return render_template("console/breaches.html", tickets=tickets, assignees=complaints.assignee_names(tickets))
+    tickets, total = complaints.breaches(runtime())
+    return render_template("console/breaches.html", tickets=tickets, total=total, assignees=complaints.assignee_names(tickets))
 
 
 @blp.route("/dashboard")

@@ -304,16 +304,19 @@ def reassign(rt: Runtime, actor: StaffActor, ticket_number: str, username: str) 
     return complaint
 
 
-def breaches(rt: Runtime) -> list[Complaint]:
+def breaches(rt: Runtime) -> tuple[list[Complaint], int]:
     """Tickets past a deadline: no first reply by ``first_response_due``, or not closed by
-    ``resolution_due`` (including those that were answered or closed late)."""
+    ``resolution_due`` (including those that were answered or closed late): the
+    :data:`QUEUE_LIMIT` due soonest, and how many there are in all (the page says when it shows
+    only part; the open ones are all in the queue's 只看已超时 filter, paged)."""
     now = rt.clock.now()
     late_reply = or_(Complaint.first_responded_at > Complaint.first_response_due,
                      Complaint.first_responded_at.is_(None) & (Complaint.first_response_due < now))
     late_close = or_(Complaint.closed_at > Complaint.resolution_due,
                      Complaint.closed_at.is_(None) & (Complaint.resolution_due < now))
-    query = select(Complaint).where(or_(late_reply, late_close)).order_by(Complaint.resolution_due).limit(QUEUE_LIMIT)
-    return list(db.session.scalars(query))
+    query = select(Complaint).where(or_(late_reply, late_close))
+    total = db.session.scalar(query.with_only_columns(func.count(Complaint.id))) or 0
+    return list(db.session.scalars(query.order_by(Complaint.resolution_due).limit(QUEUE_LIMIT))), total
 
 
 def assignee_names(complaints: list[Complaint]) -> dict[int, str]:

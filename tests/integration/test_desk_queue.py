@@ -138,3 +138,17 @@ def test_reassign_from_the_list_and_errors_shown_inline(api: ApiClient) -> None:
     assert empty.status_code == 422 and "请填写此项" in empty.get_data(as_text=True)
     page = agent.get(f"/console/tickets/{number}").get_data(as_text=True)
     assert 'data-confirm="' in page and 'data-counter="2000"' in page
+
+
+def test_the_breach_page_says_how_many_there_are_beyond_the_200_shown(api: ApiClient) -> None:
+    supervisor = _staff(api, "boss", "supervisor")
+    _seed(api, 700)
+    now = api.clock.now()
+    late = (Complaint.first_responded_at > Complaint.first_response_due) | (
+        Complaint.first_responded_at.is_(None) & (Complaint.first_response_due < now)) | (
+        Complaint.closed_at > Complaint.resolution_due) | (Complaint.closed_at.is_(None) & (Complaint.resolution_due < now))
+    total = _count(api, late)
+    html = supervisor.get("/console/breaches").get_data(as_text=True)
+    assert total > 200 and f'title="该标签下符合筛选条件的工单总数">{total}<' in html
+    assert f"此处显示期限最近的 200 件（共 {total} 件）" in html and "overdue=y" in html
+    assert len(_tickets(html)) == 200
