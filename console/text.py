@@ -108,6 +108,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "ratings": ("市民评价", "Ratings"), "average": ("平均分", "Average"), "no_data": ("暂无数据", "No data"),
     "breaches_partial": ("此处显示期限最近的 %d 件（共 %d 件）；未办结的超时工单可在队列中筛选并分页查看。",
                          "Showing the %d due soonest of %d; the open ones are all in the queue's overdue filter."),
+    "scene_government": ("政务服务", "Government services"), "scene_transit": ("公共交通", "Public transport"),
+    "scene_medical": ("医疗卫生", "Medical"), "scene_culture": ("文化旅游", "Culture and tourism"),
+    "scene_public_venue": ("公共场馆", "Public venues"), "scene_campus": ("校园", "Campus"), "scene_finance": ("金融服务", "Finance"),
     # issue 21: the help centre
     "help": ("帮助中心", "Help centre"), "new_article": ("新建文章", "New article"), "title": ("标题", "Title"),
     "article_body": ("正文", "Text"), "general": ("通用", "General"), "published": ("已发布", "Published"),

@@ -152,3 +152,13 @@ def test_the_breach_page_says_how_many_there_are_beyond_the_200_shown(api: ApiCl
     assert total > 200 and f'title="该标签下符合筛选条件的工单总数">{total}<' in html
     assert f"此处显示期限最近的 200 件（共 {total} 件）" in html and "overdue=y" in html
     assert len(_tickets(html)) == 200
+
+
+def test_scene_names_are_chinese_on_the_citizen_page(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    assert api.verify(api.partner(("transit",)), api.code(token)).status_code == 200
+    number = api.client.post("/api/mp/v1/complaints", json={"category": "code", "description": "扫码失败"},
+                             headers=api.bearer(token)).json["ticket_number"]
+    agent = _staff(api, "agent1", "agent")
+    html = agent.get(f"/console/tickets/{number}/citizen").get_data(as_text=True)
+    assert "公共交通" in html and "<td>transit</td>" not in html
