@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from app.service_desk import audit_search, queue
+from app.service_desk.models import TICKET_KINDS
 
 MAX_TEXT = 2000
 
@@ -26,6 +27,7 @@ class QueueForm(FlaskForm):
         csrf = False
 
     view = StringField(default="open")
+    kind = StringField()
     category = StringField()
     status = StringField()
     department = StringField()
@@ -45,6 +47,7 @@ class QueueForm(FlaskForm):
         assignee = self.assignee.data or ""
         return queue.QueueFilter(
             view=self.view.data if self.view.data in queue.VIEWS else "open",
+            kind=choice(self.kind, TICKET_KINDS),
             category=choice(self.category, categories),
             status=choice(self.status, queue.STATUSES),
             department=choice(self.department, departments),

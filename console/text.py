@@ -111,6 +111,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "scene_government": ("政务服务", "Government services"), "scene_transit": ("公共交通", "Public transport"),
     "scene_medical": ("医疗卫生", "Medical"), "scene_culture": ("文化旅游", "Culture and tourism"),
     "scene_public_venue": ("公共场馆", "Public venues"), "scene_campus": ("校园", "Campus"), "scene_finance": ("金融服务", "Finance"),
+    "kind": ("类型", "Type"), "kind_complaint": ("投诉", "Complaint"), "kind_consultation": ("咨询", "Question"),
     # issue 21: the help centre
     "help": ("帮助中心", "Help centre"), "new_article": ("新建文章", "New article"), "title": ("标题", "Title"),
     "article_body": ("正文", "Text"), "general": ("通用", "General"), "published": ("已发布", "Published"),

@@ -62,6 +62,7 @@ class ComplaintView:
 
     ticket_number: str
     category: str
+    kind: str
     description: str
     verification_id: str | None
     status: str
@@ -76,8 +77,9 @@ class ComplaintView:
 # --- citizens -------------------------------------------------------------------------------
 
 def file_complaint(rt: Runtime, account: MpAccount, category: str, description: str,
-                   verification_id: str | None) -> ComplaintView:
-    """A new complaint from a bound citizen; 422 ``category_unknown`` / ``verification_unknown``
+                   verification_id: str | None, kind: str = "complaint") -> ComplaintView:
+    """A new ticket from a bound citizen: a complaint (投诉) or, with ``kind`` ``consultation``,
+    a question (咨询; same queue, deadlines and limits); 422 ``category_unknown`` / ``verification_unknown``
     (the verification must be one of the citizen's own), 403 ``not_bound``, 429
     ``complaint_daily_limit`` / ``complaint_open_limit``."""
     card = bound_card(account)
@@ -88,7 +90,7 @@ def file_complaint(rt: Runtime, account: MpAccount, category: str, description: 
         raise AppError("verification_unknown", 422, "not one of your verifications")
     now = rt.clock.now()
     _count_filing(now, card.citizen_id)
-    complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category,
+    complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category, kind=kind,
                           description=description, verification_id=verification_id, status="new", created_at=now,
                           first_response_due=deadline(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
                           resolution_due=deadline(now, rt.config["CARD_RESOLUTION_DAYS"]))
@@ -180,7 +182,7 @@ def messages_of(complaint: Complaint, internal: bool = True) -> list[ComplaintMe
 
 def _view(complaint: Complaint) -> ComplaintView:
     messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint, internal=False)]
-    return ComplaintView(complaint.ticket_number, complaint.category, complaint.description, complaint.verification_id,
+    return ComplaintView(complaint.ticket_number, complaint.category, complaint.kind, complaint.description, complaint.verification_id,
                          complaint.status, complaint.created_at, complaint.first_response_due, complaint.resolution_due,
                          complaint.closed_at, complaint.rating, messages)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.platform.models import Base
 
 COMPLAINT_STATUSES = ("new", "in_progress", "transferred", "answered", "closed")
+TICKET_KINDS = ("complaint", "consultation")  # 投诉 / 咨询 (issue 21 item 4)
 OPEN_TURN_INCLUDE = ("status", "category", "department", "assignee_id", "resolution_due", "first_response_due",
                      "first_responded_at")
 
@@ -39,6 +40,7 @@ class Complaint(Base):
     ticket_number: Mapped[str] = mapped_column(String(24), unique=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint")
     description: Mapped[str] = mapped_column(Text)
     verification_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="new")

@@ -41,6 +41,7 @@ class QueueFilter:
     for ``closed`` it means newest closed first). ``page`` from 1."""
 
     view: str = "open"
+    kind: str | None = None
     category: str | None = None
     status: str | None = None
     department: str | None = None
@@ -111,7 +112,7 @@ def _filtered(actor: StaffActor, wanted: QueueFilter, now: datetime) -> Select[A
     query = select(Complaint)
     if actor.role == "liaison":
         query = query.where(Complaint.department == actor.department)
-    for column, value in ((Complaint.category, wanted.category), (Complaint.status, wanted.status),
+    for column, value in ((Complaint.kind, wanted.kind), (Complaint.category, wanted.category), (Complaint.status, wanted.status),
                           (Complaint.department, wanted.department), (Complaint.assignee_id, wanted.assignee_id)):
         if value is not None:
             query = query.where(column == value)

@@ -162,3 +162,22 @@ def test_scene_names_are_chinese_on_the_citizen_page(api: ApiClient) -> None:
     agent = _staff(api, "agent1", "agent")
     html = agent.get(f"/console/tickets/{number}/citizen").get_data(as_text=True)
     assert "公共交通" in html and "<td>transit</td>" not in html
+
+
+def test_a_consultation_is_a_ticket_of_its_own_kind_in_the_same_queue(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    asked = api.client.post("/api/mp/v1/complaints", headers=api.bearer(token), json={
+        "category": "card", "kind": "consultation", "description": "实体卡可以在哪些网点补办？"})
+    assert asked.status_code == 201 and asked.json["kind"] == "consultation"
+    complained = api.client.post("/api/mp/v1/complaints", headers=api.bearer(token), json={"category": "code", "description": "扫码失败"})
+    assert complained.json["kind"] == "complaint"  # the default
+    wrong = api.client.post("/api/mp/v1/complaints", headers=api.bearer(token), json={
+        "category": "code", "kind": "praise", "description": "好"})
+    assert wrong.status_code == 422
+    agent = _staff(api, "agent1", "agent")
+    html = agent.get("/console/?kind=consultation").get_data(as_text=True)
+    assert _tab_counts(html)["open"] == 1 and asked.json["ticket_number"] in html and complained.json["ticket_number"] not in html
+    assert "咨询" in agent.get(f"/console/tickets/{asked.json['ticket_number']}").get_data(as_text=True)
+    listed = api.client.get("/api/mp/v1/complaints", headers=api.bearer(token)).json["items"]
+    kinds = {item["ticket_number"]: item["kind"] for item in listed}
+    assert kinds == {asked.json["ticket_number"]: "consultation", complained.json["ticket_number"]: "complaint"}

@@ -41,6 +41,7 @@ def upgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('kind', sa.String(length=16), server_default='complaint', nullable=False))
         batch_op.create_index('ix_complaints_description_trgm', ['description'], unique=False,
                               postgresql_using='gin', postgresql_ops={'description': 'gin_trgm_ops'})
         batch_op.create_index('ix_complaints_open_turn', ['citizen_id', 'created_at', 'id'], unique=False,
@@ -52,6 +53,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('complaints', schema=None) as batch_op:
         batch_op.drop_index('ix_complaints_open_turn', postgresql_where=_OPEN, sqlite_where=_OPEN)
+        batch_op.drop_column('kind')
         batch_op.drop_index('ix_complaints_description_trgm', postgresql_using='gin',
                             postgresql_ops={'description': 'gin_trgm_ops'})
     op.drop_table('official_days')
