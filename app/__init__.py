@@ -146,6 +146,7 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import card as mp_card
     from miniprogram_api import complaints as mp_complaints
     from miniprogram_api import family as mp_family
+    from miniprogram_api import help as mp_help
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
     from miniprogram_api import oidc as mp_oidc
@@ -170,7 +171,7 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_family.blp,
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_help.blp, mp_benefits.blp, mp_offline.blp, mp_family.blp,
                       mp_applications.blp, mp_oidc.blp, mp_services.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp, answer_signing.blp, partner_catalogue.blp,

@@ -8,24 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, stream_with_context, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
-from app.service_desk import audit, complaints, lookup, staff
+from app.service_desk import audit, audit_search, complaints, dashboard, help_centre, lookup, queue, staff
 
-from . import csrf
+from . import csrf, forms
 from .text import has_text, text
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
                 static_folder="static", static_url_path="/static")
 PUBLIC_ENDPOINTS = ("console.login", "console.static")
-MAX_TEXT = 2000
-QUEUE_VIEWS = ("open", "new", "mine", "closed")
 
 
 @blp.before_request
@@ -53,6 +52,18 @@ def _guard() -> Response | None:
 @blp.app_template_filter("local")
 def _local(moment: Any) -> str:
     return moment.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+@blp.app_template_filter("rating_items")
+def _rating_items(ratings: dict[int, int]) -> dict[str, int]:
+    """Score -> count as the bar chart's labels, ``★5`` first."""
+    return {f"★{score}": ratings.get(score, 0) for score in range(5, 0, -1)}
+
+
+@blp.app_template_filter("workload_items")
+def _workload_items(workload: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """Username -> open tickets now, for the workload chart."""
+    return {username: counts[0] for username, counts in workload.items()}
 
 
 @blp.context_processor
@@ -108,8 +119,9 @@ def logout() -> Any:
 
 @blp.route("/")
 def home() -> Any:
-    """The role's start page: the queue (an auditor: the audit trail; an investigator: misuse
-    cases). ``?q=`` finds a ticket."""
+    """The role's start page: the queue (an auditor: the audit trail; a counter, a reviewer, an investigator:
+    their own pages). ?q= finds a ticket by its number; the filter form (console.forms.QueueForm)
+    pages, filters, sorts and searches."""
     actor = g.actor
     if actor.role == "auditor":
         return redirect(url_for("console.audit_trail"))
@@ -125,52 +137,65 @@ def home() -> Any:
             return redirect(url_for("console.ticket", number=complaints.staff_ticket(actor, wanted).ticket_number))
         except AppError:
             flash(text("not_found", g.language), "error")
-    view = request.args.get("view", "open")
-    view = view if view in QUEUE_VIEWS else "open"
-    page = request.args.get("page", "1")
-    page = int(page) if page.isascii() and page.isdigit() and len(page) <= 5 and int(page) > 0 else 1
-    tickets, more = complaints.queue(actor, view, page)
-    return render_template("console/queue.html", tickets=tickets, view=view, views=QUEUE_VIEWS, page=page, more=more,
-                           assignees=complaints.assignee_names(tickets), query=wanted)
+    rt = runtime()
+    staff_list = queue.front_line_staff()
+    form = forms.QueueForm(request.args)
+    form.validate()
+    filters = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
+    result = queue.load(actor, filters, rt.clock.now())
+    args = {k: v for k, v in request.args.items() if k not in ("page", "view", "q") and v}
+    return render_template("console/queue.html", result=result, tickets=result.tickets, view=filters.view,
+                           views=tuple(result.counts), form=form,
+                           statuses=queue.STATUSES, sorts=queue.SORTS, args=args, staff_list=staff_list,
+                           assignees=complaints.assignee_names(result.tickets), query=wanted)
 
 
 @blp.route("/tickets/<number>")
 def ticket(number: str) -> Any:
     """One ticket: the complaint, its messages, the actions the role may take."""
-    complaint = complaints.staff_ticket(g.actor, number)
+    return _ticket_page(complaints.staff_ticket(g.actor, number))
+
+
+def _ticket_page(complaint: Any, failed: str | None = None, status: int = 200) -> Any:
+    rt = runtime()
+    ticket_forms = forms.ticket_forms(rt.config["CARD_DEPARTMENTS"], queue.front_line_staff(),
+                                      request.form if failed else None, failed)
+    if failed:
+        ticket_forms[failed].validate()
     return render_template("console/ticket.html", ticket=complaint, messages=complaints.messages_of(complaint),
-                           assignees=complaints.assignee_names([complaint]))
+                           assignees=complaints.assignee_names([complaint]), forms=ticket_forms,
+                           max_text=forms.MAX_TEXT), status
 
 
 ACTIONS = {
     "claim": lambda rt, actor, number, form: complaints.claim(rt, actor, number),
-    "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, _text(form, "body")),
-    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, _text(form, "body")),
-    "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.get("department", ""),
-                                                                    _text(form, "note", required=False)),
-    "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, _text(form, "note")),
-    "reassign": lambda rt, actor, number, form: complaints.reassign(rt, actor, number, form.get("username", "")[:64]),
+    "reply": lambda rt, actor, number, form: complaints.reply(rt, actor, number, form.body.data.strip()),
+    "note": lambda rt, actor, number, form: complaints.add_internal_note(rt, actor, number, form.body.data.strip()),
+    "transfer": lambda rt, actor, number, form: complaints.transfer(rt, actor, number, form.department.data,
+                                                                    (form.note.data or "").strip()),
+    "close": lambda rt, actor, number, form: complaints.close(rt, actor, number, form.note.data.strip()),
+    "reassign": lambda rt, actor, number, form: complaints.reassign(rt, actor, number, form.username.data),
 }
 
 
 @blp.route("/tickets/<number>/<action>", methods=["POST"])
 def act(number: str, action: str) -> Any:
     """claim, reply, note (internal), transfer, close, reassign: then back to the ticket (a liaison to the queue
-    once answered)."""
+    once answered). A form that does not validate comes back as the ticket page (422) with the
+    error beside its field."""
     if action not in ACTIONS:
         abort(404)
-    complaint = ACTIONS[action](runtime(), g.actor, number, request.form)
+    rt = runtime()
+    form = None
+    if action in forms.FORMS:
+        form = forms.ticket_forms(rt.config["CARD_DEPARTMENTS"], queue.front_line_staff(), request.form, action)[action]
+        if not form.validate():
+            return _ticket_page(complaints.staff_ticket(g.actor, number), failed=action, status=422)
+    complaint = ACTIONS[action](rt, g.actor, number, form)
     flash(text("done", g.language), "ok")
     if g.actor.role == "liaison" and complaint.status != "transferred":
         return redirect(url_for("console.home"))
     return redirect(url_for("console.ticket", number=complaint.ticket_number))
-
-
-def _text(form: Any, name: str, required: bool = True) -> str:
-    value = form.get(name, "").strip()
-    if (required and not value) or len(value) > MAX_TEXT:
-        raise AppError("text_required", 422, f"{name}: 1-{MAX_TEXT} characters")
-    return value
 
 
 @blp.route("/tickets/<number>/citizen")
@@ -206,8 +231,66 @@ def _citizen_page(number: str, revealed: dict[str, str] | None = None, matched: 
 def breaches() -> Any:
     """Supervisors: tickets past a deadline."""
     complaints.require_role(g.actor, "supervisor")
-    tickets = complaints.breaches(runtime())
-    return render_template("console/breaches.html", tickets=tickets, assignees=complaints.assignee_names(tickets))
+    tickets, total = complaints.breaches(runtime())
+    return render_template("console/breaches.html", tickets=tickets, total=total, assignees=complaints.assignee_names(tickets))
+
+
+@blp.route("/dashboard")
+def dashboard_page() -> Any:
+    """Supervisors: volumes per day, deadline rates, backlog, workload, ratings (SVG charts drawn here)."""
+    complaints.require_role(g.actor, "supervisor")
+    days = request.args.get("days", "30")
+    window = int(days) if days in ("7", "30", "90") else 30
+    board = dashboard.build(runtime().clock.now(), window)
+    return render_template("console/dashboard.html", board=board, window=window)
+
+
+@blp.route("/queue.csv")
+def queue_export() -> Any:
+    """Supervisors: the filtered queue tab as CSV for Excel (ticket metadata, no complaint text)."""
+    complaints.require_role(g.actor, "supervisor")
+    rt = runtime()
+    form = forms.QueueForm(request.args)
+    form.validate()
+    wanted = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
+    rows = stream_with_context(dashboard.export_csv(queue.tab_query(g.actor, wanted, rt.clock.now())))
+    stamp = rt.clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
+    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="queue-{stamp}.csv"'})
+
+
+@blp.route("/help")
+def help_list() -> Any:
+    """Front line: the help centre's articles (``?q=``); supervisors see drafts too and edit."""
+    complaints.require_role(g.actor, *complaints.FRONT_LINE)
+    q = request.args.get("q", "")[:100]
+    articles = help_centre.search(q, None, help_centre.MAX_RESULTS, published_only=g.actor.role != "supervisor")
+    return render_template("console/help.html", articles=articles, q=q)
+
+
+@blp.route("/help/new", methods=["GET", "POST"])
+@blp.route("/help/<int:article_id>", methods=["GET", "POST"])
+def help_edit(article_id: int | None = None) -> Any:
+    """Supervisors: write or edit an article (409 ``article_changed`` shown inline when someone saved first)."""
+    complaints.require_role(g.actor, "supervisor")
+    rt = runtime()
+    article = help_centre.get(article_id) if article_id else None
+    form = forms.HelpArticleForm(obj=article) if request.method == "GET" else forms.HelpArticleForm()
+    form.category.choices = [SelectChoice("", text("general", g.language))] + [
+        SelectChoice(k, v) for k, v in rt.config["CARD_COMPLAINT_CATEGORIES"].items()]
+    if request.method == "POST" and form.validate():
+        fields = (form.title.data.strip(), form.body.data.strip(), form.category.data or None, bool(form.published.data))
+        try:
+            saved = (help_centre.save(rt, g.actor, article.id, form.version.data or 0, *fields) if article
+                     else help_centre.create(rt, g.actor, *fields))
+        except AppError as exc:
+            if exc.code != "article_changed":
+                raise
+            form.version.errors = [exc.code]
+        else:
+            flash(text("done", g.language), "ok")
+            return redirect(url_for("console.help_edit", article_id=saved.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("console/help_edit.html", form=form, article=article), status
 
 
 @blp.route("/alerts")
@@ -225,7 +308,24 @@ def acknowledge(alert_id: int) -> Any:
 
 @blp.route("/audit", methods=["GET", "POST"])
 def audit_trail() -> Any:
-    """Auditors: the newest records (ids and field names, no personal data); POST verifies the chain."""
+    """Auditors: the trail, filtered (actor, action, dates, citizen) and paged, newest first (ids
+    and field names, no personal data); POST verifies the chain."""
     complaints.require_role(g.actor, "auditor")
     report = audit.verify_chain(runtime()) if request.method == "POST" else None
-    return render_template("console/audit.html", records=audit.recent_records(), report=report)
+    form = forms.AuditForm(request.args)
+    form.validate()
+    result = audit_search.search(form.wanted())
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("console/audit.html", result=result, records=result.records, report=report, form=form,
+                           args=args, actions=audit_search.actions())
+
+
+@blp.route("/audit.csv")
+def audit_export() -> Any:
+    """Auditors: the filtered trail as CSV (UTF-8 with BOM, at most 100,000 rows)."""
+    complaints.require_role(g.actor, "auditor")
+    form = forms.AuditForm(request.args)
+    form.validate()
+    rows = stream_with_context(audit_search.export_csv(form.wanted()))
+    stamp = runtime().clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
+    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})

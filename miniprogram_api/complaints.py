@@ -13,6 +13,7 @@ from app.platform.text import Text
 from app.runtime import runtime
 from app.service_desk.access_log import access_log_page
 from app.service_desk.complaints import add_citizen_message, file_complaint, own_complaints, rate
+from app.service_desk.models import TICKET_KINDS
 
 from .security import BEARER_DOC, current_account
 
@@ -31,6 +32,8 @@ class ComplaintRequestSchema(ma.Schema):
     category = Text(required=True, validate=ma.validate.Length(1, 32),
                     metadata={"description": "A key from GET /complaint-categories"})
     description = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000))
+    kind = ma.fields.String(load_default="complaint", validate=ma.validate.OneOf(TICKET_KINDS), metadata={
+        "description": "complaint (投诉, default) or consultation (咨询: a question); same queue and deadlines"})
     verification_id = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 32),
                            metadata={"description": "One of your verifications the complaint is about"})
 
@@ -44,6 +47,7 @@ class MessageSchema(ma.Schema):
 class ComplaintSchema(ma.Schema):
     ticket_number = ma.fields.String(required=True)
     category = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True, metadata={"enum": list(TICKET_KINDS)})
     description = ma.fields.String(required=True)
     verification_id = ma.fields.String(required=True, allow_none=True)
     status = ma.fields.String(required=True, metadata={"enum": ["new", "in_progress", "transferred", "answered", "closed"]})
@@ -110,7 +114,8 @@ def get_categories() -> Any:
 def post_complaint(args: dict[str, Any]) -> Any:
     """File a complaint (M-14); deadlines for the first reply and the resolution are set at once.
     At most 5 a day (Asia/Shanghai) and 5 open at once per citizen."""
-    return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"])
+    return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"],
+                          args["kind"])
 
 
 @blp.route("/complaints", methods=["GET"])

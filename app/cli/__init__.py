@@ -1,6 +1,6 @@
 """``citizencard ...``: the operators' command line, one module per command group (roster, partner, disburse,
 notify, card, flags, financial-account, staff, audit, keys, offline, partitions, retention, sandbox, serve,
-check, demo) beside Flask-Migrate's ``db`` commands."""
+check, demo, calendar) beside Flask-Migrate's ``db`` commands."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app.cli import audit, card, disburse, hub, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
+from app.cli.calendar_days import calendar
 from app.cli.catalogue import catalogue as catalogue_commands
 from app.cli.rp import rp as rp_commands
 
@@ -66,5 +67,5 @@ def main() -> None:
 for command in (roster.roster, partner.partner, disburse.disburse, disburse.notify, card.card, card.flags,
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, partitions.partitions,
                 retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo, rp_commands,
-                catalogue_commands, hub.hub):
+                catalogue_commands, hub.hub, calendar):
     main.add_command(command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import audited, card_holder, operator_identity
 from app.platform.errors import AppError
 from app.runtime import runtime
 
@@ -17,12 +18,13 @@ def card() -> None:
 @click.argument("card_number")
 @click.option("--reason", required=True, help="Why (recorded with the transition)")
 @with_appcontext
+@audited("card_cancel", citizen=card_holder(), fields=("card",))
 def card_cancel(card_number: str, reason: str) -> None:
     """Cancel CARD_NUMBER and every carrier: the e-card (its device revoked) and the physical card."""
     from app.card.lifecycle import cancel_card
 
     try:
-        transitions = cancel_card(runtime(), card_number, "operator", reason)
+        transitions = cancel_card(runtime(), card_number, f"operator:{operator_identity()}"[:64], reason)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
     for item in transitions:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import argument, audited
 from app.runtime import runtime
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def _department(partner_id: str) -> int:
 @click.option("--batch", "batch_reference", default=None,
               help="The batch reference, 1-64 of A-Za-z0-9_.:- (default: the file name without its final .csv)")
 @with_appcontext
+@audited("disburse_import", argument("department", "department:"), ("id_number", "card_number", "amount_fen"))
 def disburse_import(path: str, department: str, batch_reference: str | None) -> None:
     """Import a batch CSV (header line_reference,id_number,card_number,benefit_type,amount_fen,period).
     Rejected lines are printed with their reason; exit 1 if any was rejected."""
@@ -79,6 +81,7 @@ def _batch_reference(path: str, given: str | None) -> str:
 @click.option("--batch", "batch_reference", default=None, help="One batch (default: all the department's batches)")
 @click.option("--department", default=None, help="The department's partner id (needed when several departments used the reference)")
 @with_appcontext
+@audited("disburse_report", argument("batch_reference", "batch:"), ("amount_fen",))
 def disburse_report(batch_reference: str | None, department: str | None) -> None:
     """Print the reconciliation: total = credited + returned + pending, in lines and yuan."""
     from app.money.settlement import batches_named, reconcile

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import audited
 from app.runtime import runtime
 
 
@@ -23,6 +24,7 @@ def keys_rotate() -> None:
 
 @keys.command("reencrypt")
 @with_appcontext
+@audited("keys_reencrypt", fields=("encrypted_columns",))
 def keys_reencrypt() -> None:
     """Re-encrypt every stored value under the current (first) key; afterwards old keys may go. Refuses,
     as "citizencard check" would, when CARD_DATA_KEYS does not open the stored values."""

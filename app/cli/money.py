@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import audited, card_holder
 from app.platform.errors import AppError
 from app.runtime import runtime
 
@@ -21,6 +22,7 @@ def financial_account() -> None:
 @click.option("--bank", "bank_partner_id", help="The bank that really holds the account (partner id)")
 @click.option("--account-number", "number", help="The account number at that bank (12-30 digits)")
 @with_appcontext
+@audited("account_correct", citizen=card_holder(), fields=("financial_account",))
 def correct_command(card_number: str, reason: str, operator: str, close_only: bool, bank_partner_id: str | None,
                     number: str | None) -> None:
     """Close CARD_NUMBER's open financial account, and with --bank and --account-number register the

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import argument, audited
 from app.cli.params import COMMA_LIST, ITEMS, plural
 from app.runtime import runtime
 
@@ -25,6 +26,7 @@ def partner() -> None:
               help="government: a government department (may see full identities in the government scene)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"partner_id", "secret"} as JSON')
 @with_appcontext
+@audited("partner_create")
 def partner_create(name: str, scenes: list[str], roles: list[str], kind: str, as_json: bool) -> None:
     """Create a partner with scenes and/or roles; prints its id and secret ONCE (the secret is stored encrypted)."""
     from app.partners.partners import create_partner
@@ -50,6 +52,7 @@ def _partner_call(call: Any) -> Any:
 
 @partner.command("list")
 @with_appcontext
+@audited("partner_list")
 def partner_list() -> None:
     """List partners (never their secrets): id, state, kind, scenes, roles, name."""
     from app.partners.partners import list_partners
@@ -63,6 +66,7 @@ def partner_list() -> None:
 @click.argument("partner_id")
 @click.argument("scenes", type=ITEMS)
 @with_appcontext
+@audited("partner_grant", argument("partner_id", "partner:"))
 def partner_grant(partner_id: str, scenes: list[str]) -> None:
     """Let PARTNER_ID verify in SCENES (comma-separated)."""
     from app.partners.partners import change_scenes
@@ -75,6 +79,7 @@ def partner_grant(partner_id: str, scenes: list[str]) -> None:
 @click.argument("partner_id")
 @click.argument("scenes", type=ITEMS)
 @with_appcontext
+@audited("partner_revoke", argument("partner_id", "partner:"))
 def partner_revoke(partner_id: str, scenes: list[str]) -> None:
     """Stop PARTNER_ID verifying in SCENES (comma-separated); at least one scene must remain."""
     from app.partners.partners import change_scenes
@@ -88,6 +93,7 @@ def partner_revoke(partner_id: str, scenes: list[str]) -> None:
 @click.option("--grant", type=ITEMS, default=None, help="Comma-separated roles to add")
 @click.option("--revoke", type=ITEMS, default=None, help="Comma-separated roles to remove")
 @with_appcontext
+@audited("partner_roles", argument("partner_id", "partner:"))
 def partner_roles(partner_id: str, grant: list[str] | None, revoke: list[str] | None) -> None:
     """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance, catalogue)."""
     from app.partners.partners import change_roles
@@ -102,6 +108,7 @@ def partner_roles(partner_id: str, grant: list[str] | None, revoke: list[str] | 
               help="Seconds the old secret stays valid (default CARD_SECRET_GRACE_SECONDS, 86400)")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
+@audited("partner_secret", argument("partner_id", "partner:"))
 def partner_rotate(partner_id: str, grace: int | None, as_json: bool) -> None:
     """Issue a new secret, printed once; the old one keeps working for the grace period."""
     from app.partners.partners import rotate_secret
@@ -133,6 +140,7 @@ def partner_request_key(partner_id: str, alg: str | None, public_key: str | None
 @partner.command("disable")
 @click.argument("partner_id")
 @with_appcontext
+@audited("partner_disable", argument("partner_id", "partner:"))
 def partner_disable(partner_id: str) -> None:
     """Refuse every request of PARTNER_ID (within 10 s on every server)."""
     from app.partners.partners import disable_partner
@@ -144,6 +152,7 @@ def partner_disable(partner_id: str) -> None:
 @partner.command("enable")
 @click.argument("partner_id")
 @with_appcontext
+@audited("partner_enable", argument("partner_id", "partner:"))
 def partner_enable(partner_id: str) -> None:
     """Accept PARTNER_ID's requests again after "partner disable"."""
     from app.partners.partners import enable_partner
@@ -165,6 +174,7 @@ def terminal() -> None:
 @click.option("--latitude", type=click.FloatRange(-90, 90), default=None, help="WGS 84 degrees (with --longitude): the lending signal")
 @click.option("--longitude", type=click.FloatRange(-180, 180), default=None, help="WGS 84 degrees (with --latitude)")
 @with_appcontext
+@audited("terminal_add", argument("partner_id", "partner:"))
 def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, latitude: float | None, longitude: float | None) -> None:
     """Register one terminal of PARTNER_ID, or update (rename, move) a registered one, or restore a
     removed one. Without --latitude/--longitude a registered terminal keeps its stored coordinates.
@@ -179,6 +189,7 @@ def terminal_add(partner_id: str, terminal_id: str, name: str, location: str, la
 @click.argument("partner_id")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
+@audited("terminal_import", argument("partner_id", "partner:"))
 def terminal_import(partner_id: str, path: str) -> None:
     """Register every terminal of a CSV with the header terminal_id,name,location[,latitude,longitude]:
     new ones are registered, registered ones updated, removed ones restored; a row without coordinates
@@ -208,6 +219,7 @@ def terminal_list(partner_id: str) -> None:
 @click.argument("partner_id")
 @click.argument("terminal_id")
 @with_appcontext
+@audited("terminal_remove", argument("partner_id", "partner:"))
 def terminal_remove(partner_id: str, terminal_id: str) -> None:
     """Remove a stolen or retired terminal: every server refuses it (terminal_unknown) within 10 s.
     Its verification records and history stay; "partner terminal add" with its id restores it."""
@@ -222,6 +234,7 @@ def terminal_remove(partner_id: str, terminal_id: str) -> None:
 @click.argument("partner_id")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
+@audited("members_import", argument("partner_id", "partner:"))
 def partner_members(partner_id: str, path: str) -> None:
     """Replace PARTNER_ID's member roster (campus, library) with a CSV: id_number,member_id.
     All or nothing: a rejected line leaves the roster unchanged (exit 1)."""

@@ -6,6 +6,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from app.cli.operators import audited, file_name
 from app.runtime import runtime
 
 
@@ -18,6 +19,7 @@ def roster() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--full", is_flag=True, help="The file is the complete roster: report residents absent from it (never deleted)")
 @with_appcontext
+@audited("roster_import", file_name(), ("name", "id_number", "phone", "insured"))
 def roster_import(path: str, full: bool) -> None:
     """Import a roster CSV (header name,id_number,phone,insured[,disability[,town]]). Exit 1 if
     rows were rejected. ``--full`` lists the internal ids of residents absent from the file, for review."""

@@ -152,6 +152,22 @@ def record_release(rt: Runtime, client_id: str, kind: str, rp_name: str, citizen
     head = _lock_head(rt)
     _chain(rt, [record], head.seq, head.hash)
     db.session.add(record)
+def record_operator_action(rt: Runtime, operator: str, action: str, reference: str | None, outcome: str,
+                           citizen_id: int | None = None, fields: Iterable[str] = ()) -> None:
+    """Append a sealed record of an operator's command-line action (issue 21 item 7, M-25):
+    ``actor_kind`` and ``actor_role`` ``operator``, ``actor_id`` the operator (CARD_OPERATOR or
+    the OS user: app.cli.operators), ``action`` (e.g. ``roster_import``, ``card_cancel``), the
+    object in ``reference`` (a partner id, a batch, a file name: never personal data), the
+    outcome in ``reason``. Rolls back whatever the command left uncommitted first; commits."""
+    db.session.rollback()
+    record = AuditRecord(at=rt.clock.now(), actor_kind="operator", actor_id=operator[:64], actor_role="operator",
+                         department=None, action=action[:16], citizen_id=citizen_id, ticket_number=None,
+                         reference=reference[:64] if reference else None, fields=",".join(fields) or None,
+                         reason=outcome[:200])
+    head = _lock_head(rt)
+    _chain(rt, [record], head.seq, head.hash)
+    db.session.add(record)
+    db.session.commit()
 
 
 # A verification record commits within this many seconds of its ``created_at`` (its INSERT is

@@ -4,7 +4,8 @@ Statuses (app.service_desk.models): ``new`` -> ``in_progress`` (claimed) -> ``tr
 department of CARD_DEPARTMENTS, M-10 linkage) -> ``answered`` (the department's liaison replied)
 -> ``closed``; a citizen rates a closed complaint once (1-5). Deadlines: the first staff reply
 within CARD_FIRST_RESPONSE_DAYS working days, closing within CARD_RESOLUTION_DAYS working days
-(Monday-Friday in Asia/Shanghai; public holidays are not modelled).
+(Asia/Shanghai, on the State Council's calendar of holidays and make-up working days:
+app.service_desk.working_days).
 
 Who may do what (the console, docs/customer-service.md): an agent takes the queue, claims,
 replies, transfers and closes; a supervisor also reassigns and sees deadline breaches; a liaison
@@ -15,8 +16,9 @@ Limits (issue 15 item 8): a citizen files at most :data:`MAX_PER_DAY` complaints
 has at most :data:`MAX_OPEN` open at once (429 ``complaint_daily_limit`` /
 ``complaint_open_limit``). Both are counted first, in one conditional upsert of the citizen's
 :class:`~app.service_desk.models.ComplaintQuota` row in the filing's own transaction. The staff
-queue is fair: each citizen's oldest open ticket comes before anyone's second (then the second
-ones, and so on), paged, so one citizen's tickets never push another citizen's out of sight.
+queue (app.service_desk.queue) is fair: each citizen's oldest open ticket comes before anyone's
+second (then the second ones, and so on), paged, so one citizen's tickets never push another
+citizen's out of sight.
 """
 from __future__ import annotations
 
@@ -36,11 +38,11 @@ from app.runtime import Runtime
 from app.scanning.models import Verification
 from app.service_desk.audit import StaffActor
 from app.service_desk.models import Complaint, ComplaintMessage, ComplaintQuota, Staff
+from app.service_desk.working_days import deadline
 
 FRONT_LINE = ("agent", "supervisor")
 TICKET_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 QUEUE_LIMIT = 200
-QUEUE_PAGE = 50
 MAX_PER_DAY = 5
 MAX_OPEN = 5
 
@@ -60,6 +62,7 @@ class ComplaintView:
 
     ticket_number: str
     category: str
+    kind: str
     description: str
     verification_id: str | None
     status: str
@@ -71,23 +74,12 @@ class ComplaintView:
     messages: list[MessageView]
 
 
-def add_working_days(start: datetime, days: int) -> datetime:
-    """``start`` plus ``days`` working days (Mon-Fri, Asia/Shanghai), same time of day, in UTC.
-    A start on a weekend counts from the next Monday 00:00."""
-    local = start.astimezone(DISPLAY_ZONE)
-    while local.weekday() >= 5:
-        local = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    while days:
-        local += timedelta(days=1)
-        days -= local.weekday() < 5
-    return local.astimezone(start.tzinfo)
-
-
 # --- citizens -------------------------------------------------------------------------------
 
 def file_complaint(rt: Runtime, account: MpAccount, category: str, description: str,
-                   verification_id: str | None) -> ComplaintView:
-    """A new complaint from a bound citizen; 422 ``category_unknown`` / ``verification_unknown``
+                   verification_id: str | None, kind: str = "complaint") -> ComplaintView:
+    """A new ticket from a bound citizen: a complaint (投诉) or, with ``kind`` ``consultation``,
+    a question (咨询; same queue, deadlines and limits); 422 ``category_unknown`` / ``verification_unknown``
     (the verification must be one of the citizen's own), 403 ``not_bound``, 429
     ``complaint_daily_limit`` / ``complaint_open_limit``."""
     card = bound_card(account)
@@ -98,10 +90,10 @@ def file_complaint(rt: Runtime, account: MpAccount, category: str, description: 
         raise AppError("verification_unknown", 422, "not one of your verifications")
     now = rt.clock.now()
     _count_filing(now, card.citizen_id)
-    complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category,
+    complaint = Complaint(ticket_number=_ticket_number(now), citizen_id=card.citizen_id, category=category, kind=kind,
                           description=description, verification_id=verification_id, status="new", created_at=now,
-                          first_response_due=add_working_days(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
-                          resolution_due=add_working_days(now, rt.config["CARD_RESOLUTION_DAYS"]))
+                          first_response_due=deadline(now, rt.config["CARD_FIRST_RESPONSE_DAYS"]),
+                          resolution_due=deadline(now, rt.config["CARD_RESOLUTION_DAYS"]))
     db.session.add(complaint)
     db.session.commit()
     return _view(complaint)
@@ -190,7 +182,7 @@ def messages_of(complaint: Complaint, internal: bool = True) -> list[ComplaintMe
 
 def _view(complaint: Complaint) -> ComplaintView:
     messages = [MessageView(m.author, m.body, m.created_at) for m in messages_of(complaint, internal=False)]
-    return ComplaintView(complaint.ticket_number, complaint.category, complaint.description, complaint.verification_id,
+    return ComplaintView(complaint.ticket_number, complaint.category, complaint.kind, complaint.description, complaint.verification_id,
                          complaint.status, complaint.created_at, complaint.first_response_due, complaint.resolution_due,
                          complaint.closed_at, complaint.rating, messages)
 
@@ -220,35 +212,6 @@ def staff_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
     if complaint is None:
         raise AppError("complaint_not_found", 404, "no such ticket")
     return complaint
-
-
-def queue(actor: StaffActor, view: str, page: int = 1) -> tuple[list[Complaint], bool]:
-    """One page (:data:`QUEUE_PAGE` tickets, ``page`` from 1) of the tickets to work on and
-    whether more follow. Front line: ``open`` (not closed), ``mine`` (claimed by the actor, not
-    closed), ``new`` (unclaimed), ``closed`` (newest closed first). A liaison: their department's
-    open transfers (``view`` ignored except ``closed``). Open views are fair: each citizen's
-    oldest ticket first (in filing order), then each citizen's second, and so on."""
-    require_role(actor, *FRONT_LINE, "liaison")
-    closed = Complaint.status == "closed"
-    query = select(Complaint).where(closed if view == "closed" else ~closed)
-    if actor.role == "liaison":
-        query = query.where(Complaint.department == actor.department)
-        if view != "closed":
-            query = query.where(Complaint.status == "transferred")
-    elif view == "mine":
-        query = query.where(Complaint.assignee_id == actor.staff_id)
-    elif view == "new":
-        query = query.where(Complaint.status == "new")
-    if view == "closed":
-        query = query.order_by(Complaint.closed_at.desc(), Complaint.id.desc())
-    else:
-        turn = func.row_number().over(partition_by=Complaint.citizen_id, order_by=(Complaint.created_at, Complaint.id))
-        ranked = query.add_columns(turn.label("turn")).subquery()
-        fair = select(Complaint).join(ranked, ranked.c.id == Complaint.id)
-        query = fair.order_by(ranked.c.turn, Complaint.created_at, Complaint.id)
-    page = max(1, page)
-    rows = list(db.session.scalars(query.offset((page - 1) * QUEUE_PAGE).limit(QUEUE_PAGE + 1)))
-    return rows[:QUEUE_PAGE], len(rows) > QUEUE_PAGE
 
 
 def claim(rt: Runtime, actor: StaffActor, ticket_number: str) -> Complaint:
@@ -343,16 +306,19 @@ def reassign(rt: Runtime, actor: StaffActor, ticket_number: str, username: str) 
     return complaint
 
 
-def breaches(rt: Runtime) -> list[Complaint]:
+def breaches(rt: Runtime) -> tuple[list[Complaint], int]:
     """Tickets past a deadline: no first reply by ``first_response_due``, or not closed by
-    ``resolution_due`` (including those that were answered or closed late)."""
+    ``resolution_due`` (including those that were answered or closed late): the
+    :data:`QUEUE_LIMIT` due soonest, and how many there are in all (the page says when it shows
+    only part; the open ones are all in the queue's 只看已超时 filter, paged)."""
     now = rt.clock.now()
     late_reply = or_(Complaint.first_responded_at > Complaint.first_response_due,
                      Complaint.first_responded_at.is_(None) & (Complaint.first_response_due < now))
     late_close = or_(Complaint.closed_at > Complaint.resolution_due,
                      Complaint.closed_at.is_(None) & (Complaint.resolution_due < now))
-    query = select(Complaint).where(or_(late_reply, late_close)).order_by(Complaint.resolution_due).limit(QUEUE_LIMIT)
-    return list(db.session.scalars(query))
+    query = select(Complaint).where(or_(late_reply, late_close))
+    total = db.session.scalar(query.with_only_columns(func.count(Complaint.id))) or 0
+    return list(db.session.scalars(query.order_by(Complaint.resolution_due).limit(QUEUE_LIMIT))), total
 
 
 def assignee_names(complaints: list[Complaint]) -> dict[int, str]:

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.platform.models import Base
 
 COMPLAINT_STATUSES = ("new", "in_progress", "transferred", "answered", "closed")
+TICKET_KINDS = ("complaint", "consultation")  # 投诉 / 咨询 (issue 21 item 4)
+OPEN_TURN_INCLUDE = ("status", "category", "department", "assignee_id", "resolution_due", "first_response_due",
+                     "first_responded_at")
 
 
 class Complaint(Base):
@@ -22,12 +25,22 @@ class Complaint(Base):
     Deadlines are computed at creation from the working-day settings."""
 
     __tablename__ = "complaints"
-    __table_args__ = (Index("ix_complaints_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_complaints_status_created", "status", "created_at"),
+        # the queue's search (app.service_desk.queue.search_clause): ILIKE '%...%' through trigrams
+        Index("ix_complaints_description_trgm", "description", postgresql_using="gin",
+              postgresql_ops={"description": "gin_trgm_ops"}),
+        # the queue's fair order (each citizen's open tickets in filing order) without a sort
+        # (PostgreSQL: with the filtered columns included, an index-only scan)
+        Index("ix_complaints_open_turn", "citizen_id", "created_at", "id", postgresql_where=text("status <> 'closed'"),
+              sqlite_where=text("status <> 'closed'"), postgresql_include=list(OPEN_TURN_INCLUDE)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_number: Mapped[str] = mapped_column(String(24), unique=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), index=True)
     category: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint")
     description: Mapped[str] = mapped_column(Text)
     verification_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="new")
@@ -40,6 +53,11 @@ class Complaint(Base):
     closed_at: Mapped[datetime | None]
     rating: Mapped[int | None]
     rating_comment: Mapped[str | None] = mapped_column(String(500))
+
+
+# pg_trgm (a contrib extension shipped with PostgreSQL, trusted since 13) before the trigram index
+event.listen(Complaint.__table__, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class ComplaintMessage(Base):
@@ -70,6 +88,38 @@ class ComplaintQuota(Base):
     day: Mapped[date]
     filed_on_day: Mapped[int] = mapped_column(default=0)
     open_count: Mapped[int] = mapped_column(default=0)
+
+
+class OfficialDay(Base):
+    """An exception to Monday-Friday in the State Council's yearly holiday notice (issue 21 item
+    5): ``kind`` ``holiday`` (a day off) or ``workday`` (a weekend day worked, 调休上班); ``name``
+    the holiday it belongs to (春节, 国庆节 ...). Imported per year by ``citizencard calendar
+    import`` (app.service_desk.working_days)."""
+
+    __tablename__ = "official_days"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(32))
+
+
+class HelpArticle(Base):
+    """A help-centre article (FAQ, M-14 "intelligent customer service", issue 21 item 4), kept by
+    supervisors in the console. ``category`` is a complaint category key (or None: general), so
+    the mini-program can suggest articles before a complaint of that category is filed.
+    ``version`` rises with every edit: an edit names the version it started from (one conditional
+    UPDATE; a concurrent edit gets 409 ``article_changed``). Only ``published`` articles are public."""
+
+    __tablename__ = "help_articles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(32), index=True)
+    published: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
 
 
 # counter: issue 18 (app/service_desk/counter.py); reviewer: issue 17 (e-card applications); investigator: misuse cases

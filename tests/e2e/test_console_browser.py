@@ -125,6 +125,7 @@ def test_an_agent_and_a_liaison_handle_a_complaint_in_the_browser(served: tuple[
         assert page.inner_text(".badge") == "部门已答复"
         page.screenshot(path=str(ARTIFACTS / f"console-ticket-{backend}.png"), full_page=True)
         page.fill("textarea[name=note]", "已由地铁运营方更正记录，感谢反馈。")
+        page.once("dialog", lambda dialog: dialog.accept())  # closing asks for confirmation (issue 21)
         page.click("form[action$='/close'] button")
         page.wait_for_selector(".badge.s-closed")
         browser.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.service_desk.complaints import add_working_days
+from app.service_desk.working_days import add_working_days
 
 from ..helpers import ApiClient, Console, new_staff
 
