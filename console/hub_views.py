@@ -15,8 +15,9 @@ from app.hub.figures import chart_series, computed_through, figures_of
 from app.platform.errors import AppError
 from app.runtime import runtime
 
+from .forms import MAX_TEXT
 from .text import text
-from .views import MAX_TEXT, blp
+from .views import blp
 
 CHART_WIDTH = 420
 

@@ -35,8 +35,8 @@ from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
-from app.service_desk.complaints import add_working_days
 from app.service_desk.models import AuditRecord, CardApplication
+from app.service_desk.working_days import deadline
 
 NAME, PHONE, ADDRESS, EMPLOYER, PERMIT, ANSWER = (f"application.{purpose}" for purpose in (
     "name", "phone", "address", "employer", "permit", "answer"))
@@ -133,7 +133,7 @@ def display_name(name: str) -> str:
 
 def review_due(rt: Runtime, start: datetime) -> datetime:
     """The review deadline: ``CARD_APPLICATION_REVIEW_DAYS`` working days after ``start``."""
-    return add_working_days(start, rt.config.get("CARD_APPLICATION_REVIEW_DAYS", 5))
+    return deadline(start, rt.config.get("CARD_APPLICATION_REVIEW_DAYS", 5))  # on the official calendar (issue 21)
 
 
 def new_reference() -> str:

@@ -583,6 +583,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mp/v1/help/articles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Published help articles matching every word of ``q``, at most ``limit`` (1-20). With
+         *     ``category`` and the complaint's first words as ``q``, the mini-program shows suggestions
+         *     before the citizen files a complaint (docs/customer-service.md).
+         */
+        get: operations["getHelpArticles"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mp/v1/benefits": {
         parameters: {
             query?: never;
@@ -2120,6 +2141,12 @@ export interface components {
             category: string;
             description: string;
             /**
+             * @description complaint (投诉, default) or consultation (咨询: a question); same queue and deadlines
+             * @default complaint
+             * @enum {string}
+             */
+            kind?: "complaint" | "consultation";
+            /**
              * @description One of your verifications the complaint is about
              * @default null
              */
@@ -2139,6 +2166,8 @@ export interface components {
         Complaint: {
             ticket_number: string;
             category: string;
+            /** @enum {string} */
+            kind: "complaint" | "consultation";
             description: string;
             verification_id: string | null;
             /** @enum {string} */
@@ -2215,6 +2244,19 @@ export interface components {
             items: components["schemas"]["AccessLogItem"][];
             /** @description Pass back as ?cursor= for the next (older) page; null on the last page */
             next_cursor: string | null;
+        };
+        HelpArticle: {
+            id: number;
+            title: string;
+            /** @description Plain text; line breaks are paragraphs */
+            body: string;
+            /** @description A complaint category key, or null: general */
+            category: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        HelpArticles: {
+            items: components["schemas"]["HelpArticle"][];
         };
         BenefitItem: {
             disbursement_id: number;
@@ -6026,6 +6068,42 @@ export interface operations {
                 };
             };
             /** @description cursor_invalid or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getHelpArticles: {
+        parameters: {
+            query?: {
+                /** @description Words that must all occur (title or text); empty: every article */
+                q?: string;
+                /** @description A complaint category key: its articles and general ones, its own first (the suggestions shown before filing a complaint of that category) */
+                category?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HelpArticles"];
+                };
+            };
+            /** @description validation_error */
             422: {
                 headers: {
                     [name: string]: unknown;
