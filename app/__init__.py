@@ -146,10 +146,12 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import complaints as mp_complaints
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
+    from miniprogram_api import payments as mp_payments
     from scenes import bank as bank_views
     from scenes import benefits as partner_benefits
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
+    from scenes import payments as partner_payments
     from scenes import statements as partner_statements
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
@@ -163,9 +165,9 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
-    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp,
+    for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_benefits.blp, mp_offline.blp, mp_payments.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
-                      partner_offline_records.blp, partner_statements.blp):
+                      partner_offline_records.blp, partner_statements.blp, partner_payments.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views

@@ -11,8 +11,9 @@ from app.platform.models import Base
 PARTNER_KINDS = ("organisation", "government", "library")
 # What a partner may do besides verifying in its scenes: a card-issuing bank reports the physical
 # card's life and credits disbursements (M-10(8)); a department disburses benefits (M-22); the
-# medical-insurance bureau reports personal-account balances (M-21).
-PARTNER_ROLES = ("bank", "disburse", "medical_insurance")
+# medical-insurance bureau reports personal-account balances (M-21); a merchant charges the holder
+# of its verifications (M-4, M-23.7; docs/payments.md).
+PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "merchant")
 
 
 class Partner(Base):
