@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from app.cli import audit, card, disburse, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
+from app.cli.payments import payments as payment_commands
 
 
 def _create_app() -> Flask:
@@ -65,3 +66,4 @@ for command in (roster.roster, partner.partner, disburse.disburse, disburse.noti
                 money.financial_account, staff.staff, audit.audit, keys.keys, offline.offline, partitions.partitions,
                 retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo):
     main.add_command(command)
+main.add_command(payment_commands)  # payments clear / replay (docs/payments.md)

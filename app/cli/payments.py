@@ -1,0 +1,52 @@
+"""``citizencard payments clear`` (the daily clearing run per merchant and per bank) and
+``citizencard payments replay`` (recompute every balance from the ledger and compare;
+docs/payments.md "Clearing", "The ledger")."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import click
+from flask.cli import with_appcontext
+
+from app.runtime import runtime
+
+
+@click.group("payments")
+def payments() -> None:
+    """Paying with the card: clearing and the ledger (docs/payments.md)."""
+
+
+@payments.command("clear")
+@click.option("--day", "day_text", help="The city day to clear, YYYY-MM-DD (default: yesterday, Asia/Shanghai)")
+@with_appcontext
+def clear_command(day_text: str | None) -> None:
+    """Clear DAY for every merchant and bank: one statement each of the ledger entries written
+    before its end and not cleared yet. Safe to run again (nothing is cleared twice)."""
+    from app.money.charges import city_day
+    from app.money.clearing import run_clearing
+
+    rt = runtime()
+    try:
+        day = date.fromisoformat(day_text) if day_text else city_day(rt.clock.now()) - timedelta(days=1)
+    except ValueError:
+        raise click.BadParameter("YYYY-MM-DD", param_hint="--day") from None
+    done = run_clearing(rt, day)
+    for clearing in done:
+        click.echo(f"{day} {clearing.party} {clearing.partner_id}: {clearing.entries} entries, gross {clearing.gross_fen}, "
+                   f"reversed {clearing.reversed_fen}, fee {clearing.fee_fen}, net {clearing.net_fen} fen")
+    click.echo(f"{day}: {len(done)} statements")
+
+
+@payments.command("replay")
+@with_appcontext
+def replay_command() -> None:
+    """Replay the whole ledger and compare each charge's status and refunds and each card's debt
+    with the stored state; exits 1 on any difference."""
+    from app.money.ledger import check
+
+    problems = check()
+    for problem in problems[:50]:
+        click.echo(problem)
+    if problems:
+        raise click.ClickException(f"{len(problems)} differences between the ledger and the stored state")
+    click.echo("the ledger and the stored state agree")
