@@ -12,6 +12,7 @@ from flask import Response, g
 from app.money.charge_bank import MAX_CONFIRMATIONS, OUTCOMES, ChargeConfirmation, confirm_charges, pending_charges
 from app.money.charges import MAX_AMOUNT_FEN, ChargeRequest, Verified, create_charge
 from app.money.clearing import PARTIES, statement
+from app.money.fares import fare_table, rules_from, set_fare_table
 from app.money.models import Charge
 from app.money.refunds import refund_charge, void_charge
 from app.partners.partners import require_role
@@ -25,6 +26,7 @@ from app.runtime import runtime
 from app.scanning.charge_targets import partner_verification_row
 from app.scanning.statements import EARLIEST_DAY, sign
 
+from .rides import ride_for
 from .signing import signed
 
 blp = CardBlueprint("partner_payments", __name__, url_prefix="/api/partner/v1",
@@ -99,9 +101,11 @@ def post_charge(args: dict[str, Any]) -> Any:
     the password-free amount. The charge is ``pending`` until the holder's bank debits it."""
     require_role(g.partner, "merchant")
     request = ChargeRequest(args["idempotency_key"], args["description"], args["amount_fen"], args["password"])
+    rt = runtime()
     row = partner_verification_row(g.partner.id, args["verification_id"], args["record_id"])
     verified = Verified(row.id, row.scene, row.card_id, row.accepted, row.created_at) if row is not None else None
-    charge, replayed = create_charge(runtime(), g.partner, request, verified)
+    ride = ride_for(rt, g.partner, row) if row is not None and row.direction == "exit" else None
+    charge, replayed = create_charge(rt, g.partner, request, verified, ride)
     return _charge(charge, replayed)
 
 
@@ -326,3 +330,68 @@ def get_clearing_statement_csv(args: dict[str, Any], day: str) -> Any:
     found = statement(_party(args["party"]), g.partner.id, _day(day))
     body = found.csv()
     return Response(body + f"#signature,HMAC-SHA256,{sign(g.partner.secrets[0], body)}\n".encode(), mimetype="text/csv")
+
+
+FARE_FEN = ma.validate.Range(0, 100_000)
+
+
+class FareBandSchema(ma.Schema):
+    up_to_km = ma.fields.Float(required=True, allow_nan=False, validate=ma.validate.Range(0.1, 1000),
+                               metadata={"description": "Rides up to this great-circle distance (km) between the gates"})
+    fare_fen = ma.fields.Integer(required=True, strict=True, validate=FARE_FEN)
+
+
+class FareTableSchema(ma.Schema):
+    EXAMPLES = [{"mode": "distance", "flat_fen": 0, "bands": [{"up_to_km": 6, "fare_fen": 300}, {"up_to_km": 12, "fare_fen": 400}],
+                 "max_fare_fen": 900, "concessions": {"senior": 50, "elder": 0, "disabled": 0},
+                 "transfer_window_minutes": 90, "transfer_discount_fen": 100}]
+
+    mode = ma.fields.String(required=True, validate=ma.validate.OneOf(["flat", "distance"]))
+    flat_fen = ma.fields.Integer(load_default=0, strict=True, validate=FARE_FEN, metadata={"description": "flat: every ride's fare"})
+    bands = ma.fields.List(ma.fields.Nested(FareBandSchema), load_default=list, validate=ma.validate.Length(0, 50),
+                           metadata={"description": "distance: rising up_to_km; beyond the last band, the maximum fare"})
+    max_fare_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 100_000), metadata={
+        "description": "No ride costs more; an unknown distance or an entry without exit costs this"})
+    concessions = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"[a-z_]{1,32}\Z")),
+                                 values=ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 100)), load_default=dict,
+                                 metadata={"description": "Percent of the fare paid per fare class (the transit subject's concession)"})
+    transfer_window_minutes = ma.fields.Integer(load_default=0, strict=True, validate=ma.validate.Range(0, 1440))
+    transfer_discount_fen = ma.fields.Integer(load_default=0, strict=True, validate=FARE_FEN)
+
+    @ma.validates_schema
+    def _shape(self, data: dict[str, Any], **_: Any) -> None:
+        try:
+            rules_from(data)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc), "bands") from None
+
+
+@blp.route("/fare-table", methods=["PUT"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(FareTableSchema)
+@blp.response(200, FareTableSchema)
+@error_responses(blp, {**AUTH, 403: "role_required (merchant), scene_not_allowed (transit operators only)", 422: "validation_error"})
+def put_fare_table(args: dict[str, Any]) -> Any:
+    """Set your fare table (a transit operator): the fare of a ride charged on its exit without
+    ``amount_fen`` is computed from it (docs/payments.md "Transit")."""
+    require_role(g.partner, "merchant")
+    if "transit" not in g.partner.scenes:
+        raise AppError("scene_not_allowed", 403, "fare tables are for transit operators")
+    rules = rules_from(args)
+    set_fare_table(runtime(), g.partner.id, rules)
+    return rules.as_json()
+
+
+@blp.route("/fare-table", methods=["GET"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.response(200, FareTableSchema)
+@error_responses(blp, {**_role("merchant"), 404: "fare_table_unknown"})
+def get_fare_table() -> Any:
+    """Your fare table as stored."""
+    require_role(g.partner, "merchant")
+    rules = fare_table(g.partner.id)
+    if rules is None:
+        raise AppError("fare_table_unknown", 404, "you have not set a fare table")
+    return rules.as_json()

@@ -50,3 +50,15 @@ def replay_command() -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} differences between the ledger and the stored state")
     click.echo("the ledger and the stored state agree")
+
+
+@payments.command("charge-unfinished-rides")
+@with_appcontext
+def unfinished_command() -> None:
+    """Charge the maximum fare for transit entries whose exit never came (older than 4 hours, the
+    last 2 days) at operators with a fare table. Run it every hour; it never charges a ride twice."""
+    from scenes.rides import charge_unfinished_rides
+
+    report = charge_unfinished_rides(runtime())
+    skipped = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped.items())) or "none"
+    click.echo(f"charged {len(report.charged)} unfinished rides; skipped: {skipped}")

@@ -26,6 +26,7 @@ from sqlalchemy import exists, select
 from app.card.models import Card
 from app.card.passwords import require_password
 from app.money import ledger
+from app.money.fares import Ride, ride_fare
 from app.money.financial_accounts import open_account
 from app.money.models import Charge, ChargeDayTotal, PaymentNotice
 from app.partners.partners import PartnerView
@@ -63,9 +64,10 @@ class Verified:
 
 
 def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
-                  fare: tuple[int, str] | None = None) -> tuple[Charge, bool]:
+                  ride: Ride | None = None) -> tuple[Charge, bool]:
     """Record the charge on ``verified`` (None: no such verification of the merchant's) and commit;
-    ``fare`` (amount, how it was made) replaces a missing amount. Returns (charge, replayed). Errors: 404 ``verification_unknown``,
+    ``ride`` (a transit exit's, or an unfinished ride's entry) makes the fare when the amount is
+    missing (app.money.fares) and is charged once (unique ride entry). Returns (charge, replayed). Errors: 404 ``verification_unknown``,
     409 ``verification_refused``, ``verification_too_old``, ``no_financial_account``,
     ``payment_debt``, ``verification_already_charged``, ``idempotency_key_reused``,
     ``daily_limit_reached``; 422 ``scene_not_chargeable``, ``amount_over_scene_limit``,
@@ -80,12 +82,12 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     if account is None:
         raise AppError("no_financial_account", 409, "the card has no financial account to charge")
     refuse_if_in_debt(card.id)
-    amount, how = (request.amount_fen, None) if request.amount_fen is not None else _fare(fare)
+    amount, how = (request.amount_fen, None) if request.amount_fen is not None else ride_fare(rt, merchant.id, ride)
     _check_scene_limit(rt, verification.scene, amount)
     _check_password(rt, card, amount, request.password)
     now = rt.clock.now()
     count_day(rt, card.id, city_day(now), amount)
-    charge = _insert(rt, merchant.id, request, verification, card, account, amount, how, now)
+    charge = _insert(rt, merchant.id, request, verification, card, account, (amount, how, ride), now)
     if charge is None:  # a racing retry with the same key won
         return _replay(_by_key(merchant.id, request.idempotency_key), request, verified), True
     ledger.append(charge, "charge", f"charge:{charge.id}", now, amount)
@@ -132,12 +134,6 @@ def refuse_if_in_debt(card_id: int) -> None:
 def in_debt(card_id: int) -> bool:
     """Whether the card is on the payment deny list: it owes a declined charge (ledger.owed)."""
     return bool(db.session.scalar(select(exists().where(Charge.card_id == card_id, ledger.owed()))))
-
-
-def _fare(fare: tuple[int, str] | None) -> tuple[int, str]:
-    if fare is None:
-        raise AppError("fare_not_computable", 422, "give amount_fen: only a transit exit linked to its entry has a computed fare")
-    return fare
 
 
 def _check_scene_limit(rt: Runtime, scene: str, amount: int) -> None:
@@ -190,20 +186,22 @@ def uncount_day(card_id: int, day: date, amount: int) -> None:
 
 
 def _insert(rt: Runtime, merchant_id: int, request: ChargeRequest, verification: Verified, card: Card, account: Any,
-            amount: int, fare: str | None, now: datetime) -> Charge | None:
+            priced: tuple[int, str | None, Ride | None], now: datetime) -> Charge | None:
     """The new charge; None when a racing request with the same idempotency key recorded it first."""
+    amount, fare, ride = priced
     table = Charge.__table__
     charge_id = db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
         merchant_partner_id=merchant_id, idempotency_key=request.idempotency_key, verification_id=verification.verification_id,
         scene=verification.scene, card_id=card.id, citizen_id=card.citizen_id, financial_account_id=account.id,
         bank_partner_id=account.bank_partner_id, amount_fen=amount, description=request.description, fare=fare,
         status="pending", declines=0, refunded_fen=0, created_at=now,
+        ride_entry_id=ride.entry_verification_id if ride else None, ride_exit_at=ride.exit_at if ride else None,
     ).on_conflict_do_nothing().returning(table.c.id)).scalar()
     if charge_id is None:
         db.session.rollback()  # the day count goes back with it
         if _by_key(merchant_id, request.idempotency_key) is not None:
             return None
-        raise AppError("verification_already_charged", 409, "this verification was already charged")
+        raise AppError("verification_already_charged", 409, "this verification (or this ride) was already charged")
     return db.session.get(Charge, charge_id)
 
 

@@ -165,6 +165,8 @@ class Charge(Base):
     __table_args__ = (
         UniqueConstraint("merchant_partner_id", "idempotency_key"),
         Index("uq_charges_verification", "verification_id", unique=True),
+        Index("uq_charges_ride_entry", "ride_entry_id", unique=True),
+        Index("ix_charges_card_ride_exit", "card_id", "ride_exit_at"),
         Index("ix_charges_bank_status", "bank_partner_id", "status", "id"),
         Index("ix_charges_card_status", "card_id", "status"),
         Index("ix_charges_citizen_created", "citizen_id", "created_at", "id"),
@@ -181,7 +183,10 @@ class Charge(Base):
     bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(String(100))
-    fare: Mapped[str | None] = mapped_column(String(200))  # transit: how the fare was made (JSON)
+    fare: Mapped[str | None] = mapped_column(String(300))  # transit: how the fare was made (JSON)
+    # Transit: the ride's entry (one charge per ride: unique) and when the ride ended (transfer discounts)
+    ride_entry_id: Mapped[str | None] = mapped_column(String(32))
+    ride_exit_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(8), default=CHARGE_PENDING)
     declines: Mapped[int] = mapped_column(default=0)
     decline_reason: Mapped[str | None] = mapped_column(String(200))
@@ -274,6 +279,18 @@ class ClearingItem(Base):
     party: Mapped[str] = mapped_column(String(8))
     ledger_entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
     clearing_id: Mapped[int] = mapped_column(ForeignKey("clearings.id"))
+
+
+class FareTable(Base):
+    """A transit operator's fare table (JSON, app.money.fares.FareRules), set by the operator
+    (``PUT /api/partner/v1/fare-table``); the exit's fare is computed from it."""
+
+    __tablename__ = "fare_tables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), unique=True)
+    rules: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
 
 
 class PaymentNotice(Base):

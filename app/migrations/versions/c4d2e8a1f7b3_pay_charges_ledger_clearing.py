@@ -1,14 +1,13 @@
 """Paying with the card (issue 22): charges, refunds, the append-only ledger, the daily totals
-that count the per-card daily limit, clearing statements and their items, payment notices.
+that count the per-card daily limit, clearing statements and their items, fare tables, payment notices.
 
 Revision ID: c4d2e8a1f7b3
 Revises: a7c3e5f9b2d4
-Create Date: 2026-12-06 00:23:05.090640
+Create Date: 2026-12-06 00:31:40.331915
 
 """
 from alembic import op
 import sqlalchemy as sa
-
 
 
 # revision identifiers, used by Alembic.
@@ -34,6 +33,15 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clearings')),
     sa.UniqueConstraint('party', 'partner_id', 'day', name=op.f('uq_clearings_party'))
     )
+    op.create_table('fare_tables',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('partner_id', sa.Integer(), nullable=False),
+    sa.Column('rules', sa.Text(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_fare_tables_partner_id_partners')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fare_tables')),
+    sa.UniqueConstraint('partner_id', name=op.f('uq_fare_tables_partner_id'))
+    )
     op.create_table('charge_day_totals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('card_id', sa.Integer(), nullable=False),
@@ -55,7 +63,9 @@ def upgrade():
     sa.Column('bank_partner_id', sa.Integer(), nullable=False),
     sa.Column('amount_fen', sa.BigInteger(), nullable=False),
     sa.Column('description', sa.String(length=100), nullable=False),
-    sa.Column('fare', sa.String(length=200), nullable=True),
+    sa.Column('fare', sa.String(length=300), nullable=True),
+    sa.Column('ride_entry_id', sa.String(length=32), nullable=True),
+    sa.Column('ride_exit_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('declines', sa.Integer(), nullable=False),
     sa.Column('decline_reason', sa.String(length=200), nullable=True),
@@ -73,8 +83,10 @@ def upgrade():
     )
     with op.batch_alter_table('charges', schema=None) as batch_op:
         batch_op.create_index('ix_charges_bank_status', ['bank_partner_id', 'status', 'id'], unique=False)
+        batch_op.create_index('ix_charges_card_ride_exit', ['card_id', 'ride_exit_at'], unique=False)
         batch_op.create_index('ix_charges_card_status', ['card_id', 'status'], unique=False)
         batch_op.create_index('ix_charges_citizen_created', ['citizen_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('uq_charges_ride_entry', ['ride_entry_id'], unique=True)
         batch_op.create_index('uq_charges_verification', ['verification_id'], unique=True)
 
     op.create_table('charge_refunds',
@@ -155,10 +167,13 @@ def downgrade():
     op.drop_table('charge_refunds')
     with op.batch_alter_table('charges', schema=None) as batch_op:
         batch_op.drop_index('uq_charges_verification')
+        batch_op.drop_index('uq_charges_ride_entry')
         batch_op.drop_index('ix_charges_citizen_created')
         batch_op.drop_index('ix_charges_card_status')
+        batch_op.drop_index('ix_charges_card_ride_exit')
         batch_op.drop_index('ix_charges_bank_status')
 
     op.drop_table('charges')
     op.drop_table('charge_day_totals')
+    op.drop_table('fare_tables')
     op.drop_table('clearings')
