@@ -28,7 +28,9 @@ class PaymentQuerySchema(ma.Schema):
 
 
 class PaymentItemSchema(ma.Schema):
-    charge_id = ma.fields.Integer(required=True, metadata={"description": "Name it in a complaint to dispute the charge"})
+    charge_id = ma.fields.Integer(required=True, metadata={
+        "description": "Name it (charge_id) in POST /complaints to dispute the charge"})
+    verification_id = ma.fields.String(required=True, metadata={"description": "The scan the charge was made on"})
     merchant = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
     scene = ma.fields.String(required=True)

@@ -17,6 +17,7 @@ from app.partners.models import Partner
 from app.platform.city_time import in_city_time
 from app.platform.cursor import decode_integer_cursor, encode_cursor
 from app.platform.db import db
+from app.platform.errors import AppError
 
 MAX_PAGE = 100
 SUMMARY_MONTHS = 12
@@ -25,6 +26,7 @@ SUMMARY_MONTHS = 12
 @dataclass(frozen=True)
 class PaymentItem:
     charge_id: int
+    verification_id: str
     merchant: str
     description: str
     scene: str
@@ -56,11 +58,14 @@ def list_payments(account: MpAccount, limit: int, cursor: str | None) -> Payment
     rows = db.session.execute(query).all()
     shown = rows[:limit]
     notices = _notices([row.Charge.id for row in shown])
-    items = [PaymentItem(row.Charge.id, row.name, row.Charge.description, row.Charge.scene, row.Charge.amount_fen,
-                         row.Charge.refunded_fen, row.Charge.status, row.Charge.decline_reason, notices.get(row.Charge.id, []),
-                         row.Charge.created_at, row.Charge.settled_at) for row in shown]
+    items = [_item(row.Charge, row.name, notices.get(row.Charge.id, [])) for row in shown]
     last = rows[limit - 1].Charge if len(rows) > limit else None
     return PaymentPage(items, encode_cursor(last.created_at, last.id) if last else None, debt_fen(card.citizen_id))
+
+
+def _item(charge: Charge, merchant: str, notices: list[str]) -> PaymentItem:
+    return PaymentItem(charge.id, charge.verification_id, merchant, charge.description, charge.scene, charge.amount_fen,
+                       charge.refunded_fen, charge.status, charge.decline_reason, notices, charge.created_at, charge.settled_at)
 
 
 def _notices(charge_ids: list[int]) -> dict[int, list[str]]:
@@ -99,3 +104,12 @@ def monthly_summary(account: MpAccount, now: datetime) -> list[MonthTotal]:
         month[1] += amount - refunded
         month[2] += refunded
     return [MonthTotal(month, *values) for month, values in sorted(totals.items(), reverse=True)]
+
+
+def charge_verification(citizen_id: int, charge_id: int) -> str:
+    """The verification id of the holder's own charge (a dispute links the complaint to it); 404
+    ``charge_unknown`` for another holder's charge or none."""
+    found = db.session.scalar(select(Charge.verification_id).where(Charge.id == charge_id, Charge.citizen_id == citizen_id))
+    if found is None:
+        raise AppError("charge_unknown", 404, "no charge of yours with this id")
+    return found

@@ -236,3 +236,29 @@ def test_refunds_whole_and_partial_never_pass_the_charge(pay: Payments, shop: di
     assert {body["error"]["code"] for body in refused} == {"refund_exceeds_charge"}
     assert pay.call(canteen, f"/api/partner/v1/charges/{charge_id}", method="GET").json["refunded_fen"] == 1000
     _ledger_agrees(pay)
+
+
+def test_the_holder_pages_through_charges_sees_notices_and_a_monthly_summary_and_disputes_one(
+        pay: Payments, shop: dict[str, Any]) -> None:
+    holder, canteen, bank = shop["holders"][0], shop["canteen"], shop["bank"]
+    pay.api.app.config["CARD_CHARGE_NOTICE_FEN"] = 1000
+    ids = [pay.charge(canteen, pay.verified(canteen, holder), amount).json["charge_id"] for amount in (500, 1500, 700)]
+    pay.confirm_charges(bank, *((charge_id, "debited") for charge_id in ids))
+    pay.refund(canteen, ids[2], 200)
+    first = pay.payments(holder, "?limit=2").json
+    assert [item["charge_id"] for item in first["items"]] == [ids[2], ids[1]] and first["next_cursor"]
+    assert first["items"][1]["notices"] == ["large_charge"] and first["items"][0]["notices"] == []
+    rest = pay.payments(holder, f"?limit=2&cursor={first['next_cursor']}").json
+    assert [item["charge_id"] for item in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+    assert pay.payments(holder, "?cursor=nonsense").json["error"]["code"] == "cursor_invalid"
+    summary = pay.api.client.get("/api/mp/v1/payments/summary", headers=pay.api.bearer(holder.token)).json
+    assert summary["months"][0]["charges"] == 3 and summary["months"][0]["paid_fen"] == 500 + 1500 + 500
+    assert summary["months"][0]["refunded_fen"] == 200
+    assert pay.payments(shop["holders"][1]).json["items"] == []  # another holder sees none of them
+    dispute = pay.api.client.post("/api/mp/v1/complaints", headers=pay.api.bearer(holder.token),
+                                  json={"category": "other", "description": "扣了两次", "charge_id": ids[1]})
+    assert dispute.status_code == 201, dispute.json
+    assert dispute.json["verification_id"] == first["items"][1]["verification_id"]
+    foreign = pay.api.client.post("/api/mp/v1/complaints", headers=pay.api.bearer(shop["holders"][1].token),
+                                  json={"category": "other", "description": "not mine", "charge_id": ids[1]})
+    assert foreign.status_code == 404 and foreign.json["error"]["code"] == "charge_unknown"
