@@ -78,11 +78,13 @@ def _linked_entry(exit_: Verification) -> Verification | None:
 
 
 def _latest_entry(exit_: Verification, exit_at: datetime) -> Verification | None:
+    other_exit = aliased(Verification)
+    linked = select(other_exit.id).where(other_exit.linked_verification_id == Verification.id).exists()
     record, joined, scanned = _scan_time()
     return db.session.scalars(
         select(Verification).outerjoin(record, joined)
         .where(Verification.partner_id == exit_.partner_id, Verification.card_id == exit_.card_id, Verification.scene == "transit",
-               Verification.direction == "entry", Verification.accepted.is_(True),
+               Verification.direction == "entry", Verification.accepted.is_(True), ~linked,
                scanned <= exit_at, scanned >= exit_at - ENTRY_VALID_FOR)
         .order_by(scanned.desc()).limit(1)).first()
 
