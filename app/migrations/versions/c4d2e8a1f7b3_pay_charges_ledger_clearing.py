@@ -137,10 +137,8 @@ def upgrade():
     op.create_table('clearing_items',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('party', sa.String(length=8), nullable=False),
-    sa.Column('ledger_entry_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('ledger_entry_id', sa.BigInteger(), nullable=False),
     sa.Column('clearing_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['clearing_id'], ['clearings.id'], name=op.f('fk_clearing_items_clearing_id_clearings')),
-    sa.ForeignKeyConstraint(['ledger_entry_id'], ['ledger_entries.id'], name=op.f('fk_clearing_items_ledger_entry_id_ledger_entries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_clearing_items')),
     sa.UniqueConstraint('party', 'ledger_entry_id', name=op.f('uq_clearing_items_party'))
     )
