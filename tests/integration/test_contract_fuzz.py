@@ -63,7 +63,12 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
                 "DELETE /api/mp/v1/binding", "POST /api/mp/v1/real-person/checks", "POST /api/mp/v1/card/password/reset",
                 "PUT /api/mp/v1/card/password", "DELETE /api/mp/v1/account", "POST /api/mp/v1/card/closure",
 # Statements (issue 20): a well-formed date must also be a real day from 2020-01-01 to today (+08:00).
-                "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv"]
+                "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv",
+# Payments (issue 22, docs/payments.md): one of verification_id and record_id, a declined charge needs a reason,
+# fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
+                "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
+                "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
+                "GET /api/partner/v1/clearing-statements/{day}.csv"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"
