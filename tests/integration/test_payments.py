@@ -262,3 +262,26 @@ def test_the_holder_pages_through_charges_sees_notices_and_a_monthly_summary_and
     foreign = pay.api.client.post("/api/mp/v1/complaints", headers=pay.api.bearer(shop["holders"][1].token),
                                   json={"category": "other", "description": "not mine", "charge_id": ids[1]})
     assert foreign.status_code == 404 and foreign.json["error"]["code"] == "charge_unknown"
+
+
+def test_32_racing_pay_offs_present_a_declined_charge_once(pay: Payments, shop: dict[str, Any]) -> None:
+    holder, canteen, bank = shop["holders"][0], shop["canteen"], shop["bank"]
+    charge_id = pay.charge(canteen, pay.verified(canteen, holder), 1500).json["charge_id"]
+    pay.confirm_charges(bank, (charge_id, "declined", "insufficient_funds"))
+
+    def pay_off(_: int) -> Any:
+        client = ApiClient(pay.api.app, pay.api.wechat, pay.api.clock)
+        return client.client.post(f"/api/mp/v1/payments/{charge_id}/pay-off", headers=client.bearer(holder.token))
+
+    answers = race(THREADS, pay_off)
+    assert {answer.status_code for answer in answers} == {200} and {answer.json["status"] for answer in answers} == {"pending"}
+    with pay.api.app.app_context():
+        from sqlalchemy import func, select
+
+        from app.money.models import LedgerEntry
+        from app.platform.db import db
+
+        presented = db.session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "present"))
+    assert presented == 1
+    assert len(pay.bank_charges(bank)) == 1
+    _ledger_agrees(pay)

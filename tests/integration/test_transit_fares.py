@@ -155,3 +155,30 @@ def test_an_offline_ride_uploaded_later_is_charged_its_fare(pay: Payments, metro
     assert [item["charge_id"] for item in pay.bank_charges(bank)] == [charged.json["charge_id"]]
     pay.api.clock.advance(4 * 3600 + 60)
     assert "charged 0 unfinished rides" in _unfinished(pay)  # its entry was charged with its exit
+
+
+def test_32_racing_fare_table_updates_leave_one_table(pay: Payments, metro: dict[str, Any]) -> None:
+    import threading
+
+    operator = metro["operator"]
+    start, answers = threading.Barrier(32), [None] * 32
+
+    def put(index: int) -> None:
+        start.wait()
+        answers[index] = Payments(ApiClient(pay.api.app, pay.api.wechat, pay.api.clock)).call(
+            operator, "/api/partner/v1/fare-table", {"mode": "flat", "flat_fen": 100 + index, "max_fare_fen": 900}, method="PUT")
+
+    threads = [threading.Thread(target=put, args=(index,)) for index in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {answer.status_code for answer in answers} == {200}  # type: ignore[union-attr]
+    stored = pay.call(operator, "/api/partner/v1/fare-table", method="GET").json
+    assert stored["mode"] == "flat" and 100 <= stored["flat_fen"] < 132
+    with pay.api.app.app_context():
+        from sqlalchemy import func
+
+        from app.money.models import FareTable
+
+        assert db.session.scalar(select(func.count()).select_from(FareTable)) == 1
