@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 
 from app.card.models import Card
 from app.card.passwords import require_password
 from app.money import ledger
 from app.money.fares import Ride, ride_fare
-from app.money.financial_accounts import open_account
-from app.money.models import Charge, ChargeDayTotal, PaymentNotice
+from app.money.models import Charge, ChargeDayTotal, FinancialAccount, PaymentNotice
 from app.partners.partners import PartnerView
 from app.platform.city_time import in_city_time
 from app.platform.db import db
@@ -64,10 +63,11 @@ class Verified:
 
 
 def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
-                  ride: Ride | None = None) -> tuple[Charge, bool]:
+                  ride: Ride | None = None) -> tuple[Any, bool]:
     """Record the charge on ``verified`` (None: no such verification of the merchant's) and commit;
     ``ride`` (a transit exit's, or an unfinished ride's entry) makes the fare when the amount is
-    missing (app.money.fares) and is charged once (unique ride entry). Returns (charge, replayed). Errors: 404 ``verification_unknown``,
+    missing (app.money.fares) and is charged once (unique ride entry). Returns (the charge or its row,
+    replayed). Errors: 404 ``verification_unknown``,
     409 ``verification_refused``, ``verification_too_old``, ``no_financial_account``,
     ``payment_debt``, ``verification_already_charged``, ``idempotency_key_reused``,
     ``daily_limit_reached``; 422 ``scene_not_chargeable``, ``amount_over_scene_limit``,
@@ -77,17 +77,17 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     if earlier is not None:
         return _replay(earlier, request, verified), True
     verification = _verification(rt, verified)
-    card = db.session.get(Card, verification.card_id)
-    account = open_account(card.id)
-    if account is None:
+    payer = _payer(verification.card_id)  # type: ignore[arg-type]
+    if payer.account_id is None:
         raise AppError("no_financial_account", 409, "the card has no financial account to charge")
-    refuse_if_in_debt(card.id)
+    if payer.in_debt:
+        raise AppError("payment_debt", 409, "the card owes a declined charge: the holder must pay it off first")
     amount, how = (request.amount_fen, None) if request.amount_fen is not None else ride_fare(rt, merchant.id, ride)
     _check_scene_limit(rt, verification.scene, amount)
-    _check_password(rt, card, amount, request.password)
+    _check_password(rt, payer, amount, request.password)
     now = rt.clock.now()
-    count_day(rt, card.id, city_day(now), amount)
-    charge = _insert(rt, merchant.id, request, verification, card, account, (amount, how, ride), now)
+    count_day(rt, payer.card_id, city_day(now), amount)
+    charge = _insert(merchant.id, request, verification, payer, (amount, how, ride), now)
     if charge is None:  # a racing retry with the same key won
         return _replay(_by_key(merchant.id, request.idempotency_key), request, verified), True
     ledger.append(charge, "charge", f"charge:{charge.id}", now, amount)
@@ -95,6 +95,28 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
         add_notice(rt, charge.id, charge.citizen_id, "large_charge")
     db.session.commit()
     return charge, False
+
+
+@dataclass(frozen=True)
+class Payer:
+    """The card charged, its open financial account (None: none) and whether it owes a debt."""
+
+    card_id: int
+    citizen_id: int
+    has_password: bool
+    account_id: int | None
+    bank_id: int | None
+    in_debt: bool
+
+
+def _payer(card_id: int) -> Payer:
+    """One query: the card, its open financial account and the payment deny list."""
+    owes = select(Charge.id).where(Charge.card_id == Card.id, ledger.owed()).exists()
+    row = db.session.execute(
+        select(Card.id, Card.citizen_id, Card.password_hash.is_not(None), FinancialAccount.id, FinancialAccount.bank_partner_id, owes)
+        .outerjoin(FinancialAccount, (FinancialAccount.card_id == Card.id) & FinancialAccount.closed_at.is_(None))
+        .where(Card.id == card_id)).one()
+    return Payer(*row)
 
 
 def city_day(instant: datetime) -> date:
@@ -125,17 +147,6 @@ def _verification(rt: Runtime, found: Verified | None) -> Verified:
     return found
 
 
-def refuse_if_in_debt(card_id: int) -> None:
-    """409 ``payment_debt`` while the card owes a declined charge (the payment deny list)."""
-    if in_debt(card_id):
-        raise AppError("payment_debt", 409, "the card owes a declined charge: the holder must pay it off first")
-
-
-def in_debt(card_id: int) -> bool:
-    """Whether the card is on the payment deny list: it owes a declined charge (ledger.owed)."""
-    return bool(db.session.scalar(select(exists().where(Charge.card_id == card_id, ledger.owed()))))
-
-
 def _check_scene_limit(rt: Runtime, scene: str, amount: int) -> None:
     limits = rt.config["CARD_CHARGE_SCENE_LIMITS"]
     if scene not in limits:
@@ -145,17 +156,17 @@ def _check_scene_limit(rt: Runtime, scene: str, amount: int) -> None:
                        {"scene": scene, "limit_fen": limits[scene]})
 
 
-def _check_password(rt: Runtime, card: Card, amount: int, password: str | None) -> None:
+def _check_password(rt: Runtime, payer: Payer, amount: int, password: str | None) -> None:
     """Above ``CARD_CHARGE_PASSWORD_FREE_FEN`` the holder types the e-card password (app.card.passwords)."""
     if amount <= rt.config["CARD_CHARGE_PASSWORD_FREE_FEN"]:
         return
-    if card.password_hash is None:
+    if not payer.has_password:
         raise AppError("password_not_set", 403, "this amount needs the e-card password, which the holder has not set",
                        {"password_free_fen": rt.config["CARD_CHARGE_PASSWORD_FREE_FEN"]})
     if password is None:
         raise AppError("password_required", 403, "this amount needs the holder's e-card password (send it as password)",
                        {"password_free_fen": rt.config["CARD_CHARGE_PASSWORD_FREE_FEN"]})
-    require_password(rt, card, password)
+    require_password(rt, db.session.get(Card, payer.card_id), password)
 
 
 def count_day(rt: Runtime, card_id: int, day: date, amount: int) -> int:
@@ -185,24 +196,25 @@ def uncount_day(card_id: int, day: date, amount: int) -> None:
                        .values(total_fen=table.c.total_fen - amount))
 
 
-def _insert(rt: Runtime, merchant_id: int, request: ChargeRequest, verification: Verified, card: Card, account: Any,
-            priced: tuple[int, str | None, Ride | None], now: datetime) -> Charge | None:
-    """The new charge; None when a racing request with the same idempotency key recorded it first."""
+def _insert(merchant_id: int, request: ChargeRequest, verification: Verified, payer: Payer,
+            priced: tuple[int, str | None, Ride | None], now: datetime) -> Any:
+    """The new charge's row (all its columns); None when a racing request with the same
+    idempotency key recorded it first."""
     amount, fare, ride = priced
     table = Charge.__table__
-    charge_id = db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
+    row = db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
         merchant_partner_id=merchant_id, idempotency_key=request.idempotency_key, verification_id=verification.verification_id,
-        scene=verification.scene, card_id=card.id, citizen_id=card.citizen_id, financial_account_id=account.id,
-        bank_partner_id=account.bank_partner_id, amount_fen=amount, description=request.description, fare=fare,
+        scene=verification.scene, card_id=payer.card_id, citizen_id=payer.citizen_id, financial_account_id=payer.account_id,
+        bank_partner_id=payer.bank_id, amount_fen=amount, description=request.description, fare=fare,
         status="pending", declines=0, refunded_fen=0, created_at=now,
         ride_entry_id=ride.entry_verification_id if ride else None, ride_exit_at=ride.exit_at if ride else None,
-    ).on_conflict_do_nothing().returning(table.c.id)).scalar()
-    if charge_id is None:
+    ).on_conflict_do_nothing().returning(*table.c)).first()
+    if row is None:
         db.session.rollback()  # the day count goes back with it
         if _by_key(merchant_id, request.idempotency_key) is not None:
             return None
         raise AppError("verification_already_charged", 409, "this verification (or this ride) was already charged")
-    return db.session.get(Charge, charge_id)
+    return row
 
 
 def add_notice(rt: Runtime, charge_id: int, citizen_id: int, kind: str) -> None:
