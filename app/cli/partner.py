@@ -89,7 +89,7 @@ def partner_revoke(partner_id: str, scenes: list[str]) -> None:
 @click.option("--revoke", type=ITEMS, default=None, help="Comma-separated roles to remove")
 @with_appcontext
 def partner_roles(partner_id: str, grant: list[str] | None, revoke: list[str] | None) -> None:
-    """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance)."""
+    """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance, merchant)."""
     from app.partners.partners import change_roles
 
     result = _partner_call(lambda _known: change_roles(partner_id, grant or [], revoke or []))
