@@ -18,8 +18,10 @@ def payments() -> None:
 
 @payments.command("clear")
 @click.option("--day", "day_text", help="The city day to clear, YYYY-MM-DD (default: yesterday, Asia/Shanghai)")
+@click.option("--lookback-days", type=click.IntRange(1, 3660), default=7, show_default=True,
+              help="Also clear what earlier runs missed this many days back (after an outage: more)")
 @with_appcontext
-def clear_command(day_text: str | None) -> None:
+def clear_command(day_text: str | None, lookback_days: int) -> None:
     """Clear DAY for every merchant and bank: one statement each of the ledger entries written
     before its end and not cleared yet. Safe to run again (nothing is cleared twice)."""
     from app.money.charges import city_day
@@ -30,7 +32,7 @@ def clear_command(day_text: str | None) -> None:
         day = date.fromisoformat(day_text) if day_text else city_day(rt.clock.now()) - timedelta(days=1)
     except ValueError:
         raise click.BadParameter("YYYY-MM-DD", param_hint="--day") from None
-    done = run_clearing(rt, day)
+    done = run_clearing(rt, day, timedelta(days=lookback_days))
     for clearing in done:
         click.echo(f"{day} {clearing.party} {clearing.partner_id}: {clearing.entries} entries, gross {clearing.gross_fen}, "
                    f"reversed {clearing.reversed_fen}, fee {clearing.fee_fen}, net {clearing.net_fen} fen")

@@ -3,7 +3,7 @@ YYYY-MM-DD`` (default: yesterday, in the city's zone) makes, for each merchant a
 with ledger entries that move money, one statement of every such entry written before the end of
 the day and not yet cleared for that party.
 
-Entries up to :data:`LOOKBACK` (a year) old are looked for. An entry is claimed by a party's
+Entries up to :data:`LOOKBACK` (7 days) before the day are looked for. An entry is claimed by a party's
 clearing with ``INSERT INTO clearing_items ... SELECT ... ON CONFLICT DO NOTHING`` (unique per
 party and entry), so a second run, or two runs at once, never clear an entry twice; an entry
 committed after a run (a void racing it) goes into the next day's.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, select, text, update
+from sqlalchemy import and_, case, exists, func, literal, select, update
 from sqlalchemy.orm import aliased
 
 from app.money.models import Charge, Clearing, ClearingItem, LedgerEntry
@@ -32,9 +32,9 @@ from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 
 PARTIES = ("merchant", "bank")
-# Entries are looked for this far back (one run a day clears each day's; a year covers any outage):
-# the anti-join against what is claimed stays proportional to a year, not to all history.
-LOOKBACK = timedelta(days=366)
+# Entries are looked for this far back (a run a day clears each day's; after a longer outage run
+# ``payments clear --lookback-days N``): each run re-reads this window, not all history.
+LOOKBACK = timedelta(days=7)
 COLUMNS = ("entry_id", "kind", "charge_id", "merchant", "bank", "amount_fen", "net_fen", "created_at")
 
 
@@ -48,40 +48,32 @@ def _party_column(party: str) -> Any:
     return LedgerEntry.merchant_partner_id if party == "merchant" else LedgerEntry.bank_partner_id
 
 
-def run_clearing(rt: Runtime, day: date) -> list[Clearing]:
-    """Clear ``day`` for every merchant and bank; returns the statements made or topped up now."""
+def run_clearing(rt: Runtime, day: date, lookback: timedelta = LOOKBACK) -> list[Clearing]:
+    """Clear ``day`` for every merchant and bank with entries not yet cleared, written from
+    ``lookback`` before the day to its end; returns the statements made or topped up now."""
     start, end = day_bounds(day)
-    _fresh_statistics()
     done = []
     for party in PARTIES:
         column = _party_column(party)
         partners = db.session.scalars(select(column).distinct().where(_unclaimed(party), LedgerEntry.merchant_fen != 0,
                                                                        LedgerEntry.created_at < end,
-                                                                       LedgerEntry.created_at >= start - LOOKBACK)).all()
-        done += [clear_one(rt, party, partner_id, day) for partner_id in sorted(partners)]
+                                                                       LedgerEntry.created_at >= start - lookback)).all()
+        done += [clear_one(rt, party, partner_id, day, lookback) for partner_id in sorted(partners)]
     return done
-
-
-def _fresh_statistics() -> None:
-    """PostgreSQL: ANALYZE what the claim joins first. With the statistics of a nearly empty
-    ``clearing_items`` the planner probes it once per entry with a scan that grows with every row
-    the same statement inserts (a million entries took over ten minutes); with fresh ones it
-    hashes it once."""
-    if db.engine.dialect.name == "postgresql":
-        # one runner at a time: two ANALYZE of one table at once may fail ("tuple concurrently updated")
-        if db.session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtext('citizencard.clearing.analyze'))")):
-            db.session.execute(text("ANALYZE clearing_items"))
-            db.session.execute(text("ANALYZE ledger_entries"))
-        db.session.commit()
 
 
 def _unclaimed(party: str) -> Any:
     return ~exists().where(ClearingItem.party == party, ClearingItem.ledger_entry_id == LedgerEntry.id)
 
 
-def clear_one(rt: Runtime, party: str, partner_id: int, day: date) -> Clearing:
-    """Claim the party's uncleared entries written before the end of ``day`` and (re)compute the
-    statement's sums; commits."""
+def clear_one(rt: Runtime, party: str, partner_id: int, day: date, lookback: timedelta = LOOKBACK) -> Clearing:
+    """Claim the party's uncleared entries written before the end of ``day`` (from ``lookback``
+    before it) and (re)compute the statement's sums; commits.
+
+    The claim has no anti-join against ``clearing_items``: entries already claimed are skipped by
+    the unique key (``ON CONFLICT DO NOTHING``). An anti-join against the table the statement
+    inserts into was planned, with the statistics of a nearly empty table, as a scan per entry that
+    grew with every row inserted: a million entries ran for over ten minutes (bench/charges.py)."""
     start, end = day_bounds(day)
     now = rt.clock.now()
     table = Clearing.__table__
@@ -92,7 +84,7 @@ def clear_one(rt: Runtime, party: str, partner_id: int, day: date) -> Clearing:
                                                               Clearing.day == day))
     claim = select(literal(party), LedgerEntry.id, literal(clearing_id)).where(
         _party_column(party) == partner_id, LedgerEntry.merchant_fen != 0, LedgerEntry.created_at < end,
-        LedgerEntry.created_at >= start - LOOKBACK, _unclaimed(party))
+        LedgerEntry.created_at >= start - lookback)
     items = ClearingItem.__table__
     db.session.execute(upsert_insert(db.engine.dialect.name, items).from_select(
         ["party", "ledger_entry_id", "clearing_id"], claim).on_conflict_do_nothing(index_elements=[items.c.party, items.c.ledger_entry_id]))
