@@ -11,7 +11,7 @@ from flask import Response, g
 
 from app.money.charge_bank import MAX_CONFIRMATIONS, OUTCOMES, ChargeConfirmation, confirm_charges, pending_charges
 from app.money.charges import MAX_AMOUNT_FEN, ChargeRequest, Verified, create_charge
-from app.money.clearing import PARTIES, statement
+from app.money.clearing import PARTIES, is_cleared, statement
 from app.money.fares import fare_table, rules_from, set_fare_table
 from app.money.models import Charge
 from app.money.refunds import refund_charge, void_charge
@@ -81,7 +81,7 @@ def _charge(charge: Charge, replayed: bool = False) -> dict[str, Any]:
     return {"charge_id": charge.id, "verification_id": charge.verification_id, "scene": charge.scene,
             "amount_fen": charge.amount_fen, "description": charge.description, "status": charge.status,
             "refunded_fen": charge.refunded_fen, "fare": json.loads(charge.fare) if charge.fare else None,
-            "created_at": charge.created_at, "cleared": charge.cleared_at is not None, "replayed": replayed}
+            "created_at": charge.created_at, "cleared": is_cleared(charge.id), "replayed": replayed}
 
 
 @blp.route("/charges", methods=["POST"])

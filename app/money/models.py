@@ -158,7 +158,8 @@ class Charge(Base):
     per verification (``verification_id`` unique), one per (merchant, ``idempotency_key``).
     ``status`` moves by single conditional updates: pending -> debited | declined (the bank);
     declined -> pending (the holder pays the debt off: presented to the bank again); pending,
-    debited or declined -> voided before clearing. ``refunded_fen`` only grows, never past
+    debited or declined -> voided before clearing (app.money.clearing.cleared: its debit is in a
+    merchant's statement). ``refunded_fen`` only grows, never past
     ``amount_fen``. ``declines`` counts the bank's declines (the first one makes the debt)."""
 
     __tablename__ = "charges"
@@ -193,7 +194,6 @@ class Charge(Base):
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
-    cleared_at: Mapped[datetime | None]
 
 
 class ChargeRefund(Base):
@@ -222,6 +222,7 @@ class LedgerEntry(Base):
         Index("uq_ledger_entries_event", "event_key", unique=True),
         Index("ix_ledger_entries_merchant", "merchant_partner_id", "id"),
         Index("ix_ledger_entries_bank", "bank_partner_id", "id"),
+        Index("ix_ledger_entries_charge", "charge_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)

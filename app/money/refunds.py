@@ -1,7 +1,7 @@
 """Voids and refunds (docs/payments.md "Voids and refunds"), each exactly once.
 
 A **void** (the gate did not open, the till cancelled) undoes a charge before it is cleared: one
-conditional ``UPDATE ... SET status = 'voided' WHERE status = :before AND cleared_at IS NULL``,
+conditional ``UPDATE ... SET status = 'voided' WHERE status = :before AND NOT <cleared>``,
 tried for each status the charge may hold (pending, debited, declined) so the ledger entry
 reverses exactly what the charge had moved (a debit: the bank credits its customer back at
 clearing; a decline: the debt is forgiven). A void of a voided charge answers ``voided`` again.
@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from app.money import ledger
 from app.money.charges import city_day, uncount_day
+from app.money.clearing import cleared
 from app.money.models import (
     CHARGE_DEBITED,
     CHARGE_DECLINED,
@@ -48,7 +49,7 @@ def void_charge(rt: Runtime, merchant_id: int, charge_id: int) -> tuple[Charge, 
     now = rt.clock.now()
     for before in (CHARGE_PENDING, CHARGE_DEBITED, CHARGE_DECLINED):
         row = db.session.execute(
-            update(Charge).where(Charge.id == charge_id, Charge.status == before, Charge.cleared_at.is_(None))
+            update(Charge).where(Charge.id == charge_id, Charge.status == before, ~cleared(Charge.id))
             .values(status=CHARGE_VOIDED, settled_at=now)
             .returning(Charge.id, Charge.merchant_partner_id, Charge.bank_partner_id, Charge.card_id, Charge.amount_fen,
                        Charge.refunded_fen, Charge.declines, Charge.created_at)

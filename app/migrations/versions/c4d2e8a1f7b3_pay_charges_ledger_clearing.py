@@ -72,7 +72,6 @@ def upgrade():
     sa.Column('refunded_fen', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('cleared_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['bank_partner_id'], ['partners.id'], name=op.f('fk_charges_bank_partner_id_partners')),
     sa.ForeignKeyConstraint(['card_id'], ['cards.id'], name=op.f('fk_charges_card_id_cards')),
     sa.ForeignKeyConstraint(['citizen_id'], ['citizens.id'], name=op.f('fk_charges_citizen_id_citizens')),
@@ -117,6 +116,7 @@ def upgrade():
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_entries_bank', ['bank_partner_id', 'id'], unique=False)
+        batch_op.create_index('ix_ledger_entries_charge', ['charge_id'], unique=False)
         batch_op.create_index('ix_ledger_entries_merchant', ['merchant_partner_id', 'id'], unique=False)
         batch_op.create_index('uq_ledger_entries_event', ['event_key'], unique=True)
 
@@ -159,6 +159,7 @@ def downgrade():
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('uq_ledger_entries_event')
         batch_op.drop_index('ix_ledger_entries_merchant')
+        batch_op.drop_index('ix_ledger_entries_charge')
         batch_op.drop_index('ix_ledger_entries_bank')
 
     op.drop_table('ledger_entries')
