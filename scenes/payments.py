@@ -81,7 +81,8 @@ def _charge(charge: Charge, replayed: bool = False) -> dict[str, Any]:
     return {"charge_id": charge.id, "verification_id": charge.verification_id, "scene": charge.scene,
             "amount_fen": charge.amount_fen, "description": charge.description, "status": charge.status,
             "refunded_fen": charge.refunded_fen, "fare": json.loads(charge.fare) if charge.fare else None,
-            "created_at": charge.created_at, "cleared": is_cleared(charge.id), "replayed": replayed}
+            "created_at": charge.created_at, "cleared": charge.status != "pending" and is_cleared(charge.id),  # pending: never debited
+            "replayed": replayed}
 
 
 @blp.route("/charges", methods=["POST"])
