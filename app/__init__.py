@@ -150,6 +150,7 @@ def _register_http(app: Flask) -> None:
     from miniprogram_api import lifecycle as mp_lifecycle
     from miniprogram_api import offline as mp_offline
     from miniprogram_api import oidc as mp_oidc
+    from miniprogram_api import payments as mp_payments
     from miniprogram_api import services as mp_services
     from scenes import answer_signing, identity_provider
     from scenes import bank as bank_views
@@ -158,6 +159,7 @@ def _register_http(app: Flask) -> None:
     from scenes import hub as partner_hub
     from scenes import offline as partner_offline
     from scenes import offline_records as partner_offline_records
+    from scenes import payments as partner_payments
     from scenes import statements as partner_statements
     from scenes import views as partner_views
     from scenes.registry import check_enabled_scenes
@@ -172,10 +174,10 @@ def _register_http(app: Flask) -> None:
     api = make_api(app)
     partner_views.register_subject_schemas(api.spec)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_help.blp, mp_benefits.blp, mp_offline.blp,
-                      mp_family.blp, mp_applications.blp, mp_oidc.blp, mp_services.blp,
+                      mp_payments.blp, mp_family.blp, mp_applications.blp, mp_oidc.blp, mp_services.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
                       partner_offline_records.blp, partner_statements.blp, answer_signing.blp, partner_catalogue.blp,
-                      partner_hub.blp):
+                      partner_hub.blp, partner_payments.blp):
         api.register_blueprint(blueprint)
     if app.config.get("CARD_SANDBOX"):  # test partners, residents and codes: never in production (app.config)
         from scenes import sandbox as sandbox_views

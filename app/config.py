@@ -171,6 +171,14 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # What is between the app and PostgreSQL: `transaction` (PgBouncer in transaction mode) turns
         # off psycopg's prepared statements, which such a pooler cannot keep (app/__init__.py)
         "CARD_DATABASE_POOLER": problems.check(_pooler, env),
+        # Paying with the card (docs/payments.md): amounts above this need the e-card password; a
+        # card's charges a day; per-charge maximum per scene (scene:fen,...); a notice above this
+        # amount; the clearing fee in basis points of the merchant's gross
+        "CARD_CHARGE_PASSWORD_FREE_FEN": problems.check(_whole_number, env, "CARD_CHARGE_PASSWORD_FREE_FEN", 20000),
+        "CARD_CHARGE_DAILY_LIMIT_FEN": problems.check(_positive_int, env, "CARD_CHARGE_DAILY_LIMIT_FEN", 500000),
+        "CARD_CHARGE_SCENE_LIMITS": problems.check(_scene_amounts, env.get("CARD_CHARGE_SCENE_LIMITS", DEFAULT_SCENE_LIMITS)),
+        "CARD_CHARGE_NOTICE_FEN": problems.check(_whole_number, env, "CARD_CHARGE_NOTICE_FEN", 10000),
+        "CARD_CHARGE_FEE_BP": problems.check(_whole_number, env, "CARD_CHARGE_FEE_BP", 0),
         # The integrators' sandbox (app/sandbox.py): test partners, residents, login and e-card codes
         "CARD_SANDBOX": problems.check(_sandbox, env, production),
     }
@@ -380,6 +388,21 @@ def _concession_ages(raw: str) -> tuple[tuple[str, int], ...]:
             raise ConfigError(f"CARD_CONCESSION_AGES: {category} is reserved or repeated")
         pairs[category] = int(age)
     return tuple(sorted(pairs.items(), key=lambda pair: -pair[1]))
+
+
+DEFAULT_SCENE_LIMITS = "transit:5000,campus:20000,public_venue:50000,culture:50000,medical:500000,finance:500000,government:100000"
+
+
+def _scene_amounts(raw: str) -> dict[str, int]:
+    """``"transit:5000,campus:20000"``: the largest single charge (integer fen, 1-999999999) per
+    scene; a scene not named cannot be charged in."""
+    amounts: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        scene, _, fen = item.partition(":")
+        if not scene.isidentifier() or not fen.isascii() or not fen.isdigit() or not 1 <= int(fen) <= 999_999_999 or scene in amounts:
+            raise ConfigError("CARD_CHARGE_SCENE_LIMITS must look like transit:5000,campus:20000 (fen 1-999999999, each scene once)")
+        amounts[scene] = int(fen)
+    return amounts
 
 
 def _fill_dev_defaults(config: dict[str, Any]) -> None:

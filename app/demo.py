@@ -7,7 +7,8 @@ sends it again: same terminal (duplicate answer), then another terminal (rejecte
 Then an offline scan (DGC2, docs/offline-codes.md): the phone (Python device keys, the mini-program
 module's equivalent) gets a certificate, makes a code, a simulated gate holding the served trust
 list and deny list accepts it with no server call, and the same code sent online through the
-partner API is accepted once (the next gate's try is ``code_used``).
+partner API is accepted once (the next gate's try is ``code_used``). Between the two, a paid ride
+(app/demo_payments.py): entry, exit, the fare charged, the bank's debit, the holder's view.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import zxingcpp
 from PIL import Image
 from werkzeug.serving import make_server
 
+from app.demo_payments import open_demo_account, prepare_payments, ride_and_pay
 from qr import offline
 from scenes.registry import SCENE_NAMES
 from scenes.signing import authorization_header
@@ -47,8 +49,11 @@ def run_demo(keep: bool = False) -> int:
         with WeChatStandIn(APPID, APP_SECRET) as wechat:
             app = _demo_app(workdir, wechat.base_url)
             credentials = _prepare(app)
+            bank = prepare_payments(app, credentials["partner_id"])
             with _serving(app) as base_url:
-                return _story(Story(base_url, wechat, credentials, workdir))
+                story = Story(base_url, wechat, credentials, workdir)
+                story.paid_ride = lambda: _paid_ride(app, story, bank)  # type: ignore[attr-defined]
+                return _story(story)
     finally:
         if keep:
             click.echo(f"\nDemo files kept in {workdir}")
@@ -126,13 +131,13 @@ class Story:
 
 
 def _story(story: Story) -> int:
-    steps: list[Callable[[Story], bool]] = [_login, _bind, _scan_twice, _scan_offline]
+    steps: list[Callable[[Story], bool]] = [_login, _bind, _scan_twice, lambda story: story.paid_ride(), _scan_offline]
     for step in steps:
         if not step(story):
             click.echo("\nDEMO FAILED at the step above.", err=True)
             return 1
     click.echo("\nDemo complete: login, binding, QR rendering and decoding, verification, replay refused, "
-               "an offline (DGC2) scan at a gate and the same code online.")
+               "a paid ride (entry, exit, fare, the bank's debit), an offline (DGC2) scan at a gate and the same code online.")
     return 0
 
 
@@ -208,6 +213,12 @@ def _scan_offline(story: Story) -> bool:
     _step("Another terminal sends the same code", json.dumps(used, ensure_ascii=False))
     return (offline_decision.accepted and online.get("accepted") is True
             and used.get("accepted") is False and used.get("reason") == "code_used")
+
+
+def _paid_ride(app: Any, story: Story, bank: dict[str, str]) -> bool:
+    """Ride now, pay later (docs/payments.md): the bank holds the card's account; entry, exit, charge, debit."""
+    open_demo_account(app, bank)
+    return ride_and_pay(story, bank, _step)
 
 
 def _redact(body: dict[str, Any]) -> dict[str, Any]:

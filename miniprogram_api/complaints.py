@@ -6,6 +6,7 @@ from typing import Any
 import marshmallow as ma
 
 from app.card.devices import bound_card
+from app.money.payment_history import charge_verification
 from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -36,6 +37,8 @@ class ComplaintRequestSchema(ma.Schema):
         "description": "complaint (投诉, default) or consultation (咨询: a question); same queue and deadlines"})
     verification_id = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 32),
                            metadata={"description": "One of your verifications the complaint is about"})
+    charge_id = ma.fields.Integer(load_default=None, strict=True, validate=ma.validate.Range(1, 2**62), metadata={
+        "description": "To dispute one of your charges (GET /payments): the complaint is linked to its verification"})
 
 
 class MessageSchema(ma.Schema):
@@ -108,13 +111,18 @@ def get_categories() -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(ComplaintRequestSchema)
 @blp.response(201, ComplaintSchema)
-@error_responses(blp, {**AUTH_ERRORS, 422: "category_unknown / verification_unknown, or validation_error",
+@error_responses(blp, {**AUTH_ERRORS, 404: "charge_unknown (charge_id: not one of your charges)",
+                       422: "category_unknown / verification_unknown, or validation_error",
                        429: "complaint_daily_limit (5 a day; Retry-After: until local midnight) / "
                             "complaint_open_limit (5 open at once: add a message to an open one)"})
 def post_complaint(args: dict[str, Any]) -> Any:
     """File a complaint (M-14); deadlines for the first reply and the resolution are set at once.
     At most 5 a day (Asia/Shanghai) and 5 open at once per citizen."""
-    return file_complaint(runtime(), current_account(), args["category"], args["description"], args["verification_id"],
+    account = current_account()
+    verification_id = args["verification_id"]
+    if args["charge_id"] is not None:  # a dispute of a charge (docs/payments.md): linked to the charge's verification
+        verification_id = charge_verification(bound_card(account).citizen_id, args["charge_id"])
+    return file_complaint(runtime(), account, args["category"], args["description"], verification_id,
                           args["kind"])
 
 

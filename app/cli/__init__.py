@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup
 from app.cli import audit, card, disburse, hub, keys, money, offline, partitions, partner, retention, roster, sandbox, serve, staff
 from app.cli.calendar_days import calendar
 from app.cli.catalogue import catalogue as catalogue_commands
+from app.cli.payments import payments as payment_commands
 from app.cli.rp import rp as rp_commands
 
 
@@ -69,3 +70,4 @@ for command in (roster.roster, partner.partner, disburse.disburse, disburse.noti
                 retention.retention, sandbox.sandbox, serve.serve, serve.check, serve.demo, rp_commands,
                 catalogue_commands, hub.hub, calendar):
     main.add_command(command)
+main.add_command(payment_commands)  # payments clear / replay (docs/payments.md)

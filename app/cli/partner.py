@@ -21,7 +21,8 @@ def partner() -> None:
 @partner.command("create")
 @click.option("--name", required=True, help="The partner's display name")
 @click.option("--scenes", type=COMMA_LIST, default="", help="Comma-separated scenes it verifies in, e.g. transit,culture")
-@click.option("--roles", type=COMMA_LIST, default="", help="Comma-separated roles: bank, disburse, medical_insurance, catalogue, data_hub")
+@click.option("--roles", type=COMMA_LIST, default="", 
+              help="Comma-separated roles: bank, disburse, medical_insurance, catalogue, data_hub, merchant")
 @click.option("--kind", default="organisation", show_default=True, type=click.Choice(["organisation", "government", "library"]),
               help="government: a government department (may see full identities in the government scene)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"partner_id", "secret"} as JSON')
@@ -95,7 +96,7 @@ def partner_revoke(partner_id: str, scenes: list[str]) -> None:
 @with_appcontext
 @audited("partner_roles", argument("partner_id", "partner:"))
 def partner_roles(partner_id: str, grant: list[str] | None, revoke: list[str] | None) -> None:
-    """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance, catalogue)."""
+    """Show, grant or revoke PARTNER_ID's roles (bank, disburse, medical_insurance, catalogue, data_hub, merchant)."""
     from app.partners.partners import change_roles
 
     result = _partner_call(lambda _known: change_roles(partner_id, grant or [], revoke or []))

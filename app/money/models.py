@@ -3,7 +3,7 @@ batches and their lines, the medical-insurance personal account as last reported
 citizen's WeChat subscriptions with the notification outbox. Money is integer fen."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -142,3 +142,170 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+# Paying with the card (M-4, M-20, M-23.2, M-23.7; docs/payments.md): charges on a verification,
+# routed to the bank of the card's financial account, an append-only ledger, daily clearing.
+CHARGE_PENDING = "pending"  # sent to the bank, not yet debited
+CHARGE_DEBITED = "debited"
+CHARGE_DECLINED = "declined"  # the holder owes it: a debt, the card on the payment deny list
+CHARGE_VOIDED = "voided"
+CHARGE_STATUSES = (CHARGE_PENDING, CHARGE_DEBITED, CHARGE_DECLINED, CHARGE_VOIDED)
+
+
+class Charge(Base):
+    """One charge by a merchant (partner role ``merchant``) on one of its verifications: at most one
+    per verification (``verification_id`` unique), one per (merchant, ``idempotency_key``).
+    ``status`` moves by single conditional updates: pending -> debited | declined (the bank);
+    declined -> pending (the holder pays the debt off: presented to the bank again); pending,
+    debited or declined -> voided before clearing (app.money.clearing.cleared: its debit is in a
+    merchant's statement). ``refunded_fen`` only grows, never past
+    ``amount_fen``. ``declines`` counts the bank's declines (the first one makes the debt)."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        UniqueConstraint("merchant_partner_id", "idempotency_key"),
+        Index("uq_charges_verification", "verification_id", unique=True),
+        Index("uq_charges_ride_entry", "ride_entry_id", unique=True),
+        Index("ix_charges_card_ride_exit", "card_id", "ride_exit_at"),
+        Index("ix_charges_bank_status", "bank_partner_id", "status", "id"),
+        Index("ix_charges_card_status", "card_id", "status"),
+        Index("ix_charges_citizen_created", "citizen_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    merchant_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    verification_id: Mapped[str] = mapped_column(String(32))
+    scene: Mapped[str] = mapped_column(String(32))
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    financial_account_id: Mapped[int] = mapped_column(ForeignKey("financial_accounts.id"))
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(String(100))
+    fare: Mapped[str | None] = mapped_column(String(300))  # transit: how the fare was made (JSON)
+    # Transit: the ride's entry (one charge per ride: unique) and when the ride ended (transfer discounts)
+    ride_entry_id: Mapped[str | None] = mapped_column(String(32))
+    ride_exit_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(8), default=CHARGE_PENDING)
+    declines: Mapped[int] = mapped_column(default=0)
+    decline_reason: Mapped[str | None] = mapped_column(String(200))
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class ChargeRefund(Base):
+    """A refund (whole or partial) of a debited charge, once per (charge, ``idempotency_key``)."""
+
+    __tablename__ = "charge_refunds"
+    __table_args__ = (UniqueConstraint("charge_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class LedgerEntry(Base):
+    """The append-only money ledger: never updated, never deleted. ``kind`` is one of
+    app.money.ledger.KINDS; ``merchant_fen`` changes what the bank owes the merchant,
+    ``debt_fen`` what the holder owes (a declined charge). Replaying every entry recomputes
+    each charge's status and refunds, each card's debt and each merchant's and bank's balance.
+    ``event_key`` makes each event land once (e.g. ``debit:<charge>:<presentment>``)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("uq_ledger_entries_event", "event_key", unique=True),
+        Index("ix_ledger_entries_merchant", "merchant_partner_id", "id"),
+        Index("ix_ledger_entries_bank", "bank_partner_id", "id"),
+        Index("ix_ledger_entries_charge", "charge_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(16))
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"))
+    merchant_partner_id: Mapped[int]
+    bank_partner_id: Mapped[int]
+    card_id: Mapped[int]
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # the event's own amount (always >= 0)
+    merchant_fen: Mapped[int] = mapped_column(BigInteger)
+    debt_fen: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class ChargeDayTotal(Base):
+    """What a card was charged on one city day (fen): the daily limit is counted here, in one
+    conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``."""
+
+    __tablename__ = "charge_day_totals"
+    __table_args__ = (UniqueConstraint("card_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("cards.id"))
+    day: Mapped[date]
+    total_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Clearing(Base):
+    """One clearing run's statement for a party (``merchant`` or ``bank``) and a city day: the
+    ledger entries it claimed (clearing_items) and their sums. Unique per (party, partner, day)."""
+
+    __tablename__ = "clearings"
+    __table_args__ = (UniqueConstraint("party", "partner_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party: Mapped[str] = mapped_column(String(8))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    day: Mapped[date]
+    entries: Mapped[int] = mapped_column(default=0)
+    gross_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # debits and debts paid
+    reversed_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # voids after a debit, refunds
+    fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    net_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # gross - reversed - fee
+    created_at: Mapped[datetime]
+
+
+class ClearingItem(Base):
+    """A ledger entry claimed by a party's clearing: at most once per party (the unique key).
+    Written only by the clearing run's ``INSERT ... SELECT`` from ``ledger_entries`` and a
+    ``clearings`` row it just made, so the two ids carry no foreign key: their checks were half
+    the run's time (bench/charges.py)."""
+
+    __tablename__ = "clearing_items"
+    __table_args__ = (UniqueConstraint("party", "ledger_entry_id"), Index("ix_clearing_items_clearing", "clearing_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(8))
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger)
+    clearing_id: Mapped[int]
+
+
+class FareTable(Base):
+    """A transit operator's fare table (JSON, app.money.fares.FareRules), set by the operator
+    (``PUT /api/partner/v1/fare-table``); the exit's fare is computed from it."""
+
+    __tablename__ = "fare_tables"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), unique=True)
+    rules: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class PaymentNotice(Base):
+    """A notice to the holder: a charge above ``CARD_CHARGE_NOTICE_FEN``, or any decline. Once
+    per (charge, kind); shown in ``GET /api/mp/v1/payments``."""
+
+    __tablename__ = "payment_notices"
+    __table_args__ = (UniqueConstraint("charge_id", "kind"), Index("ix_payment_notices_citizen", "citizen_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"))
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # large_charge, declined
+    created_at: Mapped[datetime]

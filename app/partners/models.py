@@ -13,8 +13,9 @@ PARTNER_KINDS = ("organisation", "government", "library")
 # card's life and credits disbursements (M-10(8)); a department disburses benefits (M-22); the
 # medical-insurance bureau reports personal-account balances (M-21); the city data hub sends
 # residents' life events (M-18, docs/data-hub.md).
-# catalogue: keeps its service items (M-16).
-PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "catalogue", "data_hub")
+# catalogue: keeps its service items (M-16); a merchant charges the holder of its verifications (M-4,
+# M-23.7; docs/payments.md).
+PARTNER_ROLES = ("bank", "disburse", "medical_insurance", "catalogue", "data_hub", "merchant")
 
 
 class Partner(Base):

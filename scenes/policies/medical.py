@@ -10,6 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.card.lifecycle import current_physical
 from app.identity import documents, idnumber
 from app.scanning.verification import SceneContext
 
@@ -27,7 +28,9 @@ class Medical(Scene):
             "description": "The region only: the first 6 characters, the other 12 are *"})
         insured = ma.fields.Boolean(required=True, metadata={"description": "Enrolled in city social security (medical insurance)"})
         social_security_card_number = ma.fields.String(required=True, allow_none=True, metadata={
-            "description": "The physical card's number; null until physical cards are issued"})
+            "description": "The number of the holder's physical social-security card once it is issued (issued or "
+                           "activated; the citizen card number printed on it); null for e-card-only holders (self-pay "
+                           "goes through charges, docs/payments.md)"})
 
     def refusal(self, context: SceneContext) -> str | None:
         """``scene_unavailable`` for a holder identified by a document other than a resident ID
@@ -43,8 +46,18 @@ class Medical(Scene):
             "date_of_birth": idnumber.birth_date(holder.id_number).isoformat(),
             "id_number_masked": region_only(holder.id_number),
             "insured": holder.facts.insured,
-            "social_security_card_number": None,  # the physical card's number, once physical cards are issued
+            "social_security_card_number": physical_card_number(holder.facts.card_id, holder.facts.card_number),
         }
+
+
+IN_HAND = ("issued", "activated")
+
+
+def physical_card_number(card_id: int, card_number: str) -> str | None:
+    """The card number printed on the holder's physical card when one is in their hands (issued
+    or activated), else None (an e-card-only holder, or a card applied for, lost or replaced)."""
+    physical = current_physical(card_id)
+    return card_number if physical is not None and physical.state in IN_HAND else None
 
 
 def region_only(id_number: str) -> str:

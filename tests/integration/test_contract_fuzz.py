@@ -66,7 +66,12 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
                 "GET /api/partner/v1/statements/{day}", "GET /api/partner/v1/statements/{day}.csv",
 # Issue 23: a log-in is confirmed with a password or a real-person token (one of them), a catalogue
 # item's scenes must exist and its terminals be registered.
-                "POST /api/mp/v1/oidc/requests/{request_id}/confirmation", "PUT /api/partner/v1/service-items/{code}"]
+                "POST /api/mp/v1/oidc/requests/{request_id}/confirmation", "PUT /api/partner/v1/service-items/{code}",
+# Payments (issue 22, docs/payments.md): one of verification_id and record_id, a declined charge needs a reason,
+# fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
+                "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
+                "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
+                "GET /api/partner/v1/clearing-statements/{day}.csv"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"

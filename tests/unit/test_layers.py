@@ -16,7 +16,7 @@ RANK = {"identity": 1, "partners": 2, "card": 3, "scanning": 4, "money": 4, "ser
 BASE = {"platform", "integrations"}
 # The one shell module a domain may use: the runtime (clock, keys, store, integrations) it is given.
 SERVED = {"runtime"}
-SHELL = {"__init__", "__main__", "cli", "config", "extensions", "runtime", "server", "startup_checks", "demo", "keys",
+SHELL = {"__init__", "__main__", "cli", "config", "extensions", "runtime", "server", "startup_checks", "demo", "demo_payments", "keys",
          "migrations", "probes", "sandbox"}  # sandbox: test data over the domains, like demo (issue 20)
 
 

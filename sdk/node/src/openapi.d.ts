@@ -740,6 +740,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mp/v1/payments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your card's charges newest first (cursor pages), their notices, and what you owe. */
+        get: operations["getPayments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/payments/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What you paid per month (the last 12 months), net of refunds. */
+        get: operations["getPaymentSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/mp/v1/payments/{charge_id}/pay-off": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay off a declined charge: it goes to your bank again; when the bank debits it, the card
+         *     can pay again. A repeat while the bank has not answered changes nothing.
+         */
+        post: operations["postPayOff"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mp/v1/family-members": {
         parameters: {
             query?: never;
@@ -1664,6 +1720,187 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/charges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Charge the holder of one of your accepted verifications (or settled offline records): at most
+         *     one charge per verification, the scene's and the card's daily limits, the e-card password above
+         *     the password-free amount. The charge is ``pending`` until the holder's bank debits it.
+         */
+        post: operations["postCharge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/charges/{charge_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        /** One of your charges, as it stands now. */
+        get: operations["getCharge"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/charges/{charge_id}/void": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Void the charge before clearing (the gate did not open): exactly once; a repeat answers
+         *     the voided charge with ``replayed`` true. Empty body.
+         */
+        post: operations["postVoid"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/charges/{charge_id}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refund all or part of a debited charge, once per ``idempotency_key``; refunds never pass the charge's amount. */
+        post: operations["postRefund"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/bank/charges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Pending charges on accounts this bank holds, in charge_id order after ``after``. */
+        get: operations["getBankCharges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/bank/charge-confirmations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report charges debited or declined (with a reason): each moves once. ``unchanged`` on a
+         *     repeat, ``conflict`` for the other outcome or a charge voided meanwhile (do not debit it;
+         *     credit it back if you did), ``unknown`` for charges not on your accounts.
+         */
+        post: operations["postChargeConfirmations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/clearing-statements/{day}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                day: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Your clearing statement of ``day`` (YYYY-MM-DD, +08:00): the ledger entries cleared, with
+         *     totals (net = gross - reversed - fee) and the signature of the CSV form. Empty before the run.
+         */
+        get: operations["getClearingStatement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/clearing-statements/{day}.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                day: string;
+            };
+            cookie?: never;
+        };
+        /** The clearing statement as a CSV file whose last line is ``#signature,HMAC-SHA256,<base64>``. */
+        get: operations["getClearingStatementCsv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/fare-table": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your fare table as stored. */
+        get: operations["getFareTable"];
+        /**
+         * Set your fare table (a transit operator): the fare of a ride charged on its exit without
+         *     ``amount_fen`` is computed from it (docs/payments.md "Transit").
+         */
+        put: operations["putFareTable"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/sandbox/v1/partners": {
         parameters: {
             query?: never;
@@ -1855,7 +2092,7 @@ export interface components {
             id_number_masked: string;
             /** @description Enrolled in city social security (medical insurance) */
             insured: boolean;
-            /** @description The physical card's number; null until physical cards are issued */
+            /** @description The number of the holder's physical social-security card once it is issued (issued or activated; the citizen card number printed on it); null for e-card-only holders (self-pay goes through charges, docs/payments.md) */
             social_security_card_number: string | null;
         };
         CultureSubject: {
@@ -2151,6 +2388,11 @@ export interface components {
              * @default null
              */
             verification_id?: string | null;
+            /**
+             * @description To dispute one of your charges (GET /payments): the complaint is linked to its verification
+             * @default null
+             */
+            charge_id?: number | null;
         };
         Message: {
             /** @enum {string} */
@@ -2400,6 +2642,58 @@ export interface components {
             server_time: number;
             /** @description Unix seconds: ask for a new certificate after this */
             refresh_after: number;
+        };
+        PaymentItem: {
+            /** @description Name it (charge_id) in POST /complaints to dispute the charge */
+            charge_id: number;
+            /** @description The scan the charge was made on */
+            verification_id: string;
+            merchant: string;
+            description: string;
+            scene: string;
+            /** @description Fen (1 yuan = 100 fen) */
+            amount_fen: number;
+            refunded_fen: number;
+            /** @enum {string} */
+            status: "pending" | "debited" | "declined" | "voided";
+            /** @description The bank's reason, when declined */
+            decline_reason: string | null;
+            /** @description large_charge (above the city's notice amount), declined */
+            notices: string[];
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            settled_at: string | null;
+        };
+        PaymentPage: {
+            items: components["schemas"]["PaymentItem"][];
+            next_cursor: string | null;
+            /** @description What you owe on declined charges; while above 0 the card cannot pay (pay it off) */
+            debt_fen: number;
+        };
+        MonthTotal: {
+            /** @description YYYY-MM (Asia/Shanghai) */
+            month: string;
+            charges: number;
+            /** @description Debited, net of refunds */
+            paid_fen: number;
+            refunded_fen: number;
+        };
+        PaymentSummary: {
+            months: components["schemas"]["MonthTotal"][];
+        };
+        PayOff: {
+            charge_id: number;
+            /** @description pending: sent to your bank again */
+            status: string;
         };
         FamilyMemberRequest: {
             /** @description As on the roster */
@@ -3306,6 +3600,196 @@ export interface components {
             /** @description The last computed day */
             computed_through: string | null;
             items: components["schemas"]["Figure"][];
+        };
+        ChargeRequest: {
+            /**
+             * @description Your accepted verification of the holder (or give record_id)
+             * @default null
+             */
+            verification_id?: string | null;
+            /**
+             * @description A settled offline record of yours (its record_id), instead of verification_id
+             * @default null
+             */
+            record_id?: string | null;
+            /**
+             * @description Whole fen (1 yuan = 100 fen), 1 or more; omit only on a transit exit: the fare is computed from the entry
+             * @default null
+             */
+            amount_fen?: number | null;
+            /** @description Shown to the holder */
+            description: string;
+            /** @description Yours, 8-64 of A-Za-z0-9_.:-: a retry with it never charges twice */
+            idempotency_key: string;
+            /**
+             * @description The holder's e-card password (6 digits), needed above the city's password-free amount; never stored
+             * @default null
+             */
+            password?: string | null;
+        };
+        Charge: {
+            charge_id: number;
+            verification_id: string;
+            scene: string;
+            amount_fen: number;
+            description: string;
+            /** @enum {string} */
+            status: "pending" | "debited" | "declined" | "voided";
+            refunded_fen: number;
+            /** @description Transit: how the fare was made */
+            fare: unknown;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            created_at: string;
+            /** @description true: in a clearing statement; void no more, refund */
+            cleared: boolean;
+            /** @description true: this idempotency_key was used before; the first charge */
+            replayed: boolean;
+        };
+        RefundRequest: {
+            /** @description Whole fen to give back, at most what is left of the charge */
+            amount_fen: number;
+            /** @description Yours, 8-64 of A-Za-z0-9_.:-: a retry with it never charges twice */
+            idempotency_key: string;
+            /** @default null */
+            reason?: string | null;
+        };
+        Refund: {
+            refund_id: number;
+            charge_id: number;
+            amount_fen: number;
+            /** @description The charge's refunds in all, now */
+            refunded_fen: number;
+            replayed: boolean;
+        };
+        PendingCharge: {
+            charge_id: number;
+            /** @description Your customer's account to debit */
+            account_number: string;
+            amount_fen: number;
+            merchant: string;
+            description: string;
+            /** @description true: declined before; the holder pays it off now */
+            debt_repayment: boolean;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            created_at: string;
+        };
+        BankChargePage: {
+            items: components["schemas"]["PendingCharge"][];
+        };
+        ChargeConfirmationItem: {
+            charge_id: number;
+            /** @enum {string} */
+            outcome: "debited" | "declined";
+            /**
+             * @description Why the bank declined it (required when declined), e.g. insufficient_funds
+             * @default null
+             */
+            reason?: string | null;
+        };
+        ChargeConfirmationsRequest: {
+            confirmations: components["schemas"]["ChargeConfirmationItem"][];
+        };
+        ChargeConfirmationResult: {
+            charge_id: number;
+            /** @enum {string} */
+            result: "applied" | "unchanged" | "conflict" | "unknown";
+            /** @description The charge's status now */
+            status: string | null;
+        };
+        ChargeConfirmations: {
+            results: components["schemas"]["ChargeConfirmationResult"][];
+        };
+        ClearingRow: {
+            entry_id: number;
+            /** @enum {string} */
+            kind: "debit" | "debt_paid" | "void" | "refund";
+            charge_id: number;
+            /** @description The merchant's partner_id */
+            merchant: string;
+            /** @description The bank's partner_id */
+            bank: string;
+            amount_fen: number;
+            /** @description What the entry adds to what the bank pays the merchant */
+            net_fen: number;
+            /** Format: date-time */
+            created_at: string;
+        };
+        ClearingTotals: {
+            entries: number;
+            /** @description Debits and debts paid */
+            gross_fen: number;
+            /** @description Voids after a debit, refunds */
+            reversed_fen: number;
+            fee_fen: number;
+            /** @description gross - reversed - fee */
+            net_fen: number;
+        };
+        ClearingStatement: {
+            /** Format: date */
+            date: string;
+            party: string;
+            entries: components["schemas"]["ClearingRow"][];
+            totals: components["schemas"]["ClearingTotals"];
+            /** @description base64 HMAC-SHA256 (your current secret) of the CSV form */
+            signature: string;
+        };
+        FareBand: {
+            /** @description Rides up to this great-circle distance (km) between the gates */
+            up_to_km: number;
+            fare_fen: number;
+        };
+        /**
+         * @example {
+         *       "mode": "distance",
+         *       "flat_fen": 0,
+         *       "bands": [
+         *         {
+         *           "up_to_km": 6,
+         *           "fare_fen": 300
+         *         },
+         *         {
+         *           "up_to_km": 12,
+         *           "fare_fen": 400
+         *         }
+         *       ],
+         *       "max_fare_fen": 900,
+         *       "concessions": {
+         *         "senior": 50,
+         *         "elder": 0,
+         *         "disabled": 0
+         *       },
+         *       "transfer_window_minutes": 90,
+         *       "transfer_discount_fen": 100
+         *     }
+         */
+        FareTable: {
+            /** @enum {string} */
+            mode: "flat" | "distance";
+            /**
+             * @description flat: every ride's fare
+             * @default 0
+             */
+            flat_fen?: number;
+            /** @description distance: rising up_to_km; beyond the last band, the maximum fare */
+            bands?: components["schemas"]["FareBand"][];
+            /** @description No ride costs more; an unknown distance or an entry without exit costs this */
+            max_fare_fen: number;
+            /** @description Percent of the fare paid per fare class (the transit subject's concession) */
+            concessions?: {
+                [key: string]: number;
+            };
+            /** @default 0 */
+            transfer_window_minutes?: number;
+            /** @default 0 */
+            transfer_discount_fen?: number;
         };
         PartnerRequest: {
             /**
@@ -5764,6 +6248,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description charge_unknown (charge_id: not one of your charges) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description length_required: a chunked body; send Content-Length */
             411: {
                 headers: {
@@ -6708,6 +7201,155 @@ export interface operations {
             };
             /** @description offline_unavailable: the offline keys are not set up */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getPayments: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentPage"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description cursor_invalid or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getPaymentSummary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaymentSummary"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postPayOff: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayOff"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_not_owed, no_financial_account */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9925,6 +10567,720 @@ export interface operations {
                 };
             };
             /** @description validation_error (e.g. more than 92 days) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postCharge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChargeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Charge"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (merchant), password_required, password_not_set */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description verification_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description verification_refused, verification_too_old, no_financial_account, payment_debt, verification_already_charged, idempotency_key_reused, daily_limit_reached */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error, scene_not_chargeable, amount_over_scene_limit, fare_not_computable, password_wrong */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description password_locked */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getCharge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Charge"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the merchant role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postVoid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Charge"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the merchant role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_cleared: refund it instead */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postRefund: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                charge_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the merchant role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description charge_not_refundable, refund_exceeds_charge (details.refundable_fen), idempotency_key_reused */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getBankCharges: {
+        parameters: {
+            query?: {
+                /** @description The last charge_id of the previous page (0: from the start) */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BankChargePage"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postChargeConfirmations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChargeConfirmationsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChargeConfirmations"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (also: a charge_id named twice) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getClearingStatement: {
+        parameters: {
+            query?: {
+                /** @description merchant or bank: which of your statements (needed only when you hold both roles) */
+                party?: "merchant" | "bank" | null;
+            };
+            header?: never;
+            path: {
+                day: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClearingStatement"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (merchant or bank) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getClearingStatementCsv: {
+        parameters: {
+            query?: {
+                /** @description merchant or bank: which of your statements (needed only when you hold both roles) */
+                party?: "merchant" | "bank" | null;
+            };
+            header?: never;
+            path: {
+                day: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The statement as CSV, ending in #totals and #signature lines */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (merchant or bank) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getFareTable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FareTable"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the merchant role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description fare_table_unknown */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    putFareTable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FareTable"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FareTable"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required (merchant), scene_not_allowed (transit operators only) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
             422: {
                 headers: {
                     [name: string]: unknown;
