@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -113,6 +114,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--log-format", choices=("json", "text"), default="json",
                         help="CARD_LOG_FORMAT for every server: json (production's) logs each request from the app and turns "
                              "gunicorn's access log off (the floors then log nothing); text keeps gunicorn's access log everywhere")
+    parser.add_argument("--py-spy", metavar="DIR", default=None,
+                        help="record each server worker with py-spy (on PATH) during every measured phase, into DIR")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of bare floor, same-work floor, product")
     parser.add_argument("--redis-cluster", type=int, nargs="?", const=7000, default=None, metavar="FIRST_PORT",
                         help="each round also runs the product on a Redis Cluster on FIRST_PORT.. (default 7000)")
@@ -188,8 +191,31 @@ def warm_up_and_drive(warm_lines: list[str], lines: list[str], name: str, server
     scope = cpu.Scope(pid, args.database, redis_ports(args))
     files = [write_requests(warm_lines, f"{name}-warmup", folder), write_requests(lines, name, folder)]
     warm = drive(files[0], port, WARMUP_SECONDS, args.connections, args.rate)
-    result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
+    with profiled(pid, name, args):
+        result = drive(files[1], port, args.duration, args.connections, args.rate, scope)
     return result, sent_lines(files[0], warm) + sent_lines(files[1], result)
+
+
+@contextmanager
+def profiled(pid: int, name: str, args: argparse.Namespace) -> Iterator[None]:
+    """With ``--py-spy DIR``: py-spy records each gunicorn worker of ``pid`` while the block runs,
+    into DIR/<name>-<worker pid>.txt (collapsed stacks, sampled without pausing the worker: load
+    them in a flame graph viewer, or sum them with grep)."""
+    if not args.py_spy:
+        yield
+        return
+    Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+    workers = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spies = [subprocess.Popen([spy, "record", "--nonblocking", "--format", "raw", "--rate", "200",
+                               "--duration", str(args.duration), "--pid", worker,
+                               "--output", str(Path(args.py_spy) / f"{name}-{worker}.txt")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for worker in workers]
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.wait(timeout=60)
 
 
 def redis_ports(args: argparse.Namespace) -> tuple[int, ...]:
@@ -246,7 +272,8 @@ def measure_same_work(args: argparse.Namespace, env: dict[str, str], population:
     port = free_port()
     command = [sys.executable, str(BENCH / "same_work_app.py"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--redis-url", args.redis_url, "--database-url", env["DATABASE_URL"], "--partner-id", population.partner_id,
-               "--partner-secret", population.partner_secret, "--instance-path", env["CARD_INSTANCE_PATH"]]
+               f"--partner-secret={population.partner_secret}",  # "=": a secret may begin with "-"
+               "--instance-path", env["CARD_INSTANCE_PATH"]]
     with serving(command, env, port, folder / "same_work.log") as pid:
         wait_for_codes_to_last(args.duration)
         warm = warmup_count(args)

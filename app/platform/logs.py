@@ -75,19 +75,20 @@ def _identify() -> None:
 
 
 def _answered(response: Any) -> Any:
-    rid = g.get("request_id") or secrets.token_hex(16)  # a hook before ours refused the request
+    ctx = g._get_current_object()  # type: ignore[attr-defined]  # each proxy access costs a context look-up
+    rid = ctx.get("request_id") or secrets.token_hex(16)  # a hook before ours refused the request
     response.headers[HEADER] = rid
     from flask import current_app
 
     if current_app.config.get("CARD_LOG_FORMAT") == "json" and request_log.isEnabledFor(logging.INFO):
-        started = g.get("log_started")
+        started, req = ctx.get("log_started"), request._get_current_object()  # type: ignore[attr-defined]
         fields: dict[str, Any] = {
-            "message": "request", "event": "request", "request_id": rid, "method": request.method,
-            "route": request.url_rule.rule if request.url_rule is not None else "unmatched",
+            "message": "request", "event": "request", "request_id": rid, "method": req.method,
+            "route": req.url_rule.rule if req.url_rule is not None else "unmatched",
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started is not None else None,
         }
-        partner, actor = g.get("partner"), g.get("actor")
+        partner, actor = ctx.get("partner"), ctx.get("actor")
         if partner is not None:
             fields["partner_id"] = getattr(partner, "partner_id", None)
         if actor is not None:

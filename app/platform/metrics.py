@@ -31,7 +31,7 @@ BATCH_SIZE = Histogram("card_group_commit_batch_size", "Rows written by one grou
 
 
 def verification(scene: str, accepted: bool, reason: str | None) -> None:
-    VERIFICATIONS.labels(scene, "accepted" if accepted else "refused", reason or "none").inc()
+    _child(VERIFICATIONS, scene, "accepted" if accepted else "refused", reason or "none").inc()
 
 
 def unavailable(cause: str) -> None:
@@ -54,12 +54,25 @@ def _started() -> None:
 
 
 def _answered(response: Any) -> Any:
-    started = g.get("metrics_started")
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUESTS.labels(request.method, rule, str(response.status_code)).inc()
+    started, req = g.get("metrics_started"), request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule.rule if req.url_rule is not None else "unmatched"
+    _child(REQUESTS, req.method, rule, str(response.status_code)).inc()
     if started is not None:
-        LATENCY.labels(request.method, rule).observe(time.perf_counter() - started)
+        _child(LATENCY, req.method, rule).observe(time.perf_counter() - started)
     return response
+
+
+_CHILDREN: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, kept: ``labels`` takes a lock and checks its values on every call
+    (the label sets are bounded, see the module's docstring)."""
+    key = (metric, *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
 
 
 def exposition() -> tuple[bytes, str]:
