@@ -21,7 +21,7 @@ def partner() -> None:
 @partner.command("create")
 @click.option("--name", required=True, help="The partner's display name")
 @click.option("--scenes", type=COMMA_LIST, default="", help="Comma-separated scenes it verifies in, e.g. transit,culture")
-@click.option("--roles", type=COMMA_LIST, default="", 
+@click.option("--roles", type=COMMA_LIST, default="",
               help="Comma-separated roles: bank, disburse, medical_insurance, catalogue, data_hub, merchant")
 @click.option("--kind", default="organisation", show_default=True, type=click.Choice(["organisation", "government", "library"]),
               help="government: a government department (may see full identities in the government scene)")
