@@ -109,3 +109,26 @@ def test_a_refusal_and_32_simultaneous_applications(desk_server: Server, wechat:
     refused = _status(server, bearer, reference)
     assert (refused["status"], refused["refusal_reason"], refused["card_number"]) == ("refused", "证件号码与证件照片不符", None)
     assert requests.get(server.base + "/api/mp/v1/card/code", headers=bearer, timeout=30).status_code == 403
+
+
+@pytest.mark.parametrize("desk_server", ["production"], indirect=True)
+def test_each_document_type_valid_and_invalid_through_gunicorn(desk_server: Server, wechat: WeChatStandIn) -> None:
+    """Issue 17's done-when, per document type through the real HTTP stack: every type's valid
+    number makes an application (shown masked), every refusal of tests/integration/test_applications.py
+    is 422 ``document_invalid`` naming the field and the reason, never echoing the number."""
+    from ..integration.test_applications import APPLICANT as BASE_APPLICANT
+    from ..integration.test_applications import FPR_2023, REFUSALS, VALID
+
+    cases = [(kind, fields) for kind, fields in VALID.items()] + [("foreign_permanent_id", {"document_number": FPR_2023}),
+                                                                 ("travel_permit_hkmo", {"document_number": "M1234567801"})]
+    for kind, fields in cases:
+        made = requests.post(desk_server.base + PATH, json={**BASE_APPLICANT, "document_type": kind, **fields},
+                             headers=_bearer(desk_server, wechat), timeout=30)
+        assert made.status_code == 201, (kind, made.text)
+        assert fields["document_number"] not in made.text and made.json()["document_masked"].endswith(fields["document_number"][-4:])
+    for kind, fields, field, reason in REFUSALS:
+        body = {**BASE_APPLICANT, "document_type": kind, **VALID.get(kind, {}), **fields}
+        refused = requests.post(desk_server.base + PATH, json=body, headers=_bearer(desk_server, wechat), timeout=30)
+        assert refused.status_code == 422, (kind, refused.text)
+        assert refused.json()["error"]["details"] == {"document_type": kind, "field": field, "reason": reason}
+        assert not fields.get("document_number") or fields["document_number"] not in refused.text

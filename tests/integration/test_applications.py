@@ -63,7 +63,7 @@ def test_the_2023_foreign_permanent_id_and_an_older_hkmo_permit(api: ApiClient) 
     assert apply(api, api.login(), "travel_permit_hkmo", document_number="M1234567801").status_code == 201
 
 
-@pytest.mark.parametrize(("document_type", "fields", "field", "reason"), [
+REFUSALS = [  # (document_type, fields, the field refused, the reason): each type by its own rules
     ("residence_permit", {"document_number": "110101199003071230"}, "document_number", "bad_check_digit"),
     ("residence_permit", {"document_number": "810000199001010027"}, "document_number", "wrong_document_type"),
     ("hmt_residence_permit", {"document_number": "441900198506151235"}, "document_number", "bad_region"),
@@ -74,7 +74,10 @@ def test_the_2023_foreign_permanent_id_and_an_older_hkmo_permit(api: ApiClient) 
     ("passport_with_permit", {"permit_type": None, "permit_number": None}, "permit_type", "permit_required"),
     ("passport_with_permit", {"nationality": "CHN"}, "nationality", "bad_nationality"),
     ("driving_licence", {"document_number": "123456"}, "document_type", "unknown_type"),
-])
+]
+
+
+@pytest.mark.parametrize(("document_type", "fields", "field", "reason"), REFUSALS)
 def test_each_type_refuses_by_its_own_rules(api: ApiClient, document_type: str, fields: dict[str, Any], field: str,
                                             reason: str) -> None:
     refused = apply(api, api.login(), document_type, **fields)
