@@ -40,10 +40,8 @@ class AlipayLoginSchema(ma.Schema):
 
 
 class LoginSchema(ma.Schema):
-    EXAMPLES = [
-        {"token": "Yq3vH8kPz0cN4rT7wB1xJ6sLd9fGa2UeX5mQ7wR0tKp", "expires_in": 86400, "bound": True, "binding_ended": None},
-        {"token": "Rk5nW2qZ8bX4cV7mJ1tH9sLp3dFg6Ay0Lq2Wc8Nv4Ze", "expires_in": 86400, "bound": False, "binding_ended": "evicted"},
-    ]
+    EXAMPLES = [{"token": "Yq3vH8kPz0cN4rT7wB1xJ6sLd9fGa2UeX5mQ7wR0tKp", "expires_in": 86400, "bound": True, "binding_ended": None},
+                {"token": "Rk5nW2qZ8bX4cV7mJ1tH9sLp3dFg6Ay0Lq2Wc8Nv4Ze", "expires_in": 86400, "bound": False, "binding_ended": "evicted"}]
 
     token = ma.fields.String(required=True, metadata={"description": "Our bearer token (opaque)"})
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})

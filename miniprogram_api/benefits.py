@@ -39,14 +39,12 @@ class BenefitQuerySchema(ma.Schema):
 
 
 class BenefitItemSchema(ma.Schema):
-    EXAMPLES = [
-        {"disbursement_id": 90317, "benefit_type": "pension", "amount_fen": 150000, "period": "2026-05", "status": "credited",
-         "return_reason": None,
-         "department": "市人力资源和社会保障局", "posted_at": "2026-05-08T10:02:17+08:00", "settled_at": "2026-05-09T09:15:40+08:00"},
-        {"disbursement_id": 88204, "benefit_type": "elderly_allowance", "amount_fen": 20000, "period": "2026-04", "status": "returned",
-         "return_reason": "账户已销户", "department": "市民政局", "posted_at": "2026-04-10T10:00:03+08:00",
-         "settled_at": "2026-04-11T16:42:09+08:00"},
-    ]
+    EXAMPLES = [{"disbursement_id": 90317, "benefit_type": "pension", "amount_fen": 150000, "period": "2026-05", "status": "credited",
+                 "return_reason": None, "department": "市人力资源和社会保障局", "posted_at": "2026-05-08T10:02:17+08:00",
+                 "settled_at": "2026-05-09T09:15:40+08:00"},
+                {"disbursement_id": 88204, "benefit_type": "elderly_allowance", "amount_fen": 20000, "period": "2026-04",
+                 "status": "returned", "return_reason": "账户已销户", "department": "市民政局", "posted_at": "2026-04-10T10:00:03+08:00",
+                 "settled_at": "2026-04-11T16:42:09+08:00"}]
 
     disbursement_id = ma.fields.Integer(required=True)
     benefit_type = ma.fields.String(required=True)

@@ -134,15 +134,13 @@ class HistoryQuerySchema(ma.Schema):
 
 
 class HistoryItemSchema(ma.Schema):
-    EXAMPLES = [
-        {"verification_id": "vf_23360b7bf332b2d06b054a45", "verified_at": "2026-05-21T21:32:35+08:00", "partner_name": "东莞轨道交通2号线",
-         "terminal_id": "gate-A01", "terminal_location": "鸿福路站A口进站闸机", "scene": "transit", "accepted": True, "reason": None,
-         "disclosed": ["settlement_token", "concession", "entry_verification_id"], "app": "wechat", "shown_by": None},
-        {"verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "verified_at": "2026-05-20T15:12:48+08:00", "partner_name": "东莞市人民医院",
-         "terminal_id": "clinic-3", "terminal_location": "门诊大楼一楼挂号处", "scene": "medical", "accepted": False,
-         "reason": "code_expired",
-         "disclosed": [], "app": None, "shown_by": None},
-    ]
+    EXAMPLES = [{"verification_id": "vf_23360b7bf332b2d06b054a45", "verified_at": "2026-05-21T21:32:35+08:00",
+                 "partner_name": "东莞轨道交通2号线", "terminal_id": "gate-A01", "terminal_location": "鸿福路站A口进站闸机",
+                 "scene": "transit", "accepted": True, "reason": None,
+                 "disclosed": ["settlement_token", "concession", "entry_verification_id"], "app": "wechat", "shown_by": None},
+                {"verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "verified_at": "2026-05-20T15:12:48+08:00",
+                 "partner_name": "东莞市人民医院", "terminal_id": "clinic-3", "terminal_location": "门诊大楼一楼挂号处", "scene": "medical",
+                 "accepted": False, "reason": "code_expired", "disclosed": [], "app": None, "shown_by": None}]
 
     verification_id = ma.fields.String(required=True)
     verified_at = CityDateTime(required=True, metadata={

@@ -32,12 +32,10 @@ class CategorySchema(ma.Schema):
 
 
 class ComplaintRequestSchema(ma.Schema):
-    EXAMPLES = [
-        {"category": "verification", "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
-         "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80"},
-        {"category": "code", "kind": "consultation", "description": "请问电子社保卡二维码可以在没有网络时使用吗？"},
-        {"category": "verification", "description": "同一趟地铁被扣了两次车费。", "charge_id": 52817},
-    ]
+    EXAMPLES = [{"category": "verification", "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+                 "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80"},
+                {"category": "code", "kind": "consultation", "description": "请问电子社保卡二维码可以在没有网络时使用吗？"},
+                {"category": "verification", "description": "同一趟地铁被扣了两次车费。", "charge_id": 52817}]
 
     category = Text(required=True, validate=ma.validate.Length(1, 32),
                     metadata={"description": "A key from GET /complaint-categories"})
@@ -105,8 +103,8 @@ class AccessLogItemSchema(ma.Schema):
     EXAMPLES = [{"accessed_at": "2026-05-21T14:03:50+08:00", "first_accessed_at": "2026-05-21T13:58:02+08:00", "count": 3, "role": "agent",
                  "department": None, "action": "view", "purpose": "CS20260521-4F7K2Q", "fields": ["name", "phone"]},
                 {"accessed_at": "2026-05-22T10:15:31+08:00", "first_accessed_at": "2026-05-22T10:15:31+08:00", "count": 1,
-                 "role": "liaison",
-                 "department": "市交通运输局", "action": "unmask", "purpose": "CS20260521-4F7K2Q", "fields": ["id_number"]}]
+                 "role": "liaison", "department": "市交通运输局", "action": "unmask", "purpose": "CS20260521-4F7K2Q",
+                 "fields": ["id_number"]}]
 
     accessed_at = CityDateTime(required=True, metadata={"description": "The newest access of the item"})
     first_accessed_at = CityDateTime(required=True, metadata={"description": "The oldest access of the item"})

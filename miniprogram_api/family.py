@@ -45,14 +45,12 @@ class FamilyMemberRequestSchema(ma.Schema):
 
 
 class FamilyMemberSchema(ma.Schema):
-    EXAMPLES = [
-        {"id": 412, "relation": "child", "status": "active", "minor": True, "masked_name": "陈**", "masked_id_number": "441900********6619",
-         "share_benefits": True, "share_history": True, "created_at": "2026-05-21T01:30:05+00:00",
-         "confirmed_at": "2026-05-21T01:30:05+00:00"},
-        {"id": 398, "relation": "child", "status": "pending", "minor": False, "masked_name": "陈**",
-         "masked_id_number": "441900********1235",
-         "share_benefits": False, "share_history": False, "created_at": "2026-05-20T11:02:40+00:00", "confirmed_at": None},
-    ]
+    EXAMPLES = [{"id": 412, "relation": "child", "status": "active", "minor": True, "masked_name": "陈**",
+                 "masked_id_number": "441900********6619", "share_benefits": True, "share_history": True,
+                 "created_at": "2026-05-21T01:30:05+00:00", "confirmed_at": "2026-05-21T01:30:05+00:00"},
+                {"id": 398, "relation": "child", "status": "pending", "minor": False, "masked_name": "陈**",
+                 "masked_id_number": "441900********1235", "share_benefits": False, "share_history": False,
+                 "created_at": "2026-05-20T11:02:40+00:00", "confirmed_at": None}]
 
     id = ma.fields.Integer(required=True)
     relation = ma.fields.String(required=True, metadata={"description": "The member is the guardian's ..."})
@@ -196,9 +194,8 @@ class PrintedRequestSchema(ma.Schema):
 
 
 class PrintedSchema(ma.Schema):
-    EXAMPLES = [{"serial": "3fa2c19b7e04d851", "code": "DGP1:NCFX1C.OQ4UEN8A$KJ5FVB3LM-K+AE4TJ0%V7*3UKF1VPA4C7Q0", "scenes": ["transit",
-                                                                                                                              "culture"],
-                 "not_before": "2026-05-21T01:30:05+00:00", "expires_at": "2026-08-19T01:30:05+00:00"}]
+    EXAMPLES = [{"serial": "3fa2c19b7e04d851", "code": "DGP1:NCFX1C.OQ4UEN8A$KJ5FVB3LM-K+AE4TJ0%V7*3UKF1VPA4C7Q0",
+                 "scenes": ["transit", "culture"], "not_before": "2026-05-21T01:30:05+00:00", "expires_at": "2026-08-19T01:30:05+00:00"}]
 
     serial = ma.fields.String(required=True, metadata={"description": "16 hex digits; the deny list's key"})
     code = ma.fields.String(required=True, metadata={"description": "The QR text: DGP1: + base45 (docs/family.md)"})

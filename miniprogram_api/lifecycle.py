@@ -38,9 +38,8 @@ class FeeSchema(ma.Schema):
 
 class PhysicalSchema(ma.Schema):
     EXAMPLES = [{"application_id": "pc_5d1e8a93b07c42f6e1a9", "state": "activated", "serial_number": "****7021",
-                 "bank_name": "中国工商银行东莞分行",
-                 "technology": "gen3", "issued_on": "2026-05-12", "fee_rule": "first_card", "fee_fen": 0, "fee_payer": "bank",
-                 "applied_at": "2026-04-28T10:15:32+08:00"}]
+                 "bank_name": "中国工商银行东莞分行", "technology": "gen3", "issued_on": "2026-05-12", "fee_rule": "first_card",
+                 "fee_fen": 0, "fee_payer": "bank", "applied_at": "2026-04-28T10:15:32+08:00"}]
 
     application_id = ma.fields.String(required=True)
     state = ma.fields.String(required=True, metadata={
@@ -74,12 +73,10 @@ class TransitionSchema(ma.Schema):
 
 
 class EventSchema(TransitionSchema):
-    EXAMPLES = [
-        {"carrier": "physical", "event": "loss_reported", "from_state": "activated", "to_state": "suspended", "reason": "钱包遗失",
-         "actor": "citizen", "at": "2026-05-21T09:30:05+08:00"},
-        {"carrier": "physical", "event": "issued", "from_state": "produced", "to_state": "issued", "reason": "柜台领卡",
-         "actor": "bank:p_8c2e4a6b0d1f3e57", "at": "2026-05-12T14:20:11+08:00"},
-    ]
+    EXAMPLES = [{"carrier": "physical", "event": "loss_reported", "from_state": "activated", "to_state": "suspended", "reason": "钱包遗失",
+                 "actor": "citizen", "at": "2026-05-21T09:30:05+08:00"},
+                {"carrier": "physical", "event": "issued", "from_state": "produced", "to_state": "issued", "reason": "柜台领卡",
+                 "actor": "bank:p_8c2e4a6b0d1f3e57", "at": "2026-05-12T14:20:11+08:00"}]
 
     carrier = ma.fields.String(required=True, metadata={"enum": ["card", "ecard", "physical"]})
     from_state = ma.fields.String(required=True, allow_none=True)

@@ -37,8 +37,7 @@ class PlaceSchema(ma.Schema):
 
 class ServiceSchema(ma.Schema):
     EXAMPLES = [{"code": "hrss-card-replacement", "department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡",
-                 "scenes": ["government"],
-                 "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                 "scenes": ["government"], "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
                  "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
                  "locations": PlaceSchema.EXAMPLES, "status": "open", "last_reviewed": "2026-04-30", "version": 3, "distance_m": 1240}]
 

@@ -42,9 +42,8 @@ class FeeDecisionSchema(ma.Schema):
 
 class ApplicationSchema(ma.Schema):
     EXAMPLES = [{"application_id": "pc_5d1e8a93b07c42f6e1a9", "card_number": "4419000000000018", "holder_name": "陈小明",
-                 "state": "applied",
-                 "technology": "gen3", "serial_number": None, "replaces_serial_number": None, "applied_at": "2026-04-28T10:15:32+08:00",
-                 "fee": FeeDecisionSchema.EXAMPLES[0]}]
+                 "state": "applied", "technology": "gen3", "serial_number": None, "replaces_serial_number": None,
+                 "applied_at": "2026-04-28T10:15:32+08:00", "fee": FeeDecisionSchema.EXAMPLES[0]}]
 
     application_id = ma.fields.String(required=True)
     card_number = ma.fields.String(required=True, metadata={"description": "Written to the chip"})
@@ -64,16 +63,14 @@ class ApplicationsSchema(ma.Schema):
 
 
 class CardReportRequestSchema(ma.Schema):
-    EXAMPLES = [
-        {"request_id": "icbc-dg-20260505-000183", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "produced",
-         "serial_number": "A0260512847021"},
-        {"request_id": "icbc-dg-20260512-000417", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "issued",
-         "issued_on": "2026-05-12"},
-        {"request_id": "icbc-dg-20260521-000052", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "loss_reported",
-         "channel": "hotline"},
-        {"request_id": "icbc-dg-20260522-000090", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "replacement",
-         "accepted_fee_fen": 2000},
-    ]
+    EXAMPLES = [{"request_id": "icbc-dg-20260505-000183", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "produced",
+                 "serial_number": "A0260512847021"},
+                {"request_id": "icbc-dg-20260512-000417", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "issued",
+                 "issued_on": "2026-05-12"},
+                {"request_id": "icbc-dg-20260521-000052", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "loss_reported",
+                 "channel": "hotline"},
+                {"request_id": "icbc-dg-20260522-000090", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "replacement",
+                 "accepted_fee_fen": 2000}]
 
     request_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
         "description": "The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice",
@@ -100,8 +97,8 @@ class CardReportSchema(ma.Schema):
     EXAMPLES = [{"request_id": "icbc-dg-20260521-000052", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "loss_reported",
                  "state": "suspended", "replayed": False},
                 {"request_id": "icbc-dg-20260522-000090", "application_id": "pc_a27f04c9e1d3b58e6f20", "event": "replacement",
-                 "state": "applied",
-                 "fee": FeeDecisionSchema.EXAMPLES[1], "replaces_application_id": "pc_5d1e8a93b07c42f6e1a9", "replayed": False}]
+                 "state": "applied", "fee": FeeDecisionSchema.EXAMPLES[1], "replaces_application_id": "pc_5d1e8a93b07c42f6e1a9",
+                 "replayed": False}]
 
     request_id = ma.fields.String(required=True)
     application_id = ma.fields.String(required=True, metadata={

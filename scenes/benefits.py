@@ -85,7 +85,9 @@ class BatchReportSchema(ma.Schema):
 
 
 class TallySchema(ma.Schema):
-    EXAMPLES = [{"count": 1200, "amount_fen": 180000000}, {"count": 1195, "amount_fen": 179250000}, {"count": 3, "amount_fen": 450000},
+    EXAMPLES = [{"count": 1200, "amount_fen": 180000000},
+                {"count": 1195, "amount_fen": 179250000},
+                {"count": 3, "amount_fen": 450000},
                 {"count": 2, "amount_fen": 300000}]
 
     count = ma.fields.Integer(required=True)
@@ -194,8 +196,8 @@ def get_pending(args: dict[str, Any]) -> Any:
 
 
 class ConfirmationItemSchema(ma.Schema):
-    EXAMPLES = [{"disbursement_id": 90317, "outcome": "credited"}, {"disbursement_id": 88204, "outcome": "returned",
-                                                                    "reason": "账户已销户"}]
+    EXAMPLES = [{"disbursement_id": 90317, "outcome": "credited"},
+                {"disbursement_id": 88204, "outcome": "returned", "reason": "账户已销户"}]
 
     disbursement_id = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**62))
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))

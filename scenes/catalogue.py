@@ -41,12 +41,10 @@ class LocationSchema(ma.Schema):
 
 
 class ServiceItemSchema(ma.Schema):
-    EXAMPLES = [{"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"], "channels": ["window",
-                                                                                                            "online"],
-                 "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。", "steps": ["挂失原卡", "提交补卡申请",
-                                                                  "到合作银行网点领取新卡"],
-                 "time_limit_days": 10, "fee_fen": 2000, "locations": LocationSchema.EXAMPLES[:1], "status": "open",
-                 "last_reviewed": "2026-04-30", "expected_version": 2}]
+    EXAMPLES = [{"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"],
+                 "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                 "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
+                 "locations": LocationSchema.EXAMPLES[:1], "status": "open", "last_reviewed": "2026-04-30", "expected_version": 2}]
 
     department = Text(required=True, validate=ma.validate.Length(1, 100), metadata={"description": "e.g. 东莞市人力资源和社会保障局"})
     title = Text(required=True, validate=ma.validate.Length(1, 200))
@@ -80,11 +78,9 @@ class WrittenSchema(ma.Schema):
 class VersionSchema(ma.Schema):
     EXAMPLES = [{"version": 3, "changed_by": "p_2f6a0c4e8b1d3f57", "changed_at": "2026-04-30T02:15:09+00:00",
                  "data": {"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"],
-                          "channels": ["window", "online"],
-                          "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。", "steps": ["挂失原卡", "提交补卡申请",
-                                                                           "到合作银行网点领取新卡"],
-                          "time_limit_days": 10, "fee_fen": 2000, "locations": LocationSchema.EXAMPLES[:1], "status": "open",
-                          "last_reviewed": "2026-04-30"}}]
+                          "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                          "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
+                          "locations": LocationSchema.EXAMPLES[:1], "status": "open", "last_reviewed": "2026-04-30"}}]
 
     version = ma.fields.Integer(required=True)
     changed_by = ma.fields.String(required=True, metadata={"description": "The partner id that wrote it"})

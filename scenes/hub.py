@@ -49,8 +49,8 @@ class CitizenEventRequestSchema(ma.Schema):
 
 class CitizenEventSchema(ma.Schema):
     EXAMPLES = [{"event_id": "hub-20260521-0000381", "outcome": "applied",
-                 "effects": ["card_cancelled", "physical_cancelled", "tokens_revoked", "bindings_ended",
-                             "status_deceased"], "replayed": False},
+                 "effects": ["card_cancelled", "physical_cancelled", "tokens_revoked", "bindings_ended", "status_deceased"],
+                 "replayed": False},
                 {"event_id": "hub-20260521-0000402", "outcome": "stale", "effects": [], "replayed": False}]
 
     event_id = ma.fields.String(required=True)

@@ -74,13 +74,11 @@ class ChargeSchema(ma.Schema):
     EXAMPLES = [{"charge_id": 52817, "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12", "scene": "transit", "amount_fen": 300,
                  "description": "鸿福路站-东城站 单程", "status": "pending", "refunded_fen": 0,
                  "fare": {"base_fen": 300, "km": 4.83, "fare_class": "standard", "paid_percent": 100, "transfer_discount_fen": 0,
-                          "max_fare_fen": 900,
-                          "unfinished": False, "entry_verification_id": "vf_23360b7bf332b2d06b054a45"},
+                          "max_fare_fen": 900, "unfinished": False, "entry_verification_id": "vf_23360b7bf332b2d06b054a45"},
                  "created_at": "2026-05-21T09:58:41+08:00", "cleared": False, "replayed": False},
                 {"charge_id": 52790, "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f", "scene": "medical", "amount_fen": 1500,
-                 "description": "门诊挂号费",
-                 "status": "pending", "refunded_fen": 0, "fare": None, "created_at": "2026-05-20T15:13:02+08:00", "cleared": False,
-                 "replayed": True}]
+                 "description": "门诊挂号费", "status": "pending", "refunded_fen": 0, "fare": None,
+                 "created_at": "2026-05-20T15:13:02+08:00", "cleared": False, "replayed": True}]
 
     charge_id = ma.fields.Integer(required=True)
     verification_id = ma.fields.String(required=True)
@@ -259,8 +257,8 @@ class ChargeConfirmationsRequestSchema(ma.Schema):
 
 
 class ChargeConfirmationResultSchema(ma.Schema):
-    EXAMPLES = [{"charge_id": 52817, "result": "applied", "status": "debited"}, {"charge_id": 52790, "result": "unchanged",
-                                                                                 "status": "declined"}]
+    EXAMPLES = [{"charge_id": 52817, "result": "applied", "status": "debited"},
+                {"charge_id": 52790, "result": "unchanged", "status": "declined"}]
 
     charge_id = ma.fields.Integer(required=True)
     result = ma.fields.String(required=True, metadata={"enum": ["applied", "unchanged", "conflict", "unknown"]})
@@ -327,8 +325,7 @@ CLEARING_CSV_EXAMPLE = ("entry_id,kind,charge_id,merchant,bank,amount_fen,net_fe
 
 class ClearingStatementSchema(ma.Schema):
     EXAMPLES = [{"date": "2026-05-22", "party": "merchant", "entries": ClearingRowSchema.EXAMPLES,
-                 "totals": ClearingTotalsSchema.EXAMPLES[0],
-                 "signature": "k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0="}]
+                 "totals": ClearingTotalsSchema.EXAMPLES[0], "signature": "k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0="}]
 
     date = ma.fields.Date(required=True)
     party = ma.fields.String(required=True)

@@ -144,8 +144,8 @@ class MemberSchema(ma.Schema):
     """Lengths bound the request only: an entry that is blank, too long or otherwise wrong is
     rejected on its own (``rejected``), the others are applied (docs/partner-api.md)."""
 
-    EXAMPLES = [{"id_number": "441900198506151235", "member_id": "S2026010437"}, {"id_number": "441900195612012868",
-                                                                                  "member_id": "T1998-0452"},
+    EXAMPLES = [{"id_number": "441900198506151235", "member_id": "S2026010437"},
+                {"id_number": "441900195612012868", "member_id": "T1998-0452"},
                 {"id_number": "441900196205155735", "member_id": "S2026010512"}]
 
     id_number = Text(required=True, validate=ma.validate.Length(max=64))
