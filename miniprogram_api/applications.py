@@ -24,6 +24,12 @@ REFERENCE_ERRORS = {401: "token_missing / token_invalid", 404: "application_not_
 
 
 class ECardApplicationRequestSchema(ma.Schema):
+    EXAMPLES = [{"document_type": "residence_permit", "document_number": "441900199203154321", "name": "周晓燕", "phone": "13800138721",
+                 "address": "东莞市南城街道鸿福路88号"},
+                {"document_type": "passport_with_permit", "document_number": "E12345678", "nationality": "DEU", "permit_type": "work",
+                 "permit_number": "WP4419002026001", "name": "Anna Schmidt", "phone": "13800138722",
+                 "employer": "东莞松山湖某科技有限公司"}]
+
     document_type = ma.fields.String(required=True, metadata={"enum": list(DOCUMENT_TYPES), "description": (
         "residence_permit (居住证: its GB 11643 number), hmt_residence_permit (港澳台居民居住证: 81/82/83 0000...), "
         "travel_permit_hkmo (回乡证: H/M + 8 or 10 digits), travel_permit_tw (台胞证: 8 digits), "
@@ -45,11 +51,17 @@ class ECardApplicationRequestSchema(ma.Schema):
 
 
 class ECardApplicationAnswerSchema(ma.Schema):
+    EXAMPLES = [{"answer": "居住证有效期已于2026年5月续签，新证件照片已重新上传。"}]
+
     answer = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000),
                   metadata={"description": "The answer to the reviewer's question"})
 
 
 class ECardApplicationAccessSchema(ma.Schema):
+    EXAMPLES = [{"accessed_at": "2026-05-22T06:45:30+00:00", "role": "reviewer", "action": "approve", "fields": ["decision"]},
+                {"accessed_at": "2026-05-21T08:12:09+00:00", "role": "reviewer", "action": "view",
+                 "fields": ["name", "phone_masked", "document_masked", "permit", "address", "employer", "answer"]}]
+
     accessed_at = ma.fields.DateTime(required=True)
     role = ma.fields.String(required=True, metadata={"enum": ["reviewer"], "description": "Never the person"})
     action = ma.fields.String(required=True, metadata={"enum": ["view", "ask", "approve", "refuse"]})
@@ -57,6 +69,12 @@ class ECardApplicationAccessSchema(ma.Schema):
 
 
 class ECardApplicationSchema(ma.Schema):
+    EXAMPLES = [{"reference": "AP7K3QX9MNB2TR4W", "status": "approved", "document_type": "residence_permit",
+                 "document_masked": "441900********4321", "submitted_at": "2026-05-21T01:30:05+00:00",
+                 "due_at": "2026-05-29T03:02:11+00:00", "question": None, "answered_at": "2026-05-22T03:02:11+00:00",
+                 "decided_at": "2026-05-22T06:45:30+00:00", "refusal_reason": None, "assurance": "knowledge",
+                 "card_number": "4419000000000026", "access_log": ECardApplicationAccessSchema.EXAMPLES}]
+
     reference = ma.fields.String(required=True, metadata={"description": "Public; name it in GET /applications/{reference}"})
     status = ma.fields.String(required=True, metadata={"enum": list(APPLICATION_STATUSES), "description": (
         "pending: being reviewed, due by due_at; more_info: answer the question; approved: your card is ready "

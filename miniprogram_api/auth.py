@@ -26,16 +26,23 @@ PLATFORM_ERRORS = {
 
 
 class WeChatLoginSchema(ma.Schema):
+    EXAMPLES = [{"code": "0a3Xk2Ga1mQw2J0Nn3Ia1Y9tIa2Xk2GH"}]
+
     code = Text(required=True, validate=ma.validate.Length(1, 128),
                 metadata={"description": "The code from wx.login()"})
 
 
 class AlipayLoginSchema(ma.Schema):
+    EXAMPLES = [{"auth_code": "4b203fe6c11548bcabd8da5bb087a83b"}]
+
     auth_code = Text(required=True, validate=ma.validate.Length(1, 128),
                      metadata={"description": "The authCode from my.getAuthCode()"})
 
 
 class LoginSchema(ma.Schema):
+    EXAMPLES = [{"token": "Yq3vH8kPz0cN4rT7wB1xJ6sLd9fGa2UeX5mQ7wR0tKp", "expires_in": 86400, "bound": True, "binding_ended": None},
+                {"token": "Rk5nW2qZ8bX4cV7mJ1tH9sLp3dFg6Ay0Lq2Wc8Nv4Ze", "expires_in": 86400, "bound": False, "binding_ended": "evicted"}]
+
     token = ma.fields.String(required=True, metadata={"description": "Our bearer token (opaque)"})
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})
     bound = ma.fields.Boolean(required=True, metadata={"description": "Real-name binding done"})

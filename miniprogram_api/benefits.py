@@ -39,6 +39,13 @@ class BenefitQuerySchema(ma.Schema):
 
 
 class BenefitItemSchema(ma.Schema):
+    EXAMPLES = [{"disbursement_id": 90317, "benefit_type": "pension", "amount_fen": 150000, "period": "2026-05", "status": "credited",
+                 "return_reason": None, "department": "市人力资源和社会保障局", "posted_at": "2026-05-08T10:02:17+08:00",
+                 "settled_at": "2026-05-09T09:15:40+08:00"},
+                {"disbursement_id": 88204, "benefit_type": "elderly_allowance", "amount_fen": 20000, "period": "2026-04",
+                 "status": "returned", "return_reason": "账户已销户", "department": "市民政局", "posted_at": "2026-04-10T10:00:03+08:00",
+                 "settled_at": "2026-04-11T16:42:09+08:00"}]
+
     disbursement_id = ma.fields.Integer(required=True)
     benefit_type = ma.fields.String(required=True)
     amount_fen = ma.fields.Integer(required=True, metadata={"description": "Fen (1 yuan = 100 fen)"})
@@ -51,11 +58,17 @@ class BenefitItemSchema(ma.Schema):
 
 
 class BenefitPageSchema(ma.Schema):
+    EXAMPLES = [{"items": BenefitItemSchema.EXAMPLES, "next_cursor": "MjAyNi0wNC0xMFQwMjowMDowMyswMDowMHw4ODIwNA=="}]
+
     items = ma.fields.List(ma.fields.Nested(BenefitItemSchema), required=True)
     next_cursor = ma.fields.String(required=True, allow_none=True)
 
 
 class YearTotalSchema(ma.Schema):
+    EXAMPLES = [{"year": 2026, "benefit_type": "pension", "lines": 5, "credited_fen": 600000, "pending_fen": 150000, "returned_fen": 0},
+                {"year": 2026, "benefit_type": "elderly_allowance", "lines": 4, "credited_fen": 60000, "pending_fen": 0,
+                 "returned_fen": 20000}]
+
     year = ma.fields.Integer(required=True, metadata={"description": "The year of the period covered"})
     benefit_type = ma.fields.String(required=True)
     lines = ma.fields.Integer(required=True)
@@ -65,33 +78,47 @@ class YearTotalSchema(ma.Schema):
 
 
 class SummarySchema(ma.Schema):
+    EXAMPLES = [{"totals": YearTotalSchema.EXAMPLES}]
+
     totals = ma.fields.List(ma.fields.Nested(YearTotalSchema), required=True)
 
 
 class CardFinancialAccountSchema(ma.Schema):
+    EXAMPLES = [{"bank_name": "中国工商银行东莞分行", "account_number_masked": "**** 0123", "opened_at": "2026-03-02T11:20:45+08:00"}]
+
     bank_name = ma.fields.String(required=True)
     account_number_masked = ma.fields.String(required=True, metadata={"description": "Last four digits only"})
     opened_at = CityDateTime(required=True)
 
 
 class MedicalStatementEntrySchema(ma.Schema):
+    EXAMPLES = [{"date": "2026-05-18", "description": "东莞市人民医院 门诊 药费", "amount_fen": -4230},
+                {"date": "2026-05-01", "description": "个人账户 5月划入", "amount_fen": 18650}]
+
     date = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
     amount_fen = ma.fields.Integer(required=True)
 
 
 class MedicalInsuranceSchema(ma.Schema):
+    EXAMPLES = [{"balance_fen": 325870, "as_of": "2026-05-20T02:00:00+08:00", "statement": MedicalStatementEntrySchema.EXAMPLES}]
+
     balance_fen = ma.fields.Integer(required=True)
     as_of = CityDateTime(required=True, metadata={"description": "As last reported by the medical-insurance bureau"})
     statement = ma.fields.List(ma.fields.Nested(MedicalStatementEntrySchema), required=True)
 
 
 class AccountsSchema(ma.Schema):
+    EXAMPLES = [{"financial_account": CardFinancialAccountSchema.EXAMPLES[0], "medical_insurance": MedicalInsuranceSchema.EXAMPLES[0]},
+                {"financial_account": None, "medical_insurance": None}]
+
     financial_account = ma.fields.Nested(CardFinancialAccountSchema, required=True, allow_none=True)
     medical_insurance = ma.fields.Nested(MedicalInsuranceSchema, required=True, allow_none=True)
 
 
 class SubscriptionRequestSchema(ma.Schema):
+    EXAMPLES = [{"template_id": "Xo3l9n1bQz7ZC2dHn6kUqf4T1pWc8yRj0aM5sVeEgLk", "result": "accept"}]
+
     template_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_-]{1,64}\Z"),
                                    metadata={"pattern": "^[A-Za-z0-9_-]{1,64}$"})
     result = ma.fields.String(required=True, validate=ma.validate.OneOf(SUBSCRIPTION_RESULTS),
@@ -99,6 +126,8 @@ class SubscriptionRequestSchema(ma.Schema):
 
 
 class SubscriptionSchema(ma.Schema):
+    EXAMPLES = [{"template_id": "Xo3l9n1bQz7ZC2dHn6kUqf4T1pWc8yRj0aM5sVeEgLk", "remaining": 3}]
+
     template_id = ma.fields.String(required=True)
     remaining = ma.fields.Integer(required=True, metadata={"description": "Messages this template may still send"})
 
@@ -144,20 +173,28 @@ def post_subscription(args: dict[str, Any]) -> Any:
 
 
 class ConsentCodeRequestSchema(ma.Schema):
+    EXAMPLES = [{"bank_partner_id": "p_8c2e4a6b0d1f3e57"}]
+
     bank_partner_id = Text(required=True, validate=ma.validate.Length(1, 64),
                            metadata={"description": "The bank (GET /card/banks) that may register the benefit account"})
 
 
 class ConsentCodeSchema(ma.Schema):
+    EXAMPLES = [{"expires_in": 600}]
+
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds the code is valid"})
 
 
 class ConsentRequestSchema(ConsentCodeRequestSchema):
+    EXAMPLES = [{"bank_partner_id": "p_8c2e4a6b0d1f3e57", "sms_code": "204816"}]
+
     sms_code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"),
                                 metadata={"pattern": "^[0-9]{6}$", "description": "The code sent to the card's contact phone"})
 
 
 class ConsentSchema(ma.Schema):
+    EXAMPLES = [{"bank_partner_id": "p_8c2e4a6b0d1f3e57", "expires_at": "2026-06-20T09:30:05+08:00"}]
+
     bank_partner_id = ma.fields.String(required=True)
     expires_at = CityDateTime(required=True, metadata={"description": "The bank may register once until then"})
 

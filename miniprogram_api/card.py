@@ -34,6 +34,11 @@ REAL_PERSON_TOKEN = Text(load_default=None, load_only=True, validate=ma.validate
 
 
 class BindingRequestSchema(ma.Schema):
+    EXAMPLES = [{"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"},
+                {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000", "sms_code": "204816"},
+                {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000",
+                 "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"}]
+
     name = Text(required=True, validate=ma.validate.Length(1, 50))
     id_number = Text(required=True, validate=ma.validate.Length(1, 32),
                      metadata={"description": "18-character resident ID number (GB 11643-1999)"})
@@ -46,18 +51,27 @@ class BindingRequestSchema(ma.Schema):
 
 
 class BindingSchema(ma.Schema):
+    EXAMPLES = [{"card_number": "4419000000000018", "insured": True, "assurance": "knowledge"},
+                {"card_number": "4419000000000018", "insured": True, "assurance": "real_person"}]
+
     card_number = ma.fields.String(required=True)
     insured = ma.fields.Boolean(required=True, metadata={"description": "Entitled to the physical card (M-5)"})
     assurance = ma.fields.String(required=True, metadata={"enum": list(LEVELS), "description": "How the binding was proven"})
 
 
 class RealPersonStartSchema(ma.Schema):
+    EXAMPLES = [{"name": "陈小明", "id_number": "441900198506151235"}]
+
     name = Text(required=True, validate=ma.validate.Length(1, 50), metadata={"description": "As on the ID card"})
     id_number = Text(required=True, validate=ma.validate.Length(1, 32),
                      metadata={"description": "18-character resident ID number (GB 11643-1999)"})
 
 
 class RealPersonCheckSchema(ma.Schema):
+    EXAMPLES = [{"provider": "wechat_face", "certify_id": None, "certify_url": None},
+                {"provider": "alipay_certify", "certify_id": "d4f7e2a9b1c04e5f8a6b3c2d1e0f9a8b",
+                 "certify_url": "https://openapi.alipay.com/gateway.do?alipay_sdk=alipay-sdk-java&biz_content=%7B%22certify_id%22%3A%22d4f7e2a9%22%7D"}]
+
     provider = ma.fields.String(required=True, metadata={"enum": ["wechat_face", "alipay_certify"], "description": (
         "wechat_face: call wx.startFacialRecognitionVerify({name, idCardNumber}) and send its verifyResult as "
         "real_person_token; alipay_certify: my.startAPVerify({url: certify_url, certifyId: certify_id}), then send "
@@ -67,6 +81,8 @@ class RealPersonCheckSchema(ma.Schema):
 
 
 class UnbindingRequestSchema(ma.Schema):
+    EXAMPLES = [{"password": "739146"}, {"real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"}]
+
     password = ma.fields.String(load_default=None, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
         "description": "The e-card password (when no real_person_token is sent)", "pattern": "^[0-9]{6}$"})
     real_person_token = REAL_PERSON_TOKEN
@@ -85,18 +101,25 @@ CODE_QUERY = CodeQuerySchema()
 
 
 class CodeSchema(ma.Schema):
+    EXAMPLES = [{"code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790", "expires_at": "2026-05-21T21:33:30+08:00", "refresh_in": 25}]
+
     code = ma.fields.String(required=True, metadata={"description": "The QR text (docs/qr-format.md)"})
     expires_at = CityDateTime(required=True, metadata={"description": "verifiers refuse it after this"})
     refresh_in = ma.fields.Integer(required=True, metadata={"description": "Seconds until the client should fetch a new code"})
 
 
 class SeedRequestSchema(ma.Schema):
+    EXAMPLES = [{"installation_id": "mp-7f3c9a2e41b64d0e"}]
+
     installation_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_-]{8,64}\Z"),
                                        metadata={"description": "Random id the mini-program keeps in its storage",
                                                  "pattern": "^[A-Za-z0-9_-]{8,64}$"})  # ECMA 262, as JSON Schema reads it
 
 
 class SeedSchema(ma.Schema):
+    EXAMPLES = [{"seed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "pseudonym": "MFRGGZDFMZTWQ2LK", "format_version": 1, "algorithm": "SHA1",
+                 "digits": 8, "step_seconds": 30}]
+
     seed = ma.fields.String(required=True, metadata={"description": "Base32 TOTP seed (160 bits); keep in secure storage"})
     pseudonym = ma.fields.String(required=True)
     format_version = ma.fields.Integer(required=True)
@@ -111,6 +134,14 @@ class HistoryQuerySchema(ma.Schema):
 
 
 class HistoryItemSchema(ma.Schema):
+    EXAMPLES = [{"verification_id": "vf_23360b7bf332b2d06b054a45", "verified_at": "2026-05-21T21:32:35+08:00",
+                 "partner_name": "东莞轨道交通2号线", "terminal_id": "gate-A01", "terminal_location": "鸿福路站A口进站闸机",
+                 "scene": "transit", "accepted": True, "reason": None,
+                 "disclosed": ["settlement_token", "concession", "entry_verification_id"], "app": "wechat", "shown_by": None},
+                {"verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "verified_at": "2026-05-20T15:12:48+08:00",
+                 "partner_name": "东莞市人民医院", "terminal_id": "clinic-3", "terminal_location": "门诊大楼一楼挂号处", "scene": "medical",
+                 "accepted": False, "reason": "code_expired", "disclosed": [], "app": None, "shown_by": None}]
+
     verification_id = ma.fields.String(required=True)
     verified_at = CityDateTime(required=True, metadata={
         "description": "When the card was used: for an offline (DGC2) use, when the gate scanned it, not when its upload was settled"})
@@ -128,6 +159,10 @@ class HistoryItemSchema(ma.Schema):
 
 
 class HistoryPageSchema(ma.Schema):
+    EXAMPLES = [{"items": HistoryItemSchema.EXAMPLES,
+                 "next_cursor": "MjAyNi0wNS0yMFQwNzoxMjo0OCswMDowMHx2Zl84YjFlMGMyZDRmNmE4YjBjMmQ0ZTZmODA="},
+                {"items": [], "next_cursor": None}]
+
     items = ma.fields.List(ma.fields.Nested(HistoryItemSchema), required=True)
     next_cursor = ma.fields.String(required=True, allow_none=True)
 
@@ -264,7 +299,7 @@ def get_code_png() -> Any:
 
 @blp.route("/card/code.svg", methods=["GET"])
 @blp.doc(**BEARER_DOC, responses={200: {"description": "The QR image of a fresh code", "content": {
-    "image/svg+xml": {"schema": {"type": "string", "format": "binary"}}}}})
+    "image/svg+xml": {"schema": {"type": "string", "format": "binary"}, "example": render.svg(CodeSchema.EXAMPLES[0]["code"]).decode()}}}})
 @error_responses(blp, CODE_ERRORS)
 def get_code_svg() -> Any:
     """A fresh e-card code as an SVG QR image (one code of the step's 100, like ``GET /card/code``)."""

@@ -25,11 +25,18 @@ TICKET_ERRORS = {**AUTH_ERRORS, 404: "complaint_not_found: not one of your compl
 
 
 class CategorySchema(ma.Schema):
+    EXAMPLES = [{"key": "code", "label": "电子码"}, {"key": "verification", "label": "验证与刷码"}]
+
     key = ma.fields.String(required=True)
     label = ma.fields.String(required=True, metadata={"description": "Chinese display text"})
 
 
 class ComplaintRequestSchema(ma.Schema):
+    EXAMPLES = [{"category": "verification", "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+                 "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80"},
+                {"category": "code", "kind": "consultation", "description": "请问电子社保卡二维码可以在没有网络时使用吗？"},
+                {"category": "verification", "description": "同一趟地铁被扣了两次车费。", "charge_id": 52817}]
+
     category = Text(required=True, validate=ma.validate.Length(1, 32),
                     metadata={"description": "A key from GET /complaint-categories"})
     description = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000))
@@ -42,12 +49,23 @@ class ComplaintRequestSchema(ma.Schema):
 
 
 class MessageSchema(ma.Schema):
+    EXAMPLES = [{"author": "citizen", "body": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+                 "created_at": "2026-05-21T09:41:12+08:00"},
+                {"author": "agent", "body": "您好，已核实为闸机重复上送，相关记录已更正，给您带来不便深表歉意。",
+                 "created_at": "2026-05-21T14:05:37+08:00"}]
+
     author = ma.fields.String(required=True, metadata={"enum": ["citizen", "agent", "department", "system"]})
     body = ma.fields.String(required=True)
     created_at = CityDateTime(required=True)
 
 
 class ComplaintSchema(ma.Schema):
+    EXAMPLES = [{"ticket_number": "CS20260521-4F7K2Q", "category": "verification", "kind": "complaint",
+                 "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+                 "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80", "status": "answered", "created_at": "2026-05-21T09:41:12+08:00",
+                 "first_response_due": "2026-05-22T09:41:12+08:00", "resolution_due": "2026-05-26T09:41:12+08:00", "closed_at": None,
+                 "rating": None, "messages": MessageSchema.EXAMPLES}]
+
     ticket_number = ma.fields.String(required=True)
     category = ma.fields.String(required=True)
     kind = ma.fields.String(required=True, metadata={"enum": list(TICKET_KINDS)})
@@ -63,19 +81,31 @@ class ComplaintSchema(ma.Schema):
 
 
 class ComplaintListSchema(ma.Schema):
+    EXAMPLES = [{"items": ComplaintSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(ComplaintSchema), required=True, metadata={"description": "Newest first"})
 
 
 class FollowUpSchema(ma.Schema):
+    EXAMPLES = [{"body": "谢谢，今天再刷已经正常了。"}]
+
     body = Text(multiline=True, required=True, validate=ma.validate.Length(1, 2000))
 
 
 class RatingSchema(ma.Schema):
+    EXAMPLES = [{"score": 5, "comment": "处理很及时"}, {"score": 3}]
+
     score = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 5), metadata={"description": "1 (poor) to 5 (very good)"})
     comment = Text(multiline=True, load_default=None, allow_none=True, validate=ma.validate.Length(0, 500))
 
 
 class AccessLogItemSchema(ma.Schema):
+    EXAMPLES = [{"accessed_at": "2026-05-21T14:03:50+08:00", "first_accessed_at": "2026-05-21T13:58:02+08:00", "count": 3, "role": "agent",
+                 "department": None, "action": "view", "purpose": "CS20260521-4F7K2Q", "fields": ["name", "phone"]},
+                {"accessed_at": "2026-05-22T10:15:31+08:00", "first_accessed_at": "2026-05-22T10:15:31+08:00", "count": 1,
+                 "role": "liaison", "department": "市交通运输局", "action": "unmask", "purpose": "CS20260521-4F7K2Q",
+                 "fields": ["id_number"]}]
+
     accessed_at = CityDateTime(required=True, metadata={"description": "The newest access of the item"})
     first_accessed_at = CityDateTime(required=True, metadata={"description": "The oldest access of the item"})
     count = ma.fields.Integer(required=True, metadata={
@@ -95,6 +125,8 @@ class AccessLogQuerySchema(ma.Schema):
 
 
 class AccessLogSchema(ma.Schema):
+    EXAMPLES = [{"items": AccessLogItemSchema.EXAMPLES, "next_cursor": None}]
+
     items = ma.fields.List(ma.fields.Nested(AccessLogItemSchema), required=True, metadata={"description": "Newest first"})
     next_cursor = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "Pass back as ?cursor= for the next (older) page; null on the last page"})

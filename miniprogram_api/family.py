@@ -34,6 +34,8 @@ NOT_FOUND = {404: "family_member_not_found: not on a list of yours, or removed"}
 
 
 class FamilyMemberRequestSchema(ma.Schema):
+    EXAMPLES = [{"name": "陈乐乐", "id_number": "441900201503076619", "relation": "child"}]
+
     name = Text(required=True, validate=ma.validate.Length(1, 50), metadata={"description": "As on the roster"})
     id_number = Text(required=True, validate=ma.validate.Length(1, 32),
                      metadata={"description": "The member's 18-character resident ID number (GB 11643-1999)"})
@@ -43,6 +45,13 @@ class FamilyMemberRequestSchema(ma.Schema):
 
 
 class FamilyMemberSchema(ma.Schema):
+    EXAMPLES = [{"id": 412, "relation": "child", "status": "active", "minor": True, "masked_name": "陈**",
+                 "masked_id_number": "441900********6619", "share_benefits": True, "share_history": True,
+                 "created_at": "2026-05-21T01:30:05+00:00", "confirmed_at": "2026-05-21T01:30:05+00:00"},
+                {"id": 398, "relation": "child", "status": "pending", "minor": False, "masked_name": "陈**",
+                 "masked_id_number": "441900********1235", "share_benefits": False, "share_history": False,
+                 "created_at": "2026-05-20T11:02:40+00:00", "confirmed_at": None}]
+
     id = ma.fields.Integer(required=True)
     relation = ma.fields.String(required=True, metadata={"description": "The member is the guardian's ..."})
     status = ma.fields.String(required=True, metadata={"enum": ["pending", "active"], "description": (
@@ -57,6 +66,8 @@ class FamilyMemberSchema(ma.Schema):
 
 
 class FamilyListSchema(ma.Schema):
+    EXAMPLES = [{"members": FamilyMemberSchema.EXAMPLES[:1], "guardians": FamilyMemberSchema.EXAMPLES[1:]}]
+
     members = ma.fields.List(ma.fields.Nested(FamilyMemberSchema), required=True, metadata={
         "description": "The people on your list (you are their guardian)"})
     guardians = ma.fields.List(ma.fields.Nested(FamilyMemberSchema), required=True, metadata={
@@ -64,6 +75,8 @@ class FamilyListSchema(ma.Schema):
 
 
 class FamilyConsentRequestSchema(ma.Schema):
+    EXAMPLES = [{"share_benefits": True, "share_history": False}, {"share_history": True}]
+
     share_benefits = ma.fields.Boolean(load_default=None)
     share_history = ma.fields.Boolean(load_default=None)
 
@@ -172,6 +185,8 @@ def get_member_history(args: dict[str, Any], entry_id: int) -> Any:
 
 
 class PrintedRequestSchema(ma.Schema):
+    EXAMPLES = [{"scenes": ["transit", "culture"], "days": 90}]
+
     scenes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(["transit", "culture", "public_venue"])),
                             required=True, validate=ma.validate.Length(1, 3),
                             metadata={"description": "Where the printed code may be used"})
@@ -179,6 +194,9 @@ class PrintedRequestSchema(ma.Schema):
 
 
 class PrintedSchema(ma.Schema):
+    EXAMPLES = [{"serial": "3fa2c19b7e04d851", "code": "DGP1:NCFX1C.OQ4UEN8A$KJ5FVB3LM-K+AE4TJ0%V7*3UKF1VPA4C7Q0",
+                 "scenes": ["transit", "culture"], "not_before": "2026-05-21T01:30:05+00:00", "expires_at": "2026-08-19T01:30:05+00:00"}]
+
     serial = ma.fields.String(required=True, metadata={"description": "16 hex digits; the deny list's key"})
     code = ma.fields.String(required=True, metadata={"description": "The QR text: DGP1: + base45 (docs/family.md)"})
     scenes = ma.fields.List(ma.fields.String(), required=True)

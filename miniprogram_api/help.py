@@ -24,6 +24,10 @@ class HelpQuerySchema(ma.Schema):
 
 
 class HelpArticleSchema(ma.Schema):
+    EXAMPLES = [{"id": 7, "title": "电子社保卡二维码刷不出来怎么办？",
+                 "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。", "category": "code",
+                 "updated_at": "2026-05-18T08:00:00+00:00"}]
+
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     body = ma.fields.String(required=True, metadata={"description": "Plain text; line breaks are paragraphs"})
@@ -32,6 +36,8 @@ class HelpArticleSchema(ma.Schema):
 
 
 class HelpArticlesSchema(ma.Schema):
+    EXAMPLES = [{"items": HelpArticleSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(HelpArticleSchema), required=True)
 
 

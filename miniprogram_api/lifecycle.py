@@ -27,6 +27,9 @@ TRANSITION_ERRORS = {**AUTH_ERRORS, 404: "no_physical_card", 409: "illegal_trans
 
 
 class FeeSchema(ma.Schema):
+    EXAMPLES = [{"rule": "first_card", "fee_fen": 0, "payer": "bank", "technology": "gen3"},
+                {"rule": "replacement", "fee_fen": 2000, "payer": "citizen", "technology": "gen3"}]
+
     rule = ma.fields.String(required=True, metadata={"description": "first_card, technology_upgrade or replacement (M-24)"})
     fee_fen = ma.fields.Integer(required=True, metadata={"description": "Integer fen due from the payer"})
     payer = ma.fields.String(required=True, metadata={"description": "bank (free for the citizen) or citizen"})
@@ -34,6 +37,10 @@ class FeeSchema(ma.Schema):
 
 
 class PhysicalSchema(ma.Schema):
+    EXAMPLES = [{"application_id": "pc_5d1e8a93b07c42f6e1a9", "state": "activated", "serial_number": "****7021",
+                 "bank_name": "中国工商银行东莞分行", "technology": "gen3", "issued_on": "2026-05-12", "fee_rule": "first_card",
+                 "fee_fen": 0, "fee_payer": "bank", "applied_at": "2026-04-28T10:15:32+08:00"}]
+
     application_id = ma.fields.String(required=True)
     state = ma.fields.String(required=True, metadata={
         "enum": ["applied", "produced", "issued", "activated", "suspended", "replaced", "recovered", "cancelled"]})
@@ -48,12 +55,17 @@ class PhysicalSchema(ma.Schema):
 
 
 class CarriersSchema(ma.Schema):
+    EXAMPLES = [{"card_number": "4419000000000018", "ecard_state": "active", "physical": PhysicalSchema.EXAMPLES[0]},
+                {"card_number": "4419000000000026", "ecard_state": "active", "physical": None}]
+
     card_number = ma.fields.String(required=True)
     ecard_state = ma.fields.String(required=True, metadata={"enum": ["active", "suspended", "cancelled"]})
     physical = ma.fields.Nested(PhysicalSchema, required=True, allow_none=True)
 
 
 class TransitionSchema(ma.Schema):
+    EXAMPLES = [{"carrier": "physical", "event": "loss_reported", "from_state": "activated", "to_state": "suspended"}]
+
     carrier = ma.fields.String(required=True, metadata={"enum": ["ecard", "physical"]})
     event = ma.fields.String(required=True)
     from_state = ma.fields.String(required=True)
@@ -61,6 +73,11 @@ class TransitionSchema(ma.Schema):
 
 
 class EventSchema(TransitionSchema):
+    EXAMPLES = [{"carrier": "physical", "event": "loss_reported", "from_state": "activated", "to_state": "suspended", "reason": "钱包遗失",
+                 "actor": "citizen", "at": "2026-05-21T09:30:05+08:00"},
+                {"carrier": "physical", "event": "issued", "from_state": "produced", "to_state": "issued", "reason": "柜台领卡",
+                 "actor": "bank:p_8c2e4a6b0d1f3e57", "at": "2026-05-12T14:20:11+08:00"}]
+
     carrier = ma.fields.String(required=True, metadata={"enum": ["card", "ecard", "physical"]})
     from_state = ma.fields.String(required=True, allow_none=True)
     reason = ma.fields.String(required=True)
@@ -73,15 +90,22 @@ class EventsQuerySchema(ma.Schema):
 
 
 class EventsSchema(ma.Schema):
+    EXAMPLES = [{"items": EventSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(EventSchema), required=True)
 
 
 class BankSchema(ma.Schema):
+    EXAMPLES = [{"bank_partner_id": "p_8c2e4a6b0d1f3e57", "name": "中国工商银行东莞分行"},
+                {"bank_partner_id": "p_1a3c5e7f9b2d4e60", "name": "东莞农村商业银行"}]
+
     bank_partner_id = ma.fields.String(required=True, attribute="partner_id")
     name = ma.fields.String(required=True)
 
 
 class BanksSchema(ma.Schema):
+    EXAMPLES = [{"items": BankSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(BankSchema), required=True)
 
 
@@ -90,15 +114,21 @@ FEE_FIELD = ma.fields.Integer(required=True, strict=True, validate=ma.validate.R
 
 
 class ApplicationRequestSchema(ma.Schema):
+    EXAMPLES = [{"bank_partner_id": "p_8c2e4a6b0d1f3e57", "accepted_fee_fen": 0}]
+
     bank_partner_id = Text(required=True, validate=ma.validate.Length(1, 32))
     accepted_fee_fen = FEE_FIELD
 
 
 class ReplacementRequestSchema(ma.Schema):
+    EXAMPLES = [{"accepted_fee_fen": 2000}]
+
     accepted_fee_fen = FEE_FIELD
 
 
 class ActivationRequestSchema(ma.Schema):
+    EXAMPLES = [{"serial_number": "A0260512847021", "pin": "395174"}]
+
     serial_number = Text(required=True, validate=ma.validate.Length(1, 32),
                          metadata={"description": "As printed on the card"})
     pin = ma.fields.String(required=True, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
@@ -119,31 +149,43 @@ PASSWORD_FIELD_DOC = "The e-card password, once one is set (403 password_require
 
 
 class PasswordRequestSchema(ma.Schema):
+    EXAMPLES = [{"password": "582930", "current_password": "739146"}, {"password": "739146"}]
+
     password = password_field("The new 6-digit e-card password: not all one digit, not a run, not the physical card's PIN",
                               required=True)
     current_password = password_field("The current e-card password, when one is set")
 
 
 class PasswordResetRequestSchema(ma.Schema):
+    EXAMPLES = [{"password": "582930", "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"}]
+
     password = password_field("The new 6-digit e-card password (the rules of PUT /card/password)", required=True)
     real_person_token = Text(required=True, load_only=True, validate=ma.validate.Length(1, 512), metadata={
         "description": "A passed real-person check of the card holder (POST /real-person/checks)"})
 
 
 class DeviceMoveRequestSchema(SeedRequestSchema):
+    EXAMPLES = [{"installation_id": "mp-7f3c9a2e41b64d0e", "password": "739146"}]
+
     password = password_field(PASSWORD_FIELD_DOC)
 
 
 class PhoneCodeRequestSchema(ma.Schema):
+    EXAMPLES = [{"phone": "13912345678"}]
+
     phone = ma.fields.String(required=True, validate=ma.validate.Regexp(r"1[3-9][0-9]{9}\Z"), metadata={
         "description": "The new 11-digit mainland mobile number", "pattern": "^1[3-9][0-9]{9}$"})
 
 
 class PhoneCodeSchema(ma.Schema):
+    EXAMPLES = [{"expires_in": 600}]
+
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds the code sent by SMS stays valid"})
 
 
 class PhoneChangeRequestSchema(PhoneCodeRequestSchema):
+    EXAMPLES = [{"phone": "13912345678", "sms_code": "204816", "password": "739146"}]
+
     sms_code = Text(required=True, validate=ma.validate.Length(1, 12))
     password = password_field(PASSWORD_FIELD_DOC)
 

@@ -29,13 +29,20 @@ def _b64url(description: str) -> Text:
 class ChallengeRequestSchema(SeedRequestSchema):
     """The installation id the mini-program sent to POST /card/seed: the e-card must be on it."""
 
+    EXAMPLES = [{"installation_id": "mp-7f3c9a2e41b64d0e"}]
+
 
 class ChallengeSchema(ma.Schema):
+    EXAMPLES = [{"nonce": "pU3KGCUwux1tEyze1iN7Lg", "server_time": 1779370355}]
+
     nonce = ma.fields.String(required=True, metadata={"description": "base64url of 16 random bytes; valid 120 s, once"})
     server_time = ma.fields.Integer(required=True, metadata={"description": "Unix seconds: the phone's clock offset"})
 
 
 class CertificateRequestSchema(ma.Schema):
+    EXAMPLES = [{"nonce": "pU3KGCUwux1tEyze1iN7Lg", "alg": "ed25519", "device_public_key": "2R4_ch_LGXEXRJTWSTydXDRgvjEgHmn-2qDu6LmZf1w",
+                 "proof": "fCmZ_a_lkyU81lSvTfrXFCegrrP-6SMvivIhH57kkcWxC-y1Vjv8Hm-TQn7LyP4pVeXNjkbcjtS3wnZNKlpNdg"}]
+
     nonce = _b64url("The challenge's nonce")
     alg = ma.fields.String(required=True, validate=ma.validate.OneOf(["ed25519", "sm2"]))
     device_public_key = _b64url("A fresh device key: Ed25519 32 bytes, SM2 33-byte compressed point (base64url)")
@@ -43,6 +50,10 @@ class CertificateRequestSchema(ma.Schema):
 
 
 class CertificateSchema(ma.Schema):
+    EXAMPLES = [{"certificate": "dwb4XYaQAkrWvaNAG-nIy8zJNfbNH2EiauFTOK4aNABNM7oNJGrATIGxuvI-O_nu9fefK0k0r4f1UgtpuUsNmC6Fu1W2cqhyY3rNdGb8t"
+                                "g4Oj_GEY7DksropcDR08GSsaPcA9bArPcZm9FveqizK7c0rUVdBDk0",
+                 "serial": "9c41e07a2b5d83f6", "not_before": 1779370355, "expires": 1779456755}]
+
     certificate = ma.fields.String(required=True, metadata={"description": "base64url of the code's bytes 0-118 (SM2 0-119)"})
     serial = ma.fields.String(required=True, metadata={"description": "16 hex digits"})
     not_before = ma.fields.Integer(required=True, metadata={"description": "Unix seconds"})
@@ -50,6 +61,8 @@ class CertificateSchema(ma.Schema):
 
 
 class CertificatesSchema(ma.Schema):
+    EXAMPLES = [{"certificates": CertificateSchema.EXAMPLES, "server_time": 1779370355, "refresh_after": 1779413555}]
+
     certificates = ma.fields.List(ma.fields.Nested(CertificateSchema), required=True)
     server_time = ma.fields.Integer(required=True, metadata={"description": "Unix seconds: t = phone clock + offset"})
     refresh_after = ma.fields.Integer(required=True, metadata={"description": "Unix seconds: ask for a new certificate after this"})

@@ -20,6 +20,11 @@ blp = CardBlueprint("mp_oidc", __name__, url_prefix="/api/mp/v1", description="L
 
 
 class LoginRequestSchema(ma.Schema):
+    EXAMPLES = [{"relying_party": "东莞市政务服务网", "kind": "government", "redirect_domain": "www.dg.gov.cn",
+                 "claims": ["name", "id_number"], "confirmation": "real_person"},
+                {"relying_party": "东莞图书馆", "kind": "public_service", "redirect_domain": "www.dglib.cn", "claims": ["age_band"],
+                 "confirmation": "password"}]
+
     relying_party = ma.fields.String(required=True, metadata={"description": "The website's registered (verified) name"})
     kind = ma.fields.String(required=True, metadata={"enum": ["government", "public_service", "commercial"]})
     redirect_domain = ma.fields.String(required=True, metadata={
@@ -32,12 +37,17 @@ class LoginRequestSchema(ma.Schema):
 
 
 class ConfirmSchema(ma.Schema):
+    EXAMPLES = [{"password": "739146"}, {"real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"}]
+
     password = ma.fields.String(load_default=None, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
         "description": "The e-card password (confirmation password)", "pattern": "^[0-9]{6}$"})
     real_person_token = REAL_PERSON_TOKEN
 
 
 class LoginConsentSchema(ma.Schema):
+    EXAMPLES = [{"consent_id": 1207, "relying_party": "东莞图书馆", "kind": "public_service", "claims": ["age_band"], "acr": "knowledge",
+                 "created_at": "2026-05-19T06:22:10+00:00", "withdrawn_at": None}]
+
     consent_id = ma.fields.Integer(required=True)
     relying_party = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
@@ -48,10 +58,14 @@ class LoginConsentSchema(ma.Schema):
 
 
 class LoginConsentListSchema(ma.Schema):
+    EXAMPLES = [{"items": LoginConsentSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(LoginConsentSchema), required=True)
 
 
 class WithdrawnSchema(ma.Schema):
+    EXAMPLES = [{"tokens_revoked": 2}]
+
     tokens_revoked = ma.fields.Integer(required=True, metadata={"description": "Live tokens the withdrawal ended"})
 
 

@@ -28,6 +28,15 @@ class PaymentQuerySchema(ma.Schema):
 
 
 class PaymentItemSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52817, "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12", "merchant": "东莞轨道交通2号线",
+                 "description": "鸿福路站-东城站 单程", "scene": "transit", "amount_fen": 300, "refunded_fen": 0, "status": "debited",
+                 "decline_reason": None, "notices": [], "created_at": "2026-05-21T09:58:41+08:00",
+                 "settled_at": "2026-05-22T02:10:05+08:00"},
+                {"charge_id": 52790, "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f", "merchant": "东莞市人民医院",
+                 "description": "门诊挂号费", "scene": "medical", "amount_fen": 1500, "refunded_fen": 0, "status": "declined",
+                 "decline_reason": "余额不足", "notices": ["declined"], "created_at": "2026-05-20T15:13:02+08:00",
+                 "settled_at": "2026-05-21T02:10:07+08:00"}]
+
     charge_id = ma.fields.Integer(required=True, metadata={
         "description": "Name it (charge_id) in POST /complaints to dispute the charge"})
     verification_id = ma.fields.String(required=True, metadata={"description": "The scan the charge was made on"})
@@ -45,6 +54,8 @@ class PaymentItemSchema(ma.Schema):
 
 
 class PaymentPageSchema(ma.Schema):
+    EXAMPLES = [{"items": PaymentItemSchema.EXAMPLES, "next_cursor": None, "debt_fen": 1500}]
+
     items = ma.fields.List(ma.fields.Nested(PaymentItemSchema), required=True)
     next_cursor = ma.fields.String(required=True, allow_none=True)
     debt_fen = ma.fields.Integer(required=True, metadata={
@@ -52,6 +63,9 @@ class PaymentPageSchema(ma.Schema):
 
 
 class MonthTotalSchema(ma.Schema):
+    EXAMPLES = [{"month": "2026-05", "charges": 38, "paid_fen": 11400, "refunded_fen": 300},
+                {"month": "2026-04", "charges": 44, "paid_fen": 13200, "refunded_fen": 0}]
+
     month = ma.fields.String(required=True, metadata={"description": "YYYY-MM (Asia/Shanghai)"})
     charges = ma.fields.Integer(required=True)
     paid_fen = ma.fields.Integer(required=True, metadata={"description": "Debited, net of refunds"})
@@ -59,10 +73,14 @@ class MonthTotalSchema(ma.Schema):
 
 
 class PaymentSummarySchema(ma.Schema):
+    EXAMPLES = [{"months": MonthTotalSchema.EXAMPLES}]
+
     months = ma.fields.List(ma.fields.Nested(MonthTotalSchema), required=True)
 
 
 class PayOffSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52790, "status": "pending"}]
+
     charge_id = ma.fields.Integer(required=True)
     status = ma.fields.String(required=True, metadata={"description": "pending: sent to your bank again"})
 

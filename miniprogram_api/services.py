@@ -25,6 +25,9 @@ class ServiceQuerySchema(ma.Schema):
 
 
 class PlaceSchema(ma.Schema):
+    EXAMPLES = [{"name": "东莞市民服务中心", "address": "东莞市南城街道鸿福路99号", "terminal_id": "window-07", "latitude": 23.0205,
+                 "longitude": 113.7518}]
+
     name = ma.fields.String()
     address = ma.fields.String()
     terminal_id = ma.fields.String(allow_none=True)
@@ -33,6 +36,11 @@ class PlaceSchema(ma.Schema):
 
 
 class ServiceSchema(ma.Schema):
+    EXAMPLES = [{"code": "hrss-card-replacement", "department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡",
+                 "scenes": ["government"], "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                 "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
+                 "locations": PlaceSchema.EXAMPLES, "status": "open", "last_reviewed": "2026-04-30", "version": 3, "distance_m": 1240}]
+
     code = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
@@ -50,6 +58,8 @@ class ServiceSchema(ma.Schema):
 
 
 class ServiceListSchema(ma.Schema):
+    EXAMPLES = [{"items": ServiceSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(ServiceSchema), required=True)
 
 
@@ -73,7 +83,7 @@ def export_services() -> Any:
 @blp.route("/services/export.csv", methods=["GET"])
 @blp.doc(responses={200: {"description": "The whole catalogue as CSV (UTF-8, a header row, lists as JSON text; a cell "
                                          "starting with = + - @ is prefixed with ')",
-                          "content": {"text/csv": {"schema": {"type": "string"}}}}})
+                          "content": {"text/csv": {"schema": {"type": "string"}, "example": export_csv(ServiceSchema.EXAMPLES)}}}})
 def export_services_csv() -> Any:
     """Open data: the whole catalogue as CSV, withdrawn items included."""
     return Response(export_csv(export_items()), mimetype="text/csv",

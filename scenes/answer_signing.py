@@ -66,6 +66,9 @@ def register(app: Flask) -> None:
 
 
 class PlatformKeySchema(ma.Schema):
+    EXAMPLES = [{"serial": "a1", "algorithm": "Ed25519", "public_key": "IGQRqy9vUqbuBQ4JpPJxmRrqTQZo7rFG5l/zUX5bNSY=", "signing": True},
+                {"serial": "a0", "algorithm": "Ed25519", "public_key": "6tV0mJ9sQk2XcL4pR7wZ1bN8yF3hD5gA0eU2iO6qT9s=", "signing": False}]
+
     serial = ma.fields.String(required=True, metadata={"description": "The key's id, as in CC-Serial", "examples": ["a1"]})
     algorithm = ma.fields.String(required=True, metadata={"enum": ["Ed25519"]})
     public_key = ma.fields.String(required=True, metadata={
@@ -75,6 +78,8 @@ class PlatformKeySchema(ma.Schema):
 
 
 class PlatformKeysSchema(ma.Schema):
+    EXAMPLES = [{"keys": PlatformKeySchema.EXAMPLES}]
+
     keys = ma.fields.List(ma.fields.Nested(PlatformKeySchema), required=True)
 
 

@@ -33,12 +33,18 @@ class ApplicationsQuerySchema(ma.Schema):
 
 
 class FeeDecisionSchema(ma.Schema):
+    EXAMPLES = [{"rule": "first_card", "fee_fen": 0, "payer": "bank"}, {"rule": "replacement", "fee_fen": 2000, "payer": "citizen"}]
+
     rule = ma.fields.String(required=True, metadata={"description": "first_card, technology_upgrade or replacement (M-24)"})
     fee_fen = ma.fields.Integer(required=True, metadata={"description": "What to charge, integer fen"})
     payer = ma.fields.String(required=True, metadata={"description": "citizen, or bank (the bank bears the cost)"})
 
 
 class ApplicationSchema(ma.Schema):
+    EXAMPLES = [{"application_id": "pc_5d1e8a93b07c42f6e1a9", "card_number": "4419000000000018", "holder_name": "陈小明",
+                 "state": "applied", "technology": "gen3", "serial_number": None, "replaces_serial_number": None,
+                 "applied_at": "2026-04-28T10:15:32+08:00", "fee": FeeDecisionSchema.EXAMPLES[0]}]
+
     application_id = ma.fields.String(required=True)
     card_number = ma.fields.String(required=True, metadata={"description": "Written to the chip"})
     holder_name = ma.fields.String(required=True, metadata={"description": "Printed on the card"})
@@ -51,10 +57,21 @@ class ApplicationSchema(ma.Schema):
 
 
 class ApplicationsSchema(ma.Schema):
+    EXAMPLES = [{"items": ApplicationSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(ApplicationSchema), required=True)
 
 
 class CardReportRequestSchema(ma.Schema):
+    EXAMPLES = [{"request_id": "icbc-dg-20260505-000183", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "produced",
+                 "serial_number": "A0260512847021"},
+                {"request_id": "icbc-dg-20260512-000417", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "issued",
+                 "issued_on": "2026-05-12"},
+                {"request_id": "icbc-dg-20260521-000052", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "loss_reported",
+                 "channel": "hotline"},
+                {"request_id": "icbc-dg-20260522-000090", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "replacement",
+                 "accepted_fee_fen": 2000}]
+
     request_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
         "description": "The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice",
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
@@ -77,6 +94,12 @@ class CardReportRequestSchema(ma.Schema):
 
 
 class CardReportSchema(ma.Schema):
+    EXAMPLES = [{"request_id": "icbc-dg-20260521-000052", "application_id": "pc_5d1e8a93b07c42f6e1a9", "event": "loss_reported",
+                 "state": "suspended", "replayed": False},
+                {"request_id": "icbc-dg-20260522-000090", "application_id": "pc_a27f04c9e1d3b58e6f20", "event": "replacement",
+                 "state": "applied", "fee": FeeDecisionSchema.EXAMPLES[1], "replaces_application_id": "pc_5d1e8a93b07c42f6e1a9",
+                 "replayed": False}]
+
     request_id = ma.fields.String(required=True)
     application_id = ma.fields.String(required=True, metadata={
         "description": "The card reported on; for replacement and counter_application the new application"})
@@ -122,6 +145,8 @@ def post_card_report(args: dict[str, Any]) -> Any:
 
 
 class PinCheckRequestSchema(ma.Schema):
+    EXAMPLES = [{"serial_number": "A0260512847021", "pin": "395174"}]
+
     serial_number = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9]{6,32}\Z"), metadata={
         "description": "The card's serial number (6-32 of A-Za-z0-9)", "pattern": "^[A-Za-z0-9]{6,32}$"})
     pin = ma.fields.String(required=True, load_only=True, validate=ma.validate.Regexp(r"[0-9]{6}\Z"), metadata={
@@ -129,6 +154,8 @@ class PinCheckRequestSchema(ma.Schema):
 
 
 class PinCheckSchema(ma.Schema):
+    EXAMPLES = [{"match": True, "attempts_left": 3}, {"match": False, "attempts_left": 1}]
+
     match = ma.fields.Boolean(required=True, metadata={"description": "true: the PIN is the card's"})
     attempts_left = ma.fields.Integer(required=True, metadata={"description": "Wrong PINs still allowed today for this card (3 a day)"})
 

@@ -44,6 +44,11 @@ class RecipientSchema(ma.Schema):
 
 
 class LineSchema(RecipientSchema):
+    EXAMPLES = [{"line_reference": "P-000001", "id_number": "441900198506151235", "benefit_type": "pension", "amount_fen": 150000,
+                 "period": "2026-05"},
+                {"line_reference": "P-000002", "card_number": "4419000000000026", "benefit_type": "pension", "amount_fen": 150000,
+                 "period": "2026-05"}]
+
     line_reference = Text(required=True, validate=ma.validate.Length(0, 64), metadata={
         "description": "The department's own reference, unique per department: a line is paid at most once (1-64 of A-Za-z0-9_.:-)"})
     benefit_type = Text(required=True, validate=ma.validate.Length(0, 32),
@@ -54,11 +59,15 @@ class LineSchema(RecipientSchema):
 
 
 class BatchRequestSchema(ma.Schema):
+    EXAMPLES = [{"batch_reference": "PENSION-2026-05", "lines": LineSchema.EXAMPLES}]
+
     batch_reference = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{1,64}\Z"), metadata=REFERENCE_DOC)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True, validate=ma.validate.Length(1, MAX_LINES))
 
 
 class RejectedLineSchema(ma.Schema):
+    EXAMPLES = [{"position": 2, "line_reference": "P-000002", "reason": "no_financial_account"}]
+
     position = ma.fields.Integer(required=True, metadata={"description": "1-based position in this request's lines"})
     line_reference = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "The line's line_reference; null when it is missing or malformed (a malformed value is never repeated back)"})
@@ -66,6 +75,8 @@ class RejectedLineSchema(ma.Schema):
 
 
 class BatchReportSchema(ma.Schema):
+    EXAMPLES = [{"batch_reference": "PENSION-2026-05", "accepted": 1, "duplicates": 0, "rejected": RejectedLineSchema.EXAMPLES}]
+
     batch_reference = ma.fields.String(required=True)
     accepted = ma.fields.Integer(required=True, metadata={"description": "Lines recorded now as pending"})
     duplicates = ma.fields.Integer(required=True, metadata={
@@ -74,11 +85,19 @@ class BatchReportSchema(ma.Schema):
 
 
 class TallySchema(ma.Schema):
+    EXAMPLES = [{"count": 1200, "amount_fen": 180000000},
+                {"count": 1195, "amount_fen": 179250000},
+                {"count": 3, "amount_fen": 450000},
+                {"count": 2, "amount_fen": 300000}]
+
     count = ma.fields.Integer(required=True)
     amount_fen = ma.fields.Integer(required=True)
 
 
 class ReconciliationSchema(ma.Schema):
+    EXAMPLES = [{"batch_reference": "PENSION-2026-05", "total": TallySchema.EXAMPLES[0], "credited": TallySchema.EXAMPLES[1],
+                 "returned": TallySchema.EXAMPLES[2], "pending": TallySchema.EXAMPLES[3], "balanced": True}]
+
     batch_reference = ma.fields.String(required=True, allow_none=True, metadata={"description": "null: all the department's batches"})
     total = ma.fields.Nested(TallySchema, required=True)
     credited = ma.fields.Nested(TallySchema, required=True)
@@ -146,6 +165,9 @@ class PendingQuerySchema(ma.Schema):
 
 
 class PendingLineSchema(ma.Schema):
+    EXAMPLES = [{"disbursement_id": 90317, "account_number": "6222021234567890123", "amount_fen": 150000, "benefit_type": "pension",
+                 "period": "2026-05", "department": "市人力资源和社会保障局", "posted_at": "2026-05-08T10:02:17+08:00"}]
+
     disbursement_id = ma.fields.Integer(required=True)
     account_number = ma.fields.String(required=True, metadata={"description": "Your customer's account to credit"})
     amount_fen = ma.fields.Integer(required=True)
@@ -156,6 +178,8 @@ class PendingLineSchema(ma.Schema):
 
 
 class PendingPageSchema(ma.Schema):
+    EXAMPLES = [{"items": PendingLineSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(PendingLineSchema), required=True)
 
 
@@ -172,6 +196,9 @@ def get_pending(args: dict[str, Any]) -> Any:
 
 
 class ConfirmationItemSchema(ma.Schema):
+    EXAMPLES = [{"disbursement_id": 90317, "outcome": "credited"},
+                {"disbursement_id": 88204, "outcome": "returned", "reason": "账户已销户"}]
+
     disbursement_id = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**62))
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
     reason = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 200),
@@ -184,6 +211,8 @@ class ConfirmationItemSchema(ma.Schema):
 
 
 class ConfirmationsRequestSchema(ma.Schema):
+    EXAMPLES = [{"confirmations": ConfirmationItemSchema.EXAMPLES}]
+
     confirmations = ma.fields.List(ma.fields.Nested(ConfirmationItemSchema), required=True,
                                    validate=ma.validate.Length(1, MAX_CONFIRMATIONS), metadata={
                                        "description": "Each disbursement_id at most once: a request naming a line twice is refused whole"})
@@ -202,12 +231,17 @@ class ConfirmationsRequestSchema(ma.Schema):
 
 
 class ConfirmationResultSchema(ma.Schema):
+    EXAMPLES = [{"disbursement_id": 90317, "result": "applied", "status": "credited"},
+                {"disbursement_id": 88204, "result": "applied", "status": "returned"}]
+
     disbursement_id = ma.fields.Integer(required=True)
     result = ma.fields.String(required=True, metadata={"enum": ["applied", "unchanged", "conflict", "unknown"]})
     status = ma.fields.String(required=True, allow_none=True, metadata={"description": "The line's status now"})
 
 
 class ConfirmationsSchema(ma.Schema):
+    EXAMPLES = [{"results": ConfirmationResultSchema.EXAMPLES}]
+
     results = ma.fields.List(ma.fields.Nested(ConfirmationResultSchema), required=True)
 
 
@@ -227,11 +261,16 @@ def post_confirmations(args: dict[str, Any]) -> Any:
 
 
 class FinancialAccountRequestSchema(RecipientSchema):
+    EXAMPLES = [{"card_number": "4419000000000018", "account_number": "6222021234567890123"},
+                {"id_number": "441900198506151235", "account_number": "6222021234567890123"}]
+
     account_number = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[0-9]{12,30}\Z"),
                                       metadata={"pattern": "^[0-9]{12,30}$", "description": "The debit account number"})
 
 
 class FinancialAccountRegisteredSchema(ma.Schema):
+    EXAMPLES = [{"card_number": "4419000000000018", "account_number_masked": "**** 0123", "created": True}]
+
     card_number = ma.fields.String(required=True)
     account_number_masked = ma.fields.String(required=True)
     created = ma.fields.Boolean(required=True, metadata={"description": "false when the card already had this bank's account"})
@@ -258,12 +297,18 @@ def put_financial_account(args: dict[str, Any]) -> Any:
 
 
 class MedicalStatementReportSchema(ma.Schema):
+    EXAMPLES = [{"date": "2026-05-18", "description": "东莞市人民医院 门诊 药费", "amount_fen": -4230},
+                {"date": "2026-05-01", "description": "个人账户 5月划入", "amount_fen": 18650}]
+
     date = ma.fields.Date(required=True)
     description = Text(required=True, validate=ma.validate.Length(1, 100))
     amount_fen = ma.fields.Integer(required=True, strict=True, metadata={"description": "Fen; negative for a payment out"})
 
 
 class MedicalAccountRequestSchema(RecipientSchema):
+    EXAMPLES = [{"card_number": "4419000000000018", "balance_fen": 325870, "as_of": "2026-05-20T02:00:00+08:00",
+                 "statement": MedicalStatementReportSchema.EXAMPLES}]
+
     balance_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(0, 10**12))
     as_of = Instant(required=True, metadata={
         "description": "When the balance was true (with a UTC offset); at most 5 minutes after the server's clock (422 as_of_in_future)"})
@@ -272,6 +317,8 @@ class MedicalAccountRequestSchema(RecipientSchema):
 
 
 class MedicalAccountSchema(ma.Schema):
+    EXAMPLES = [{"applied": True}]
+
     applied = ma.fields.Boolean(required=True, metadata={"description": "false: a report at least as recent is already on record"})
 
 

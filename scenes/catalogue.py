@@ -28,6 +28,10 @@ ERRORS = {401: "Signature, timestamp, nonce or partner refused", 403: "role_requ
 
 
 class LocationSchema(ma.Schema):
+    EXAMPLES = [{"name": "东莞市民服务中心", "address": "东莞市南城街道鸿福路99号", "terminal_id": "window-07", "latitude": 23.0205,
+                 "longitude": 113.7518},
+                {"name": "东城街道社保服务站", "address": "东莞市东城街道东纵大道1号"}]
+
     name = Text(required=True, validate=ma.validate.Length(1, 100))
     address = Text(required=True, validate=ma.validate.Length(1, 200))
     terminal_id = Text(load_default=None, allow_none=True, validate=ma.validate.Length(1, 64),
@@ -37,6 +41,11 @@ class LocationSchema(ma.Schema):
 
 
 class ServiceItemSchema(ma.Schema):
+    EXAMPLES = [{"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"],
+                 "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                 "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
+                 "locations": LocationSchema.EXAMPLES[:1], "status": "open", "last_reviewed": "2026-04-30", "expected_version": 2}]
+
     department = Text(required=True, validate=ma.validate.Length(1, 100), metadata={"description": "e.g. 东莞市人力资源和社会保障局"})
     title = Text(required=True, validate=ma.validate.Length(1, 200))
     scenes = ma.fields.List(ma.fields.String(validate=ma.validate.Regexp(r"[a-z_]{1,32}\Z"), metadata={"pattern": "^[a-z_]{1,32}$"}),
@@ -60,11 +69,19 @@ class ServiceItemSchema(ma.Schema):
 
 
 class WrittenSchema(ma.Schema):
+    EXAMPLES = [{"code": "hrss-card-replacement", "version": 3}]
+
     code = ma.fields.String(required=True)
     version = ma.fields.Integer(required=True, metadata={"description": "1 when created, then one more per change"})
 
 
 class VersionSchema(ma.Schema):
+    EXAMPLES = [{"version": 3, "changed_by": "p_2f6a0c4e8b1d3f57", "changed_at": "2026-04-30T02:15:09+00:00",
+                 "data": {"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"],
+                          "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+                          "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
+                          "locations": LocationSchema.EXAMPLES[:1], "status": "open", "last_reviewed": "2026-04-30"}}]
+
     version = ma.fields.Integer(required=True)
     changed_by = ma.fields.String(required=True, metadata={"description": "The partner id that wrote it"})
     changed_at = ma.fields.DateTime(required=True)
@@ -72,6 +89,8 @@ class VersionSchema(ma.Schema):
 
 
 class VersionListSchema(ma.Schema):
+    EXAMPLES = [{"items": VersionSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(VersionSchema), required=True)
 
 

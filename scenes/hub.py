@@ -24,6 +24,13 @@ SIGNED_ERRORS = {401: "Signature, timestamp, nonce or partner refused"}
 
 
 class CitizenEventRequestSchema(ma.Schema):
+    EXAMPLES = [{"event_id": "hub-20260521-0000381", "type": "death", "occurred_at": "2026-05-19T00:00:00+08:00",
+                 "id_number": "441900195008281658"},
+                {"event_id": "hub-20260521-0000402", "type": "insured_changed", "occurred_at": "2026-05-20T00:00:00+08:00",
+                 "id_number": "441900195612012868", "insured": True},
+                {"event_id": "hub-20260521-0000415", "type": "name_corrected", "occurred_at": "2026-05-21T10:00:00+08:00",
+                 "id_number": "441900196205155735", "name": "王志刚"}]
+
     event_id = ma.fields.String(required=True, validate=ma.validate.Regexp(r"[A-Za-z0-9_.:-]{8,64}\Z"), metadata={
         "description": "The hub's id of this event (8-64 of A-Za-z0-9_.:-): a second delivery changes nothing",
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
@@ -41,6 +48,11 @@ class CitizenEventRequestSchema(ma.Schema):
 
 
 class CitizenEventSchema(ma.Schema):
+    EXAMPLES = [{"event_id": "hub-20260521-0000381", "outcome": "applied",
+                 "effects": ["card_cancelled", "physical_cancelled", "tokens_revoked", "bindings_ended", "status_deceased"],
+                 "replayed": False},
+                {"event_id": "hub-20260521-0000402", "outcome": "stale", "effects": [], "replayed": False}]
+
     event_id = ma.fields.String(required=True)
     outcome = ma.fields.String(required=True, metadata={
         "description": "applied, or stale (older than the last event applied to this person: recorded, no effect)"})
@@ -76,6 +88,10 @@ class FeedQuerySchema(ma.Schema):
 
 
 class FeedItemSchema(ma.Schema):
+    EXAMPLES = [{"id": 18342, "feed": "card_cancelled", "created_at": "2026-05-21T02:01:00+00:00",
+                 "event": {"card_number": "4419000000000034", "carrier": "physical", "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
+                           "reason": "death", "at": "2026-05-21T02:00:41+00:00"}}]
+
     id = ma.fields.Integer(required=True, metadata={"description": "The cursor: pass the last one as ?after="})
     feed = ma.fields.String(required=True)
     created_at = ma.fields.String(required=True, metadata={"description": "ISO 8601 (UTC)"})
@@ -83,6 +99,8 @@ class FeedItemSchema(ma.Schema):
 
 
 class FeedSchema(ma.Schema):
+    EXAMPLES = [{"items": FeedItemSchema.EXAMPLES, "next_after": 18342}]
+
     items = ma.fields.List(ma.fields.Nested(FeedItemSchema), required=True)
     next_after = ma.fields.Integer(required=True, metadata={"description": "Pass as ?after= for the next page"})
 
@@ -111,6 +129,9 @@ class StatisticsQuerySchema(ma.Schema):
 
 
 class FigureSchema(ma.Schema):
+    EXAMPLES = [{"day": "2026-05-20", "town": "南城街道", "department": "", "metric": "scans", "key": "transit", "value": 48213},
+                {"day": "2026-05-20", "town": "麻涌镇", "department": "", "metric": "complaints_opened", "key": "", "value": None}]
+
     day = ma.fields.String(required=True, metadata={"description": "YYYY-MM-DD (Asia/Shanghai)"})
     town = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
@@ -122,6 +143,8 @@ class FigureSchema(ma.Schema):
 
 
 class StatisticsSchema(ma.Schema):
+    EXAMPLES = [{"computed_through": "2026-05-20", "items": FigureSchema.EXAMPLES}]
+
     computed_through = ma.fields.String(required=True, allow_none=True, metadata={"description": "The last computed day"})
     items = ma.fields.List(ma.fields.Nested(FigureSchema), required=True)
 

@@ -25,6 +25,10 @@ OCTETS = {"description": "The signed full list (b\"DGCD\") or delta (b\"DGCd\")"
 
 
 class TrustListSchema(ma.Schema):
+    EXAMPLES = [{"payload": "eyJ2ZXJzaW9uIjo0MiwiaXNzdWVkX2F0IjoxNzc5MzcwMzAwLCJuZXh0X3VwZGF0ZSI6MTc3OTQ1NjcwMCwia2V5cyI6W119",
+                 "root_kid": 1, "alg": "ed25519",
+                 "signature": "fCmZ_a_lkyU81lSvTfrXFCegrrP-6SMvivIhH57kkcWxC-y1Vjv8Hm-TQn7LyP4pVeXNjkbcjtS3wnZNKlpNdg"}]
+
     payload = ma.fields.String(required=True, metadata={
         "description": 'base64url of the JSON {"version", "issued_at", "next_update", "keys": [{"kid", "alg", "public_key", '
                        '"not_before", "not_after"}], "deny_list_key": {"alg", "public_key"}}'})

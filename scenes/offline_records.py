@@ -48,6 +48,9 @@ class OfflineRecordSchema(ma.Schema):
 
 
 class RecordsRequestSchema(ma.Schema):
+    EXAMPLES = [{"records": [{"record_id": "gate-B07-20260521-000913", "terminal_id": "gate-B07", "scene": "transit", "direction": "entry",
+                              "scanned_at": 1779324605, "code": "DGC2:JD4GF0MAV:VQROHLAR*43VHUHC387E000KG0AEREWB4.CFHKT"}]}]
+
     # Items are not typed in the contract: a malformed item (even a non-object) is answered
     # ``invalid`` and the others are processed (issue 16), so no item shape is a 422.
     records = ma.fields.List(ma.fields.Raw(allow_none=True, metadata={"description": "An OfflineRecord; anything else: invalid"}),
@@ -55,6 +58,11 @@ class RecordsRequestSchema(ma.Schema):
 
 
 class RecordResultSchema(ma.Schema):
+    EXAMPLES = [{"record_id": "gate-B07-20260521-000913", "status": "settled", "verification_id": "vf_6a0c4e8b2d1f3a5c7e9b0d24",
+                 "subject": {"settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17", "concession": "standard",
+                             "entry_verification_id": None}},
+                {"record_id": "gate-B07-20260521-000914", "status": "double_use", "verification_id": None, "subject": None}]
+
     record_id = ma.fields.String(required=True, allow_none=True)
     status = ma.fields.String(required=True, metadata={"enum": list(STATUSES)})
     verification_id = ma.fields.String(required=True, allow_none=True)
@@ -62,6 +70,8 @@ class RecordResultSchema(ma.Schema):
 
 
 class RecordsSchema(ma.Schema):
+    EXAMPLES = [{"results": RecordResultSchema.EXAMPLES}]
+
     results = ma.fields.List(ma.fields.Nested(RecordResultSchema), required=True)
 
 
@@ -99,6 +109,9 @@ class FindingsQuerySchema(ma.Schema):
 
 
 class FindingSchema(ma.Schema):
+    EXAMPLES = [{"id": 311, "kind": "clone", "serial": "9c41e07a2b5d83f6", "ctr": 57, "record_ids": ["gate-B07-20260521-000913"],
+                 "lag_seconds": None, "detected_at": 1779326410}]
+
     id = ma.fields.Integer(required=True)
     kind = ma.fields.String(required=True, metadata={"enum": ["replay", "clone", "revoked_at_scan"]})
     serial = ma.fields.String(required=True, metadata={"description": "The certificate's serial, 16 hex digits"})
@@ -111,6 +124,8 @@ class FindingSchema(ma.Schema):
 
 
 class FindingsSchema(ma.Schema):
+    EXAMPLES = [{"findings": FindingSchema.EXAMPLES, "next_after": 311}]
+
     findings = ma.fields.List(ma.fields.Nested(FindingSchema), required=True)
     next_after = ma.fields.Integer(required=True)
 

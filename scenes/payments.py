@@ -44,6 +44,15 @@ def _role(role: str) -> dict[int, str]:
 
 
 class ChargeRequestSchema(ma.Schema):
+    EXAMPLES = [{"verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12", "description": "鸿福路站-东城站 单程",
+                 "idempotency_key": "dgmetro-20260521-7731904"},
+                {"verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f", "amount_fen": 1500, "description": "门诊挂号费",
+                 "idempotency_key": "dgph-his-20260520-551208"},
+                {"record_id": "gate-B07-20260521-000913", "amount_fen": 200, "description": "公交 2路",
+                 "idempotency_key": "dgbus-20260521-0913"},
+                {"verification_id": "vf_9f1b3d5e7a0c2e4f6b8d0a13", "amount_fen": 68000, "description": "住院预交金", "password": "739146",
+                 "idempotency_key": "dgph-his-20260521-551377"}]
+
     verification_id = ma.fields.String(load_default=None, validate=ma.validate.Regexp(r"vf_[0-9a-f]{24}\Z"), metadata={
         "description": "Your accepted verification of the holder (or give record_id)", "pattern": "^vf_[0-9a-f]{24}$"})
     record_id = Text(load_default=None, validate=ma.validate.Length(1, 64), metadata={
@@ -62,6 +71,15 @@ class ChargeRequestSchema(ma.Schema):
 
 
 class ChargeSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52817, "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12", "scene": "transit", "amount_fen": 300,
+                 "description": "鸿福路站-东城站 单程", "status": "pending", "refunded_fen": 0,
+                 "fare": {"base_fen": 300, "km": 4.83, "fare_class": "standard", "paid_percent": 100, "transfer_discount_fen": 0,
+                          "max_fare_fen": 900, "unfinished": False, "entry_verification_id": "vf_23360b7bf332b2d06b054a45"},
+                 "created_at": "2026-05-21T09:58:41+08:00", "cleared": False, "replayed": False},
+                {"charge_id": 52790, "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f", "scene": "medical", "amount_fen": 1500,
+                 "description": "门诊挂号费", "status": "pending", "refunded_fen": 0, "fare": None,
+                 "created_at": "2026-05-20T15:13:02+08:00", "cleared": False, "replayed": True}]
+
     charge_id = ma.fields.Integer(required=True)
     verification_id = ma.fields.String(required=True)
     scene = ma.fields.String(required=True)
@@ -142,6 +160,8 @@ def post_void(charge_id: int) -> Any:
 
 
 class RefundRequestSchema(ma.Schema):
+    EXAMPLES = [{"amount_fen": 300, "idempotency_key": "dgmetro-refund-20260522-0041", "reason": "闸机重复扣费"}]
+
     amount_fen = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, MAX_AMOUNT_FEN),
                                    metadata={"description": "Whole fen to give back, at most what is left of the charge"})
     idempotency_key = ma.fields.String(required=True, **KEY)
@@ -149,6 +169,8 @@ class RefundRequestSchema(ma.Schema):
 
 
 class RefundSchema(ma.Schema):
+    EXAMPLES = [{"refund_id": 7304, "charge_id": 52817, "amount_fen": 300, "refunded_fen": 300, "replayed": False}]
+
     refund_id = ma.fields.Integer(required=True)
     charge_id = ma.fields.Integer(required=True)
     amount_fen = ma.fields.Integer(required=True)
@@ -177,6 +199,9 @@ class BankChargeQuerySchema(ma.Schema):
 
 
 class PendingChargeSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52817, "account_number": "6222021234567890123", "amount_fen": 300, "merchant": "东莞轨道交通2号线",
+                 "description": "鸿福路站-东城站 单程", "debt_repayment": False, "created_at": "2026-05-21T09:58:41+08:00"}]
+
     charge_id = ma.fields.Integer(required=True)
     account_number = ma.fields.String(required=True, metadata={"description": "Your customer's account to debit"})
     amount_fen = ma.fields.Integer(required=True)
@@ -187,6 +212,8 @@ class PendingChargeSchema(ma.Schema):
 
 
 class BankChargePageSchema(ma.Schema):
+    EXAMPLES = [{"items": PendingChargeSchema.EXAMPLES}]
+
     items = ma.fields.List(ma.fields.Nested(PendingChargeSchema), required=True)
 
 
@@ -203,6 +230,8 @@ def get_bank_charges(args: dict[str, Any]) -> Any:
 
 
 class ChargeConfirmationItemSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52817, "outcome": "debited"}, {"charge_id": 52790, "outcome": "declined", "reason": "insufficient_funds"}]
+
     charge_id = ma.fields.Integer(required=True, strict=True, validate=ma.validate.Range(1, 2**62))
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
     reason = Text(load_default=None, validate=ma.validate.Length(1, 200),
@@ -215,6 +244,8 @@ class ChargeConfirmationItemSchema(ma.Schema):
 
 
 class ChargeConfirmationsRequestSchema(ma.Schema):
+    EXAMPLES = [{"confirmations": ChargeConfirmationItemSchema.EXAMPLES}]
+
     confirmations = ma.fields.List(ma.fields.Nested(ChargeConfirmationItemSchema), required=True,
                                    validate=ma.validate.Length(1, MAX_CONFIRMATIONS))
 
@@ -226,12 +257,17 @@ class ChargeConfirmationsRequestSchema(ma.Schema):
 
 
 class ChargeConfirmationResultSchema(ma.Schema):
+    EXAMPLES = [{"charge_id": 52817, "result": "applied", "status": "debited"},
+                {"charge_id": 52790, "result": "unchanged", "status": "declined"}]
+
     charge_id = ma.fields.Integer(required=True)
     result = ma.fields.String(required=True, metadata={"enum": ["applied", "unchanged", "conflict", "unknown"]})
     status = ma.fields.String(required=True, allow_none=True, metadata={"description": "The charge's status now"})
 
 
 class ChargeConfirmationsSchema(ma.Schema):
+    EXAMPLES = [{"results": ChargeConfirmationResultSchema.EXAMPLES}]
+
     results = ma.fields.List(ma.fields.Nested(ChargeConfirmationResultSchema), required=True)
 
 
@@ -256,6 +292,11 @@ class ClearingQuerySchema(ma.Schema):
 
 
 class ClearingRowSchema(ma.Schema):
+    EXAMPLES = [{"entry_id": 120344, "kind": "debit", "charge_id": 52817, "merchant": "p_3b7d1f5a9c2e4b60", "bank": "p_8c2e4a6b0d1f3e57",
+                 "amount_fen": 300, "net_fen": 300, "created_at": "2026-05-22T02:10:05+08:00"},
+                {"entry_id": 120391, "kind": "refund", "charge_id": 52817, "merchant": "p_3b7d1f5a9c2e4b60", "bank": "p_8c2e4a6b0d1f3e57",
+                 "amount_fen": 300, "net_fen": -300, "created_at": "2026-05-22T11:40:27+08:00"}]
+
     entry_id = ma.fields.Integer(required=True)
     kind = ma.fields.String(required=True, metadata={"enum": ["debit", "debt_paid", "void", "refund"]})
     charge_id = ma.fields.Integer(required=True)
@@ -267,14 +308,25 @@ class ClearingRowSchema(ma.Schema):
 
 
 class ClearingTotalsSchema(ma.Schema):
+    EXAMPLES = [{"entries": 2, "gross_fen": 300, "reversed_fen": 300, "fee_fen": 0, "net_fen": 0}]
+
     entries = ma.fields.Integer(required=True)
     gross_fen = ma.fields.Integer(required=True, metadata={"description": "Debits and debts paid"})
     reversed_fen = ma.fields.Integer(required=True, metadata={"description": "Voids after a debit, refunds"})
     fee_fen = ma.fields.Integer(required=True)
     net_fen = ma.fields.Integer(required=True, metadata={"description": "gross - reversed - fee"})
 
+CLEARING_CSV_EXAMPLE = ("entry_id,kind,charge_id,merchant,bank,amount_fen,net_fen,created_at\n"
+                        "120344,debit,52817,p_3b7d1f5a9c2e4b60,p_8c2e4a6b0d1f3e57,300,300,2026-05-22T02:10:05+08:00\n"
+                        "120391,refund,52817,p_3b7d1f5a9c2e4b60,p_8c2e4a6b0d1f3e57,300,-300,2026-05-22T11:40:27+08:00\n"
+                        "#totals,entries=2,gross_fen=300,reversed_fen=300,fee_fen=0,net_fen=0\n"
+                        "#signature,HMAC-SHA256,k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0=\n")
+
 
 class ClearingStatementSchema(ma.Schema):
+    EXAMPLES = [{"date": "2026-05-22", "party": "merchant", "entries": ClearingRowSchema.EXAMPLES,
+                 "totals": ClearingTotalsSchema.EXAMPLES[0], "signature": "k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0="}]
+
     date = ma.fields.Date(required=True)
     party = ma.fields.String(required=True)
     entries = ma.fields.List(ma.fields.Nested(ClearingRowSchema), required=True)
@@ -322,7 +374,7 @@ def get_clearing_statement(args: dict[str, Any], day: str) -> Any:
 
 @blp.route("/clearing-statements/<day>.csv", methods=["GET"])
 @blp.doc(**SIGNED_DOC, responses={200: {"description": "The statement as CSV, ending in #totals and #signature lines",
-                                        "content": {"text/csv": {"schema": {"type": "string"}}}}})
+                                        "content": {"text/csv": {"schema": {"type": "string"}, "example": CLEARING_CSV_EXAMPLE}}}})
 @signed
 @blp.arguments(ClearingQuerySchema, location="query")
 @error_responses(blp, {**AUTH, 403: "role_required (merchant or bank)", 422: "validation_error"})
@@ -337,6 +389,8 @@ FARE_FEN = ma.validate.Range(0, 100_000)
 
 
 class FareBandSchema(ma.Schema):
+    EXAMPLES = [{"up_to_km": 6, "fare_fen": 300}, {"up_to_km": 12, "fare_fen": 400}]
+
     up_to_km = ma.fields.Float(required=True, allow_nan=False, validate=ma.validate.Range(0.1, 1000),
                                metadata={"description": "Rides up to this great-circle distance (km) between the gates"})
     fare_fen = ma.fields.Integer(required=True, strict=True, validate=FARE_FEN)

@@ -21,6 +21,8 @@ blp = CardBlueprint("sandbox", __name__, url_prefix="/api/sandbox/v1",
 
 
 class PartnerRequestSchema(ma.Schema):
+    EXAMPLES = [{"scenes": ["transit"]}, {}]
+
     scenes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SCENE_NAMES)), load_default=None,
                             validate=ma.validate.Length(1, len(SCENE_NAMES)),
                             metadata={"description": "Default: every scene open on this server but government "
@@ -28,6 +30,9 @@ class PartnerRequestSchema(ma.Schema):
 
 
 class SandboxPartnerSchema(ma.Schema):
+    EXAMPLES = [{"partner_id": "p_5e9a1c3d7b0f2e46", "secret": "Zq8vN3kT1xW6bR0mH4sJ9cL2dF7gA5eUyP3iO8tQw1E", "scenes": ["transit"],
+                 "terminals": ["sandbox-gate-1", "sandbox-gate-2", "sandbox-gate-3"]}]
+
     partner_id = ma.fields.String(required=True)
     secret = ma.fields.String(required=True)
     scenes = ma.fields.List(ma.fields.String(), required=True)
@@ -35,11 +40,15 @@ class SandboxPartnerSchema(ma.Schema):
 
 
 class ResidentRequestSchema(ma.Schema):
+    EXAMPLES = [{"resident": 1}, {}]
+
     resident = ma.fields.Integer(load_default=1, strict=True, validate=ma.validate.Range(1, 100),
                                  metadata={"description": "A test resident's number (GET /residents)"})
 
 
 class ResidentSchema(ma.Schema):
+    EXAMPLES = [{"resident": 1, "name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000", "insured": True}]
+
     resident = ma.fields.Integer(required=True, attribute="number")
     name = ma.fields.String(required=True)
     id_number = ma.fields.String(required=True)
@@ -48,19 +57,27 @@ class ResidentSchema(ma.Schema):
 
 
 class FaceResultRequestSchema(ResidentRequestSchema):
+    EXAMPLES = [{"resident": 1, "passed": True}, {"resident": 3, "passed": False}]
+
     passed = ma.fields.Boolean(load_default=True, metadata={"description": "false: a face that did not match"})
 
 
 class FaceResultSchema(ma.Schema):
+    EXAMPLES = [{"verify_result": "sbxface.1.1779370355.1.9f3a6c0e1b7d.T1v8XkQ2mZp4Lr0w"}]
+
     verify_result = ma.fields.String(required=True, metadata={
         "description": "As wx.startFacialRecognitionVerify's verifyResult: send it as real_person_token; single-use, 5 minutes"})
 
 
 class LoginCodeSchema(ma.Schema):
+    EXAMPLES = [{"code": "sbx.1.1779370355.4c8e2a0f9b1d.Yh3Kq9Vn2Lx7Pb0s"}]
+
     code = ma.fields.String(required=True, metadata={"description": "For POST /api/mp/v1/auth/wechat; single-use, 5 minutes"})
 
 
 class EcardCodeSchema(ma.Schema):
+    EXAMPLES = [{"code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790", "expires_at": "2026-05-21T21:33:30+08:00", "refresh_in": 25}]
+
     code = ma.fields.String(required=True, metadata={"description": "A valid DGC1 code: POST it to /api/partner/v1/verifications"})
     expires_at = CityDateTime(required=True)
     refresh_in = ma.fields.Integer(required=True)

@@ -37,6 +37,10 @@ RECORD_EXAMPLE = {
     "disclosed": ["settlement_token", "concession", "entry_verification_id"], "entry_verification_id": None,
     "record_id": None, "scanned_at": None}
 
+CSV_EXAMPLE = ("verification_id,verified_at,terminal_id,scene,carrier,direction,accepted,reason,disclosed,entry_verification_id,record_id,"
+               "scanned_at\nvf_23360b7bf332b2d06b054a45,2026-05-21T09:30:05+08:00,gate-A01,transit,ecard,entry,true,,"
+               "settlement_token;concession;entry_verification_id,,,\n#signature,HMAC-SHA256,u2Jr9b1yq0lJ8mJ3yq8kTQ3p1x7m1b3y0F0mZg2q1sE=\n")
+
 
 class VerificationRecordSchema(ma.Schema):
     EXAMPLES = [RECORD_EXAMPLE]
@@ -61,12 +65,16 @@ class VerificationRecordSchema(ma.Schema):
 
 
 class SceneTallySchema(ma.Schema):
+    EXAMPLES = [{"scene": "transit", "accepted": 1, "refused": 0}]
+
     scene = ma.fields.String(required=True)
     accepted = ma.fields.Integer(required=True)
     refused = ma.fields.Integer(required=True)
 
 
 class StatementTotalsSchema(ma.Schema):
+    EXAMPLES = [{"count": 1, "accepted": 1, "refused": 0, "offline_settled": 0, "by_scene": SceneTallySchema.EXAMPLES}]
+
     count = ma.fields.Integer(required=True)
     accepted = ma.fields.Integer(required=True)
     refused = ma.fields.Integer(required=True)
@@ -136,7 +144,7 @@ def get_statement(day: str) -> Any:
 @blp.doc(security=[{"partnerSignature": []}], responses={200: {
     "description": "The statement file: CSV (UTF-8, a header row, then one row per verification) whose last line is "
                    "#signature,HMAC-SHA256,<base64 HMAC-SHA256 of every byte before that line, keyed by your current secret>",
-    "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}}})
 @signed
 @error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: day is not YYYY-MM-DD from 2020-01-01 to today, "
                                              "or holds a control character"})

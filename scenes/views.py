@@ -144,22 +144,32 @@ class MemberSchema(ma.Schema):
     """Lengths bound the request only: an entry that is blank, too long or otherwise wrong is
     rejected on its own (``rejected``), the others are applied (docs/partner-api.md)."""
 
+    EXAMPLES = [{"id_number": "441900198506151235", "member_id": "S2026010437"},
+                {"id_number": "441900195612012868", "member_id": "T1998-0452"},
+                {"id_number": "441900196205155735", "member_id": "S2026010512"}]
+
     id_number = Text(required=True, validate=ma.validate.Length(max=64))
     member_id = Text(required=True, validate=ma.validate.Length(max=256))
 
 
 class MembersRequestSchema(ma.Schema):
+    EXAMPLES = [{"members": MemberSchema.EXAMPLES[:2], "mode": "replace"}, {"members": MemberSchema.EXAMPLES[2:], "mode": "append"}]
+
     members = ma.fields.List(ma.fields.Nested(MemberSchema), required=True, validate=ma.validate.Length(0, 1000))
     mode = ma.fields.String(load_default="replace", validate=ma.validate.OneOf(["replace", "append"]), metadata={
         "description": "replace: the roster becomes this list; append: add or update these members (for large rosters, in batches)"})
 
 
 class RejectedMemberSchema(ma.Schema):
+    EXAMPLES = [{"position": 2, "reason": "id_number_bad_check_digit"}]
+
     position = ma.fields.Integer(required=True, metadata={"description": "1-based position in the request's list"})
     reason = ma.fields.String(required=True)
 
 
 class MembersSchema(ma.Schema):
+    EXAMPLES = [{"accepted": 1, "rejected": RejectedMemberSchema.EXAMPLES, "total": 1}]
+
     accepted = ma.fields.Integer(required=True, metadata={"description": "Members taken from this request"})
     rejected = ma.fields.List(ma.fields.Nested(RejectedMemberSchema), required=True)
     total = ma.fields.Integer(required=True, metadata={"description": "Members on the roster now"})

@@ -16,6 +16,14 @@ from app.platform.text import path_parameter_schema
 
 
 class ErrorBodySchema(ma.Schema):
+    EXAMPLES = [
+        {"code": "signature_invalid", "message": "the signature does not match the request", "details": {}},
+        {"code": "timestamp_out_of_window", "message": "the timestamp is more than 300 s from our clock",
+         "details": {"server_timestamp": 1779370355, "server_time": "2026-05-21T21:32:35+08:00", "tolerance_seconds": 300}},
+        {"code": "validation_error", "message": "request validation failed",
+         "details": {"fields": {"json": {"terminal_id": ["String does not match expected pattern."]}}}},
+    ]
+
     code = ma.fields.String(required=True, metadata={"description": "Stable machine code", "examples": ["signature_invalid"]})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable text",
                                                         "examples": ["the signature does not match the request"]})
@@ -25,14 +33,7 @@ class ErrorBodySchema(ma.Schema):
 class ErrorSchema(ma.Schema):
     """The one error envelope: ``{"error": {"code", "message", "details"}}``."""
 
-    EXAMPLES = [
-        {"error": {"code": "signature_invalid", "message": "the signature does not match the request", "details": {}}},
-        {"error": {"code": "timestamp_out_of_window", "message": "the timestamp is more than 300 s from our clock",
-                   "details": {"server_timestamp": 1779370355, "server_time": "2026-05-21T21:32:35+08:00",
-                               "tolerance_seconds": 300}}},
-        {"error": {"code": "validation_error", "message": "request validation failed",
-                   "details": {"fields": {"json": {"terminal_id": ["String does not match expected pattern."]}}}}},
-    ]
+    EXAMPLES = [{"error": body} for body in ErrorBodySchema.EXAMPLES]
 
     error = ma.fields.Nested(ErrorBodySchema, required=True)
 

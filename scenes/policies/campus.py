@@ -16,6 +16,8 @@ class Campus(Scene):
     name, requirement = "campus", "M-23.6"
     identifies = True
     class Subject(ma.Schema):
+        EXAMPLES = [{"member_id": "S2026010437", "name": "陈小明"}]
+
         member_id = ma.fields.String(required=True, metadata={"description": "From the campus's member roster"})
         name = ma.fields.String(required=True)
 

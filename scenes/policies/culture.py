@@ -15,6 +15,9 @@ from .base import Scene, concession, membership, sees_birth_dates
 class Culture(Scene):
     name, requirement = "culture", "M-23.4"
     class Subject(ma.Schema):
+        EXAMPLES = [{"visitor_token": "b71e5a0c93d24f68a1c7e2094d5b3f86", "concession": "standard", "member_id": None},
+                    {"visitor_token": "0f4c9e2a7b1d53e8c6a0f9d2b4e7a135", "concession": "senior", "member_id": "DGLIB-0018824"}]
+
         visitor_token = ma.fields.String(required=True, metadata={"description": "Stable per partner, differs between partners"})
         concession = ma.fields.String(required=True)
         member_id = ma.fields.String(required=True, allow_none=True, metadata={"description": "Libraries only; null elsewhere"})

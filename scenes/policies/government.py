@@ -17,6 +17,8 @@ class Government(Scene):
     identifies = True
     accepts_proxies = False  # a relative's phone is no proof of the holder at the window (issue 18)
     class Subject(ma.Schema):
+        EXAMPLES = [{"name": "陈小明", "id_number": "441900198506151235"}]
+
         name = ma.fields.String(required=True)
         id_number = ma.fields.String(required=True)
 

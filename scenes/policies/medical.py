@@ -21,6 +21,11 @@ class Medical(Scene):
     name, requirement = "medical", "M-23.3"
     identifies = True
     class Subject(ma.Schema):
+        EXAMPLES = [{"name": "陈小明", "sex": "M", "date_of_birth": "1985-06-15", "id_number_masked": "441900************", "insured": True,
+                     "social_security_card_number": "4419000000000018"},
+                    {"name": "林秀英", "sex": "F", "date_of_birth": "1956-12-01", "id_number_masked": "441900************",
+                     "insured": False, "social_security_card_number": None}]
+
         name = ma.fields.String(required=True)
         sex = ma.fields.String(required=True, metadata={"description": "M or F (from the ID number)"})
         date_of_birth = ma.fields.Date(required=True)

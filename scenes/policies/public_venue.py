@@ -14,6 +14,8 @@ from .base import Scene
 class PublicVenue(Scene):
     name, requirement = "public_venue", "M-23.5"
     class Subject(ma.Schema):
+        EXAMPLES = [{"masked_name": "陈*"}]
+
         masked_name = ma.fields.String(required=True, metadata={"description": "Surname and *"})
 
     def subject(self, context: SceneContext) -> dict[str, Any]:

@@ -15,6 +15,10 @@ from .base import Scene, concession
 class Transit(Scene):
     name, requirement = "transit", "M-23.2"
     class Subject(ma.Schema):
+        EXAMPLES = [{"settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17", "concession": "standard", "entry_verification_id": None},
+                    {"settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17", "concession": "standard",
+                     "entry_verification_id": "vf_23360b7bf332b2d06b054a45"}]
+
         settlement_token = ma.fields.String(required=True, metadata={"description": "Stable per partner, differs between partners"})
         concession = ma.fields.String(required=True, metadata={"description": "disabled, an age category, or standard"})
         entry_verification_id = ma.fields.String(required=True, allow_none=True, metadata={

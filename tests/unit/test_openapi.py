@@ -133,3 +133,91 @@ def test_every_published_example_is_valid_for_its_schema() -> None:
         for example in schema["examples"]:
             errors = [error.message for error in validator.iter_errors(example)]
             assert not errors, (name, example, errors)
+
+
+def _answers_and_bodies(spec: dict) -> list[tuple[str, str, str, dict]]:
+    """(method, path, media type, media object) of every request body and every 2xx answer."""
+    found = []
+    for method, path, operation in _operations(spec):
+        for media, content in operation.get("requestBody", {}).get("content", {}).items():
+            found.append((method, path, media, content))
+        for status, answer in operation["responses"].items():
+            if status.startswith("2"):
+                if "$ref" in answer:
+                    answer = spec["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+                found.extend((method, path, media, content) for media, content in answer.get("content", {}).items())
+    return found
+
+
+def _components_used(spec: dict, node: object, found: set[str]) -> set[str]:
+    """The component schemas ``node`` refers to, and theirs in turn (the scenes' subjects through ``anyOf`` too)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] not in found:
+            found.add(ref.rsplit("/", 1)[1])
+            _components_used(spec, spec["components"]["schemas"][ref.rsplit("/", 1)[1]], found)
+        for child in node.values():
+            _components_used(spec, child, found)
+    elif isinstance(node, list):
+        for child in node:
+            _components_used(spec, child, found)
+    return found
+
+
+def test_every_request_and_answer_schema_carries_examples() -> None:
+    """Issue 20, "examples for every request and answer": every component schema a request body or a 2xx
+    answer uses, nested ones included, publishes its class's EXAMPLES (validated by the test above)."""
+    spec = current_spec()
+    used = _components_used(spec, [content for *_, content in _answers_and_bodies(spec)], set())
+    assert len(used) > 150 and {"Verification", "TransitSubject", "HistoryItem", "ClearingRow"} <= used
+    missing = sorted(name for name in used if not spec["components"]["schemas"][name].get("examples"))
+    assert not missing, f"give these schema classes an EXAMPLES list: {missing}"
+
+
+def _nested_disagreements(spec: dict, where: str, schema: dict, value: object) -> list[str]:
+    """Where ``value`` (part of an example of ``schema``) holds a nested component's value that is
+    not one of that component's own examples (null allowed where the schema allows it)."""
+    schemas = spec["components"]["schemas"]
+    refs = [schema] if "$ref" in schema else [branch for branch in schema.get("anyOf", []) if "$ref" in branch]
+    if refs:
+        own = [example for ref in refs for example in schemas[ref["$ref"].rsplit("/", 1)[1]].get("examples", [])]
+        return [] if value is None or value in own else [f"{where}: {value!r}"]
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return [found for key, child in value.items() if key in properties
+                for found in _nested_disagreements(spec, f"{where}.{key}", properties[key], child)]
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [found for index, item in enumerate(value)
+                for found in _nested_disagreements(spec, f"{where}[{index}]", schema["items"], item)]
+    return []
+
+
+def test_nested_examples_agree_with_their_parents() -> None:
+    """A parent's example nests one of its nested schema's own examples (the classes refer to them,
+    e.g. ``HistoryItemSchema.EXAMPLES``), so the document tells one story at every level."""
+    spec = current_spec()
+    disagreements = [found for name, schema in spec["components"]["schemas"].items()
+                     for index, example in enumerate(schema.get("examples", []))
+                     for found in _nested_disagreements(spec, f"{name}[{index}]", schema, example)]
+    assert not disagreements, disagreements
+
+
+# PNG, PDF and the binary deny list cannot be written in a JSON document (OpenAPI's example is a JSON
+# value; an Example Object's externalValue would need a URL we do not host): their media types
+# say format binary instead; tests/integration/test_card_code.py, test_printed_codes.py and
+# test_offline_lists.py check their bytes.
+BINARY_MEDIA = {"image/png", "application/pdf", "application/octet-stream"}
+
+
+def test_every_text_answer_has_an_example() -> None:
+    """Issue 20: non-JSON answers carry an ``example`` in their media type (the SVG image, the CSV files);
+    binary ones cannot (BINARY_MEDIA) and say ``format: binary``."""
+    spec = current_spec()
+    others = [(method, path, media, content) for method, path, media, content in _answers_and_bodies(spec)
+              if media != "application/json"]
+    assert {media for *_, media, _ in others} >= {"image/svg+xml", "text/csv", "image/png"}
+    for method, path, media, content in others:
+        if media in BINARY_MEDIA:
+            assert content["schema"].get("format") == "binary" and "example" not in content, (method, path, media)
+        else:
+            assert isinstance(content.get("example"), str) and content["example"], (method, path, media)
