@@ -39,7 +39,7 @@ class ECardApplicationRequestSchema(ma.Schema):
     nationality = Text(load_default=None, validate=ma.validate.Length(3, 3),
                        metadata={"description": "passport_with_permit only: ISO 3166-1 alpha-3, not CHN"})
     permit_type = ma.fields.String(load_default=None, validate=ma.validate.OneOf(PERMIT_TYPES),
-                                   metadata={"enum": list(PERMIT_TYPES), "description": "passport_with_permit only"})
+                                   metadata={"enum": [*PERMIT_TYPES, None], "description": "passport_with_permit only"})
     permit_number = Text(load_default=None, validate=ma.validate.Length(1, 32),
                          metadata={"description": "passport_with_permit only: the work or residence permit's number"})
     name = Text(required=True, validate=ma.validate.Length(1, 100), metadata={"description": "As on the document"})
@@ -87,7 +87,7 @@ class ECardApplicationSchema(ma.Schema):
     answered_at = ma.fields.DateTime(required=True, allow_none=True)
     decided_at = ma.fields.DateTime(required=True, allow_none=True)
     refusal_reason = ma.fields.String(required=True, allow_none=True)
-    assurance = ma.fields.String(required=True, allow_none=True, metadata={"enum": list(LEVELS)})
+    assurance = ma.fields.String(required=True, allow_none=True, metadata={"enum": [*LEVELS, None]})
     card_number = ma.fields.String(required=True, allow_none=True, metadata={"description": "Once approved"})
     access_log = ma.fields.List(ma.fields.Nested(ECardApplicationAccessSchema), required=True, metadata={
         "description": "Staff reads of and decisions on this application, newest first (M-25); empty on POST"})

@@ -1997,6 +1997,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @example {
+         *       "code": "signature_invalid",
+         *       "message": "the signature does not match the request",
+         *       "details": {}
+         *     }
+         * @example {
+         *       "code": "timestamp_out_of_window",
+         *       "message": "the timestamp is more than 300 s from our clock",
+         *       "details": {
+         *         "server_timestamp": 1779370355,
+         *         "server_time": "2026-05-21T21:32:35+08:00",
+         *         "tolerance_seconds": 300
+         *       }
+         *     }
+         * @example {
+         *       "code": "validation_error",
+         *       "message": "request validation failed",
+         *       "details": {
+         *         "fields": {
+         *           "json": {
+         *             "terminal_id": [
+         *               "String does not match expected pattern."
+         *             ]
+         *           }
+         *         }
+         *       }
+         *     }
+         */
         ErrorBody: {
             /**
              * @description Stable machine code
@@ -2070,10 +2099,28 @@ export interface components {
             /** @description Next page number. */
             next_page?: number;
         };
+        /**
+         * @example {
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235"
+         *     }
+         */
         GovernmentSubject: {
             name: string;
             id_number: string;
         };
+        /**
+         * @example {
+         *       "settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17",
+         *       "concession": "standard",
+         *       "entry_verification_id": null
+         *     }
+         * @example {
+         *       "settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17",
+         *       "concession": "standard",
+         *       "entry_verification_id": "vf_23360b7bf332b2d06b054a45"
+         *     }
+         */
         TransitSubject: {
             /** @description Stable per partner, differs between partners */
             settlement_token: string;
@@ -2082,6 +2129,24 @@ export interface components {
             /** @description On an exit (direction: exit): the holder's open entry at this partner */
             entry_verification_id: string | null;
         };
+        /**
+         * @example {
+         *       "name": "陈小明",
+         *       "sex": "M",
+         *       "date_of_birth": "1985-06-15",
+         *       "id_number_masked": "441900************",
+         *       "insured": true,
+         *       "social_security_card_number": "4419000000000018"
+         *     }
+         * @example {
+         *       "name": "林秀英",
+         *       "sex": "F",
+         *       "date_of_birth": "1956-12-01",
+         *       "id_number_masked": "441900************",
+         *       "insured": false,
+         *       "social_security_card_number": null
+         *     }
+         */
         MedicalSubject: {
             name: string;
             /** @description M or F (from the ID number) */
@@ -2095,6 +2160,18 @@ export interface components {
             /** @description The number of the holder's physical social-security card once it is issued (issued or activated; the citizen card number printed on it); null for e-card-only holders (self-pay goes through charges, docs/payments.md) */
             social_security_card_number: string | null;
         };
+        /**
+         * @example {
+         *       "visitor_token": "b71e5a0c93d24f68a1c7e2094d5b3f86",
+         *       "concession": "standard",
+         *       "member_id": null
+         *     }
+         * @example {
+         *       "visitor_token": "0f4c9e2a7b1d53e8c6a0f9d2b4e7a135",
+         *       "concession": "senior",
+         *       "member_id": "DGLIB-0018824"
+         *     }
+         */
         CultureSubject: {
             /** @description Stable per partner, differs between partners */
             visitor_token: string;
@@ -2102,23 +2179,58 @@ export interface components {
             /** @description Libraries only; null elsewhere */
             member_id: string | null;
         };
+        /**
+         * @example {
+         *       "masked_name": "陈*"
+         *     }
+         */
         PublicVenueSubject: {
             /** @description Surname and * */
             masked_name: string;
         };
+        /**
+         * @example {
+         *       "member_id": "S2026010437",
+         *       "name": "陈小明"
+         *     }
+         */
         CampusSubject: {
             /** @description From the campus's member roster */
             member_id: string;
             name: string;
         };
+        /**
+         * @example {
+         *       "payment_account_reference": "c2d8f1a0e7b94c56a3f0d1e8b7c2a914"
+         *     }
+         */
         FinanceSubject: {
             /** @description Stable per bank, differs between banks */
             payment_account_reference: string;
         };
+        /**
+         * @example {
+         *       "code": "0a3Xk2Ga1mQw2J0Nn3Ia1Y9tIa2Xk2GH"
+         *     }
+         */
         WeChatLogin: {
             /** @description The code from wx.login() */
             code: string;
         };
+        /**
+         * @example {
+         *       "token": "Yq3vH8kPz0cN4rT7wB1xJ6sLd9fGa2UeX5mQ7wR0tKp",
+         *       "expires_in": 86400,
+         *       "bound": true,
+         *       "binding_ended": null
+         *     }
+         * @example {
+         *       "token": "Rk5nW2qZ8bX4cV7mJ1tH9sLp3dFg6Ay0Lq2Wc8Nv4Ze",
+         *       "expires_in": 86400,
+         *       "bound": false,
+         *       "binding_ended": "evicted"
+         *     }
+         */
         Login: {
             /** @description Our bearer token (opaque) */
             token: string;
@@ -2132,10 +2244,34 @@ export interface components {
              */
             binding_ended: "unbound" | "evicted" | null;
         };
+        /**
+         * @example {
+         *       "auth_code": "4b203fe6c11548bcabd8da5bb087a83b"
+         *     }
+         */
         AlipayLogin: {
             /** @description The authCode from my.getAuthCode() */
             auth_code: string;
         };
+        /**
+         * @example {
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235",
+         *       "phone": "13800138000"
+         *     }
+         * @example {
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235",
+         *       "phone": "13800138000",
+         *       "sms_code": "204816"
+         *     }
+         * @example {
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235",
+         *       "phone": "13800138000",
+         *       "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"
+         *     }
+         */
         BindingRequest: {
             name: string;
             /** @description 18-character resident ID number (GB 11643-1999) */
@@ -2153,6 +2289,18 @@ export interface components {
              */
             real_person_token?: string | null;
         };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "insured": true,
+         *       "assurance": "knowledge"
+         *     }
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "insured": true,
+         *       "assurance": "real_person"
+         *     }
+         */
         Binding: {
             card_number: string;
             /** @description Entitled to the physical card (M-5) */
@@ -2163,12 +2311,30 @@ export interface components {
              */
             assurance: "knowledge" | "real_person" | "counter";
         };
+        /**
+         * @example {
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235"
+         *     }
+         */
         RealPersonStart: {
             /** @description As on the ID card */
             name: string;
             /** @description 18-character resident ID number (GB 11643-1999) */
             id_number: string;
         };
+        /**
+         * @example {
+         *       "provider": "wechat_face",
+         *       "certify_id": null,
+         *       "certify_url": null
+         *     }
+         * @example {
+         *       "provider": "alipay_certify",
+         *       "certify_id": "d4f7e2a9b1c04e5f8a6b3c2d1e0f9a8b",
+         *       "certify_url": "https://openapi.alipay.com/gateway.do?alipay_sdk=alipay-sdk-java&biz_content=%7B%22certify_id%22%3A%22d4f7e2a9%22%7D"
+         *     }
+         */
         RealPersonCheck: {
             /**
              * @description wechat_face: call wx.startFacialRecognitionVerify({name, idCardNumber}) and send its verifyResult as real_person_token; alipay_certify: my.startAPVerify({url: certify_url, certifyId: certify_id}), then send certify_id as real_person_token
@@ -2178,6 +2344,14 @@ export interface components {
             certify_id: string | null;
             certify_url: string | null;
         };
+        /**
+         * @example {
+         *       "password": "739146"
+         *     }
+         * @example {
+         *       "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"
+         *     }
+         */
         UnbindingRequest: {
             /**
              * @description The e-card password (when no real_person_token is sent)
@@ -2190,6 +2364,13 @@ export interface components {
              */
             real_person_token?: string | null;
         };
+        /**
+         * @example {
+         *       "code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790",
+         *       "expires_at": "2026-05-21T21:33:30+08:00",
+         *       "refresh_in": 25
+         *     }
+         */
         Code: {
             /** @description The QR text (docs/qr-format.md) */
             code: string;
@@ -2202,10 +2383,25 @@ export interface components {
             /** @description Seconds until the client should fetch a new code */
             refresh_in: number;
         };
+        /**
+         * @example {
+         *       "installation_id": "mp-7f3c9a2e41b64d0e"
+         *     }
+         */
         SeedRequest: {
             /** @description Random id the mini-program keeps in its storage */
             installation_id: string;
         };
+        /**
+         * @example {
+         *       "seed": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+         *       "pseudonym": "MFRGGZDFMZTWQ2LK",
+         *       "format_version": 1,
+         *       "algorithm": "SHA1",
+         *       "digits": 8,
+         *       "step_seconds": 30
+         *     }
+         */
         Seed: {
             /** @description Base32 TOTP seed (160 bits); keep in secure storage */
             seed: string;
@@ -2215,6 +2411,38 @@ export interface components {
             digits: number;
             step_seconds: number;
         };
+        /**
+         * @example {
+         *       "verification_id": "vf_23360b7bf332b2d06b054a45",
+         *       "verified_at": "2026-05-21T21:32:35+08:00",
+         *       "partner_name": "东莞轨道交通2号线",
+         *       "terminal_id": "gate-A01",
+         *       "terminal_location": "鸿福路站A口进站闸机",
+         *       "scene": "transit",
+         *       "accepted": true,
+         *       "reason": null,
+         *       "disclosed": [
+         *         "settlement_token",
+         *         "concession",
+         *         "entry_verification_id"
+         *       ],
+         *       "app": "wechat",
+         *       "shown_by": null
+         *     }
+         * @example {
+         *       "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80",
+         *       "verified_at": "2026-05-20T15:12:48+08:00",
+         *       "partner_name": "东莞市人民医院",
+         *       "terminal_id": "clinic-3",
+         *       "terminal_location": "门诊大楼一楼挂号处",
+         *       "scene": "medical",
+         *       "accepted": false,
+         *       "reason": "code_expired",
+         *       "disclosed": [],
+         *       "app": null,
+         *       "shown_by": null
+         *     }
+         */
         HistoryItem: {
             verification_id: string;
             /**
@@ -2239,10 +2467,65 @@ export interface components {
             /** @description relative (<relation>): a family member's phone showed the accepted code for you (M-15, docs/family.md) */
             shown_by: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "verification_id": "vf_23360b7bf332b2d06b054a45",
+         *           "verified_at": "2026-05-21T21:32:35+08:00",
+         *           "partner_name": "东莞轨道交通2号线",
+         *           "terminal_id": "gate-A01",
+         *           "terminal_location": "鸿福路站A口进站闸机",
+         *           "scene": "transit",
+         *           "accepted": true,
+         *           "reason": null,
+         *           "disclosed": [
+         *             "settlement_token",
+         *             "concession",
+         *             "entry_verification_id"
+         *           ],
+         *           "app": "wechat",
+         *           "shown_by": null
+         *         },
+         *         {
+         *           "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80",
+         *           "verified_at": "2026-05-20T15:12:48+08:00",
+         *           "partner_name": "东莞市人民医院",
+         *           "terminal_id": "clinic-3",
+         *           "terminal_location": "门诊大楼一楼挂号处",
+         *           "scene": "medical",
+         *           "accepted": false,
+         *           "reason": "code_expired",
+         *           "disclosed": [],
+         *           "app": null,
+         *           "shown_by": null
+         *         }
+         *       ],
+         *       "next_cursor": "MjAyNi0wNS0yMFQwNzoxMjo0OCswMDowMHx2Zl84YjFlMGMyZDRmNmE4YjBjMmQ0ZTZmODA="
+         *     }
+         * @example {
+         *       "items": [],
+         *       "next_cursor": null
+         *     }
+         */
         HistoryPage: {
             items: components["schemas"]["HistoryItem"][];
             next_cursor: string | null;
         };
+        /**
+         * @example {
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "state": "activated",
+         *       "serial_number": "****7021",
+         *       "bank_name": "中国工商银行东莞分行",
+         *       "technology": "gen3",
+         *       "issued_on": "2026-05-12",
+         *       "fee_rule": "first_card",
+         *       "fee_fen": 0,
+         *       "fee_payer": "bank",
+         *       "applied_at": "2026-04-28T10:15:32+08:00"
+         *     }
+         */
         Physical: {
             application_id: string;
             /** @enum {string} */
@@ -2263,12 +2546,55 @@ export interface components {
              */
             applied_at: string;
         };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "ecard_state": "active",
+         *       "physical": {
+         *         "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *         "state": "activated",
+         *         "serial_number": "****7021",
+         *         "bank_name": "中国工商银行东莞分行",
+         *         "technology": "gen3",
+         *         "issued_on": "2026-05-12",
+         *         "fee_rule": "first_card",
+         *         "fee_fen": 0,
+         *         "fee_payer": "bank",
+         *         "applied_at": "2026-04-28T10:15:32+08:00"
+         *       }
+         *     }
+         * @example {
+         *       "card_number": "4419000000000026",
+         *       "ecard_state": "active",
+         *       "physical": null
+         *     }
+         */
         Carriers: {
             card_number: string;
             /** @enum {string} */
             ecard_state: "active" | "suspended" | "cancelled";
             physical: components["schemas"]["Physical"] | null;
         };
+        /**
+         * @example {
+         *       "carrier": "physical",
+         *       "event": "loss_reported",
+         *       "from_state": "activated",
+         *       "to_state": "suspended",
+         *       "reason": "钱包遗失",
+         *       "actor": "citizen",
+         *       "at": "2026-05-21T09:30:05+08:00"
+         *     }
+         * @example {
+         *       "carrier": "physical",
+         *       "event": "issued",
+         *       "from_state": "produced",
+         *       "to_state": "issued",
+         *       "reason": "柜台领卡",
+         *       "actor": "bank:p_8c2e4a6b0d1f3e57",
+         *       "at": "2026-05-12T14:20:11+08:00"
+         *     }
+         */
         Event: {
             /** @enum {string} */
             carrier: "card" | "ecard" | "physical";
@@ -2285,16 +2611,78 @@ export interface components {
              */
             at: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "carrier": "physical",
+         *           "event": "loss_reported",
+         *           "from_state": "activated",
+         *           "to_state": "suspended",
+         *           "reason": "钱包遗失",
+         *           "actor": "citizen",
+         *           "at": "2026-05-21T09:30:05+08:00"
+         *         },
+         *         {
+         *           "carrier": "physical",
+         *           "event": "issued",
+         *           "from_state": "produced",
+         *           "to_state": "issued",
+         *           "reason": "柜台领卡",
+         *           "actor": "bank:p_8c2e4a6b0d1f3e57",
+         *           "at": "2026-05-12T14:20:11+08:00"
+         *         }
+         *       ]
+         *     }
+         */
         Events: {
             items: components["schemas"]["Event"][];
         };
+        /**
+         * @example {
+         *       "bank_partner_id": "p_8c2e4a6b0d1f3e57",
+         *       "name": "中国工商银行东莞分行"
+         *     }
+         * @example {
+         *       "bank_partner_id": "p_1a3c5e7f9b2d4e60",
+         *       "name": "东莞农村商业银行"
+         *     }
+         */
         Bank: {
             bank_partner_id: string;
             name: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "bank_partner_id": "p_8c2e4a6b0d1f3e57",
+         *           "name": "中国工商银行东莞分行"
+         *         },
+         *         {
+         *           "bank_partner_id": "p_1a3c5e7f9b2d4e60",
+         *           "name": "东莞农村商业银行"
+         *         }
+         *       ]
+         *     }
+         */
         Banks: {
             items: components["schemas"]["Bank"][];
         };
+        /**
+         * @example {
+         *       "rule": "first_card",
+         *       "fee_fen": 0,
+         *       "payer": "bank",
+         *       "technology": "gen3"
+         *     }
+         * @example {
+         *       "rule": "replacement",
+         *       "fee_fen": 2000,
+         *       "payer": "citizen",
+         *       "technology": "gen3"
+         *     }
+         */
         Fee: {
             /** @description first_card, technology_upgrade or replacement (M-24) */
             rule: string;
@@ -2304,17 +2692,37 @@ export interface components {
             payer: string;
             technology: string;
         };
+        /**
+         * @example {
+         *       "bank_partner_id": "p_8c2e4a6b0d1f3e57",
+         *       "accepted_fee_fen": 0
+         *     }
+         */
         ApplicationRequest: {
             bank_partner_id: string;
             /** @description The fee_fen of GET /card/physical/fee, confirming it (409 fee_not_accepted otherwise) */
             accepted_fee_fen: number;
         };
+        /**
+         * @example {
+         *       "serial_number": "A0260512847021",
+         *       "pin": "395174"
+         *     }
+         */
         ActivationRequest: {
             /** @description As printed on the card */
             serial_number: string;
             /** @description 6 digits of your choice; not all one digit, not a run like 123456 (422 pin_weak) */
             pin: string;
         };
+        /**
+         * @example {
+         *       "carrier": "physical",
+         *       "event": "loss_reported",
+         *       "from_state": "activated",
+         *       "to_state": "suspended"
+         *     }
+         */
         Transition: {
             /** @enum {string} */
             carrier: "ecard" | "physical";
@@ -2322,10 +2730,21 @@ export interface components {
             from_state: string;
             to_state: string;
         };
+        /**
+         * @example {
+         *       "accepted_fee_fen": 2000
+         *     }
+         */
         ReplacementRequest: {
             /** @description The fee_fen of GET /card/physical/fee, confirming it (409 fee_not_accepted otherwise) */
             accepted_fee_fen: number;
         };
+        /**
+         * @example {
+         *       "installation_id": "mp-7f3c9a2e41b64d0e",
+         *       "password": "739146"
+         *     }
+         */
         DeviceMoveRequest: {
             /** @description Random id the mini-program keeps in its storage */
             installation_id: string;
@@ -2335,6 +2754,15 @@ export interface components {
              */
             password?: string | null;
         };
+        /**
+         * @example {
+         *       "password": "582930",
+         *       "current_password": "739146"
+         *     }
+         * @example {
+         *       "password": "739146"
+         *     }
+         */
         PasswordRequest: {
             /** @description The new 6-digit e-card password: not all one digit, not a run, not the physical card's PIN */
             password: string;
@@ -2344,20 +2772,43 @@ export interface components {
              */
             current_password?: string | null;
         };
+        /**
+         * @example {
+         *       "password": "582930",
+         *       "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"
+         *     }
+         */
         PasswordResetRequest: {
             /** @description The new 6-digit e-card password (the rules of PUT /card/password) */
             password: string;
             /** @description A passed real-person check of the card holder (POST /real-person/checks) */
             real_person_token: string;
         };
+        /**
+         * @example {
+         *       "phone": "13912345678"
+         *     }
+         */
         PhoneCodeRequest: {
             /** @description The new 11-digit mainland mobile number */
             phone: string;
         };
+        /**
+         * @example {
+         *       "expires_in": 600
+         *     }
+         */
         PhoneCode: {
             /** @description Seconds the code sent by SMS stays valid */
             expires_in: number;
         };
+        /**
+         * @example {
+         *       "phone": "13912345678",
+         *       "sms_code": "204816",
+         *       "password": "739146"
+         *     }
+         */
         PhoneChangeRequest: {
             /** @description The new 11-digit mainland mobile number */
             phone: string;
@@ -2368,11 +2819,38 @@ export interface components {
              */
             password?: string | null;
         };
+        /**
+         * @example {
+         *       "key": "code",
+         *       "label": "电子码"
+         *     }
+         * @example {
+         *       "key": "verification",
+         *       "label": "验证与刷码"
+         *     }
+         */
         Category: {
             key: string;
             /** @description Chinese display text */
             label: string;
         };
+        /**
+         * @example {
+         *       "category": "verification",
+         *       "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *       "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80"
+         *     }
+         * @example {
+         *       "category": "code",
+         *       "kind": "consultation",
+         *       "description": "请问电子社保卡二维码可以在没有网络时使用吗？"
+         *     }
+         * @example {
+         *       "category": "verification",
+         *       "description": "同一趟地铁被扣了两次车费。",
+         *       "charge_id": 52817
+         *     }
+         */
         ComplaintRequest: {
             /** @description A key from GET /complaint-categories */
             category: string;
@@ -2394,6 +2872,18 @@ export interface components {
              */
             charge_id?: number | null;
         };
+        /**
+         * @example {
+         *       "author": "citizen",
+         *       "body": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *       "created_at": "2026-05-21T09:41:12+08:00"
+         *     }
+         * @example {
+         *       "author": "agent",
+         *       "body": "您好，已核实为闸机重复上送，相关记录已更正，给您带来不便深表歉意。",
+         *       "created_at": "2026-05-21T14:05:37+08:00"
+         *     }
+         */
         Message: {
             /** @enum {string} */
             author: "citizen" | "agent" | "department" | "system";
@@ -2405,6 +2895,33 @@ export interface components {
              */
             created_at: string;
         };
+        /**
+         * @example {
+         *       "ticket_number": "CS20260521-4F7K2Q",
+         *       "category": "verification",
+         *       "kind": "complaint",
+         *       "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *       "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80",
+         *       "status": "answered",
+         *       "created_at": "2026-05-21T09:41:12+08:00",
+         *       "first_response_due": "2026-05-22T09:41:12+08:00",
+         *       "resolution_due": "2026-05-26T09:41:12+08:00",
+         *       "closed_at": null,
+         *       "rating": null,
+         *       "messages": [
+         *         {
+         *           "author": "citizen",
+         *           "body": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *           "created_at": "2026-05-21T09:41:12+08:00"
+         *         },
+         *         {
+         *           "author": "agent",
+         *           "body": "您好，已核实为闸机重复上送，相关记录已更正，给您带来不便深表歉意。",
+         *           "created_at": "2026-05-21T14:05:37+08:00"
+         *         }
+         *       ]
+         *     }
+         */
         Complaint: {
             ticket_number: string;
             category: string;
@@ -2442,19 +2959,91 @@ export interface components {
             /** @description Oldest first */
             messages: components["schemas"]["Message"][];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "ticket_number": "CS20260521-4F7K2Q",
+         *           "category": "verification",
+         *           "kind": "complaint",
+         *           "description": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *           "verification_id": "vf_8b1e0c2d4f6a8b0c2d4e6f80",
+         *           "status": "answered",
+         *           "created_at": "2026-05-21T09:41:12+08:00",
+         *           "first_response_due": "2026-05-22T09:41:12+08:00",
+         *           "resolution_due": "2026-05-26T09:41:12+08:00",
+         *           "closed_at": null,
+         *           "rating": null,
+         *           "messages": [
+         *             {
+         *               "author": "citizen",
+         *               "body": "5月21日早上在鸿福路站进站时闸机提示二维码已使用，但我当天第一次进站。",
+         *               "created_at": "2026-05-21T09:41:12+08:00"
+         *             },
+         *             {
+         *               "author": "agent",
+         *               "body": "您好，已核实为闸机重复上送，相关记录已更正，给您带来不便深表歉意。",
+         *               "created_at": "2026-05-21T14:05:37+08:00"
+         *             }
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
         ComplaintList: {
             /** @description Newest first */
             items: components["schemas"]["Complaint"][];
         };
+        /**
+         * @example {
+         *       "body": "谢谢，今天再刷已经正常了。"
+         *     }
+         */
         FollowUp: {
             body: string;
         };
+        /**
+         * @example {
+         *       "score": 5,
+         *       "comment": "处理很及时"
+         *     }
+         * @example {
+         *       "score": 3
+         *     }
+         */
         Rating: {
             /** @description 1 (poor) to 5 (very good) */
             score: number;
             /** @default null */
             comment?: string | null;
         };
+        /**
+         * @example {
+         *       "accessed_at": "2026-05-21T14:03:50+08:00",
+         *       "first_accessed_at": "2026-05-21T13:58:02+08:00",
+         *       "count": 3,
+         *       "role": "agent",
+         *       "department": null,
+         *       "action": "view",
+         *       "purpose": "CS20260521-4F7K2Q",
+         *       "fields": [
+         *         "name",
+         *         "phone"
+         *       ]
+         *     }
+         * @example {
+         *       "accessed_at": "2026-05-22T10:15:31+08:00",
+         *       "first_accessed_at": "2026-05-22T10:15:31+08:00",
+         *       "count": 1,
+         *       "role": "liaison",
+         *       "department": "市交通运输局",
+         *       "action": "unmask",
+         *       "purpose": "CS20260521-4F7K2Q",
+         *       "fields": [
+         *         "id_number"
+         *       ]
+         *     }
+         */
         AccessLogItem: {
             /**
              * Format: date-time
@@ -2481,12 +3070,53 @@ export interface components {
             /** @description Which of your fields were seen */
             fields: string[];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "accessed_at": "2026-05-21T14:03:50+08:00",
+         *           "first_accessed_at": "2026-05-21T13:58:02+08:00",
+         *           "count": 3,
+         *           "role": "agent",
+         *           "department": null,
+         *           "action": "view",
+         *           "purpose": "CS20260521-4F7K2Q",
+         *           "fields": [
+         *             "name",
+         *             "phone"
+         *           ]
+         *         },
+         *         {
+         *           "accessed_at": "2026-05-22T10:15:31+08:00",
+         *           "first_accessed_at": "2026-05-22T10:15:31+08:00",
+         *           "count": 1,
+         *           "role": "liaison",
+         *           "department": "市交通运输局",
+         *           "action": "unmask",
+         *           "purpose": "CS20260521-4F7K2Q",
+         *           "fields": [
+         *             "id_number"
+         *           ]
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         AccessLog: {
             /** @description Newest first */
             items: components["schemas"]["AccessLogItem"][];
             /** @description Pass back as ?cursor= for the next (older) page; null on the last page */
             next_cursor: string | null;
         };
+        /**
+         * @example {
+         *       "id": 7,
+         *       "title": "电子社保卡二维码刷不出来怎么办？",
+         *       "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。",
+         *       "category": "code",
+         *       "updated_at": "2026-05-18T08:00:00+00:00"
+         *     }
+         */
         HelpArticle: {
             id: number;
             title: string;
@@ -2497,9 +3127,46 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": 7,
+         *           "title": "电子社保卡二维码刷不出来怎么办？",
+         *           "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。",
+         *           "category": "code",
+         *           "updated_at": "2026-05-18T08:00:00+00:00"
+         *         }
+         *       ]
+         *     }
+         */
         HelpArticles: {
             items: components["schemas"]["HelpArticle"][];
         };
+        /**
+         * @example {
+         *       "disbursement_id": 90317,
+         *       "benefit_type": "pension",
+         *       "amount_fen": 150000,
+         *       "period": "2026-05",
+         *       "status": "credited",
+         *       "return_reason": null,
+         *       "department": "市人力资源和社会保障局",
+         *       "posted_at": "2026-05-08T10:02:17+08:00",
+         *       "settled_at": "2026-05-09T09:15:40+08:00"
+         *     }
+         * @example {
+         *       "disbursement_id": 88204,
+         *       "benefit_type": "elderly_allowance",
+         *       "amount_fen": 20000,
+         *       "period": "2026-04",
+         *       "status": "returned",
+         *       "return_reason": "账户已销户",
+         *       "department": "市民政局",
+         *       "posted_at": "2026-04-10T10:00:03+08:00",
+         *       "settled_at": "2026-04-11T16:42:09+08:00"
+         *     }
+         */
         BenefitItem: {
             disbursement_id: number;
             benefit_type: string;
@@ -2524,10 +3191,57 @@ export interface components {
              */
             settled_at: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "disbursement_id": 90317,
+         *           "benefit_type": "pension",
+         *           "amount_fen": 150000,
+         *           "period": "2026-05",
+         *           "status": "credited",
+         *           "return_reason": null,
+         *           "department": "市人力资源和社会保障局",
+         *           "posted_at": "2026-05-08T10:02:17+08:00",
+         *           "settled_at": "2026-05-09T09:15:40+08:00"
+         *         },
+         *         {
+         *           "disbursement_id": 88204,
+         *           "benefit_type": "elderly_allowance",
+         *           "amount_fen": 20000,
+         *           "period": "2026-04",
+         *           "status": "returned",
+         *           "return_reason": "账户已销户",
+         *           "department": "市民政局",
+         *           "posted_at": "2026-04-10T10:00:03+08:00",
+         *           "settled_at": "2026-04-11T16:42:09+08:00"
+         *         }
+         *       ],
+         *       "next_cursor": "MjAyNi0wNC0xMFQwMjowMDowMyswMDowMHw4ODIwNA=="
+         *     }
+         */
         BenefitPage: {
             items: components["schemas"]["BenefitItem"][];
             next_cursor: string | null;
         };
+        /**
+         * @example {
+         *       "year": 2026,
+         *       "benefit_type": "pension",
+         *       "lines": 5,
+         *       "credited_fen": 600000,
+         *       "pending_fen": 150000,
+         *       "returned_fen": 0
+         *     }
+         * @example {
+         *       "year": 2026,
+         *       "benefit_type": "elderly_allowance",
+         *       "lines": 4,
+         *       "credited_fen": 60000,
+         *       "pending_fen": 0,
+         *       "returned_fen": 20000
+         *     }
+         */
         YearTotal: {
             /** @description The year of the period covered */
             year: number;
@@ -2537,9 +3251,38 @@ export interface components {
             pending_fen: number;
             returned_fen: number;
         };
+        /**
+         * @example {
+         *       "totals": [
+         *         {
+         *           "year": 2026,
+         *           "benefit_type": "pension",
+         *           "lines": 5,
+         *           "credited_fen": 600000,
+         *           "pending_fen": 150000,
+         *           "returned_fen": 0
+         *         },
+         *         {
+         *           "year": 2026,
+         *           "benefit_type": "elderly_allowance",
+         *           "lines": 4,
+         *           "credited_fen": 60000,
+         *           "pending_fen": 0,
+         *           "returned_fen": 20000
+         *         }
+         *       ]
+         *     }
+         */
         Summary: {
             totals: components["schemas"]["YearTotal"][];
         };
+        /**
+         * @example {
+         *       "bank_name": "中国工商银行东莞分行",
+         *       "account_number_masked": "**** 0123",
+         *       "opened_at": "2026-03-02T11:20:45+08:00"
+         *     }
+         */
         CardFinancialAccount: {
             bank_name: string;
             /** @description Last four digits only */
@@ -2551,11 +3294,41 @@ export interface components {
              */
             opened_at: string;
         };
+        /**
+         * @example {
+         *       "date": "2026-05-18",
+         *       "description": "东莞市人民医院 门诊 药费",
+         *       "amount_fen": -4230
+         *     }
+         * @example {
+         *       "date": "2026-05-01",
+         *       "description": "个人账户 5月划入",
+         *       "amount_fen": 18650
+         *     }
+         */
         MedicalStatementEntry: {
             date: string;
             description: string;
             amount_fen: number;
         };
+        /**
+         * @example {
+         *       "balance_fen": 325870,
+         *       "as_of": "2026-05-20T02:00:00+08:00",
+         *       "statement": [
+         *         {
+         *           "date": "2026-05-18",
+         *           "description": "东莞市人民医院 门诊 药费",
+         *           "amount_fen": -4230
+         *         },
+         *         {
+         *           "date": "2026-05-01",
+         *           "description": "个人账户 5月划入",
+         *           "amount_fen": 18650
+         *         }
+         *       ]
+         *     }
+         */
         MedicalInsurance: {
             balance_fen: number;
             /**
@@ -2566,10 +3339,45 @@ export interface components {
             as_of: string;
             statement: components["schemas"]["MedicalStatementEntry"][];
         };
+        /**
+         * @example {
+         *       "financial_account": {
+         *         "bank_name": "中国工商银行东莞分行",
+         *         "account_number_masked": "**** 0123",
+         *         "opened_at": "2026-03-02T11:20:45+08:00"
+         *       },
+         *       "medical_insurance": {
+         *         "balance_fen": 325870,
+         *         "as_of": "2026-05-20T02:00:00+08:00",
+         *         "statement": [
+         *           {
+         *             "date": "2026-05-18",
+         *             "description": "东莞市人民医院 门诊 药费",
+         *             "amount_fen": -4230
+         *           },
+         *           {
+         *             "date": "2026-05-01",
+         *             "description": "个人账户 5月划入",
+         *             "amount_fen": 18650
+         *           }
+         *         ]
+         *       }
+         *     }
+         * @example {
+         *       "financial_account": null,
+         *       "medical_insurance": null
+         *     }
+         */
         Accounts: {
             financial_account: components["schemas"]["CardFinancialAccount"] | null;
             medical_insurance: components["schemas"]["MedicalInsurance"] | null;
         };
+        /**
+         * @example {
+         *       "template_id": "Xo3l9n1bQz7ZC2dHn6kUqf4T1pWc8yRj0aM5sVeEgLk",
+         *       "result": "accept"
+         *     }
+         */
         SubscriptionRequest: {
             template_id: string;
             /**
@@ -2578,25 +3386,53 @@ export interface components {
              */
             result: "accept" | "reject" | "ban";
         };
+        /**
+         * @example {
+         *       "template_id": "Xo3l9n1bQz7ZC2dHn6kUqf4T1pWc8yRj0aM5sVeEgLk",
+         *       "remaining": 3
+         *     }
+         */
         Subscription: {
             template_id: string;
             /** @description Messages this template may still send */
             remaining: number;
         };
+        /**
+         * @example {
+         *       "bank_partner_id": "p_8c2e4a6b0d1f3e57"
+         *     }
+         */
         ConsentCodeRequest: {
             /** @description The bank (GET /card/banks) that may register the benefit account */
             bank_partner_id: string;
         };
+        /**
+         * @example {
+         *       "expires_in": 600
+         *     }
+         */
         ConsentCode: {
             /** @description Seconds the code is valid */
             expires_in: number;
         };
+        /**
+         * @example {
+         *       "bank_partner_id": "p_8c2e4a6b0d1f3e57",
+         *       "sms_code": "204816"
+         *     }
+         */
         ConsentRequest: {
             /** @description The bank (GET /card/banks) that may register the benefit account */
             bank_partner_id: string;
             /** @description The code sent to the card's contact phone */
             sms_code: string;
         };
+        /**
+         * @example {
+         *       "bank_partner_id": "p_8c2e4a6b0d1f3e57",
+         *       "expires_at": "2026-06-20T09:30:05+08:00"
+         *     }
+         */
         Consent: {
             bank_partner_id: string;
             /**
@@ -2606,16 +3442,35 @@ export interface components {
              */
             expires_at: string;
         };
+        /**
+         * @example {
+         *       "installation_id": "mp-7f3c9a2e41b64d0e"
+         *     }
+         */
         ChallengeRequest: {
             /** @description Random id the mini-program keeps in its storage */
             installation_id: string;
         };
+        /**
+         * @example {
+         *       "nonce": "pU3KGCUwux1tEyze1iN7Lg",
+         *       "server_time": 1779370355
+         *     }
+         */
         Challenge: {
             /** @description base64url of 16 random bytes; valid 120 s, once */
             nonce: string;
             /** @description Unix seconds: the phone's clock offset */
             server_time: number;
         };
+        /**
+         * @example {
+         *       "nonce": "pU3KGCUwux1tEyze1iN7Lg",
+         *       "alg": "ed25519",
+         *       "device_public_key": "2R4_ch_LGXEXRJTWSTydXDRgvjEgHmn-2qDu6LmZf1w",
+         *       "proof": "fCmZ_a_lkyU81lSvTfrXFCegrrP-6SMvivIhH57kkcWxC-y1Vjv8Hm-TQn7LyP4pVeXNjkbcjtS3wnZNKlpNdg"
+         *     }
+         */
         CertificateRequest: {
             /** @description The challenge's nonce */
             nonce: string;
@@ -2626,6 +3481,14 @@ export interface components {
             /** @description The device signature over b"DGC2/pop\x00" + nonce + device_public_key (base64url, 64 bytes) */
             proof: string;
         };
+        /**
+         * @example {
+         *       "certificate": "dwb4XYaQAkrWvaNAG-nIy8zJNfbNH2EiauFTOK4aNABNM7oNJGrATIGxuvI-O_nu9fefK0k0r4f1UgtpuUsNmC6Fu1W2cqhyY3rNdGb8tg4Oj_GEY7DksropcDR08GSsaPcA9bArPcZm9FveqizK7c0rUVdBDk0",
+         *       "serial": "9c41e07a2b5d83f6",
+         *       "not_before": 1779370355,
+         *       "expires": 1779456755
+         *     }
+         */
         Certificate: {
             /** @description base64url of the code's bytes 0-118 (SM2 0-119) */
             certificate: string;
@@ -2636,6 +3499,20 @@ export interface components {
             /** @description Unix seconds (24 h after not_before) */
             expires: number;
         };
+        /**
+         * @example {
+         *       "certificates": [
+         *         {
+         *           "certificate": "dwb4XYaQAkrWvaNAG-nIy8zJNfbNH2EiauFTOK4aNABNM7oNJGrATIGxuvI-O_nu9fefK0k0r4f1UgtpuUsNmC6Fu1W2cqhyY3rNdGb8tg4Oj_GEY7DksropcDR08GSsaPcA9bArPcZm9FveqizK7c0rUVdBDk0",
+         *           "serial": "9c41e07a2b5d83f6",
+         *           "not_before": 1779370355,
+         *           "expires": 1779456755
+         *         }
+         *       ],
+         *       "server_time": 1779370355,
+         *       "refresh_after": 1779413555
+         *     }
+         */
         Certificates: {
             certificates: components["schemas"]["Certificate"][];
             /** @description Unix seconds: t = phone clock + offset */
@@ -2643,6 +3520,38 @@ export interface components {
             /** @description Unix seconds: ask for a new certificate after this */
             refresh_after: number;
         };
+        /**
+         * @example {
+         *       "charge_id": 52817,
+         *       "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12",
+         *       "merchant": "东莞轨道交通2号线",
+         *       "description": "鸿福路站-东城站 单程",
+         *       "scene": "transit",
+         *       "amount_fen": 300,
+         *       "refunded_fen": 0,
+         *       "status": "debited",
+         *       "decline_reason": null,
+         *       "notices": [],
+         *       "created_at": "2026-05-21T09:58:41+08:00",
+         *       "settled_at": "2026-05-22T02:10:05+08:00"
+         *     }
+         * @example {
+         *       "charge_id": 52790,
+         *       "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f",
+         *       "merchant": "东莞市人民医院",
+         *       "description": "门诊挂号费",
+         *       "scene": "medical",
+         *       "amount_fen": 1500,
+         *       "refunded_fen": 0,
+         *       "status": "declined",
+         *       "decline_reason": "余额不足",
+         *       "notices": [
+         *         "declined"
+         *       ],
+         *       "created_at": "2026-05-20T15:13:02+08:00",
+         *       "settled_at": "2026-05-21T02:10:07+08:00"
+         *     }
+         */
         PaymentItem: {
             /** @description Name it (charge_id) in POST /complaints to dispute the charge */
             charge_id: number;
@@ -2673,12 +3582,64 @@ export interface components {
              */
             settled_at: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "charge_id": 52817,
+         *           "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12",
+         *           "merchant": "东莞轨道交通2号线",
+         *           "description": "鸿福路站-东城站 单程",
+         *           "scene": "transit",
+         *           "amount_fen": 300,
+         *           "refunded_fen": 0,
+         *           "status": "debited",
+         *           "decline_reason": null,
+         *           "notices": [],
+         *           "created_at": "2026-05-21T09:58:41+08:00",
+         *           "settled_at": "2026-05-22T02:10:05+08:00"
+         *         },
+         *         {
+         *           "charge_id": 52790,
+         *           "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f",
+         *           "merchant": "东莞市人民医院",
+         *           "description": "门诊挂号费",
+         *           "scene": "medical",
+         *           "amount_fen": 1500,
+         *           "refunded_fen": 0,
+         *           "status": "declined",
+         *           "decline_reason": "余额不足",
+         *           "notices": [
+         *             "declined"
+         *           ],
+         *           "created_at": "2026-05-20T15:13:02+08:00",
+         *           "settled_at": "2026-05-21T02:10:07+08:00"
+         *         }
+         *       ],
+         *       "next_cursor": null,
+         *       "debt_fen": 1500
+         *     }
+         */
         PaymentPage: {
             items: components["schemas"]["PaymentItem"][];
             next_cursor: string | null;
             /** @description What you owe on declined charges; while above 0 the card cannot pay (pay it off) */
             debt_fen: number;
         };
+        /**
+         * @example {
+         *       "month": "2026-05",
+         *       "charges": 38,
+         *       "paid_fen": 11400,
+         *       "refunded_fen": 300
+         *     }
+         * @example {
+         *       "month": "2026-04",
+         *       "charges": 44,
+         *       "paid_fen": 13200,
+         *       "refunded_fen": 0
+         *     }
+         */
         MonthTotal: {
             /** @description YYYY-MM (Asia/Shanghai) */
             month: string;
@@ -2687,14 +3648,45 @@ export interface components {
             paid_fen: number;
             refunded_fen: number;
         };
+        /**
+         * @example {
+         *       "months": [
+         *         {
+         *           "month": "2026-05",
+         *           "charges": 38,
+         *           "paid_fen": 11400,
+         *           "refunded_fen": 300
+         *         },
+         *         {
+         *           "month": "2026-04",
+         *           "charges": 44,
+         *           "paid_fen": 13200,
+         *           "refunded_fen": 0
+         *         }
+         *       ]
+         *     }
+         */
         PaymentSummary: {
             months: components["schemas"]["MonthTotal"][];
         };
+        /**
+         * @example {
+         *       "charge_id": 52790,
+         *       "status": "pending"
+         *     }
+         */
         PayOff: {
             charge_id: number;
             /** @description pending: sent to your bank again */
             status: string;
         };
+        /**
+         * @example {
+         *       "name": "陈乐乐",
+         *       "id_number": "441900201503076619",
+         *       "relation": "child"
+         *     }
+         */
         FamilyMemberRequest: {
             /** @description As on the roster */
             name: string;
@@ -2706,6 +3698,32 @@ export interface components {
              */
             relation: "spouse" | "parent" | "parent_in_law" | "grandparent" | "child" | "grandchild";
         };
+        /**
+         * @example {
+         *       "id": 412,
+         *       "relation": "child",
+         *       "status": "active",
+         *       "minor": true,
+         *       "masked_name": "陈**",
+         *       "masked_id_number": "441900********6619",
+         *       "share_benefits": true,
+         *       "share_history": true,
+         *       "created_at": "2026-05-21T01:30:05+00:00",
+         *       "confirmed_at": "2026-05-21T01:30:05+00:00"
+         *     }
+         * @example {
+         *       "id": 398,
+         *       "relation": "child",
+         *       "status": "pending",
+         *       "minor": false,
+         *       "masked_name": "陈**",
+         *       "masked_id_number": "441900********1235",
+         *       "share_benefits": false,
+         *       "share_history": false,
+         *       "created_at": "2026-05-20T11:02:40+00:00",
+         *       "confirmed_at": null
+         *     }
+         */
         FamilyMember: {
             id: number;
             /** @description The member is the guardian's ... */
@@ -2730,18 +3748,68 @@ export interface components {
             /** Format: date-time */
             confirmed_at: string | null;
         };
+        /**
+         * @example {
+         *       "members": [
+         *         {
+         *           "id": 412,
+         *           "relation": "child",
+         *           "status": "active",
+         *           "minor": true,
+         *           "masked_name": "陈**",
+         *           "masked_id_number": "441900********6619",
+         *           "share_benefits": true,
+         *           "share_history": true,
+         *           "created_at": "2026-05-21T01:30:05+00:00",
+         *           "confirmed_at": "2026-05-21T01:30:05+00:00"
+         *         }
+         *       ],
+         *       "guardians": [
+         *         {
+         *           "id": 398,
+         *           "relation": "child",
+         *           "status": "pending",
+         *           "minor": false,
+         *           "masked_name": "陈**",
+         *           "masked_id_number": "441900********1235",
+         *           "share_benefits": false,
+         *           "share_history": false,
+         *           "created_at": "2026-05-20T11:02:40+00:00",
+         *           "confirmed_at": null
+         *         }
+         *       ]
+         *     }
+         */
         FamilyList: {
             /** @description The people on your list (you are their guardian) */
             members: components["schemas"]["FamilyMember"][];
             /** @description The lists you are on (masked: the guardian); confirm or remove them here */
             guardians: components["schemas"]["FamilyMember"][];
         };
+        /**
+         * @example {
+         *       "share_benefits": true,
+         *       "share_history": false
+         *     }
+         * @example {
+         *       "share_history": true
+         *     }
+         */
         FamilyConsentRequest: {
             /** @default null */
             share_benefits?: boolean | null;
             /** @default null */
             share_history?: boolean | null;
         };
+        /**
+         * @example {
+         *       "scenes": [
+         *         "transit",
+         *         "culture"
+         *       ],
+         *       "days": 90
+         *     }
+         */
         PrintedRequest: {
             /** @description Where the printed code may be used */
             scenes: ("transit" | "culture" | "public_venue")[];
@@ -2751,6 +3819,18 @@ export interface components {
              */
             days?: number;
         };
+        /**
+         * @example {
+         *       "serial": "3fa2c19b7e04d851",
+         *       "code": "DGP1:NCFX1C.OQ4UEN8A$KJ5FVB3LM-K+AE4TJ0%V7*3UKF1VPA4C7Q0",
+         *       "scenes": [
+         *         "transit",
+         *         "culture"
+         *       ],
+         *       "not_before": "2026-05-21T01:30:05+00:00",
+         *       "expires_at": "2026-08-19T01:30:05+00:00"
+         *     }
+         */
         Printed: {
             /** @description 16 hex digits; the deny list's key */
             serial: string;
@@ -2762,6 +3842,25 @@ export interface components {
             /** Format: date-time */
             expires_at: string;
         };
+        /**
+         * @example {
+         *       "document_type": "residence_permit",
+         *       "document_number": "441900199203154321",
+         *       "name": "周晓燕",
+         *       "phone": "13800138721",
+         *       "address": "东莞市南城街道鸿福路88号"
+         *     }
+         * @example {
+         *       "document_type": "passport_with_permit",
+         *       "document_number": "E12345678",
+         *       "nationality": "DEU",
+         *       "permit_type": "work",
+         *       "permit_number": "WP4419002026001",
+         *       "name": "Anna Schmidt",
+         *       "phone": "13800138722",
+         *       "employer": "东莞松山湖某科技有限公司"
+         *     }
+         */
         ECardApplicationRequest: {
             /**
              * @description residence_permit (居住证: its GB 11643 number), hmt_residence_permit (港澳台居民居住证: 81/82/83 0000...), travel_permit_hkmo (回乡证: H/M + 8 or 10 digits), travel_permit_tw (台胞证: 8 digits), foreign_permanent_id (外国人永久居留身份证: 15-character 2004 or 18-digit 2023 format starting 9), passport_with_permit (passport number, nationality and a work or residence permit)
@@ -2800,6 +3899,30 @@ export interface components {
              */
             employer?: string | null;
         };
+        /**
+         * @example {
+         *       "accessed_at": "2026-05-22T06:45:30+00:00",
+         *       "role": "reviewer",
+         *       "action": "approve",
+         *       "fields": [
+         *         "decision"
+         *       ]
+         *     }
+         * @example {
+         *       "accessed_at": "2026-05-21T08:12:09+00:00",
+         *       "role": "reviewer",
+         *       "action": "view",
+         *       "fields": [
+         *         "name",
+         *         "phone_masked",
+         *         "document_masked",
+         *         "permit",
+         *         "address",
+         *         "employer",
+         *         "answer"
+         *       ]
+         *     }
+         */
         ECardApplicationAccess: {
             /** Format: date-time */
             accessed_at: string;
@@ -2813,6 +3936,46 @@ export interface components {
             /** @description Which of your fields were seen */
             fields: string[];
         };
+        /**
+         * @example {
+         *       "reference": "AP7K3QX9MNB2TR4W",
+         *       "status": "approved",
+         *       "document_type": "residence_permit",
+         *       "document_masked": "441900********4321",
+         *       "submitted_at": "2026-05-21T01:30:05+00:00",
+         *       "due_at": "2026-05-29T03:02:11+00:00",
+         *       "question": null,
+         *       "answered_at": "2026-05-22T03:02:11+00:00",
+         *       "decided_at": "2026-05-22T06:45:30+00:00",
+         *       "refusal_reason": null,
+         *       "assurance": "knowledge",
+         *       "card_number": "4419000000000026",
+         *       "access_log": [
+         *         {
+         *           "accessed_at": "2026-05-22T06:45:30+00:00",
+         *           "role": "reviewer",
+         *           "action": "approve",
+         *           "fields": [
+         *             "decision"
+         *           ]
+         *         },
+         *         {
+         *           "accessed_at": "2026-05-21T08:12:09+00:00",
+         *           "role": "reviewer",
+         *           "action": "view",
+         *           "fields": [
+         *             "name",
+         *             "phone_masked",
+         *             "document_masked",
+         *             "permit",
+         *             "address",
+         *             "employer",
+         *             "answer"
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
         ECardApplication: {
             /** @description Public; name it in GET /applications/{reference} */
             reference: string;
@@ -2845,10 +4008,36 @@ export interface components {
             /** @description Staff reads of and decisions on this application, newest first (M-25); empty on POST */
             access_log: components["schemas"]["ECardApplicationAccess"][];
         };
+        /**
+         * @example {
+         *       "answer": "居住证有效期已于2026年5月续签，新证件照片已重新上传。"
+         *     }
+         */
         ECardApplicationAnswer: {
             /** @description The answer to the reviewer's question */
             answer: string;
         };
+        /**
+         * @example {
+         *       "relying_party": "东莞市政务服务网",
+         *       "kind": "government",
+         *       "redirect_domain": "www.dg.gov.cn",
+         *       "claims": [
+         *         "name",
+         *         "id_number"
+         *       ],
+         *       "confirmation": "real_person"
+         *     }
+         * @example {
+         *       "relying_party": "东莞图书馆",
+         *       "kind": "public_service",
+         *       "redirect_domain": "www.dglib.cn",
+         *       "claims": [
+         *         "age_band"
+         *       ],
+         *       "confirmation": "password"
+         *     }
+         */
         LoginRequest: {
             /** @description The website's registered (verified) name */
             relying_party: string;
@@ -2864,6 +4053,14 @@ export interface components {
              */
             confirmation: "password" | "real_person";
         };
+        /**
+         * @example {
+         *       "password": "739146"
+         *     }
+         * @example {
+         *       "real_person_token": "7D2B9C4E-61F0-4A8B-9E3C-5F1A2D8B0C47"
+         *     }
+         */
         Confirm: {
             /**
              * @description The e-card password (confirmation password)
@@ -2876,6 +4073,19 @@ export interface components {
              */
             real_person_token?: string | null;
         };
+        /**
+         * @example {
+         *       "consent_id": 1207,
+         *       "relying_party": "东莞图书馆",
+         *       "kind": "public_service",
+         *       "claims": [
+         *         "age_band"
+         *       ],
+         *       "acr": "knowledge",
+         *       "created_at": "2026-05-19T06:22:10+00:00",
+         *       "withdrawn_at": null
+         *     }
+         */
         LoginConsent: {
             consent_id: number;
             relying_party: string;
@@ -2889,13 +4099,44 @@ export interface components {
             /** Format: date-time */
             withdrawn_at: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "consent_id": 1207,
+         *           "relying_party": "东莞图书馆",
+         *           "kind": "public_service",
+         *           "claims": [
+         *             "age_band"
+         *           ],
+         *           "acr": "knowledge",
+         *           "created_at": "2026-05-19T06:22:10+00:00",
+         *           "withdrawn_at": null
+         *         }
+         *       ]
+         *     }
+         */
         LoginConsentList: {
             items: components["schemas"]["LoginConsent"][];
         };
+        /**
+         * @example {
+         *       "tokens_revoked": 2
+         *     }
+         */
         Withdrawn: {
             /** @description Live tokens the withdrawal ended */
             tokens_revoked: number;
         };
+        /**
+         * @example {
+         *       "name": "东莞市民服务中心",
+         *       "address": "东莞市南城街道鸿福路99号",
+         *       "terminal_id": "window-07",
+         *       "latitude": 23.0205,
+         *       "longitude": 113.7518
+         *     }
+         */
         Place: {
             name?: string;
             address?: string;
@@ -2903,6 +4144,41 @@ export interface components {
             latitude?: number | null;
             longitude?: number | null;
         };
+        /**
+         * @example {
+         *       "code": "hrss-card-replacement",
+         *       "department": "东莞市人力资源和社会保障局",
+         *       "title": "社会保障卡补换卡",
+         *       "scenes": [
+         *         "government"
+         *       ],
+         *       "channels": [
+         *         "window",
+         *         "online"
+         *       ],
+         *       "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+         *       "steps": [
+         *         "挂失原卡",
+         *         "提交补卡申请",
+         *         "到合作银行网点领取新卡"
+         *       ],
+         *       "time_limit_days": 10,
+         *       "fee_fen": 2000,
+         *       "locations": [
+         *         {
+         *           "name": "东莞市民服务中心",
+         *           "address": "东莞市南城街道鸿福路99号",
+         *           "terminal_id": "window-07",
+         *           "latitude": 23.0205,
+         *           "longitude": 113.7518
+         *         }
+         *       ],
+         *       "status": "open",
+         *       "last_reviewed": "2026-04-30",
+         *       "version": 3,
+         *       "distance_m": 1240
+         *     }
+         */
         Service: {
             code: string;
             department: string;
@@ -2922,6 +4198,45 @@ export interface components {
             /** @description Only with near: metres to the nearest location */
             distance_m?: number | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "code": "hrss-card-replacement",
+         *           "department": "东莞市人力资源和社会保障局",
+         *           "title": "社会保障卡补换卡",
+         *           "scenes": [
+         *             "government"
+         *           ],
+         *           "channels": [
+         *             "window",
+         *             "online"
+         *           ],
+         *           "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+         *           "steps": [
+         *             "挂失原卡",
+         *             "提交补卡申请",
+         *             "到合作银行网点领取新卡"
+         *           ],
+         *           "time_limit_days": 10,
+         *           "fee_fen": 2000,
+         *           "locations": [
+         *             {
+         *               "name": "东莞市民服务中心",
+         *               "address": "东莞市南城街道鸿福路99号",
+         *               "terminal_id": "window-07",
+         *               "latitude": 23.0205,
+         *               "longitude": 113.7518
+         *             }
+         *           ],
+         *           "status": "open",
+         *           "last_reviewed": "2026-04-30",
+         *           "version": 3,
+         *           "distance_m": 1240
+         *         }
+         *       ]
+         *     }
+         */
         ServiceList: {
             items: components["schemas"]["Service"][];
         };
@@ -3011,10 +4326,48 @@ export interface components {
              */
             duplicate: boolean;
         };
+        /**
+         * @example {
+         *       "id_number": "441900198506151235",
+         *       "member_id": "S2026010437"
+         *     }
+         * @example {
+         *       "id_number": "441900195612012868",
+         *       "member_id": "T1998-0452"
+         *     }
+         * @example {
+         *       "id_number": "441900196205155735",
+         *       "member_id": "S2026010512"
+         *     }
+         */
         Member: {
             id_number: string;
             member_id: string;
         };
+        /**
+         * @example {
+         *       "members": [
+         *         {
+         *           "id_number": "441900198506151235",
+         *           "member_id": "S2026010437"
+         *         },
+         *         {
+         *           "id_number": "441900195612012868",
+         *           "member_id": "T1998-0452"
+         *         }
+         *       ],
+         *       "mode": "replace"
+         *     }
+         * @example {
+         *       "members": [
+         *         {
+         *           "id_number": "441900196205155735",
+         *           "member_id": "S2026010512"
+         *         }
+         *       ],
+         *       "mode": "append"
+         *     }
+         */
         MembersRequest: {
             members: components["schemas"]["Member"][];
             /**
@@ -3024,11 +4377,29 @@ export interface components {
              */
             mode?: "replace" | "append";
         };
+        /**
+         * @example {
+         *       "position": 2,
+         *       "reason": "id_number_bad_check_digit"
+         *     }
+         */
         RejectedMember: {
             /** @description 1-based position in the request's list */
             position: number;
             reason: string;
         };
+        /**
+         * @example {
+         *       "accepted": 1,
+         *       "rejected": [
+         *         {
+         *           "position": 2,
+         *           "reason": "id_number_bad_check_digit"
+         *         }
+         *       ],
+         *       "total": 1
+         *     }
+         */
         Members: {
             /** @description Members taken from this request */
             accepted: number;
@@ -3036,6 +4407,18 @@ export interface components {
             /** @description Members on the roster now */
             total: number;
         };
+        /**
+         * @example {
+         *       "rule": "first_card",
+         *       "fee_fen": 0,
+         *       "payer": "bank"
+         *     }
+         * @example {
+         *       "rule": "replacement",
+         *       "fee_fen": 2000,
+         *       "payer": "citizen"
+         *     }
+         */
         FeeDecision: {
             /** @description first_card, technology_upgrade or replacement (M-24) */
             rule: string;
@@ -3044,6 +4427,23 @@ export interface components {
             /** @description citizen, or bank (the bank bears the cost) */
             payer: string;
         };
+        /**
+         * @example {
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "card_number": "4419000000000018",
+         *       "holder_name": "陈小明",
+         *       "state": "applied",
+         *       "technology": "gen3",
+         *       "serial_number": null,
+         *       "replaces_serial_number": null,
+         *       "applied_at": "2026-04-28T10:15:32+08:00",
+         *       "fee": {
+         *         "rule": "first_card",
+         *         "fee_fen": 0,
+         *         "payer": "bank"
+         *       }
+         *     }
+         */
         Application: {
             application_id: string;
             /** @description Written to the chip */
@@ -3064,9 +4464,56 @@ export interface components {
             /** @description The fee the city decided (M-24): charge this */
             fee: components["schemas"]["FeeDecision"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *           "card_number": "4419000000000018",
+         *           "holder_name": "陈小明",
+         *           "state": "applied",
+         *           "technology": "gen3",
+         *           "serial_number": null,
+         *           "replaces_serial_number": null,
+         *           "applied_at": "2026-04-28T10:15:32+08:00",
+         *           "fee": {
+         *             "rule": "first_card",
+         *             "fee_fen": 0,
+         *             "payer": "bank"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         Applications: {
             items: components["schemas"]["Application"][];
         };
+        /**
+         * @example {
+         *       "request_id": "icbc-dg-20260505-000183",
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "event": "produced",
+         *       "serial_number": "A0260512847021"
+         *     }
+         * @example {
+         *       "request_id": "icbc-dg-20260512-000417",
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "event": "issued",
+         *       "issued_on": "2026-05-12"
+         *     }
+         * @example {
+         *       "request_id": "icbc-dg-20260521-000052",
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "event": "loss_reported",
+         *       "channel": "hotline"
+         *     }
+         * @example {
+         *       "request_id": "icbc-dg-20260522-000090",
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "event": "replacement",
+         *       "accepted_fee_fen": 2000
+         *     }
+         */
         CardReportRequest: {
             /** @description The bank's id for this report (8-64 of A-Za-z0-9_.:-): a retry with it never applies twice */
             request_id: string;
@@ -3112,6 +4559,28 @@ export interface components {
             /** @default null */
             reason?: string | null;
         };
+        /**
+         * @example {
+         *       "request_id": "icbc-dg-20260521-000052",
+         *       "application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "event": "loss_reported",
+         *       "state": "suspended",
+         *       "replayed": false
+         *     }
+         * @example {
+         *       "request_id": "icbc-dg-20260522-000090",
+         *       "application_id": "pc_a27f04c9e1d3b58e6f20",
+         *       "event": "replacement",
+         *       "state": "applied",
+         *       "fee": {
+         *         "rule": "replacement",
+         *         "fee_fen": 2000,
+         *         "payer": "citizen"
+         *       },
+         *       "replaces_application_id": "pc_5d1e8a93b07c42f6e1a9",
+         *       "replayed": false
+         *     }
+         */
         CardReport: {
             request_id: string;
             /** @description The card reported on; for replacement and counter_application the new application */
@@ -3126,18 +4595,50 @@ export interface components {
             /** @description true: this request_id was already applied; the first answer */
             replayed: boolean;
         };
+        /**
+         * @example {
+         *       "serial_number": "A0260512847021",
+         *       "pin": "395174"
+         *     }
+         */
         PinCheckRequest: {
             /** @description The card's serial number (6-32 of A-Za-z0-9) */
             serial_number: string;
             /** @description The 6 digits the holder typed; never stored or logged */
             pin: string;
         };
+        /**
+         * @example {
+         *       "match": true,
+         *       "attempts_left": 3
+         *     }
+         * @example {
+         *       "match": false,
+         *       "attempts_left": 1
+         *     }
+         */
         PinCheck: {
             /** @description true: the PIN is the card's */
             match: boolean;
             /** @description Wrong PINs still allowed today for this card (3 a day) */
             attempts_left: number;
         };
+        /**
+         * @example {
+         *       "line_reference": "P-000001",
+         *       "id_number": "441900198506151235",
+         *       "benefit_type": "pension",
+         *       "amount_fen": 150000,
+         *       "period": "2026-05"
+         *     }
+         * @example {
+         *       "line_reference": "P-000002",
+         *       "card_number": "4419000000000026",
+         *       "benefit_type": "pension",
+         *       "amount_fen": 150000,
+         *       "period": "2026-05"
+         *     }
+         */
         Line: {
             /**
              * @description The recipient's resident ID number; or give card_number
@@ -3158,10 +4659,38 @@ export interface components {
             /** @description The month covered, YYYY-MM */
             period: string;
         };
+        /**
+         * @example {
+         *       "batch_reference": "PENSION-2026-05",
+         *       "lines": [
+         *         {
+         *           "line_reference": "P-000001",
+         *           "id_number": "441900198506151235",
+         *           "benefit_type": "pension",
+         *           "amount_fen": 150000,
+         *           "period": "2026-05"
+         *         },
+         *         {
+         *           "line_reference": "P-000002",
+         *           "card_number": "4419000000000026",
+         *           "benefit_type": "pension",
+         *           "amount_fen": 150000,
+         *           "period": "2026-05"
+         *         }
+         *       ]
+         *     }
+         */
         BatchRequest: {
             batch_reference: string;
             lines: components["schemas"]["Line"][];
         };
+        /**
+         * @example {
+         *       "position": 2,
+         *       "line_reference": "P-000002",
+         *       "reason": "no_financial_account"
+         *     }
+         */
         RejectedLine: {
             /** @description 1-based position in this request's lines */
             position: number;
@@ -3170,6 +4699,20 @@ export interface components {
             /** @description One of the line reasons in docs/benefits.md */
             reason: string;
         };
+        /**
+         * @example {
+         *       "batch_reference": "PENSION-2026-05",
+         *       "accepted": 1,
+         *       "duplicates": 0,
+         *       "rejected": [
+         *         {
+         *           "position": 2,
+         *           "line_reference": "P-000002",
+         *           "reason": "no_financial_account"
+         *         }
+         *       ]
+         *     }
+         */
         BatchReport: {
             batch_reference: string;
             /** @description Lines recorded now as pending */
@@ -3178,10 +4721,50 @@ export interface components {
             duplicates: number;
             rejected: components["schemas"]["RejectedLine"][];
         };
+        /**
+         * @example {
+         *       "count": 1200,
+         *       "amount_fen": 180000000
+         *     }
+         * @example {
+         *       "count": 1195,
+         *       "amount_fen": 179250000
+         *     }
+         * @example {
+         *       "count": 3,
+         *       "amount_fen": 450000
+         *     }
+         * @example {
+         *       "count": 2,
+         *       "amount_fen": 300000
+         *     }
+         */
         Tally: {
             count: number;
             amount_fen: number;
         };
+        /**
+         * @example {
+         *       "batch_reference": "PENSION-2026-05",
+         *       "total": {
+         *         "count": 1200,
+         *         "amount_fen": 180000000
+         *       },
+         *       "credited": {
+         *         "count": 1195,
+         *         "amount_fen": 179250000
+         *       },
+         *       "returned": {
+         *         "count": 3,
+         *         "amount_fen": 450000
+         *       },
+         *       "pending": {
+         *         "count": 2,
+         *         "amount_fen": 300000
+         *       },
+         *       "balanced": true
+         *     }
+         */
         Reconciliation: {
             /** @description null: all the department's batches */
             batch_reference: string | null;
@@ -3192,6 +4775,17 @@ export interface components {
             /** @description total = credited + returned + pending */
             balanced: boolean;
         };
+        /**
+         * @example {
+         *       "disbursement_id": 90317,
+         *       "account_number": "6222021234567890123",
+         *       "amount_fen": 150000,
+         *       "benefit_type": "pension",
+         *       "period": "2026-05",
+         *       "department": "市人力资源和社会保障局",
+         *       "posted_at": "2026-05-08T10:02:17+08:00"
+         *     }
+         */
         PendingLine: {
             disbursement_id: number;
             /** @description Your customer's account to credit */
@@ -3207,9 +4801,35 @@ export interface components {
              */
             posted_at: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "disbursement_id": 90317,
+         *           "account_number": "6222021234567890123",
+         *           "amount_fen": 150000,
+         *           "benefit_type": "pension",
+         *           "period": "2026-05",
+         *           "department": "市人力资源和社会保障局",
+         *           "posted_at": "2026-05-08T10:02:17+08:00"
+         *         }
+         *       ]
+         *     }
+         */
         PendingPage: {
             items: components["schemas"]["PendingLine"][];
         };
+        /**
+         * @example {
+         *       "disbursement_id": 90317,
+         *       "outcome": "credited"
+         *     }
+         * @example {
+         *       "disbursement_id": 88204,
+         *       "outcome": "returned",
+         *       "reason": "账户已销户"
+         *     }
+         */
         ConfirmationItem: {
             disbursement_id: number;
             /** @enum {string} */
@@ -3220,10 +4840,37 @@ export interface components {
              */
             reason?: string | null;
         };
+        /**
+         * @example {
+         *       "confirmations": [
+         *         {
+         *           "disbursement_id": 90317,
+         *           "outcome": "credited"
+         *         },
+         *         {
+         *           "disbursement_id": 88204,
+         *           "outcome": "returned",
+         *           "reason": "账户已销户"
+         *         }
+         *       ]
+         *     }
+         */
         ConfirmationsRequest: {
             /** @description Each disbursement_id at most once: a request naming a line twice is refused whole */
             confirmations: components["schemas"]["ConfirmationItem"][];
         };
+        /**
+         * @example {
+         *       "disbursement_id": 90317,
+         *       "result": "applied",
+         *       "status": "credited"
+         *     }
+         * @example {
+         *       "disbursement_id": 88204,
+         *       "result": "applied",
+         *       "status": "returned"
+         *     }
+         */
         ConfirmationResult: {
             disbursement_id: number;
             /** @enum {string} */
@@ -3231,9 +4878,35 @@ export interface components {
             /** @description The line's status now */
             status: string | null;
         };
+        /**
+         * @example {
+         *       "results": [
+         *         {
+         *           "disbursement_id": 90317,
+         *           "result": "applied",
+         *           "status": "credited"
+         *         },
+         *         {
+         *           "disbursement_id": 88204,
+         *           "result": "applied",
+         *           "status": "returned"
+         *         }
+         *       ]
+         *     }
+         */
         Confirmations: {
             results: components["schemas"]["ConfirmationResult"][];
         };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "account_number": "6222021234567890123"
+         *     }
+         * @example {
+         *       "id_number": "441900198506151235",
+         *       "account_number": "6222021234567890123"
+         *     }
+         */
         FinancialAccountRequest: {
             /**
              * @description The recipient's resident ID number; or give card_number
@@ -3248,12 +4921,31 @@ export interface components {
             /** @description The debit account number */
             account_number: string;
         };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "account_number_masked": "**** 0123",
+         *       "created": true
+         *     }
+         */
         FinancialAccountRegistered: {
             card_number: string;
             account_number_masked: string;
             /** @description false when the card already had this bank's account */
             created: boolean;
         };
+        /**
+         * @example {
+         *       "date": "2026-05-18",
+         *       "description": "东莞市人民医院 门诊 药费",
+         *       "amount_fen": -4230
+         *     }
+         * @example {
+         *       "date": "2026-05-01",
+         *       "description": "个人账户 5月划入",
+         *       "amount_fen": 18650
+         *     }
+         */
         MedicalStatementReport: {
             /** Format: date */
             date: string;
@@ -3261,6 +4953,25 @@ export interface components {
             /** @description Fen; negative for a payment out */
             amount_fen: number;
         };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "balance_fen": 325870,
+         *       "as_of": "2026-05-20T02:00:00+08:00",
+         *       "statement": [
+         *         {
+         *           "date": "2026-05-18",
+         *           "description": "东莞市人民医院 门诊 药费",
+         *           "amount_fen": -4230
+         *         },
+         *         {
+         *           "date": "2026-05-01",
+         *           "description": "个人账户 5月划入",
+         *           "amount_fen": 18650
+         *         }
+         *       ]
+         *     }
+         */
         MedicalAccountRequest: {
             /**
              * @description The recipient's resident ID number; or give card_number
@@ -3280,10 +4991,23 @@ export interface components {
             as_of: string;
             statement?: components["schemas"]["MedicalStatementReport"][];
         };
+        /**
+         * @example {
+         *       "applied": true
+         *     }
+         */
         MedicalAccount: {
             /** @description false: a report at least as recent is already on record */
             applied: boolean;
         };
+        /**
+         * @example {
+         *       "payload": "eyJ2ZXJzaW9uIjo0MiwiaXNzdWVkX2F0IjoxNzc5MzcwMzAwLCJuZXh0X3VwZGF0ZSI6MTc3OTQ1NjcwMCwia2V5cyI6W119",
+         *       "root_kid": 1,
+         *       "alg": "ed25519",
+         *       "signature": "fCmZ_a_lkyU81lSvTfrXFCegrrP-6SMvivIhH57kkcWxC-y1Vjv8Hm-TQn7LyP4pVeXNjkbcjtS3wnZNKlpNdg"
+         *     }
+         */
         TrustList: {
             /** @description base64url of the JSON {"version", "issued_at", "next_update", "keys": [{"kid", "alg", "public_key", "not_before", "not_after"}], "deny_list_key": {"alg", "public_key"}} */
             payload: string;
@@ -3293,9 +5017,41 @@ export interface components {
             /** @description base64url of the root signature over b"DGC2/trust\x00" + the payload bytes */
             signature: string;
         };
+        /**
+         * @example {
+         *       "records": [
+         *         {
+         *           "record_id": "gate-B07-20260521-000913",
+         *           "terminal_id": "gate-B07",
+         *           "scene": "transit",
+         *           "direction": "entry",
+         *           "scanned_at": 1779324605,
+         *           "code": "DGC2:JD4GF0MAV:VQROHLAR*43VHUHC387E000KG0AEREWB4.CFHKT"
+         *         }
+         *       ]
+         *     }
+         */
         RecordsRequest: {
             records: unknown[];
         };
+        /**
+         * @example {
+         *       "record_id": "gate-B07-20260521-000913",
+         *       "status": "settled",
+         *       "verification_id": "vf_6a0c4e8b2d1f3a5c7e9b0d24",
+         *       "subject": {
+         *         "settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17",
+         *         "concession": "standard",
+         *         "entry_verification_id": null
+         *       }
+         *     }
+         * @example {
+         *       "record_id": "gate-B07-20260521-000914",
+         *       "status": "double_use",
+         *       "verification_id": null,
+         *       "subject": null
+         *     }
+         */
         RecordResult: {
             record_id: string | null;
             /** @enum {string} */
@@ -3304,9 +5060,44 @@ export interface components {
             /** @description The scene's subject (tokens exactly as online); null unless settled (or a duplicate of one) */
             subject: components["schemas"]["GovernmentSubject"] | components["schemas"]["TransitSubject"] | components["schemas"]["MedicalSubject"] | components["schemas"]["CultureSubject"] | components["schemas"]["PublicVenueSubject"] | components["schemas"]["CampusSubject"] | components["schemas"]["FinanceSubject"] | null;
         };
+        /**
+         * @example {
+         *       "results": [
+         *         {
+         *           "record_id": "gate-B07-20260521-000913",
+         *           "status": "settled",
+         *           "verification_id": "vf_6a0c4e8b2d1f3a5c7e9b0d24",
+         *           "subject": {
+         *             "settlement_token": "3f9c0a51d2e84b7aa1c6e0d95b2f4a17",
+         *             "concession": "standard",
+         *             "entry_verification_id": null
+         *           }
+         *         },
+         *         {
+         *           "record_id": "gate-B07-20260521-000914",
+         *           "status": "double_use",
+         *           "verification_id": null,
+         *           "subject": null
+         *         }
+         *       ]
+         *     }
+         */
         Records: {
             results: components["schemas"]["RecordResult"][];
         };
+        /**
+         * @example {
+         *       "id": 311,
+         *       "kind": "clone",
+         *       "serial": "9c41e07a2b5d83f6",
+         *       "ctr": 57,
+         *       "record_ids": [
+         *         "gate-B07-20260521-000913"
+         *       ],
+         *       "lag_seconds": null,
+         *       "detected_at": 1779326410
+         *     }
+         */
         Finding: {
             id: number;
             /** @enum {string} */
@@ -3320,6 +5111,24 @@ export interface components {
             lag_seconds: number | null;
             detected_at: number;
         };
+        /**
+         * @example {
+         *       "findings": [
+         *         {
+         *           "id": 311,
+         *           "kind": "clone",
+         *           "serial": "9c41e07a2b5d83f6",
+         *           "ctr": 57,
+         *           "record_ids": [
+         *             "gate-B07-20260521-000913"
+         *           ],
+         *           "lag_seconds": null,
+         *           "detected_at": 1779326410
+         *         }
+         *       ],
+         *       "next_after": 311
+         *     }
+         */
         Findings: {
             findings: components["schemas"]["Finding"][];
             next_after: number;
@@ -3386,11 +5195,33 @@ export interface components {
              */
             scanned_at: string | null;
         };
+        /**
+         * @example {
+         *       "scene": "transit",
+         *       "accepted": 1,
+         *       "refused": 0
+         *     }
+         */
         SceneTally: {
             scene: string;
             accepted: number;
             refused: number;
         };
+        /**
+         * @example {
+         *       "count": 1,
+         *       "accepted": 1,
+         *       "refused": 0,
+         *       "offline_settled": 0,
+         *       "by_scene": [
+         *         {
+         *           "scene": "transit",
+         *           "accepted": 1,
+         *           "refused": 0
+         *         }
+         *       ]
+         *     }
+         */
         StatementTotals: {
             count: number;
             accepted: number;
@@ -3452,6 +5283,20 @@ export interface components {
             /** @description base64 HMAC-SHA256 (your current secret) of the CSV form's bytes before its #signature line */
             signature: string;
         };
+        /**
+         * @example {
+         *       "serial": "a1",
+         *       "algorithm": "Ed25519",
+         *       "public_key": "IGQRqy9vUqbuBQ4JpPJxmRrqTQZo7rFG5l/zUX5bNSY=",
+         *       "signing": true
+         *     }
+         * @example {
+         *       "serial": "a0",
+         *       "algorithm": "Ed25519",
+         *       "public_key": "6tV0mJ9sQk2XcL4pR7wZ1bN8yF3hD5gA0eU2iO6qT9s=",
+         *       "signing": false
+         *     }
+         */
         PlatformKey: {
             /**
              * @description The key's id, as in CC-Serial
@@ -3468,9 +5313,40 @@ export interface components {
             /** @description Whether new answers are signed with it (one key) */
             signing: boolean;
         };
+        /**
+         * @example {
+         *       "keys": [
+         *         {
+         *           "serial": "a1",
+         *           "algorithm": "Ed25519",
+         *           "public_key": "IGQRqy9vUqbuBQ4JpPJxmRrqTQZo7rFG5l/zUX5bNSY=",
+         *           "signing": true
+         *         },
+         *         {
+         *           "serial": "a0",
+         *           "algorithm": "Ed25519",
+         *           "public_key": "6tV0mJ9sQk2XcL4pR7wZ1bN8yF3hD5gA0eU2iO6qT9s=",
+         *           "signing": false
+         *         }
+         *       ]
+         *     }
+         */
         PlatformKeys: {
             keys: components["schemas"]["PlatformKey"][];
         };
+        /**
+         * @example {
+         *       "name": "东莞市民服务中心",
+         *       "address": "东莞市南城街道鸿福路99号",
+         *       "terminal_id": "window-07",
+         *       "latitude": 23.0205,
+         *       "longitude": 113.7518
+         *     }
+         * @example {
+         *       "name": "东城街道社保服务站",
+         *       "address": "东莞市东城街道东纵大道1号"
+         *     }
+         */
         Location: {
             name: string;
             address: string;
@@ -3484,6 +5360,39 @@ export interface components {
             /** @default null */
             longitude?: number | null;
         };
+        /**
+         * @example {
+         *       "department": "东莞市人力资源和社会保障局",
+         *       "title": "社会保障卡补换卡",
+         *       "scenes": [
+         *         "government"
+         *       ],
+         *       "channels": [
+         *         "window",
+         *         "online"
+         *       ],
+         *       "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+         *       "steps": [
+         *         "挂失原卡",
+         *         "提交补卡申请",
+         *         "到合作银行网点领取新卡"
+         *       ],
+         *       "time_limit_days": 10,
+         *       "fee_fen": 2000,
+         *       "locations": [
+         *         {
+         *           "name": "东莞市民服务中心",
+         *           "address": "东莞市南城街道鸿福路99号",
+         *           "terminal_id": "window-07",
+         *           "latitude": 23.0205,
+         *           "longitude": 113.7518
+         *         }
+         *       ],
+         *       "status": "open",
+         *       "last_reviewed": "2026-04-30",
+         *       "expected_version": 2
+         *     }
+         */
         ServiceItem: {
             /** @description e.g. 东莞市人力资源和社会保障局 */
             department: string;
@@ -3512,11 +5421,54 @@ export interface components {
              */
             expected_version?: number | null;
         };
+        /**
+         * @example {
+         *       "code": "hrss-card-replacement",
+         *       "version": 3
+         *     }
+         */
         Written: {
             code: string;
             /** @description 1 when created, then one more per change */
             version: number;
         };
+        /**
+         * @example {
+         *       "version": 3,
+         *       "changed_by": "p_2f6a0c4e8b1d3f57",
+         *       "changed_at": "2026-04-30T02:15:09+00:00",
+         *       "data": {
+         *         "department": "东莞市人力资源和社会保障局",
+         *         "title": "社会保障卡补换卡",
+         *         "scenes": [
+         *           "government"
+         *         ],
+         *         "channels": [
+         *           "window",
+         *           "online"
+         *         ],
+         *         "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+         *         "steps": [
+         *           "挂失原卡",
+         *           "提交补卡申请",
+         *           "到合作银行网点领取新卡"
+         *         ],
+         *         "time_limit_days": 10,
+         *         "fee_fen": 2000,
+         *         "locations": [
+         *           {
+         *             "name": "东莞市民服务中心",
+         *             "address": "东莞市南城街道鸿福路99号",
+         *             "terminal_id": "window-07",
+         *             "latitude": 23.0205,
+         *             "longitude": 113.7518
+         *           }
+         *         ],
+         *         "status": "open",
+         *         "last_reviewed": "2026-04-30"
+         *       }
+         *     }
+         */
         Version: {
             version: number;
             /** @description The partner id that wrote it */
@@ -3528,9 +5480,72 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "version": 3,
+         *           "changed_by": "p_2f6a0c4e8b1d3f57",
+         *           "changed_at": "2026-04-30T02:15:09+00:00",
+         *           "data": {
+         *             "department": "东莞市人力资源和社会保障局",
+         *             "title": "社会保障卡补换卡",
+         *             "scenes": [
+         *               "government"
+         *             ],
+         *             "channels": [
+         *               "window",
+         *               "online"
+         *             ],
+         *             "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
+         *             "steps": [
+         *               "挂失原卡",
+         *               "提交补卡申请",
+         *               "到合作银行网点领取新卡"
+         *             ],
+         *             "time_limit_days": 10,
+         *             "fee_fen": 2000,
+         *             "locations": [
+         *               {
+         *                 "name": "东莞市民服务中心",
+         *                 "address": "东莞市南城街道鸿福路99号",
+         *                 "terminal_id": "window-07",
+         *                 "latitude": 23.0205,
+         *                 "longitude": 113.7518
+         *               }
+         *             ],
+         *             "status": "open",
+         *             "last_reviewed": "2026-04-30"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         VersionList: {
             items: components["schemas"]["Version"][];
         };
+        /**
+         * @example {
+         *       "event_id": "hub-20260521-0000381",
+         *       "type": "death",
+         *       "occurred_at": "2026-05-19T00:00:00+08:00",
+         *       "id_number": "441900195008281658"
+         *     }
+         * @example {
+         *       "event_id": "hub-20260521-0000402",
+         *       "type": "insured_changed",
+         *       "occurred_at": "2026-05-20T00:00:00+08:00",
+         *       "id_number": "441900195612012868",
+         *       "insured": true
+         *     }
+         * @example {
+         *       "event_id": "hub-20260521-0000415",
+         *       "type": "name_corrected",
+         *       "occurred_at": "2026-05-21T10:00:00+08:00",
+         *       "id_number": "441900196205155735",
+         *       "name": "王志刚"
+         *     }
+         */
         CitizenEventRequest: {
             /** @description The hub's id of this event (8-64 of A-Za-z0-9_.:-): a second delivery changes nothing */
             event_id: string;
@@ -3559,6 +5574,26 @@ export interface components {
              */
             new_id_number?: string | null;
         };
+        /**
+         * @example {
+         *       "event_id": "hub-20260521-0000381",
+         *       "outcome": "applied",
+         *       "effects": [
+         *         "card_cancelled",
+         *         "physical_cancelled",
+         *         "tokens_revoked",
+         *         "bindings_ended",
+         *         "status_deceased"
+         *       ],
+         *       "replayed": false
+         *     }
+         * @example {
+         *       "event_id": "hub-20260521-0000402",
+         *       "outcome": "stale",
+         *       "effects": [],
+         *       "replayed": false
+         *     }
+         */
         CitizenEvent: {
             event_id: string;
             /** @description applied, or stale (older than the last event applied to this person: recorded, no effect) */
@@ -3568,6 +5603,20 @@ export interface components {
             /** @description true: this event_id was already received; the first answer */
             replayed: boolean;
         };
+        /**
+         * @example {
+         *       "id": 18342,
+         *       "feed": "card_cancelled",
+         *       "created_at": "2026-05-21T02:01:00+00:00",
+         *       "event": {
+         *         "card_number": "4419000000000034",
+         *         "carrier": "physical",
+         *         "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
+         *         "reason": "death",
+         *         "at": "2026-05-21T02:00:41+00:00"
+         *       }
+         *     }
+         */
         FeedItem: {
             /** @description The cursor: pass the last one as ?after= */
             id: number;
@@ -3579,11 +5628,48 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": 18342,
+         *           "feed": "card_cancelled",
+         *           "created_at": "2026-05-21T02:01:00+00:00",
+         *           "event": {
+         *             "card_number": "4419000000000034",
+         *             "carrier": "physical",
+         *             "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
+         *             "reason": "death",
+         *             "at": "2026-05-21T02:00:41+00:00"
+         *           }
+         *         }
+         *       ],
+         *       "next_after": 18342
+         *     }
+         */
         Feed: {
             items: components["schemas"]["FeedItem"][];
             /** @description Pass as ?after= for the next page */
             next_after: number;
         };
+        /**
+         * @example {
+         *       "day": "2026-05-20",
+         *       "town": "南城街道",
+         *       "department": "",
+         *       "metric": "scans",
+         *       "key": "transit",
+         *       "value": 48213
+         *     }
+         * @example {
+         *       "day": "2026-05-20",
+         *       "town": "麻涌镇",
+         *       "department": "",
+         *       "metric": "complaints_opened",
+         *       "key": "",
+         *       "value": null
+         *     }
+         */
         Figure: {
             /** @description YYYY-MM-DD (Asia/Shanghai) */
             day: string;
@@ -3596,11 +5682,60 @@ export interface components {
             /** @description null: suppressed (a count under 10) */
             value: number | null;
         };
+        /**
+         * @example {
+         *       "computed_through": "2026-05-20",
+         *       "items": [
+         *         {
+         *           "day": "2026-05-20",
+         *           "town": "南城街道",
+         *           "department": "",
+         *           "metric": "scans",
+         *           "key": "transit",
+         *           "value": 48213
+         *         },
+         *         {
+         *           "day": "2026-05-20",
+         *           "town": "麻涌镇",
+         *           "department": "",
+         *           "metric": "complaints_opened",
+         *           "key": "",
+         *           "value": null
+         *         }
+         *       ]
+         *     }
+         */
         Statistics: {
             /** @description The last computed day */
             computed_through: string | null;
             items: components["schemas"]["Figure"][];
         };
+        /**
+         * @example {
+         *       "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12",
+         *       "description": "鸿福路站-东城站 单程",
+         *       "idempotency_key": "dgmetro-20260521-7731904"
+         *     }
+         * @example {
+         *       "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f",
+         *       "amount_fen": 1500,
+         *       "description": "门诊挂号费",
+         *       "idempotency_key": "dgph-his-20260520-551208"
+         *     }
+         * @example {
+         *       "record_id": "gate-B07-20260521-000913",
+         *       "amount_fen": 200,
+         *       "description": "公交 2路",
+         *       "idempotency_key": "dgbus-20260521-0913"
+         *     }
+         * @example {
+         *       "verification_id": "vf_9f1b3d5e7a0c2e4f6b8d0a13",
+         *       "amount_fen": 68000,
+         *       "description": "住院预交金",
+         *       "password": "739146",
+         *       "idempotency_key": "dgph-his-20260521-551377"
+         *     }
+         */
         ChargeRequest: {
             /**
              * @description Your accepted verification of the holder (or give record_id)
@@ -3627,6 +5762,43 @@ export interface components {
              */
             password?: string | null;
         };
+        /**
+         * @example {
+         *       "charge_id": 52817,
+         *       "verification_id": "vf_4e7a1c9d0b2f3a5c6e8d0f12",
+         *       "scene": "transit",
+         *       "amount_fen": 300,
+         *       "description": "鸿福路站-东城站 单程",
+         *       "status": "pending",
+         *       "refunded_fen": 0,
+         *       "fare": {
+         *         "base_fen": 300,
+         *         "km": 4.83,
+         *         "fare_class": "standard",
+         *         "paid_percent": 100,
+         *         "transfer_discount_fen": 0,
+         *         "max_fare_fen": 900,
+         *         "unfinished": false,
+         *         "entry_verification_id": "vf_23360b7bf332b2d06b054a45"
+         *       },
+         *       "created_at": "2026-05-21T09:58:41+08:00",
+         *       "cleared": false,
+         *       "replayed": false
+         *     }
+         * @example {
+         *       "charge_id": 52790,
+         *       "verification_id": "vf_0d6c2b8e4f1a3c5e7a9b0d2f",
+         *       "scene": "medical",
+         *       "amount_fen": 1500,
+         *       "description": "门诊挂号费",
+         *       "status": "pending",
+         *       "refunded_fen": 0,
+         *       "fare": null,
+         *       "created_at": "2026-05-20T15:13:02+08:00",
+         *       "cleared": false,
+         *       "replayed": true
+         *     }
+         */
         Charge: {
             charge_id: number;
             verification_id: string;
@@ -3649,6 +5821,13 @@ export interface components {
             /** @description true: this idempotency_key was used before; the first charge */
             replayed: boolean;
         };
+        /**
+         * @example {
+         *       "amount_fen": 300,
+         *       "idempotency_key": "dgmetro-refund-20260522-0041",
+         *       "reason": "闸机重复扣费"
+         *     }
+         */
         RefundRequest: {
             /** @description Whole fen to give back, at most what is left of the charge */
             amount_fen: number;
@@ -3657,6 +5836,15 @@ export interface components {
             /** @default null */
             reason?: string | null;
         };
+        /**
+         * @example {
+         *       "refund_id": 7304,
+         *       "charge_id": 52817,
+         *       "amount_fen": 300,
+         *       "refunded_fen": 300,
+         *       "replayed": false
+         *     }
+         */
         Refund: {
             refund_id: number;
             charge_id: number;
@@ -3665,6 +5853,17 @@ export interface components {
             refunded_fen: number;
             replayed: boolean;
         };
+        /**
+         * @example {
+         *       "charge_id": 52817,
+         *       "account_number": "6222021234567890123",
+         *       "amount_fen": 300,
+         *       "merchant": "东莞轨道交通2号线",
+         *       "description": "鸿福路站-东城站 单程",
+         *       "debt_repayment": false,
+         *       "created_at": "2026-05-21T09:58:41+08:00"
+         *     }
+         */
         PendingCharge: {
             charge_id: number;
             /** @description Your customer's account to debit */
@@ -3681,9 +5880,35 @@ export interface components {
              */
             created_at: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "charge_id": 52817,
+         *           "account_number": "6222021234567890123",
+         *           "amount_fen": 300,
+         *           "merchant": "东莞轨道交通2号线",
+         *           "description": "鸿福路站-东城站 单程",
+         *           "debt_repayment": false,
+         *           "created_at": "2026-05-21T09:58:41+08:00"
+         *         }
+         *       ]
+         *     }
+         */
         BankChargePage: {
             items: components["schemas"]["PendingCharge"][];
         };
+        /**
+         * @example {
+         *       "charge_id": 52817,
+         *       "outcome": "debited"
+         *     }
+         * @example {
+         *       "charge_id": 52790,
+         *       "outcome": "declined",
+         *       "reason": "insufficient_funds"
+         *     }
+         */
         ChargeConfirmationItem: {
             charge_id: number;
             /** @enum {string} */
@@ -3694,9 +5919,36 @@ export interface components {
              */
             reason?: string | null;
         };
+        /**
+         * @example {
+         *       "confirmations": [
+         *         {
+         *           "charge_id": 52817,
+         *           "outcome": "debited"
+         *         },
+         *         {
+         *           "charge_id": 52790,
+         *           "outcome": "declined",
+         *           "reason": "insufficient_funds"
+         *         }
+         *       ]
+         *     }
+         */
         ChargeConfirmationsRequest: {
             confirmations: components["schemas"]["ChargeConfirmationItem"][];
         };
+        /**
+         * @example {
+         *       "charge_id": 52817,
+         *       "result": "applied",
+         *       "status": "debited"
+         *     }
+         * @example {
+         *       "charge_id": 52790,
+         *       "result": "unchanged",
+         *       "status": "declined"
+         *     }
+         */
         ChargeConfirmationResult: {
             charge_id: number;
             /** @enum {string} */
@@ -3704,9 +5956,47 @@ export interface components {
             /** @description The charge's status now */
             status: string | null;
         };
+        /**
+         * @example {
+         *       "results": [
+         *         {
+         *           "charge_id": 52817,
+         *           "result": "applied",
+         *           "status": "debited"
+         *         },
+         *         {
+         *           "charge_id": 52790,
+         *           "result": "unchanged",
+         *           "status": "declined"
+         *         }
+         *       ]
+         *     }
+         */
         ChargeConfirmations: {
             results: components["schemas"]["ChargeConfirmationResult"][];
         };
+        /**
+         * @example {
+         *       "entry_id": 120344,
+         *       "kind": "debit",
+         *       "charge_id": 52817,
+         *       "merchant": "p_3b7d1f5a9c2e4b60",
+         *       "bank": "p_8c2e4a6b0d1f3e57",
+         *       "amount_fen": 300,
+         *       "net_fen": 300,
+         *       "created_at": "2026-05-22T02:10:05+08:00"
+         *     }
+         * @example {
+         *       "entry_id": 120391,
+         *       "kind": "refund",
+         *       "charge_id": 52817,
+         *       "merchant": "p_3b7d1f5a9c2e4b60",
+         *       "bank": "p_8c2e4a6b0d1f3e57",
+         *       "amount_fen": 300,
+         *       "net_fen": -300,
+         *       "created_at": "2026-05-22T11:40:27+08:00"
+         *     }
+         */
         ClearingRow: {
             entry_id: number;
             /** @enum {string} */
@@ -3722,6 +6012,15 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /**
+         * @example {
+         *       "entries": 2,
+         *       "gross_fen": 300,
+         *       "reversed_fen": 300,
+         *       "fee_fen": 0,
+         *       "net_fen": 0
+         *     }
+         */
         ClearingTotals: {
             entries: number;
             /** @description Debits and debts paid */
@@ -3732,6 +6031,42 @@ export interface components {
             /** @description gross - reversed - fee */
             net_fen: number;
         };
+        /**
+         * @example {
+         *       "date": "2026-05-22",
+         *       "party": "merchant",
+         *       "entries": [
+         *         {
+         *           "entry_id": 120344,
+         *           "kind": "debit",
+         *           "charge_id": 52817,
+         *           "merchant": "p_3b7d1f5a9c2e4b60",
+         *           "bank": "p_8c2e4a6b0d1f3e57",
+         *           "amount_fen": 300,
+         *           "net_fen": 300,
+         *           "created_at": "2026-05-22T02:10:05+08:00"
+         *         },
+         *         {
+         *           "entry_id": 120391,
+         *           "kind": "refund",
+         *           "charge_id": 52817,
+         *           "merchant": "p_3b7d1f5a9c2e4b60",
+         *           "bank": "p_8c2e4a6b0d1f3e57",
+         *           "amount_fen": 300,
+         *           "net_fen": -300,
+         *           "created_at": "2026-05-22T11:40:27+08:00"
+         *         }
+         *       ],
+         *       "totals": {
+         *         "entries": 2,
+         *         "gross_fen": 300,
+         *         "reversed_fen": 300,
+         *         "fee_fen": 0,
+         *         "net_fen": 0
+         *       },
+         *       "signature": "k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0="
+         *     }
+         */
         ClearingStatement: {
             /** Format: date */
             date: string;
@@ -3741,6 +6076,16 @@ export interface components {
             /** @description base64 HMAC-SHA256 (your current secret) of the CSV form */
             signature: string;
         };
+        /**
+         * @example {
+         *       "up_to_km": 6,
+         *       "fare_fen": 300
+         *     }
+         * @example {
+         *       "up_to_km": 12,
+         *       "fare_fen": 400
+         *     }
+         */
         FareBand: {
             /** @description Rides up to this great-circle distance (km) between the gates */
             up_to_km: number;
@@ -3791,6 +6136,14 @@ export interface components {
             /** @default 0 */
             transfer_discount_fen?: number;
         };
+        /**
+         * @example {
+         *       "scenes": [
+         *         "transit"
+         *       ]
+         *     }
+         * @example {}
+         */
         PartnerRequest: {
             /**
              * @description Default: every scene open on this server but government (asking for government makes a government department)
@@ -3798,12 +6151,35 @@ export interface components {
              */
             scenes?: ("government" | "transit" | "medical" | "culture" | "public_venue" | "campus" | "finance")[] | null;
         };
+        /**
+         * @example {
+         *       "partner_id": "p_5e9a1c3d7b0f2e46",
+         *       "secret": "Zq8vN3kT1xW6bR0mH4sJ9cL2dF7gA5eUyP3iO8tQw1E",
+         *       "scenes": [
+         *         "transit"
+         *       ],
+         *       "terminals": [
+         *         "sandbox-gate-1",
+         *         "sandbox-gate-2",
+         *         "sandbox-gate-3"
+         *       ]
+         *     }
+         */
         SandboxPartner: {
             partner_id: string;
             secret: string;
             scenes: string[];
             terminals: string[];
         };
+        /**
+         * @example {
+         *       "resident": 1,
+         *       "name": "陈小明",
+         *       "id_number": "441900198506151235",
+         *       "phone": "13800138000",
+         *       "insured": true
+         *     }
+         */
         Resident: {
             resident: number;
             name: string;
@@ -3811,6 +6187,12 @@ export interface components {
             phone: string;
             insured: boolean;
         };
+        /**
+         * @example {
+         *       "resident": 1
+         *     }
+         * @example {}
+         */
         ResidentRequest: {
             /**
              * @description A test resident's number (GET /residents)
@@ -3818,10 +6200,22 @@ export interface components {
              */
             resident?: number;
         };
+        /**
+         * @example {
+         *       "code": "sbx.1.1779370355.4c8e2a0f9b1d.Yh3Kq9Vn2Lx7Pb0s"
+         *     }
+         */
         LoginCode: {
             /** @description For POST /api/mp/v1/auth/wechat; single-use, 5 minutes */
             code: string;
         };
+        /**
+         * @example {
+         *       "code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790",
+         *       "expires_at": "2026-05-21T21:33:30+08:00",
+         *       "refresh_in": 25
+         *     }
+         */
         EcardCode: {
             /** @description A valid DGC1 code: POST it to /api/partner/v1/verifications */
             code: string;
@@ -3833,6 +6227,16 @@ export interface components {
             expires_at: string;
             refresh_in: number;
         };
+        /**
+         * @example {
+         *       "resident": 1,
+         *       "passed": true
+         *     }
+         * @example {
+         *       "resident": 3,
+         *       "passed": false
+         *     }
+         */
         FaceResultRequest: {
             /**
              * @description A test resident's number (GET /residents)
@@ -3845,6 +6249,11 @@ export interface components {
              */
             passed?: boolean;
         };
+        /**
+         * @example {
+         *       "verify_result": "sbxface.1.1779370355.1.9f3a6c0e1b7d.T1v8XkQ2mZp4Lr0w"
+         *     }
+         */
         FaceResult: {
             /** @description As wx.startFacialRecognitionVerify's verifyResult: send it as real_person_token; single-use, 5 minutes */
             verify_result: string;
@@ -4783,6 +7192,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example <svg xmlns="http://www.w3.org/2000/svg" width="296" height="296" class="segno"><path transform="scale(8)" class="qrline" stroke="#000" d="M4 4.5h7m1 0h1m1 0h1m2 0h3m2 0h1m3 0h7m-29 1h1m5 0h1m1 0h3m1 0h2m2 0h2m1 0h1m2 0h1m5 0h1m-29 1h1m1 0h3m1 0h1m2 0h1m1 0h2m3 0h1m2 0h2m1 0h1m1 0h3m1 0h1m-29 1h1m1 0h3m1 0h1m1 0h1m1 0h3m1 0h2m2 0h1m3 0h1m1 0h3m1 0h1m-29 1h1m1 0h3m1 0h1m2 0h2m1 0h1m1 0h1m1 0h1m3 0h1m1 0h1m1 0h3m1 0h1m-29 1h1m5 0h1m2 0h5m1 0h4m3 0h1m5 0h1m-29 1h7m1 0h1m1 0h1m1 0h1m1 0h1m1 0h1m1 0h1m1 0h1m1 0h7m-21 1h1m1 0h2m3 0h2m-17 1h1m1 0h2m1 0h3m1 0h2m2 0h1m1 0h1m2 0h1m3 0h1m2 0h1m1 0h2m-29 1h3m2 0h1m1 0h1m1 0h1m1 0h1m1 0h3m1 0h3m1 0h2m2 0h1m2 0h1m-29 1h3m1 0h1m1 0h2m1 0h2m2 0h1m2 0h3m1 0h1m3 0h1m1 0h3m-28 1h4m4 0h1m1 0h2m3 0h1m5 0h1m1 0h4m-27 1h2m2 0h2m1 0h2m1 0h2m1 0h2m6 0h4m1 0h2m-28 1h1m2 0h1m2 0h1m1 0h1m2 0h1m1 0h1m1 0h1m1 0h2m1 0h1m3 0h4m-25 1h5m2 0h3m1 0h3m2 0h2m2 0h1m3 0h1m-29 1h1m2 0h1m3 0h1m2 0h2m2 0h1m1 0h3m1 0h3m1 0h4m-25 1h4m2 0h1m1 0h2m1 0h4m2 0h6m1 0h1m-27 1h1m2 0h1m3 0h2m4 0h1m1 0h1m2 0h1m5 0h1m1 0h2m-29 1h1m3 0h6m1 0h6m1 0h1m2 0h3m2 0h3m-27 1h3m3 0h1m1 0h2m1 0h2m3 0h1m1 0h3m2 0h1m1 0h1m-27 1h4m1 0h1m2 0h2m1 0h3m1 0h1m3 0h9m-21 1h1m2 0h2m2 0h2m1 0h3m3 0h1m2 0h2m-29 1h7m1 0h1m1 0h1m3 0h2m1 0h1m2 0h1m1 0h1m1 0h1m1 0h1m1 0h1m-29 1h1m5 0h1m1 0h1m1 0h6m2 0h3m3 0h1m1 0h3m-29 1h1m1 0h3m1 0h1m4 0h2m6 0h6m-25 1h1m1 0h3m1 0h1m1 0h2m1 0h2m4 0h1m1 0h2m1 0h6m-28 1h1m1 0h3m1 0h1m1 0h1m1 0h1m1 0h3m1 0h1m1 0h3m1 0h5m1 0h1m-29 1h1m5 0h1m2 0h1m2 0h1m2 0h1m2 0h1m1 0h2m4 0h3m-29 1h7m1 0h1m1 0h1m3 0h1m2 0h1m2 0h1m2 0h2m1 0h1"/></svg> */
                     "image/svg+xml": string;
                 };
             };
@@ -8823,6 +11233,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example code,department,title,scenes,channels,conditions,steps,time_limit_days,fee_fen,locations,status,last_reviewed,version
+                     *     hrss-card-replacement,东莞市人力资源和社会保障局,社会保障卡补换卡,"[""government""]","[""window"", ""online""]",已申领社会保障卡的参保人，卡片遗失或损坏。,"[""挂失原卡"", ""提交补卡申请"", ""到合作银行网点领取新卡""]",10,2000,"[{""name"": ""东莞市民服务中心"", ""address"": ""东莞市南城街道鸿福路99号"", ""terminal_id"": ""window-07"", ""latitude"": 23.0205, ""longitude"": 113.7518}]",open,2026-04-30,3
+                     */
                     "text/csv": string;
                 };
             };
@@ -10160,6 +12574,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example verification_id,verified_at,terminal_id,scene,carrier,direction,accepted,reason,disclosed,entry_verification_id,record_id,scanned_at
+                     *     vf_23360b7bf332b2d06b054a45,2026-05-21T09:30:05+08:00,gate-A01,transit,ecard,entry,true,,settlement_token;concession;entry_verification_id,,,
+                     *     #signature,HMAC-SHA256,u2Jr9b1yq0lJ8mJ3yq8kTQ3p1x7m1b3y0F0mZg2q1sE=
+                     */
                     "text/csv": string;
                 };
             };
@@ -11123,6 +13542,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example entry_id,kind,charge_id,merchant,bank,amount_fen,net_fen,created_at
+                     *     120344,debit,52817,p_3b7d1f5a9c2e4b60,p_8c2e4a6b0d1f3e57,300,300,2026-05-22T02:10:05+08:00
+                     *     120391,refund,52817,p_3b7d1f5a9c2e4b60,p_8c2e4a6b0d1f3e57,300,-300,2026-05-22T11:40:27+08:00
+                     *     #totals,entries=2,gross_fen=300,reversed_fen=300,fee_fen=0,net_fen=0
+                     *     #signature,HMAC-SHA256,k8Jw2vQ1cX9mT4rZ7bN0yH5sL3dF6gA1eU8iO2qP4t0=
+                     */
                     "text/csv": string;
                 };
             };
