@@ -17,6 +17,9 @@ from sqlalchemy import select, update
 
 from app.card.models import Card, Device, OfflineKey
 from app.card.offline_keys import PRIVATE_PURPOSE as OFFLINE_KEY_PURPOSE
+from app.hub.cases import STATEMENT as CASE_STATEMENT
+from app.hub.life_events import CORRECTION
+from app.hub.models import CitizenCorrection, MisuseCase
 from app.identity import people
 from app.identity.models import Citizen
 from app.money.models import FinancialAccount
@@ -50,6 +53,9 @@ ENCRYPTED_COLUMNS = (
     (CardApplication, "answer_enc", applications.ANSWER),
     (OfflineKey, "private_enc", OFFLINE_KEY_PURPOSE),
     (OfflineRecord, "subject_enc", OFFLINE_RECORD_SUBJECT),
+    (CitizenCorrection, "old_value_enc", CORRECTION),
+    (MisuseCase, "statement_enc", CASE_STATEMENT),
+    (MisuseCase, "appeal_enc", CASE_STATEMENT),
 )
 # Every blind index stored next to the encrypted value it was computed from: (model, index column,
 # encrypted column, purpose of the encryption, the function the app writes the index with).
@@ -57,6 +63,7 @@ ENCRYPTED_COLUMNS = (
 BLIND_INDEXED_COLUMNS = (
     (Citizen, "id_number_index", "id_number_enc", people.ID_NUMBER, people.id_index),
     (CardApplication, "document_index", "document_enc", people.ID_NUMBER, people.id_index),
+    (CitizenCorrection, "old_index", "old_value_enc", CORRECTION, people.id_index),  # an ID number's old index (names: NULL)
 )
 BATCH = 1000
 

@@ -266,9 +266,17 @@ def _id_number(rt: Runtime, partner: PartnerView, citizen: Citizen, event: dict[
     return ["id_number_corrected"]
 
 
+CORRECTION = "citizen_correction.old_value"  # the purpose of CitizenCorrection.old_value_enc (app.keys.ENCRYPTED_COLUMNS)
+_FIELD_PURPOSES = {"name": NAME, "id_number": ID_NUMBER}
+
+
 def _keep_history(rt: Runtime, citizen: Citizen, event: dict[str, Any], field: str, old_enc: str, old_index: str | None) -> None:
+    """The value before the correction, encrypted again under one purpose of its own (so that key
+    rotation and the start-up checks treat the column as one), and for an ID number its old blind index."""
+    old_value = rt.keyring.decrypt(old_enc, _FIELD_PURPOSES[field])
     db.session.add(CitizenCorrection(citizen_id=citizen.id, event_id=event["event_id"], field=field,
-                                     old_value_enc=old_enc, old_index=old_index, created_at=rt.clock.now()))
+                                     old_value_enc=rt.keyring.encrypt(old_value, CORRECTION), old_index=old_index,
+                                     created_at=rt.clock.now()))
 
 
 EFFECTS = {

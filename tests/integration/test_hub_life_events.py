@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app.card.models import Card, Device, OfflineCertificate
-from app.hub.life_events import end_departed
+from app.hub.life_events import CORRECTION, end_departed
 from app.hub.models import CitizenCorrection, CitizenEvent, CitizenLife
 from app.identity.models import AuthToken, Citizen, MpAccount
-from app.identity.people import ID_NUMBER, NAME
+from app.identity.people import NAME
 from app.platform.db import db
 
 from ..benefits_support import Benefits, Holder, id_number, line
@@ -214,7 +214,7 @@ def test_corrections_keep_the_history(api: ApiClient, hub: Hub) -> None:
         decrypt = api.rt.keyring.decrypt
         assert decrypt(citizen.name_enc, NAME) == "居民零"
         history = db.session.scalars(select(CitizenCorrection).order_by(CitizenCorrection.id)).all()
-        assert [(row.field, decrypt(row.old_value_enc, NAME if row.field == "name" else ID_NUMBER)) for row in history] == [
+        assert [(row.field, decrypt(row.old_value_enc, CORRECTION)) for row in history] == [
             ("name", "居民0"), ("id_number", id_number(0))]
     gone = hub.send("death", id_number(0), at=T0 + timedelta(minutes=3))
     assert gone.status_code == 404
