@@ -5,7 +5,7 @@ protocols' formats (RFC 6749 section 5.2 errors on the token and revocation endp
 platform's JSON envelope; they are described by the discovery document, not by docs/openapi.json.
 
 - ``GET /.well-known/openid-configuration``: discovery (OpenID Connect Discovery 1.0)
-- ``GET /oidc/jwks.json``: the id_token signing keys (ES256)
+- ``GET /oidc/jwks.json``: the id_token signing keys (ES256 and EdDSA)
 - ``GET /oidc/authorize``: validates the request, shows the QR code the citizen scans
 - ``GET /oidc/authorize/result``: the page's poll: pending, or where to go next (once)
 - ``POST /oidc/token``: authorization_code (PKCE S256) and refresh_token (rotating) grants
@@ -26,7 +26,7 @@ from app.oidc import login
 from app.oidc.claims import ACR_PREFIX
 from app.oidc.parties import AUTH_METHODS, SCOPES
 from app.oidc.server import build_server, issuer
-from app.oidc.signing import ALGORITHM, signing_keys
+from app.oidc.signing import signing_keys
 from app.platform.errors import AppError
 from app.runtime import runtime
 
@@ -59,7 +59,7 @@ def discovery() -> Any:
         "end_session_endpoint": f"{base}/oidc/logout", "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"], "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": [ALGORITHM], "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": signing_keys(current_app.config).algorithms, "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "acr_values_supported": [ACR_PREFIX + level for level in LEVELS],
