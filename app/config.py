@@ -124,6 +124,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_OIDC_ISSUER": (env.get("CARD_OIDC_ISSUER") or "").rstrip("/") or None,
         "CARD_OIDC_SIGNING_KEYS": env.get("CARD_OIDC_SIGNING_KEYS") or None,
         "CARD_OIDC_LOGIN_SECONDS": problems.check(_positive_int, env, "CARD_OIDC_LOGIN_SECONDS", 120),  # a QR's life
+        # The mini-program page a phone's link opens with ?request=<id> (app/oidc/applink.py)
+        "CARD_OIDC_MP_PAGE": env.get("CARD_OIDC_MP_PAGE") or "pages/oidc/confirm",
         "CARD_OIDC_LOGINS_PER_ADDRESS": problems.check(_positive_int, env, "CARD_OIDC_LOGINS_PER_ADDRESS", 60),  # per 10 minutes
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),

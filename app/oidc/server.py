@@ -32,6 +32,7 @@ from app.oidc.consents import revoke_tokens
 from app.oidc.models import AuthorizationCode, Consent, Token
 from app.oidc.parties import AUTH_METHODS, SCOPES, Client, find_client
 from app.oidc.signing import signing_keys
+from app.oidc.userinfo import userinfo_endpoint
 from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.runtime import Runtime, runtime
@@ -305,4 +306,5 @@ def build_server(app: Any) -> CardAuthorizationServer:
     server.register_grant(RotatingRefreshGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(EndSession)
+    server.register_endpoint(userinfo_endpoint())
     return server
