@@ -4,6 +4,7 @@
 conditional write as the partner API) and a sealed record in the audit trail (M-16, M-25)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
@@ -83,6 +84,4 @@ def _initial(item: Any, code: str, department: str) -> dict[str, Any]:
 
 
 def _steps(raw: str) -> list[str]:
-    import json
-
     return list(json.loads(raw))
