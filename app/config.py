@@ -119,10 +119,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_TOKEN_TTL": problems.check(_positive_int, env, "CARD_TOKEN_TTL", 86400),
         # The OpenID Connect provider (docs/identity-provider.md): its issuer URL (default: the
         # request's own https://host/) and its id_token signing keys, kid:base64(PKCS#8 DER of a
-        # P-256 key), first signs, all published (development: a published key; production refuses it)
+        # P-256 or Ed25519 key), first of each algorithm signs, all published (development:
+        # published keys; production requires it and refuses them, app/oidc/signing.py)
         "CARD_OIDC_ISSUER": (env.get("CARD_OIDC_ISSUER") or "").rstrip("/") or None,
         "CARD_OIDC_SIGNING_KEYS": env.get("CARD_OIDC_SIGNING_KEYS") or None,
         "CARD_OIDC_LOGIN_SECONDS": problems.check(_positive_int, env, "CARD_OIDC_LOGIN_SECONDS", 120),  # a QR's life
+        # The mini-program page a phone's link opens with ?request=<id> (app/oidc/applink.py)
+        "CARD_OIDC_MP_PAGE": env.get("CARD_OIDC_MP_PAGE") or "pages/oidc/confirm",
         "CARD_OIDC_LOGINS_PER_ADDRESS": problems.check(_positive_int, env, "CARD_OIDC_LOGINS_PER_ADDRESS", 60),  # per 10 minutes
         "CARD_WORKERS": problems.check(_positive_int, env, "CARD_WORKERS", os.cpu_count() or 1),  # gevent: one per core (bench/README.md)
         "MAX_CONTENT_LENGTH": problems.check(_positive_int, env, "CARD_MAX_BODY_BYTES", 64 * 1024),
@@ -193,6 +196,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     problems.check(_check_audit_keys, config["CARD_ANSWER_KEYS"], production, "CARD_ANSWER_KEYS", DEV_ANSWER_KEY)
     if config["CARD_DATA_KEYS"]:
         problems.check(_check_data_keys, config["CARD_DATA_KEYS"])
+    problems.check(_check_oidc_keys, config["CARD_OIDC_SIGNING_KEYS"], production)
     problems.raise_any()
     return config
 
@@ -241,6 +245,23 @@ def _check_audit_keys(value: str | None, production: bool, name: str = "CARD_AUD
         raise ConfigError(f"{name}: {exc}") from None
     if production and keys.holds_key(dev_key):
         raise ConfigError(f"production mode: {name} holds the development key")
+
+
+def _check_oidc_keys(value: str | None, production: bool) -> None:
+    """CARD_OIDC_SIGNING_KEYS (app/oidc/signing.py): readable, with a P-256 key; production needs
+    it and refuses the published development keys under any id (by the key, not its text)."""
+    from app.oidc.signing import holds_development_key, parse_setting
+
+    if not value:
+        if production:
+            raise ConfigError("production mode: CARD_OIDC_SIGNING_KEYS is not set (citizencard rp keygen)")
+        return
+    try:
+        keys = parse_setting(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if production and holds_development_key(keys):
+        raise ConfigError("production mode: CARD_OIDC_SIGNING_KEYS holds a development key")
 
 
 def _check_base64_key(value: str) -> None:

@@ -255,6 +255,21 @@ TEXT.update({
 })
 
 
+# A department's catalogue editor (issue 23; console/catalogue_editor_views.py)
+TEXT.update({
+    "catalogue_items": ("本部门服务事项", "Our service items"), "role_catalogue_editor": ("服务目录编辑", "Catalogue editor"),
+    "item_version": ("版本", "Version"), "item_reviewed": ("最近核查", "Last reviewed"),
+    "no_items": ("暂无事项", "No items yet"), "item_new": ("新建事项", "New item"), "open": ("打开", "Open"),
+    "item_department": ("实施部门", "Department"), "item_scenes": ("用卡场景", "Scenes"), "item_channels": ("办理渠道", "Channels"),
+    "item_conditions": ("办理条件", "Conditions"), "item_steps": ("办理流程（每行一步）", "Steps (one per line)"),
+    "item_time_limit": ("法定时限（工作日）", "Statutory time limit (working days)"), "item_fee": ("收费（分）", "Fee (fen)"),
+    "version_conflict": ("该事项已被他人修改，请重新打开后再保存", "Someone saved this item first: open it again"),
+    "item_not_yours": ("该事项属于其他部门", "This item belongs to another department"),
+    "item_code_invalid": ("事项编码为4-64位字母、数字、_或-", "An item code is 4-64 letters, digits, _ or -"),
+    "scene_unknown": ("未知场景", "Unknown scene"), "channel_unknown": ("请选择办理渠道", "Choose a channel"),
+})
+
+
 def has_text(key: str) -> bool:
     return key in TEXT
 

@@ -131,6 +131,8 @@ def home() -> Any:
         return redirect(url_for("console.applications"))
     if actor.role == "investigator":
         return redirect(url_for("console.case_list"))
+    if actor.role == "catalogue_editor":
+        return redirect(url_for("console.catalogue_items"))
     wanted = request.args.get("q", "").strip()[:24]
     if wanted:
         try:

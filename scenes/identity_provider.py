@@ -5,10 +5,11 @@ protocols' formats (RFC 6749 section 5.2 errors on the token and revocation endp
 platform's JSON envelope; they are described by the discovery document, not by docs/openapi.json.
 
 - ``GET /.well-known/openid-configuration``: discovery (OpenID Connect Discovery 1.0)
-- ``GET /oidc/jwks.json``: the id_token signing keys (ES256)
+- ``GET /oidc/jwks.json``: the id_token signing keys (ES256 and EdDSA)
 - ``GET /oidc/authorize``: validates the request, shows the QR code the citizen scans
 - ``GET /oidc/authorize/result``: the page's poll: pending, or where to go next (once)
 - ``POST /oidc/token``: authorization_code (PKCE S256) and refresh_token (rotating) grants
+- ``GET|POST /oidc/userinfo``: the released claims for a bearer access token (OpenID Connect Core 5.3)
 - ``POST /oidc/revoke``: RFC 7009
 - ``GET|POST /oidc/logout``: RP-initiated logout with ``id_token_hint``
 """
@@ -23,10 +24,11 @@ from flask import Blueprint, current_app, jsonify, render_template_string, reque
 
 from app.identity.real_person import LEVELS
 from app.oidc import login
+from app.oidc.applink import app_links
 from app.oidc.claims import ACR_PREFIX
 from app.oidc.parties import AUTH_METHODS, SCOPES
 from app.oidc.server import build_server, issuer
-from app.oidc.signing import ALGORITHM, signing_keys
+from app.oidc.signing import signing_keys
 from app.platform.errors import AppError
 from app.runtime import runtime
 
@@ -55,11 +57,11 @@ def discovery() -> Any:
     base = _issuer()
     return jsonify({
         "issuer": base, "authorization_endpoint": f"{base}/oidc/authorize", "token_endpoint": f"{base}/oidc/token",
-        "jwks_uri": f"{base}/oidc/jwks.json", "revocation_endpoint": f"{base}/oidc/revoke",
+        "jwks_uri": f"{base}/oidc/jwks.json", "userinfo_endpoint": f"{base}/oidc/userinfo", "revocation_endpoint": f"{base}/oidc/revoke",
         "end_session_endpoint": f"{base}/oidc/logout", "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"], "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"], "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": [ALGORITHM], "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": signing_keys(current_app.config).algorithms, "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "acr_values_supported": [ACR_PREFIX + level for level in LEVELS],
@@ -84,6 +86,10 @@ PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>�
 <p>{{ client.name }}（{{ kind }}）请求登录，返回地址 <strong>{{ domain }}</strong>。</p>
 <p>请用市民卡小程序扫码，在小程序中核对网站名称后确认。二维码 {{ opened.expires_in }} 秒内有效，只能使用一次。</p>
 <div id="qr">{{ qr|safe }}</div>
+<p id="open-app">在手机上？Using this phone?
+<a id="open-wechat" href="{{ links.wechat }}">在微信小程序中确认 Confirm in the WeChat mini-program</a>
+{% if links.alipay %}<a id="open-alipay" href="{{ links.alipay }}">在支付宝小程序中确认 Confirm in the Alipay mini-program</a>{% endif %}
+确认后请回到本页面 Then come back to this page.</p>
 <p id="status">等待确认 Waiting for confirmation…</p>
 <script>
 (function () {
@@ -103,7 +109,8 @@ KIND_NAMES = {"government": "政府部门", "public_service": "公共服务", "c
 
 @blp.route("/oidc/authorize")
 def authorize() -> Any:
-    """Validate the authorization request with Authlib and show the QR. A request with an
+    """Validate the authorization request with Authlib and show the QR, and the links that open the
+    mini-program on a phone (app/oidc/applink.py), both carrying only the request id. A request with an
     unknown client or an unregistered redirect URI is refused here (400 envelope), never redirected;
     other errors go back to the redirect URI (RFC 6749 section 4.1.2.1)."""
     try:
@@ -117,6 +124,7 @@ def authorize() -> Any:
     client = grant.client
     scan_url = f"{_issuer()}/oidc/scan?request={opened.request_id}"
     return render_template_string(PAGE, opened=opened, client=client, kind=KIND_NAMES[client.kind],
+                                  links=app_links(current_app.config, opened.request_id),
                                   domain=urlsplit(params["redirect_uri"]).hostname,
                                   qr=segno.make_qr(scan_url, error="m").svg_inline(scale=4),
                                   result_url=f"{_issuer()}/oidc/authorize/result")
@@ -136,6 +144,14 @@ def authorize_result() -> Any:
 def token() -> Any:
     """The token endpoint (RFC 6749 section 3.2): client_secret_basic or client_secret_post."""
     return server().create_token_response()
+
+
+@blp.route("/oidc/userinfo", methods=["GET", "POST"])
+def userinfo() -> Any:
+    """The UserInfo endpoint (OpenID Connect Core 1.0 section 5.3): ``Authorization: Bearer <access
+    token>``; JSON with ``sub`` and the claims the consent released (app/oidc/userinfo.py). 401
+    ``invalid_token`` with ``WWW-Authenticate`` (RFC 6750 section 3); 403 ``insufficient_scope``."""
+    return server().create_endpoint_response("userinfo")
 
 
 @blp.route("/oidc/revoke", methods=["POST"])

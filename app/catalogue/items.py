@@ -45,9 +45,10 @@ def checked_code(code: str) -> str:
 
 
 def write_item(rt: Runtime, partner: PartnerView, code: str, item: dict[str, Any], known_scenes: tuple[str, ...],
-               expected_version: int | None = None) -> Written:
+               expected_version: int | None = None, changed_by: str | None = None) -> Written:
     """Create or change the partner's item ``code`` (fields :data:`FIELDS`, validated by the HTTP
-    schema; scenes, channels and terminal ids checked here). 422 ``scene_unknown``,
+    schema; scenes, channels and terminal ids checked here). ``changed_by`` goes into the version
+    row (default: the partner id; a console editor: ``staff:<username>``). 422 ``scene_unknown``,
     ``channel_unknown``, ``terminal_unknown``; 403 ``item_not_yours``; 409 ``version_conflict``."""
     values = _values(item, known_scenes)
     now = rt.clock.now()
@@ -67,7 +68,7 @@ def write_item(rt: Runtime, partner: PartnerView, code: str, item: dict[str, Any
         db.session.rollback()
         raise AppError("version_conflict", 409, "the item does not exist yet: send expected_version 0 or none")
     snapshot = json.dumps({"code": code, **values}, ensure_ascii=False, default=str)
-    db.session.add(ServiceItemVersion(item_id=row.id, version=row.version, data=snapshot, changed_by=partner.partner_id,
+    db.session.add(ServiceItemVersion(item_id=row.id, version=row.version, data=snapshot, changed_by=changed_by or partner.partner_id,
                                       changed_at=now))
     db.session.commit()
     return Written(code, row.version)

@@ -23,15 +23,17 @@ def rp() -> None:
               help="Comma-separated: openid, name, id_number (government only), insured, age_band, concession")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="Exact redirect URI (repeatable)")
 @click.option("--logout-uri", default=None, help="Back-channel logout URI (optional)")
+@click.option("--id-token-alg", type=click.Choice(["ES256", "EdDSA"]), default="ES256", show_default=True,
+              help="Its id_token_signed_response_alg (EdDSA: Ed25519)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"} as JSON')
 @with_appcontext
 def rp_create(name: str, kind: str, scopes: list[str], redirect_uris: tuple[str, ...], logout_uri: str | None,
-              as_json: bool) -> None:
+              id_token_alg: str, as_json: bool) -> None:
     """Register a relying party; prints its client id and secret ONCE (only the secret's digest is stored)."""
     from app.oidc.parties import create_rp
 
     try:
-        made = create_rp(runtime(), name, kind, scopes, list(redirect_uris), logout_uri)
+        made = create_rp(runtime(), name, kind, scopes, list(redirect_uris), logout_uri, id_token_alg)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if as_json:
@@ -49,13 +51,41 @@ def rp_list() -> None:
 
     for row in list_rps():
         state = "disabled" if row.disabled_at else "active"
-        click.echo(f"{row.client_id}\t{state}\t{row.kind}\t{row.scopes}\t{row.name}\t{' '.join(row.redirect_uris.split())}")
+        click.echo(f"{row.client_id}\t{state}\t{row.kind}\t{row.id_token_alg}\t{row.scopes}\t{row.name}\t"
+                   f"{' '.join(row.redirect_uris.split())}")
+
+
+@rp.command("disable")
+@click.argument("client_id")
+@with_appcontext
+def rp_disable(client_id: str) -> None:
+    """Disable a relying party at once: its log-in requests, codes, refresh tokens and userinfo calls are refused."""
+    _set_disabled(client_id, True)
+
+
+@rp.command("enable")
+@click.argument("client_id")
+@with_appcontext
+def rp_enable(client_id: str) -> None:
+    """Enable a disabled relying party again (tokens it held while disabled stay refused only if expired or revoked)."""
+    _set_disabled(client_id, False)
+
+
+def _set_disabled(client_id: str, disabled: bool) -> None:
+    from app.oidc.parties import set_disabled
+
+    word = "disabled" if disabled else "enabled"
+    if not set_disabled(runtime(), client_id, disabled):
+        raise click.ClickException(f"{client_id}: no such relying party, or already {word}")
+    click.echo(f"{client_id} {word}")
 
 
 @rp.command("keygen")
 @click.option("--kid", required=True, help="The key id, e.g. 2027-01")
-def rp_keygen(kid: str) -> None:
-    """Print a new CARD_OIDC_SIGNING_KEYS entry (a P-256 key for ES256 id_tokens)."""
+@click.option("--alg", type=click.Choice(["ES256", "EdDSA"]), default="ES256", show_default=True,
+              help="ES256: a P-256 key; EdDSA: an Ed25519 key")
+def rp_keygen(kid: str, alg: str) -> None:
+    """Print a new CARD_OIDC_SIGNING_KEYS entry (a P-256 key for ES256 or an Ed25519 key for EdDSA id_tokens)."""
     from app.oidc.signing import new_key_entry
 
-    click.echo(new_key_entry(kid))
+    click.echo(new_key_entry(kid, alg))

@@ -18,7 +18,8 @@ def staff() -> None:
 @staff.command("create")
 @click.option("--role", required=True, type=click.Choice(list(STAFF_ROLES)))
 @click.option("--username", required=True, help="3-64 of a-z 0-9 _ . - starting with a letter")
-@click.option("--department", default=None, help="Liaisons only: a key of CARD_DEPARTMENTS")
+@click.option("--department", default=None,
+              help="Liaisons: a key of CARD_DEPARTMENTS; catalogue editors: their department's partner id (catalogue role)")
 @click.option("--name", "display_name", default=None, help="Display name (default: the username)")
 @click.password_option(help="At least 12 characters; prompted (twice) if not given")
 @click.option("--json", "as_json", is_flag=True, help='Print {"username", "totp_seed", "provisioning_uri"} as JSON')

@@ -15,7 +15,9 @@ class RelyingParty(Base):
     """A website registered by the operator (``citizencard rp create``). ``client_id`` is public;
     ``secret_digest`` the SHA-256 of its client secret (``client_secret_basic``). ``scopes``:
     space-separated scopes it may ask for; ``redirect_uris``: newline-separated, matched exactly.
-    ``logout_uri``: its back-channel logout endpoint (OpenID Back-Channel Logout 1.0), optional."""
+    ``logout_uri``: its back-channel logout endpoint (OpenID Back-Channel Logout 1.0), optional.
+    ``id_token_alg``: its registered ``id_token_signed_response_alg`` (OpenID Connect Dynamic
+    Client Registration 1.0 section 2), ``ES256`` or ``EdDSA``."""
 
     __tablename__ = "oidc_relying_parties"
 
@@ -27,6 +29,7 @@ class RelyingParty(Base):
     scopes: Mapped[str] = mapped_column(String(300))
     redirect_uris: Mapped[str] = mapped_column(Text)
     logout_uri: Mapped[str | None] = mapped_column(String(500))
+    id_token_alg: Mapped[str] = mapped_column(String(8), default="ES256", server_default="ES256")
     created_at: Mapped[datetime]
     disabled_at: Mapped[datetime | None]
 

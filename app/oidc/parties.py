@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.oidc.models import RP_KINDS, RelyingParty
+from app.oidc.signing import ALGORITHM, ALGORITHMS
 from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.runtime import Runtime
@@ -58,10 +59,12 @@ def checked_redirect_uri(uri: str) -> str:
 
 
 def create_rp(rt: Runtime, name: str, kind: str, scopes: list[str], redirect_uris: list[str],
-              logout_uri: str | None = None) -> Credentials:
-    """Register a relying party; returns its client id and secret (shown once). ValueError on a
-    refused kind, scope or URI."""
+              logout_uri: str | None = None, id_token_alg: str = ALGORITHM) -> Credentials:
+    """Register a relying party; returns its client id and secret (shown once). ``id_token_alg``:
+    ES256 (default) or EdDSA. ValueError on a refused kind, scope, URI or algorithm."""
     scopes = allowed_scopes(kind, scopes)
+    if id_token_alg not in ALGORITHMS:
+        raise ValueError(f"id_token algorithm {id_token_alg!r}: one of {', '.join(ALGORITHMS)}")
     if not redirect_uris:
         raise ValueError("at least one redirect URI is needed")
     uris = [checked_redirect_uri(uri) for uri in redirect_uris]
@@ -70,9 +73,21 @@ def create_rp(rt: Runtime, name: str, kind: str, scopes: list[str], redirect_uri
     credentials = Credentials("rp_" + secrets.token_hex(12), secrets.token_urlsafe(32))
     db.session.add(RelyingParty(client_id=credentials.client_id, secret_digest=token_digest(credentials.client_secret),
                                 name=name.strip(), kind=kind, scopes=" ".join(scopes), redirect_uris="\n".join(uris),
-                                logout_uri=logout_uri or None, created_at=rt.clock.now()))
+                                logout_uri=logout_uri or None, id_token_alg=id_token_alg, created_at=rt.clock.now()))
     db.session.commit()
     return credentials
+
+
+def set_disabled(rt: Runtime, client_id: str, disabled: bool) -> bool:
+    """Disable (or enable again) a relying party, in one conditional UPDATE; False when it is
+    unknown or already in that state. A disabled relying party is unknown to every endpoint: its
+    authorization requests, codes, refresh tokens and userinfo calls are refused."""
+    changed = db.session.execute(
+        update(RelyingParty).where(RelyingParty.client_id == client_id,
+                                   RelyingParty.disabled_at.is_(None) if disabled else RelyingParty.disabled_at.is_not(None))
+        .values(disabled_at=rt.clock.now() if disabled else None).returning(RelyingParty.id)).first()
+    db.session.commit()
+    return changed is not None
 
 
 def list_rps() -> list[RelyingParty]:
@@ -88,10 +103,11 @@ class Client:
         self.id, self.kind, self.name = row.id, row.kind, row.name
         self.scopes = frozenset(row.scopes.split())
         self.redirect_uris = tuple(row.redirect_uris.split("\n"))
+        self.id_token_alg = row.id_token_alg
 
     @property
     def client_metadata(self) -> dict[str, Any]:
-        return {"post_logout_redirect_uris": list(self.redirect_uris)}
+        return {"post_logout_redirect_uris": list(self.redirect_uris), "id_token_signed_response_alg": self.id_token_alg}
 
     def get_client_id(self) -> str:
         return self.row.client_id

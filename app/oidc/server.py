@@ -31,7 +31,8 @@ from app.oidc.claims import ACR_PREFIX, Subject, user_claims
 from app.oidc.consents import revoke_tokens
 from app.oidc.models import AuthorizationCode, Consent, Token
 from app.oidc.parties import AUTH_METHODS, SCOPES, Client, find_client
-from app.oidc.signing import ALGORITHM, signing_keys
+from app.oidc.signing import signing_keys
+from app.oidc.userinfo import userinfo_endpoint
 from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.runtime import Runtime, runtime
@@ -119,16 +120,18 @@ class S256Challenge(CodeChallenge):
 
 
 class CardOpenIDCode(OpenIDCode):
-    """The id_token: ES256 with our current key, pairwise ``sub``, ``acr``, the released claims."""
+    """The id_token: signed with the relying party's registered algorithm (ES256 or EdDSA) by our
+    current key of that algorithm; pairwise ``sub``, ``acr``, the released claims."""
 
     def resolve_client_private_key(self, client: Client) -> Any:
-        return signing_keys(current_app.config).current
+        return signing_keys(current_app.config).for_alg(client.id_token_alg)
 
     def get_client_algorithm(self, client: Client) -> str:
-        return ALGORITHM
+        return client.id_token_alg
 
     def get_encode_header(self, client: Client) -> dict[str, str]:
-        return {"alg": ALGORITHM, "kid": signing_keys(current_app.config).current.kid or "", "typ": "JWT"}
+        key = signing_keys(current_app.config).for_alg(client.id_token_alg)
+        return {"alg": client.id_token_alg, "kid": key.kid or "", "typ": "JWT"}
 
     def get_client_claims(self, client: Client) -> dict[str, Any]:
         now = int(runtime().clock.time())
@@ -303,4 +306,5 @@ def build_server(app: Any) -> CardAuthorizationServer:
     server.register_grant(RotatingRefreshGrant)
     server.register_endpoint(Revocation)
     server.register_endpoint(EndSession)
+    server.register_endpoint(userinfo_endpoint())
     return server

@@ -124,7 +124,8 @@ class HelpArticle(Base):
 
 # counter: issue 18 (app/service_desk/counter.py); reviewer: issue 17 (e-card applications); investigator: misuse cases
 # (app/hub/cases.py, issue 24)
-STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter", "reviewer", "investigator")
+STAFF_ROLES = ("agent", "supervisor", "liaison", "auditor", "counter", "reviewer", "investigator",
+               "catalogue_editor")  # catalogue_editor: a department's items (app/catalogue/editors.py)
 
 
 class Staff(Base):

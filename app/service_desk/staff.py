@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
+from app.catalogue import editors
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.offload import off_loop
@@ -54,7 +55,8 @@ class NewStaff:
 def create_staff(rt: Runtime, username: str, role: str, password: str, department: str | None = None,
                  display_name: str | None = None) -> NewStaff:
     """Create a staff account; ValueError for a bad username, role, department or short password.
-    A liaison must name a department of CARD_DEPARTMENTS; other roles have none."""
+    A liaison must name a department of CARD_DEPARTMENTS, a catalogue editor the partner id of
+    its department's catalogue account (app/catalogue/editors.py); other roles have none."""
     _check_new_staff(rt, username, role, password, department)
     seed = pyotp.random_base32()
     db.session.add(Staff(username=username, display_name=display_name or username, role=role, department=department,
@@ -70,9 +72,12 @@ def _check_new_staff(rt: Runtime, username: str, role: str, password: str, depar
         raise ValueError("username: 3-64 of a-z 0-9 _ . - starting with a letter")
     if role not in STAFF_ROLES:
         raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
-    if (role == "liaison") != (department is not None):
-        raise ValueError("a liaison needs --department; other roles take none")
-    if department is not None and department not in rt.config["CARD_DEPARTMENTS"]:
+    if (role in ("liaison", editors.ROLE)) != (department is not None):
+        raise ValueError("a liaison or a catalogue editor needs --department; other roles take none")
+    if role == editors.ROLE:
+        if not editors.is_catalogue_department(department or ""):
+            raise ValueError("a catalogue editor's department is the partner id of an account with the catalogue role")
+    elif department is not None and department not in rt.config["CARD_DEPARTMENTS"]:
         raise ValueError(f"department must be one of {', '.join(rt.config['CARD_DEPARTMENTS'])}")
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"password: at least {MIN_PASSWORD} characters")

@@ -149,10 +149,10 @@ def _token_post(meta: dict[str, Any], rp: dict[str, str], **form: str) -> reques
 def test_discovery_names_the_endpoints_pkce_s256_and_es256(idp: Server, meta: dict[str, Any]) -> None:
     assert meta["issuer"] == idp.base
     assert meta["code_challenge_methods_supported"] == ["S256"]
-    assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA"]  # development: both keys
     assert meta["subject_types_supported"] == ["pairwise"]
     keys = requests.get(meta["jwks_uri"], timeout=30).json()["keys"]
-    assert [key["kty"] for key in keys] == ["EC"] and "d" not in keys[0]
+    assert [key["kty"] for key in keys] == ["EC", "OKP"] and all("d" not in key for key in keys)
 
 
 def test_password_login_id_token_refresh_rotation_and_revocation(idp: Server, meta: dict[str, Any], citizen: dict[str, str]) -> None:

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.config import DEV_DATA_KEYS, DEV_INDEX_KEY, DEV_SECRET_KEY, ConfigError, load_config
 
@@ -21,6 +23,8 @@ STRONG = {
     "CARD_WECHAT_BENEFIT_TEMPLATE": "Yx3kP0benefitCreditedTemplate01",
     "CARD_AUDIT_KEYS": "a1:" + base64.b64encode(b"a" * 32).decode(),
     "CARD_ANSWER_KEYS": "r1:" + base64.b64encode(b"r" * 32).decode(),
+    "CARD_OIDC_SIGNING_KEYS": "o1:" + base64.b64encode(ec.derive_private_key(0x30396, ec.SECP256R1()).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())).decode(),
 }
 
 
@@ -221,7 +225,7 @@ def test_every_refused_setting_is_named_in_one_run() -> None:
     expected = ["CARD_SECRET_KEY is not set", "CARD_BLIND_INDEX_KEY is not set", "CARD_DATA_KEYS (key 'dev1') is a published",
                 "CARD_WECHAT_APPID is not set", "CARD_WECHAT_BENEFIT_TEMPLATE is not set", "DATABASE_URL must name a PostgreSQL",
                 "REDIS_URL is not set", "CARD_AUDIT_KEYS is not set", "CARD_ANSWER_KEYS is not set",
-                "CARD_TOKEN_TTL must be a whole number",
+                "CARD_OIDC_SIGNING_KEYS is not set", "CARD_TOKEN_TTL must be a whole number",
                 "CARD_DEPARTMENTS must look like", "CARD_TRUSTED_PROXIES: 'proxy.internal'", "CARD_METRICS_TOKEN must be"]
     message = str(refused.value)
     assert [part for part in expected if part not in message] == []
