@@ -35,7 +35,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def register(app: Flask) -> None:
     """Cookie settings, CSRF (checked by the console's own before_request only), the blueprint."""
-    from . import catalogue_views, counter_views, hub_views, review_views, views  # noqa: F401 (they add their routes to views.blp)
+    from . import caller_views, catalogue_views, counter_views, hub_views, review_views, views  # noqa: F401 (they add their routes to views.blp)
 
     app.config.update(
         SESSION_COOKIE_NAME="cc_console", SESSION_COOKIE_PATH=PREFIX, SESSION_COOKIE_HTTPONLY=True,

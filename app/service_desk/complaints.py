@@ -284,9 +284,10 @@ def close(rt: Runtime, actor: StaffActor, ticket_number: str, note: str) -> Comp
     if not closed.rowcount:  # type: ignore[attr-defined]
         db.session.rollback()
         raise AppError("complaint_closed", 409, "the ticket is closed")
-    db.session.execute(update(ComplaintQuota).where(ComplaintQuota.citizen_id == complaint.citizen_id,
-                                                    ComplaintQuota.open_count > 0)
-                       .values(open_count=ComplaintQuota.open_count - 1))
+    if complaint.channel == "app":  # a caller ticket (app/service_desk/callers.py) was never counted
+        db.session.execute(update(ComplaintQuota).where(ComplaintQuota.citizen_id == complaint.citizen_id,
+                                                        ComplaintQuota.open_count > 0)
+                           .values(open_count=ComplaintQuota.open_count - 1))
     _message(rt, complaint, "agent", actor.staff_id, note)
     db.session.commit()
     db.session.refresh(complaint)
