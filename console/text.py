@@ -281,6 +281,7 @@ TEXT.update({
     "card_action_hint": ("每项操作都记入卡片变更记录（操作人为您本人）和审计记录，并短信告知持卡人",
                          "Each action is a card event with you as the actor, in the audit trail, and the holder is told by SMS"),
     "take_action": ("执行", "Do it"),
+    "card_action_confirm": ("确认对来电人的卡片执行此操作？", "Take this action on the caller's card?"),
     "unbinding": ("解除小程序绑定", "End mini-program bindings"),
     "unbinding_hint": ("解绑须经另一位主管批准", "Another supervisor must approve an unbinding"),
     "request_unbinding": ("提交解绑申请", "Ask for unbinding"),
