@@ -355,3 +355,29 @@ class UnbindingRequest(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     decided_at: Mapped[datetime | None]
     accounts_ended: Mapped[int | None]
+
+
+class DeskNotice(Base):
+    """The service desk's outbox (issue 21 item 6): one WeChat subscribe message or Alipay
+    template message telling a citizen's mini-program account of a reply or a closing
+    (``event``) of a ticket. One row per message and account (the unique constraint: never
+    twice); ``status`` pending -> sent, or failed (final); pending ones are retried from
+    ``next_attempt_at`` with the retry rules of app.money.notifications."""
+
+    __tablename__ = "desk_notices"
+    __table_args__ = (UniqueConstraint("message_id", "account_id"),
+                      Index("ix_desk_notices_status_next", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("complaint_messages.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,5 +1,5 @@
 """Callers without the app (issue 21 item 3): a ticket's channel and the caller's verification,
-and unbinding requests a supervisor decides.
+and unbinding requests a supervisor decides; the service desk's notice outbox (item 6).
 
 Revision ID: e8c1a5d3f7b2
 Revises: c4d2e8a1f7b3
@@ -50,8 +50,32 @@ def upgrade():
         batch_op.create_index('uq_unbinding_requests_pending', ['citizen_id'], unique=True,
                               postgresql_where=_PENDING, sqlite_where=_PENDING)
 
+    op.create_table('desk_notices',
+                    sa.Column('id', sa.Integer(), nullable=False),
+                    sa.Column('complaint_id', sa.Integer(), nullable=False),
+                    sa.Column('message_id', sa.Integer(), nullable=False),
+                    sa.Column('account_id', sa.Integer(), nullable=False),
+                    sa.Column('platform', sa.String(length=16), nullable=False),
+                    sa.Column('template_id', sa.String(length=64), nullable=False),
+                    sa.Column('event', sa.String(length=8), nullable=False),
+                    sa.Column('status', sa.String(length=8), nullable=False),
+                    sa.Column('attempts', sa.Integer(), nullable=False),
+                    sa.Column('last_error', sa.String(length=64), nullable=True),
+                    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+                    sa.ForeignKeyConstraint(['complaint_id'], ['complaints.id'], name=op.f('fk_desk_notices_complaint_id_complaints')),
+                    sa.ForeignKeyConstraint(['message_id'], ['complaint_messages.id'],
+                                            name=op.f('fk_desk_notices_message_id_complaint_messages')),
+                    sa.ForeignKeyConstraint(['account_id'], ['mp_accounts.id'], name=op.f('fk_desk_notices_account_id_mp_accounts')),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_desk_notices')),
+                    sa.UniqueConstraint('message_id', 'account_id', name=op.f('uq_desk_notices_message_id')))
+    with op.batch_alter_table('desk_notices', schema=None) as batch_op:
+        batch_op.create_index('ix_desk_notices_status_next', ['status', 'next_attempt_at'], unique=False)
+
 
 def downgrade():
+    op.drop_table('desk_notices')
     with op.batch_alter_table('unbinding_requests', schema=None) as batch_op:
         batch_op.drop_index('uq_unbinding_requests_pending')
         batch_op.drop_index(batch_op.f('ix_unbinding_requests_complaint_id'))
