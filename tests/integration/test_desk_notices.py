@@ -11,8 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import select
 
+from app.cli import main
 from app.platform.db import db
 from app.service_desk import notices
 from app.service_desk.models import DeskNotice
@@ -136,3 +139,14 @@ def test_32_concurrent_runners_send_each_notice_once(desk: Desk, wechat: WeChatS
     assert len(wechat.messages_to(desk.wechat_openid)) - before == 3
     assert len(alipay.template_messages_to(desk.alipay_openid)) == 3
     assert {status for _p, _e, status, _a, _l in desk.outbox()} == {"sent"}
+
+
+@pytest.mark.parametrize("api", ["embedded"], indirect=True)
+def test_notify_run_drains_the_desk_outbox(desk: Desk, wechat: WeChatStandIn, alipay: AlipayStandIn) -> None:
+    desk.accept(desk.wechat_token)
+    desk.accept(desk.alipay_token)
+    desk.act("reply", body="您好，已回复。")
+    result = CliRunner().invoke(main, ["notify", "run"], obj=ScriptInfo(create_app=lambda: desk.api.app))
+    assert result.exit_code == 0, result.output
+    assert "service desk: sent 2, failed 0, retrying 0" in result.output
+    assert len(wechat.messages_to(desk.wechat_openid)) == len(alipay.template_messages_to(desk.alipay_openid)) == 1
