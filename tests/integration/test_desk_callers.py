@@ -19,9 +19,9 @@ from app.card.models import Card, CarrierEvent, Device, PhysicalCard
 from app.identity.models import MpAccount
 from app.platform.db import db
 from app.platform.errors import AppError
-from app.service_desk import callers
+from app.service_desk import callers, lookup
 from app.service_desk.audit import StaffActor
-from app.service_desk.models import AuditRecord, Complaint, ComplaintQuota, Staff, UnbindingRequest
+from app.service_desk.models import AuditRecord, Complaint, ComplaintQuota, Staff, StaffAlert, UnbindingRequest
 
 from ..helpers import PERSON, ApiClient, Console, new_staff
 
@@ -225,3 +225,50 @@ def test_a_supervisor_cannot_approve_their_own_request(api: ApiClient) -> None:
     assert boss.post(f"/console/unbindings/{request_id}/approve", form_page="/console/unbindings").status_code == 403
     with api.app.app_context():
         assert db.session.get_one(UnbindingRequest, request_id).status == "pending"
+
+
+@pytest.mark.parametrize("app", ["production"], indirect=True)
+def test_32_concurrent_caller_look_ups_are_counted_before_they_are_answered(api: ApiClient) -> None:
+    """The agent's daily caller checks (20) bound the ID-number look-ups too: of 32 at once, at most
+    20 are answered (found or not), the rest 429 without a look-up, and the supervisors get one alert."""
+    api.bound_citizen()
+    _console(api, "agent1")
+    actor = _actor(api, "agent1")
+
+    def look_up(n: int) -> str:
+        with api.app.app_context():
+            try:
+                id_number = PERSON["id_number"] if n == 0 else f"44190019900101{n:04d}"
+                callers.open_caller_ticket(api.rt, actor, "walk_in", id_number, "code", "来访", "来访人要求挂失")
+                return "opened"
+            except AppError as exc:
+                return exc.code
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(look_up, range(32)))
+    assert answers.count("caller_check_limit") == 32 - lookup.CHECKS_PER_AGENT
+    assert set(answers) <= {"opened", "caller_not_found", "caller_check_limit"}
+    with api.app.app_context():
+        opened = db.session.scalar(select(func.count()).select_from(Complaint).where(Complaint.channel == "walk_in"))
+        assert opened == answers.count("opened") <= 1
+        assert db.session.scalar(select(func.count()).select_from(StaffAlert)) == 1
+
+
+@pytest.mark.parametrize("app", ["embedded"], indirect=True)
+def test_codes_per_ticket_and_closed_tickets_and_other_roles(api: ApiClient) -> None:
+    api.bound_citizen()
+    agent = _console(api, "agent1")
+    number = _number(_open(agent))
+    page = f"/console/callers/{number}"
+    for _ in range(callers.SENDS_PER_TICKET):
+        _send_code(api, agent, number)
+    sent = len(api.rt.sms.sent)
+    assert agent.post(f"{page}/code", form_page=page).status_code == 429
+    assert len(api.rt.sms.sent) == sent  # refused before sending
+    liaison = Console(api.app, api.clock)
+    assert liaison.login("liaison1", new_staff(api.app, "liaison1", "liaison", "transport")).status_code == 302
+    assert liaison.get(page).status_code in (403, 404)
+    assert liaison.get(NEW).status_code == 403
+    ticket_page = f"/console/tickets/{number}"
+    assert agent.post(f"{ticket_page}/close", form_page=ticket_page, note="来电人已挂断，办结").status_code == 302
+    assert agent.get(page).status_code == 409  # the purpose has ended
