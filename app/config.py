@@ -147,6 +147,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_BENEFIT_TYPES": problems.check(_benefit_types, env.get("CARD_BENEFIT_TYPES") or DEFAULT_BENEFIT_TYPES),
         "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", DEV_BENEFIT_TEMPLATE),
         "CARD_NOTIFY_MAX_ATTEMPTS": problems.check(_positive_int, env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
+        # Service-desk notices (issue 21 item 6): the templates announcing a reply or a closing
+        "CARD_WECHAT_DESK_TEMPLATE": env.get("CARD_WECHAT_DESK_TEMPLATE", "desk-reply-dev"),
+        "CARD_ALIPAY_DESK_TEMPLATE": env.get("CARD_ALIPAY_DESK_TEMPLATE", "desk-reply-dev"),
         "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),

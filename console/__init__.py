@@ -35,7 +35,15 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def register(app: Flask) -> None:
     """Cookie settings, CSRF (checked by the console's own before_request only), the blueprint."""
-    from . import catalogue_editor_views, catalogue_views, counter_views, hub_views, review_views, views  # noqa: F401 (they add their routes to views.blp)
+    from . import (  # noqa: F401 (they add their routes to views.blp)
+        caller_views,
+        catalogue_editor_views,
+        catalogue_views,
+        counter_views,
+        hub_views,
+        review_views,
+        views,
+    )
 
     app.config.update(
         SESSION_COOKIE_NAME="cc_console", SESSION_COOKIE_PATH=PREFIX, SESSION_COOKIE_HTTPONLY=True,

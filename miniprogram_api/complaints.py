@@ -113,7 +113,10 @@ class AccessLogItemSchema(ma.Schema):
                        "are one item; an unmask or a lookup is always 1"})
     role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison", "reviewer"]})
     department = ma.fields.String(required=True, allow_none=True, metadata={"description": "A liaison's department"})
-    action = ma.fields.String(required=True, metadata={"enum": ["view", "unmask", "lookup", "ask", "approve", "refuse"]})
+    action = ma.fields.String(required=True, metadata={
+        "enum": ["view", "unmask", "lookup", "ask", "approve", "refuse",
+                 # a phone or walk-in caller's ticket (docs/customer-service.md, issue 21 item 3)
+                 "caller_code", "caller_verify", "card_action", "unbind_request", "unbind_decision"]})
     purpose = ma.fields.String(required=True, allow_none=True, metadata={
         "description": "The ticket number, or the reference of your e-card application (a reviewer's reads)"})
     fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})

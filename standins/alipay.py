@@ -40,6 +40,7 @@ METHOD = "alipay.system.oauth.token"
 SUCCESS_KEY = "alipay_system_oauth_token_response"
 ERROR_KEY = "error_response"
 CERTIFY_METHODS = ("alipay.user.certify.open.initialize", "alipay.user.certify.open.query")
+TEMPLATE_METHOD = "alipay.open.app.mini.templatemessage.send"  # a mini-program template message
 CODE_TTL_SECONDS = 300.0
 BEIJING = timezone(timedelta(hours=8))
 
@@ -127,6 +128,7 @@ class AlipayStandIn(StandInServer):
         self._codes_lock = threading.Lock()
         self._tamper = 0
         self.certifications: dict[str, dict[str, Any]] = {}  # certify_id -> {"identity", "passed", "outer_order_no"}
+        self.template_messages: list[dict[str, Any]] = []  # every template message accepted, its biz_content
 
     def start(self) -> AlipayStandIn:
         """Start serving; returns ``self``."""
@@ -188,6 +190,8 @@ class AlipayStandIn(StandInServer):
         params = {**request.args.to_dict(), **request.form.to_dict()}
         if params.get("method") in CERTIFY_METHODS:
             return self._certify(params)
+        if params.get("method") == TEMPLATE_METHOD:
+            return self._template_message(params)
         error = self._check_request(params)
         if error:
             return self._answer(ERROR_KEY, error)
@@ -207,6 +211,28 @@ class AlipayStandIn(StandInServer):
         if params["method"].endswith("initialize"):
             return self._initialize(biz)
         return self._query(biz)
+
+    def _template_message(self, params: dict[str, str]) -> Response:
+        """``alipay.open.app.mini.templatemessage.send``: ``to_open_id``, ``user_template_id`` and
+        ``data`` (a JSON text) required; the message is kept in :attr:`template_messages`."""
+        error = self._check_common(params)
+        if error:
+            return self._answer(ERROR_KEY, error)
+        try:
+            biz = json.loads(params.get("biz_content", ""))
+            json.loads(biz["data"])
+        except (ValueError, KeyError, TypeError):
+            return self._answer(ERROR_KEY, _error("40002", "isv.invalid-parameter", "biz_content无效"))
+        if not biz.get("to_open_id") or not biz.get("user_template_id"):
+            return self._answer(ERROR_KEY, _error("40001", "isv.missing-parameter", "缺少必选参数"))
+        with self._codes_lock:
+            self.template_messages.append(biz)
+        return self._answer("alipay_open_app_mini_templatemessage_send_response", {"code": "10000", "msg": "Success"})
+
+    def template_messages_to(self, open_id: str) -> list[dict[str, Any]]:
+        """The template messages sent to ``open_id``."""
+        with self._codes_lock:
+            return [m for m in self.template_messages if m["to_open_id"] == open_id]
 
     def _initialize(self, biz: dict[str, Any]) -> Response:
         identity = biz.get("identity_param") or {}

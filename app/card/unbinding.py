@@ -57,9 +57,11 @@ def evict(rt: Runtime, squatter_id: int, card: Card) -> None:
                        .values(revoked_at=rt.clock.now()).execution_options(synchronize_session=False))
 
 
-def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str, only_assurance: str | None = None) -> None:
+def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str, only_assurance: str | None = None,
+                actor: str = "citizen") -> None:
     """Unbind ``account_id`` from ``card`` (conditional), replace that account's app's device (the
-    other app's binding and device are untouched: issue 17 item 3), record the event."""
+    other app's binding and device are untouched: issue 17 item 3), record the event by ``actor``
+    (``staff:<username>`` when a supervisor approved it for a caller: app/service_desk/callers.py)."""
     condition = [MpAccount.id == account_id, MpAccount.citizen_id == card.citizen_id]
     if only_assurance is not None:
         condition.append(MpAccount.assurance == only_assurance)
@@ -71,4 +73,4 @@ def end_binding(rt: Runtime, account_id: int, card: Card, reason: str, note: str
         raise AppError("binding_changed", 409, "the binding changed at the same moment; try again")
     if db.session.scalar(select(Card.status).where(Card.id == card.id)) != "cancelled":  # only this app's device
         replace_device(rt, active_device(card, db.session.scalar(select(MpAccount.platform).where(MpAccount.id == account_id))), None)
-    record_event(rt, card.id, Transition("card", reason, card.status, card.status), "citizen", note)
+    record_event(rt, card.id, Transition("card", reason, card.status, card.status), actor, note)

@@ -124,15 +124,20 @@ def notify() -> None:
 @click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True)
 @with_appcontext
 def notify_run(loop: bool, interval: float) -> None:
-    """Send the notices that are due; failures are retried with backoff, 43101 is final."""
+    """Send the notices that are due (benefits credited; service-desk replies and closings, WeChat
+    and Alipay); failures are retried with backoff, a final refusal (43101, ...) is not."""
     from app.integrations.wechat_messages import SubscribeMessenger
     from app.money.notifications import deliver_due
+    from app.service_desk import notices
 
     rt = runtime()
     messenger = SubscribeMessenger(rt.config["CARD_WECHAT_APPID"], rt.config["CARD_WECHAT_SECRET"], rt.config["CARD_WECHAT_API_BASE"])
+    desk_senders = notices.senders(rt)
     while True:
         report = deliver_due(rt, messenger)
         click.echo(f"sent {report.sent}, failed {report.failed}, retrying {report.retrying}")
+        desk = notices.deliver_due(rt, desk_senders)
+        click.echo(f"service desk: sent {desk.sent}, failed {desk.failed}, retrying {desk.retrying}")
         if not loop:
             return
         time.sleep(interval)

@@ -36,6 +36,7 @@ from app.platform.errors import AppError
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 from app.scanning.models import Verification
+from app.service_desk import notices
 from app.service_desk.audit import StaffActor
 from app.service_desk.models import Complaint, ComplaintMessage, ComplaintQuota, Staff
 from app.service_desk.working_days import deadline
@@ -188,9 +189,17 @@ def _view(complaint: Complaint) -> ComplaintView:
 
 
 def _message(rt: Runtime, complaint: Complaint, author: str, staff_id: int | None, body: str,
-             internal: bool = False) -> None:
-    db.session.add(ComplaintMessage(complaint_id=complaint.id, author=author, staff_id=staff_id, body=body,
-                                    created_at=rt.clock.now(), internal=internal))
+             internal: bool = False) -> ComplaintMessage:
+    message = ComplaintMessage(complaint_id=complaint.id, author=author, staff_id=staff_id, body=body,
+                               created_at=rt.clock.now(), internal=internal)
+    db.session.add(message)
+    return message
+
+
+def _notify(rt: Runtime, complaint: Complaint, message: ComplaintMessage, event: str) -> None:
+    """Queue the citizen's notice of ``message`` (app.service_desk.notices) in this transaction."""
+    db.session.flush()
+    notices.enqueue(rt, complaint, message, event)
 
 
 # --- staff ----------------------------------------------------------------------------------
@@ -237,12 +246,13 @@ def reply(rt: Runtime, actor: StaffActor, ticket_number: str, body: str) -> Comp
         if complaint.status != "transferred":
             raise AppError("not_transferred", 409, "the ticket is not waiting for your department")
         complaint.status = "answered"
-        _message(rt, complaint, "department", actor.staff_id, body)
+        message = _message(rt, complaint, "department", actor.staff_id, body)
     else:
         complaint.assignee_id = complaint.assignee_id or actor.staff_id
         complaint.status = "in_progress" if complaint.status == "new" else complaint.status
-        _message(rt, complaint, "agent", actor.staff_id, body)
+        message = _message(rt, complaint, "agent", actor.staff_id, body)
     complaint.first_responded_at = complaint.first_responded_at or rt.clock.now()
+    _notify(rt, complaint, message, "reply")
     db.session.commit()
     return complaint
 
@@ -284,10 +294,11 @@ def close(rt: Runtime, actor: StaffActor, ticket_number: str, note: str) -> Comp
     if not closed.rowcount:  # type: ignore[attr-defined]
         db.session.rollback()
         raise AppError("complaint_closed", 409, "the ticket is closed")
-    db.session.execute(update(ComplaintQuota).where(ComplaintQuota.citizen_id == complaint.citizen_id,
-                                                    ComplaintQuota.open_count > 0)
-                       .values(open_count=ComplaintQuota.open_count - 1))
-    _message(rt, complaint, "agent", actor.staff_id, note)
+    if complaint.channel == "app":  # a caller ticket (app/service_desk/callers.py) was never counted
+        db.session.execute(update(ComplaintQuota).where(ComplaintQuota.citizen_id == complaint.citizen_id,
+                                                        ComplaintQuota.open_count > 0)
+                           .values(open_count=ComplaintQuota.open_count - 1))
+    _notify(rt, complaint, _message(rt, complaint, "agent", actor.staff_id, note), "closed")
     db.session.commit()
     db.session.refresh(complaint)
     return complaint

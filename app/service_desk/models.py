@@ -53,6 +53,12 @@ class Complaint(Base):
     closed_at: Mapped[datetime | None]
     rating: Mapped[int | None]
     rating_comment: Mapped[str | None] = mapped_column(String(500))
+    # callers without the app (issue 21 item 3, app/service_desk/callers.py): ``phone`` or
+    # ``walk_in`` tickets an agent opened; the caller proved holding the card's phone at
+    # ``caller_verified_at`` (an SMS code checked by ``caller_verified_by``)
+    channel: Mapped[str] = mapped_column(String(8), default="app", server_default="app")
+    caller_verified_at: Mapped[datetime | None]
+    caller_verified_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
 
 
 # pg_trgm (a contrib extension shipped with PostgreSQL, trusted since 13) before the trigram index
@@ -323,3 +329,56 @@ class CardApplication(Base):
     refusal_reason: Mapped[str | None] = mapped_column(String(500))
     assurance: Mapped[str | None] = mapped_column(String(16))
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizens.id"))
+
+
+# Unbinding asked for by an agent for a verified caller, decided by a supervisor (issue 21 item 3)
+_PENDING_UNBINDING = text("status = 'pending'")
+
+
+class UnbindingRequest(Base):
+    """``status``: ``pending`` -> ``approved`` (the citizen's mini-program bindings ended) or
+    ``refused``; one conditional UPDATE decides. At most one pending request per citizen (a
+    partial unique index: the INSERT decides)."""
+
+    __tablename__ = "unbinding_requests"
+    __table_args__ = (
+        Index("uq_unbinding_requests_pending", "citizen_id", unique=True,
+              postgresql_where=_PENDING_UNBINDING, sqlite_where=_PENDING_UNBINDING),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"), index=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(String(200))
+    requested_by: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    decided_at: Mapped[datetime | None]
+    accounts_ended: Mapped[int | None]
+
+
+class DeskNotice(Base):
+    """The service desk's outbox (issue 21 item 6): one WeChat subscribe message or Alipay
+    template message telling a citizen's mini-program account of a reply or a closing
+    (``event``) of a ticket. One row per message and account (the unique constraint: never
+    twice); ``status`` pending -> sent, or failed (final); pending ones are retried from
+    ``next_attempt_at`` with the retry rules of app.money.notifications."""
+
+    __tablename__ = "desk_notices"
+    __table_args__ = (UniqueConstraint("message_id", "account_id"),
+                      Index("ix_desk_notices_status_next", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("complaint_messages.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -3064,7 +3064,7 @@ export interface components {
             /** @description A liaison's department */
             department: string | null;
             /** @enum {string} */
-            action: "view" | "unmask" | "lookup" | "ask" | "approve" | "refuse";
+            action: "view" | "unmask" | "lookup" | "ask" | "approve" | "refuse" | "caller_code" | "caller_verify" | "card_action" | "unbind_request" | "unbind_decision";
             /** @description The ticket number, or the reference of your e-card application (a reviewer's reads) */
             purpose: string | null;
             /** @description Which of your fields were seen */
