@@ -316,7 +316,7 @@ def test_a_login_request_is_confirmed_once_and_a_code_redeemed_once_under_32_thr
         answers = list(pool.map(lambda _n: login.confirm(citizen, request_id), range(BURST)))
     statuses = [answer.status_code for answer in answers]
     assert statuses.count(204) == 1, statuses
-    assert set(statuses) <= {204, 409, 404, 429}, statuses
+    assert set(statuses) <= {204, 409, 404, 429, 503}, statuses  # 503 busy: the password hashing queue under load (issue 15)
     with ThreadPoolExecutor(BURST) as pool:
         polls = list(pool.map(lambda _n: login.poll(request_id, poll), range(BURST)))
     redirects = [answer.json()["redirect_to"] for answer in polls if answer.status_code == 200]
