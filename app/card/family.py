@@ -50,6 +50,7 @@ MAX_MEMBERS = sum(QUOTAS.values())  # 8
 MAX_GUARDIANS = 2
 CHILD_AGE = 16
 ADDS_PER_HOUR, WINDOW_SECONDS = 10, 3600
+MAX_ID = 2**31 - 1  # the column's range: a larger id is no entry (not a database error)
 PROXY_PLATFORM = "fm"  # a proxy device's platform: "fm<family member id>" (one live device per entry)
 
 
@@ -232,6 +233,7 @@ def confirm(rt: Runtime, member_id: int, entry_id: int, by: str, account: MpAcco
     ``real_person``; elsewhere the assurance of the member's binding is recorded; at a counter
     ``counter``. 404 ``family_member_not_found`` (not theirs, removed, or not pending); 403
     ``real_person_required``; the errors of :func:`app.identity.real_person.confirm`."""
+    checked_id(entry_id)
     if by == "citizen":
         assert account is not None
         if _pending(member_id, entry_id) is None:  # before the check: a token is not spent on nothing
@@ -277,11 +279,19 @@ def not_found() -> AppError:
     return AppError("family_member_not_found", 404, "no such family member on a list of yours")
 
 
+def checked_id(entry_id: int) -> int:
+    """``entry_id`` if it can name an entry; else 404 ``family_member_not_found``."""
+    if not 0 < entry_id <= MAX_ID:
+        raise not_found()
+    return entry_id
+
+
 def remove(rt: Runtime, citizen_id: int, entry_id: int, by: str, commit: bool = True) -> FamilyMember:
     """End an entry at once, as its guardian, its member, or (a child's entry) another guardian
     of the child who is also its parent. One conditional UPDATE; then, in the same transaction,
     the proxy device is revoked (its codes stop verifying) and its DGC2 certificates revoked
     (the next deny list lists them). 404 ``family_member_not_found``."""
+    checked_id(entry_id)
     other = aliased(FamilyMember)
     other_parent = exists().where(other.member_citizen_id == FamilyMember.member_citizen_id,
                                   other.guardian_citizen_id == citizen_id, other.relation == "child",
@@ -310,6 +320,7 @@ def set_consent(rt: Runtime, member_id: int, entry_id: int, share_benefits: bool
                 share_history: bool | None, commit: bool = True) -> FamilyMember:
     """The member's switches for what this guardian sees (item 5): one conditional UPDATE on the
     member's own live entry; 404 ``family_member_not_found``. ``commit=False``: the caller commits."""
+    checked_id(entry_id)
     values = {key: value for key, value in (("share_benefits", share_benefits), ("share_history", share_history))
               if value is not None}
     changed = db.session.execute(
@@ -329,7 +340,7 @@ def set_consent(rt: Runtime, member_id: int, entry_id: int, share_benefits: bool
 
 def guardian_entry(guardian_id: int, entry_id: int) -> FamilyMember:
     """The guardian's live entry; 404 ``family_member_not_found``."""
-    entry = db.session.get(FamilyMember, entry_id)
+    entry = db.session.get(FamilyMember, checked_id(entry_id))
     if entry is None or entry.guardian_citizen_id != guardian_id or entry.removed_at is not None:
         raise not_found()
     return entry

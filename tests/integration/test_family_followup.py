@@ -281,3 +281,12 @@ def test_a_re_import_without_the_household_column_keeps_the_household(api: ApiCl
     _household_roster(api, [(GUARDIAN, "H-A"), (CHILD, "H-B")])
     roster(api, [GUARDIAN, CHILD])  # the four-column file
     assert error_code(add(api, bound(api, GUARDIAN), CHILD, "child")) == "household_mismatch"
+
+
+def test_an_entry_id_beyond_the_columns_range_is_no_entry_not_a_server_error(api: ApiClient, family: dict) -> None:
+    huge = 2**95
+    for method, path in (("get", "code"), ("get", "verifications"), ("get", "benefits/summary"), ("post", "confirmation"),
+                         ("put", "consent"), ("delete", ""), ("post", "printed-codes")):
+        body = {"scenes": ["transit"]} if path == "printed-codes" else {}
+        answer = getattr(api.client, method)(f"{FAMILY}/{huge}/{path}".rstrip("/"), json=body, headers=family["grandma"])
+        assert answer.status_code == 404 and error_code(answer) == "family_member_not_found", (method, path, answer.json)
