@@ -24,6 +24,7 @@ from app.service_desk import counter
 from app.service_desk.audit import StaffActor, verify_chain
 from app.service_desk.models import AuditRecord
 from qr import offline
+from standins.alipay import AlipayStandIn
 from standins.wechat import WeChatStandIn
 
 from ..conftest import make_app
@@ -290,3 +291,27 @@ def test_an_entry_id_beyond_the_columns_range_is_no_entry_not_a_server_error(api
         body = {"scenes": ["transit"]} if path == "printed-codes" else {}
         answer = getattr(api.client, method)(f"{FAMILY}/{huge}/{path}".rstrip("/"), json=body, headers=family["grandma"])
         assert answer.status_code == 404 and error_code(answer) == "family_member_not_found", (method, path, answer.json)
+
+
+@pytest.fixture(params=["embedded", "production"])
+def alipay_family_api(request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock, wechat: WeChatStandIn,
+                      alipay_config: dict[str, str]) -> ApiClient:
+    return ApiClient(make_app(request.param, request, tmp_path, clock, wechat, **alipay_config), wechat, clock)
+
+
+def test_a_member_on_alipay_confirms_with_alipay_certification(alipay_family_api: ApiClient, alipay: AlipayStandIn) -> None:
+    api = alipay_family_api
+    roster(api, [GUARDIAN, GRANDMA])
+    guardian = bound(api, GUARDIAN)
+    token = api.client.post("/api/mp/v1/auth/alipay", json={"auth_code": alipay.issue_code()}).json["token"]
+    grandma = api.bearer(token)
+    assert api.bind(token, GRANDMA).status_code == 200
+    entry = add(api, guardian, GRANDMA, "parent").json["id"]
+    assert error_code(_confirm_with(api, grandma, entry, None)) == "real_person_required"
+    started = api.client.post("/api/mp/v1/real-person/checks", json={"name": GRANDMA["name"], "id_number": GRANDMA["id_number"]},
+                              headers=grandma).json
+    assert started["provider"] == "alipay_certify"
+    assert error_code(_confirm_with(api, grandma, entry, started["certify_id"])) == "real_person_failed"  # not done yet
+    alipay.complete_certification(started["certify_url"])
+    confirmed = _confirm_with(api, grandma, entry, started["certify_id"])
+    assert confirmed.status_code == 200 and confirmed.json["confirmed_assurance"] == "real_person"
