@@ -106,6 +106,8 @@ def test_a_counter_confirmation_is_recorded_at_counter_assurance(api: ApiClient,
                            GRANDMA["id_number"], "parent", True)
         row = db.session.scalar(select(FamilyMember))
         assert row is not None and (row.status, row.confirmed_by, row.confirmed_assurance) == ("active", "counter:desk-7", "counter")
+    logged = [(item["role"], item["action"]) for item in api.client.get(ACCESS_LOG, headers=family["grandma"]).json["items"]]
+    assert logged == [("counter", "family_confirm"), ("counter", "family_add")]  # the member's log too
 
 
 # 2. Relatives' own actions in the member's access log ----------------------------------------------
