@@ -111,14 +111,19 @@ class AccessLogItemSchema(ma.Schema):
     count = ma.fields.Integer(required=True, metadata={
         "description": "How many accesses the item stands for: consecutive views by one staff member on one ticket "
                        "are one item; an unmask or a lookup is always 1"})
-    role = ma.fields.String(required=True, metadata={"enum": ["agent", "supervisor", "liaison", "reviewer"]})
-    department = ma.fields.String(required=True, allow_none=True, metadata={"description": "A liaison's department"})
-    action = ma.fields.String(required=True, metadata={
-        "enum": ["view", "unmask", "lookup", "ask", "approve", "refuse",
-                 # a phone or walk-in caller's ticket (docs/customer-service.md, issue 21 item 3)
-                 "caller_code", "caller_verify", "card_action", "unbind_request", "unbind_decision"]})
+    role = ma.fields.String(required=True, metadata={"description": (
+        "The staff role (agent, supervisor, liaison, reviewer, counter), a relying party's kind, or for your family "
+        "list (issue 18): relative (a guardian of yours acted) or self (you did)")})
+    department = ma.fields.String(required=True, allow_none=True, metadata={
+        "description": "A liaison's department; a relying party's name; a family-list item: the relation (you are the guardian's ...)"})
+    action = ma.fields.String(required=True, metadata={"description": (
+        "view, unmask, lookup, ask, approve, refuse, release; a phone or walk-in caller's ticket (caller_code, "
+        "caller_verify, card_action, unbind_request, unbind_decision); the counter's (counter_bind, family_add, printed_issue, ...); "
+        "family-list: family_add, family_confirm, family_remove, family_consent, printed_issue, printed_revoke, "
+        "offline_cert, view (a guardian read your history or benefits)")})
     purpose = ma.fields.String(required=True, allow_none=True, metadata={
-        "description": "The ticket number, or the reference of your e-card application (a reviewer's reads)"})
+        "description": "The ticket number, the reference of your e-card application (a reviewer's reads), or "
+                       "family:<entry id> (the entry in GET /family-members' guardians)"})
     fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})
 
 

@@ -20,6 +20,7 @@ from app.platform.text import Text
 from app.runtime import runtime
 from app.scanning.history import list_verifications
 from app.scanning.proxy_code import issue_proxy_code
+from app.service_desk import family_actions
 from qr import offline
 
 from .benefits import SummarySchema
@@ -63,6 +64,11 @@ class FamilyMemberSchema(ma.Schema):
     share_history = ma.fields.Boolean(required=True, metadata={"description": "The member lets this guardian see their card's uses"})
     created_at = ma.fields.DateTime(required=True)
     confirmed_at = ma.fields.DateTime(required=True, allow_none=True)
+    confirmed_assurance = ma.fields.String(required=True, allow_none=True, metadata={
+        "enum": ["knowledge", "real_person", "counter", None], "description": (
+            "How the member's agreement was proven: real_person (a face check of the member, required in the app where "
+            "the app's platform offers one), counter (at a counter with the document), knowledge (the member's app "
+            "without a real-person provider: the assurance of their binding); null while pending or for a child")})
 
 
 class FamilyListSchema(ma.Schema):
@@ -72,6 +78,13 @@ class FamilyListSchema(ma.Schema):
         "description": "The people on your list (you are their guardian)"})
     guardians = ma.fields.List(ma.fields.Nested(FamilyMemberSchema), required=True, metadata={
         "description": "The lists you are on (masked: the guardian); confirm or remove them here"})
+
+
+class ConfirmationRequestSchema(ma.Schema):
+    real_person_token = Text(load_default=None, validate=ma.validate.Length(1, 512), metadata={"description": (
+        "The member's real-person check (POST /real-person/checks with the member's own name and ID number; a WeChat "
+        "verifyResult or an Alipay certify_id): required where the app's platform offers one (else 403 "
+        "real_person_required); single use, this account, the member's name and ID number")})
 
 
 class FamilyConsentRequestSchema(ma.Schema):
@@ -93,14 +106,15 @@ def _me() -> int:
 @blp.arguments(FamilyMemberRequestSchema)
 @blp.response(201, FamilyMemberSchema)
 @error_responses(blp, {**AUTH, 409: "family_member_exists, family_quota_exceeded (details: category, limit) or member_guardian_limit",
-                       422: "identity_mismatch, family_self, relation_mismatch, minor_needs_parent or validation_error",
+                       422: "identity_mismatch, family_self, relation_mismatch, minor_needs_parent, household_mismatch "
+                            "or validation_error",
                        429: "too_many_attempts: 10 additions per hour"})
 def post_family_member(args: dict[str, Any]) -> Any:
     """Add a family member (M-15): a child under 16 as ``child`` is active at once; anyone else
     is ``pending`` until they confirm in their own app (POST /family-members/{id}/confirmation)
     or at a counter. Quotas: 4 elders, 3 children, 1 spouse; a member on at most 2 lists."""
     rt = runtime()
-    entry = family.add_member(rt, _me(), args["name"], args["id_number"], args["relation"], "citizen")
+    entry = family_actions.add_member(rt, _me(), args["name"], args["id_number"], args["relation"])
     return family.views(rt, [entry], "member")[0]
 
 
@@ -121,20 +135,26 @@ def get_family_members() -> Any:
 def delete_family_member(entry_id: int) -> Any:
     """End an entry: as its guardian, as its member (at any time), or for a child as the child's
     other parent. The guardian's codes for the member stop verifying at once; offline
-    certificates of the entry go to the next deny list."""
-    family.remove(runtime(), _me(), entry_id, "citizen")
+    certificates of the entry go to the next deny list. Recorded in the member's access log."""
+    family_actions.remove(runtime(), _me(), entry_id)
     return None
 
 
 @blp.route("/family-members/<int:entry_id>/confirmation", methods=["POST"])
 @blp.doc(**BEARER_DOC)
+@blp.arguments(ConfirmationRequestSchema, required=False)
 @blp.response(200, FamilyMemberSchema)
-@error_responses(blp, {**AUTH, **NOT_FOUND})
-def post_confirmation(entry_id: int) -> Any:
+@error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / real_person_required",
+                       422: "real_person_invalid / real_person_failed / validation_error",
+                       429: "too_many_attempts (real-person checks)", 503: "platform_unavailable"})
+def post_confirmation(args: dict[str, Any] | None, entry_id: int) -> Any:
     """The member agrees to be on this guardian's list (from ``guardians`` of GET
-    /family-members); the guardian may then show codes for them."""
+    /family-members); the guardian may then show codes for them. Where the app's platform offers
+    a real-person check (M-17, issue 17), the member passes one first and sends its
+    ``real_person_token``; elsewhere the assurance of the member's binding is recorded
+    (``confirmed_assurance``). Recorded in the member's access log."""
     rt = runtime()
-    entry = family.confirm(rt, _me(), entry_id, "citizen")
+    entry = family_actions.confirm(rt, current_account(), entry_id, (args or {}).get("real_person_token"))
     return family.views(rt, [entry], "guardian")[0]
 
 
@@ -146,7 +166,7 @@ def post_confirmation(entry_id: int) -> Any:
 def put_consent(args: dict[str, Any], entry_id: int) -> Any:
     """The member's switches for what this guardian sees (both off for an adult until turned on)."""
     rt = runtime()
-    entry = family.set_consent(rt, _me(), entry_id, args["share_benefits"], args["share_history"])
+    entry = family_actions.set_consent(rt, _me(), entry_id, args["share_benefits"], args["share_history"])
     return family.views(rt, [entry], "guardian")[0]
 
 
@@ -166,9 +186,12 @@ def get_member_code(entry_id: int) -> Any:
 @blp.response(200, SummarySchema)
 @error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / consent_required"})
 def get_member_benefits(entry_id: int) -> Any:
-    """The member's benefit totals, only if the member switched ``share_benefits`` on."""
-    entry = family.guardian_entry(_me(), entry_id)
+    """The member's benefit totals, only if the member switched ``share_benefits`` on; the read is
+    recorded in the member's access log."""
+    guardian = _me()
+    entry = family.guardian_entry(guardian, entry_id)
     family.require_consent(entry, "benefits")
+    family_actions.record(runtime(), guardian, entry, "view", ["benefits"], "a relative read your benefit totals")
     return {"totals": benefit_summary(SimpleNamespace(citizen_id=entry.member_citizen_id))}  # type: ignore[arg-type]
 
 
@@ -178,9 +201,12 @@ def get_member_benefits(entry_id: int) -> Any:
 @blp.response(200, HistoryPageSchema)
 @error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / consent_required", 422: "cursor_invalid"})
 def get_member_history(args: dict[str, Any], entry_id: int) -> Any:
-    """The member's card uses, only if the member switched ``share_history`` on."""
-    entry = family.guardian_entry(_me(), entry_id)
+    """The member's card uses, only if the member switched ``share_history`` on; the read is
+    recorded in the member's access log."""
+    guardian = _me()
+    entry = family.guardian_entry(guardian, entry_id)
     family.require_consent(entry, "history")
+    family_actions.record(runtime(), guardian, entry, "view", ["history"], "a relative read your card's uses")
     return list_verifications(SimpleNamespace(citizen_id=entry.member_citizen_id), args["limit"], args["cursor"])  # type: ignore[arg-type]
 
 
@@ -229,7 +255,10 @@ def post_printed_code(args: dict[str, Any], entry_id: int) -> Any:
     replaces (revokes) the member's previous one. Print it with GET .../printed-code.pdf."""
     rt = runtime()
     entry, card = _active_member_card(entry_id)
-    return printed_answer(rt, printed.issue_printed(rt, card, args["scenes"], args["days"], f"relative:{entry.id}"))
+    row = printed.issue_printed(rt, card, args["scenes"], args["days"], f"relative:{entry.id}")
+    family_actions.record(rt, entry.guardian_citizen_id, entry, "printed_issue", ["printed_code"],
+                          f"printed code for {', '.join(args['scenes'])}, {args['days']} days")
+    return printed_answer(rt, row)
 
 
 @blp.route("/family-members/<int:entry_id>/printed-code.pdf", methods=["GET"])
@@ -244,6 +273,7 @@ def get_printed_pdf(entry_id: int) -> Any:
     if row is None:
         raise AppError("printed_code_not_found", 404, "the member has no live printed code")
     masked = family.views(rt, [entry], "member")[0].masked_name
+    family_actions.record(rt, entry.guardian_citizen_id, entry, "printed_print", ["printed_code", "name"], "printed code printed")
     return Response(printed.pdf(rt, row, masked), mimetype="application/pdf", headers={"Cache-Control": "no-store"})
 
 
@@ -254,8 +284,10 @@ def get_printed_pdf(entry_id: int) -> Any:
 def delete_printed_code(entry_id: int) -> Any:
     """Revoke the member's printed code at once: refused online from now on, at gates from the
     next deny list (within about a minute, docs/family.md)."""
+    rt = runtime()
     entry, card = _active_member_card(entry_id)
-    printed.revoke_printed(runtime(), card.id, f"relative:{entry.id}")
+    if printed.revoke_printed(rt, card.id, f"relative:{entry.id}"):
+        family_actions.record(rt, entry.guardian_citizen_id, entry, "printed_revoke", ["printed_code"], "printed code revoked")
     return None
 
 
@@ -273,5 +305,8 @@ def post_member_certificates(args: dict[str, Any], entry_id: int) -> Any:
     verification marks them ``proxy: true``; the member's history says so; removal revokes it."""
     rt = runtime()
     entry, card = _active_member_card(entry_id)
-    return issue(rt, current_account(), args["nonce"], args["alg"], args["device_public_key"], args["proof"],
-                 proxy=(card.id, f"{family.PROXY_PLATFORM}{entry.id}"))
+    issued = issue(rt, current_account(), args["nonce"], args["alg"], args["device_public_key"], args["proof"],
+                   proxy=(card.id, f"{family.PROXY_PLATFORM}{entry.id}"))
+    family_actions.record(rt, entry.guardian_citizen_id, entry, "offline_cert", ["offline_certificate"],
+                          "an offline certificate for a relative's phone")
+    return issued

@@ -3,9 +3,12 @@
 A guardian (a bound resident) adds a member by name, ID number and relation. The member must be
 on the roster with that name. A child under 16 (age from the ID number, Beijing date) added as
 ``child`` is on the list at once; anyone else is ``pending`` until the member confirms, in
-their own app (:func:`confirm`) or at a counter (``confirmed_by`` ``counter:<staff>``). The
-roster carries no household data yet, so the relation is recorded as stated (the counter
-checks the household register when it confirms).
+their own app (:func:`confirm`: a passed real-person check of the member where their app's
+platform has a provider, else the assurance of their binding is recorded) or at a counter
+(``confirmed_by`` ``counter:<staff>``, assurance ``counter``). When the roster carries household
+data (its optional ``household`` column) for both the parent and the child, a child added in the
+app must be in the parent's household (``household_mismatch``); a counter, which sees the household
+register, may add the child anyway (recorded ``household_checked`` false).
 
 Quotas (like the national e-social-security card's 亲情服务): at most 4 elders, 3 children and
 1 spouse per guardian (so 8 members), and at most 2 guardians per member. Each quota is a slot
@@ -30,8 +33,9 @@ from app.card.devices import new_device
 from app.card.models import FAMILY_ACTIVE, FAMILY_PENDING, Card, Device, FamilyMember
 from app.card.offline_lists import revoke_card_certificates
 from app.identity import idnumber
-from app.identity.models import Citizen
+from app.identity.models import Citizen, MpAccount
 from app.identity.people import CONTACT_PHONE, ID_NUMBER, PHONE, citizen_by_id_number, citizen_name, normalize_name
+from app.identity.real_person import COUNTER, REAL_PERSON, available, confirm_holder
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.errors import AppError
@@ -46,6 +50,7 @@ MAX_MEMBERS = sum(QUOTAS.values())  # 8
 MAX_GUARDIANS = 2
 CHILD_AGE = 16
 ADDS_PER_HOUR, WINDOW_SECONDS = 10, 3600
+MAX_ID = 2**31 - 1  # the column's range: a larger id is no entry (not a database error)
 PROXY_PLATFORM = "fm"  # a proxy device's platform: "fm<family member id>" (one live device per entry)
 
 
@@ -63,6 +68,7 @@ class MemberView:
     share_history: bool
     created_at: datetime
     confirmed_at: datetime | None
+    confirmed_assurance: str | None = None
 
 
 def age_on(id_number: str, day: datetime) -> int:
@@ -76,7 +82,8 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1)
 
 
-def add_member(rt: Runtime, guardian_id: int, name: str, id_number: str, relation: str, actor: str) -> FamilyMember:
+def add_member(rt: Runtime, guardian_id: int, name: str, id_number: str, relation: str, actor: str,
+               commit: bool = True) -> FamilyMember:
     """Put the roster resident with this name and ID number on ``guardian_id``'s list as ``relation``.
 
     ``actor``: ``citizen`` (the guardian's app) or ``counter:<staff>``. Errors: 429
@@ -84,8 +91,11 @@ def add_member(rt: Runtime, guardian_id: int, name: str, id_number: str, relatio
     must not become a roster oracle); 422 ``validation_error`` (ID number or relation),
     ``identity_mismatch`` (name and ID number are not a roster resident), ``family_self``,
     ``relation_mismatch`` (a spouse or elder under 16), ``minor_needs_parent`` (a grandchild
-    under 16: a parent adds the child); 409 ``family_member_exists``, ``family_quota_exceeded``
-    (details ``category``, ``limit``), ``member_guardian_limit`` (2 guardians already)."""
+    under 16: a parent adds the child), ``household_mismatch`` (a child under 16 whom the roster's
+    household data puts in another household than the parent's: added in the app only; a counter
+    may add them); 409 ``family_member_exists``, ``family_quota_exceeded`` (details ``category``,
+    ``limit``), ``member_guardian_limit`` (2 guardians already). ``commit=False``: the caller
+    commits (after recording the action in the same transaction)."""
     if rt.store.incr(f"family:add:{guardian_id}", WINDOW_SECONDS) > ADDS_PER_HOUR:
         raise AppError("too_many_attempts", 429, "too many family-member additions; try again later",
                        headers={"Retry-After": str(WINDOW_SECONDS)})
@@ -99,12 +109,30 @@ def add_member(rt: Runtime, guardian_id: int, name: str, id_number: str, relatio
     now = rt.clock.now()
     minor = age_on(id_number, now.astimezone(DISPLAY_ZONE)) < CHILD_AGE
     _check_age(relation, category, minor)
+    household = _household(guardian_id, member, relation, minor, actor)
     card_of(rt, member)
-    entry = _claim_slot(rt, guardian_id, member.id, relation, category, minor, actor)
+    entry = _claim_slot(rt, guardian_id, member.id, relation, category, minor, actor, household)
     if minor:
         _activate(rt, entry)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return entry
+
+
+def _household(guardian_id: int, member: Citizen, relation: str, minor: bool, actor: str) -> bool | None:
+    """A child under 16 added as ``child``, when the roster has household data for both: True if
+    the parent's and the child's households are the same; else 422 ``household_mismatch`` in the
+    app, False at a counter (whose staff saw the household register or birth certificate). None:
+    not a minor child, or no household data for one of them (recorded as stated)."""
+    guardian_key = db.session.scalar(select(Citizen.household_key).where(Citizen.id == guardian_id))
+    if relation != "child" or not minor or guardian_key is None or member.household_key is None:
+        return None
+    if guardian_key == member.household_key:
+        return True
+    if not actor.startswith("counter:"):
+        raise AppError("household_mismatch", 422, "the roster's household data does not show this child in your "
+                       "household: add the child at a counter with the household register (户口簿) or birth certificate")
+    return False
 
 
 def _category(relation: str) -> str:
@@ -140,7 +168,7 @@ def card_of(rt: Runtime, member: Citizen) -> Card:
 
 
 def _claim_slot(rt: Runtime, guardian_id: int, member_id: int, relation: str, category: str, minor: bool,
-                actor: str) -> FamilyMember:
+                actor: str, household: bool | None = None) -> FamilyMember:
     """Claim a free guardian slot and member slot in one conditional INSERT (ON CONFLICT DO
     NOTHING on the three unique partial indexes); a slot taken meanwhile means trying the next
     free one, so each round either inserts or sees one more slot taken: bounded."""
@@ -151,7 +179,7 @@ def _claim_slot(rt: Runtime, guardian_id: int, member_id: int, relation: str, ca
         row = {"guardian_citizen_id": guardian_id, "member_citizen_id": member_id, "relation": relation,
                "category": category, "guardian_slot": guardian_free[0], "member_slot": member_free[0], "minor": minor,
                "status": FAMILY_PENDING, "added_by": actor, "share_benefits": minor, "share_history": minor,
-               "created_at": rt.clock.now()}
+               "household_checked": household, "created_at": rt.clock.now()}
         stmt = upsert_insert(db.engine.dialect.name, FamilyMember).values(row).on_conflict_do_nothing()
         new_id = db.session.execute(stmt.returning(FamilyMember.id)).scalar()
         if new_id is not None:
@@ -195,33 +223,75 @@ def _activate(rt: Runtime, entry: FamilyMember) -> None:
     db.session.flush()
 
 
-def confirm(rt: Runtime, member_id: int, entry_id: int, by: str) -> FamilyMember:
-    """The member (``member_id``; ``by`` ``citizen`` or ``counter:<staff>``) confirms a pending
-    entry: one conditional UPDATE (pending, live, theirs), so two confirmations make one device.
-    404 ``family_member_not_found`` (not theirs, removed, or not pending)."""
-    now = rt.clock.now()
+def confirm(rt: Runtime, member_id: int, entry_id: int, by: str, account: MpAccount | None = None,
+            real_person_token: str | None = None, commit: bool = True) -> FamilyMember:
+    """The member (``member_id``; ``by`` ``citizen`` with their ``account``, or ``counter:<staff>``)
+    confirms a pending entry: one conditional UPDATE (pending, live, theirs), so two confirmations
+    make one device. In the app, where the account's platform has a real-person provider
+    (``CARD_REAL_PERSON_PROVIDERS``), a passed check of the member (M-17; single use, this account,
+    the member's name and ID number) is required and the entry's ``confirmed_assurance`` is
+    ``real_person``; elsewhere the assurance of the member's binding is recorded; at a counter
+    ``counter``. 404 ``family_member_not_found`` (not theirs, removed, or not pending); 403
+    ``real_person_required``; the errors of :func:`app.identity.real_person.confirm`."""
+    checked_id(entry_id)
+    if by == "citizen":
+        assert account is not None
+        if _pending(member_id, entry_id) is None:  # before the check: a token is not spent on nothing
+            raise not_found()
+        assurance = _proof(rt, account, member_id, real_person_token)
+    else:
+        assurance = COUNTER
     confirmed = db.session.execute(
         update(FamilyMember).where(FamilyMember.id == entry_id, FamilyMember.member_citizen_id == member_id,
                                    FamilyMember.status == FAMILY_PENDING, FamilyMember.removed_at.is_(None))
-        .values(confirmed_at=now, confirmed_by=by).returning(FamilyMember.id)).scalar()
+        .values(confirmed_at=rt.clock.now(), confirmed_by=by, confirmed_assurance=assurance)
+        .returning(FamilyMember.id)).scalar()
     if confirmed is None:
         db.session.rollback()
         raise not_found()
     entry = db.session.get_one(FamilyMember, entry_id)
     _activate(rt, entry)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return entry
+
+
+def _pending(member_id: int, entry_id: int) -> FamilyMember | None:
+    entry = db.session.get(FamilyMember, entry_id)
+    if entry is None or entry.member_citizen_id != member_id or entry.status != FAMILY_PENDING or entry.removed_at is not None:
+        return None
+    return entry
+
+
+def _proof(rt: Runtime, account: MpAccount, member_id: int, token: str | None) -> str:
+    """The assurance of the member's agreement in the app: ``real_person`` (required where the
+    platform has a provider), else the assurance the account's binding was proven with."""
+    if not available(rt, account):
+        return account.assurance
+    if not token:
+        raise AppError("real_person_required", 403, "confirm it is you: pass a real-person check "
+                       "(POST /real-person/checks with your name and ID number), then send real_person_token")
+    confirm_holder(rt, account, db.session.get_one(Citizen, member_id), token)
+    return REAL_PERSON
 
 
 def not_found() -> AppError:
     return AppError("family_member_not_found", 404, "no such family member on a list of yours")
 
 
-def remove(rt: Runtime, citizen_id: int, entry_id: int, by: str) -> FamilyMember:
+def checked_id(entry_id: int) -> int:
+    """``entry_id`` if it can name an entry; else 404 ``family_member_not_found``."""
+    if not 0 < entry_id <= MAX_ID:
+        raise not_found()
+    return entry_id
+
+
+def remove(rt: Runtime, citizen_id: int, entry_id: int, by: str, commit: bool = True) -> FamilyMember:
     """End an entry at once, as its guardian, its member, or (a child's entry) another guardian
     of the child who is also its parent. One conditional UPDATE; then, in the same transaction,
     the proxy device is revoked (its codes stop verifying) and its DGC2 certificates revoked
     (the next deny list lists them). 404 ``family_member_not_found``."""
+    checked_id(entry_id)
     other = aliased(FamilyMember)
     other_parent = exists().where(other.member_citizen_id == FamilyMember.member_citizen_id,
                                   other.guardian_citizen_id == citizen_id, other.relation == "child",
@@ -241,14 +311,16 @@ def remove(rt: Runtime, citizen_id: int, entry_id: int, by: str) -> FamilyMember
                                      .values(revoked_at=now).returning(Device.card_id)).scalar()
         if card_id is not None:
             revoke_card_certificates(rt, card_id, removed.device_id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return db.session.get_one(FamilyMember, entry_id)
 
 
 def set_consent(rt: Runtime, member_id: int, entry_id: int, share_benefits: bool | None,
-                share_history: bool | None) -> FamilyMember:
+                share_history: bool | None, commit: bool = True) -> FamilyMember:
     """The member's switches for what this guardian sees (item 5): one conditional UPDATE on the
-    member's own live entry; 404 ``family_member_not_found``."""
+    member's own live entry; 404 ``family_member_not_found``. ``commit=False``: the caller commits."""
+    checked_id(entry_id)
     values = {key: value for key, value in (("share_benefits", share_benefits), ("share_history", share_history))
               if value is not None}
     changed = db.session.execute(
@@ -258,7 +330,8 @@ def set_consent(rt: Runtime, member_id: int, entry_id: int, share_benefits: bool
     if changed is None and values:
         db.session.rollback()
         raise not_found()
-    db.session.commit()
+    if commit:
+        db.session.commit()
     entry = db.session.get(FamilyMember, entry_id)
     if entry is None or entry.member_citizen_id != member_id or entry.removed_at is not None:
         raise not_found()
@@ -267,7 +340,7 @@ def set_consent(rt: Runtime, member_id: int, entry_id: int, share_benefits: bool
 
 def guardian_entry(guardian_id: int, entry_id: int) -> FamilyMember:
     """The guardian's live entry; 404 ``family_member_not_found``."""
-    entry = db.session.get(FamilyMember, entry_id)
+    entry = db.session.get(FamilyMember, checked_id(entry_id))
     if entry is None or entry.guardian_citizen_id != guardian_id or entry.removed_at is not None:
         raise not_found()
     return entry
@@ -293,7 +366,7 @@ def _view(rt: Runtime, entry: FamilyMember, person: Citizen) -> MemberView:
     id_number = rt.keyring.decrypt(person.id_number_enc, ID_NUMBER)
     return MemberView(entry.id, entry.relation, entry.status, entry.minor, mask_name(citizen_name(rt, person)),
                       idnumber.mask(id_number), entry.share_benefits, entry.share_history, entry.created_at,
-                      entry.confirmed_at)
+                      entry.confirmed_at, entry.confirmed_assurance)
 
 
 def lists_of(rt: Runtime, citizen_id: int) -> tuple[list[MemberView], list[MemberView]]:

@@ -251,6 +251,13 @@ class FamilyMember(Base):
     status: Mapped[str] = mapped_column(String(8))
     added_by: Mapped[str] = mapped_column(String(64))
     confirmed_by: Mapped[str | None] = mapped_column(String(64))
+    # How the member's agreement was proven (app/identity/real_person.py levels): real_person (a
+    # passed face check of the member), counter (at a counter with the document), else the
+    # assurance of the member's own binding (knowledge); None while pending or for a child
+    confirmed_assurance: Mapped[str | None] = mapped_column(String(16))
+    # A child's relation checked against the roster's household data: True (same household),
+    # None (no household data for one of them: recorded as stated)
+    household_checked: Mapped[bool | None]
     share_benefits: Mapped[bool] = mapped_column(default=False)
     share_history: Mapped[bool] = mapped_column(default=False)
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), unique=True)

@@ -21,7 +21,7 @@ def roster() -> None:
 @with_appcontext
 @audited("roster_import", file_name(), ("name", "id_number", "phone", "insured"))
 def roster_import(path: str, full: bool) -> None:
-    """Import a roster CSV (header name,id_number,phone,insured[,disability[,town]]). Exit 1 if
+    """Import a roster CSV (header name,id_number,phone,insured[,disability[,town[,household]]]). Exit 1 if
     rows were rejected. --full lists the internal ids of residents absent from the file, for review."""
     from app.identity.roster import import_roster
     from app.platform.csvfile import CsvFileError, open_csv

@@ -30,6 +30,9 @@ class Citizen(Base):
     disability: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The town (street) of residence, from the roster's optional ``town`` column (figures: M-10(7))
     town: Mapped[str | None] = mapped_column(String(32))
+    # The roster's optional ``household`` column (户号), as a keyed hash (blind index, never the
+    # number): a child's relation is checked against it (issue 18, app/card/family.py)
+    household_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -44,6 +44,12 @@ class StartedCheck:
     certify_url: str | None = None
 
 
+def available(rt: Runtime, account: MpAccount) -> bool:
+    """Whether ``account``'s platform has a real-person provider configured
+    (``CARD_REAL_PERSON_PROVIDERS``): WeChat face verification, or Alipay certification."""
+    return (rt.wechat_face if account.platform == "wechat" else rt.alipay_certify) is not None
+
+
 def start(rt: Runtime, account: MpAccount, name: str, id_number: str) -> StartedCheck:
     """Begin a real-person check of ``name`` / ``id_number`` (validated) for ``account``.
     429 ``too_many_attempts`` (10 an hour per account, counted first); 503

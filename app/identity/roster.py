@@ -3,7 +3,9 @@
 The file is UTF-8 CSV with the header ``name,id_number,phone,insured`` and, optionally, a fifth
 column ``disability`` (1 = holds a disability certificate, for fare concessions) and after it a
 sixth, ``town`` (the town or street of residence, at most 32 characters, for the figures of
-docs/data-hub.md). Each row is validated
+docs/data-hub.md), and after it a seventh, ``household`` (the household register number, 户号,
+at most 32 printable characters; stored only as a keyed hash, ``Citizen.household_key``, against
+which a child's relation to a parent is checked: app/card/family.py). Each row is validated
 (GB 11643-1999 ID number, mobile number, ``insured`` 0/1, no duplicate in the file); rejected
 rows are reported by line number and reason, never by content; the rest are inserted or updated.
 Re-importing the same file changes nothing. With ``full=True`` the file is the complete roster:
@@ -27,7 +29,9 @@ from app.platform.sql import batched
 from app.runtime import Runtime
 
 HEADER = ["name", "id_number", "phone", "insured"]
-HEADERS = (HEADER, [*HEADER, "disability"], [*HEADER, "disability", "town"])
+HEADERS = (HEADER, [*HEADER, "disability"], [*HEADER, "disability", "town"], [*HEADER, "disability", "town", "household"])
+HOUSEHOLD = "household"  # the blind index's purpose for household numbers
+MAX_HOUSEHOLD_LENGTH = 32
 MAX_TOWN_LENGTH = 32
 MAX_NAME_LENGTH = 50
 CHUNK = 1000
@@ -42,6 +46,7 @@ class RosterRow:
     insured: bool
     disability: bool = False
     town: str | None = None
+    household: str | None = None
 
 
 @dataclass
@@ -81,7 +86,7 @@ def _absent(present: set[str]) -> list[int]:
 def read_roster(stream: Iterable[str], report: ImportReport, today: date) -> Iterator[RosterRow]:
     """The valid rows of a roster file, in file order; each refused row goes to ``report.rejected``
     as ``(line, reason)``. CsvFileError when the file as a whole cannot be read."""
-    header_help = f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability"
+    header_help = f"the header must be exactly {','.join(HEADER)}, optionally followed by ,disability[,town[,household]]"
     return _valid_rows(records(stream, HEADERS, header_help), report, today)
 
 
@@ -123,7 +128,10 @@ def parse_row(line: int, record: dict[str, str | None], today=None) -> RosterRow
     town = (record.get("town") or "").strip() or None
     if town is not None and (len(town) > MAX_TOWN_LENGTH or not town.isprintable()):
         raise ValueError("bad_town")
-    return RosterRow(line, name, id_number, phone, insured == "1", disability == "1", town)
+    household = (record.get("household") or "").strip() or None
+    if household is not None and (len(household) > MAX_HOUSEHOLD_LENGTH or not household.isprintable()):
+        raise ValueError("bad_household")
+    return RosterRow(line, name, id_number, phone, insured == "1", disability == "1", town, household)
 
 
 def _upsert(rt: Runtime, rows: list[RosterRow], report: ImportReport) -> set[str]:
@@ -148,8 +156,14 @@ def _new_citizen(rt: Runtime, index: str, row: RosterRow, now) -> Citizen:  # ty
     return Citizen(
         id_number_index=index, id_number_enc=encrypt(row.id_number, ID_NUMBER),
         name_enc=encrypt(row.name, NAME), phone_enc=encrypt(row.phone, PHONE),
-        insured=row.insured, disability=row.disability, town=row.town, created_at=now, updated_at=now,
+        insured=row.insured, disability=row.disability, town=row.town, household_key=household_key(rt, row.household),
+        created_at=now, updated_at=now,
     )
+
+
+def household_key(rt: Runtime, household: str | None) -> str | None:
+    """The keyed hash stored for a household register number (None: no household data)."""
+    return rt.blind_index(household, HOUSEHOLD) if household is not None else None
 
 
 def _update(rt: Runtime, citizen: Citizen, row: RosterRow, now) -> bool:  # type: ignore[no-untyped-def]
@@ -166,6 +180,9 @@ def _update(rt: Runtime, citizen: Citizen, row: RosterRow, now) -> bool:  # type
         citizen.disability, changed = row.disability, True
     if row.town is not None and citizen.town != row.town:  # a file without the column keeps the town
         citizen.town, changed = row.town, True
+    key = household_key(rt, row.household)
+    if key is not None and citizen.household_key != key:  # a file without the column keeps the household
+        citizen.household_key, changed = key, True
     if changed:
         citizen.updated_at = now
     return changed

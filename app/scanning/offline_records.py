@@ -36,7 +36,7 @@ from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.card.models import Card, OfflineCertificate, OfflineKey
+from app.card.models import Card, FamilyMember, OfflineCertificate, OfflineKey
 from app.card.offline_keys import OFFLINE_ISSUING
 from app.card.offline_lists import revoke_card_certificates
 from app.identity.models import Citizen
@@ -49,7 +49,7 @@ from app.platform.store import StoreUnavailable
 from app.runtime import Runtime
 from app.scanning import partitions
 from app.scanning.models import OfflineFinding, OfflineRecord, Verification
-from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_code_hash, dgc2_use_key
+from app.scanning.verification import CardFacts, Holder, SceneContext, ScenePolicy, dgc2_code_hash, dgc2_use_key, proxy_refusal
 from qr import offline
 
 log = logging.getLogger(__name__)
@@ -263,9 +263,13 @@ def _answer_duplicates(rt: Runtime, partner: PartnerView, items: list[Item], cla
             item.subject = json.loads(rt.keyring.decrypt(row.subject_enc, SUBJECT)) if row.subject_enc else None
 
 
+# A family member's proxy device (issue 18): the certificate's device is an entry's, so the
+# settled record is marked ``proxy`` with the relation, as online (the DGC2 bytes cannot say it).
 _FACTS = (select(OfflineCertificate.serial, OfflineCertificate.revoked_at, Card.id, Card.card_number, Card.status,
-                 Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index)
-          .join(Card, Card.id == OfflineCertificate.card_id).join(Citizen, Citizen.id == Card.citizen_id))
+                 Citizen.insured, Citizen.disability, Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index,
+                 FamilyMember.relation.label("proxy_relation"))
+          .join(Card, Card.id == OfflineCertificate.card_id).join(Citizen, Citizen.id == Card.citizen_id)
+          .outerjoin(FamilyMember, FamilyMember.device_id == OfflineCertificate.device_id))
 
 
 def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Callable[[str], ScenePolicy | None],
@@ -298,7 +302,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
     serials = {item.serial for item, _policy in passed}
     found = {row.serial: row for row in db.session.execute(_FACTS.where(OfflineCertificate.serial.in_(serials)))} \
         if serials else {}
-    holders: dict[int, Holder] = {}  # one per card: its personal fields are decrypted once per batch
+    holders: dict[tuple[int, str | None], Holder] = {}  # one per card (and proxy): decrypted once per batch
     for item, policy in passed:
         row = found.get(item.serial)
         if row is None:  # a serial the platform never issued
@@ -308,22 +312,28 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
         if row.revoked_at is not None and row.revoked_at.timestamp() <= item.scanned_at:
             item.status, item.lag = REVOKED, item.scanned_at - int(row.revoked_at.timestamp())
             continue
-        if row.id not in holders:
-            holders[row.id] = Holder(rt, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
-                                                   row.name_enc, row.id_number_enc, row.id_number_index))
-        _consult_scene(item, policy, SceneContext(rt, partner, item.terminal_id, item.direction, holders[row.id]))
+        key = (row.id, row.proxy_relation)
+        if key not in holders:
+            holders[key] = Holder(rt, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
+                                                row.name_enc, row.id_number_enc, row.id_number_index,
+                                                proxy_relation=row.proxy_relation))
+        _consult_scene(item, policy, SceneContext(rt, partner, item.terminal_id, item.direction, holders[key]))
 
 
 def _consult_scene(item: Item, policy: ScenePolicy, context: SceneContext) -> None:
     """The scene's own rule for this partner and holder (as online: a library's non-member is
-    refused; here ``invalid``), then its subject. A policy that fails answers the whole upload 503
+    refused; here ``invalid``; a scene that refuses a relative's code too), then its subject,
+marked ``proxy`` and ``relation`` for a family member's proxy certificate. A policy that fails answers the whole upload 503
     ``scene_unavailable`` (nothing is stored yet: the same batch can be sent again, no record lost);
     a backing service that is down is the usual 503."""
     try:
-        if policy.refusal(context) is not None:
+        if proxy_refusal(policy, context) is not None or policy.refusal(context) is not None:
             item.status = INVALID
             return
         item.subject, item.extra = policy.accept(context)
+        relation = context.holder.facts.proxy_relation
+        if relation is not None:  # a relative's phone showed it (issue 18): marked as online
+            item.subject = {**item.subject, "proxy": True, "relation": relation}
     except (OperationalError, PoolTimeout, StoreUnavailable):
         raise
     except Exception:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select
 
-from app.card.family import not_found
+from app.card.family import checked_id, not_found
 from app.card.models import FAMILY_ACTIVE, Card, Device, FamilyMember
 from app.platform.errors import AppError
 from app.platform.raw_sql import Statement, first_row
@@ -36,7 +36,7 @@ def issue_proxy_code(rt: Runtime, guardian_id: int, entry_id: int) -> IssuedCode
     member has not confirmed yet), 403 ``card_inactive`` (the member's card suspended or
     cancelled), 429 ``too_many_codes``."""
     step = totp.time_step(rt.clock.time())
-    params = {"entry": entry_id, "guardian": guardian_id, "step": step,
+    params = {"entry": checked_id(entry_id), "guardian": guardian_id, "step": step,
               "since": datetime.fromtimestamp((step - 1) * totp.STEP_SECONDS, UTC),
               "low": str(totp.moving_factor(step, 0)), "high": str(totp.moving_factor(step, totp.SEQUENCES_PER_STEP - 1))}
     row = first_row(_PROXY_DEVICE, params)

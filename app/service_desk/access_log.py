@@ -5,7 +5,10 @@ cursor (app.platform.cursor), so page views cannot push anything out of reach (i
 Consecutive ``view`` records by one staff member on one ticket are one item with a ``count``
 and the time of the first and the last; an ``unmask`` or a ``lookup`` is always an item of its
 own. A reviewer's reads of and decisions on the citizen's e-card application (issue 17 item 1;
-purpose: the application's reference) are included once it is approved. The staff member is never named: only their role and department.
+purpose: the application's reference) are included once it is approved. Family-list actions
+(issue 18: a relative adding you, printing a code for you, reading your history; your own
+confirmations and consent switches) are items with role ``relative`` or ``self``, the relation as
+the department and ``family:<entry id>`` as the purpose. The staff member is never named: only their role and department.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from app.service_desk.models import AuditRecord, CardApplication
 SCAN_BATCH = 500
 MAX_RECORD_ID = 2**63 - 1
 FOLDED = "view"
-SHOWN_ACTORS = ("staff", "relying_party")  # relying parties: each release at a log-in (app/oidc)
+# relying parties: each release at a log-in (app/oidc); family: a relative's or your own family-list actions (issue 18)
+SHOWN_ACTORS = ("staff", "relying_party", "family")
 
 
 @dataclass

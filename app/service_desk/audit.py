@@ -140,6 +140,25 @@ def record_account_event(rt: Runtime, action: str, account_id: int, citizen_id: 
     db.session.commit()
 
 
+def record_family_action(rt: Runtime, actor_citizen_id: int, role: str, relation: str, entry_id: int, action: str,
+                         citizen_id: int, fields: Iterable[str], reason: str, commit: bool = True) -> None:
+    """Append a sealed record of a family-list action by a resident (issue 18, docs/family.md): the
+    guardian (``role`` ``relative``) adding a member, issuing or revoking a printed code, taking an
+    offline certificate, reading the member's history or benefits (``view``); the member (``self``)
+    confirming, switching consents or removing. ``actor_kind`` ``family``, ``actor_id`` the
+    acting citizen's internal id (never shown), ``department`` the entry's relation, the purpose
+    (``ticket_number``) ``family:<entry id>``; ``citizen_id`` the member, in whose access log it
+    shows. ``commit=False``: in the caller's transaction (the action's own)."""
+    record = AuditRecord(at=rt.clock.now(), actor_kind="family", actor_id=f"citizen:{actor_citizen_id}", actor_role=role,
+                         department=relation, action=action[:16], citizen_id=citizen_id, ticket_number=f"family:{entry_id}",
+                         reference=None, fields=",".join(fields) or None, reason=reason[:200])
+    head = _lock_head(rt)
+    _chain(rt, [record], head.seq, head.hash)
+    db.session.add(record)
+    if commit:
+        db.session.commit()
+
+
 def record_release(rt: Runtime, client_id: str, kind: str, rp_name: str, citizen_id: int, consent_id: int,
                    fields: Iterable[str]) -> None:
     """Append a sealed record of claims released to a relying party at the citizen's confirmation

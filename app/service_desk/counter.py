@@ -85,10 +85,13 @@ def _card(citizen_id: int) -> Card:
 def add_member(rt: Runtime, actor: StaffActor, guardian_id: int, name: str, id_number: str, relation: str,
                confirmed_here: bool) -> None:
     """Add a member to the resident's list; ``confirmed_here``: the member is at the counter too
-    with their document, so the entry is confirmed at once (``counter:<staff>``)."""
+    with their document, so the entry is confirmed at once (``counter:<staff>``). Recorded on the
+    resident and on the member (both access logs)."""
     require_role(actor, ROLE)
     _audit(rt, actor, "family_add", guardian_id, ["family"], f"family member added ({relation})")
     entry = family.add_member(rt, guardian_id, name, id_number, relation, f"counter:{actor.username}")
+    _audit(rt, actor, "family_add", entry.member_citizen_id, ["name", "id_number", "family"],
+           f"added to a relative's list at the counter as {relation}")
     if confirmed_here and entry.status != "active":
         _audit(rt, actor, "family_confirm", entry.member_citizen_id, ["family"], "confirmed at the counter with the ID document")
         family.confirm(rt, entry.member_citizen_id, entry.id, f"counter:{actor.username}")

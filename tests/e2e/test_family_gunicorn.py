@@ -16,8 +16,7 @@ import requests
 from qr import offline
 from standins.wechat import WeChatStandIn
 
-from ..integration.test_family import CHILD, ELDERS, GRANDMA, GUARDIAN, GUARDIANS, SPOUSE
-from .test_binding_and_sms_limits import _login
+from ..integration.test_family import CHILD, ELDERS, GRANDMA, GUARDIAN, GUARDIANS, SPOUSE, openid
 from .test_gunicorn import Server
 from .test_offline_gunicorn import P, Partner, pg_server  # noqa: F401 (the fixture)
 
@@ -43,7 +42,9 @@ def _setup_partners(server: Server, tmp: Path) -> tuple[Partner, Partner]:
 
 
 def _bound(server: Server, wechat: WeChatStandIn, who: dict[str, str]) -> dict[str, str]:
-    bearer = _login(server, wechat)
+    answer = requests.post(server.base + "/api/mp/v1/auth/wechat", json={"code": wechat.issue_code(openid=openid(who))}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    bearer = {"Authorization": f"Bearer {answer.json()['token']}"}
     assert requests.post(server.base + "/api/mp/v1/binding", json=who, headers=bearer, timeout=60).status_code == 200
     return bearer
 
@@ -70,8 +71,14 @@ def test_family_members_relatives_codes_and_printed_codes_through_gunicorn(
     entry = _add(server, son, GRANDMA, "parent").json()
     assert entry["status"] == "pending" and GRANDMA["id_number"] not in json.dumps(entry)
     assert get(f"{FAMILY}/{entry['id']}/code", son).json()["error"]["code"] == "family_member_pending"
-    confirmed = requests.post(f"{server.base}{FAMILY}/{entry['id']}/confirmation", headers=mother, timeout=60)
-    assert confirmed.json()["status"] == "active"
+    confirmation = f"{server.base}{FAMILY}/{entry['id']}/confirmation"
+    refused = requests.post(confirmation, headers=mother, json={}, timeout=60)
+    assert refused.json()["error"]["code"] == "real_person_required"  # WeChat face checks are configured
+    face = wechat.issue_face_result(openid(GRANDMA), GRANDMA["name"], GRANDMA["id_number"])
+    confirmed = requests.post(confirmation, headers=mother, json={"real_person_token": face}, timeout=60)
+    assert confirmed.json()["status"] == "active" and confirmed.json()["confirmed_assurance"] == "real_person"
+    logged = [(item["role"], item["action"]) for item in get("/api/mp/v1/me/access-log", mother).json()["items"]]
+    assert logged == [("self", "family_confirm"), ("relative", "family_add")]
     accepted = _verify(metro, get(f"{FAMILY}/{entry['id']}/code", son).json()["code"])
     assert accepted["accepted"] and accepted["subject"]["proxy"] is True and accepted["subject"]["relation"] == "parent"
     refused = _verify(tax, get(f"{FAMILY}/{entry['id']}/code", son).json()["code"], "government")

@@ -71,7 +71,13 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
                 "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
                 "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
-                "GET /api/partner/v1/clearing-statements/{day}.csv"]
+                "GET /api/partner/v1/clearing-statements/{day}.csv",
+# Family members (issue 18, docs/family.md): a member's ID number has a checksum and must be on the roster, a
+# confirmation's real-person token must be one the platform gave for the member, a certificate's nonce one a
+# challenge gave, a member's history cursor one the API returned.
+                "POST /api/mp/v1/family-members", "POST /api/mp/v1/family-members/{entry_id}/confirmation",
+                "POST /api/mp/v1/family-members/{entry_id}/offline/certificates",
+                "GET /api/mp/v1/family-members/{entry_id}/verifications"]
 # Logout is idempotent: a token that is unknown, expired or already revoked is answered 204 too
 # (only a missing one is 401), so schemathesis' "wrong credentials must be refused" does not apply.
 IDEMPOTENT_LOGOUT = "DELETE /api/mp/v1/auth/token"

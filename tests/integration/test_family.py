@@ -39,11 +39,21 @@ def roster(api: ApiClient, people: list[dict[str, str]]) -> None:
     api.import_roster("name,id_number,phone,insured\n" + "".join(f"{p['name']},{p['id_number']},{p['phone']},1\n" for p in people))
 
 
+def openid(who: dict[str, str]) -> str:
+    return f"o-{who['id_number']}"
+
+
 def bound(api: ApiClient, who: dict[str, str]) -> dict[str, str]:
-    token = api.login()
+    token = api.login(openid(who))
     answer = api.bind(token, who)
     assert answer.status_code == 200, answer.json
     return api.bearer(token)
+
+
+def confirm(api: ApiClient, headers: dict[str, str], who: dict[str, str], entry: int):  # type: ignore[no-untyped-def]
+    """The member confirms in their (WeChat) app with a passed face check of their own (issue 17)."""
+    token = api.wechat.issue_face_result(openid(who), who["name"], who["id_number"])
+    return api.client.post(f"{FAMILY}/{entry}/confirmation", json={"real_person_token": token}, headers=headers)
 
 
 def add(api: ApiClient, headers: dict[str, str], who: dict[str, str], relation: str):  # type: ignore[no-untyped-def]
@@ -63,10 +73,10 @@ def test_an_adult_confirms_then_the_relatives_code_passes_transit_and_is_refused
     assert added.json["masked_name"] == "陈**" and GRANDMA["id_number"] not in str(added.json)
     entry = added.json["id"]
     assert error_code(api.client.get(f"{FAMILY}/{entry}/code", headers=family["guardian"])) == "family_member_pending"
-    assert api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["spouse"]).status_code == 404  # not hers
+    assert confirm(api, family["spouse"], SPOUSE, entry).status_code == 404  # not hers
     mine = api.client.get(FAMILY, headers=family["grandma"]).json
     assert [g["id"] for g in mine["guardians"]] == [entry] and mine["guardians"][0]["masked_name"] == "陈**"
-    assert api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"]).json["status"] == "active"
+    assert confirm(api, family["grandma"], GRANDMA, entry).json["status"] == "active"
 
     metro, window = api.partner(("transit",), "Metro"), api.partner(("government",), "Tax office", kind="government")
     code = api.client.get(f"{FAMILY}/{entry}/code", headers=family["guardian"]).json["code"]
@@ -104,7 +114,7 @@ def test_a_child_under_16_is_added_by_a_parent_at_once_and_ages_and_relations_ar
 
 def test_removal_by_the_member_ends_the_guardians_codes_at_once(api: ApiClient, family: dict) -> None:
     entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
-    api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
+    confirm(api, family["grandma"], GRANDMA, entry)
     code = api.client.get(f"{FAMILY}/{entry}/code", headers=family["guardian"]).json["code"]
     assert api.client.delete(f"{FAMILY}/{entry}", headers=family["grandma"]).status_code == 204
     assert api.verify(api.partner(), code).json["reason"] == "code_invalid"
@@ -148,7 +158,7 @@ def test_32_simultaneous_additions_pass_no_quota(api: ApiClient, family: dict) -
 
 def test_the_guardian_sees_history_and_benefits_only_with_the_members_consent(api: ApiClient, family: dict) -> None:
     entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
-    api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
+    confirm(api, family["grandma"], GRANDMA, entry)
     for path in ("verifications", "benefits/summary"):
         assert error_code(api.client.get(f"{FAMILY}/{entry}/{path}", headers=family["guardian"])) == "consent_required"
     switched = api.client.put(f"{FAMILY}/{entry}/consent", json={"share_history": True}, headers=family["grandma"]).json
@@ -164,7 +174,7 @@ def test_the_guardian_sees_history_and_benefits_only_with_the_members_consent(ap
 def test_offline_certificates_for_a_member_are_marked_and_removal_puts_them_on_the_next_deny_list(
         api: ApiClient, family: dict) -> None:
     entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
-    api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
+    confirm(api, family["grandma"], GRANDMA, entry)
     nonce = api.client.post("/api/mp/v1/card/offline/challenge", json={"installation_id": "son-phone-01"},
                             headers=family["guardian"]).json["nonce"]
     device = offline.generate(offline.ED25519)
@@ -193,9 +203,8 @@ def test_offline_certificates_for_a_member_are_marked_and_removal_puts_them_on_t
 def test_32_simultaneous_confirmations_and_removals_act_once(api: ApiClient, family: dict) -> None:
     entry = add(api, family["guardian"], GRANDMA, "parent").json["id"]
     with ThreadPoolExecutor(8) as pool:
-        confirmed = sorted(pool.map(lambda _: api.client.post(f"{FAMILY}/{entry}/confirmation", headers=family["grandma"])
-                                    .status_code, range(32)))
-    assert confirmed == [200] + [404] * 31
+        confirmed = sorted(pool.map(lambda _: confirm(api, family["grandma"], GRANDMA, entry).status_code, range(32)))
+    assert confirmed.count(200) == 1 and set(confirmed) <= {200, 404, 429}  # 10 real-person checks an hour
     with api.app.app_context():
         assert len(db.session.scalars(select(Device).where(Device.platform == f"fm{entry}")).all()) == 1
     with ThreadPoolExecutor(8) as pool:

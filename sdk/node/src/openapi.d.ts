@@ -833,7 +833,7 @@ export interface paths {
         /**
          * End an entry: as its guardian, as its member (at any time), or for a child as the child's
          *     other parent. The guardian's codes for the member stop verifying at once; offline
-         *     certificates of the entry go to the next deny list.
+         *     certificates of the entry go to the next deny list. Recorded in the member's access log.
          */
         delete: operations["deleteFamilyMember"];
         options?: never;
@@ -854,7 +854,10 @@ export interface paths {
         put?: never;
         /**
          * The member agrees to be on this guardian's list (from ``guardians`` of GET
-         *     /family-members); the guardian may then show codes for them.
+         *     /family-members); the guardian may then show codes for them. Where the app's platform offers
+         *     a real-person check (M-17, issue 17), the member passes one first and sends its
+         *     ``real_person_token``; elsewhere the assurance of the member's binding is recorded
+         *     (``confirmed_assurance``). Recorded in the member's access log.
          */
         post: operations["postConfirmation"];
         delete?: never;
@@ -913,7 +916,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** The member's benefit totals, only if the member switched ``share_benefits`` on. */
+        /**
+         * The member's benefit totals, only if the member switched ``share_benefits`` on; the read is
+         *     recorded in the member's access log.
+         */
         get: operations["getMemberBenefits"];
         put?: never;
         post?: never;
@@ -932,7 +938,10 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** The member's card uses, only if the member switched ``share_history`` on. */
+        /**
+         * The member's card uses, only if the member switched ``share_history`` on; the read is
+         *     recorded in the member's access log.
+         */
         get: operations["getMemberHistory"];
         put?: never;
         post?: never;
@@ -3059,13 +3068,13 @@ export interface components {
             first_accessed_at: string;
             /** @description How many accesses the item stands for: consecutive views by one staff member on one ticket are one item; an unmask or a lookup is always 1 */
             count: number;
-            /** @enum {string} */
-            role: "agent" | "supervisor" | "liaison" | "reviewer";
-            /** @description A liaison's department */
+            /** @description The staff role (agent, supervisor, liaison, reviewer, counter), a relying party's kind, or for your family list (issue 18): relative (a guardian of yours acted) or self (you did) */
+            role: string;
+            /** @description A liaison's department; a relying party's name; a family-list item: the relation (you are the guardian's ...) */
             department: string | null;
-            /** @enum {string} */
-            action: "view" | "unmask" | "lookup" | "ask" | "approve" | "refuse" | "caller_code" | "caller_verify" | "card_action" | "unbind_request" | "unbind_decision";
-            /** @description The ticket number, or the reference of your e-card application (a reviewer's reads) */
+            /** @description view, unmask, lookup, ask, approve, refuse, release; a phone or walk-in caller's ticket (caller_code, caller_verify, card_action, unbind_request, unbind_decision); the counter's (counter_bind, family_add, printed_issue, ...); family-list: family_add, family_confirm, family_remove, family_consent, printed_issue, printed_revoke, offline_cert, view (a guardian read your history or benefits) */
+            action: string;
+            /** @description The ticket number, the reference of your e-card application (a reviewer's reads), or family:<entry id> (the entry in GET /family-members' guardians) */
             purpose: string | null;
             /** @description Which of your fields were seen */
             fields: string[];
@@ -3747,6 +3756,11 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             confirmed_at: string | null;
+            /**
+             * @description How the member's agreement was proven: real_person (a face check of the member, required in the app where the app's platform offers one), counter (at a counter with the document), knowledge (the member's app without a real-person provider: the assurance of their binding); null while pending or for a child
+             * @enum {string|null}
+             */
+            confirmed_assurance: "knowledge" | "real_person" | "counter" | null;
         };
         /**
          * @example {
@@ -3785,6 +3799,13 @@ export interface components {
             members: components["schemas"]["FamilyMember"][];
             /** @description The lists you are on (masked: the guardian); confirm or remove them here */
             guardians: components["schemas"]["FamilyMember"][];
+        };
+        ConfirmationRequest: {
+            /**
+             * @description The member's real-person check (POST /real-person/checks with the member's own name and ID number; a WeChat verifyResult or an Alipay certify_id): required where the app's platform offers one (else 403 real_person_required); single use, this account, the member's name and ID number
+             * @default null
+             */
+            real_person_token?: string | null;
         };
         /**
          * @example {
@@ -9894,7 +9915,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description identity_mismatch, family_self, relation_mismatch, minor_needs_parent or validation_error */
+            /** @description identity_mismatch, family_self, relation_mismatch, minor_needs_parent, household_mismatch or validation_error */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -9972,7 +9993,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ConfirmationRequest"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {
@@ -9981,6 +10006,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["FamilyMember"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
             /** @description token_missing / token_invalid */
@@ -9992,7 +10026,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description not_bound */
+            /** @description not_bound / real_person_required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -10003,6 +10037,60 @@ export interface operations {
             };
             /** @description family_member_not_found: not on a list of yours, or removed */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description real_person_invalid / real_person_failed / validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too_many_attempts (real-person checks) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description platform_unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
