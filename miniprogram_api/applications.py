@@ -8,6 +8,7 @@ import marshmallow as ma
 
 from app.identity.documents import DOCUMENT_TYPES, PERMIT_TYPES, REASONS
 from app.identity.real_person import LEVELS
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -58,11 +59,11 @@ class ECardApplicationAnswerSchema(ma.Schema):
 
 
 class ECardApplicationAccessSchema(ma.Schema):
-    EXAMPLES = [{"accessed_at": "2026-05-22T06:45:30+00:00", "role": "reviewer", "action": "approve", "fields": ["decision"]},
-                {"accessed_at": "2026-05-21T08:12:09+00:00", "role": "reviewer", "action": "view",
+    EXAMPLES = [{"accessed_at": "2026-05-22T14:45:30+08:00", "role": "reviewer", "action": "approve", "fields": ["decision"]},
+                {"accessed_at": "2026-05-21T16:12:09+08:00", "role": "reviewer", "action": "view",
                  "fields": ["name", "phone_masked", "document_masked", "permit", "address", "employer", "answer"]}]
 
-    accessed_at = ma.fields.DateTime(required=True)
+    accessed_at = CityDateTime(required=True)
     role = ma.fields.String(required=True, metadata={"enum": ["reviewer"], "description": "Never the person"})
     action = ma.fields.String(required=True, metadata={"enum": ["view", "ask", "approve", "refuse"]})
     fields = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Which of your fields were seen"})
@@ -70,9 +71,9 @@ class ECardApplicationAccessSchema(ma.Schema):
 
 class ECardApplicationSchema(ma.Schema):
     EXAMPLES = [{"reference": "AP7K3QX9MNB2TR4W", "status": "approved", "document_type": "residence_permit",
-                 "document_masked": "441900********4321", "submitted_at": "2026-05-21T01:30:05+00:00",
-                 "due_at": "2026-05-29T03:02:11+00:00", "question": None, "answered_at": "2026-05-22T03:02:11+00:00",
-                 "decided_at": "2026-05-22T06:45:30+00:00", "refusal_reason": None, "assurance": "knowledge",
+                 "document_masked": "441900********4321", "submitted_at": "2026-05-21T09:30:05+08:00",
+                 "due_at": "2026-05-29T11:02:11+08:00", "question": None, "answered_at": "2026-05-22T11:02:11+08:00",
+                 "decided_at": "2026-05-22T14:45:30+08:00", "refusal_reason": None, "assurance": "knowledge",
                  "card_number": "4419000000000026", "access_log": ECardApplicationAccessSchema.EXAMPLES}]
 
     reference = ma.fields.String(required=True, metadata={"description": "Public; name it in GET /applications/{reference}"})
@@ -81,11 +82,11 @@ class ECardApplicationSchema(ma.Schema):
         "(GET /card/code); refused: see refusal_reason")})
     document_type = ma.fields.String(required=True)
     document_masked = ma.fields.String(required=True, metadata={"description": "Never the full number"})
-    submitted_at = ma.fields.DateTime(required=True)
-    due_at = ma.fields.DateTime(required=True, metadata={"description": "UTC; the review is due by then (working days)"})
+    submitted_at = CityDateTime(required=True)
+    due_at = CityDateTime(required=True, metadata={"description": "UTC; the review is due by then (working days)"})
     question = ma.fields.String(required=True, allow_none=True, metadata={"description": "Set while status is more_info"})
-    answered_at = ma.fields.DateTime(required=True, allow_none=True)
-    decided_at = ma.fields.DateTime(required=True, allow_none=True)
+    answered_at = CityDateTime(required=True, allow_none=True)
+    decided_at = CityDateTime(required=True, allow_none=True)
     refusal_reason = ma.fields.String(required=True, allow_none=True)
     assurance = ma.fields.String(required=True, allow_none=True, metadata={"enum": [*LEVELS, None]})
     card_number = ma.fields.String(required=True, allow_none=True, metadata={"description": "Once approved"})

@@ -13,6 +13,7 @@ from app.card.family import RELATIONS
 from app.card.offline_certificates import issue
 from app.identity.models import MpAccount
 from app.money.benefits import benefit_summary
+from app.platform.city_time import CityDateTime
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -48,10 +49,12 @@ class FamilyMemberRequestSchema(ma.Schema):
 class FamilyMemberSchema(ma.Schema):
     EXAMPLES = [{"id": 412, "relation": "child", "status": "active", "minor": True, "masked_name": "陈**",
                  "masked_id_number": "441900********6619", "share_benefits": True, "share_history": True,
-                 "created_at": "2026-05-21T01:30:05+00:00", "confirmed_at": "2026-05-21T01:30:05+00:00"},
+                 "created_at": "2026-05-21T09:30:05+08:00", "confirmed_at": "2026-05-21T09:30:05+08:00",
+                 "confirmed_assurance": None},
                 {"id": 398, "relation": "child", "status": "pending", "minor": False, "masked_name": "陈**",
                  "masked_id_number": "441900********1235", "share_benefits": False, "share_history": False,
-                 "created_at": "2026-05-20T11:02:40+00:00", "confirmed_at": None}]
+                 "created_at": "2026-05-20T19:02:40+08:00", "confirmed_at": None,
+                 "confirmed_assurance": None}]
 
     id = ma.fields.Integer(required=True)
     relation = ma.fields.String(required=True, metadata={"description": "The member is the guardian's ..."})
@@ -62,8 +65,8 @@ class FamilyMemberSchema(ma.Schema):
     masked_id_number = ma.fields.String(required=True, metadata={"description": "First 6 and last 4 characters"})
     share_benefits = ma.fields.Boolean(required=True, metadata={"description": "The member lets this guardian see their benefits"})
     share_history = ma.fields.Boolean(required=True, metadata={"description": "The member lets this guardian see their card's uses"})
-    created_at = ma.fields.DateTime(required=True)
-    confirmed_at = ma.fields.DateTime(required=True, allow_none=True)
+    created_at = CityDateTime(required=True)
+    confirmed_at = CityDateTime(required=True, allow_none=True)
     confirmed_assurance = ma.fields.String(required=True, allow_none=True, metadata={
         "enum": ["knowledge", "real_person", "counter", None], "description": (
             "How the member's agreement was proven: real_person (a face check of the member, required in the app where "
@@ -81,6 +84,8 @@ class FamilyListSchema(ma.Schema):
 
 
 class ConfirmationRequestSchema(ma.Schema):
+    EXAMPLES = [{"real_person_token": "sandbox-face-5f2b8c0e9d1a4b7c"}, {}]
+
     real_person_token = Text(load_default=None, validate=ma.validate.Length(1, 512), metadata={"description": (
         "The member's real-person check (POST /real-person/checks with the member's own name and ID number; a WeChat "
         "verifyResult or an Alipay certify_id): required where the app's platform offers one (else 403 "
@@ -221,13 +226,13 @@ class PrintedRequestSchema(ma.Schema):
 
 class PrintedSchema(ma.Schema):
     EXAMPLES = [{"serial": "3fa2c19b7e04d851", "code": "DGP1:NCFX1C.OQ4UEN8A$KJ5FVB3LM-K+AE4TJ0%V7*3UKF1VPA4C7Q0",
-                 "scenes": ["transit", "culture"], "not_before": "2026-05-21T01:30:05+00:00", "expires_at": "2026-08-19T01:30:05+00:00"}]
+                 "scenes": ["transit", "culture"], "not_before": "2026-05-21T09:30:05+08:00", "expires_at": "2026-08-19T09:30:05+08:00"}]
 
     serial = ma.fields.String(required=True, metadata={"description": "16 hex digits; the deny list's key"})
     code = ma.fields.String(required=True, metadata={"description": "The QR text: DGP1: + base45 (docs/family.md)"})
     scenes = ma.fields.List(ma.fields.String(), required=True)
-    not_before = ma.fields.DateTime(required=True)
-    expires_at = ma.fields.DateTime(required=True)
+    not_before = CityDateTime(required=True)
+    expires_at = CityDateTime(required=True)
 
 
 def printed_answer(rt: Any, row: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -26,13 +27,13 @@ class HelpQuerySchema(ma.Schema):
 class HelpArticleSchema(ma.Schema):
     EXAMPLES = [{"id": 7, "title": "电子社保卡二维码刷不出来怎么办？",
                  "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。", "category": "code",
-                 "updated_at": "2026-05-18T08:00:00+00:00"}]
+                 "updated_at": "2026-05-18T16:00:00+08:00"}]
 
     id = ma.fields.Integer(required=True)
     title = ma.fields.String(required=True)
     body = ma.fields.String(required=True, metadata={"description": "Plain text; line breaks are paragraphs"})
     category = ma.fields.String(required=True, allow_none=True, metadata={"description": "A complaint category key, or null: general"})
-    updated_at = ma.fields.DateTime(required=True)
+    updated_at = CityDateTime(required=True)
 
 
 class HelpArticlesSchema(ma.Schema):

@@ -8,6 +8,7 @@ from flask import current_app, request
 
 from app.oidc import backchannel, consents, login
 from app.oidc.server import issuer
+from app.platform.city_time import CityDateTime
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
@@ -46,15 +47,15 @@ class ConfirmSchema(ma.Schema):
 
 class LoginConsentSchema(ma.Schema):
     EXAMPLES = [{"consent_id": 1207, "relying_party": "东莞图书馆", "kind": "public_service", "claims": ["age_band"], "acr": "knowledge",
-                 "created_at": "2026-05-19T06:22:10+00:00", "withdrawn_at": None}]
+                 "created_at": "2026-05-19T14:22:10+08:00", "withdrawn_at": None}]
 
     consent_id = ma.fields.Integer(required=True)
     relying_party = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
     claims = ma.fields.List(ma.fields.String(), required=True, metadata={"description": "Claim names released (never values)"})
     acr = ma.fields.String(required=True, metadata={"description": "Binding assurance told to the website"})
-    created_at = ma.fields.DateTime(required=True)
-    withdrawn_at = ma.fields.DateTime(required=True, allow_none=True)
+    created_at = CityDateTime(required=True)
+    withdrawn_at = CityDateTime(required=True, allow_none=True)
 
 
 class LoginConsentListSchema(ma.Schema):

@@ -10,6 +10,7 @@ from flask import g
 from app.catalogue.items import checked_code, history, write_item
 from app.catalogue.models import CHANNELS, STATUSES
 from app.partners.partners import require_role
+from app.platform.city_time import CityDateTime
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
 from app.platform.text import Text
@@ -76,7 +77,7 @@ class WrittenSchema(ma.Schema):
 
 
 class VersionSchema(ma.Schema):
-    EXAMPLES = [{"version": 3, "changed_by": "p_2f6a0c4e8b1d3f57", "changed_at": "2026-04-30T02:15:09+00:00",
+    EXAMPLES = [{"version": 3, "changed_by": "p_2f6a0c4e8b1d3f57", "changed_at": "2026-04-30T10:15:09+08:00",
                  "data": {"department": "东莞市人力资源和社会保障局", "title": "社会保障卡补换卡", "scenes": ["government"],
                           "channels": ["window", "online"], "conditions": "已申领社会保障卡的参保人，卡片遗失或损坏。",
                           "steps": ["挂失原卡", "提交补卡申请", "到合作银行网点领取新卡"], "time_limit_days": 10, "fee_fen": 2000,
@@ -84,7 +85,7 @@ class VersionSchema(ma.Schema):
 
     version = ma.fields.Integer(required=True)
     changed_by = ma.fields.String(required=True, metadata={"description": "The partner id that wrote it"})
-    changed_at = ma.fields.DateTime(required=True)
+    changed_at = CityDateTime(required=True)
     data = ma.fields.Dict(required=True, metadata={"description": "The item as written"})
 
 

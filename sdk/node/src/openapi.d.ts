@@ -3123,7 +3123,7 @@ export interface components {
          *       "title": "电子社保卡二维码刷不出来怎么办？",
          *       "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。",
          *       "category": "code",
-         *       "updated_at": "2026-05-18T08:00:00+00:00"
+         *       "updated_at": "2026-05-18T16:00:00+08:00"
          *     }
          */
         HelpArticle: {
@@ -3133,7 +3133,11 @@ export interface components {
             body: string;
             /** @description A complaint category key, or null: general */
             category: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             updated_at: string;
         };
         /**
@@ -3144,7 +3148,7 @@ export interface components {
          *           "title": "电子社保卡二维码刷不出来怎么办？",
          *           "body": "请确认手机时间准确，并在小程序内下拉刷新二维码。\n仍无法使用时，可在“投诉与咨询”中提交问题。",
          *           "category": "code",
-         *           "updated_at": "2026-05-18T08:00:00+00:00"
+         *           "updated_at": "2026-05-18T16:00:00+08:00"
          *         }
          *       ]
          *     }
@@ -3717,8 +3721,9 @@ export interface components {
          *       "masked_id_number": "441900********6619",
          *       "share_benefits": true,
          *       "share_history": true,
-         *       "created_at": "2026-05-21T01:30:05+00:00",
-         *       "confirmed_at": "2026-05-21T01:30:05+00:00"
+         *       "created_at": "2026-05-21T09:30:05+08:00",
+         *       "confirmed_at": "2026-05-21T09:30:05+08:00",
+         *       "confirmed_assurance": null
          *     }
          * @example {
          *       "id": 398,
@@ -3729,8 +3734,9 @@ export interface components {
          *       "masked_id_number": "441900********1235",
          *       "share_benefits": false,
          *       "share_history": false,
-         *       "created_at": "2026-05-20T11:02:40+00:00",
-         *       "confirmed_at": null
+         *       "created_at": "2026-05-20T19:02:40+08:00",
+         *       "confirmed_at": null,
+         *       "confirmed_assurance": null
          *     }
          */
         FamilyMember: {
@@ -3752,9 +3758,17 @@ export interface components {
             share_benefits: boolean;
             /** @description The member lets this guardian see their card's uses */
             share_history: boolean;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             confirmed_at: string | null;
             /**
              * @description How the member's agreement was proven: real_person (a face check of the member, required in the app where the app's platform offers one), counter (at a counter with the document), knowledge (the member's app without a real-person provider: the assurance of their binding); null while pending or for a child
@@ -3774,8 +3788,9 @@ export interface components {
          *           "masked_id_number": "441900********6619",
          *           "share_benefits": true,
          *           "share_history": true,
-         *           "created_at": "2026-05-21T01:30:05+00:00",
-         *           "confirmed_at": "2026-05-21T01:30:05+00:00"
+         *           "created_at": "2026-05-21T09:30:05+08:00",
+         *           "confirmed_at": "2026-05-21T09:30:05+08:00",
+         *           "confirmed_assurance": null
          *         }
          *       ],
          *       "guardians": [
@@ -3788,8 +3803,9 @@ export interface components {
          *           "masked_id_number": "441900********1235",
          *           "share_benefits": false,
          *           "share_history": false,
-         *           "created_at": "2026-05-20T11:02:40+00:00",
-         *           "confirmed_at": null
+         *           "created_at": "2026-05-20T19:02:40+08:00",
+         *           "confirmed_at": null,
+         *           "confirmed_assurance": null
          *         }
          *       ]
          *     }
@@ -3800,6 +3816,12 @@ export interface components {
             /** @description The lists you are on (masked: the guardian); confirm or remove them here */
             guardians: components["schemas"]["FamilyMember"][];
         };
+        /**
+         * @example {
+         *       "real_person_token": "sandbox-face-5f2b8c0e9d1a4b7c"
+         *     }
+         * @example {}
+         */
         ConfirmationRequest: {
             /**
              * @description The member's real-person check (POST /real-person/checks with the member's own name and ID number; a WeChat verifyResult or an Alipay certify_id): required where the app's platform offers one (else 403 real_person_required); single use, this account, the member's name and ID number
@@ -3848,8 +3870,8 @@ export interface components {
          *         "transit",
          *         "culture"
          *       ],
-         *       "not_before": "2026-05-21T01:30:05+00:00",
-         *       "expires_at": "2026-08-19T01:30:05+00:00"
+         *       "not_before": "2026-05-21T09:30:05+08:00",
+         *       "expires_at": "2026-08-19T09:30:05+08:00"
          *     }
          */
         Printed: {
@@ -3858,9 +3880,17 @@ export interface components {
             /** @description The QR text: DGP1: + base45 (docs/family.md) */
             code: string;
             scenes: string[];
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             not_before: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             expires_at: string;
         };
         /**
@@ -3922,7 +3952,7 @@ export interface components {
         };
         /**
          * @example {
-         *       "accessed_at": "2026-05-22T06:45:30+00:00",
+         *       "accessed_at": "2026-05-22T14:45:30+08:00",
          *       "role": "reviewer",
          *       "action": "approve",
          *       "fields": [
@@ -3930,7 +3960,7 @@ export interface components {
          *       ]
          *     }
          * @example {
-         *       "accessed_at": "2026-05-21T08:12:09+00:00",
+         *       "accessed_at": "2026-05-21T16:12:09+08:00",
          *       "role": "reviewer",
          *       "action": "view",
          *       "fields": [
@@ -3945,7 +3975,11 @@ export interface components {
          *     }
          */
         ECardApplicationAccess: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             accessed_at: string;
             /**
              * @description Never the person
@@ -3963,17 +3997,17 @@ export interface components {
          *       "status": "approved",
          *       "document_type": "residence_permit",
          *       "document_masked": "441900********4321",
-         *       "submitted_at": "2026-05-21T01:30:05+00:00",
-         *       "due_at": "2026-05-29T03:02:11+00:00",
+         *       "submitted_at": "2026-05-21T09:30:05+08:00",
+         *       "due_at": "2026-05-29T11:02:11+08:00",
          *       "question": null,
-         *       "answered_at": "2026-05-22T03:02:11+00:00",
-         *       "decided_at": "2026-05-22T06:45:30+00:00",
+         *       "answered_at": "2026-05-22T11:02:11+08:00",
+         *       "decided_at": "2026-05-22T14:45:30+08:00",
          *       "refusal_reason": null,
          *       "assurance": "knowledge",
          *       "card_number": "4419000000000026",
          *       "access_log": [
          *         {
-         *           "accessed_at": "2026-05-22T06:45:30+00:00",
+         *           "accessed_at": "2026-05-22T14:45:30+08:00",
          *           "role": "reviewer",
          *           "action": "approve",
          *           "fields": [
@@ -3981,7 +4015,7 @@ export interface components {
          *           ]
          *         },
          *         {
-         *           "accessed_at": "2026-05-21T08:12:09+00:00",
+         *           "accessed_at": "2026-05-21T16:12:09+08:00",
          *           "role": "reviewer",
          *           "action": "view",
          *           "fields": [
@@ -4008,18 +4042,31 @@ export interface components {
             document_type: string;
             /** @description Never the full number */
             document_masked: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             submitted_at: string;
             /**
              * Format: date-time
              * @description UTC; the review is due by then (working days)
+             * @example 2026-05-21T09:30:00+08:00
              */
             due_at: string;
             /** @description Set while status is more_info */
             question: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             answered_at: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             decided_at: string | null;
             refusal_reason: string | null;
             /** @enum {string|null} */
@@ -4103,7 +4150,7 @@ export interface components {
          *         "age_band"
          *       ],
          *       "acr": "knowledge",
-         *       "created_at": "2026-05-19T06:22:10+00:00",
+         *       "created_at": "2026-05-19T14:22:10+08:00",
          *       "withdrawn_at": null
          *     }
          */
@@ -4115,9 +4162,17 @@ export interface components {
             claims: string[];
             /** @description Binding assurance told to the website */
             acr: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             created_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             withdrawn_at: string | null;
         };
         /**
@@ -4131,7 +4186,7 @@ export interface components {
          *             "age_band"
          *           ],
          *           "acr": "knowledge",
-         *           "created_at": "2026-05-19T06:22:10+00:00",
+         *           "created_at": "2026-05-19T14:22:10+08:00",
          *           "withdrawn_at": null
          *         }
          *       ]
@@ -5457,7 +5512,7 @@ export interface components {
          * @example {
          *       "version": 3,
          *       "changed_by": "p_2f6a0c4e8b1d3f57",
-         *       "changed_at": "2026-04-30T02:15:09+00:00",
+         *       "changed_at": "2026-04-30T10:15:09+08:00",
          *       "data": {
          *         "department": "东莞市人力资源和社会保障局",
          *         "title": "社会保障卡补换卡",
@@ -5494,7 +5549,11 @@ export interface components {
             version: number;
             /** @description The partner id that wrote it */
             changed_by: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
             changed_at: string;
             /** @description The item as written */
             data: {
@@ -5507,7 +5566,7 @@ export interface components {
          *         {
          *           "version": 3,
          *           "changed_by": "p_2f6a0c4e8b1d3f57",
-         *           "changed_at": "2026-04-30T02:15:09+00:00",
+         *           "changed_at": "2026-04-30T10:15:09+08:00",
          *           "data": {
          *             "department": "东莞市人力资源和社会保障局",
          *             "title": "社会保障卡补换卡",
