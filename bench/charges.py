@@ -66,6 +66,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database", default="cc_bench_pay")
     args = parser.parse_args()
     args.accounts, args.rate, args.on_cluster, args.sent_in_step, args.log_format = 1, None, False, {}, "json"
+    args.py_spy = None
     return args
 
 
