@@ -180,6 +180,9 @@ def main() -> int:
     print(f"charges:       {c_rate:.0f} req/s, p50 {charges['p50_us'] / 1000:.1f} ms, p99 {charges['p99_us'] / 1000:.1f} ms, "
           f"non-200 {int(charges['non200'])}, socket errors {int(charges['socket_errors'])}, "
           f"unique charge requests {len(measured)} (+{cut} warm-up), repeats after they ran out {repeats}")
+    for label, cpu_ms in (("verifications", verifications.result), ("charges", charges)):
+        print(f"{label + ':':<15}CPU per request (ms): server {cpu_ms['cpu_app_ms']:.2f}, PostgreSQL {cpu_ms['cpu_postgres_ms']:.2f}, "
+              f"Redis {cpu_ms['cpu_redis_ms']:.2f}, load generator {cpu_ms['cpu_load_ms']:.2f}")
     print(f"charges / verifications: {c_rate / v_rate:.2f} (target >= 0.8: {'yes' if c_rate / v_rate >= 0.8 else 'NO'})")
     print(f"recorded: {checks['charges']} charges on {checks['verifications_charged']} distinct verifications "
           f"(each at most once: {'yes' if checks['charges'] == checks['verifications_charged'] else 'NO'}), "

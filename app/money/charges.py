@@ -4,13 +4,15 @@ platform routes the charge to the bank of the card's financial account (app.mone
 
 Before a charge is recorded, in this order: the idempotency key (a retry answers the first
 charge), the verification (the merchant's own, accepted, naming a card, at most
-:data:`CHARGE_WINDOW` old; an offline record is named by its ``record_id`` once settled; the HTTP
-layer reads it from the scanning domain, app.scanning.charge_targets), the
+:data:`CHARGE_WINDOW` old, not a relative's code unless the family entry allows charges; an
+offline record is named by its ``record_id`` once settled; the HTTP layer reads it from the
+scanning domain, app.scanning.charge_targets), the
 card's open financial account, the payment deny list (a card owing a declined charge is refused
 online), the scene's largest single charge (``CARD_CHARGE_SCENE_LIMITS``), the e-card password
 above ``CARD_CHARGE_PASSWORD_FREE_FEN`` (the People's Bank barcode-payment rules: small amounts
 password-free, a daily cap), then the card's day total, counted first and decided in the same
-conditional statement (``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``).
+conditional statement (``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``);
+on PostgreSQL the writes are one prepared statement (app.money.charge_write).
 The charge itself is one ``INSERT ... ON CONFLICT DO NOTHING``: one charge per verification
 (unique ``verification_id``) and per (merchant, idempotency key); the loser of a race rolls back
 its day count. Every charge writes the ledger entry ``charge`` in the same transaction.
@@ -62,6 +64,7 @@ class Verified:
     card_id: int | None
     accepted: bool
     created_at: datetime
+    proxy_allowed: bool | None = None  # None: not a relative's code; else the family entry's proxy_charges switch
 
 
 def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
@@ -70,6 +73,7 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     ``ride`` (a transit exit's, or an unfinished ride's entry) makes the fare when the amount is
     missing (app.money.fares) and is charged once (unique ride entry). Returns (the charge or its row,
     replayed). Errors: 404 ``verification_unknown``,
+    403 ``proxy_charge_not_allowed`` (a relative's code, the family entry's switch off),
     409 ``verification_refused``, ``verification_too_old``, ``no_financial_account``,
     ``payment_debt``, ``verification_already_charged``, ``idempotency_key_reused``,
     ``daily_limit_reached``; 422 ``scene_not_chargeable``, ``amount_over_scene_limit``,
@@ -206,6 +210,9 @@ def _verification(rt: Runtime, found: Verified | None) -> Verified:
         raise AppError("verification_refused", 409, "the verification was refused: nothing to charge")
     if _utc(found.created_at) < _utc(rt.clock.now() - CHARGE_WINDOW):
         raise AppError("verification_too_old", 409, "charge within 24 hours of the verification")
+    if found.proxy_allowed is False:
+        raise AppError("proxy_charge_not_allowed", 403, "a relative showed this code and the holder has not allowed "
+                       "charges on codes shown for them")
     return found
 
 
