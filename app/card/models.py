@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -36,6 +36,9 @@ class Card(Base):
     # The e-card password (app/card/passwords.py): a scrypt hash, and when it was set (keys its throttle)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     password_set_at: Mapped[datetime | None]
+    # Issue 22: what the holder owes for declined charges (fen), kept by app.money.ledger.append with
+    # every ledger entry's debt_fen; above 0 the card is on the payment deny list
+    payment_debt_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Device(Base):

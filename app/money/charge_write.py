@@ -8,7 +8,7 @@ every guarantee of that path:
 
 * ``earlier``: the (merchant, idempotency key)'s charge, if any: a retry answers it and counts nothing;
 * ``payer``: the card, its open financial account and whether it owes a declined charge (the
-  payment deny list);
+  payment deny list: the card's ``payment_debt_fen``, kept by app.money.ledger.append);
 * ``counted``: the day total, counted first and decided in the same conditional
   ``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit`` (nothing when the key was
   used, there is no account or the card owes);
@@ -39,9 +39,7 @@ CHARGE_SQL = f"""
 WITH earlier AS (
   SELECT id FROM charges WHERE merchant_partner_id = %(merchant)s AND idempotency_key = %(key)s
 ), payer AS (
-  SELECT c.id AS card_id, c.citizen_id, fa.id AS account_id, fa.bank_partner_id,
-         EXISTS (SELECT 1 FROM charges o WHERE o.card_id = c.id
-                 AND (o.status = 'declined' OR (o.status = 'pending' AND o.declines > 0))) AS in_debt
+  SELECT c.id AS card_id, c.citizen_id, fa.id AS account_id, fa.bank_partner_id, c.payment_debt_fen > 0 AS in_debt
   FROM cards c LEFT JOIN financial_accounts fa ON fa.card_id = c.id AND fa.closed_at IS NULL
   WHERE c.id = %(card_id)s
 ), counted AS (

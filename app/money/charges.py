@@ -176,10 +176,11 @@ class Payer:
 
 
 def _payer(card_id: int) -> Payer:
-    """One query: the card, its open financial account and the payment deny list."""
-    owes = select(Charge.id).where(Charge.card_id == Card.id, ledger.owed()).exists()
+    """One query: the card, its open financial account and the payment deny list (the card's
+    ``payment_debt_fen``, kept with the ledger's debt entries: app.money.ledger.append)."""
     row = db.session.execute(
-        select(Card.id, Card.citizen_id, Card.password_hash.is_not(None), FinancialAccount.id, FinancialAccount.bank_partner_id, owes)
+        select(Card.id, Card.citizen_id, Card.password_hash.is_not(None), FinancialAccount.id, FinancialAccount.bank_partner_id,
+               Card.payment_debt_fen > 0)
         .outerjoin(FinancialAccount, (FinancialAccount.card_id == Card.id) & FinancialAccount.closed_at.is_(None))
         .where(Card.id == card_id)).one()
     return Payer(*row)
