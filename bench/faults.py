@@ -221,7 +221,7 @@ def run(args: argparse.Namespace, tmp: Path, redis_server: PrivateRedis, postgre
         for thread in threads + chargers:
             thread.start()
         deadline = time.monotonic() + args.minutes * 60
-        while time.monotonic() + args.cycle < deadline:
+        while time.monotonic() + args.cycle + args.down + 10 < deadline:  # 10 s after each return to recover in
             time.sleep(args.cycle)
             results.append(inject(FAULTS[len(results) % len(FAULTS)], redis_server, postgres, args.down))
             print(f"{results[-1].fault}: back after {results[-1].up_at - results[-1].down_from:.1f} s", flush=True)
