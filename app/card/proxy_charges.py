@@ -21,6 +21,8 @@ def set_proxy_charges(rt: Runtime, citizen_id: int, entry_id: int, allowed: bool
     """Set the entry's switch as its member, or as its guardian (on only for a minor member); one
     conditional UPDATE, committed. 404 ``family_member_not_found`` (not yours, or removed); 403
     ``proxy_charges_member_decides`` (a guardian turning it on for an adult member)."""
+    if not 0 < entry_id < 2**31:  # the column's range: a larger id names no entry (and would overflow the query)
+        raise not_found()
     changed = db.session.execute(
         update(FamilyMember).where(
             FamilyMember.id == entry_id, FamilyMember.removed_at.is_(None),

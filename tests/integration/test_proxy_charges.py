@@ -61,6 +61,7 @@ def test_a_relatives_code_is_charged_only_once_the_member_allows_it(kin: dict[st
 
     assert error_code(_switch(kin, "guardian", elder, True)) == "proxy_charges_member_decides"  # an adult decides
     assert _switch(kin, "spouse", elder, True).status_code == 404  # not on her list
+    assert _switch(kin, "grandma", 8474854816899065184256, True).status_code == 404  # past the id column's range: no 500
     assert _switch(kin, "grandma", elder, "maybe").status_code == 422
     answer = _switch(kin, "grandma", elder, True)
     assert answer.status_code == 200 and answer.json == {"id": elder, "proxy_charges": True}
