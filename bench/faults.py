@@ -17,6 +17,10 @@ Per fault it reports the answers while the server was down and the seconds from 
 first accepted verification. At the end it checks, from the client's answers and the database:
 no code accepted twice, every accepted answer recorded exactly once, no answer other than 200 and
 503, no traceback in the server log. Exit status 1 if any check fails.
+
+With ``--charge-clients N`` (default 4; issue 22) the seeded partner is a merchant, every card has
+a financial account, and N more threads charge each accepted verification once, retrying with the
+same idempotency key until a final answer (bench/fault_charges.py): no charge lost or doubled.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
+from charges import open_accounts  # noqa: E402
+from fault_charges import Charging, charge_checks, charge_summary  # noqa: E402
 from seed import Population, seed_population  # noqa: E402
 from verify import free_port, serving  # noqa: E402
 
@@ -80,6 +87,7 @@ class Load:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sequences: dict[tuple[int, int], int] = field(default_factory=dict)
     accepted_codes: list[str] = field(default_factory=list)
+    on_accept: Callable[[str], None] | None = None  # each new acceptance's verification id (the charge stream)
 
     def next_code(self) -> str:
         step = totp.time_step(time.time())
@@ -116,6 +124,8 @@ class Load:
                 self.answers.append(answer)
                 if answer.new_acceptance and not resend:
                     self.accepted_codes.append(code)
+            if answer.new_acceptance and not resend and self.on_accept is not None and answer.verification_id:
+                self.on_accept(answer.verification_id)
             if answer.status != 200:
                 time.sleep(0.05)  # a terminal backs off a little on an error
 
@@ -189,6 +199,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--cycle", type=float, default=20, help="seconds between faults")
     parser.add_argument("--down", type=float, default=5, help="seconds a killed server stays down")
+    parser.add_argument("--charge-clients", type=int, default=4, help="threads charging the accepted verifications (0: none)")
     return parser.parse_args()
 
 
@@ -197,16 +208,20 @@ def run(args: argparse.Namespace, tmp: Path, redis_server: PrivateRedis, postgre
     subprocess.run([sys.executable, "-m", "app", "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
     app = create_app({"SQLALCHEMY_DATABASE_URI": postgres.url, "REDIS_URL": redis_server.url})
     population = seed_population(app, postgres.url.replace("+psycopg", ""), args.citizens, 0)
+    if args.charge_clients:
+        open_accounts(app, postgres.url.replace("+psycopg", ""), args.citizens)
     port, log = free_port(), tmp / "server.log"
     command = [sys.executable, "-m", "app", "serve", "--no-migrate", "--bind", f"127.0.0.1:{port}", "--workers", "3"]
-    load = Load(f"http://127.0.0.1:{port}", population)
+    charging = Charging(f"http://127.0.0.1:{port}", population.partner_id, population.partner_secret)
+    load = Load(f"http://127.0.0.1:{port}", population, on_accept=charging.offer if args.charge_clients else None)
     results: list[FaultResult] = []
     with serving(command, env, port, log):
         threads = [threading.Thread(target=load.client, daemon=True) for _ in range(args.clients)]
-        for thread in threads:
+        chargers = [threading.Thread(target=charging.client, daemon=True) for _ in range(args.charge_clients)]
+        for thread in threads + chargers:
             thread.start()
         deadline = time.monotonic() + args.minutes * 60
-        while time.monotonic() + args.cycle < deadline:
+        while time.monotonic() + args.cycle + args.down + 10 < deadline:  # 10 s after each return to recover in
             time.sleep(args.cycle)
             results.append(inject(FAULTS[len(results) % len(FAULTS)], redis_server, postgres, args.down))
             print(f"{results[-1].fault}: back after {results[-1].up_at - results[-1].down_from:.1f} s", flush=True)
@@ -214,10 +229,17 @@ def run(args: argparse.Namespace, tmp: Path, redis_server: PrivateRedis, postgre
         load.stop.set()
         for thread in threads:
             thread.join(timeout=15)
+        charging.stop.set()
+        for thread in chargers:
+            thread.join(timeout=120)
     for result in results:
         result.recovered_at = recovered_at(load.answers, result.up_at)
     problems = checks(load, postgres.conninfo, log)
+    if args.charge_clients:
+        problems.update(charge_checks(charging, postgres.conninfo, env, ROOT))
     print_report(results, load, problems, args.minutes)
+    if args.charge_clients:
+        print(charge_summary(charging))
     unrecovered = sum(1 for result in results if result.recovered_at is None)
     return 1 if any(problems.values()) or unrecovered else 0
 

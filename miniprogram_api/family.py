@@ -11,6 +11,7 @@ from app.card import family, printed
 from app.card.devices import bound_card, not_bound
 from app.card.family import RELATIONS
 from app.card.offline_certificates import issue
+from app.card.proxy_charges import set_proxy_charges
 from app.identity.models import MpAccount
 from app.money.benefits import benefit_summary
 from app.platform.city_time import CityDateTime
@@ -173,6 +174,25 @@ def put_consent(args: dict[str, Any], entry_id: int) -> Any:
     rt = runtime()
     entry = family_actions.set_consent(rt, _me(), entry_id, args["share_benefits"], args["share_history"])
     return family.views(rt, [entry], "guardian")[0]
+
+
+class ProxyChargesSchema(ma.Schema):
+    id = ma.fields.Integer(dump_only=True)
+    proxy_charges = ma.fields.Boolean(required=True, metadata={
+        "description": "true: a merchant may charge a code the guardian shows for the member (docs/payments.md)"})
+
+
+@blp.route("/family-members/<int:entry_id>/proxy-charges", methods=["PUT"])
+@blp.doc(**BEARER_DOC)
+@blp.arguments(ProxyChargesSchema)
+@blp.response(200, ProxyChargesSchema)
+@error_responses(blp, {**AUTH, **NOT_FOUND, 403: "not_bound / proxy_charges_member_decides", 422: "validation_error"})
+def put_proxy_charges(args: dict[str, Any], entry_id: int) -> Any:
+    """Whether codes the guardian shows for the member may be charged (off by default): the member
+    sets it on or off; the guardian turns it off, or on for a minor member. Otherwise a charge on
+    such a code is 403 ``proxy_charge_not_allowed``."""
+    entry = set_proxy_charges(runtime(), _me(), entry_id, args["proxy_charges"])
+    return {"id": entry.id, "proxy_charges": entry.proxy_charges}
 
 
 @blp.route("/family-members/<int:entry_id>/code", methods=["GET"])

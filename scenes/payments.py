@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import Response, g
 
 from app.money.charge_bank import MAX_CONFIRMATIONS, OUTCOMES, ChargeConfirmation, confirm_charges, pending_charges
-from app.money.charges import MAX_AMOUNT_FEN, ChargeRequest, Verified, create_charge
+from app.money.charges import MAX_AMOUNT_FEN, ChargeRequest, create_charge
 from app.money.clearing import PARTIES, is_cleared, statement
 from app.money.fares import fare_table, rules_from, set_fare_table
 from app.money.models import Charge
@@ -26,7 +26,7 @@ from app.runtime import runtime
 from app.scanning.charge_targets import partner_verification_row
 from app.scanning.statements import EARLIEST_DAY, sign
 
-from .rides import ride_for
+from .rides import ride_for, verified_of
 from .signing import signed
 
 blp = CardBlueprint("partner_payments", __name__, url_prefix="/api/partner/v1",
@@ -108,7 +108,7 @@ def _charge(charge: Charge, replayed: bool = False) -> dict[str, Any]:
 @signed
 @blp.arguments(ChargeRequestSchema)
 @blp.response(200, ChargeSchema)
-@error_responses(blp, {**AUTH, 403: "role_required (merchant), password_required, password_not_set",
+@error_responses(blp, {**AUTH, 403: "role_required (merchant), password_required, password_not_set, proxy_charge_not_allowed",
                        404: "verification_unknown",
                        409: "verification_refused, verification_too_old, no_financial_account, payment_debt, "
                             "verification_already_charged, idempotency_key_reused, daily_limit_reached",
@@ -122,7 +122,7 @@ def post_charge(args: dict[str, Any]) -> Any:
     request = ChargeRequest(args["idempotency_key"], args["description"], args["amount_fen"], args["password"])
     rt = runtime()
     row = partner_verification_row(g.partner.id, args["verification_id"], args["record_id"])
-    verified = Verified(row.id, row.scene, row.card_id, row.accepted, row.created_at) if row is not None else None
+    verified = verified_of(row) if row is not None else None
     ride = ride_for(rt, g.partner, row) if row is not None and row.direction == "exit" else None
     charge, replayed = create_charge(rt, g.partner, request, verified, ride)
     return _charge(charge, replayed)

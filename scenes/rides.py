@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from app.card.proxy_charges import proxy_charge_allowed
 from app.money.charges import ChargeRequest, Verified, create_charge
 from app.money.fares import Ride
 from app.money.models import FareTable
@@ -29,6 +30,15 @@ def _ride(rt: Runtime, partner: PartnerView, linked: LinkedRide, terminal_id: st
     context = SceneContext(rt, partner, terminal_id, "exit", holder_of(rt, linked.card_id))
     return Ride(linked.card_id, linked.entry_verification_id, linked.entry_at, linked.exit_at, linked.entry_point,
                 linked.exit_point, concession(context))
+
+
+def verified_of(row: Verification) -> Verified:
+    """The verification as the money domain charges it, with, for a code a relative showed
+    (``proxy`` disclosed, or an offline certificate's use), the family entry's switch
+    (app.card.proxy_charges)."""
+    maybe_proxy = "proxy" in (row.disclosed or "").split(",") or (row.use_key or "").startswith("dgc2:")
+    allowed = proxy_charge_allowed(row.use_key) if maybe_proxy else None
+    return Verified(row.id, row.scene, row.card_id, row.accepted, row.created_at, allowed)
 
 
 def ride_for(rt: Runtime, partner: PartnerView, row: Verification) -> Ride | None:
@@ -56,7 +66,7 @@ def charge_unfinished_rides(rt: Runtime) -> UnfinishedReport:
         if partner is None or "merchant" not in partner.roles:
             continue
         for entry, linked in unfinished_entries([partner.id], now, now - UNFINISHED_LOOKBACK):
-            verified = Verified(entry.id, entry.scene, entry.card_id, entry.accepted, entry.created_at)
+            verified = verified_of(entry)
             request = ChargeRequest(f"unfinished-{entry.id}", "未出站，按最高票价 (entry without exit: maximum fare)", None)
             try:
                 charge, replayed = create_charge(rt, partner, request, verified, _ride(rt, partner, linked, entry.terminal_id))

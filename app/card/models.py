@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, LargeBinary, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.platform.models import Base
@@ -36,6 +36,9 @@ class Card(Base):
     # The e-card password (app/card/passwords.py): a scrypt hash, and when it was set (keys its throttle)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     password_set_at: Mapped[datetime | None]
+    # Issue 22: what the holder owes for declined charges (fen), kept by app.money.ledger.append with
+    # every ledger entry's debt_fen; above 0 the card is on the payment deny list
+    payment_debt_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Device(Base):
@@ -228,7 +231,8 @@ class FamilyMember(Base):
     guardians). ``status`` is ``pending`` until an adult member confirms (``active`` at once for a
     child under 16 added by a parent). ``device_id``: the proxy device whose pseudonym names the
     codes the guardian shows for the member (revoked on removal). ``share_benefits`` and
-    ``share_history``: the member's consent switches for what the guardian sees."""
+    ``share_history``: the member's consent switches for what the guardian sees. ``proxy_charges``:
+    a charge on a code the guardian shows for the member is allowed (issue 22)."""
 
     __tablename__ = "family_members"
     __table_args__ = (
@@ -260,6 +264,8 @@ class FamilyMember(Base):
     household_checked: Mapped[bool | None]
     share_benefits: Mapped[bool] = mapped_column(default=False)
     share_history: Mapped[bool] = mapped_column(default=False)
+    # Issue 22: the guardian's proxy codes may be charged (app.card.family.set_proxy_charges)
+    proxy_charges: Mapped[bool] = mapped_column(default=False, server_default=false())
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), unique=True)
     created_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]

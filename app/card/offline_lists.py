@@ -40,7 +40,7 @@ from sqlalchemy import Connection, delete, event, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.card.models import OfflineCertificate, OfflineList, PrintedCode
+from app.card.models import Card, OfflineCertificate, OfflineList, PrintedCode
 from app.card.offline_keys import deny_key, root_key, trusted_issuing_keys
 from app.platform.db import db
 from app.runtime import Runtime
@@ -143,11 +143,17 @@ def _publish(kind: str, clock: Callable[[], float],
 
 
 def _denied_serials(conn: Connection, now: int) -> list[bytes]:
+    """Every unexpired serial a gate must refuse: revoked certificates and printed codes, and the
+    live certificates of cards owing a declined charge (the payment deny list, issue 22: the format
+    has no reason field, so a gate refuses them as ``card_inactive`` until the debt is paid off
+    and the next version removes them)."""
     rows = conn.scalars(select(OfflineCertificate.serial).where(OfflineCertificate.revoked_at.is_not(None),
                                                                 OfflineCertificate.expires_at > _utc(now)))
     printed = conn.scalars(select(PrintedCode.serial).where(PrintedCode.revoked_at.is_not(None),  # DGP1 (issue 18)
                                                             PrintedCode.expires_at > _utc(now)))
-    return sorted(bytes.fromhex(serial) for serial in [*rows, *printed])
+    owing = conn.scalars(select(OfflineCertificate.serial).join(Card, Card.id == OfflineCertificate.card_id).where(
+        Card.payment_debt_fen > 0, OfflineCertificate.revoked_at.is_(None), OfflineCertificate.expires_at > _utc(now)))
+    return sorted({bytes.fromhex(serial) for serial in [*rows, *printed, *owing]})
 
 
 def _block_serials(body: bytes) -> set[bytes]:

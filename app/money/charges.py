@@ -4,13 +4,15 @@ platform routes the charge to the bank of the card's financial account (app.mone
 
 Before a charge is recorded, in this order: the idempotency key (a retry answers the first
 charge), the verification (the merchant's own, accepted, naming a card, at most
-:data:`CHARGE_WINDOW` old; an offline record is named by its ``record_id`` once settled; the HTTP
-layer reads it from the scanning domain, app.scanning.charge_targets), the
+:data:`CHARGE_WINDOW` old, not a relative's code unless the family entry allows charges; an
+offline record is named by its ``record_id`` once settled; the HTTP layer reads it from the
+scanning domain, app.scanning.charge_targets), the
 card's open financial account, the payment deny list (a card owing a declined charge is refused
 online), the scene's largest single charge (``CARD_CHARGE_SCENE_LIMITS``), the e-card password
 above ``CARD_CHARGE_PASSWORD_FREE_FEN`` (the People's Bank barcode-payment rules: small amounts
 password-free, a daily cap), then the card's day total, counted first and decided in the same
-conditional statement (``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``).
+conditional statement (``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``);
+on PostgreSQL the writes are one prepared statement (app.money.charge_write).
 The charge itself is one ``INSERT ... ON CONFLICT DO NOTHING``: one charge per verification
 (unique ``verification_id``) and per (merchant, idempotency key); the loser of a race rolls back
 its day count. Every charge writes the ledger entry ``charge`` in the same transaction.
@@ -18,7 +20,7 @@ its day count. Every charge writes the ledger entry ``charge`` in the same trans
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -26,12 +28,14 @@ from sqlalchemy import select
 from app.card.models import Card
 from app.card.passwords import require_password
 from app.money import ledger
+from app.money.charge_write import ChargeConflict, charge_params, write_charge
 from app.money.fares import Ride, ride_fare
 from app.money.models import Charge, ChargeDayTotal, FinancialAccount, PaymentNotice
 from app.partners.partners import PartnerView
 from app.platform.city_time import in_city_time
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.raw_sql import on_postgresql
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 
@@ -60,6 +64,7 @@ class Verified:
     card_id: int | None
     accepted: bool
     created_at: datetime
+    proxy_allowed: bool | None = None  # None: not a relative's code; else the family entry's proxy_charges switch
 
 
 def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
@@ -68,11 +73,14 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     ``ride`` (a transit exit's, or an unfinished ride's entry) makes the fare when the amount is
     missing (app.money.fares) and is charged once (unique ride entry). Returns (the charge or its row,
     replayed). Errors: 404 ``verification_unknown``,
+    403 ``proxy_charge_not_allowed`` (a relative's code, the family entry's switch off),
     409 ``verification_refused``, ``verification_too_old``, ``no_financial_account``,
     ``payment_debt``, ``verification_already_charged``, ``idempotency_key_reused``,
     ``daily_limit_reached``; 422 ``scene_not_chargeable``, ``amount_over_scene_limit``,
     the password's 403 ``password_required``/``password_not_set``, 422
     ``password_wrong``, 429 ``password_locked``."""
+    if on_postgresql():
+        return _charge_in_one_statement(rt, merchant, request, verified, ride)
     earlier = _by_key(merchant.id, request.idempotency_key)
     if earlier is not None:
         return _replay(earlier, request, verified), True
@@ -97,6 +105,64 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     return charge, False
 
 
+def _charge_in_one_statement(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
+                             ride: Ride | None) -> tuple[Any, bool]:
+    """:func:`create_charge` on PostgreSQL: the checks that need no write (a refusal first looks
+    for the key's earlier charge, which a retry answers), then the one statement of
+    app.money.charge_write, which reads the card, its account and debts, counts the day, inserts
+    the charge, its ledger entry and notice, and commits."""
+    try:
+        verification, amount, how = _decide(rt, merchant, request, verified, ride)
+    except AppError:
+        earlier = _by_key(merchant.id, request.idempotency_key)
+        if earlier is None:
+            raise
+        return _replay(earlier, request, verified), True
+    limit = rt.config["CARD_CHARGE_DAILY_LIMIT_FEN"]
+    extra = {"description": request.description, "fare": how, "limit": limit,
+             "ride_entry_id": ride.entry_verification_id if ride else None, "ride_exit_at": ride.exit_at if ride else None,
+             "notice_fen": rt.config["CARD_CHARGE_NOTICE_FEN"]}
+    now = rt.clock.now()
+    target = (verification.verification_id, verification.scene, verification.card_id)
+    try:
+        row = write_charge(charge_params(merchant.id, request.idempotency_key, target, amount, city_day(now), extra, now))  # type: ignore[arg-type]
+    except ChargeConflict:
+        row = None
+    if row is None or row.earlier_id is not None:
+        earlier = _by_key(merchant.id, request.idempotency_key)
+        if earlier is None:
+            raise AppError("verification_already_charged", 409, "this verification (or this ride) was already charged")
+        return _replay(earlier, request, verified), True
+    if row.payer_account_id is None:
+        raise AppError("no_financial_account", 409, "the card has no financial account to charge")
+    if row.payer_in_debt:
+        raise AppError("payment_debt", 409, "the card owes a declined charge: the holder must pay it off first")
+    if row.id is None:
+        raise AppError("daily_limit_reached", 409, "the card's charges today would pass its daily limit", {"limit_fen": limit})
+    return row, False
+
+
+def _decide(rt: Runtime, merchant: PartnerView, request: ChargeRequest, verified: Verified | None,
+            ride: Ride | None) -> tuple[Verified, int, str | None]:
+    """The checks before the write, in :func:`create_charge`'s order: the verification, the fare,
+    the scene's limit, above the password-free amount the account, the deny list (both checked
+    again by the statement) and the password; an amount over the daily limit by itself."""
+    verification = _verification(rt, verified)
+    amount, how = (request.amount_fen, None) if request.amount_fen is not None else ride_fare(rt, merchant.id, ride)
+    _check_scene_limit(rt, verification.scene, amount)
+    if amount > rt.config["CARD_CHARGE_PASSWORD_FREE_FEN"]:
+        payer = _payer(verification.card_id)  # type: ignore[arg-type]
+        if payer.account_id is None:
+            raise AppError("no_financial_account", 409, "the card has no financial account to charge")
+        if payer.in_debt:
+            raise AppError("payment_debt", 409, "the card owes a declined charge: the holder must pay it off first")
+        _check_password(rt, payer, amount, request.password)
+    limit = rt.config["CARD_CHARGE_DAILY_LIMIT_FEN"]
+    if amount > limit:
+        raise AppError("daily_limit_reached", 409, "the amount is over the card's daily limit", {"limit_fen": limit})
+    return verification, amount, how
+
+
 @dataclass(frozen=True)
 class Payer:
     """The card charged, its open financial account (None: none) and whether it owes a debt."""
@@ -110,10 +176,11 @@ class Payer:
 
 
 def _payer(card_id: int) -> Payer:
-    """One query: the card, its open financial account and the payment deny list."""
-    owes = select(Charge.id).where(Charge.card_id == Card.id, ledger.owed()).exists()
+    """One query: the card, its open financial account and the payment deny list (the card's
+    ``payment_debt_fen``, kept with the ledger's debt entries: app.money.ledger.append)."""
     row = db.session.execute(
-        select(Card.id, Card.citizen_id, Card.password_hash.is_not(None), FinancialAccount.id, FinancialAccount.bank_partner_id, owes)
+        select(Card.id, Card.citizen_id, Card.password_hash.is_not(None), FinancialAccount.id, FinancialAccount.bank_partner_id,
+               Card.payment_debt_fen > 0)
         .outerjoin(FinancialAccount, (FinancialAccount.card_id == Card.id) & FinancialAccount.closed_at.is_(None))
         .where(Card.id == card_id)).one()
     return Payer(*row)
@@ -142,9 +209,17 @@ def _verification(rt: Runtime, found: Verified | None) -> Verified:
         raise AppError("verification_unknown", 404, "no settled verification of yours with this id")
     if not found.accepted or found.card_id is None:
         raise AppError("verification_refused", 409, "the verification was refused: nothing to charge")
-    if found.created_at.replace(tzinfo=None) < (rt.clock.now() - CHARGE_WINDOW).replace(tzinfo=None):
+    if _utc(found.created_at) < _utc(rt.clock.now() - CHARGE_WINDOW):
         raise AppError("verification_too_old", 409, "charge within 24 hours of the verification")
+    if found.proxy_allowed is False:
+        raise AppError("proxy_charge_not_allowed", 403, "a relative showed this code and the holder has not allowed "
+                       "charges on codes shown for them")
     return found
+
+
+def _utc(instant: datetime) -> datetime:
+    """``instant`` as a naive UTC time (rows read through psycopg are aware in the connection's zone)."""
+    return instant.astimezone(UTC).replace(tzinfo=None) if instant.tzinfo else instant
 
 
 def _check_scene_limit(rt: Runtime, scene: str, amount: int) -> None:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
+from app.card.models import Card
 from app.money.models import (
     CHARGE_DEBITED,
     CHARGE_DECLINED,
@@ -50,11 +52,32 @@ def append(charge: Any, kind: str, event_key: str, now: datetime, amount_fen: in
     if kind not in KINDS:
         raise ValueError(f"unknown ledger kind {kind}")
     table = LedgerEntry.__table__
-    db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
+    written = db.session.execute(upsert_insert(db.engine.dialect.name, table).values(
         event_key=event_key, kind=kind, charge_id=charge.id, merchant_partner_id=charge.merchant_partner_id,
         bank_partner_id=charge.bank_partner_id, card_id=charge.card_id, amount_fen=amount_fen,
         merchant_fen=merchant_fen, debt_fen=debt_fen, created_at=now,
-    ).on_conflict_do_nothing(index_elements=[table.c.event_key]))
+    ).on_conflict_do_nothing(index_elements=[table.c.event_key]).returning(table.c.id)).scalar()
+    if written is not None and debt_fen:  # the payment deny list: the card's debt moves with its entries
+        pending = db.session.info.setdefault(_CARD_DEBTS, defaultdict(int))
+        pending[charge.card_id] += debt_fen
+
+
+_CARD_DEBTS = "money.card_debts"
+
+
+@event.listens_for(Session, "before_commit")
+def _move_card_debts(session: Session) -> None:
+    """The cards' ``payment_debt_fen`` (the payment deny list), moved by the transaction's ledger
+    entries just before it commits, in card order: each an increment (concurrent transactions
+    commute), taken last and in one order so two transactions never wait on each other's cards."""
+    for card_id, fen in sorted(session.info.pop(_CARD_DEBTS, {}).items()):
+        if fen:
+            session.execute(update(Card).where(Card.id == card_id).values(payment_debt_fen=Card.payment_debt_fen + fen))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_card_debts(session: Session) -> None:
+    session.info.pop(_CARD_DEBTS, None)
 
 
 @dataclass
@@ -92,7 +115,8 @@ def owed() -> Any:
 
 def check() -> list[str]:
     """Differences between the stored charges and the replayed ledger (empty: they agree): each
-    charge's status and refunds, and each card's debt (the sum of its :func:`owed` charges)."""
+    charge's status and refunds, and each card's debt (the sum of its :func:`owed` charges, and
+    the card's ``payment_debt_fen``, the payment deny list)."""
     state, problems = replay(), []
     stored = db.session.execute(select(Charge.id, Charge.status, Charge.refunded_fen)).all()
     for charge_id, status, refunded in stored:
@@ -101,7 +125,9 @@ def check() -> list[str]:
                             f"{state.refunded.get(charge_id, 0)}")
     debts = dict(db.session.execute(select(Charge.card_id, func.sum(Charge.amount_fen))
                                     .where(owed()).group_by(Charge.card_id)).all())
-    for card_id in set(debts) | {card for card, fen in state.debt_by_card.items() if fen}:
-        if int(debts.get(card_id, 0)) != state.debt_by_card.get(card_id, 0):
-            problems.append(f"card {card_id}: stored debt {debts.get(card_id, 0)}, ledger {state.debt_by_card.get(card_id, 0)}")
+    flagged = dict(db.session.execute(select(Card.id, Card.payment_debt_fen).where(Card.payment_debt_fen != 0)).all())
+    for card_id in set(debts) | set(flagged) | {card for card, fen in state.debt_by_card.items() if fen}:
+        if not int(debts.get(card_id, 0)) == flagged.get(card_id, 0) == state.debt_by_card.get(card_id, 0):
+            problems.append(f"card {card_id}: stored debt {debts.get(card_id, 0)}, on the card {flagged.get(card_id, 0)}, "
+                            f"ledger {state.debt_by_card.get(card_id, 0)}")
     return problems

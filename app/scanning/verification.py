@@ -99,6 +99,8 @@ class CardFacts:
     assurance: str | None = "knowledge"
     # A family member's code shown by a relative (issue 18): the guardian's relation to the holder
     proxy_relation: str | None = None
+    # What the holder owes for declined charges (issue 22): above 0, charging scenes refuse the card
+    payment_debt_fen: int = 0
 
 
 class Holder:
@@ -202,7 +204,8 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
     return _settle(rt, partner, policy, terminal_id, decision, answer_key)
 
 
-GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low", "proxy_not_accepted")
+GENUINE_CODE_REFUSALS = ("code_expired", "card_inactive", "not_a_member", "assurance_too_low", "proxy_not_accepted",
+                         "payment_debt")
 # The partner's own failures: checked before the code or card number is looked at, recorded
 # without a card, counted against the partner (app.scanning.guessing).
 PARTNER_REFUSALS = ("scene_not_permitted", "terminal_unknown")
@@ -426,12 +429,22 @@ def proxy_refusal(policy: ScenePolicy, context: SceneContext) -> str | None:
     return "proxy_not_accepted"
 
 
+def payment_refusal(policy: ScenePolicy, context: SceneContext) -> str | None:
+    """``payment_debt`` when the holder owes a declined charge (the payment deny list, issue 22;
+    docs/payments.md) and the verification is a charging one: the partner holds the ``merchant``
+    role in a scene that takes charges (``CARD_CHARGE_SCENE_LIMITS``). Other verifications pass."""
+    if context.holder.facts.payment_debt_fen <= 0 or "merchant" not in context.partner.roles:
+        return None
+    return "payment_debt" if policy.name in context.rt.config["CARD_CHARGE_SCENE_LIMITS"] else None
+
+
 def _consult_scene(policy: ScenePolicy, context: SceneContext, use: OneTimeUse | None,
                    carrier: str = "ecard", guessable: bool = True) -> Decision:
     """The scene's own check and its disclosure; a policy that fails never accepts (fail closed)."""
     facts = context.holder.facts
     try:
-        reason = proxy_refusal(policy, context) or assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context)
+        reason = (proxy_refusal(policy, context) or payment_refusal(policy, context)
+                  or assurance_refusal(context.rt, policy.name, facts) or policy.refusal(context))
         if reason is not None:
             return Decision(facts, reason, carrier=carrier, guessable=guessable)
         subject, extra = policy.accept(context)
@@ -578,7 +591,7 @@ def _time_or_card_failure(rt: Runtime, scanned: payload.CodePayload, facts: Card
 _DEVICE_AND_CARD = Statement(
     select(Device.seed_enc, Card.id, Card.card_number, Card.status, Citizen.insured, Citizen.disability,
            Citizen.name_enc, Citizen.id_number_enc, Citizen.id_number_index, Card.failed_attempts, Card.failures_since,
-           _ASSURANCE, FamilyMember.relation.label("proxy_relation"))
+           _ASSURANCE, FamilyMember.relation.label("proxy_relation"), Card.payment_debt_fen)
     .join(Card, Card.id == Device.card_id).join(Citizen, Citizen.id == Card.citizen_id)
     .outerjoin(FamilyMember, FamilyMember.device_id == Device.id)  # a proxy device (issue 18)
     .where(Device.pseudonym == bindparam("pseudonym"), Device.revoked_at.is_(None))
@@ -591,7 +604,8 @@ def _device_and_card(pseudonym: str) -> tuple[str, CardFacts] | None:
         return None
     return row.seed_enc, CardFacts(row.id, row.card_number, row.status, row.insured, row.disability,
                                    row.name_enc, row.id_number_enc, row.id_number_index,
-                                   row.failed_attempts, row.failures_since, row.assurance, row.proxy_relation)
+                                   row.failed_attempts, row.failures_since, row.assurance, row.proxy_relation,
+                                   row.payment_debt_fen)
 
 
 def _record(rt: Runtime, partner: PartnerView, terminal_id: str, decision: Decision, answer: VerificationAnswer) -> bool:

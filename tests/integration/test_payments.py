@@ -182,9 +182,11 @@ def test_32_racing_bank_confirmations_apply_once(pay: Payments, shop: dict[str, 
 def test_a_decline_becomes_a_debt_that_blocks_charging_until_the_holder_pays_it_off(pay: Payments, shop: dict[str, Any]) -> None:
     holder, canteen, bank = shop["holders"][0], shop["canteen"], shop["bank"]
     charge_id = pay.charge(canteen, pay.verified(canteen, holder), 1500).json["charge_id"]
+    verified_before = pay.verified(canteen, holder)
     assert pay.confirm_charges(bank, (charge_id, "declined", "insufficient_funds")).json["results"][0]["result"] == "applied"
-    refused = pay.charge(canteen, pay.verified(canteen, holder), 100)
+    refused = pay.charge(canteen, verified_before, 100)  # verified before the decline: refused at the charge
     assert refused.status_code == 409 and refused.json["error"]["code"] == "payment_debt"
+    # verified after it: refused at the gate already (tests/integration/test_payment_deny_list.py)
     mine = pay.payments(holder).json
     assert mine["debt_fen"] == 1500 and mine["items"][0]["status"] == "declined"
     assert mine["items"][0]["decline_reason"] == "insufficient_funds" and "declined" in mine["items"][0]["notices"]
