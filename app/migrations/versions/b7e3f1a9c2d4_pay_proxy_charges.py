@@ -3,7 +3,7 @@ letting the guardian's proxy codes be charged (app.card.proxy_charges; off by de
 card's debt for declined charges (kept by app.money.ledger.append).
 
 Revision ID: b7e3f1a9c2d4
-Revises: c4d2e8a1f7b3
+Revises: a7f3c9e1b2d4
 Create Date: 2026-12-06 01:40:00
 
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e3f1a9c2d4'
-down_revision = 'c4d2e8a1f7b3'
+down_revision = 'a7f3c9e1b2d4'
 branch_labels = None
 depends_on = None
 

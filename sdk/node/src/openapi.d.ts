@@ -885,6 +885,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/mp/v1/family-members/{entry_id}/proxy-charges": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Whether codes the guardian shows for the member may be charged (off by default): the member
+         *     sets it on or off; the guardian turns it off, or on for a minor member. Otherwise a charge on
+         *     such a code is 403 ``proxy_charge_not_allowed``.
+         */
+        put: operations["putProxyCharges"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/mp/v1/family-members/{entry_id}/code": {
         parameters: {
             query?: never;
@@ -3843,6 +3866,11 @@ export interface components {
             share_benefits?: boolean | null;
             /** @default null */
             share_history?: boolean | null;
+        };
+        ProxyCharges: {
+            readonly id?: number;
+            /** @description true: a merchant may charge a code the guardian shows for the member (docs/payments.md) */
+            proxy_charges: boolean;
         };
         /**
          * @example {
@@ -10259,6 +10287,105 @@ export interface operations {
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
+    putProxyCharges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProxyCharges"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProxyCharges"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description token_missing / token_invalid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not_bound / proxy_charges_member_decides */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description family_member_not_found: not on a list of yours, or removed */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
     getMemberCode: {
         parameters: {
             query?: never;
@@ -13184,7 +13311,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description role_required (merchant), password_required, password_not_set */
+            /** @description role_required (merchant), password_required, password_not_set, proxy_charge_not_allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
