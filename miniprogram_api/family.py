@@ -18,7 +18,7 @@ from app.platform.city_time import CityDateTime
 from app.platform.errors import AppError
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
-from app.platform.text import Text
+from app.platform.text import StrictBoolean, Text
 from app.runtime import runtime
 from app.scanning.history import list_verifications
 from app.scanning.proxy_code import issue_proxy_code
@@ -96,8 +96,8 @@ class ConfirmationRequestSchema(ma.Schema):
 class FamilyConsentRequestSchema(ma.Schema):
     EXAMPLES = [{"share_benefits": True, "share_history": False}, {"share_history": True}]
 
-    share_benefits = ma.fields.Boolean(load_default=None)
-    share_history = ma.fields.Boolean(load_default=None)
+    share_benefits = StrictBoolean(load_default=None)
+    share_history = StrictBoolean(load_default=None)
 
 
 def _me() -> int:
@@ -177,8 +177,10 @@ def put_consent(args: dict[str, Any], entry_id: int) -> Any:
 
 
 class ProxyChargesSchema(ma.Schema):
+    EXAMPLES = [{"id": 412, "proxy_charges": True}, {"proxy_charges": False}]
+
     id = ma.fields.Integer(dump_only=True)
-    proxy_charges = ma.fields.Boolean(required=True, metadata={
+    proxy_charges = StrictBoolean(required=True, metadata={
         "description": "true: a merchant may charge a code the guardian shows for the member (docs/payments.md)"})
 
 

@@ -12,7 +12,7 @@ from app.hub.life_events import EVENT_TYPES, receive_event
 from app.partners.partners import require_role
 from app.platform.http_json import CardBlueprint
 from app.platform.openapi import error_responses
-from app.platform.text import Instant, Text
+from app.platform.text import Instant, StrictBoolean, Text
 from app.runtime import runtime
 
 from .signing import signed
@@ -39,7 +39,7 @@ class CitizenEventRequestSchema(ma.Schema):
         "description": "When it happened (ISO 8601 with offset): events are applied per person in this order"})
     id_number = Text(required=True, load_only=True, validate=ma.validate.Length(1, 32), metadata={
         "description": "The resident's ID number (GB 11643-1999) as on the roster"})
-    insured = ma.fields.Boolean(load_default=None, truthy={True}, falsy={False},
+    insured = StrictBoolean(load_default=None,
                                 metadata={"description": "insured_changed: the new status"})
     name = Text(load_default=None, load_only=True, validate=ma.validate.Length(1, 50),
                 metadata={"description": "name_corrected: the corrected name"})

@@ -127,3 +127,14 @@ def path_parameter_schema(converter: Any) -> dict[str, Any]:
     """The OpenAPI schema of a ``<name>`` path parameter (flask-smorest's converter hook): its
     length bounds, and the rule of :func:`refuse_control_characters`."""
     return {**unicodeconverter2paramschema(converter), "pattern": SINGLE_LINE_PATTERN}
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """A request's boolean: JSON ``true`` or ``false`` only (marshmallow's Boolean also takes
+    ``0``/``1``, ``"yes"``, ``"on"``..., and ``0 in {False}`` is true in Python); anything else is
+    a validation error. Money flags and statuses must not be guessed from a number."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value

@@ -71,6 +71,8 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
                 "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
                 "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
+                # issue 24: statistics need from <= to within 92 days; an ID-number correction needs the new number
+                "GET /api/partner/v1/statistics", "POST /api/partner/v1/citizen-events",
                 "GET /api/partner/v1/clearing-statements/{day}.csv",
 # Family members (issue 18, docs/family.md): a member's ID number has a checksum and must be on the roster, a
 # confirmation's real-person token must be one the platform gave for the member, a certificate's nonce one a
@@ -94,6 +96,11 @@ schema = schemathesis.openapi.from_path(DOC, config=schemathesis.Config.from_dic
         {"include-name": SEMANTIC_422,
          "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]}}},
         {"include-name": IDEMPOTENT_LOGOUT, "checks": {"ignored_auth": {"enabled": False}}},
+        # An offline record item is any JSON (an invalid one is settled as invalid, issue 16), so schemathesis
+        # fills it with lone surrogates and 30-digit integers, which JSON Schema cannot exclude and the strict
+        # JSON parser refuses for every endpoint with 400 bad_request (app/platform/http_json.py).
+        {"include-name": "POST /api/partner/v1/offline/records",
+         "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "401", "403", "404", "409", "422", "429"]}}},
     ],
 })).exclude(path_regex="^/api/sandbox/")
 

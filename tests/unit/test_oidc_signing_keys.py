@@ -33,7 +33,7 @@ def test_production_refuses_a_development_key_under_any_id() -> None:
 @pytest.mark.parametrize(("setting", "message"), [
     ("k:bm90IGEga2V5", "is not base64 of a PKCS#8 DER private key"),
     (new_key_entry("only-ed", "EdDSA"), r"a P-256 \(ES256\) key is required"),
-])
+], ids=["not-pkcs8", "ed25519-only"])  # fixed ids: the generated key differs per xdist worker
 def test_a_bad_setting_is_named(setting: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config({**STRONG, "CARD_OIDC_SIGNING_KEYS": setting})

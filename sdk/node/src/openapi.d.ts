@@ -3867,6 +3867,15 @@ export interface components {
             /** @default null */
             share_history?: boolean | null;
         };
+        /**
+         * @example {
+         *       "id": 412,
+         *       "proxy_charges": true
+         *     }
+         * @example {
+         *       "proxy_charges": false
+         *     }
+         */
         ProxyCharges: {
             readonly id?: number;
             /** @description true: a merchant may charge a code the guardian shows for the member (docs/payments.md) */
