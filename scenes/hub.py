@@ -88,13 +88,13 @@ class FeedQuerySchema(ma.Schema):
 
 
 class FeedItemSchema(ma.Schema):
-    EXAMPLES = [{"id": 18342, "feed": "card_cancelled", "created_at": "2026-05-21T02:01:00+00:00",
+    EXAMPLES = [{"id": 18342, "feed": "card_cancelled", "created_at": "2026-05-21T10:01:00+08:00",
                  "event": {"card_number": "4419000000000034", "carrier": "physical", "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
-                           "reason": "death", "at": "2026-05-21T02:00:41+00:00"}}]
+                           "reason": "death", "at": "2026-05-21T10:00:41+08:00"}}]
 
     id = ma.fields.Integer(required=True, metadata={"description": "The cursor: pass the last one as ?after="})
     feed = ma.fields.String(required=True)
-    created_at = ma.fields.String(required=True, metadata={"description": "ISO 8601 (UTC)"})
+    created_at = ma.fields.String(required=True, metadata={"description": "ISO 8601 at the city's offset (+08:00)"})
     event = ma.fields.Dict(required=True, metadata={"description": "The feed's minimum fields (docs/data-hub.md)"})
 
 

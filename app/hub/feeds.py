@@ -37,6 +37,7 @@ from app.card.models import Card, CarrierEvent, PhysicalCard
 from app.hub.models import FeedDelivery, FeedEvent, FeedSubscription, HubCursor
 from app.partners.models import Partner
 from app.partners.partners import PartnerView, require_partner
+from app.platform.city_time import city_isoformat
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.sql import upsert_insert
@@ -150,7 +151,7 @@ def _collect_cards(rt: Runtime) -> int:
     start = _cursor("feeds:cards")
     rows = db.session.execute(select(Card.id, Card.card_number, Card.created_at).where(
         Card.id > start, Card.created_at <= _settled(rt)).order_by(Card.id).limit(COLLECT_BATCH)).all()
-    published = sum(publish(rt, "card_issued", {"card_number": number, "carrier": "ecard", "at": at.isoformat()},
+    published = sum(publish(rt, "card_issued", {"card_number": number, "carrier": "ecard", "at": city_isoformat(at)},
                             source=f"card:{card_id}") is not None for card_id, number, at in rows)
     _move_cursor("feeds:cards", start, rows[-1].id if rows else start)
     return published
@@ -181,7 +182,7 @@ def _card_bank(card_id: int) -> int | None:
 
 
 def _feed_of(event: CarrierEvent, number: str, application_id: str | None) -> tuple[str, dict[str, Any]] | None:
-    at = event.created_at.isoformat()
+    at = city_isoformat(event.created_at)
     if event.carrier == "physical" and event.event == "issued":
         return "card_issued", {"card_number": number, "carrier": "physical", "application_id": application_id, "at": at}
     if event.carrier == "physical" and event.event == "loss_reported":
@@ -216,7 +217,7 @@ def pull(partner: PartnerView, feed: str, after: int, limit: int) -> list[dict[s
 
 def envelope(event: FeedEvent) -> dict[str, Any]:
     """What a webhook body and a pulled item hold."""
-    return {"id": event.id, "feed": event.feed, "created_at": event.created_at.isoformat(), "event": json.loads(event.payload)}
+    return {"id": event.id, "feed": event.feed, "created_at": city_isoformat(event.created_at), "event": json.loads(event.payload)}
 
 
 # --- webhooks ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from app.identity.models import AuthToken, Citizen, MpAccount
 from app.identity.people import ID_NUMBER, NAME, citizen_by_id_number, id_index, normalize_name
 from app.partners.models import Membership
 from app.partners.partners import PartnerView
+from app.platform.city_time import city_isoformat
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.platform.sql import upsert_insert
@@ -220,7 +221,7 @@ def _insured(rt: Runtime, partner: PartnerView, citizen: Citizen, event: dict[st
         effects.append("physical_cancelled")
     if card is not None:
         publish(rt, "insured_status", {"card_number": card.card_number, "insured": insured,
-                                       "effective_at": event["occurred_at"].isoformat()})
+                                       "effective_at": city_isoformat(event["occurred_at"])})
     return effects
 
 

@@ -5724,13 +5724,13 @@ export interface components {
          * @example {
          *       "id": 18342,
          *       "feed": "card_cancelled",
-         *       "created_at": "2026-05-21T02:01:00+00:00",
+         *       "created_at": "2026-05-21T10:01:00+08:00",
          *       "event": {
          *         "card_number": "4419000000000034",
          *         "carrier": "physical",
          *         "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
          *         "reason": "death",
-         *         "at": "2026-05-21T02:00:41+00:00"
+         *         "at": "2026-05-21T10:00:41+08:00"
          *       }
          *     }
          */
@@ -5738,7 +5738,7 @@ export interface components {
             /** @description The cursor: pass the last one as ?after= */
             id: number;
             feed: string;
-            /** @description ISO 8601 (UTC) */
+            /** @description ISO 8601 at the city's offset (+08:00) */
             created_at: string;
             /** @description The feed's minimum fields (docs/data-hub.md) */
             event: {
@@ -5751,13 +5751,13 @@ export interface components {
          *         {
          *           "id": 18342,
          *           "feed": "card_cancelled",
-         *           "created_at": "2026-05-21T02:01:00+00:00",
+         *           "created_at": "2026-05-21T10:01:00+08:00",
          *           "event": {
          *             "card_number": "4419000000000034",
          *             "carrier": "physical",
          *             "application_id": "pc_0b3e9d7c5a1f2e84d6c1",
          *             "reason": "death",
-         *             "at": "2026-05-21T02:00:41+00:00"
+         *             "at": "2026-05-21T10:00:41+08:00"
          *           }
          *         }
          *       ],
