@@ -33,7 +33,9 @@ def _every_console_path(app: Any, ticket: str) -> list[str]:
         if not rule.rule.startswith("/console"):
             continue
         paths.append(rule.rule.replace("<path:filename>", "console.css").replace("<number>", ticket)
-                     .replace("<action>", "claim").replace("<int:alert_id>", "1"))
+                     .replace("<action>", "claim").replace("<int:alert_id>", "1").replace("<int:article_id>", "1")
+                     .replace("<int:request_id>", "1").replace("<decision>", "approve").replace("<reference>", "ap_0000000000")
+                     .replace("<int:entry_id>", "1"))
     assert not [path for path in paths if "<" in path], paths  # a new kind of route parameter: fill it in above
     return sorted(set(paths)) + ["/console/no-such-page", "/console/tickets/CS00000000-XXXXXX"]
 

@@ -10,13 +10,13 @@ import pytest
 from ..benefits_support import Holder
 from ..helpers import ApiClient
 from ..payments_support import Payments
-from .test_family import CHILD, FAMILY, GRANDMA, GUARDIAN, SPOUSE, add, roster
+from .test_family import CHILD, FAMILY, GRANDMA, GUARDIAN, SPOUSE, add, confirm, openid, roster
 from .test_login import error_code
 from .test_payments import THREADS, race
 
 
 def _holder(api: ApiClient, who: dict[str, str]) -> Holder:
-    token = api.login()
+    token = api.login(openid(who))  # test_family's openid: the member's face check names this account
     answer = api.bind(token, who)
     assert answer.status_code == 200, answer.json
     return Holder(token, "", who["id_number"], answer.json["card_number"])
@@ -30,7 +30,7 @@ def kin(api: ApiClient) -> dict[str, Any]:
     pay = Payments(api)
     guardian, grandma, spouse = _holder(api, GUARDIAN), _holder(api, GRANDMA), _holder(api, SPOUSE)
     elder = add(api, api.bearer(guardian.token), GRANDMA, "parent").json["id"]
-    assert api.client.post(f"{FAMILY}/{elder}/confirmation", headers=api.bearer(grandma.token)).json["status"] == "active"
+    assert confirm(api, api.bearer(grandma.token), GRANDMA, elder).json["status"] == "active"  # with her face check (issue 18)
     child = add(api, api.bearer(guardian.token), CHILD, "child").json
     bank = pay.bank()
     assert pay.open_account(bank, grandma).status_code == 200
