@@ -10,6 +10,7 @@ JS_STAMP := $(JS_DGC2)/node_modules/.package-lock.json
 SDK_NODE := sdk/node
 SDK_NODE_STAMP := $(SDK_NODE)/node_modules/.package-lock.json
 # The reference mini-program's logic (issue 20), tested under Node; from its lock file, exactly.
+# It links the DGC2 module above (file:../dgc2), whose own modules must be installed first.
 MP_APP := miniprogram/app
 MP_APP_STAMP := $(MP_APP)/node_modules/.package-lock.json
 
@@ -28,7 +29,7 @@ $(JS_STAMP): $(JS_DGC2)/package-lock.json $(JS_DGC2)/package.json
 $(SDK_NODE_STAMP): $(SDK_NODE)/package-lock.json $(SDK_NODE)/package.json
 	cd $(SDK_NODE) && npm ci --no-audit --no-fund --silent
 
-$(MP_APP_STAMP): $(MP_APP)/package-lock.json $(MP_APP)/package.json
+$(MP_APP_STAMP): $(MP_APP)/package-lock.json $(MP_APP)/package.json $(JS_STAMP)
 	cd $(MP_APP) && npm ci --no-audit --no-fund --silent
 
 demo: $(STAMP)

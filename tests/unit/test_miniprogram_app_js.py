@@ -62,3 +62,59 @@ def test_the_qr_the_e_card_page_draws_decodes_to_the_code_with_a_real_decoder() 
             image.paste(0, (x, y, x + w, y + h))
         found = zxingcpp.read_barcodes(image)
         assert [result.text for result in found] == [text]
+
+
+def test_the_e_card_page_s_offline_ride_codes_pass_the_platform_s_gate() -> None:
+    """miniprogram/app/lib/offline.js (the e-card page's DGC2 codes) against the Python terminal:
+    the certificate request's proof of possession verifies, a certificate issued by the platform's
+    own code (dgc2.format.issue_certificate) is taken, and the codes made from it, with the server's
+    clock offset applied and the counter rising, are accepted by dgc2.gate; the second use is not."""
+    import os
+    import time
+
+    from dgc2 import b64, keys
+    from dgc2.denylist import read_deny_list, write_deny_list
+    from dgc2.format import issue_certificate, verify_proof_of_possession
+    from dgc2.gate import Gate
+    from dgc2.trust import IssuingKey, RootKey, read_trust_list, write_trust_list
+
+    now = int(time.time())
+    nonce = os.urandom(16)
+    root, deny_key, issuer = keys.generate(keys.ED25519), keys.generate(keys.ED25519), keys.generate(keys.ED25519)
+    script = (
+        "import { createInterface } from 'node:readline';"
+        "import { OfflineCard } from './lib/offline.js';"
+        "const [nonce, serverTime] = [process.argv[1], Number(process.argv[2])];"
+        "const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();"
+        "const kept = new Map(); const storage = { get: async (k) => kept.get(k) ?? null, set: async (k, v) => { kept.set(k, v); } };"
+        "const api = { postChallenge: async () => ({ nonce, server_time: serverTime }),"
+        "  postCertificates: async (request) => { console.log(JSON.stringify(request)); return JSON.parse((await lines.next()).value); } };"
+        "const card = await OfflineCard.provision(api, 'f'.repeat(32), storage, { nowSeconds: serverTime - 30 });"
+        "console.log(JSON.stringify([await card.next(serverTime - 30), await card.next(serverTime - 29)]));"
+        "process.exit(0);"
+    )
+    assert (APP / "node_modules" / "@citizencard" / "dgc2").exists(), "run `npm ci` in miniprogram/app (make test does)"
+    node = subprocess.Popen([shutil.which("node") or "node", "--input-type=module", "-e", script, b64.encode(nonce), str(now)],
+                            cwd=APP, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        request = json.loads(node.stdout.readline())
+        device_key = keys.VerifyingKey(request["alg"], b64.decode(request["device_public_key"]))
+        assert verify_proof_of_possession(device_key, nonce, b64.decode(request["proof"]))
+        cert = issue_certificate(issuer, kid=4, serial=os.urandom(8), nbf=now - 60, exp=now + 86400, scenes=0x01,
+                                 fare_class=0, flags=0, device_public_key=device_key.raw)
+        answer = {"certificates": [{"certificate": b64.encode(cert.to_bytes()), "serial": cert.serial.hex(),
+                                    "not_before": now - 60, "expires": now + 86400}],
+                  "server_time": now, "refresh_after": now + 43200}
+        out, err = node.communicate(json.dumps(answer) + "\n", timeout=60)
+    finally:
+        node.kill()
+    assert node.returncode == 0, err
+    first, second = json.loads(out)
+    trust = read_trust_list(write_trust_list(root, 1, version=1, issued_at=now, next_update=now + 60,
+                                             keys=[IssuingKey(4, issuer.verifying_key(), now - 3600, now + 86400 * 2)],
+                                             deny_list_key=deny_key.verifying_key()), RootKey(1, root.verifying_key()))
+    deny = read_deny_list(write_deny_list(deny_key, version=1, issued_at=now, next_update=now + 60, serials=[]), deny_key.verifying_key())
+    gate = Gate("gate-mp", "transit", trust, deny)
+    assert gate.scan(first, now + 1).to_json() == {"accepted": True, "reason": None, "step": 13}
+    assert gate.scan(second, now + 1).to_json() == {"accepted": True, "reason": None, "step": 13}
+    assert gate.scan(first, now + 2).to_json() == {"accepted": False, "reason": "code_used", "step": 12}

@@ -56,6 +56,12 @@ export class CardApi {
   /** postSeed: the seed for offline codes. @param {string} installationId @returns {Promise<Schemas['Seed']>} */
   postSeed(installationId) { return this.call('POST', '/api/mp/v1/card/seed', { installation_id: installationId }); }
 
+  /** postChallenge: a nonce for a DGC2 certificate (120 s, once). @param {string} installationId @returns {Promise<Schemas['Challenge']>} */
+  postChallenge(installationId) { return this.call('POST', '/api/mp/v1/card/offline/challenge', { installation_id: installationId }); }
+
+  /** postCertificates: a 24-hour DGC2 device certificate. @param {Schemas['CertificateRequest']} request @returns {Promise<Schemas['Certificates']>} */
+  postCertificates(request) { return this.call('POST', '/api/mp/v1/card/offline/certificates', request); }
+
   /** getBenefits: newest first; ``cursor`` the previous page's next_cursor. @param {string | null} [cursor] @returns {Promise<Schemas['BenefitPage']>} */
   getBenefits(cursor) { return this.call('GET', `/api/mp/v1/benefits${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`); }
 

@@ -23,6 +23,8 @@ const MESSAGES = {
   validation_error: '填写的内容有误，请检查后再提交',
   rate_limited: '操作太频繁，请稍后再试',
   busy: '系统繁忙，请稍后再试',
+  card_inactive: '电子市民卡已挂失、暂停或注销，暂不能出示',
+  too_many_codes: '刷新太频繁，请稍后再试',
 };
 
 /** A refusal's Chinese sentence for the page (unknown codes: a generic one with the code). @param {{code: string}} error */
