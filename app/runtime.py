@@ -17,6 +17,7 @@ from app.integrations.alipay_certify import AlipayCertifier
 from app.integrations.sms import ConsoleSmsSender, SmsSender
 from app.integrations.wechat import WeChatLogin
 from app.integrations.wechat_face import WeChatFaceVerifier
+from app.integrations.wechat_tokens import SharedTokens
 from app.platform.clock import Clock
 from app.platform.crypto import BlindIndex, Keyring
 from app.platform.group_commit import GroupCommit
@@ -37,6 +38,7 @@ class Runtime:
     blind_index: BlindIndex
     wechat: WeChatLogin
     alipay: AlipayLogin | None
+    wechat_tokens: SharedTokens  # the app's one WeChat access token, for every wechatpy client
     wechat_face: WeChatFaceVerifier | None = None  # real-person checks (app/identity/real_person.py)
     alipay_certify: AlipayCertifier | None = None
     partner_cache: dict[str, Any] = field(default_factory=dict)  # see services.partners
@@ -60,6 +62,7 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
     else:  # its own connection pool, so a request holding a session connection never waits on it
         store = SqlStore(create_engine(engine.url, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})), clock)
     alipay = _alipay(config)
+    tokens = SharedTokens(store)
     providers = config.get("CARD_REAL_PERSON_PROVIDERS", frozenset())
     return Runtime(
         config=config,
@@ -69,7 +72,8 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         blind_index=BlindIndex(base64.b64decode(config["CARD_BLIND_INDEX_KEY"])),
         wechat=_wechat(config, store, clock),
         alipay=alipay,
-        wechat_face=_wechat_face(config, clock) if "wechat" in providers else None,
+        wechat_tokens=tokens,
+        wechat_face=_wechat_face(config, clock, tokens) if "wechat" in providers else None,
         alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
         sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
     )
@@ -84,13 +88,13 @@ def _wechat(config: Any, store: Store, clock: Clock) -> WeChatLogin:
     return WeChatLogin(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
 
 
-def _wechat_face(config: Any, clock: Clock) -> WeChatFaceVerifier:
+def _wechat_face(config: Any, clock: Clock, tokens: SharedTokens) -> WeChatFaceVerifier:
     """WeChat's face check; in the sandbox (CARD_SANDBOX), the sandbox's own (app.sandbox)."""
     if config.get("CARD_SANDBOX"):
         from app.sandbox import SandboxFaceVerifier  # imports the services, which import this module
 
         return SandboxFaceVerifier(config["SECRET_KEY"], clock)  # type: ignore[return-value]
-    return WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"])
+    return WeChatFaceVerifier(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"], config["CARD_WECHAT_API_BASE"], tokens=tokens)
 
 
 def _alipay(config: Any) -> AlipayLogin | None:

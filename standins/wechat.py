@@ -92,9 +92,12 @@ class WeChatStandIn(StandInServer):
     """
 
     def __init__(self, appid: str, secret: str, code_ttl: float = CODE_TTL_SECONDS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        """``clock`` (seconds) and ``code_ttl`` let tests expire codes without sleeping."""
+                 clock: Callable[[], float] = time.monotonic, latest_token_only: bool = False) -> None:
+        """``clock`` (seconds) and ``code_ttl`` let tests expire codes without sleeping.
+        ``latest_token_only``: as WeChat does, each ``cgi-bin/token`` fetch invalidates every token
+        issued before (off by default, so tests with several independent clients keep working)."""
         super().__init__()
+        self.latest_token_only = latest_token_only
         self.appid = appid
         self._secret = secret
         self._code_ttl = code_ttl
@@ -187,6 +190,8 @@ class WeChatStandIn(StandInServer):
             return _json(error_body(40001))
         token = secrets.token_urlsafe(48)
         with self._codes_lock:
+            if self.latest_token_only:
+                self._tokens.clear()
             self._tokens.add(token)
             self.tokens_issued += 1
         return _json({"access_token": token, "expires_in": TOKEN_TTL_SECONDS})

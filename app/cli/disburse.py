@@ -131,7 +131,8 @@ def notify_run(loop: bool, interval: float) -> None:
     from app.service_desk import notices
 
     rt = runtime()
-    messenger = SubscribeMessenger(rt.config["CARD_WECHAT_APPID"], rt.config["CARD_WECHAT_SECRET"], rt.config["CARD_WECHAT_API_BASE"])
+    messenger = SubscribeMessenger(rt.config["CARD_WECHAT_APPID"], rt.config["CARD_WECHAT_SECRET"], rt.config["CARD_WECHAT_API_BASE"],
+                                   tokens=rt.wechat_tokens)
     desk_senders = notices.senders(rt)
     while True:
         report = deliver_due(rt, messenger)

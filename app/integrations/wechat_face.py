@@ -14,7 +14,7 @@ no face features, 10003 ID number mismatch, 10004 face mismatch, 10017 illegal i
 cancelled ...); ``id_card_number_md5`` is the hex MD5 of the ID number with an upper-case X,
 ``name_utf8_md5`` of the UTF-8 name; times are Unix seconds. Errors are ``{"errcode", "errmsg"}``
 (40001 bad access token, refetched once by wechatpy; -1 busy). The access token comes from
-``cgi-bin/token`` (wechatpy, as app/integrations/wechat_messages.py).
+``cgi-bin/token``, shared by every worker (app/integrations/wechat_tokens.py).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import requests
 from wechatpy.exceptions import WeChatClientException
 
 from app.integrations.wechat_messages import _Client
+from app.integrations.wechat_tokens import SharedTokens
 from app.platform.errors import AppError
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def unavailable(platform: str, reason: str) -> AppError:
 class WeChatFaceVerifier:
     """Looks a ``verifyResult`` up with WeChat (``cityservice/face/identify/getinfo``)."""
 
-    def __init__(self, appid: str, secret: str, api_base: str, timeout: float = 5.0) -> None:
-        self._client = _Client(appid, secret, api_base, timeout)
+    def __init__(self, appid: str, secret: str, api_base: str, timeout: float = 5.0, tokens: SharedTokens | None = None) -> None:
+        self._client = _Client(appid, secret, api_base, timeout, tokens)
         self._url = api_base + PATH
 
     def result(self, verify_result: str) -> FaceResult:

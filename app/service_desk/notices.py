@@ -160,7 +160,7 @@ def senders(rt: Runtime) -> dict[str, Sender]:
     """The senders this deployment has: WeChat always (its base URL is configured), Alipay when its keys are."""
     config = rt.config
     found = {"wechat": wechat_sender(SubscribeMessenger(config["CARD_WECHAT_APPID"], config["CARD_WECHAT_SECRET"],
-                                                        config["CARD_WECHAT_API_BASE"]))}
+                                                        config["CARD_WECHAT_API_BASE"], tokens=rt.wechat_tokens))}
     if rt.alipay is not None:
         found["alipay"] = alipay_sender(AlipayTemplateMessenger(rt.alipay))
     return found
