@@ -95,6 +95,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REDIS_URL": env.get("REDIS_URL") or None,
         # A Redis Cluster instead of one Redis: host:port,host:port (app.platform.store.RedisClusterStore)
         "CARD_REDIS_CLUSTER_NODES": problems.check(_redis_cluster_nodes, env),
+        # The prefix of every key in Redis (two deployments may share one Redis or one cluster)
+        "CARD_REDIS_PREFIX": problems.check(_redis_prefix, env),
         "SECRET_KEY": env.get("CARD_SECRET_KEY"),
         "CARD_DATA_KEYS": env.get("CARD_DATA_KEYS"),
         "CARD_BLIND_INDEX_KEY": env.get("CARD_BLIND_INDEX_KEY"),
@@ -341,6 +343,15 @@ def _redis_cluster_nodes(env: Mapping[str, str]) -> str | None:
     if env.get("REDIS_URL"):
         raise ConfigError("CARD_REDIS_CLUSTER_NODES and REDIS_URL are both set: set one (a Redis Cluster, or one Redis)")
     return raw
+
+
+def _redis_prefix(env: Mapping[str, str]) -> str:
+    """``CARD_REDIS_PREFIX`` (default ``cc:``): 1-32 of ``A-Za-z0-9_.:-``; no braces, which would
+    change which Redis Cluster slot a key's hash tag picks (app.platform.store.hash_tag)."""
+    value = env.get("CARD_REDIS_PREFIX") or "cc:"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,32}", value):
+        raise ConfigError("CARD_REDIS_PREFIX must be 1-32 characters of A-Z a-z 0-9 _ . : - (e.g. cc:prod:)")
+    return value
 
 
 def _log_format(env: Mapping[str, str], card_env: str) -> str:

@@ -56,9 +56,9 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
     clock = clock or Clock()
     store: Store
     if config.get("CARD_REDIS_CLUSTER_NODES"):
-        store = RedisClusterStore.from_nodes(config["CARD_REDIS_CLUSTER_NODES"], config.get("CARD_REDIS_PREFIX", "cc:"))
+        store = RedisClusterStore.from_nodes(config["CARD_REDIS_CLUSTER_NODES"], config["CARD_REDIS_PREFIX"])
     elif config["REDIS_URL"]:
-        store = RedisStore.from_url(config["REDIS_URL"], config.get("CARD_REDIS_PREFIX", "cc:"))
+        store = RedisStore.from_url(config["REDIS_URL"], config["CARD_REDIS_PREFIX"])
     else:  # its own connection pool, so a request holding a session connection never waits on it
         store = SqlStore(create_engine(engine.url, **config.get("SQLALCHEMY_ENGINE_OPTIONS", {})), clock)
     alipay = _alipay(config)

@@ -294,3 +294,11 @@ def test_production_names_every_change_me_placeholder_of_the_example_in_one_run(
 
 def test_a_placeholder_in_development_is_left_to_the_developer() -> None:
     assert load_config({"CARD_WECHAT_APPID": "CHANGE-ME"})["CARD_WECHAT_APPID"] == "CHANGE-ME"
+
+
+def test_the_redis_key_prefix_comes_from_the_environment() -> None:
+    assert load_config({})["CARD_REDIS_PREFIX"] == "cc:"
+    assert load_config({**STRONG, "CARD_REDIS_PREFIX": "cc:prod-2:"})["CARD_REDIS_PREFIX"] == "cc:prod-2:"
+    for bad in ("cc:{x}:", "with space", "x" * 33):
+        with pytest.raises(ConfigError, match="CARD_REDIS_PREFIX must be"):
+            load_config({"CARD_REDIS_PREFIX": bad})
