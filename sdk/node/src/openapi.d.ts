@@ -5670,7 +5670,7 @@ export interface components {
             type: "death" | "left_city" | "insured_changed" | "disability_granted" | "disability_withdrawn" | "name_corrected" | "id_number_corrected";
             /**
              * Format: date-time
-             * @description When it happened (ISO 8601 with offset): events are applied per person in this order
+             * @description When it happened (ISO 8601 with offset): events are applied per person in this order; at most 5 minutes after the server's clock (422 occurred_at_in_future)
              */
             occurred_at: string;
             /** @description The resident's ID number (GB 11643-1999) as on the roster */
@@ -13152,7 +13152,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error (e.g. insured missing for insured_changed) */
+            /** @description validation_error (e.g. insured missing for insured_changed), or occurred_at_in_future (over 5 minutes after our clock) */
             422: {
                 headers: {
                     [name: string]: unknown;
