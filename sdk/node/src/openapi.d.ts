@@ -6244,7 +6244,7 @@ export interface components {
             bands?: components["schemas"]["FareBand"][];
             /** @description No ride costs more; an unknown distance or an entry without exit costs this */
             max_fare_fen: number;
-            /** @description Percent of the fare paid per fare class (the transit subject's concession) */
+            /** @description Percent of the fare paid per fare class (the transit subject's concession): standard, disabled or a CARD_CONCESSION_AGES category (another is 422) */
             concessions?: {
                 [key: string]: number;
             };
