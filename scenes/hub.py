@@ -36,7 +36,8 @@ class CitizenEventRequestSchema(ma.Schema):
         "pattern": "^[A-Za-z0-9_.:-]{8,64}$"})
     type = ma.fields.String(required=True, validate=ma.validate.OneOf(EVENT_TYPES))
     occurred_at = Instant(required=True, metadata={
-        "description": "When it happened (ISO 8601 with offset): events are applied per person in this order"})
+        "description": "When it happened (ISO 8601 with offset): events are applied per person in this order; "
+                       "at most 5 minutes after the server's clock (422 occurred_at_in_future)"})
     id_number = Text(required=True, load_only=True, validate=ma.validate.Length(1, 32), metadata={
         "description": "The resident's ID number (GB 11643-1999) as on the roster"})
     insured = StrictBoolean(load_default=None,
@@ -71,7 +72,8 @@ class CitizenEventSchema(ma.Schema):
 @error_responses(blp, {**SIGNED_ERRORS, 403: "role_required: the partner is not the data hub",
                        404: "citizen_not_found: no resident on the roster has this ID number",
                        409: "event_id_reused (another person or type) or id_number_in_use (id_number_corrected)",
-                       422: "validation_error (e.g. insured missing for insured_changed)"})
+                       422: "validation_error (e.g. insured missing for insured_changed), or occurred_at_in_future "
+                            "(over 5 minutes after our clock)"})
 def post_citizen_event(args: dict[str, Any]) -> Any:
     """A resident's life event from the city data hub (M-18): death, leaving the city, insured
     status, disability certificate, name or ID-number correction. Idempotent by ``event_id``;

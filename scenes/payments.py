@@ -409,7 +409,8 @@ class FareTableSchema(ma.Schema):
         "description": "No ride costs more; an unknown distance or an entry without exit costs this"})
     concessions = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.Regexp(r"[a-z_]{1,32}\Z")),
                                  values=ma.fields.Integer(strict=True, validate=ma.validate.Range(0, 100)), load_default=dict,
-                                 metadata={"description": "Percent of the fare paid per fare class (the transit subject's concession)"})
+                                 metadata={"description": "Percent of the fare paid per fare class (the transit subject's concession): "
+                                                          "standard, disabled or a CARD_CONCESSION_AGES category (another is 422)"})
     transfer_window_minutes = ma.fields.Integer(load_default=0, strict=True, validate=ma.validate.Range(0, 1440))
     transfer_discount_fen = ma.fields.Integer(load_default=0, strict=True, validate=FARE_FEN)
 
@@ -433,9 +434,21 @@ def put_fare_table(args: dict[str, Any]) -> Any:
     require_role(g.partner, "merchant")
     if "transit" not in g.partner.scenes:
         raise AppError("scene_not_allowed", 403, "fare tables are for transit operators")
+    _known_fare_classes(args["concessions"])
     rules = rules_from(args)
     set_fare_table(runtime(), g.partner.id, rules)
     return rules.as_json()
+
+
+def _known_fare_classes(concessions: dict[str, int]) -> None:
+    """422 ``validation_error`` for a concession key that is no fare class: a misspelt class
+    (``senoir``) would otherwise be stored and its holders charged the full fare (a trial found it)."""
+    classes = {"standard", "disabled", *(category for category, _ in runtime().config["CARD_CONCESSION_AGES"])}
+    unknown = sorted(set(concessions) - classes)
+    if unknown:
+        reason = "not a fare class: " + ", ".join(sorted(classes))
+        raise AppError("validation_error", 422, "request validation failed",
+                       {"fields": {"json": {"concessions": {key: [reason] for key in unknown}}}})
 
 
 @blp.route("/fare-table", methods=["GET"])

@@ -50,6 +50,9 @@ from app.runtime import Runtime
 EVENT_TYPES = ("death", "left_city", "insured_changed", "disability_granted", "disability_withdrawn",
                "name_corrected", "id_number_corrected")
 APPLIED, STALE, PENDING = "applied", "stale", "pending"
+# The hub's clock may run a little ahead of ours, no more: an event dated later would be the
+# person's last one and make every real event after it ``stale`` until that date (a trial found it).
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,12 @@ def receive_event(rt: Runtime, partner: PartnerView, event: dict[str, Any]) -> E
     """Apply one life event (fields as the request schema: ``event_id``, ``type``,
     ``occurred_at`` aware datetime, ``id_number`` and the type's own field) and commit.
     404 ``citizen_not_found``; 409 ``event_id_reused`` (same id, another person or type);
-    409 ``id_number_in_use``; 422 ``validation_error`` for a missing or bad type field."""
+    409 ``id_number_in_use``; 422 ``validation_error`` for a missing or bad type field;
+    422 ``occurred_at_in_future`` when ``occurred_at`` is over :data:`MAX_CLOCK_AHEAD` after our clock."""
+    now = rt.clock.now()
+    if event["occurred_at"] > now + MAX_CLOCK_AHEAD:
+        raise AppError("occurred_at_in_future", 422, "occurred_at is more than 5 minutes after the server's clock",
+                       {"server_time": city_isoformat(now)})
     citizen = citizen_by_id_number(rt, event["id_number"])
     if citizen is None:
         raise AppError("citizen_not_found", 404, "no resident on the roster has this ID number")

@@ -108,6 +108,11 @@ def refuse_control_characters() -> None:
     """``before_request``: 422 ``validation_error`` for a control character in a path parameter
     or query parameter (single line), or a form field (multi-line: a textarea's line breaks)."""
     fields: dict[str, dict[str, list[str]]] = {}
+    if request.mimetype in FORM_FIELDS:
+        # Keep the body's bytes before the form parser consumes the stream (it then parses this
+        # copy): a partner's signature is checked over them, so a signed request sent as a form
+        # must still hear its 415, not 401 signature_invalid over an empty body.
+        request.get_data(cache=True)
     for location, values, multiline in (("path", (request.view_args or {}).items(), False),
                                         ("query", request.args.items(multi=True), False),
                                         ("form", request.form.items(multi=True) if request.mimetype in FORM_FIELDS else (), True)):

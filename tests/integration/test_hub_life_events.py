@@ -138,6 +138,20 @@ def test_an_older_event_than_the_last_applied_changes_nothing(api: ApiClient, hu
     assert hub.citizen(id_number(0)).insured is True
 
 
+def test_an_event_dated_in_the_future_is_refused_and_cannot_block_later_ones(api: ApiClient, hub: Hub) -> None:
+    """A trial: an event dated years ahead (a typo in the year) was applied and became the person's
+    last one, so every real event after it was ``stale`` until that date. Over 5 minutes ahead is 422."""
+    Benefits(api).holders(1)
+    now = datetime.fromtimestamp(api.clock.time(), UTC)
+    ahead = hub.send("disability_granted", id_number(0), at=now + timedelta(days=4 * 365))
+    assert (ahead.status_code, ahead.json["error"]["code"]) == (422, "occurred_at_in_future")
+    assert set(ahead.json["error"]["details"]) == {"server_time"}
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CitizenEvent)) == 0  # nothing recorded
+    applied(hub.send("disability_granted", id_number(0), at=now + timedelta(minutes=4)), "disability_set")  # a clock a little ahead
+    applied(hub.send("insured_changed", id_number(0), at=now + timedelta(minutes=5), insured=False), "uninsured")
+
+
 def test_thirty_two_concurrent_deliveries_of_one_death_apply_it_once(api: ApiClient, hub: Hub) -> None:
     Benefits(api).holders(1)
 

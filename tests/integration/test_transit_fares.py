@@ -109,6 +109,17 @@ def test_a_flat_table_and_the_charges_a_fare_refuses(pay: Payments, metro: dict[
     assert pay.call(canteen, "/api/partner/v1/fare-table", TABLE, method="PUT").json["error"]["code"] == "scene_not_allowed"
 
 
+def test_a_concession_for_no_fare_class_is_refused(pay: Payments, metro: dict[str, Any]) -> None:
+    """A trial: a misspelt class was stored and replaced the table's concessions, so seniors paid the full fare."""
+    operator = metro["operator"]
+    bad = pay.call(operator, "/api/partner/v1/fare-table", {**TABLE, "concessions": {"senoir": 50, "disabled": 0}}, method="PUT")
+    assert (bad.status_code, bad.json["error"]["code"]) == (422, "validation_error")
+    assert list(bad.json["error"]["details"]["fields"]["json"]["concessions"]) == ["senoir"]
+    assert pay.call(operator, "/api/partner/v1/fare-table", method="GET").json["concessions"] == TABLE["concessions"]
+    every = {"standard": 100, "disabled": 0, "senior": 50, "elder": 0}  # the default CARD_CONCESSION_AGES: senior, elder
+    assert pay.call(operator, "/api/partner/v1/fare-table", {**TABLE, "concessions": every}, method="PUT").status_code == 200
+
+
 def _unfinished(pay: Payments) -> str:
     result = CliRunner().invoke(main, ["payments", "charge-unfinished-rides"], obj=ScriptInfo(create_app=lambda: pay.api.app))
     assert result.exit_code == 0, result.output

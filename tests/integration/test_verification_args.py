@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from scenes.signing import authorization_header
 from scenes.views import VERIFICATION_REQUEST
 
 from ..helpers import ApiClient
@@ -52,3 +53,17 @@ def test_a_valid_body_on_the_hand_path_verifies(api: ApiClient) -> None:
     answer = api.signed_post(partner, json.dumps(body).encode())
     assert answer.status_code == 200 and answer.json["accepted"] is True
     assert set(answer.json) == {"verification_id", "accepted", "reason", "scene", "subject", "duplicate"}
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+def test_a_signed_body_declared_as_a_form_is_415_not_a_failed_signature(api: ApiClient, content_type: str) -> None:
+    """A trial: curl -d (form encoding) on a correctly signed request answered 401 signature_invalid,
+    because the form check of every request (app.platform.text) read the body before the signature
+    check could; the signature holds, so the answer is the 415 the docs promise."""
+    partner = api.partner()
+    body = b'{"code": "x", "scene": "transit", "terminal_id": "gate-1"}'
+    header = authorization_header(partner["partner_id"], partner["secret"], "POST", "/api/partner/v1/verifications",
+                                  body, int(api.clock.time()), "form0000nonce")
+    answer = api.client.post("/api/partner/v1/verifications", data=body,
+                             headers={"Authorization": header, "Content-Type": content_type})
+    assert (answer.status_code, answer.json["error"]["code"]) == (415, "unsupported_media_type")

@@ -5670,7 +5670,7 @@ export interface components {
             type: "death" | "left_city" | "insured_changed" | "disability_granted" | "disability_withdrawn" | "name_corrected" | "id_number_corrected";
             /**
              * Format: date-time
-             * @description When it happened (ISO 8601 with offset): events are applied per person in this order
+             * @description When it happened (ISO 8601 with offset): events are applied per person in this order; at most 5 minutes after the server's clock (422 occurred_at_in_future)
              */
             occurred_at: string;
             /** @description The resident's ID number (GB 11643-1999) as on the roster */
@@ -6244,7 +6244,7 @@ export interface components {
             bands?: components["schemas"]["FareBand"][];
             /** @description No ride costs more; an unknown distance or an entry without exit costs this */
             max_fare_fen: number;
-            /** @description Percent of the fare paid per fare class (the transit subject's concession) */
+            /** @description Percent of the fare paid per fare class (the transit subject's concession): standard, disabled or a CARD_CONCESSION_AGES category (another is 422) */
             concessions?: {
                 [key: string]: number;
             };
@@ -13152,7 +13152,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description validation_error (e.g. insured missing for insured_changed) */
+            /** @description validation_error (e.g. insured missing for insured_changed), or occurred_at_in_future (over 5 minutes after our clock) */
             422: {
                 headers: {
                     [name: string]: unknown;
