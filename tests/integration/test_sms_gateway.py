@@ -148,20 +148,25 @@ def test_the_settings_never_show_the_secret() -> None:
 
 def test_a_code_the_gateway_refused_is_a_503_not_a_sent_code(api: ApiClient, gateway: TencentSmsStandIn,
                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A phone-change code goes out; a bank-consent code refused for the number's daily limit is
+    503 ``sms_unavailable``; no log line holds a code, a full number or the key."""
     caplog.set_level(logging.DEBUG)  # even the SDK's and urllib3's debug lines
     token = api.bound_citizen()
+    bank = api.partner((), name="Bank", roles=("bank",))
     api.rt.sms = _sender(gateway)
-    gateway.refuse_next("LimitExceeded.PhoneNumberDailyLimit")
-    refused = api.client.post("/api/mp/v1/card/phone/code", json={"phone": "13900139000"}, headers=api.bearer(token))
-    assert refused.status_code == 503 and refused.headers["Retry-After"] == "3600"
-    assert refused.json["error"]["code"] == "sms_unavailable" and refused.json["error"]["details"] == {"reason": "phone_limit"}
-    api.clock.advance(61)
     sent = api.client.post("/api/mp/v1/card/phone/code", json={"phone": "13900139000"}, headers=api.bearer(token))
     assert sent.status_code == 200 and gateway.sent[-1]["TemplateId"] == TEMPLATES["verification_code"]
     code = gateway.sent[-1]["TemplateParamSet"][0]
+    gateway.refuse_next("LimitExceeded.PhoneNumberDailyLimit")
+    refused = api.client.post("/api/mp/v1/card/financial-account/consents/code", json={"bank_partner_id": bank["partner_id"]},
+                              headers=api.bearer(token))
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "3600"
+    assert refused.json["error"]["code"] == "sms_unavailable" and refused.json["error"]["details"] == {"reason": "phone_limit"}
+    assert len(gateway.sent) == 1
     lines = [record.getMessage() for record in caplog.records]
-    assert any("139****9000" in line and "LimitExceeded.PhoneNumberDailyLimit" in line for line in lines)
-    assert not [line for line in lines if code in line or "13900139000" in line or SECRET_KEY in line]
+    masked = PERSON["phone"][:3] + "****" + PERSON["phone"][-4:]
+    assert any(masked in line and "LimitExceeded.PhoneNumberDailyLimit" in line for line in lines), lines
+    assert not [line for line in lines if code in line or "13900139000" in line or PERSON["phone"] in line or SECRET_KEY in line]
 
 
 def test_a_notice_that_failed_leaves_the_change_and_is_tried_again_once(api: ApiClient, gateway: TencentSmsStandIn,
