@@ -47,7 +47,8 @@ def test_the_console_renders_the_texts_the_call_sites_sent_before() -> None:
     console.send(PHONE, verification_code("123456"))
     console.send(PHONE, notice("desk_action_notice", "紧急挂失", "T20261206-0001"))
     assert console.sent[0] == (PHONE, "【东莞市民卡】验证码 123456，10 分钟内有效。Citizen card code 123456 (10 min).")
-    assert console.sent[1][1] == "【东莞市民卡】客服已按您的来电/来访为您办理：紧急挂失（工单 T20261206-0001）。如非本人操作，请立即联系客服。"
+    assert console.sent[1][1] == ("【东莞市民卡】客服已按您的来电/来访为您办理：紧急挂失（工单 T20261206-0001）。"
+                                  "如非本人操作，请立即联系客服。")
     assert console.messages[1] == (PHONE, SmsMessage("desk_action_notice", ("紧急挂失", "T20261206-0001")))
 
 
@@ -209,3 +210,32 @@ def test_a_misuse_case_whose_notice_failed_stays_open(api: ApiClient, gateway: T
     assert status(api, number) == "open" and gateway.sent == []
     assert console.post(f"/console/cases/{number}/notify", form_page=f"/console/cases/{number}").status_code == 302
     assert status(api, number) == "notified" and gateway.sent[-1]["TemplateParamSet"] == [number]
+
+
+def test_32_concurrent_notifies_send_one_sms(api: ApiClient, gateway: TencentSmsStandIn) -> None:
+    """The move to ``notified`` is one conditional UPDATE before the send: one SMS, 31 refusals."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.hub.cases import notify
+    from app.platform.errors import AppError
+    from app.service_desk.audit import StaffActor
+
+    from .test_hub_cases import flagged, investigator, status
+
+    flag_id = flagged(api)
+    console = investigator(api)
+    number = console.post("/console/cases/open", form_page="/console/cases", flag_id=str(flag_id)).headers["Location"].rsplit("/", 1)[1]
+    api.rt.sms = _sender(gateway)
+    actor = StaffActor(1, "inv1", "investigator", None)
+
+    def notify_once(_n: int) -> str:
+        with api.app.app_context():
+            try:
+                return notify(api.rt, actor, number).status
+            except AppError as exc:
+                return exc.code
+
+    with ThreadPoolExecutor(32) as pool:
+        outcomes = list(pool.map(notify_once, range(32)))
+    assert outcomes.count("notified") == 1 and outcomes.count("illegal_transition") == 31, outcomes
+    assert status(api, number) == "notified" and len(gateway.sent) == 1
