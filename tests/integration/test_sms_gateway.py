@@ -239,3 +239,20 @@ def test_32_concurrent_notifies_send_one_sms(api: ApiClient, gateway: TencentSms
         outcomes = list(pool.map(notify_once, range(32)))
     assert outcomes.count("notified") == 1 and outcomes.count("illegal_transition") == 31, outcomes
     assert status(api, number) == "notified" and len(gateway.sent) == 1
+
+
+def test_a_caller_code_the_gateway_refused_tells_the_agent(api: ApiClient, gateway: TencentSmsStandIn) -> None:
+    """The console says the SMS did not go out (503), not 'code sent'; the number is not shown whole."""
+    from .test_desk_callers import _console, _number, _open
+
+    api.bound_citizen()
+    agent = _console(api, "agent1")
+    number = _number(_open(agent))
+    api.rt.sms = _sender(gateway)
+    gateway.fail_next("InternalError.Timeout")
+    page = f"/console/callers/{number}"
+    refused = agent.post(f"{page}/code", form_page=page)
+    shown = refused.get_data(as_text=True)
+    assert refused.status_code == 503 and "短信未能发出" in shown and PERSON["phone"] not in shown
+    assert agent.post(f"{page}/code", form_page=page).status_code == 302
+    assert gateway.sent[-1]["TemplateId"] == TEMPLATES["caller_check"] and gateway.sent[-1]["TemplateParamSet"][1] == "10"
