@@ -190,6 +190,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # The integrators' sandbox (app/sandbox.py): test partners, residents, login and e-card codes
         "CARD_SANDBOX": problems.check(_sandbox, env, production),
     }
+    config.update(_sms_settings(env, production, problems))
     if production:
         _refuse_placeholders(env, problems)
         _refuse_weak_secrets(config, problems)
@@ -224,6 +225,62 @@ def _check_data_keys(value: str) -> None:
         Keyring.from_setting(value)
     except KeyringError as exc:
         raise ConfigError(f"CARD_DATA_KEYS: {exc}") from None
+
+
+SMS_PROVIDERS = ("console", "tencent")
+TENCENT_SMS_REQUIRED = ("CARD_SMS_SECRET_ID", "CARD_SMS_SECRET_KEY", "CARD_SMS_SDK_APP_ID", "CARD_SMS_SIGN_NAME")
+
+
+def _sms_settings(env: Mapping[str, str], production: bool, problems: _Problems) -> dict[str, Any]:
+    """The SMS gateway (app/integrations/sms.py, docs/operations.md): ``CARD_SMS_PROVIDER``
+    ``console`` (development's default; refused in production, where it would send nothing) or
+    ``tencent`` (Tencent Cloud SMS), which needs the key pair, the SdkAppId, the sign name and a
+    template id for every message kind. A secret's value is never echoed in a refusal."""
+    provider = env.get("CARD_SMS_PROVIDER") or ("tencent" if production else "console")
+    settings: dict[str, Any] = {name: (env.get(name) or "").strip() or None for name in TENCENT_SMS_REQUIRED}
+    settings.update({"CARD_SMS_PROVIDER": provider, "CARD_SMS_REGION": env.get("CARD_SMS_REGION") or "ap-guangzhou",
+                     "CARD_SMS_ENDPOINT": problems.check(_sms_endpoint, env, production),
+                     "CARD_SMS_TEMPLATES": problems.check(_sms_templates, env.get("CARD_SMS_TEMPLATES") or "", provider == "tencent")})
+    if provider not in SMS_PROVIDERS:
+        problems.add(f"CARD_SMS_PROVIDER must be one of {', '.join(SMS_PROVIDERS)}")
+    elif provider == "console" and production:
+        problems.add("production mode: CARD_SMS_PROVIDER=console sends no SMS (codes would reach nobody): set tencent")
+    elif provider == "tencent":
+        for name in TENCENT_SMS_REQUIRED:
+            if not settings[name]:
+                problems.add(f"CARD_SMS_PROVIDER=tencent: {name} is not set")
+    return settings
+
+
+def _sms_endpoint(env: Mapping[str, str], production: bool) -> str:
+    """``CARD_SMS_ENDPOINT``: scheme://host[:port] of the SMS API (https in production)."""
+    from urllib.parse import urlsplit
+
+    raw = (env.get("CARD_SMS_ENDPOINT") or "https://sms.tencentcloudapi.com").strip().rstrip("/")
+    address = urlsplit(raw)
+    if address.scheme not in ("http", "https") or not address.netloc or address.path or address.query:
+        raise ConfigError("CARD_SMS_ENDPOINT must look like https://sms.tencentcloudapi.com (scheme and host only)")
+    if production and address.scheme != "https":
+        raise ConfigError("production mode: CARD_SMS_ENDPOINT must be https")
+    return raw
+
+
+def _sms_templates(raw: str, required: bool) -> dict[str, str]:
+    """``CARD_SMS_TEMPLATES``: ``kind=templateId,...`` for the kinds of app.integrations.sms.KINDS
+    (each once; ids of 1-32 letters, digits, _ or -); the tencent provider needs every kind."""
+    from app.integrations.sms import KINDS
+
+    templates: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        kind, _, template = (part.strip() for part in item.partition("="))
+        if kind not in KINDS or kind in templates or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", template):
+            raise ConfigError(f"CARD_SMS_TEMPLATES must look like verification_code=1234567,caller_check=1234568 "
+                              f"(kinds: {', '.join(KINDS)}; each once)")
+        templates[kind] = template
+    missing = [kind for kind in KINDS if kind not in templates]
+    if required and missing:
+        raise ConfigError(f"CARD_SMS_TEMPLATES has no template for {', '.join(missing)}")
+    return templates
 
 
 def _sandbox(env: Mapping[str, str], production: bool) -> bool:

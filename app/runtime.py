@@ -75,8 +75,19 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         wechat_tokens=tokens,
         wechat_face=_wechat_face(config, clock, tokens) if "wechat" in providers else None,
         alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
-        sms=ConsoleSmsSender(show_text=config["CARD_ENV"] != "production"),
+        sms=_sms(config),
     )
+
+
+def _sms(config: Any) -> SmsSender:
+    """The SMS sender of ``CARD_SMS_PROVIDER`` (app.config refuses the console in production)."""
+    if config.get("CARD_SMS_PROVIDER") != "tencent":
+        return ConsoleSmsSender(show_text=config["CARD_ENV"] != "production")
+    from app.integrations.tencent_sms import TencentSmsSender, TencentSmsSettings  # the SDK, only when used
+
+    return TencentSmsSender(TencentSmsSettings(
+        config["CARD_SMS_SECRET_ID"], config["CARD_SMS_SECRET_KEY"], config["CARD_SMS_SDK_APP_ID"], config["CARD_SMS_SIGN_NAME"],
+        config["CARD_SMS_TEMPLATES"], config["CARD_SMS_ENDPOINT"], config["CARD_SMS_REGION"]))
 
 
 def _wechat(config: Any, store: Store, clock: Clock) -> WeChatLogin:

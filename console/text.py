@@ -301,6 +301,8 @@ TEXT.update({
     "not_a_caller_ticket": ("卡片操作仅适用于来电/来访工单", "Card actions are for phone and walk-in tickets"),
     "nothing_to_report": ("电子卡未启用且没有在用的实体卡，无需挂失", "No active e-card and no physical card in use: nothing to report"),
     "caller_code_limit": ("本工单验证码发送次数已达上限", "No more codes for this ticket"),
+    "sms_unavailable": ("短信未能发出（短信网关不可用或拒绝发送），请稍后再试",
+                        "The SMS could not be sent (the gateway refused or is down); try again later"),
     "caller_code_attempts": ("核验错误次数过多，请引导来电人到服务网点办理", "Too many wrong codes: send the caller to a counter"),
     "caller_verified": ("来电人已核验", "The caller is verified already"),
     "device_not_found": ("该设备不在使用中", "Not a device in use"),

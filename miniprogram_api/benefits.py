@@ -203,7 +203,8 @@ class ConsentSchema(ma.Schema):
 @blp.doc(**BEARER_DOC)
 @blp.arguments(ConsentCodeRequestSchema)
 @blp.response(200, ConsentCodeSchema)
-@error_responses(blp, {**AUTH_ERRORS, 422: "bank_unknown or validation_error", 429: "too_many_codes: one a minute"})
+@error_responses(blp, {**AUTH_ERRORS, 422: "bank_unknown or validation_error", 429: "too_many_codes: one a minute",
+                       503: "sms_unavailable: the SMS gateway did not take the code (details.reason; Retry-After)"})
 def post_consent_code(args: dict[str, Any]) -> Any:
     """Send a code by SMS to the card's contact phone, to confirm that this bank may register the benefit account."""
     return {"expires_in": send_consent_code(runtime(), current_account(), args["bank_partner_id"])}

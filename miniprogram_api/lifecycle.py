@@ -350,7 +350,8 @@ def post_password_reset(args: dict[str, Any]) -> Any:
 @blp.doc(**BEARER_DOC)
 @blp.arguments(PhoneCodeRequestSchema)
 @blp.response(200, PhoneCodeSchema)
-@error_responses(blp, {**AUTH_ERRORS, 422: "validation_error (bad_phone)", 429: "too_many_codes: one a minute"})
+@error_responses(blp, {**AUTH_ERRORS, 422: "validation_error (bad_phone)", 429: "too_many_codes: one a minute",
+                       503: "sms_unavailable: the SMS gateway did not take the code (details.reason; Retry-After)"})
 def post_phone_code(args: dict[str, Any]) -> Any:
     """Send a 6-digit code by SMS to the new phone number (valid 10 minutes)."""
     return {"expires_in": send_phone_code(runtime(), current_account(), args["phone"])}

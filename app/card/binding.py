@@ -13,6 +13,7 @@ out only when it matched). Not being on the roster is answered as ``identity_mis
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import CONTACT_PHONE, PHONE, checked_phone, citizen_by_id_number, citizen_name, id_index, normalize_name
 from app.identity.real_person import KNOWLEDGE, REAL_PERSON, confirm, meets
+from app.integrations.sms import SmsFailed, binding_code
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -125,8 +127,10 @@ def _send_code(rt: Runtime, key: str, index: str, account_id: int, citizen: Citi
         return
     code = f"{secrets.randbelow(10**6):06d}"
     rt.store.put(key, _code_digest(rt, index, account_id, code), CODE_TTL_SECONDS)
-    rt.sms.send(rt.keyring.decrypt(citizen.phone_enc, PHONE),
-                f"【东莞市民卡】实名绑定验证码 {code} ，10 分钟内有效；非本人操作请忽略。Card binding code {code} (10 min).")
+    # A failure is logged by the sender; the answer must not differ from a mismatch's (it would tell
+    # that the details matched): the citizen asks again after RESEND_SECONDS and a new code is sent.
+    with contextlib.suppress(SmsFailed):
+        rt.sms.send(rt.keyring.decrypt(citizen.phone_enc, PHONE), binding_code(code))
 
 
 def _code_digest(rt: Runtime, index: str, account_id: int, code: str) -> str:

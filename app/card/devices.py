@@ -14,6 +14,7 @@ from app.card.models import Card, Device
 from app.card.offline_lists import revoke_card_certificates
 from app.identity.models import MpAccount
 from app.identity.people import CONTACT_PHONE, SEED
+from app.integrations.sms import SmsMessage, send_code, send_notice
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -82,9 +83,21 @@ def newest_wins(replacement: Callable[[], T]) -> T:
     raise AppError("device_conflict", 409, "the card's device changed at the same moment; try again")
 
 
-def notify_holder(rt: Runtime, card: Card, text: str) -> None:
-    """An SMS notice to the card's contact phone (after the change committed)."""
-    rt.sms.send(rt.keyring.decrypt(card.contact_phone_enc, CONTACT_PHONE), text)
+def holder_phone(rt: Runtime, card: Card) -> str:
+    """The card's contact phone, decrypted."""
+    return rt.keyring.decrypt(card.contact_phone_enc, CONTACT_PHONE)
+
+
+def notify_holder(rt: Runtime, card: Card, message: SmsMessage) -> bool:
+    """An SMS notice to the card's contact phone after the change committed
+    (app.integrations.sms.send_notice: retried once; False when not sent, logged; the change stands)."""
+    return send_notice(rt.sms, holder_phone(rt, card), message)
+
+
+def send_to_holder(rt: Runtime, card: Card, message: SmsMessage) -> None:
+    """A code (or a notice that must go out) to the card's contact phone; 503 ``sms_unavailable``
+    when the gateway did not accept it (app.integrations.sms.send_code)."""
+    send_code(rt.sms, holder_phone(rt, card), message)
 
 
 def replace_device(rt: Runtime, old: Device, installation_id: str | None) -> Device:

@@ -28,6 +28,7 @@ from app.card.models import CARD_CANCELLED, LIVE_PHYSICAL_STATES, Card, CarrierE
 from app.card.offline_lists import revoke_card_certificates
 from app.card.pins import checked_pin, hash_pin
 from app.identity.models import Citizen, MpAccount
+from app.integrations.sms import notice
 from app.partners.models import Partner
 from app.platform.crypto import token_digest
 from app.platform.db import db
@@ -302,8 +303,7 @@ def _citizen_ecard_event(rt: Runtime, account: MpAccount, event: str, reason: st
     return transition
 
 
-MOVED_NOTICE = ("【东莞市民卡】您的电子卡已移至一台新设备，原设备上的电子卡已失效。如非本人操作，请立即联系客服。"
-                "Your e-card was moved to a new device; the old one no longer works. If this was not you, call us.")
+MOVED_NOTICE = notice("device_moved_notice")
 
 
 def move_ecard(rt: Runtime, account: MpAccount, installation_id: str, token: str | None = None) -> SeedGrant:

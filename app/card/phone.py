@@ -15,6 +15,7 @@ from app.card.devices import bound_card
 from app.card.lifecycle import CITIZEN, Transition, record_event
 from app.identity.models import MpAccount
 from app.identity.people import CONTACT_PHONE, checked_phone
+from app.integrations.sms import send_code, verification_code
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.runtime import Runtime
@@ -29,7 +30,9 @@ def _digest(rt: Runtime, card_id: int, phone: str, code: str) -> str:
 
 
 def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
-    """Send a code to ``phone``; returns its validity in seconds. 429 ``too_many_codes`` within a minute."""
+    """Send a code to ``phone``; returns its validity in seconds. 429 ``too_many_codes`` within a
+    minute; 503 ``sms_unavailable`` when the gateway did not take it (no code was sent; the minute
+    still counts)."""
     card = bound_card(account)
     phone = checked_phone(phone)
     if not rt.store.claim(f"phone-resend:{card.id}", RESEND_SECONDS):
@@ -37,7 +40,7 @@ def send_phone_code(rt: Runtime, account: MpAccount, phone: str) -> int:
     code = f"{secrets.randbelow(10**6):06d}"
     rt.store.put(f"phone-code:{card.id}", json.dumps({"digest": _digest(rt, card.id, phone, code), "nonce": secrets.token_hex(8)}),
                  CODE_TTL_SECONDS)
-    rt.sms.send(phone, f"【东莞市民卡】验证码 {code}，10 分钟内有效。Citizen card code {code} (10 min).")
+    send_code(rt.sms, phone, verification_code(code))
     return CODE_TTL_SECONDS
 
 

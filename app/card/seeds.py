@@ -20,12 +20,12 @@ from app.card.devices import SeedGrant, active_device, bound_card, newest_wins, 
 from app.card.lifecycle import CITIZEN, Transition, record_event
 from app.card.models import Card, Device
 from app.identity.models import MpAccount
+from app.integrations.sms import notice
 from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.runtime import Runtime
 
-PROVISIONED_NOTICE = ("【东莞市民卡】您的电子卡已在一台新设备上启用离线码。如非本人操作，请在小程序中退出登录并更换设备。"
-                      "Your e-card was set up for offline codes on a new device; if this was not you, log out and move the e-card.")
+PROVISIONED_NOTICE = notice("device_notice")
 
 
 def provision_seed(rt: Runtime, account: MpAccount, installation_id: str, token: str) -> SeedGrant:

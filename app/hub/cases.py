@@ -27,11 +27,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 
-from app.card.devices import notify_holder
+from app.card.devices import send_to_holder
 from app.card.models import Card
 from app.hub.models import HubCursor, MisuseCase
 from app.identity.models import Citizen
 from app.identity.people import ID_NUMBER, NAME
+from app.integrations.sms import notice
 from app.partners.models import Terminal
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
@@ -45,9 +46,6 @@ from app.service_desk.audit import StaffActor, record_staff_access
 STATEMENT = "misuse_case.statement"
 LEGAL_BASIS = "《东莞市民卡管理办法》第二十七条：出借、转借市民卡或者冒用他人市民卡的，纳入公共信用信息平台"
 VIOLATION = "出借、转借或冒用市民卡（card lending or use of another person's card）"
-NOTICE = ("【东莞市民卡】您的市民卡在相距较远的地点被短时间内连续使用，我们已立案核查（案件号{number}）。"
-          "请在10日内通过客服说明情况。Your card was used at distant places within minutes; case {number} is open. "
-          "Please give your account to customer service within 10 days.")
 EXPORT_HEADER = ["操作类型 operation", "案件号 case_number", "行政相对人 name", "身份证号 id_number", "违法行为 violation",
                  "处罚依据 legal_basis", "决定日期 decided_on", "信用修复日期 repair_on", "决定机关 authority"]
 SIGNATURE_PREFIX = "#signature,HMAC-SHA256,"
@@ -103,12 +101,18 @@ def open_case(rt: Runtime, actor: StaffActor, flag_id: int) -> MisuseCase:
 
 
 def notify(rt: Runtime, actor: StaffActor, number: str) -> MisuseCase:
-    """Tell the holder by SMS that the case is open (``open`` -> ``notified``)."""
+    """Tell the holder by SMS that the case is open (``open`` -> ``notified``). 503
+    ``sms_unavailable`` when the gateway did not take it: the case is moved back to ``open``
+    (one conditional UPDATE), since the holder was not told."""
     require_investigator(actor)
     case = _move(rt, number, ("open",), status="notified", notified_at=rt.clock.now())
     card = db.session.get(Card, case.card_id)
     assert card is not None
-    notify_holder(rt, card, NOTICE.format(number=number))
+    try:
+        send_to_holder(rt, card, notice("misuse_case_notice", number))
+    except AppError:
+        _move(rt, number, ("notified",), status="open", notified_at=None)
+        raise
     return case
 
 

@@ -24,13 +24,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.card.devices import bound_card, notify_holder
+from app.card.devices import bound_card, notify_holder, send_to_holder
 from app.card.lifecycle import CITIZEN, Transition, record_event, refuse_cancelled
 from app.card.models import Card, PhysicalCard
 from app.identity import idnumber
 from app.identity.models import Citizen, MpAccount
 from app.identity.people import FINANCIAL_ACCOUNT_NUMBER as ACCOUNT_NUMBER
 from app.identity.people import id_index
+from app.integrations.sms import SmsMessage, bank_consent_code, notice
 from app.money.models import DISBURSEMENT_PENDING, DISBURSEMENT_RETURNED, Disbursement, FinancialAccount, FinancialAccountConsent
 from app.partners.models import Partner
 from app.platform.db import db
@@ -168,14 +169,12 @@ def _public_id(bank_id: int) -> str:
     return db.session.scalar(select(Partner.partner_id).where(Partner.id == bank_id)) or str(bank_id)
 
 
-def _changed_notice(rt: Runtime, bank_id: int, number: str) -> str:
+def _changed_notice(rt: Runtime, bank_id: int, number: str) -> SmsMessage:
     name = db.session.scalar(select(Partner.name).where(Partner.id == bank_id)) or ""
-    return (f"【东莞市民卡】您的待遇发放账户已登记为{name}尾号{number[-4:]}的账户。如非本人办理，请立即联系客服。"
-            f"Your benefit account is now {name} ending {number[-4:]}; if you did not ask for this, call us.")
+    return notice("benefit_account_notice", name, number[-4:])
 
 
-CLOSED_NOTICE = ("【东莞市民卡】您的待遇发放账户已由市民卡中心关闭，请到您的开户银行重新登记。"
-                 "Your benefit account was closed by the city card centre; register it again at your bank.")
+CLOSED_NOTICE = notice("benefit_account_closed_notice")
 
 
 def correct(rt: Runtime, card_number: str, reason: str, bank_partner_id: str | None = None,
@@ -220,7 +219,8 @@ def _bank(partner_id: str) -> Partner:
 
 def send_consent_code(rt: Runtime, account: MpAccount, bank_partner_id: str) -> int:
     """Send the holder a code (to the card's contact phone) confirming consent for the bank
-    ``bank_partner_id``; returns its validity in seconds. 429 ``too_many_codes`` within a minute."""
+    ``bank_partner_id``; returns its validity in seconds. 429 ``too_many_codes`` within a minute;
+    503 ``sms_unavailable`` when the gateway did not take it (no code was sent)."""
     card = bound_card(account)
     bank = _bank(bank_partner_id)
     if not rt.store.claim(f"fa-consent-resend:{card.id}", RESEND_SECONDS):
@@ -228,8 +228,7 @@ def send_consent_code(rt: Runtime, account: MpAccount, bank_partner_id: str) -> 
     code = f"{secrets.randbelow(10**6):06d}"
     rt.store.put(f"fa-consent:{card.id}", json.dumps({"digest": _code_digest(rt, card.id, bank.id, code), "nonce": secrets.token_hex(8)}),
                  CODE_TTL_SECONDS)
-    notify_holder(rt, card, f"【东莞市民卡】您正在授权{bank.name}登记您的待遇发放账户，验证码 {code}，10 分钟内有效；"
-                            f"非本人操作请勿告知他人。 Code {code}: you allow {bank.name} to register your benefit account.")
+    send_to_holder(rt, card, bank_consent_code(bank.name, code))
     return CODE_TTL_SECONDS
 
 

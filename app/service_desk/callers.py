@@ -39,7 +39,7 @@ from app.card.unbinding import end_binding
 from app.identity import idnumber
 from app.identity.models import AuthToken, Citizen, MpAccount
 from app.identity.people import CONTACT_PHONE, id_index
-from app.integrations.sms import mask_phone
+from app.integrations.sms import caller_check, mask_phone, notice, send_code
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.errors import AppError
@@ -55,7 +55,6 @@ CODE_TTL = 600  # seconds a code stays valid
 SENDS_PER_TICKET = 3
 CODE_ATTEMPTS = 5
 CARD_ACTIONS = ("emergency_loss", "suspend_ecard", "end_device")
-CARD_ACTION_NOTICE = ("【东莞市民卡】客服已按您的来电/来访为您办理：{what}（工单 {ticket}）。如非本人操作，请立即联系客服。")
 ACTION_WORDS = {"emergency_loss": "紧急挂失", "suspend_ecard": "暂停电子卡", "end_device": "停用一台设备"}
 
 
@@ -136,7 +135,8 @@ def caller_ticket(actor: StaffActor, ticket_number: str) -> Complaint:
 
 def send_caller_code(rt: Runtime, actor: StaffActor, ticket_number: str) -> str:
     """Send a fresh code to the card's contact phone; returns the phone masked (138****8000).
-    409 ``caller_verified`` (already), 429 ``caller_code_limit`` (counted first)."""
+    409 ``caller_verified`` (already), 429 ``caller_code_limit`` (counted first), 503
+    ``sms_unavailable`` (the gateway did not take it: no code was sent; the send still counts)."""
     complaint = caller_ticket(actor, ticket_number)
     if complaint.caller_verified_at is not None:
         raise AppError("caller_verified", 409, "the caller is verified already")
@@ -148,7 +148,7 @@ def send_caller_code(rt: Runtime, actor: StaffActor, ticket_number: str) -> str:
     card = _card_of(complaint)
     record_staff_access(rt, actor, "caller_code", complaint.citizen_id, complaint.ticket_number, ["phone"], "短信验证来电人")
     phone = rt.keyring.decrypt(card.contact_phone_enc, CONTACT_PHONE)
-    rt.sms.send(phone, f"【东莞市民卡】客服核实身份验证码：{code}，{CODE_TTL // 60}分钟内有效。请仅告知正在为您服务的客服人员。")
+    send_code(rt.sms, phone, caller_check(code, CODE_TTL // 60))
     return mask_phone(phone)
 
 
@@ -225,7 +225,7 @@ def card_action(rt: Runtime, actor: StaffActor, ticket_number: str, action: str,
     transitions = ACTIONS[action](rt, card, staff_actor_name(actor), note, device_id)
     record_staff_access(rt, actor, "card_action", complaint.citizen_id, complaint.ticket_number,
                         [action, *(t.carrier for t in transitions)], reason.strip()[:200])
-    notify_holder(rt, card, CARD_ACTION_NOTICE.format(what=ACTION_WORDS[action], ticket=complaint.ticket_number))
+    notify_holder(rt, card, notice("desk_action_notice", ACTION_WORDS[action], complaint.ticket_number))
     return transitions
 
 

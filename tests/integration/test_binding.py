@@ -84,6 +84,7 @@ def test_throw_away_accounts_cannot_lock_the_resident_out(api: ApiClient) -> Non
     phone, text = api.rt.sms.sent[-1]
     assert phone == PERSON["phone"]
     code = next(word for word in text.split() if word.isdigit() and len(word) == 6)
+    assert api.rt.sms.messages[-1][1].kind == "binding_code" and api.rt.sms.messages[-1][1].params == (code,)
     bound = api.bind(resident, {**PERSON, "sms_code": code})
     assert bound.status_code == 200, bound.json
 

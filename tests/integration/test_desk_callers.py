@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from app.card.models import Card, CarrierEvent, Device, PhysicalCard
 from app.identity.models import MpAccount
+from app.integrations.sms import notice
 from app.platform.db import db
 from app.platform.errors import AppError
 from app.service_desk import callers, lookup
@@ -66,6 +67,7 @@ def _send_code(api: ApiClient, agent: Console, number: str) -> str:
     assert phone == PERSON["phone"]
     match = CODE.search(text)
     assert match
+    assert api.rt.sms.messages[-1][1].kind == "caller_check" and api.rt.sms.messages[-1][1].params == (match.group(1), "10")
     return match.group(1)
 
 
@@ -122,6 +124,7 @@ def test_a_verified_caller_gets_an_emergency_loss_report_under_the_ticket(api: A
         ("card_action", "emergency_loss,ecard,physical")]
     assert [r for a, _f, r in _actions(api, number) if a == "caller_verify"] == ["wrong", "ok"]
     assert "客服已按您的来电/来访为您办理：紧急挂失" in api.rt.sms.sent[-1][1]
+    assert api.rt.sms.messages[-1][1] == notice("desk_action_notice", "紧急挂失", number)
     log = api.client.get("/api/mp/v1/me/access-log", headers=api.bearer(token)).json["items"]
     assert {"card_action", "caller_verify", "lookup"} <= {item["action"] for item in log}
     assert all(number == item["purpose"] for item in log if item["action"] == "card_action")

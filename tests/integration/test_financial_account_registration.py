@@ -82,6 +82,7 @@ def test_the_bank_of_the_holders_card_application_registers_and_the_holder_is_to
     assert _events(benefits, holder)[0] == "financial_account_registered"
     phone, text = benefits.api.rt.sms.sent[-1]
     assert len(benefits.api.rt.sms.sent) == sent + 1 and "5678" in text and "6222020012345678" not in text
+    assert benefits.api.rt.sms.messages[-1][1].kind == "benefit_account_notice" and benefits.api.rt.sms.messages[-1][1].params[1] == "5678"
     assert _put(benefits, bank, holder, "6222020012345678").json["created"] is False  # idempotent: nothing new
     assert len(benefits.api.rt.sms.sent) == sent + 1
 
@@ -114,6 +115,7 @@ def test_consent_needs_the_code_sent_to_the_holders_phone(benefits: Benefits) ->
     phone, text = benefits.api.rt.sms.sent[-1]
     assert phone == "13900000000" and "Dongguan Bank" in text
     code = text.split("验证码 ")[1][:6]
+    assert benefits.api.rt.sms.messages[-1][1].params == ("Dongguan Bank", code)  # bank_consent_code
     guess = "000000" if code != "000000" else "111111"
     wrong = benefits.api.client.post(CONSENT, json={"bank_partner_id": bank["partner_id"], "sms_code": guess}, headers=headers)
     assert wrong.status_code == 422 and wrong.json["error"]["code"] == "sms_code_invalid"

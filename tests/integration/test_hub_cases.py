@@ -90,6 +90,7 @@ def test_a_case_from_flag_to_export_to_appeal(api: ApiClient) -> None:
     assert "陈**" in case_page and PERSON["name"] not in case_page  # masked
     act(console, number, "notify")
     assert number in api.rt.sms.sent[-1][1]
+    assert api.rt.sms.messages[-1][1].kind == "misuse_case_notice" and api.rt.sms.messages[-1][1].params == (number,)
     act(console, number, "statement", statement="我借给了家人使用")
     assert "我借给了家人使用" in console.get(f"/console/cases/{number}").get_data(as_text=True)
     act(console, number, "decide", violation="1", reason="借给他人使用")

@@ -10,7 +10,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.config import DEV_DATA_KEYS, DEV_INDEX_KEY, DEV_SECRET_KEY, ConfigError, load_config
+from app.integrations.sms import KINDS
 
+SMS_SECRET_KEY = "sms-secret-key-never-echoed"  # noqa: S105 (a test value)
+SMS = {
+    "CARD_SMS_PROVIDER": "tencent",
+    "CARD_SMS_SECRET_ID": "AKIDcitizencard0000000000000000000",
+    "CARD_SMS_SECRET_KEY": SMS_SECRET_KEY,
+    "CARD_SMS_SDK_APP_ID": "1400000001",
+    "CARD_SMS_SIGN_NAME": "东莞市民卡",
+    "CARD_SMS_TEMPLATES": ",".join(f"{kind}={2000001 + n}" for n, kind in enumerate(KINDS)),
+}
 STRONG = {
     "CARD_ENV": "production",
     "DATABASE_URL": "postgresql://db/card",
@@ -25,6 +35,7 @@ STRONG = {
     "CARD_ANSWER_KEYS": "r1:" + base64.b64encode(b"r" * 32).decode(),
     "CARD_OIDC_SIGNING_KEYS": "o1:" + base64.b64encode(ec.derive_private_key(0x30396, ec.SECP256R1()).private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())).decode(),
+    **SMS,
 }
 
 
@@ -302,3 +313,42 @@ def test_the_redis_key_prefix_comes_from_the_environment() -> None:
     for bad in ("cc:{x}:", "with space", "x" * 33):
         with pytest.raises(ConfigError, match="CARD_REDIS_PREFIX must be"):
             load_config({"CARD_REDIS_PREFIX": bad})
+
+def test_production_refuses_the_console_sms_sender() -> None:
+    """The console sends nothing: in production codes would reach nobody."""
+    with pytest.raises(ConfigError, match="CARD_SMS_PROVIDER=console sends no SMS"):
+        load_config({**STRONG, "CARD_SMS_PROVIDER": "console"})
+    assert load_config({})["CARD_SMS_PROVIDER"] == "console"  # development's default
+    assert load_config({k: v for k, v in STRONG.items() if k != "CARD_SMS_PROVIDER"})["CARD_SMS_PROVIDER"] == "tencent"
+
+
+@pytest.mark.parametrize("name", ["CARD_SMS_SECRET_ID", "CARD_SMS_SECRET_KEY", "CARD_SMS_SDK_APP_ID", "CARD_SMS_SIGN_NAME"])
+def test_the_tencent_sender_refuses_a_missing_setting(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"CARD_SMS_PROVIDER=tencent: {name} is not set"):
+        load_config({k: v for k, v in STRONG.items() if k != name})
+
+
+def test_every_message_kind_needs_a_template_and_every_template_a_kind() -> None:
+    config = load_config(STRONG)
+    assert set(config["CARD_SMS_TEMPLATES"]) == set(KINDS) and config["CARD_SMS_TEMPLATES"]["verification_code"] == "2000001"
+    without = ",".join(item for item in SMS["CARD_SMS_TEMPLATES"].split(",") if not item.startswith("caller_check="))
+    with pytest.raises(ConfigError, match="CARD_SMS_TEMPLATES has no template for caller_check"):
+        load_config({**STRONG, "CARD_SMS_TEMPLATES": without})
+    for bad in ("greeting=2000099", "verification_code", "verification_code=1,verification_code=2", "verification_code=1 2"):
+        with pytest.raises(ConfigError, match="CARD_SMS_TEMPLATES must look like"):
+            load_config({**STRONG, "CARD_SMS_TEMPLATES": bad})
+
+
+def test_the_sms_endpoint_is_a_base_url_and_https_in_production() -> None:
+    assert load_config(STRONG)["CARD_SMS_ENDPOINT"] == "https://sms.tencentcloudapi.com"
+    assert load_config({**SMS, "CARD_SMS_ENDPOINT": "http://127.0.0.1:8123/"})["CARD_SMS_ENDPOINT"] == "http://127.0.0.1:8123"
+    with pytest.raises(ConfigError, match="CARD_SMS_ENDPOINT must be https"):
+        load_config({**STRONG, "CARD_SMS_ENDPOINT": "http://sms.internal"})
+    with pytest.raises(ConfigError, match="scheme and host only"):
+        load_config({**SMS, "CARD_SMS_ENDPOINT": "sms.tencentcloudapi.com/path"})
+
+
+def test_no_refusal_echoes_the_sms_secret() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_config({**STRONG, "CARD_SMS_PROVIDER": "console", "CARD_SMS_TEMPLATES": "x=1", "CARD_SMS_ENDPOINT": "ftp://x"})
+    assert len(refused.value.problems) == 3 and SMS_SECRET_KEY not in str(refused.value)

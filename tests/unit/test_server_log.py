@@ -18,9 +18,9 @@ def test_control_characters_are_escaped_so_no_line_can_be_forged() -> None:
 
 def test_our_info_lines_reach_stderr_so_the_development_sms_can_be_read(tmp_path, capfd) -> None:  # type: ignore[no-untyped-def]
     from app import create_app
-    from app.integrations.sms import ConsoleSmsSender
+    from app.integrations.sms import ConsoleSmsSender, verification_code
 
     create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/log.sqlite"})
-    ConsoleSmsSender().send("13800138000", "code 123456")
+    ConsoleSmsSender().send("13800138000", verification_code("123456"))
     err = capfd.readouterr().err
-    assert "SMS to 138****8000: code 123456" in err and "13800138000" not in err
+    assert "SMS verification_code to 138****8000: 【东莞市民卡】验证码 123456" in err and "13800138000" not in err

@@ -8568,6 +8568,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description sms_unavailable: the SMS gateway did not take the code (details.reason; Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
@@ -9436,6 +9445,15 @@ export interface operations {
             };
             /** @description too_many_codes: one a minute */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description sms_unavailable: the SMS gateway did not take the code (details.reason; Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
