@@ -314,6 +314,7 @@ def test_the_redis_key_prefix_comes_from_the_environment() -> None:
         with pytest.raises(ConfigError, match="CARD_REDIS_PREFIX must be"):
             load_config({"CARD_REDIS_PREFIX": bad})
 
+
 def test_production_refuses_the_console_sms_sender() -> None:
     """The console sends nothing: in production codes would reach nobody."""
     with pytest.raises(ConfigError, match="CARD_SMS_PROVIDER=console sends no SMS"):
