@@ -17,6 +17,7 @@ and last boarding's verification ids, how many boardings, the seconds between th
 and the widest distance between their placed gates: nothing about the holder (the fare class is
 read only to decide, never stored). A flag never blocks the holder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,38 +49,60 @@ class Boarding:
 
 
 def _boardings() -> Any:
-    return (Verification.scene == "transit", Verification.accepted.is_(True), Verification.card_id.is_not(None),
-            or_(Verification.direction.is_(None), Verification.direction != "exit"))
+    return (
+        Verification.scene == "transit",
+        Verification.accepted.is_(True),
+        Verification.card_id.is_not(None),
+        or_(Verification.direction.is_(None), Verification.direction != "exit"),
+    )
 
 
 def _candidates(since: datetime, until: datetime, minutes: int, entries: int) -> list[int]:
     """Cards with a boarding after ``since`` and at least ``entries`` distinct gates in the
     ``minutes`` before it (a cheap superset: the exact window is checked per card)."""
     gate = cast(Verification.partner_id, String) + ":" + Verification.terminal_id
-    query = (select(Verification.card_id).where(*_boardings(), Verification.created_at > since - timedelta(minutes=minutes),
-                                                Verification.created_at <= until)
-             .group_by(Verification.card_id)
-             .having(func.count(func.distinct(gate)) >= entries, func.max(Verification.created_at) > since))
+    query = (
+        select(Verification.card_id)
+        .where(*_boardings(), Verification.created_at > since - timedelta(minutes=minutes), Verification.created_at <= until)
+        .group_by(Verification.card_id)
+        .having(func.count(func.distinct(gate)) >= entries, func.max(Verification.created_at) > since)
+    )
     return list(db.session.scalars(query))
 
 
 def _counted_from(card_id: int, start: datetime) -> datetime:
     """``start``, or the last boarding of the card's latest concession flag when later."""
-    last = db.session.scalar(select(func.max(Verification.created_at))
-                             .join(LendingFlag, LendingFlag.second_verification_id == Verification.id)
-                             .where(LendingFlag.card_id == card_id, LendingFlag.kind == KIND))
+    last = db.session.scalar(
+        select(func.max(Verification.created_at))
+        .join(LendingFlag, LendingFlag.second_verification_id == Verification.id)
+        .where(LendingFlag.card_id == card_id, LendingFlag.kind == KIND)
+    )
     return max(start, as_aware(last)) if last is not None else start
 
 
 def _card_boardings(card_id: int, after: datetime, until: datetime) -> list[Boarding]:
     rows = db.session.execute(
-        select(Verification.id, Verification.created_at, Verification.partner_id, Verification.terminal_id,
-               Terminal.latitude, Terminal.longitude)
+        select(
+            Verification.id,
+            Verification.created_at,
+            Verification.partner_id,
+            Verification.terminal_id,
+            Terminal.latitude,
+            Terminal.longitude,
+        )
         .outerjoin(Terminal, and_(Terminal.partner_id == Verification.partner_id, Terminal.terminal_id == Verification.terminal_id))
         .where(*_boardings(), Verification.card_id == card_id, Verification.created_at > after, Verification.created_at <= until)
-        .order_by(Verification.created_at, Verification.id))
-    return [Boarding(row.id, as_aware(row.created_at), (row.partner_id, row.terminal_id),
-                     (row.latitude, row.longitude) if row.latitude is not None else None) for row in rows]
+        .order_by(Verification.created_at, Verification.id)
+    )
+    return [
+        Boarding(
+            row.id,
+            as_aware(row.created_at),
+            (row.partner_id, row.terminal_id),
+            (row.latitude, row.longitude) if row.latitude is not None else None,
+        )
+        for row in rows
+    ]
 
 
 def bursts(boardings: list[Boarding], since: datetime, minutes: int, entries: int) -> list[list[Boarding]]:
@@ -90,7 +113,7 @@ def bursts(boardings: list[Boarding], since: datetime, minutes: int, entries: in
     for end, boarding in enumerate(boardings):
         while boarding.at - boardings[start].at > timedelta(minutes=minutes):
             start += 1
-        run = boardings[start:end + 1]
+        run = boardings[start : end + 1]
         if boarding.at > since and len({b.gate for b in run}) >= entries:
             found.append(run)
             start = end + 1
@@ -118,9 +141,18 @@ def sweep_concession_misuse(rt: Runtime) -> int:
             continue
         boardings = _card_boardings(card_id, _counted_from(card_id, since - timedelta(minutes=minutes)), until)
         for run in bursts(boardings, since, minutes, entries):
-            db.session.add(LendingFlag(card_id=card_id, kind=KIND, scans=len(run), first_verification_id=run[0].verification_id,
-                                       second_verification_id=run[-1].verification_id, distance_m=_widest_m(run),
-                                       seconds=round((run[-1].at - run[0].at).total_seconds()), created_at=now))
+            db.session.add(
+                LendingFlag(
+                    card_id=card_id,
+                    kind=KIND,
+                    scans=len(run),
+                    first_verification_id=run[0].verification_id,
+                    second_verification_id=run[-1].verification_id,
+                    distance_m=_widest_m(run),
+                    seconds=round((run[-1].at - run[0].at).total_seconds()),
+                    created_at=now,
+                )
+            )
             made += 1
     db.session.commit()
     return made

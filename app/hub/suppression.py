@@ -10,6 +10,7 @@ member of one equation could be recomputed by subtraction (the total minus the s
 Frozen cells keep their state: they are already published elsewhere (a range total over days
 whose days are each published on their own).
 """
+
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence

@@ -3,6 +3,7 @@ elder's card boarding transit at four distinct gates within 30 minutes is flagge
 personal data; a standard-fare card, fewer gates, a slower pace or one gate scanned again are not;
 an investigator opens a concession case from the flag; 32 concurrent sweeps make one flag. Both
 backends."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +67,17 @@ def test_an_elder_card_at_four_gates_in_half_an_hour_is_flagged_once(api: ApiCli
     assert flag.scans == 5 and flag.seconds == 4 * 240
     assert 20_000 < flag.distance_m < 40_000  # g1 to g4
     assert {column.name for column in LendingFlag.__table__.columns} == {
-        "id", "card_id", "first_verification_id", "second_verification_id", "distance_m", "seconds", "created_at", "closed_at",
-        "kind", "scans"}  # nothing about the holder
+        "id",
+        "card_id",
+        "first_verification_id",
+        "second_verification_id",
+        "distance_m",
+        "seconds",
+        "created_at",
+        "closed_at",
+        "kind",
+        "scans",
+    }  # nothing about the holder
     board(api, partner, elder, ["g5"], 60)  # the same burst goes on: counted from the flag's last boarding
     assert sweep(api) == 0
     api.clock.advance(3600)

@@ -1,6 +1,7 @@
 """Secondary suppression of the published figures (docs/data-hub.md "Suppression"): on random
 day tables, no hidden count can be recomputed from the shown cells and totals by subtraction,
 every count under 10 is hidden, and every shown value is the true one."""
+
 from __future__ import annotations
 
 from hypothesis import given, settings
@@ -12,8 +13,11 @@ from app.hub.suppression import SUPPRESS_BELOW, derivable, protect
 TOWNS = ("南城街道", "莞城街道", "东城街道", "虎门镇")
 DEPARTMENTS = ("hrss", "metro", "civil")
 count = st.one_of(st.integers(0, 12), st.integers(0, 400))
-scans = st.dictionaries(st.tuples(st.sampled_from(TOWNS), st.sampled_from(DEPARTMENTS), st.just("scans"),
-                                  st.sampled_from(("transit", "library"))), count, max_size=24)
+scans = st.dictionaries(
+    st.tuples(st.sampled_from(TOWNS), st.sampled_from(DEPARTMENTS), st.just("scans"), st.sampled_from(("transit", "library"))),
+    count,
+    max_size=24,
+)
 active = st.dictionaries(st.tuples(st.sampled_from(TOWNS), st.just(""), st.just("ecards_active"), st.just("")), count, max_size=4)
 
 
@@ -42,8 +46,14 @@ def test_no_hidden_count_can_be_recomputed_by_subtraction(scan_cells: dict, acti
 
 
 def test_one_small_cell_hides_the_next_smallest_of_its_row_and_column() -> None:
-    cells = {("A", "d1", "scans", "s"): 4, ("A", "d2", "scans", "s"): 30, ("A", "d3", "scans", "s"): 20,
-             ("B", "d1", "scans", "s"): 50, ("B", "d2", "scans", "s"): 60, ("B", "d3", "scans", "s"): 70}
+    cells = {
+        ("A", "d1", "scans", "s"): 4,
+        ("A", "d2", "scans", "s"): 30,
+        ("A", "d3", "scans", "s"): 20,
+        ("B", "d1", "scans", "s"): 50,
+        ("B", "d2", "scans", "s"): 60,
+        ("B", "d3", "scans", "s"): 70,
+    }
     shown = published_day(cells)
     assert shown[("A", "d1", "scans", "s")] is None  # primary: 4
     assert shown[("A", "d3", "scans", "s")] is None  # its row's next smallest (20), not 30
