@@ -161,6 +161,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Misuse cases (M-27): e-card scans this many minutes apart are compared; days to appeal;
         # days until credit repair; the HMAC key signing the credit platform export
         "CARD_HUB_ECARD_LENDING_MINUTES": problems.check(_positive_int, env, "CARD_HUB_ECARD_LENDING_MINUTES", 10),
+        # Concession misuse (app/hub/concessions.py): this many distinct transit gates boarded by one
+        # concession card within this many minutes make a flag
+        "CARD_HUB_CONCESSION_ENTRIES": problems.check(_positive_int, env, "CARD_HUB_CONCESSION_ENTRIES", 4),
+        "CARD_HUB_CONCESSION_MINUTES": problems.check(_positive_int, env, "CARD_HUB_CONCESSION_MINUTES", 30),
         "CARD_HUB_APPEAL_DAYS": problems.check(_positive_int, env, "CARD_HUB_APPEAL_DAYS", 15),
         "CARD_HUB_CREDIT_REPAIR_DAYS": problems.check(_positive_int, env, "CARD_HUB_CREDIT_REPAIR_DAYS", 365),
         "CARD_HUB_CREDIT_EXPORT_KEY": env.get("CARD_HUB_CREDIT_EXPORT_KEY"),

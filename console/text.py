@@ -112,6 +112,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "metric_complaints_opened": ("新增投诉", "Complaints opened"), "metric_complaints_closed": ("办结投诉", "Complaints closed"),
     "metric_complaints_closed_in_time": ("按期办结", "Closed in time"), "metric_sla_rate_percent": ("按期办结率%", "Closed in time %"),
     "open_flags": ("待处理的出借预警", "Open lending flags"), "distance_m": ("距离（米）", "Distance (m)"),
+    "flag_kind": ("预警类型", "Signal"), "flag_distance": ("异地连续使用", "Distant places"),
+    "flag_concession": ("优惠乘车多站使用", "Concession at many gates"), "boardings": ("乘车次数", "Boardings"),
     "seconds": ("间隔（秒）", "Seconds apart"), "open_case": ("立案", "Open a case"), "case_number": ("案件号", "Case"),
     "repair_on": ("信用修复日期", "Credit repair date"), "exported": ("已报送信用平台", "Exported to the credit platform"),
     "holder": ("持卡人", "Holder"), "flags": ("预警", "Flags"), "notified": ("已告知", "Notified"), "statement": ("陈述申辩", "Statement"),

@@ -132,16 +132,19 @@ class StatisticsQuerySchema(ma.Schema):
 
 class FigureSchema(ma.Schema):
     EXAMPLES = [{"day": "2026-05-20", "town": "南城街道", "department": "", "metric": "scans", "key": "transit", "value": 48213},
-                {"day": "2026-05-20", "town": "麻涌镇", "department": "", "metric": "complaints_opened", "key": "", "value": None}]
+                {"day": "2026-05-20", "town": "麻涌镇", "department": "", "metric": "complaints_opened", "key": "", "value": None},
+                {"day": "2026-05-20", "town": "*", "department": "*", "metric": "scans", "key": "transit", "value": 912640}]
 
     day = ma.fields.String(required=True, metadata={"description": "YYYY-MM-DD (Asia/Shanghai)"})
-    town = ma.fields.String(required=True)
-    department = ma.fields.String(required=True)
+    town = ma.fields.String(required=True, metadata={"description": "The holder's town (\"\": unknown; \"*\": a total over towns)"})
+    department = ma.fields.String(required=True, metadata={
+        "description": "A partner_id or complaint department (\"\": none for this metric; \"*\": a total over departments)"})
     metric = ma.fields.String(required=True, metadata={"description": "cards_issued, ecards_active, physical_cards, scans, "
                                                        "disbursements_paid, disbursements_returned, complaints_opened, "
                                                        "complaints_closed, complaints_closed_in_time, sla_rate_percent"})
     key = ma.fields.String(required=True, metadata={"description": "physical_cards: the state; scans: the scene; else empty"})
-    value = ma.fields.Integer(required=True, allow_none=True, metadata={"description": "null: suppressed (a count under 10)"})
+    value = ma.fields.Integer(required=True, allow_none=True, metadata={"description": "null: suppressed (a count under 10, or one "
+                              "that the shown totals and cells would give away by subtraction)"})
 
 
 class StatisticsSchema(ma.Schema):
@@ -163,7 +166,10 @@ STATISTICS_ROLES = frozenset({"data_hub", "disburse", "medical_insurance"})
                        422: "validation_error (e.g. more than 92 days)"})
 def get_statistics(args: dict[str, Any]) -> Any:
     """Daily figures per town and department (M-10(2), M-10(7)) as computed by the daily job;
-    every count under 10 is null (suppressed)."""
+    each day with its totals per town, per department and overall (town or department ``*``);
+    every count under 10 is null (suppressed), and so is every count that could be recomputed
+    from a shown total minus shown cells (secondary suppression, docs/data-hub.md). The town and
+    department filters select rows; they never change what is suppressed."""
     from app.hub.figures import computed_through, figures_of
     from app.platform.errors import AppError
 

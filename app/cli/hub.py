@@ -17,14 +17,15 @@ def hub() -> None:
 def hub_run() -> None:
     """One pass of the hub's jobs (run it every minute): end the cards of leavers whose grace
     period is over, publish new feed events, deliver the due webhooks, flag e-card scans at
-    distant terminals, make misuse decisions final once their appeal period is over."""
+    distant terminals and concession cards boarding at too many gates, make misuse decisions final once their appeal period is over."""
     from app.hub.cases import finalize_due, sweep_ecard_lending
+    from app.hub.concessions import sweep_concession_misuse
     from app.hub.feeds import collect, deliver_due
     from app.hub.life_events import end_departed
 
     rt = runtime()
-    flagged, final = sweep_ecard_lending(rt), finalize_due(rt)
-    click.echo(f"e-card lending flags {flagged}, misuse decisions made final {final}")
+    flagged, concession, final = sweep_ecard_lending(rt), sweep_concession_misuse(rt), finalize_due(rt)
+    click.echo(f"e-card lending flags {flagged}, concession-misuse flags {concession}, misuse decisions made final {final}")
     ended = end_departed(rt)
     published = collect(rt)
     report = deliver_due(rt)

@@ -46,6 +46,7 @@ from app.service_desk.audit import StaffActor, record_staff_access
 STATEMENT = "misuse_case.statement"
 LEGAL_BASIS = "《东莞市民卡管理办法》第二十七条：出借、转借市民卡或者冒用他人市民卡的，纳入公共信用信息平台"
 VIOLATION = "出借、转借或冒用市民卡（card lending or use of another person's card）"
+NOTICE_KINDS = {"lending": "misuse_case_notice", "concession": "concession_case_notice"}  # SMS templates (app.integrations.sms)
 EXPORT_HEADER = ["操作类型 operation", "案件号 case_number", "行政相对人 name", "身份证号 id_number", "违法行为 violation",
                  "处罚依据 legal_basis", "决定日期 decided_on", "信用修复日期 repair_on", "决定机关 authority"]
 SIGNATURE_PREFIX = "#signature,HMAC-SHA256,"
@@ -82,9 +83,10 @@ def open_case(rt: Runtime, actor: StaffActor, flag_id: int) -> MisuseCase:
     (each closed by one conditional UPDATE: two investigators cannot both take one).
     404 ``not_found``; 409 ``flag_taken`` when the flag is no longer open."""
     require_investigator(actor)
-    card_id = db.session.scalar(select(LendingFlag.card_id).where(LendingFlag.id == flag_id))
-    if card_id is None:
+    flag = db.session.execute(select(LendingFlag.card_id, LendingFlag.kind).where(LendingFlag.id == flag_id)).first()
+    if flag is None:
         raise AppError("flag_not_found", 404, "no such flag")
+    card_id = flag.card_id
     now = rt.clock.now()
     taken = db.session.scalars(update(LendingFlag).where(LendingFlag.card_id == card_id, LendingFlag.closed_at.is_(None))
                                .values(closed_at=now).returning(LendingFlag.id)).all()
@@ -92,7 +94,8 @@ def open_case(rt: Runtime, actor: StaffActor, flag_id: int) -> MisuseCase:
         db.session.rollback()
         raise AppError("flag_taken", 409, "this flag is already in a case or closed")
     citizen_id = db.session.scalar(select(Card.citizen_id).where(Card.id == card_id))
-    case = MisuseCase(case_number="MC" + secrets.token_hex(5).upper(), card_id=card_id, citizen_id=citizen_id, kind="lending",
+    case = MisuseCase(case_number="MC" + secrets.token_hex(5).upper(), card_id=card_id, citizen_id=citizen_id,
+                      kind="concession" if flag.kind == "concession" else "lending",
                       flag_ids=",".join(map(str, sorted(taken)))[:200], status="open", opened_by=actor.staff_id,
                       opened_at=now, updated_at=now)
     db.session.add(case)
@@ -109,7 +112,7 @@ def notify(rt: Runtime, actor: StaffActor, number: str) -> MisuseCase:
     card = db.session.get(Card, case.card_id)
     assert card is not None
     try:
-        send_to_holder(rt, card, notice("misuse_case_notice", number))
+        send_to_holder(rt, card, notice(NOTICE_KINDS.get(case.kind, "misuse_case_notice"), number))
     except AppError:
         _move(rt, number, ("notified",), status="open", notified_at=None)
         raise
@@ -275,14 +278,14 @@ def sweep_ecard_lending(rt: Runtime) -> int:
     never flag a pair twice). Returns the number of flags made."""
     now = rt.clock.now()
     until = now - timedelta(seconds=SWEEP_SETTLE_SECONDS)
-    since = _claim_window(until)
+    since = claim_window(until)
     if since is None:
         return 0
     minutes = rt.config["CARD_HUB_ECARD_LENDING_MINUTES"]
     rows = _ecard_scans(since, until, since - timedelta(minutes=minutes))
     made = 0
     for row in rows:
-        seconds = (_aware(row.created_at) - _aware(row.prev_at)).total_seconds()
+        seconds = (as_aware(row.created_at) - as_aware(row.prev_at)).total_seconds()
         distance = great_circle_m(row.prev_lat, row.prev_lon, row.latitude, row.longitude)
         if seconds <= minutes * 60 and implausible(distance, seconds, rt.config["CARD_LENDING_SPEED_KMH"]):
             db.session.add(LendingFlag(card_id=row.card_id, first_verification_id=row.prev_id, second_verification_id=row.id,
@@ -292,26 +295,26 @@ def sweep_ecard_lending(rt: Runtime) -> int:
     return made
 
 
-def _aware(moment: Any) -> datetime:
+def as_aware(moment: Any) -> datetime:
     """LAG's value loses the column type on SQLite (a string there)."""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _claim_window(until: datetime) -> datetime | None:
-    """Move the sweep cursor (Unix microseconds) to ``until``; the previous position, or None
-    when another sweep moved it first."""
+def claim_window(until: datetime, name: str = SWEEP_CURSOR) -> datetime | None:
+    """Move the sweep cursor ``name`` (Unix microseconds) to ``until``; the previous position
+    (an hour before ``until`` the first time), or None when another sweep moved it first."""
     table = HubCursor.__table__
     first = int((until - timedelta(hours=1)).timestamp() * 1_000_000)
-    db.session.execute(upsert_insert(db.engine.dialect.name, table).values(name=SWEEP_CURSOR, position=first)
+    db.session.execute(upsert_insert(db.engine.dialect.name, table).values(name=name, position=first)
                        .on_conflict_do_nothing(index_elements=[table.c.name]))
-    old = db.session.scalar(select(HubCursor.position).where(HubCursor.name == SWEEP_CURSOR))
+    old = db.session.scalar(select(HubCursor.position).where(HubCursor.name == name))
     target = int(until.timestamp() * 1_000_000)
     if old is None or old >= target:
         db.session.commit()
         return None
-    moved = db.session.execute(update(HubCursor).where(HubCursor.name == SWEEP_CURSOR, HubCursor.position == old)
+    moved = db.session.execute(update(HubCursor).where(HubCursor.name == name, HubCursor.position == old)
                                .values(position=target)).rowcount
     if not moved:
         db.session.rollback()

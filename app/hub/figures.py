@@ -13,13 +13,14 @@
 
 So the job reads one day of rows however many cards there are (bench/figures.py). A day is
 written by upserts (a re-run or a second runner writes the same values). Nothing is suppressed
-in the table; :func:`shown` suppresses every count under :data:`SUPPRESS_BELOW` when a figure is
-shown (partner API, console, CSV) so that no small group is identifiable.
+in the table; :func:`published_day` adds the totals and suppresses every count under
+:data:`SUPPRESS_BELOW` and every count derivable from the shown ones (app/hub/suppression.py)
+when a figure is shown (partner API, console, CSV) so that no small group is identifiable.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy import func, literal, literal_column, or_, select
 
 from app.card.models import Card, CarrierEvent
 from app.hub.models import DailyFigure
+from app.hub.suppression import SUPPRESS_BELOW, Equation, protect
 from app.identity.models import Citizen
 from app.money.models import DISBURSEMENT_CREDITED, DISBURSEMENT_RETURNED, Disbursement
 from app.partners.models import Partner
@@ -37,7 +39,6 @@ from app.runtime import Runtime
 from app.scanning.models import Verification
 from app.service_desk.models import Complaint
 
-SUPPRESS_BELOW = 10
 DONE = "computed"  # the marker row of a computed day
 STOCKS = ("ecards_active", "physical_cards")
 METRICS = ("cards_issued", "ecards_active", "physical_cards", "scans", "disbursements_paid", "disbursements_returned",
@@ -177,39 +178,102 @@ def _first_day() -> date | None:
 
 # --- showing ------------------------------------------------------------------------------------
 
+TOTAL = "*"  # the town or department of a published total
+BY_DEPARTMENT = ("scans", "disbursements_paid", "disbursements_returned", "complaints_opened", "complaints_closed",
+                 "complaints_closed_in_time")
+
 
 def shown(value: int) -> int | None:
-    """A count as it may be shown: None (suppressed) under :data:`SUPPRESS_BELOW`."""
+    """A count as it may be shown on its own: None (suppressed) under :data:`SUPPRESS_BELOW`."""
     return value if value >= SUPPRESS_BELOW else None
 
 
-def figures_of(day_from: date, day_to: date, town: str | None = None, department: str | None = None) -> list[dict[str, Any]]:
-    """The stored figures in [``day_from``, ``day_to``], suppressed: ``{"day", "town",
-    "department", "metric", "key", "value"}`` (``value`` None = under 10), plus each day's and
-    group's ``sla_rate`` (percent of complaints closed in time, when both counts are shown)."""
+def with_totals(cells: Mapping[Key, int]) -> tuple[dict[Key, int], list[Equation[Key]]]:
+    """One day's cells and the totals published with them, and the equations that tie them: per
+    metric and key, each town's total over departments (``(town, "*")``) and each department's
+    over towns (``("*", department)``) for the metrics kept per department, and the grand total
+    (``("*", "*")``, or ``("*", "")`` for the metrics without departments)."""
+    values = dict(cells)
+    groups: dict[tuple[str, str], list[Key]] = defaultdict(list)
+    for cell in cells:
+        groups[(cell[2], cell[3])].append(cell)
+    equations: list[Equation[Key]] = []
+    for (metric, key), members in groups.items():
+        if metric in BY_DEPARTMENT:
+            rows = _margin(values, equations, members, 0)
+            columns = _margin(values, equations, members, 1)
+            grand = (TOTAL, TOTAL, metric, key)
+            values[grand] = sum(cells[cell] for cell in members)
+            equations += [(grand, rows), (grand, columns)]
+        else:
+            grand = (TOTAL, "", metric, key)
+            values[grand] = sum(cells[cell] for cell in members)
+            equations.append((grand, sorted(members)))
+    return values, equations
+
+
+def _margin(values: dict[Key, int], equations: list[Equation[Key]], members: list[Key], axis: int) -> list[Key]:
+    """Add the totals of ``members`` by their town (axis 0) or department (axis 1); their keys."""
+    lines: dict[Key, list[Key]] = defaultdict(list)
+    for town, department, metric, key in members:
+        lines[(town, TOTAL, metric, key) if axis == 0 else (TOTAL, department, metric, key)].append((town, department, metric, key))
+    for total, parts in lines.items():
+        values[total] = sum(values[part] for part in parts)
+        equations.append((total, sorted(parts)))
+    return sorted(lines)
+
+
+def published_day(cells: Mapping[Key, int]) -> dict[Key, int | None]:
+    """The one function behind every published figure (partner API, console, CSV): one day's
+    cells with their totals, each None where suppressed (under 10, or derivable by subtraction:
+    app/hub/suppression.py). Each day is protected on its own and whole, before any filter, so
+    that no two questions see different suppressions of the same day."""
+    values, equations = with_totals(cells)
+    hidden = protect(values, equations)
+    return {cell: None if cell in hidden else value for cell, value in values.items()}
+
+
+def _stored_days(day_from: date, day_to: date, metrics: tuple[str, ...] | None = None) -> dict[date, dict[Key, int]]:
     query = select(DailyFigure).where(DailyFigure.day >= day_from, DailyFigure.day <= day_to, DailyFigure.metric != DONE)
-    if town is not None:
-        query = query.where(DailyFigure.town == town)
-    if department is not None:
-        query = query.where(DailyFigure.department == department)
-    rows = db.session.scalars(query.order_by(DailyFigure.day, DailyFigure.town, DailyFigure.department,
-                                             DailyFigure.metric, DailyFigure.key)).all()
-    items = [{"day": row.day.isoformat(), "town": row.town, "department": row.department, "metric": row.metric,
-              "key": row.key, "value": shown(row.value)} for row in rows]
-    return items + _sla_rates(rows)
+    if metrics is not None:
+        query = query.where(DailyFigure.metric.in_(metrics))
+    days: dict[date, dict[Key, int]] = defaultdict(dict)
+    for row in db.session.scalars(query):
+        days[row.day][(row.town, row.department, row.metric, row.key)] = row.value
+    return days
 
 
-def _sla_rates(rows: Iterable[DailyFigure]) -> list[dict[str, Any]]:
-    closed: dict[tuple[date, str, str], dict[str, int]] = defaultdict(dict)
-    for row in rows:
-        if row.metric in ("complaints_closed", "complaints_closed_in_time"):
-            closed[(row.day, row.town, row.department)][row.metric] = row.value
+def published(day_from: date, day_to: date) -> dict[date, dict[Key, int | None]]:
+    """:func:`published_day` of every computed day in [``day_from``, ``day_to``]."""
+    return {day: published_day(cells) for day, cells in sorted(_stored_days(day_from, day_to).items())}
+
+
+def figures_of(day_from: date, day_to: date, town: str | None = None, department: str | None = None) -> list[dict[str, Any]]:
+    """The published figures in [``day_from``, ``day_to``]: ``{"day", "town", "department",
+    "metric", "key", "value"}`` (``value`` None = suppressed; town or department ``*`` = a total),
+    ordered by day, town, department, metric, key, then each day's and group's ``sla_rate_percent``
+    (percent of complaints closed in time, when both counts are shown). ``town`` and
+    ``department`` filter what is returned, never what is suppressed."""
+    items = []
+    for day, cells in published(day_from, day_to).items():
+        for (cell_town, cell_department, metric, key), value in sorted(cells.items()):
+            if (town is None or cell_town == town) and (department is None or cell_department == department):
+                items.append({"day": day.isoformat(), "town": cell_town, "department": cell_department, "metric": metric,
+                              "key": key, "value": value})
+    return items + _sla_rates(items)
+
+
+def _sla_rates(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    closed: dict[tuple[str, str, str], dict[str, int | None]] = defaultdict(dict)
+    for item in items:
+        if item["metric"] in ("complaints_closed", "complaints_closed_in_time"):
+            closed[(item["day"], item["town"], item["department"])][item["metric"]] = item["value"]
     rates = []
     for (day, town, department), counts in closed.items():
-        total, in_time = counts.get("complaints_closed", 0), counts.get("complaints_closed_in_time", 0)
-        rate = round(100 * in_time / total) if shown(total) is not None and shown(in_time) is not None else None
-        rates.append({"day": day.isoformat(), "town": town, "department": department, "metric": "sla_rate_percent",
-                      "key": "", "value": rate})
+        total, in_time = counts.get("complaints_closed"), counts.get("complaints_closed_in_time", 0)
+        rate = round(100 * in_time / total) if total is not None and in_time is not None and total else None
+        rates.append({"day": day, "town": town, "department": department, "metric": "sla_rate_percent", "key": "",
+                      "value": rate})
     return rates
 
 
@@ -220,24 +284,34 @@ def computed_through() -> date | None:
 
 
 def chart_series(day_from: date, day_to: date) -> dict[str, list[tuple[str, int | None]]]:
-    """What the console charts: per town, the e-cards active at the range's last computed day and
-    the cards issued over the range; per scene, the scans over the range. Each total is summed
-    from the raw counts and then suppressed (None under 10), largest first."""
-    rows = db.session.scalars(select(DailyFigure).where(DailyFigure.day >= day_from, DailyFigure.day <= day_to,
-                                                        DailyFigure.metric.in_(("cards_issued", "ecards_active", "scans"))))
-    issued: dict[str, int] = defaultdict(int)
-    scans: dict[str, int] = defaultdict(int)
-    active: dict[str, tuple[date, int]] = {}
-    for row in rows:
-        if row.metric == "cards_issued":
-            issued[row.town] += row.value
-        elif row.metric == "scans":
-            scans[row.key] += row.value
-        elif row.town not in active or active[row.town][0] < row.day:
-            active[row.town] = (row.day, row.value)
+    """What the console charts: per town, the e-cards active at the range's last computed day (a
+    published cell) and the cards issued over the range; per scene, the scans over the range (the
+    days' grand totals summed). A sum over days is shown only when every day it sums is shown and
+    it is at least 10: else two ranges differing by one day would give that day away. Largest first."""
+    days = published(day_from, day_to)
+    issued: dict[str, list[int | None]] = defaultdict(list)
+    scans: dict[str, list[int | None]] = defaultdict(list)
+    active: dict[str, int | None] = {}
+    for cells in days.values():  # oldest first: the last day's stock wins
+        for (town, department, metric, key), value in cells.items():
+            if metric == "cards_issued" and town != TOTAL:
+                issued[town].append(value)
+            elif metric == "scans" and (town, department) == (TOTAL, TOTAL):
+                scans[key].append(value)
+            elif metric == "ecards_active" and town != TOTAL:
+                active[town] = value
+    raw = {town: value or 0 for town, value in active.items()}
 
-    def ranked(totals: dict[str, int]) -> list[tuple[str, int | None]]:
-        return [(name, shown(value)) for name, value in sorted(totals.items(), key=lambda item: (-item[1], item[0]))]
+    def ranked(totals: dict[str, int | None], order: dict[str, int]) -> list[tuple[str, int | None]]:
+        return [(name, totals[name]) for name in sorted(totals, key=lambda name: (-order[name], name))]
 
-    return {"issued_by_town": ranked(issued), "active_by_town": ranked({town: value for town, (_, value) in active.items()}),
-            "scans_by_scene": ranked(scans)}
+    issued_sums = {town: _range_sum(values) for town, values in issued.items()}
+    scan_sums = {scene: _range_sum(values) for scene, values in scans.items()}
+    return {"issued_by_town": ranked(issued_sums, {town: value or 0 for town, value in issued_sums.items()}),
+            "active_by_town": ranked(active, raw),
+            "scans_by_scene": ranked(scan_sums, {scene: value or 0 for scene, value in scan_sums.items()})}
+
+
+def _range_sum(values: list[int | None]) -> int | None:
+    """A sum over days: None when a day is suppressed or the sum is under 10."""
+    return None if any(value is None for value in values) else shown(sum(values))  # type: ignore[arg-type]

@@ -51,6 +51,9 @@ KINDS: dict[str, tuple[int, str]] = {
     "misuse_case_notice": (1, "【东莞市民卡】您的市民卡在相距较远的地点被短时间内连续使用，我们已立案核查（案件号{0}）。"
                               "请在10日内通过客服说明情况。Your card was used at distant places within minutes; case {0} is open. "
                               "Please give your account to customer service within 10 days."),
+    "concession_case_notice": (1, "【东莞市民卡】您的市民卡优惠乘车资格在短时间内于多个站点被使用，我们已立案核查（案件号{0}）。"
+                                  "请在10日内通过客服说明情况。Your card's concession fare was used at many gates within minutes; "
+                                  "case {0} is open. Please give your account to customer service within 10 days."),
 }
 CODE_KINDS = frozenset({"verification_code", "binding_code", "caller_check", "bank_consent_code"})
 

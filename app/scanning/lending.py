@@ -67,14 +67,16 @@ class FlagView:
     first_verification_id: str
     second_verification_id: str
     created_at: datetime
+    kind: str = "distance"  # or concession (app/hub/concessions.py)
+    scans: int | None = None  # concession: the boardings counted
 
 
 def open_flags() -> list[FlagView]:
     """Flags not yet closed, oldest first."""
     rows = db.session.execute(select(LendingFlag, Card.card_number).join(Card, Card.id == LendingFlag.card_id)
                               .where(LendingFlag.closed_at.is_(None)).order_by(LendingFlag.id)).all()
-    return [FlagView(f.id, number, f.distance_m, f.seconds, f.first_verification_id, f.second_verification_id, f.created_at)
-            for f, number in rows]
+    return [FlagView(f.id, number, f.distance_m, f.seconds, f.first_verification_id, f.second_verification_id, f.created_at,
+                     f.kind, f.scans) for f, number in rows]
 
 
 def close_flag(rt: Runtime, flag_id: int) -> bool:

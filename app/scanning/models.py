@@ -56,8 +56,12 @@ def _first_partitions(_table: Any, connection: Connection, **_kw: Any) -> None:
 
 
 class LendingFlag(Base):
-    """M-27: one card verified at two terminals too far apart for the time between the scans.
-    A flag never blocks the citizen; ``closed_at`` is set once reviewed."""
+    """M-27: one card verified at two terminals too far apart for the time between the scans
+    (``kind`` ``distance``), or a concession card boarding transit at too many gates within a
+    short window (``concession``, app/hub/concessions.py: ``scans`` boardings from the first to
+    the second verification, ``seconds`` apart, ``distance_m`` the widest span between their
+    placed terminals, 0 when fewer than two are placed). A flag never blocks the citizen;
+    ``closed_at`` is set once reviewed."""
 
     __tablename__ = "lending_flags"
 
@@ -69,6 +73,8 @@ class LendingFlag(Base):
     seconds: Mapped[int]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(String(16), default="distance", server_default="distance")
+    scans: Mapped[int | None]
 
 
 class OfflineRecord(Base):

@@ -1,10 +1,12 @@
 """Daily figures (M-10(2), M-10(7), docs/data-hub.md "Figures"): the daily job's figures equal
 independent SQL over a seeded database, stocks carry over from day to day, every count under 10
-is suppressed in the partner API and the console's CSV. Both backends."""
+is suppressed in the partner API and the console's CSV, and so is every count the shown totals
+would give away by subtraction. Both backends."""
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
@@ -90,23 +92,53 @@ def test_the_daily_job_matches_independent_sql_on_each_day(api: ApiClient, seede
     assert figures[("南城街道", "hrss", "complaints_closed_in_time", "")] == 8
 
 
-def test_the_statistics_api_suppresses_every_count_under_ten(api: ApiClient, seeded: dict[str, Any]) -> None:
+def with_independent_totals(cells: dict[tuple[str, str, str, str], int]) -> tuple[dict, list]:
+    """The day's totals summed here, not by app.hub.figures: per metric and key, each town's and
+    each department's total (metrics kept per department) and the grand total; with the lines
+    (total, parts) they close."""
+    values, lines = dict(cells), []
+    per_department = {"scans", "disbursements_paid", "disbursements_returned", "complaints_opened", "complaints_closed",
+                      "complaints_closed_in_time"}
+    for metric, key in {(cell[2], cell[3]) for cell in cells}:
+        members = [cell for cell in cells if cell[2:] == (metric, key)]
+        groups = {("*", "*" if metric in per_department else "", metric, key): members}
+        if metric in per_department:
+            for town in {cell[0] for cell in members}:
+                groups[(town, "*", metric, key)] = [cell for cell in members if cell[0] == town]
+            for department in {cell[1] for cell in members}:
+                groups[("*", department, metric, key)] = [cell for cell in members if cell[1] == department]
+        for total, parts in groups.items():
+            values[total] = sum(cells[part] for part in parts)
+            lines.append((total, parts))
+    return values, lines
+
+
+def test_the_statistics_api_suppresses_small_and_derivable_counts(api: ApiClient, seeded: dict[str, Any]) -> None:
     today = seeded["today"]
     with api.app.app_context():
         run_figures(api.rt, today)
-        raw = stored(today)
+        truth, lines = with_independent_totals(independent(today))
     department = api.partner((), name="Civil affairs", kind="government", roles=("disburse",))
     path = f"/api/partner/v1/statistics?from={today}&to={today}"
     answer = api.signed_post(department, b"", path=path, method="GET")
     assert answer.status_code == 200, answer.json
     assert answer.json["computed_through"] == today.isoformat()
     items = {(i["town"], i["department"], i["metric"], i["key"]): i["value"] for i in answer.json["items"]}
-    for key, value in raw.items():
-        assert items[key] == (value if value >= SUPPRESS_BELOW else None), key
+    for key, value in truth.items():
+        assert items[key] in (value, None), key  # a shown value is the true one
+        if value < SUPPRESS_BELOW:
+            assert items[key] is None, key
+    for total, parts in lines:  # no hidden count is the only hidden member of a line: none can be subtracted out
+        assert len([member for member in (total, *parts) if items[member] is None]) != 1, total
     assert items[("莞城街道", "", "ecards_active", "")] is None  # 4 cards
-    assert items[("南城街道", "", "ecards_active", "")] == 12
+    assert items[("南城街道", "", "ecards_active", "")] is None  # 12, but the shown total minus it would give the 4 away
+    assert items[("*", "", "ecards_active", "")] == truth[("*", "", "ecards_active", "")]
     assert items[("南城街道", "hrss", "sla_rate_percent", "")] is None  # 8 of 10 in time: 8 is under 10
     assert all(value is None or value >= SUPPRESS_BELOW for key, value in items.items() if key[2] != "sla_rate_percent")
+    town_only = api.signed_post(department, b"", path=f"{path}&town={quote('南城街道')}", method="GET")
+    assert town_only.status_code == 200, town_only.json
+    assert town_only.json["items"] and all(item["value"] == items[(item["town"], item["department"], item["metric"], item["key"])]
+               for item in town_only.json["items"] if item["metric"] != "sla_rate_percent")  # a filter never changes what is hidden
     metro = api.partner(("transit",), name="Bus company")
     refused = api.signed_post(metro, b"", path=path, method="GET")
     assert refused.status_code == 403 and refused.json["error"]["code"] == "statistics_not_allowed"
@@ -129,6 +161,7 @@ def test_the_console_charts_and_csv_suppress_small_counts(api: ApiClient, seeded
     assert csv_answer.status_code == 200 and csv_answer.mimetype == "text/csv"
     lines = csv_answer.get_data(as_text=True).lstrip("\ufeff").splitlines()
     assert lines[0] == "day,town,department,metric,key,value"
-    assert f"{today},南城街道,,ecards_active,,12" in lines
+    assert f"{today},南城街道,,ecards_active,," in lines  # 12: hidden with the 4 (the total is shown)
     assert f"{today},莞城街道,,ecards_active,," in lines  # 4: suppressed
+    assert any(line.startswith(f"{today},*,,ecards_active,,") and not line.endswith(",") for line in lines)
     assert console.get("/console/figures?from=2026-01-01&to=2026-12-31").status_code == 422

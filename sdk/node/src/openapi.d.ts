@@ -1741,7 +1741,10 @@ export interface paths {
         };
         /**
          * Daily figures per town and department (M-10(2), M-10(7)) as computed by the daily job;
-         *     every count under 10 is null (suppressed).
+         *     each day with its totals per town, per department and overall (town or department ``*``);
+         *     every count under 10 is null (suppressed), and so is every count that could be recomputed
+         *     from a shown total minus shown cells (secondary suppression, docs/data-hub.md). The town and
+         *     department filters select rows; they never change what is suppressed.
          */
         get: operations["getStatistics"];
         put?: never;
@@ -5786,17 +5789,27 @@ export interface components {
          *       "key": "",
          *       "value": null
          *     }
+         * @example {
+         *       "day": "2026-05-20",
+         *       "town": "*",
+         *       "department": "*",
+         *       "metric": "scans",
+         *       "key": "transit",
+         *       "value": 912640
+         *     }
          */
         Figure: {
             /** @description YYYY-MM-DD (Asia/Shanghai) */
             day: string;
+            /** @description The holder's town ("": unknown; "*": a total over towns) */
             town: string;
+            /** @description A partner_id or complaint department ("": none for this metric; "*": a total over departments) */
             department: string;
             /** @description cards_issued, ecards_active, physical_cards, scans, disbursements_paid, disbursements_returned, complaints_opened, complaints_closed, complaints_closed_in_time, sla_rate_percent */
             metric: string;
             /** @description physical_cards: the state; scans: the scene; else empty */
             key: string;
-            /** @description null: suppressed (a count under 10) */
+            /** @description null: suppressed (a count under 10, or one that the shown totals and cells would give away by subtraction) */
             value: number | null;
         };
         /**
@@ -5818,6 +5831,14 @@ export interface components {
          *           "metric": "complaints_opened",
          *           "key": "",
          *           "value": null
+         *         },
+         *         {
+         *           "day": "2026-05-20",
+         *           "town": "*",
+         *           "department": "*",
+         *           "metric": "scans",
+         *           "key": "transit",
+         *           "value": 912640
          *         }
          *       ]
          *     }
