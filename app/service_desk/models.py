@@ -70,7 +70,7 @@ event.listen(Complaint.__table__, "before_create",
 # A text's distinct character bigrams, lower-cased: the two-character search's GIN index
 # (app.service_desk.queue.search_clause; pg_trgm cannot use trigrams for two characters).
 BIGRAMS_FUNCTION = """
-CREATE FUNCTION desk_bigrams(body text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE OR REPLACE FUNCTION desk_bigrams(body text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(array_agg(DISTINCT substr(folded, n, 2)), '{}'::text[])
     FROM lower(body) AS folded, generate_series(1, char_length(folded) - 1) AS n
 $$"""

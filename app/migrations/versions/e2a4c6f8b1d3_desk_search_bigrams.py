@@ -17,7 +17,7 @@ depends_on = None
 
 # as app/service_desk/models.py BIGRAMS_FUNCTION at this revision
 BIGRAMS_FUNCTION = """
-CREATE FUNCTION desk_bigrams(body text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+CREATE OR REPLACE FUNCTION desk_bigrams(body text) RETURNS text[] LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(array_agg(DISTINCT substr(folded, n, 2)), '{}'::text[])
     FROM lower(body) AS folded, generate_series(1, char_length(folded) - 1) AS n
 $$"""
