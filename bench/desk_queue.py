@@ -1,7 +1,8 @@
 """How fast the console's queue page answers with 100,000 tickets on PostgreSQL (issue 21, target
 under 300 ms; docs/customer-service.md). In-process (Flask's test client: the whole request,
 session check, queries and the rendered page, no network), one logged-in supervisor, each page
-``--repeat`` times after one warm-up; prints the median and the slowest per page, and whether
+``--repeat`` times after one warm-up (a "next link" row times the page a page's next link opens:
+the same rows as the page number, found by its cursor); prints the median and the slowest per page, and whether
 every page's median met the target (``TARGET ... MET`` / ``NOT MET``, exit status 0 / 1).
 Uses its own database and Redis database (flushed):
 
@@ -24,6 +25,7 @@ import secrets
 import statistics
 import tempfile
 import time
+from html import unescape
 from urllib.parse import quote
 
 import psycopg
@@ -45,6 +47,7 @@ PASSWORD = secrets.token_urlsafe(16)
 PAGES = {
     "open, page 1 (fair order)": "/console/",
     "open, page 600": "/console/?page=600",
+    "open, page 600 (next link from 599)": "next:/console/?page=599",
     "closed, page 1": "/console/?view=closed",
     "new, sorted by due": "/console/?view=new&sort=due",
     "category + status + department": "/console/?category=code&status=transferred&department=hrss",
@@ -52,6 +55,7 @@ PAGES = {
     "date range": "/console/?since={since}&until={until}",
     "search 医保结算 (4 chars)": "/console/?view=closed&text=" + quote("医保结算"),
     "search 扫码 (2 chars)": "/console/?text=" + quote("扫码"),
+    "search 扫码, page 20 (next link)": "next:/console/?page=19&text=" + quote("扫码"),
     "search a ticket number": "/console/?text=CS{today}-Q04242",
 }
 
@@ -66,6 +70,13 @@ def login(client, app, clock) -> None:  # type: ignore[no-untyped-def]
     answer = client.post("/console/login", data={"csrf_token": token.group(1), "username": username,
                                                  "password": PASSWORD, "otp": pyotp.TOTP(seed).at(int(clock.time()))})
     assert answer.status_code == 302, answer.status_code
+
+
+def next_link(html: str) -> str:
+    """The href of the page's ``rel="next"`` link (it carries the cursor, ``after=``)."""
+    found = re.search(r'<a rel="next" href="([^"]+)"', html)
+    assert found, "no next page"
+    return unescape(found.group(1))
 
 
 def main() -> None:
@@ -101,6 +112,8 @@ def main() -> None:
     met = True
     for name, path in PAGES.items():
         path = path.format(since=today.replace(day=1).isoformat(), until=today.isoformat(), today=f"{today:%Y%m%d}")
+        if path.startswith("next:"):  # the page after this one, through its next link (a cursor)
+            path = next_link(client.get(path.removeprefix("next:")).get_data(as_text=True))
         assert client.get(path).status_code == 200, path
         times = []
         for _ in range(args.repeat):

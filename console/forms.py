@@ -20,7 +20,7 @@ MAX_TEXT = 2000
 
 
 class QueueForm(FlaskForm):
-    """``GET /console/?view=&category=&status=&department=&assignee=&since=&until=&overdue=&text=&sort=&page=``.
+    """``GET /console/?view=&category=&status=&department=&assignee=&since=&until=&overdue=&text=&sort=&page=&after=``.
     Unknown choices are simply ignored (the field falls back to "all")."""
 
     class Meta:
@@ -38,6 +38,7 @@ class QueueForm(FlaskForm):
     text = StringField(validators=[Optional(), Length(max=queue.MAX_TEXT)])
     sort = StringField(default="fair")
     page = IntegerField(default=1, validators=[Optional(), NumberRange(min=1, max=100000)])
+    after = StringField(validators=[Optional(), Length(max=80)])  # the next page's cursor (app.service_desk.queue.load)
 
     def wanted(self, categories: Any, departments: Any) -> queue.QueueFilter:
         """The filter, with anything invalid or unknown dropped (a bad date, page or choice is
@@ -57,7 +58,8 @@ class QueueForm(FlaskForm):
             overdue=bool(self.overdue.data),
             text=None if "text" in self.errors else (self.text.data or "").strip() or None,
             sort=self.sort.data if self.sort.data in queue.SORTS else "fair",
-            page=self.page.data if "page" not in self.errors and self.page.data else 1)
+            page=self.page.data if "page" not in self.errors and self.page.data else 1,
+            after=None if "after" in self.errors else self.after.data or None)
 
 
 class AuditForm(FlaskForm):

@@ -188,7 +188,7 @@ TEXT: dict[str, tuple[str, str]] = {
                         "Someone saved this article since you opened it: reload and edit again"),
     "article_not_found": ("没有这篇文章", "No such article"),
     # issue 21: the auditor's page
-    "export_csv": ("导出 CSV", "Export CSV"), "checked": ("已校验", "checked"),
+    "export_csv": ("导出 CSV", "Export CSV"), "export_xlsx": ("导出 Excel", "Export Excel"), "checked": ("已校验", "checked"),
     "actor_hint": ("用户名、操作员或合作方编号", "Username, operator or partner id"),
     "since_day": ("日期从", "From"), "until_day": ("日期至", "Until"), "citizen_id": ("市民编号", "Citizen id"),
     "seq": ("序号", "Seq"), "hash": ("哈希", "Hash"), "reason_short": ("原因/结果", "Reason / outcome"),

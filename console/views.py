@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
+from app.platform import xlsxfile
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.errors import AppError
 from app.runtime import runtime
@@ -145,7 +146,7 @@ def home() -> Any:
     form.validate()
     filters = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
     result = queue.load(actor, filters, rt.clock.now())
-    args = {k: v for k, v in request.args.items() if k not in ("page", "view", "q") and v}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "view", "q", "suffix", "after") and v}
     return render_template("console/queue.html", result=result, tickets=result.tickets, view=filters.view,
                            views=tuple(result.counts), form=form,
                            statuses=queue.STATUSES, sorts=queue.SORTS, args=args, staff_list=staff_list,
@@ -247,17 +248,32 @@ def dashboard_page() -> Any:
     return render_template("console/dashboard.html", board=board, window=window)
 
 
-@blp.route("/queue.csv")
-def queue_export() -> Any:
-    """Supervisors: the filtered queue tab as CSV for Excel (ticket metadata, no complaint text)."""
+@blp.route("/queue.csv", defaults={"suffix": "csv"})
+@blp.route("/queue.xlsx", defaults={"suffix": "xlsx"})
+def queue_export(suffix: str) -> Any:
+    """Supervisors: the filtered queue tab for Excel (ticket metadata, no complaint text): ``.csv``
+    (UTF-8 with BOM, streamed) or ``.xlsx`` (a workbook with Chinese headers); the same rows."""
     complaints.require_role(g.actor, "supervisor")
     rt = runtime()
     form = forms.QueueForm(request.args)
     form.validate()
     wanted = form.wanted(rt.config["CARD_COMPLAINT_CATEGORIES"], rt.config["CARD_DEPARTMENTS"])
-    rows = stream_with_context(dashboard.export_csv(queue.tab_query(g.actor, wanted, rt.clock.now())))
-    stamp = rt.clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
-    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="queue-{stamp}.csv"'})
+    query = queue.tab_query(g.actor, wanted, rt.clock.now())
+    if suffix == "xlsx":
+        return _workbook(dashboard.export_xlsx(query), "queue")
+    return _csv(stream_with_context(dashboard.export_csv(query)), "queue")
+
+
+def _stamped(name: str, suffix: str) -> str:
+    return f'attachment; filename="{name}-{runtime().clock.now().astimezone(DISPLAY_ZONE):%Y%m%d-%H%M}.{suffix}"'
+
+
+def _csv(rows: Any, name: str) -> Response:
+    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": _stamped(name, "csv")})
+
+
+def _workbook(body: bytes, name: str) -> Response:
+    return Response(body, mimetype=xlsxfile.MIMETYPE, headers={"Content-Disposition": _stamped(name, "xlsx")})
 
 
 @blp.route("/help")
@@ -317,17 +333,19 @@ def audit_trail() -> Any:
     form = forms.AuditForm(request.args)
     form.validate()
     result = audit_search.search(form.wanted())
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args = {k: v for k, v in request.args.items() if k not in ("page", "suffix") and v}
     return render_template("console/audit.html", result=result, records=result.records, report=report, form=form,
                            args=args, actions=audit_search.actions())
 
 
-@blp.route("/audit.csv")
-def audit_export() -> Any:
-    """Auditors: the filtered trail as CSV (UTF-8 with BOM, at most 100,000 rows)."""
+@blp.route("/audit.csv", defaults={"suffix": "csv"})
+@blp.route("/audit.xlsx", defaults={"suffix": "xlsx"})
+def audit_export(suffix: str) -> Any:
+    """Auditors: the filtered trail as ``.csv`` (UTF-8 with BOM) or ``.xlsx`` (Chinese headers),
+    the same rows, at most 100,000."""
     complaints.require_role(g.actor, "auditor")
     form = forms.AuditForm(request.args)
     form.validate()
-    rows = stream_with_context(audit_search.export_csv(form.wanted()))
-    stamp = runtime().clock.now().astimezone(DISPLAY_ZONE).strftime("%Y%m%d-%H%M")
-    return Response(rows, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+    if suffix == "xlsx":
+        return _workbook(audit_search.export_xlsx(form.wanted()), "audit")
+    return _csv(stream_with_context(audit_search.export_csv(form.wanted())), "audit")

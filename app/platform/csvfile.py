@@ -7,12 +7,13 @@ numbers count the header as line 1, as a spreadsheet does; a repeated entry is r
 ``... (first at line N)`` with the same numbering (:func:`first_at`). A row without the header's
 number of cells is ``wrong_column_count``: a rejected row where rows are rejected one by one (roster,
 disbursement batches), the whole file refused where one bad row imports nothing (terminals, member
-rosters: :func:`whole_records`).
+rosters: :func:`whole_records`). Writing: :func:`csv_chunks` (the console's exports).
 """
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO
@@ -88,3 +89,18 @@ def wrong_column_count(line: int, record: dict[str, str | None]) -> str:
 def first_at(line: int) -> str:
     """How a repeated entry names the first one: ``(first at line N)``."""
     return f"(first at line {line})"
+
+
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[str]], chunk: int = 1000) -> Iterator[str]:
+    """``header`` then ``rows`` as CSV text (CRLF, a byte-order mark first), ``chunk`` rows at a time."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    out.write("\ufeff")
+    writer.writerow(header)
+    for number, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if number % chunk == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()

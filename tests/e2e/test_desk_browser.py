@@ -1,10 +1,11 @@
 """Issue 21 in a real browser (Debian's Chromium through Playwright, like test_console_browser.py):
 a supervisor's queue with 1,000 tickets, paged, filtered, sorted and searched in Chinese; the
-dashboard's SVG charts; an article written in the help centre and found by search; the
+dashboard's SVG charts; the filtered queue downloaded as an Excel workbook; an article written in the help centre and found by search; the
 ticket page's reply counter, inline error and the confirmation before closing; the queue and the
 ticket at phone size. Screenshots in test-artifacts/desk-*.png."""
 from __future__ import annotations
 
+import io
 import re
 import sys
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from sqlalchemy import func, select
 
@@ -88,6 +90,13 @@ def test_a_supervisor_works_a_queue_of_1000_tickets(served: tuple[ApiClient, str
         assert _badge(page, "open") == _badge(page, "new") == expected
         assert set(page.locator("table.tickets tbody .badge").all_inner_texts()) <= {"待领取"}
         page.screenshot(path=str(ARTIFACTS / f"desk-queue-filtered-{backend}.png"), full_page=True)
+        with page.expect_download() as download:  # the filtered tab as an Excel workbook
+            page.click("a#export-xlsx")
+        assert re.fullmatch(r"queue-\d{8}-\d{4}\.xlsx", download.value.suggested_filename)
+        sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[0][:3] == ("工单号", "类别", "状态") and len(rows) == expected + 1
+        assert {(row[1], row[2]) for row in rows[1:]} == {("code", "new")}
 
         page.click("header nav a:text('数据看板')")
         page.wait_for_url("**/console/dashboard")

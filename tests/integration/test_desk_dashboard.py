@@ -1,5 +1,5 @@
 """Issue 21 item 2: the supervisor's dashboard (server-rendered SVG charts: volumes per day,
-deadline rates, backlog, workload, ratings) and the filtered queue as CSV."""
+deadline rates, backlog, workload, ratings) and the filtered queue as CSV and as Excel (.xlsx)."""
 from __future__ import annotations
 
 import csv
@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+import openpyxl
+import pytest
 from sqlalchemy import func, select
 
 from app.card.models import Card
@@ -66,6 +68,7 @@ def test_only_supervisors_see_the_dashboard_and_export(api: ApiClient) -> None:
     agent = _staff(api, "agent1", "agent")
     assert agent.get("/console/dashboard").status_code == 403
     assert agent.get("/console/queue.csv").status_code == 403
+    assert agent.get("/console/queue.xlsx").status_code == 403
 
 
 def test_the_queue_exports_the_filtered_tab_without_complaint_text(api: ApiClient) -> None:
@@ -82,3 +85,42 @@ def test_the_queue_exports_the_filtered_tab_without_complaint_text(api: ApiClien
     assert len(rows) == expected > 0 and {r["status"] for r in rows} == {"closed"} and {r["category"] for r in rows} == {"code"}
     assert all(re.fullmatch(r"CS\d{8}-Q\d{5}", r["ticket_number"]) for r in rows)
     assert not any(d in text for d in descriptions)  # ticket metadata only
+
+
+def _sheet_rows(body: bytes) -> list[list[str]]:
+    """The workbook's first sheet read back with openpyxl, every cell as text ("" for empty)."""
+    sheet = openpyxl.load_workbook(io.BytesIO(body), read_only=True).active
+    rows = [["" if value is None else value for value in row] for row in sheet.iter_rows(values_only=True)]
+    width = max(len(row) for row in rows)
+    return [row + [""] * (width - len(row)) for row in rows]
+
+
+@pytest.mark.parametrize("query", ["view=closed&category=code", "view=open&overdue=y&sort=due", "view=open&text=扫码"])
+def test_the_queue_exports_as_excel_the_same_rows_as_the_csv(api: ApiClient, query: str) -> None:
+    boss = _staff(api, "boss", "supervisor")
+    _seed(api, 150)
+    csv_rows = list(csv.reader(io.StringIO(boss.get(f"/console/queue.csv?{query}").get_data(as_text=True).lstrip("\ufeff"))))
+    book = boss.get(f"/console/queue.xlsx?{query}")
+    assert book.status_code == 200
+    assert book.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert re.fullmatch(r'attachment; filename="queue-\d{8}-\d{4}\.xlsx"', book.headers["Content-Disposition"])
+    rows = _sheet_rows(book.data)
+    assert rows[0] == ["工单号", "类别", "状态", "部门", "处理人", "提交时间", "首次回复期限", "首次回复时间", "办结期限",
+                       "办结时间", "评分"]
+    assert csv_rows[0] == list(dashboard.EXPORT_COLUMNS)
+    assert rows[1:] == csv_rows[1:] and len(rows) > 1  # the same filter, the same rows, the same order
+    with api.app.app_context():
+        descriptions = list(db.session.scalars(select(Complaint.description)))
+    cells = [cell for row in rows for cell in row]
+    assert not any(d in cells for d in descriptions)  # ticket metadata only: no complaint text, no citizen
+    assert not any(re.search(r"\d{17}[\dX]", cell) for cell in cells)  # nothing like an ID number
+
+
+def test_the_dashboard_and_the_queue_offer_the_excel_export(api: ApiClient) -> None:
+    boss = _staff(api, "boss", "supervisor")
+    agent = _staff(api, "agent1", "agent")
+    assert 'href="/console/queue.xlsx?view=open"' in boss.get("/console/dashboard").get_data(as_text=True)
+    html = boss.get("/console/?view=closed&category=code&suffix=x&after=y").get_data(as_text=True)
+    link = re.search(r'id="export-xlsx" href="([^"]+)"', html).group(1)
+    assert link.startswith("/console/queue.xlsx?") and "category=code" in link and "view=closed" in link and "after" not in link
+    assert "export-xlsx" not in agent.get("/console/").get_data(as_text=True)

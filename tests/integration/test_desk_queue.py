@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import sys
+from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app.card.models import Card
+from app.identity.models import Citizen
 from app.platform.db import db
 from app.service_desk.models import Complaint, Staff
 
@@ -181,3 +184,71 @@ def test_a_consultation_is_a_ticket_of_its_own_kind_in_the_same_queue(api: ApiCl
     listed = api.client.get("/api/mp/v1/complaints", headers=api.bearer(token)).json["items"]
     kinds = {item["ticket_number"]: item["kind"] for item in listed}
     assert kinds == {asked.json["ticket_number"]: "consultation", complained.json["ticket_number"]: "complaint"}
+
+
+def _seed_citizens(api: ApiClient, count: int) -> None:
+    """``count`` tickets round robin over every citizen of the sample roster (the fair order has turns)."""
+    api.import_sample_roster()
+    with api.app.app_context():
+        citizens = list(db.session.scalars(select(Citizen.id).order_by(Citizen.id)))
+        seed_tickets(citizens, count, api.clock.now(), list(api.rt.config["CARD_COMPLAINT_CATEGORIES"]),
+                     list(api.rt.config["CARD_DEPARTMENTS"]), list(db.session.scalars(select(Staff.id))))
+    assert len(citizens) > 1
+
+
+def _next(html: str) -> str | None:
+    found = re.search(r'<a rel="next" href="([^"]+)"', html)
+    return unescape(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize("query", ["view=open", "view=closed", "view=open&sort=created", "view=open&sort=-created",
+                                   "view=new&sort=due", "view=open&sort=-due", "view=closed&sort=-due&category=code",
+                                   "view=open&text=扫码"])
+def test_the_next_link_seeks_the_same_pages_as_the_page_numbers(api: ApiClient, query: str) -> None:
+    agent = _staff(api, "agent1", "agent")
+    _seed_citizens(api, 400)
+    html = agent.get(f"/console/?{query}").get_data(as_text=True)
+    pages = int(re.search(r"第 1 / (\d+) 页", html).group(1))
+    assert pages >= 2 if "category" not in query and "text" not in query else pages >= 1
+    by_number = [_tickets(agent.get(f"/console/?{query}&page={n}").get_data(as_text=True)) for n in range(1, pages + 1)]
+    by_cursor, link, shown = [], f"/console/?{query}", []
+    while link:
+        assert "after=" in link or not by_cursor  # every next link carries its cursor
+        html = agent.get(link).get_data(as_text=True)
+        by_cursor.append(_tickets(html))
+        shown.append(re.search(r"第 (\d+) / ", html).group(1))
+        link = _next(html)
+    assert by_cursor == by_number and shown == [str(n) for n in range(1, pages + 1)]  # same rows, same order
+    total = sum(len(page) for page in by_number)
+    assert total == len({t for page in by_number for t in page}) == int(re.search(r"共 (\d+)", html).group(1))
+
+
+def test_a_two_character_search_finds_what_a_substring_match_finds(api: ApiClient) -> None:
+    agent = _staff(api, "agent1", "agent")
+    _seed_citizens(api, 300)
+    for term in ("扫码", "医保", "卡片", "Q0"):  # 卡片: in some texts; Q0 only in ticket numbers, never in a text
+        with api.app.app_context():
+            expected = {number for number, text in db.session.execute(select(Complaint.ticket_number, Complaint.description)
+                        .where(Complaint.status != "closed")) if term.lower() in text.lower()}
+        found: set[str] = set()
+        link: str | None = f"/console/?text={term}"
+        while link:
+            html = agent.get(link).get_data(as_text=True)
+            found |= set(_tickets(html))
+            link = _next(html)
+        assert found == expected and _tab_counts(html)["open"] == len(expected), term
+    assert expected == set()
+
+
+def test_a_cursor_that_does_not_fit_is_ignored(api: ApiClient) -> None:
+    agent = _staff(api, "agent1", "agent")
+    _seed_citizens(api, 200)
+    page2 = _tickets(agent.get("/console/?page=2").get_data(as_text=True))
+    assert page2
+    for cursor in ("fair.x.1.2", "created.1.2", "fair.1.2", "fair.1.2.3.4", "." * 80, "fair.99999999999999999999.1.1",
+                   "fair.1.999999999999999999.1", "fair.1.-999999999999999999.1", "fair.１.2.3", "fair.2147483648.1.1"):
+        response = agent.get(f"/console/?page=2&after={cursor}")
+        assert response.status_code == 200, cursor
+        assert _tickets(response.get_data(as_text=True)) == page2, cursor
+    huge = agent.get("/console/?page=2&after=fair.2147483647.1.2147483647")  # fits: past every row
+    assert huge.status_code == 200 and _tickets(huge.get_data(as_text=True)) == []
