@@ -111,6 +111,22 @@ class Disbursement(Base):
     settled_at: Mapped[datetime | None]
 
 
+class MedicalEvoucher(Base):
+    """The medical-insurance e-voucher reference (医保电子凭证, M-23.3) the bureau (role
+    ``medical_insurance``) reported for a citizen, as last reported: ``reference_enc`` encrypted at
+    rest (purpose app.money.medical_insurance.EVOUCHER; null: withdrawn). ``as_of`` orders the
+    reports: an older one changes nothing (app.money.medical_insurance.report_evoucher)."""
+
+    __tablename__ = "medical_evouchers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    bureau_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    reference_enc: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[datetime]
+    reported_at: Mapped[datetime]
+
+
 class Notification(Base):
     """The outbox: one WeChat subscribe message to send. ``status`` is pending, sent or failed
     (final: 43101 no quota, or too many attempts); pending ones are retried from ``next_attempt_at``."""

@@ -88,7 +88,7 @@ def deliver_due(rt: Runtime, model: Any, render: Render, senders: dict[str, Send
     now = rt.clock.now()
     due = db.session.scalars(select(model.id).where(model.status == PENDING, model.next_attempt_at <= now,
                                                     model.platform.in_(senders))
-                             .order_by(model.next_attempt_at).limit(limit)).all()
+                             .order_by(model.next_attempt_at, model.id).limit(limit)).all()
     for notice_id in due:
         if _claim(rt, model, notice_id):
             _deliver(rt, model, render, senders, notice_id, report)

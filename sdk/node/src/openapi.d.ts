@@ -1473,6 +1473,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/medical-evouchers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Report (or, with ``evoucher`` null, withdraw) a citizen's medical-insurance e-voucher
+         *     reference (医保电子凭证, M-23.3; issue 22 item 7), which the medical scene's subject then
+         *     carries as ``medical_insurance_evoucher``. Idempotent: the latest ``as_of`` wins, a retry or an
+         *     older report answers ``applied`` false. The reference is encrypted at rest. Errors: 403
+         *     ``role_required``; 422 ``evoucher_invalid``, ``as_of_in_future``, ``recipient_invalid``,
+         *     ``recipient_unknown``.
+         */
+        put: operations["putMedicalEvoucher"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/offline/trust-list": {
         parameters: {
             query?: never;
@@ -2168,7 +2192,8 @@ export interface components {
          *       "date_of_birth": "1985-06-15",
          *       "id_number_masked": "441900************",
          *       "insured": true,
-         *       "social_security_card_number": "4419000000000018"
+         *       "social_security_card_number": "4419000000000018",
+         *       "medical_insurance_evoucher": "EV4419A1B2C3D4E5F6A7B8C9"
          *     }
          * @example {
          *       "name": "林秀英",
@@ -2176,7 +2201,8 @@ export interface components {
          *       "date_of_birth": "1956-12-01",
          *       "id_number_masked": "441900************",
          *       "insured": false,
-         *       "social_security_card_number": null
+         *       "social_security_card_number": null,
+         *       "medical_insurance_evoucher": null
          *     }
          */
         MedicalSubject: {
@@ -2191,6 +2217,8 @@ export interface components {
             insured: boolean;
             /** @description The number of the holder's physical social-security card once it is issued (issued or activated; the citizen card number printed on it); null for e-card-only holders (self-pay goes through charges, docs/payments.md) */
             social_security_card_number: string | null;
+            /** @description The holder's medical-insurance e-voucher reference (医保电子凭证) as the medical-insurance bureau last reported it (16-64 letters and digits), for settling insurance through the national platform; null when the bureau reported none or withdrew it */
+            medical_insurance_evoucher: string | null;
         };
         /**
          * @example {
@@ -5112,6 +5140,53 @@ export interface components {
         MedicalAccount: {
             /** @description false: a report at least as recent is already on record */
             applied: boolean;
+        };
+        /**
+         * @example {
+         *       "card_number": "4419000000000018",
+         *       "evoucher": "EV4419A1B2C3D4E5F6A7B8C9",
+         *       "as_of": "2026-05-20T02:00:00+08:00"
+         *     }
+         * @example {
+         *       "id_number": "441900198506151235",
+         *       "evoucher": null,
+         *       "as_of": "2026-06-01T09:30:00+08:00"
+         *     }
+         */
+        EvoucherRequest: {
+            /**
+             * @description The recipient's resident ID number; or give card_number
+             * @default null
+             */
+            id_number?: string | null;
+            /**
+             * @description The recipient's 16-digit citizen card number; or give id_number
+             * @default null
+             */
+            card_number?: string | null;
+            /** @description The citizen's medical-insurance e-voucher reference (医保电子凭证): 16-64 letters and digits (422 evoucher_invalid); null withdraws it */
+            evoucher: string | null;
+            /**
+             * Format: date-time
+             * @description When the reference was issued or withdrawn (with a UTC offset): an older report than the one on record changes nothing; at most 5 minutes after the server's clock (422 as_of_in_future)
+             */
+            as_of: string;
+        };
+        /**
+         * @example {
+         *       "applied": true,
+         *       "evoucher_on_record": true
+         *     }
+         * @example {
+         *       "applied": false,
+         *       "evoucher_on_record": false
+         *     }
+         */
+        Evoucher: {
+            /** @description false: a report at least as recent was already on record (a retry, or a late report) */
+            applied: boolean;
+            /** @description Whether a reference is on record now (what medical partners see is non-null) */
+            evoucher_on_record: boolean;
         };
         /**
          * @example {
@@ -12483,6 +12558,94 @@ export interface operations {
                 };
             };
             /** @description as_of_in_future (over 5 minutes ahead), recipient_invalid, recipient_unknown or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    putMedicalEvoucher: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvoucherRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evoucher"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the medical_insurance role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description evoucher_invalid, as_of_in_future (over 5 minutes ahead), recipient_invalid, recipient_unknown or validation_error */
             422: {
                 headers: {
                     [name: string]: unknown;
