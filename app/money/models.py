@@ -240,6 +240,19 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
 
+class ReversalCredit(Base):
+    """The bank's confirmation that it credited its customer back for a reversal (issue 22 item 3:
+    a ``void`` of a charge it had debited, or a ``refund``): at most one per ledger entry (the
+    primary key), app.money.charge_reversals."""
+
+    __tablename__ = "reversal_credits"
+
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                                 ForeignKey("ledger_entries.id"), primary_key=True)
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    credited_at: Mapped[datetime]
+
+
 class ChargeDayTotal(Base):
     """What a card was charged on one city day (fen): the daily limit is counted here, in one
     conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``."""

@@ -71,6 +71,7 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # Payments (issue 22, docs/payments.md): one of verification_id and record_id, a declined charge needs a reason,
 # fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
                 "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
+                "POST /api/partner/v1/bank/reversal-confirmations",  # a reversal_id named twice
                 "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
                 # issue 24: statistics need from <= to within 92 days; an ID-number correction needs the new number
                 "GET /api/partner/v1/statistics", "POST /api/partner/v1/citizen-events",

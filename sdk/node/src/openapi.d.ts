@@ -1895,6 +1895,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/bank/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Voids of charges you debited and refunds, on accounts you hold, not yet confirmed: credit
+         *     each back to the account and confirm it (``POST /bank/reversal-confirmations``); in
+         *     reversal_id order after ``after``. Clearing nets them too (docs/payments.md).
+         */
+        get: operations["getBankReversals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/bank/reversal-confirmations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report reversals credited back to your customers: each is confirmed once (``applied``); a
+         *     repeat answers ``unchanged``; ``unknown`` for ids that are not reversals on your accounts.
+         */
+        post: operations["postReversalConfirmations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/clearing-statements/{day}": {
         parameters: {
             query?: never;
@@ -6166,6 +6207,97 @@ export interface components {
          */
         ChargeConfirmations: {
             results: components["schemas"]["ChargeConfirmationResult"][];
+        };
+        /**
+         * @example {
+         *       "reversal_id": 120391,
+         *       "charge_id": 52817,
+         *       "kind": "refund",
+         *       "account_number": "6222021234567890123",
+         *       "amount_fen": 300,
+         *       "merchant": "东莞轨道交通2号线",
+         *       "created_at": "2026-05-22T11:40:27+08:00"
+         *     }
+         */
+        PendingReversal: {
+            /** @description Confirm this id once credited */
+            reversal_id: number;
+            /** @description The charge you debited */
+            charge_id: number;
+            /** @enum {string} */
+            kind: "void" | "refund";
+            /** @description Your customer's account to credit back (the one debited) */
+            account_number: string;
+            /** @description Whole fen to credit back */
+            amount_fen: number;
+            merchant: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            created_at: string;
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "reversal_id": 120391,
+         *           "charge_id": 52817,
+         *           "kind": "refund",
+         *           "account_number": "6222021234567890123",
+         *           "amount_fen": 300,
+         *           "merchant": "东莞轨道交通2号线",
+         *           "created_at": "2026-05-22T11:40:27+08:00"
+         *         }
+         *       ]
+         *     }
+         */
+        BankReversalPage: {
+            items: components["schemas"]["PendingReversal"][];
+        };
+        /**
+         * @example {
+         *       "reversal_ids": [
+         *         120391,
+         *         120402
+         *       ]
+         *     }
+         */
+        ReversalConfirmationsRequest: {
+            reversal_ids: number[];
+        };
+        /**
+         * @example {
+         *       "reversal_id": 120391,
+         *       "result": "applied"
+         *     }
+         * @example {
+         *       "reversal_id": 120402,
+         *       "result": "unchanged"
+         *     }
+         */
+        ReversalResult: {
+            reversal_id: number;
+            /** @enum {string} */
+            result: "applied" | "unchanged" | "unknown";
+        };
+        /**
+         * @example {
+         *       "results": [
+         *         {
+         *           "reversal_id": 120391,
+         *           "result": "applied"
+         *         },
+         *         {
+         *           "reversal_id": 120402,
+         *           "result": "unchanged"
+         *         }
+         *       ]
+         *     }
+         */
+        ReversalConfirmations: {
+            results: components["schemas"]["ReversalResult"][];
         };
         /**
          * @example {
@@ -13904,6 +14036,146 @@ export interface operations {
                 };
             };
             /** @description validation_error (also: a charge_id named twice) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getBankReversals: {
+        parameters: {
+            query?: {
+                /** @description The last reversal_id of the previous page (0: from the start) */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BankReversalPage"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postReversalConfirmations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalConfirmationsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReversalConfirmations"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (also: a reversal_id named twice) */
             422: {
                 headers: {
                     [name: string]: unknown;
