@@ -168,6 +168,13 @@ def test_paying_with_the_card_through_gunicorn(pay_server: Server, wechat: WeCha
     refund = _json(canteen, "POST", f"{P}/charges/{lunch.json()['charge_id']}/refunds",
                    {"amount_fen": 200, "idempotency_key": "refund-e2e-1"})
     assert refund.status_code == 200 and refund.json()["refunded_fen"] == 200
+    # The bank pulls the refund to credit back (the void of a charge it never debited is not listed), once.
+    [reversal] = _json(bank, "GET", f"{P}/bank/reversals").json()["items"]
+    assert (reversal["charge_id"], reversal["kind"], reversal["amount_fen"]) == (lunch.json()["charge_id"], "refund", 200)
+    for expected in ("applied", "unchanged"):
+        confirmed = _json(bank, "POST", f"{P}/bank/reversal-confirmations", {"reversal_ids": [reversal["reversal_id"]]})
+        assert confirmed.json()["results"] == [{"reversal_id": reversal["reversal_id"], "result": expected}], confirmed.text
+    assert _json(bank, "GET", f"{P}/bank/reversals").json()["items"] == []
 
     # A bus ride: entry, exit, the fare from the table with the senior concession, then a transfer.
     assert _json(metro, "PUT", f"{P}/fare-table", FARES).status_code == 200
