@@ -152,6 +152,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Service-desk notices (issue 21 item 6): the templates announcing a reply or a closing
         "CARD_WECHAT_DESK_TEMPLATE": env.get("CARD_WECHAT_DESK_TEMPLATE", "desk-reply-dev"),
         "CARD_ALIPAY_DESK_TEMPLATE": env.get("CARD_ALIPAY_DESK_TEMPLATE", "desk-reply-dev"),
+        # Payment notices (issue 22 item 6): the templates announcing a charge at or above
+        # CARD_CHARGE_NOTICE_FEN or a decline (docs/payments.md "For citizens")
+        "CARD_WECHAT_PAYMENT_TEMPLATE": env.get("CARD_WECHAT_PAYMENT_TEMPLATE", "payment-notice-dev"),
+        "CARD_ALIPAY_PAYMENT_TEMPLATE": env.get("CARD_ALIPAY_PAYMENT_TEMPLATE", "payment-notice-dev"),
         "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),

@@ -11,6 +11,7 @@ from app.hub import models as hub_models  # noqa: F401
 from app.identity import models as identity_models  # noqa: F401
 from app.money import models as money_models  # noqa: F401
 from app.oidc import models as oidc_models  # noqa: F401
+from app.outbox import models as outbox_models  # noqa: F401
 from app.partners import models as partners_models  # noqa: F401
 from app.platform.db import db  # noqa: F401 (create_app registers it beside migrate)
 from app.scanning import models as scanning_models  # noqa: F401

@@ -22,7 +22,8 @@ from app.hub.life_events import CORRECTION
 from app.hub.models import CitizenCorrection, MisuseCase
 from app.identity import people
 from app.identity.models import Citizen
-from app.money.models import FinancialAccount
+from app.money.medical_insurance import EVOUCHER
+from app.money.models import FinancialAccount, MedicalEvoucher
 from app.partners.models import Partner
 from app.platform.crypto import KeyringError
 from app.platform.db import db
@@ -43,6 +44,7 @@ ENCRYPTED_COLUMNS = (
     (Partner, "secret_enc", people.PARTNER_SECRET),
     (Partner, "previous_secret_enc", people.PARTNER_SECRET),
     (FinancialAccount, "account_number_enc", people.FINANCIAL_ACCOUNT_NUMBER),
+    (MedicalEvoucher, "reference_enc", EVOUCHER),
     (Staff, "totp_seed_enc", TOTP_SEED),
     (CardApplication, "document_enc", people.ID_NUMBER),
     (CardApplication, "permit_enc", applications.PERMIT),

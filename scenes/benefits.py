@@ -11,7 +11,7 @@ from flask import g
 
 from app.money.disbursement import LINE_FIELDS, submit_batch
 from app.money.financial_accounts import card_for_recipient, mask_account_number, register_financial_account
-from app.money.medical_insurance import MAX_STATEMENT_ENTRIES, report_medical_account
+from app.money.medical_insurance import MAX_STATEMENT_ENTRIES, evoucher_reference, report_evoucher, report_medical_account
 from app.money.settlement import MAX_CONFIRMATIONS, OUTCOMES, Confirmation, confirm, find_batch, pending_for_bank, reconcile
 from app.partners.partners import require_role
 from app.platform.city_time import CityDateTime
@@ -337,3 +337,46 @@ def put_medical_account(args: dict[str, Any]) -> Any:
     card = card_for_recipient(rt, args["id_number"], args["card_number"])
     statement = [{**entry, "date": entry["date"].isoformat()} for entry in args["statement"]]
     return {"applied": report_medical_account(rt, g.partner.id, card.citizen_id, args["balance_fen"], args["as_of"], statement)}
+
+
+class EvoucherRequestSchema(RecipientSchema):
+    EXAMPLES = [{"card_number": "4419000000000018", "evoucher": "EV4419A1B2C3D4E5F6A7B8C9", "as_of": "2026-05-20T02:00:00+08:00"},
+                {"id_number": "441900198506151235", "evoucher": None, "as_of": "2026-06-01T09:30:00+08:00"}]
+
+    evoucher = Text(required=True, allow_none=True, validate=ma.validate.Length(0, 64), metadata={
+        "description": "The citizen's medical-insurance e-voucher reference (医保电子凭证): 16-64 letters and digits "
+                       "(422 evoucher_invalid); null withdraws it"})
+    as_of = Instant(required=True, metadata={
+        "description": "When the reference was issued or withdrawn (with a UTC offset): an older report than the one on "
+                       "record changes nothing; at most 5 minutes after the server's clock (422 as_of_in_future)"})
+
+
+class EvoucherSchema(ma.Schema):
+    EXAMPLES = [{"applied": True, "evoucher_on_record": True}, {"applied": False, "evoucher_on_record": False}]
+
+    applied = ma.fields.Boolean(required=True, metadata={
+        "description": "false: a report at least as recent was already on record (a retry, or a late report)"})
+    evoucher_on_record = ma.fields.Boolean(required=True, metadata={
+        "description": "Whether a reference is on record now (what medical partners see is non-null)"})
+
+
+@blp.route("/medical-evouchers", methods=["PUT"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(EvoucherRequestSchema)
+@blp.response(200, EvoucherSchema)
+@error_responses(blp, {**_role("medical_insurance"),
+                       422: "evoucher_invalid, as_of_in_future (over 5 minutes ahead), recipient_invalid, recipient_unknown "
+                            "or validation_error"})
+def put_medical_evoucher(args: dict[str, Any]) -> Any:
+    """Report (or, with ``evoucher`` null, withdraw) a citizen's medical-insurance e-voucher
+    reference (医保电子凭证, M-23.3; issue 22 item 7), which the medical scene's subject then
+    carries as ``medical_insurance_evoucher``. Idempotent: the latest ``as_of`` wins, a retry or an
+    older report answers ``applied`` false. The reference is encrypted at rest. Errors: 403
+    ``role_required``; 422 ``evoucher_invalid``, ``as_of_in_future``, ``recipient_invalid``,
+    ``recipient_unknown``."""
+    require_role(g.partner, "medical_insurance")
+    rt = runtime()
+    card = card_for_recipient(rt, args["id_number"], args["card_number"])
+    applied = report_evoucher(rt, g.partner.id, card.citizen_id, args["evoucher"], args["as_of"])
+    return {"applied": applied, "evoucher_on_record": evoucher_reference(rt, card.id) is not None}

@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask import Response, g
 
 from app.money.charge_bank import MAX_CONFIRMATIONS, OUTCOMES, ChargeConfirmation, confirm_charges, pending_charges
+from app.money.charge_reversals import confirm_reversals, pending_reversals
 from app.money.charges import MAX_AMOUNT_FEN, ChargeRequest, create_charge
 from app.money.clearing import PARTIES, is_cleared, statement
 from app.money.fares import fare_table, rules_from, set_fare_table
@@ -284,6 +285,82 @@ def post_charge_confirmations(args: dict[str, Any]) -> Any:
     require_role(g.partner, "bank")
     items = [ChargeConfirmation(item["charge_id"], item["outcome"], item["reason"]) for item in args["confirmations"]]
     return {"results": confirm_charges(runtime(), g.partner.id, items)}
+
+
+class BankReversalQuerySchema(BankChargeQuerySchema):
+    after = ma.fields.Integer(load_default=0, validate=ma.validate.Range(0, 2**62),
+                              metadata={"description": "The last reversal_id of the previous page (0: from the start)"})
+
+
+class PendingReversalSchema(ma.Schema):
+    EXAMPLES = [{"reversal_id": 120391, "charge_id": 52817, "kind": "refund", "account_number": "6222021234567890123",
+                 "amount_fen": 300, "merchant": "东莞轨道交通2号线", "created_at": "2026-05-22T11:40:27+08:00"}]
+
+    reversal_id = ma.fields.Integer(required=True, metadata={"description": "Confirm this id once credited"})
+    charge_id = ma.fields.Integer(required=True, metadata={"description": "The charge you debited"})
+    kind = ma.fields.String(required=True, metadata={"enum": ["void", "refund"]})
+    account_number = ma.fields.String(required=True, metadata={"description": "Your customer's account to credit back (the one debited)"})
+    amount_fen = ma.fields.Integer(required=True, metadata={"description": "Whole fen to credit back"})
+    merchant = ma.fields.String(required=True)
+    created_at = CityDateTime(required=True)
+
+
+class BankReversalPageSchema(ma.Schema):
+    EXAMPLES = [{"items": PendingReversalSchema.EXAMPLES}]
+
+    items = ma.fields.List(ma.fields.Nested(PendingReversalSchema), required=True)
+
+
+@blp.route("/bank/reversals", methods=["GET"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(BankReversalQuerySchema, location="query")
+@blp.response(200, BankReversalPageSchema)
+@error_responses(blp, {**_role("bank"), 422: "validation_error"})
+def get_bank_reversals(args: dict[str, Any]) -> Any:
+    """Voids of charges you debited and refunds, on accounts you hold, not yet confirmed: credit
+    each back to the account and confirm it (``POST /bank/reversal-confirmations``); in
+    reversal_id order after ``after``. Clearing nets them too (docs/payments.md)."""
+    require_role(g.partner, "bank")
+    return {"items": pending_reversals(runtime(), g.partner.id, args["after"], args["limit"])}
+
+
+class ReversalConfirmationsRequestSchema(ma.Schema):
+    EXAMPLES = [{"reversal_ids": [120391, 120402]}]
+
+    reversal_ids = ma.fields.List(ma.fields.Integer(strict=True, validate=ma.validate.Range(1, 2**62)), required=True,
+                                  validate=ma.validate.Length(1, MAX_CONFIRMATIONS))
+
+    @ma.validates_schema
+    def _no_repeats(self, data: dict[str, Any], **_: Any) -> None:
+        if len(set(data.get("reversal_ids", []))) != len(data.get("reversal_ids", [])):
+            raise ma.ValidationError("a reversal_id is named twice", "reversal_ids")
+
+
+class ReversalResultSchema(ma.Schema):
+    EXAMPLES = [{"reversal_id": 120391, "result": "applied"}, {"reversal_id": 120402, "result": "unchanged"}]
+
+    reversal_id = ma.fields.Integer(required=True)
+    result = ma.fields.String(required=True, metadata={"enum": ["applied", "unchanged", "unknown"]})
+
+
+class ReversalConfirmationsSchema(ma.Schema):
+    EXAMPLES = [{"results": ReversalResultSchema.EXAMPLES}]
+
+    results = ma.fields.List(ma.fields.Nested(ReversalResultSchema), required=True)
+
+
+@blp.route("/bank/reversal-confirmations", methods=["POST"])
+@blp.doc(**SIGNED_DOC)
+@signed
+@blp.arguments(ReversalConfirmationsRequestSchema)
+@blp.response(200, ReversalConfirmationsSchema)
+@error_responses(blp, {**_role("bank"), 422: "validation_error (also: a reversal_id named twice)"})
+def post_reversal_confirmations(args: dict[str, Any]) -> Any:
+    """Report reversals credited back to your customers: each is confirmed once (``applied``); a
+    repeat answers ``unchanged``; ``unknown`` for ids that are not reversals on your accounts."""
+    require_role(g.partner, "bank")
+    return {"results": confirm_reversals(runtime(), g.partner.id, args["reversal_ids"])}
 
 
 class ClearingQuerySchema(ma.Schema):

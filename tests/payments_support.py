@@ -18,6 +18,8 @@ from .helpers import ApiClient
 CHARGES = "/api/partner/v1/charges"
 BANK_CHARGES = "/api/partner/v1/bank/charges"
 CONFIRMATIONS = "/api/partner/v1/bank/charge-confirmations"
+BANK_REVERSALS = "/api/partner/v1/bank/reversals"
+REVERSAL_CONFIRMATIONS = "/api/partner/v1/bank/reversal-confirmations"
 
 
 class Payments(Benefits):
@@ -56,6 +58,14 @@ class Payments(Benefits):
     def confirm_charges(self, bank: dict[str, str], *items: tuple[int, str] | tuple[int, str, str]) -> Any:
         body = [{"charge_id": item[0], "outcome": item[1], **({"reason": item[2]} if len(item) > 2 else {})} for item in items]
         return self.call(bank, CONFIRMATIONS, {"confirmations": body})
+
+    def bank_reversals(self, bank: dict[str, str], after: int = 0) -> list[dict[str, Any]]:
+        answer = self.call(bank, f"{BANK_REVERSALS}?after={after}&limit=500", method="GET")
+        assert answer.status_code == 200, answer.json
+        return answer.json["items"]
+
+    def confirm_reversals(self, bank: dict[str, str], *reversal_ids: int) -> Any:
+        return self.call(bank, REVERSAL_CONFIRMATIONS, {"reversal_ids": list(reversal_ids)})
 
     def void(self, merchant: dict[str, str], charge_id: int) -> Any:
         return self.call(merchant, f"{CHARGES}/{charge_id}/void")

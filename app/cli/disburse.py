@@ -116,7 +116,7 @@ def _print_reconciliation(title: str, totals: Reconciliation) -> None:
 
 @click.group()
 def notify() -> None:
-    """WeChat subscribe messages (benefit credited)."""
+    """WeChat subscribe messages and Alipay template messages (benefits, service desk, payments)."""
 
 
 @notify.command("run")
@@ -124,21 +124,25 @@ def notify() -> None:
 @click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True)
 @with_appcontext
 def notify_run(loop: bool, interval: float) -> None:
-    """Send the notices that are due (benefits credited; service-desk replies and closings, WeChat
-    and Alipay); failures are retried with backoff, a final refusal (43101, ...) is not."""
+    """Send the notices that are due (benefits credited; service-desk replies and closings; large
+    charges and declines; WeChat and Alipay); failures are retried with backoff, a final refusal (43101, ...) is not."""
     from app.integrations.wechat_messages import SubscribeMessenger
+    from app.money import payment_notices
     from app.money.notifications import deliver_due
+    from app.outbox.outbox import senders
     from app.service_desk import notices
 
     rt = runtime()
     messenger = SubscribeMessenger(rt.config["CARD_WECHAT_APPID"], rt.config["CARD_WECHAT_SECRET"], rt.config["CARD_WECHAT_API_BASE"],
                                    tokens=rt.wechat_tokens)
-    desk_senders = notices.senders(rt)
+    both = senders(rt)
     while True:
         report = deliver_due(rt, messenger)
         click.echo(f"sent {report.sent}, failed {report.failed}, retrying {report.retrying}")
-        desk = notices.deliver_due(rt, desk_senders)
+        desk = notices.deliver_due(rt, both)
         click.echo(f"service desk: sent {desk.sent}, failed {desk.failed}, retrying {desk.retrying}")
+        paid = payment_notices.deliver_due(rt, both)
+        click.echo(f"payments: sent {paid.sent}, failed {paid.failed}, retrying {paid.retrying}")
         if not loop:
             return
         time.sleep(interval)

@@ -14,7 +14,7 @@ every guarantee of that path:
   used, there is no account or the card owes);
 * ``charged``: the charge, ``INSERT ... ON CONFLICT DO NOTHING`` (one per verification, per ride
   entry and per (merchant, key)), only from a counted day;
-* the ledger entry ``charge`` and, above ``CARD_CHARGE_NOTICE_FEN``, the holder's notice, from the
+* the ledger entry ``charge`` and, at or above ``CARD_CHARGE_NOTICE_FEN``, the holder's notice, from the
   inserted charge.
 
 When the charge's INSERT meets a conflict (a racing request charged the verification or used the
@@ -66,7 +66,7 @@ WITH earlier AS (
   FROM charged
 ), notice AS (
   INSERT INTO payment_notices (charge_id, citizen_id, kind, created_at)
-  SELECT id, citizen_id, 'large_charge', created_at FROM charged WHERE amount_fen > %(notice_fen)s
+  SELECT id, citizen_id, 'large_charge', created_at FROM charged WHERE amount_fen >= %(notice_fen)s
 )
 SELECT (SELECT id FROM earlier) AS earlier_id, p.account_id AS payer_account_id, p.in_debt AS payer_in_debt,
        CASE WHEN c.id IS NULL AND k.total_fen IS NOT NULL

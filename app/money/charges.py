@@ -99,7 +99,7 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     if charge is None:  # a racing retry with the same key won
         return _replay(_by_key(merchant.id, request.idempotency_key), request, verified), True
     ledger.append(charge, "charge", f"charge:{charge.id}", now, amount)
-    if amount > rt.config["CARD_CHARGE_NOTICE_FEN"]:
+    if amount >= rt.config["CARD_CHARGE_NOTICE_FEN"]:
         add_notice(rt, charge.id, charge.citizen_id, "large_charge")
     db.session.commit()
     return charge, False

@@ -1,6 +1,6 @@
 """Benefits paid to the card (M-21, M-22, M-23.7): the card's financial account, disbursement
 batches and their lines, the medical-insurance personal account as last reported, and the
-citizen's WeChat subscriptions with the notification outbox. Money is integer fen."""
+benefit notification outbox, charges and the payments' notice outbox. Money is integer fen."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -111,18 +111,20 @@ class Disbursement(Base):
     settled_at: Mapped[datetime | None]
 
 
-class Subscription(Base):
-    """A WeChat subscribe-message template the citizen accepted in the mini-program: each
-    acceptance allows one message (``remaining``)."""
+class MedicalEvoucher(Base):
+    """The medical-insurance e-voucher reference (医保电子凭证, M-23.3) the bureau (role
+    ``medical_insurance``) reported for a citizen, as last reported: ``reference_enc`` encrypted at
+    rest (purpose app.money.medical_insurance.EVOUCHER; null: withdrawn). ``as_of`` orders the
+    reports: an older one changes nothing (app.money.medical_insurance.report_evoucher)."""
 
-    __tablename__ = "notification_subscriptions"
-    __table_args__ = (UniqueConstraint("account_id", "template_id"),)
+    __tablename__ = "medical_evouchers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
-    template_id: Mapped[str] = mapped_column(String(64))
-    remaining: Mapped[int] = mapped_column(default=0)
-    updated_at: Mapped[datetime]
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"), unique=True)
+    bureau_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    reference_enc: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[datetime]
+    reported_at: Mapped[datetime]
 
 
 class Notification(Base):
@@ -238,6 +240,19 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime]
 
 
+class ReversalCredit(Base):
+    """The bank's confirmation that it credited its customer back for a reversal (issue 22 item 3:
+    a ``void`` of a charge it had debited, or a ``refund``): at most one per ledger entry (the
+    primary key), app.money.charge_reversals."""
+
+    __tablename__ = "reversal_credits"
+
+    ledger_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                                 ForeignKey("ledger_entries.id"), primary_key=True)
+    bank_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    credited_at: Mapped[datetime]
+
+
 class ChargeDayTotal(Base):
     """What a card was charged on one city day (fen): the daily limit is counted here, in one
     conditional ``INSERT ... ON CONFLICT DO UPDATE ... WHERE total + amount <= limit``."""
@@ -298,14 +313,40 @@ class FareTable(Base):
 
 
 class PaymentNotice(Base):
-    """A notice to the holder: a charge above ``CARD_CHARGE_NOTICE_FEN``, or any decline. Once
-    per (charge, kind); shown in ``GET /api/mp/v1/payments``."""
+    """A notice to the holder: a charge at or above ``CARD_CHARGE_NOTICE_FEN``, or a decline. Once
+    per (charge, kind); shown in ``GET /api/mp/v1/payments``. ``queued_at``: when its messages
+    were put in the outbox (:class:`PaymentNoticeMessage`; null until then, app.money.payment_notices)."""
 
     __tablename__ = "payment_notices"
-    __table_args__ = (UniqueConstraint("charge_id", "kind"), Index("ix_payment_notices_citizen", "citizen_id", "id"))
+    __table_args__ = (UniqueConstraint("charge_id", "kind"), Index("ix_payment_notices_citizen", "citizen_id", "id"),
+                      Index("ix_payment_notices_queued", "queued_at", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id"))
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizens.id"))
     kind: Mapped[str] = mapped_column(String(16))  # large_charge, declined
     created_at: Mapped[datetime]
+    queued_at: Mapped[datetime | None]
+
+
+class PaymentNoticeMessage(Base):
+    """The payments' outbox (issue 22 item 6; app.outbox.outbox): one WeChat subscribe message or
+    Alipay template message of a :class:`PaymentNotice` to one mini-program account of the holder.
+    One row per notice and account (the unique constraint: never twice); ``status`` pending ->
+    sent, or failed (final)."""
+
+    __tablename__ = "payment_notice_messages"
+    __table_args__ = (UniqueConstraint("notice_id", "account_id"),
+                      Index("ix_payment_notice_messages_status_next", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("payment_notices.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    template_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -17,7 +17,9 @@ from sqlalchemy import select, update
 
 from app.identity.models import MpAccount
 from app.integrations.wechat_messages import NO_SUBSCRIPTION_LEFT, SendFailed, SubscribeMessenger
-from app.money.models import Disbursement, Notification, Subscription
+from app.money.models import Disbursement, Notification
+from app.outbox.models import Subscription
+from app.outbox.outbox import FIRST_RETRY_SECONDS, LEASE_SECONDS, MAX_RETRY_SECONDS, use_subscription
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.sql import upsert_insert
@@ -25,9 +27,6 @@ from app.runtime import Runtime
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban")
-FIRST_RETRY_SECONDS = 60
-MAX_RETRY_SECONDS = 3600
-LEASE_SECONDS = 120  # a claimed notice is not picked up by another runner for this long
 BENEFIT_LABELS = {
     "pension": "养老金", "unemployment_insurance": "失业保险金", "talent_subsidy": "人才补贴", "employment_subsidy": "就业补贴",
     "social_relief": "社会救助金", "agricultural_subsidy": "农业补贴", "disability_subsidy": "残疾人补贴", "elderly_allowance": "高龄津贴",
@@ -65,20 +64,11 @@ def enqueue_credit_notices(rt: Runtime, credited: Iterable[tuple[int, int]]) -> 
     ).all()
     queued, now = 0, rt.clock.now()
     for account_id, citizen_id in candidates:
-        if _use_subscription(account_id, template):
+        if use_subscription(account_id, template):
             db.session.add(Notification(disbursement_id=by_citizen[citizen_id], account_id=account_id, template_id=template,
                                         status=PENDING, attempts=0, next_attempt_at=now, created_at=now))
             queued += 1
     return queued
-
-
-def _use_subscription(account_id: int, template_id: str) -> bool:
-    """Take one allowed message, atomically (two credits cannot both take the last one)."""
-    return db.session.execute(
-        update(Subscription).where(Subscription.account_id == account_id, Subscription.template_id == template_id,
-                                   Subscription.remaining > 0)
-        .values(remaining=Subscription.remaining - 1).returning(Subscription.id)
-    ).first() is not None
 
 
 @dataclass

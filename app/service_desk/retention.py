@@ -18,13 +18,14 @@ from sqlalchemy import Connection, delete, or_, select, text
 
 from app.card.models import BankReport
 from app.identity.models import AuthToken, MpAccount
-from app.money.models import Notification, Subscription
+from app.money.models import Notification, PaymentNoticeMessage
+from app.outbox.models import Subscription
 from app.platform.db import db
 from app.platform.store import SqlStore
 from app.runtime import Runtime
 from app.scanning.partitions import TABLE, Month, drop_expired, is_partitioned, refuse_unsealed, step_of
 from app.service_desk.audit import sealed_through
-from app.service_desk.models import CardApplication
+from app.service_desk.models import CardApplication, DeskNotice
 
 TOKEN_DAYS = 30            # a token after it expired or was revoked
 TOMBSTONE_DAYS = 30        # a cancelled account's row (its openid already erased)
@@ -48,6 +49,8 @@ def _tombstones(cutoff: Any) -> list[Any]:
     gone = select(MpAccount.id).where(MpAccount.cancelled_at < cutoff).scalar_subquery()
     return [delete(Subscription).where(Subscription.account_id.in_(gone)),
             delete(Notification).where(Notification.account_id.in_(gone)),
+            delete(PaymentNoticeMessage).where(PaymentNoticeMessage.account_id.in_(gone)),
+            delete(DeskNotice).where(DeskNotice.account_id.in_(gone)),
             delete(AuthToken).where(AuthToken.account_id.in_(gone)),
             delete(CardApplication).where(CardApplication.account_id.in_(gone)),  # e-card applications (issue 17 item 1)
             delete(MpAccount).where(MpAccount.cancelled_at < cutoff)]

@@ -1,4 +1,6 @@
-"""Medical (M-23.3): identity through the care process and settlement of the medical-insurance account.
+"""Medical (M-23.3): identity through the care process and settlement of the medical-insurance account:
+the physical card's number and the medical-insurance e-voucher reference (医保电子凭证) the bureau
+reported (app.money.medical_insurance), so the hospital settles insurance through the national platform.
 
 The subject is reviewed as a whole (M-19, issue 15 item 1): the date of birth and the sex are
 digits 7-14 and the parity of digit 17 of the ID number, so the masked ID number shows the region
@@ -12,6 +14,7 @@ import marshmallow as ma
 
 from app.card.lifecycle import current_physical
 from app.identity import documents, idnumber
+from app.money.medical_insurance import evoucher_reference
 from app.scanning.verification import SceneContext
 
 from .base import Scene
@@ -22,9 +25,9 @@ class Medical(Scene):
     identifies = True
     class Subject(ma.Schema):
         EXAMPLES = [{"name": "陈小明", "sex": "M", "date_of_birth": "1985-06-15", "id_number_masked": "441900************", "insured": True,
-                     "social_security_card_number": "4419000000000018"},
+                     "social_security_card_number": "4419000000000018", "medical_insurance_evoucher": "EV4419A1B2C3D4E5F6A7B8C9"},
                     {"name": "林秀英", "sex": "F", "date_of_birth": "1956-12-01", "id_number_masked": "441900************",
-                     "insured": False, "social_security_card_number": None}]
+                     "insured": False, "social_security_card_number": None, "medical_insurance_evoucher": None}]
 
         name = ma.fields.String(required=True)
         sex = ma.fields.String(required=True, metadata={"description": "M or F (from the ID number)"})
@@ -36,6 +39,10 @@ class Medical(Scene):
             "description": "The number of the holder's physical social-security card once it is issued (issued or "
                            "activated; the citizen card number printed on it); null for e-card-only holders (self-pay "
                            "goes through charges, docs/payments.md)"})
+        medical_insurance_evoucher = ma.fields.String(required=True, allow_none=True, metadata={
+            "description": "The holder's medical-insurance e-voucher reference (医保电子凭证) as the medical-insurance "
+                           "bureau last reported it (16-64 letters and digits), for settling insurance through the "
+                           "national platform; null when the bureau reported none or withdrew it"})
 
     def refusal(self, context: SceneContext) -> str | None:
         """``scene_unavailable`` for a holder identified by a document other than a resident ID
@@ -52,6 +59,7 @@ class Medical(Scene):
             "id_number_masked": region_only(holder.id_number),
             "insured": holder.facts.insured,
             "social_security_card_number": physical_card_number(holder.facts.card_id, holder.facts.card_number),
+            "medical_insurance_evoucher": evoucher_reference(context.rt, holder.facts.card_id),
         }
 
 

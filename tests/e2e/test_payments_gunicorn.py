@@ -42,7 +42,8 @@ def pay_server(tmp_path: Path, wechat: WeChatStandIn, worker_id: str, redis_url:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
            "DATABASE_URL": backends.fresh_postgres(worker_id, "e2epay"), "REDIS_URL": redis_url,
-           "CARD_CHARGE_PASSWORD_FREE_FEN": "5000", "CARD_CONCESSION_AGES": "senior:40"}  # the sample person is 41
+           "CARD_CHARGE_PASSWORD_FREE_FEN": "5000", "CARD_CONCESSION_AGES": "senior:40",  # the sample person is 41
+           "CARD_CHARGE_NOTICE_FEN": "8000"}
     srv = Server(env, tmp_path / "gunicorn.log")
     srv.start()
     yield srv
@@ -61,8 +62,9 @@ def _json(partner: Partner, method: str, path: str, body: Any = None) -> request
 
 class Citizen:
     def __init__(self, server: Server, wechat: WeChatStandIn) -> None:
-        self.server, self.http = server, requests.Session()
-        token = self.http.post(server.base + f"{MP}/auth/wechat", json={"code": wechat.issue_code()}, timeout=30).json()["token"]
+        self.server, self.http, self.openid = server, requests.Session(), f"o-e2e-pay-{secrets.token_hex(6)}"
+        token = self.http.post(server.base + f"{MP}/auth/wechat", json={"code": wechat.issue_code(openid=self.openid)},
+                               timeout=30).json()["token"]
         self.bearer = {"Authorization": f"Bearer {token}"}
         bound = self.call("POST", "/binding", PERSON)
         assert bound.status_code == 200, bound.text
@@ -118,6 +120,9 @@ def test_paying_with_the_card_through_gunicorn(pay_server: Server, wechat: WeCha
     for partner in (canteen, metro):
         assert server.cli("partner", "terminal", "import", partner.credentials["partner_id"], str(gates)).returncode == 0
     citizen = Citizen(server, wechat)
+    for _ in range(2):  # the holder accepts the payment-notice template twice (one message each)
+        accepted = citizen.call("POST", "/subscriptions", {"template_id": "payment-notice-dev", "result": "accept"})
+        assert accepted.status_code == 200, accepted.text
     assert _json(canteen, "PUT", f"{P}/members", {"members": [{"id_number": PERSON["id_number"], "member_id": "S001"}]}).status_code == 200
     citizen.consent(bank)
     registered = _json(bank, "PUT", f"{P}/financial-accounts", {"card_number": citizen.card_number, "account_number": "622202001234567890"})
@@ -141,6 +146,14 @@ def test_paying_with_the_card_through_gunicorn(pay_server: Server, wechat: WeCha
     assert _confirm(bank, dinner.json()["charge_id"], "declined")["result"] == "applied"
     mine = citizen.call("GET", "/payments").json()
     assert mine["debt_fen"] == 8000 and "declined" in mine["items"][0]["notices"]
+    # The notices reach WeChat: dinner was at the notice threshold, then declined; sent once.
+    for _ in range(2):
+        notified = server.cli("notify", "run")
+        assert notified.returncode == 0, notified.stderr
+    sent = [{name: field["value"] for name, field in message["data"].items()} for message in wechat.messages_to(citizen.openid)]
+    assert [(m["phrase1"], m["amount2"], m["thing3"]) for m in sent] == [("大额消费提醒", "80.00元", "Canteen"),
+                                                                       ("扣款失败", "80.00元", "Canteen")]
+    assert PERSON["id_number"] not in json.dumps(sent) and citizen.card_number not in json.dumps(sent)
     at_gate = _json(canteen, "POST", f"{P}/verifications", {"code": citizen.code(), "scene": "campus", "terminal_id": "gate-1"})
     assert (at_gate.json()["accepted"], at_gate.json()["reason"]) == (False, "payment_debt")  # the payment deny list, at the gate
     assert citizen.call("POST", f"/payments/{dinner.json()['charge_id']}/pay-off").json()["status"] == "pending"
@@ -155,6 +168,13 @@ def test_paying_with_the_card_through_gunicorn(pay_server: Server, wechat: WeCha
     refund = _json(canteen, "POST", f"{P}/charges/{lunch.json()['charge_id']}/refunds",
                    {"amount_fen": 200, "idempotency_key": "refund-e2e-1"})
     assert refund.status_code == 200 and refund.json()["refunded_fen"] == 200
+    # The bank pulls the refund to credit back (the void of a charge it never debited is not listed), once.
+    [reversal] = _json(bank, "GET", f"{P}/bank/reversals").json()["items"]
+    assert (reversal["charge_id"], reversal["kind"], reversal["amount_fen"]) == (lunch.json()["charge_id"], "refund", 200)
+    for expected in ("applied", "unchanged"):
+        confirmed = _json(bank, "POST", f"{P}/bank/reversal-confirmations", {"reversal_ids": [reversal["reversal_id"]]})
+        assert confirmed.json()["results"] == [{"reversal_id": reversal["reversal_id"], "result": expected}], confirmed.text
+    assert _json(bank, "GET", f"{P}/bank/reversals").json()["items"] == []
 
     # A bus ride: entry, exit, the fare from the table with the senior concession, then a transfer.
     assert _json(metro, "PUT", f"{P}/fare-table", FARES).status_code == 200

@@ -38,6 +38,7 @@ TICKET = "{ticket}"  # replaced by the world's real ticket number
 LINE = {"id_number": PERSON["id_number"], "line_reference": "line-1", "benefit_type": "pension", "period": "2026-01",
         "amount_fen": 100}
 MEDICAL = {"id_number": PERSON["id_number"], "balance_fen": 100, "as_of": "2026-01-01T00:00:00+08:00", "statement": []}
+EVOUCHER = {"id_number": PERSON["id_number"], "evoucher": "EV4419A1B2C3D4E5F6A7B8C9", "as_of": "2026-01-01T00:00:00+08:00"}
 CARD_REPORT = {"request_id": "report-0001", "application_id": "app-1", "event": "information_changed",
                "contact_phone": "13800138000"}
 
@@ -94,6 +95,8 @@ PARTNER_CASES = {
     "financial card_number": ("PUT", f"{PARTNER}/financial-accounts", {"card_number": NUL, "account_number": "6222020200112233"}),
     "medical id_number": ("PUT", f"{PARTNER}/medical-insurance-accounts", _with(MEDICAL, "id_number", NUL)),
     "medical card_number": ("PUT", f"{PARTNER}/medical-insurance-accounts", {**MEDICAL, "id_number": None, "card_number": NUL}),
+    "evoucher": ("PUT", f"{PARTNER}/medical-evouchers", _with(EVOUCHER, "evoucher", "EV4419A1B2C3D4E5\x00")),
+    "evoucher id_number": ("PUT", f"{PARTNER}/medical-evouchers", _with(EVOUCHER, "id_number", NUL)),
     "medical statement date": ("PUT", f"{PARTNER}/medical-insurance-accounts", _with(MEDICAL, "statement", [
         {"date": "2026-01-0\x00", "description": "x", "amount_fen": 1}])),
     "medical statement description": ("PUT", f"{PARTNER}/medical-insurance-accounts", _with(MEDICAL, "statement", [

@@ -49,6 +49,7 @@ MAX_EXAMPLES = 25
 SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", "POST /api/partner/v1/verifications",
                 "POST /api/mp/v1/complaints", "GET /api/mp/v1/me/access-log",
                 "GET /api/mp/v1/benefits", "PUT /api/partner/v1/financial-accounts", "PUT /api/partner/v1/medical-insurance-accounts",
+                "PUT /api/partner/v1/medical-evouchers",  # evoucher_invalid, as_of_in_future, recipient_unknown
                 "POST /api/partner/v1/disbursement-confirmations",  # a returned line needs a reason
 # The card's life (docs/card-lifecycle.md): a bank id must name a partner bank, a PIN must not be
 # weak and the serial must be the card's, an SMS code must be the one sent (and one a minute).
@@ -70,6 +71,7 @@ SEMANTIC_422 = ["POST /api/mp/v1/binding", "GET /api/mp/v1/card/verifications", 
 # Payments (issue 22, docs/payments.md): one of verification_id and record_id, a declined charge needs a reason,
 # fare bands must rise, a cursor must be one the API returned, a statement's day a real day up to today.
                 "POST /api/partner/v1/charges", "POST /api/partner/v1/bank/charge-confirmations", "PUT /api/partner/v1/fare-table",
+                "POST /api/partner/v1/bank/reversal-confirmations",  # a reversal_id named twice
                 "GET /api/mp/v1/payments", "GET /api/partner/v1/clearing-statements/{day}",
                 # issue 24: statistics need from <= to within 92 days; an ID-number correction needs the new number
                 "GET /api/partner/v1/statistics", "POST /api/partner/v1/citizen-events",

@@ -167,7 +167,7 @@ def test_the_attacker_does_rebuild_what_it_is_given(api: ApiClient, monkeypatch:
         return {"name": context.holder.name, "sex": idnumber.sex(number),
                 "date_of_birth": idnumber.birth_date(number).isoformat(),
                 "id_number_masked": number[:6] + "*" * 8 + number[14:], "insured": True,
-                "social_security_card_number": None}
+                "social_security_card_number": None, "medical_insurance_evoucher": None}
 
     monkeypatch.setattr(Medical, "subject", over_disclosing)
     subjects = _collect(api, token, _partner_for(api, ("medical",)), "medical", reads=1)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.card.models import BankReport, Card, CarrierEvent
 from app.identity.models import AuthToken, MpAccount
-from app.money.models import Subscription
+from app.outbox.models import Subscription
 from app.platform.db import db
 from app.scanning.models import Verification
 from app.service_desk.audit import record_account_event

@@ -65,7 +65,7 @@ class TestTransit:
 def test_medical_discloses_identity_for_care_with_the_id_masked(api: ApiClient, citizen: str) -> None:
     subject = accepted_subject(api, api.partner(("medical",), "Hospital"), citizen, "medical")
     assert subject == {"name": "陈小明", "sex": "M", "date_of_birth": "1985-06-15", "id_number_masked": "441900************",
-                       "insured": True, "social_security_card_number": None}
+                       "insured": True, "social_security_card_number": None, "medical_insurance_evoucher": None}
 
 
 class TestMembership:

@@ -12,8 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # A domain may import those of a lower rank only (the three top domains share a rank: the service
 # desk reads scanning records and money, but neither of those reads the service desk's tables).
-RANK = {"identity": 1, "partners": 2, "card": 3, "catalogue": 3, "scanning": 4, "money": 4, "service_desk": 5,
-        "oidc": 6, "hub": 6}  # catalogue (issue 23) reads partners; oidc (23) and hub (24) sit above the service desk
+RANK = {"identity": 1, "partners": 2, "outbox": 2, "card": 3, "catalogue": 3, "scanning": 4, "money": 4, "service_desk": 5,
+        "oidc": 6, "hub": 6}  # catalogue (issue 23) reads partners; oidc (23) and hub (24) sit above the service desk;
+# outbox (issue 22 item 6): the citizens' message outbox that money and the service desk share, over identity
 BASE = {"platform", "integrations"}
 # The one shell module a domain may use: the runtime (clock, keys, store, integrations) it is given.
 SERVED = {"runtime"}

@@ -1473,6 +1473,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/medical-evouchers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Report (or, with ``evoucher`` null, withdraw) a citizen's medical-insurance e-voucher
+         *     reference (医保电子凭证, M-23.3; issue 22 item 7), which the medical scene's subject then
+         *     carries as ``medical_insurance_evoucher``. Idempotent: the latest ``as_of`` wins, a retry or an
+         *     older report answers ``applied`` false. The reference is encrypted at rest. Errors: 403
+         *     ``role_required``; 422 ``evoucher_invalid``, ``as_of_in_future``, ``recipient_invalid``,
+         *     ``recipient_unknown``.
+         */
+        put: operations["putMedicalEvoucher"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/offline/trust-list": {
         parameters: {
             query?: never;
@@ -1874,6 +1898,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/partner/v1/bank/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Voids of charges you debited and refunds, on accounts you hold, not yet confirmed: credit
+         *     each back to the account and confirm it (``POST /bank/reversal-confirmations``); in
+         *     reversal_id order after ``after``. Clearing nets them too (docs/payments.md).
+         */
+        get: operations["getBankReversals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/partner/v1/bank/reversal-confirmations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report reversals credited back to your customers: each is confirmed once (``applied``); a
+         *     repeat answers ``unchanged``; ``unknown`` for ids that are not reversals on your accounts.
+         */
+        post: operations["postReversalConfirmations"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/partner/v1/clearing-statements/{day}": {
         parameters: {
             query?: never;
@@ -2171,7 +2236,8 @@ export interface components {
          *       "date_of_birth": "1985-06-15",
          *       "id_number_masked": "441900************",
          *       "insured": true,
-         *       "social_security_card_number": "4419000000000018"
+         *       "social_security_card_number": "4419000000000018",
+         *       "medical_insurance_evoucher": "EV4419A1B2C3D4E5F6A7B8C9"
          *     }
          * @example {
          *       "name": "林秀英",
@@ -2179,7 +2245,8 @@ export interface components {
          *       "date_of_birth": "1956-12-01",
          *       "id_number_masked": "441900************",
          *       "insured": false,
-         *       "social_security_card_number": null
+         *       "social_security_card_number": null,
+         *       "medical_insurance_evoucher": null
          *     }
          */
         MedicalSubject: {
@@ -2194,6 +2261,8 @@ export interface components {
             insured: boolean;
             /** @description The number of the holder's physical social-security card once it is issued (issued or activated; the citizen card number printed on it); null for e-card-only holders (self-pay goes through charges, docs/payments.md) */
             social_security_card_number: string | null;
+            /** @description The holder's medical-insurance e-voucher reference (医保电子凭证) as the medical-insurance bureau last reported it (16-64 letters and digits), for settling insurance through the national platform; null when the bureau reported none or withdrew it */
+            medical_insurance_evoucher: string | null;
         };
         /**
          * @example {
@@ -5118,6 +5187,53 @@ export interface components {
         };
         /**
          * @example {
+         *       "card_number": "4419000000000018",
+         *       "evoucher": "EV4419A1B2C3D4E5F6A7B8C9",
+         *       "as_of": "2026-05-20T02:00:00+08:00"
+         *     }
+         * @example {
+         *       "id_number": "441900198506151235",
+         *       "evoucher": null,
+         *       "as_of": "2026-06-01T09:30:00+08:00"
+         *     }
+         */
+        EvoucherRequest: {
+            /**
+             * @description The recipient's resident ID number; or give card_number
+             * @default null
+             */
+            id_number?: string | null;
+            /**
+             * @description The recipient's 16-digit citizen card number; or give id_number
+             * @default null
+             */
+            card_number?: string | null;
+            /** @description The citizen's medical-insurance e-voucher reference (医保电子凭证): 16-64 letters and digits (422 evoucher_invalid); null withdraws it */
+            evoucher: string | null;
+            /**
+             * Format: date-time
+             * @description When the reference was issued or withdrawn (with a UTC offset): an older report than the one on record changes nothing; at most 5 minutes after the server's clock (422 as_of_in_future)
+             */
+            as_of: string;
+        };
+        /**
+         * @example {
+         *       "applied": true,
+         *       "evoucher_on_record": true
+         *     }
+         * @example {
+         *       "applied": false,
+         *       "evoucher_on_record": false
+         *     }
+         */
+        Evoucher: {
+            /** @description false: a report at least as recent was already on record (a retry, or a late report) */
+            applied: boolean;
+            /** @description Whether a reference is on record now (what medical partners see is non-null) */
+            evoucher_on_record: boolean;
+        };
+        /**
+         * @example {
          *       "payload": "eyJ2ZXJzaW9uIjo0MiwiaXNzdWVkX2F0IjoxNzc5MzcwMzAwLCJuZXh0X3VwZGF0ZSI6MTc3OTQ1NjcwMCwia2V5cyI6W119",
          *       "root_kid": 1,
          *       "alg": "ed25519",
@@ -6112,6 +6228,97 @@ export interface components {
          */
         ChargeConfirmations: {
             results: components["schemas"]["ChargeConfirmationResult"][];
+        };
+        /**
+         * @example {
+         *       "reversal_id": 120391,
+         *       "charge_id": 52817,
+         *       "kind": "refund",
+         *       "account_number": "6222021234567890123",
+         *       "amount_fen": 300,
+         *       "merchant": "东莞轨道交通2号线",
+         *       "created_at": "2026-05-22T11:40:27+08:00"
+         *     }
+         */
+        PendingReversal: {
+            /** @description Confirm this id once credited */
+            reversal_id: number;
+            /** @description The charge you debited */
+            charge_id: number;
+            /** @enum {string} */
+            kind: "void" | "refund";
+            /** @description Your customer's account to credit back (the one debited) */
+            account_number: string;
+            /** @description Whole fen to credit back */
+            amount_fen: number;
+            merchant: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            created_at: string;
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "reversal_id": 120391,
+         *           "charge_id": 52817,
+         *           "kind": "refund",
+         *           "account_number": "6222021234567890123",
+         *           "amount_fen": 300,
+         *           "merchant": "东莞轨道交通2号线",
+         *           "created_at": "2026-05-22T11:40:27+08:00"
+         *         }
+         *       ]
+         *     }
+         */
+        BankReversalPage: {
+            items: components["schemas"]["PendingReversal"][];
+        };
+        /**
+         * @example {
+         *       "reversal_ids": [
+         *         120391,
+         *         120402
+         *       ]
+         *     }
+         */
+        ReversalConfirmationsRequest: {
+            reversal_ids: number[];
+        };
+        /**
+         * @example {
+         *       "reversal_id": 120391,
+         *       "result": "applied"
+         *     }
+         * @example {
+         *       "reversal_id": 120402,
+         *       "result": "unchanged"
+         *     }
+         */
+        ReversalResult: {
+            reversal_id: number;
+            /** @enum {string} */
+            result: "applied" | "unchanged" | "unknown";
+        };
+        /**
+         * @example {
+         *       "results": [
+         *         {
+         *           "reversal_id": 120391,
+         *           "result": "applied"
+         *         },
+         *         {
+         *           "reversal_id": 120402,
+         *           "result": "unchanged"
+         *         }
+         *       ]
+         *     }
+         */
+        ReversalConfirmations: {
+            results: components["schemas"]["ReversalResult"][];
         };
         /**
          * @example {
@@ -12533,6 +12740,94 @@ export interface operations {
             default: components["responses"]["DEFAULT_ERROR"];
         };
     };
+    putMedicalEvoucher: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvoucherRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evoucher"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the medical_insurance role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description evoucher_invalid, as_of_in_future (over 5 minutes ahead), recipient_invalid, recipient_unknown or validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
     getTrustList: {
         parameters: {
             query?: never;
@@ -13780,6 +14075,146 @@ export interface operations {
                 };
             };
             /** @description validation_error (also: a charge_id named twice) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getBankReversals: {
+        parameters: {
+            query?: {
+                /** @description The last reversal_id of the previous page (0: from the start) */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BankReversalPage"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    postReversalConfirmations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalConfirmationsRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReversalConfirmations"];
+                };
+            };
+            /** @description bad_request: the body is not acceptable JSON; details.reason says why */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signature, timestamp, nonce or partner refused */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description role_required: the partner lacks the bank role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description length_required: a chunked body; send Content-Length */
+            411: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description payload_too_large: the body is over the size limit (64 KiB) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unsupported_media_type: send the body with Content-Type: application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error (also: a reversal_id named twice) */
             422: {
                 headers: {
                     [name: string]: unknown;
