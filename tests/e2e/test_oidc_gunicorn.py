@@ -306,8 +306,8 @@ def test_logout_with_id_token_hint_revokes_the_tokens(idp: Server, meta: dict[st
 
 def test_a_login_request_is_confirmed_once_and_a_code_redeemed_once_under_32_threads(
         idp: Server, meta: dict[str, Any], wechat: WeChatStandIn) -> None:
-    # A citizen of its own: 32 right passwords at once are all counted first (app/card/passwords.py),
-    # so this burst uses up the day's attempts of this card (only the one that won is taken back).
+    # A citizen of its own: 32 right passwords at once are all counted first (app/card/passwords.py);
+    # right ones and those refused unchecked over the limit are given back, so the card is not locked.
     citizen = _bound(idp, wechat, "o-oidc-burst", SECOND_PERSON)
     rp = _rp(idp, "commercial", "openid")
     login = Login(idp, meta, rp, "openid")
