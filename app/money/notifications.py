@@ -65,15 +65,19 @@ def enqueue_credit_notices(rt: Runtime, credited: Iterable[tuple[int, int]]) -> 
     ).all()
     queued, now = 0, rt.clock.now()
     for account_id, citizen_id in candidates:
-        if _use_subscription(account_id, template):
+        if use_subscription(account_id, template):
             db.session.add(Notification(disbursement_id=by_citizen[citizen_id], account_id=account_id, template_id=template,
                                         status=PENDING, attempts=0, next_attempt_at=now, created_at=now))
             queued += 1
     return queued
 
 
-def _use_subscription(account_id: int, template_id: str) -> bool:
-    """Take one allowed message, atomically (two credits cannot both take the last one)."""
+def use_subscription(account_id: int, template_id: str) -> bool:
+    """Take one of the messages the mini-program account ``account_id`` allowed for the subscribe
+    template ``template_id`` (:func:`record_subscription`): True when one was left and is now
+    used, False when none was. One conditional ``UPDATE ... WHERE remaining > 0 RETURNING``, so two
+    callers cannot both take the last one; inside the caller's transaction (it commits). Used by the
+    benefit notices here and the service desk's complaint notices (app/service_desk/notices.py)."""
     return db.session.execute(
         update(Subscription).where(Subscription.account_id == account_id, Subscription.template_id == template_id,
                                    Subscription.remaining > 0)

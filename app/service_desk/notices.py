@@ -25,7 +25,7 @@ from app.identity.models import MpAccount
 from app.integrations.alipay_messages import AlipayTemplateMessenger, TemplateMessageFailed
 from app.integrations.wechat_messages import NO_SUBSCRIPTION_LEFT, SendFailed, SubscribeMessenger
 from app.money.models import Subscription
-from app.money.notifications import FIRST_RETRY_SECONDS, LEASE_SECONDS, MAX_RETRY_SECONDS, _use_subscription
+from app.money.notifications import FIRST_RETRY_SECONDS, LEASE_SECONDS, MAX_RETRY_SECONDS, use_subscription
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.runtime import Runtime
@@ -58,7 +58,7 @@ def enqueue(rt: Runtime, complaint: Complaint, message: ComplaintMessage, event:
         MpAccount.citizen_id == complaint.citizen_id, MpAccount.platform.in_(TEMPLATES))).all()
     for account_id, platform in accounts:
         template = rt.config[TEMPLATES[platform]]
-        if _use_subscription(account_id, template):
+        if use_subscription(account_id, template):
             db.session.add(DeskNotice(complaint_id=complaint.id, message_id=message.id, account_id=account_id,
                                       platform=platform, template_id=template, event=event, status=PENDING, attempts=0,
                                       next_attempt_at=now, created_at=now))
