@@ -23,6 +23,8 @@ DEV_INDEX_KEY = base64.b64encode(b"I" * 32).decode()
 DEV_WECHAT_SECRET = "dev-wechat-secret"  # noqa: S105 (published on purpose; production refuses it)
 DEV_WECHAT_APPID = "wxdevcitizencard0"
 DEV_BENEFIT_TEMPLATE = "benefit-credited-dev"
+DEV_DESK_TEMPLATE = "desk-reply-dev"
+DEV_PAYMENT_TEMPLATE = "payment-notice-dev"
 DEV_AUDIT_KEY = b"A" * 32  # Ed25519 private key signing the audit chain head (app/service_desk/audit.py)
 DEV_AUDIT_KEYS = "dev1:" + base64.b64encode(DEV_AUDIT_KEY).decode()
 DEV_ANSWER_KEY = b"R" * 32  # Ed25519 private key signing partner answers (scenes/answer_signing.py)
@@ -150,12 +152,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CARD_WECHAT_BENEFIT_TEMPLATE": env.get("CARD_WECHAT_BENEFIT_TEMPLATE", DEV_BENEFIT_TEMPLATE),
         "CARD_NOTIFY_MAX_ATTEMPTS": problems.check(_positive_int, env, "CARD_NOTIFY_MAX_ATTEMPTS", 8),
         # Service-desk notices (issue 21 item 6): the templates announcing a reply or a closing
-        "CARD_WECHAT_DESK_TEMPLATE": env.get("CARD_WECHAT_DESK_TEMPLATE", "desk-reply-dev"),
-        "CARD_ALIPAY_DESK_TEMPLATE": env.get("CARD_ALIPAY_DESK_TEMPLATE", "desk-reply-dev"),
+        "CARD_WECHAT_DESK_TEMPLATE": env.get("CARD_WECHAT_DESK_TEMPLATE", DEV_DESK_TEMPLATE),
+        "CARD_ALIPAY_DESK_TEMPLATE": env.get("CARD_ALIPAY_DESK_TEMPLATE", DEV_DESK_TEMPLATE),
         # Payment notices (issue 22 item 6): the templates announcing a charge at or above
         # CARD_CHARGE_NOTICE_FEN or a decline (docs/payments.md "For citizens")
-        "CARD_WECHAT_PAYMENT_TEMPLATE": env.get("CARD_WECHAT_PAYMENT_TEMPLATE", "payment-notice-dev"),
-        "CARD_ALIPAY_PAYMENT_TEMPLATE": env.get("CARD_ALIPAY_PAYMENT_TEMPLATE", "payment-notice-dev"),
+        "CARD_WECHAT_PAYMENT_TEMPLATE": env.get("CARD_WECHAT_PAYMENT_TEMPLATE", DEV_PAYMENT_TEMPLATE),
+        "CARD_ALIPAY_PAYMENT_TEMPLATE": env.get("CARD_ALIPAY_PAYMENT_TEMPLATE", DEV_PAYMENT_TEMPLATE),
         "CARD_REPLACEMENT_FEE_FEN": problems.check(_whole_number, env, "CARD_REPLACEMENT_FEE_FEN", 2000),
         "CARD_TECHNOLOGY": problems.check(_label, env, "CARD_TECHNOLOGY", "gen3"),
         "CARD_LENDING_SPEED_KMH": problems.check(_positive_int, env, "CARD_LENDING_SPEED_KMH", 200),
@@ -540,7 +542,12 @@ def _env_name(setting: str) -> str:
 # key as the blind-index key too), also when kept after a real key "for decryption".
 KEY_SETTINGS = tuple(name for name in DEV_VALUES if name.endswith(("_KEY", "_KEYS")) and name != "SECRET_KEY")
 DEV_IDENTIFIERS = {"CARD_WECHAT_APPID": (DEV_WECHAT_APPID, "the development mini-program AppID"),
-                   "CARD_WECHAT_BENEFIT_TEMPLATE": (DEV_BENEFIT_TEMPLATE, "the development subscribe-message template id")}
+                   "CARD_WECHAT_BENEFIT_TEMPLATE": (DEV_BENEFIT_TEMPLATE, "the development subscribe-message template id"),
+                   "CARD_WECHAT_DESK_TEMPLATE": (DEV_DESK_TEMPLATE, "the development service-desk notice template id"),
+                   "CARD_WECHAT_PAYMENT_TEMPLATE": (DEV_PAYMENT_TEMPLATE, "the development payment notice template id")}
+# Refused only when the platform serves Alipay (CARD_ALIPAY_APP_ID set): otherwise no Alipay account exists to notify.
+DEV_ALIPAY_IDENTIFIERS = {"CARD_ALIPAY_DESK_TEMPLATE": (DEV_DESK_TEMPLATE, "the development service-desk notice template id"),
+                          "CARD_ALIPAY_PAYMENT_TEMPLATE": (DEV_PAYMENT_TEMPLATE, "the development payment notice template id")}
 
 
 def _key_entries(value: str) -> list[tuple[str | None, bytes]]:
@@ -572,6 +579,7 @@ def _refuse_published_keys(config: dict[str, Any], problems: _Problems) -> None:
 
 
 def _refuse_development_identifiers(config: dict[str, Any], problems: _Problems) -> None:
-    for name, (development, what) in DEV_IDENTIFIERS.items():
+    identifiers = {**DEV_IDENTIFIERS, **(DEV_ALIPAY_IDENTIFIERS if config.get("CARD_ALIPAY_APP_ID") else {})}
+    for name, (development, what) in identifiers.items():
         if str(config.get(name) or "").strip().casefold() == development.casefold():
             problems.add(f"production mode: {name} is not set or is {what} ({development})")

@@ -32,9 +32,9 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from app.demo_payments import open_demo_account, prepare_payments, ride_and_pay
+from app.platform.request_signing import authorization_header
 from qr import offline
 from scenes.registry import SCENE_NAMES
-from scenes.signing import authorization_header
 from standins.wechat import WeChatStandIn
 
 DEMO_PERSON = {"name": "陈小明", "id_number": "441900198506151235", "phone": "13800138000"}

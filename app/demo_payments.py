@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from scenes.signing import authorization_header
+from app.platform.request_signing import authorization_header
 
 GATES = {"gate-A01": (23.0205, 113.7518), "gate-B07": (23.0205, 113.8018)}  # about 5 km apart
 FARES = {"mode": "distance", "bands": [{"up_to_km": 6, "fare_fen": 300}, {"up_to_km": 12, "fare_fen": 400}],

@@ -8,7 +8,9 @@ from here, so the layering rule "domains -> qr" holds. Pure Python: no app, Flas
 What the server side uses:
 
 - keys: ``generate(alg)``, ``SigningKey(alg, raw)`` (``.sign``, ``.public_key``), ``VerifyingKey(alg, raw)``
-  (``.verify``); ``ED25519``/``SM2``; ``sm2_available()`` (the ``gm`` extra is installed);
+  (``.verify``); ``ED25519``/``SM2``; ``sm2_available()`` (the ``gm`` extra is installed); ``sm2``, the
+  SM2-with-SM3 primitives themselves (``sign``, ``verify``, ``prepare``, ``public_key``, ``compress``,
+  ``decompress``: the SM2 id_tokens of the identity provider, app/oidc/sm2.py);
 - certificates and codes: ``issue_certificate``, ``make_code``, ``decode`` (strict), ``parse``,
   ``certificate_from_bytes``, ``code_from_bytes``, ``verify_proof_of_possession``, ``scene_mask``,
   ``scene_names``, ``Certificate``, ``Code``, ``FormatError``, and the signing-input builders;
@@ -22,7 +24,7 @@ What the server side uses:
 """
 from __future__ import annotations
 
-from dgc2 import base45, printed
+from dgc2 import base45, printed, sm2
 from dgc2.b64 import decode as b64url_decode
 from dgc2.b64 import encode as b64url_encode
 from dgc2.denylist import DenyDelta, DenyList, DenyListError, read_deny_delta, read_deny_list, write_deny_delta, write_deny_list
@@ -64,6 +66,6 @@ __all__ = [
     "cert_signing_input", "certificate_from_bytes", "check", "code_from_bytes", "code_signing_input", "decode",
     "deny_signing_input", "generate", "issue_certificate", "make_code", "parse", "pop_signing_input", "proof_of_possession",
     "read_deny_delta", "read_deny_list", "read_root_key", "read_trust_list", "scene_mask", "scene_names", "sm2_available",
-    "printed",
+    "printed", "sm2",
     "trust_signing_input", "verify_code", "verify_proof_of_possession", "write_deny_delta", "write_deny_list", "write_trust_list",
 ]

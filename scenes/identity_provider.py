@@ -6,6 +6,7 @@ platform's JSON envelope; they are described by the discovery document, not by d
 
 - ``GET /.well-known/openid-configuration``: discovery (OpenID Connect Discovery 1.0)
 - ``GET /oidc/jwks.json``: the id_token signing keys (ES256 and EdDSA)
+- ``GET /oidc/jwks-sm2.json``: the SM2-SM3 keys (non-standard, with the gm extra; app/oidc/sm2.py)
 - ``GET /oidc/authorize``: validates the request, shows the QR code the citizen scans
 - ``GET /oidc/authorize/result``: the page's poll: pending, or where to go next (once)
 - ``POST /oidc/token``: authorization_code (PKCE S256) and refresh_token (rotating) grants
@@ -75,6 +76,20 @@ def discovery() -> Any:
 def jwks() -> Any:
     """The public signing keys (RFC 7517); cacheable for an hour."""
     response = jsonify(signing_keys(current_app.config).jwks())
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@blp.route("/oidc/jwks-sm2.json")
+def jwks_sm2() -> Any:
+    """The SM2-SM3 public keys (``kty`` EC, ``crv`` SM2, ``x``, ``y``, ``kid``, ``alg`` SM2-SM3: all
+    non-standard), apart from the standard JWKS, which common RP libraries refuse whole when it holds
+    a key of an unknown curve; cacheable for an hour. 404 ``oidc_sm2_not_offered`` without an SM2
+    key or without the gm extra."""
+    keys = signing_keys(current_app.config).sm2_jwks()
+    if not keys["keys"]:
+        raise AppError("oidc_sm2_not_offered", 404, "this provider signs no SM2-SM3 id_tokens (no SM2 key, or no gm extra)")
+    response = jsonify(keys)
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 

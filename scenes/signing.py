@@ -9,7 +9,6 @@ with one of the reason codes below as the error ``code``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from collections.abc import Callable
@@ -19,10 +18,12 @@ from typing import Any
 
 from flask import g, request
 
-from app.partners.nonces import SCHEME, NonceClaim, unauthorized
+from app.partners.nonces import NonceClaim, unauthorized
 from app.partners.partners import PartnerView, require_enabled, require_partner
 from app.platform.city_time import city_isoformat
 from app.platform.errors import AppError
+from app.platform.request_signing import SCHEME, sign, string_to_sign
+from app.platform.request_signing import authorization_header as authorization_header  # our clients' and tests' way in
 from app.runtime import Runtime, runtime
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
@@ -35,23 +36,6 @@ REQUIRED = ("partner_id", "timestamp", "nonce", "signature")
 # signature base64 of 64 bytes (Ed25519 per RFC 8032; SM2 r || s per GB/T 32918.2, SM3, ID "1234567812345678").
 KEY_SCHEMES = {"ed25519": "CC-ED25519", "sm2": "CC-SM2-SM3"}
 SCHEMES = (SCHEME, *KEY_SCHEMES.values())
-
-
-def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:
-    """``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nBODY\\n`` as bytes (each part ends with a newline)."""
-    return b"".join(part + b"\n" for part in (method.encode(), path.encode(), timestamp.encode(), nonce.encode(), body))
-
-
-def sign(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    """The base64 HMAC-SHA256 signature a partner sends (also used by our demo and tests)."""
-    digest = hmac.new(secret.encode(), string_to_sign(method, path, timestamp, nonce, body), hashlib.sha256)
-    return base64.b64encode(digest.digest()).decode()
-
-
-def authorization_header(partner_id: str, secret: str, method: str, path: str, body: bytes, timestamp: int, nonce: str) -> str:
-    """A complete ``Authorization`` header value for a request."""
-    signature = sign(secret, method, path, str(timestamp), nonce, body)
-    return f'{SCHEME} partner_id="{partner_id}",timestamp="{timestamp}",nonce="{nonce}",signature="{signature}"'
 
 
 def parse_authorization(header: str | None) -> dict[str, str]:

@@ -4,8 +4,10 @@ unbinding). Stored only as a scrypt hash (app/card/pins.py), never logged.
 
 Guessing is throttled per card: every attempt is counted first, atomically (the store's
 ``incr``), and only the first :data:`MAX_ATTEMPTS` in a day are checked; a right one is taken
-back (``uncount``). The counter is keyed by the stored hash (freshly salted), so a new password
-(changed with the old one, or reset after a real-person check) starts a fresh count.
+back (``uncount``, one conditional statement), and so is one refused over the limit without a
+check, so only wrong passwords use the day up: a burst of right ones (32 at once) never locks
+the card, while 5 wrong ones still do. The counter is keyed by the stored hash (freshly salted),
+so a new password (changed with the old one, or reset after a real-person check) starts a fresh count.
 """
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ def require_password(rt: Runtime, card: Card, password: str | None) -> None:
     key = _counter(card)
     attempts = rt.store.incr(key, WINDOW_SECONDS)
     if attempts > MAX_ATTEMPTS:
+        rt.store.uncount(key)  # refused unchecked, so not a guess: only wrong passwords keep their count
         raise AppError("password_locked", 429, "too many wrong e-card passwords: try tomorrow, or reset it with a "
                        "real-person check", headers={"Retry-After": str(WINDOW_SECONDS)})
     if not pin_matches(password, card.password_hash):

@@ -9,6 +9,8 @@ from flask.cli import with_appcontext
 from app.cli.params import COMMA_LIST
 from app.runtime import runtime
 
+ID_TOKEN_ALGS = ["ES256", "EdDSA", "SM2-SM3"]  # app.oidc.signing.ALGORITHMS (SM2-SM3 refused at create without the gm extra)
+
 
 @click.group()
 def rp() -> None:
@@ -23,8 +25,8 @@ def rp() -> None:
               help="Comma-separated: openid, name, id_number (government only), insured, age_band, concession")
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True, help="Exact redirect URI (repeatable)")
 @click.option("--logout-uri", default=None, help="Back-channel logout URI (optional)")
-@click.option("--id-token-alg", type=click.Choice(["ES256", "EdDSA"]), default="ES256", show_default=True,
-              help="Its id_token_signed_response_alg (EdDSA: Ed25519)")
+@click.option("--id-token-alg", type=click.Choice(ID_TOKEN_ALGS), default="ES256", show_default=True,
+              help="Its id_token_signed_response_alg (EdDSA: Ed25519; SM2-SM3: SM2 with SM3, non-standard, needs the gm extra)")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"} as JSON')
 @with_appcontext
 def rp_create(name: str, kind: str, scopes: list[str], redirect_uris: tuple[str, ...], logout_uri: str | None,
@@ -82,10 +84,10 @@ def _set_disabled(client_id: str, disabled: bool) -> None:
 
 @rp.command("keygen")
 @click.option("--kid", required=True, help="The key id, e.g. 2027-01")
-@click.option("--alg", type=click.Choice(["ES256", "EdDSA"]), default="ES256", show_default=True,
-              help="ES256: a P-256 key; EdDSA: an Ed25519 key")
+@click.option("--alg", type=click.Choice(ID_TOKEN_ALGS), default="ES256", show_default=True,
+              help="ES256: a P-256 key; EdDSA: an Ed25519 key; SM2-SM3: an SM2 key")
 def rp_keygen(kid: str, alg: str) -> None:
-    """Print a new CARD_OIDC_SIGNING_KEYS entry (a P-256 key for ES256 or an Ed25519 key for EdDSA id_tokens)."""
+    """Print a new CARD_OIDC_SIGNING_KEYS entry (a P-256 key for ES256, an Ed25519 key for EdDSA, an SM2 key for SM2-SM3 id_tokens)."""
     from app.oidc.signing import new_key_entry
 
     click.echo(new_key_entry(kid, alg))

@@ -40,6 +40,7 @@ from app.partners.partners import PartnerView, require_partner
 from app.platform.city_time import city_isoformat
 from app.platform.db import db
 from app.platform.errors import AppError
+from app.platform.request_signing import authorization_header
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 
@@ -265,8 +266,6 @@ def _claim(rt: Runtime, delivery_id: int) -> bool:
 
 
 def _deliver(rt: Runtime, post: Poster, delivery_id: int, report: DeliveryReport) -> None:
-    from scenes.signing import authorization_header  # the one signing scheme, pure functions
-
     delivery, event, url, partner_id = db.session.execute(
         select(FeedDelivery, FeedEvent, FeedSubscription.url, Partner.partner_id)
         .join(FeedEvent, FeedEvent.id == FeedDelivery.feed_event_id)

@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import select, update
 
 from app.oidc.models import RP_KINDS, RelyingParty
-from app.oidc.signing import ALGORITHM, ALGORITHMS
+from app.oidc.signing import ALGORITHM, ALGORITHMS, signing_keys
+from app.oidc.sm2 import SM2_SM3
+from app.oidc.sm2 import available as sm2_available
 from app.platform.crypto import token_digest
 from app.platform.db import db
 from app.runtime import Runtime
@@ -58,13 +60,27 @@ def checked_redirect_uri(uri: str) -> str:
     return uri
 
 
+def checked_id_token_alg(config: dict[str, Any], alg: str) -> str:
+    """``alg`` if this provider can sign id_tokens with it; ValueError says why not: unknown, SM2-SM3
+    without the gm extra (gmssl-pyx), or no key of that algorithm in ``CARD_OIDC_SIGNING_KEYS``."""
+    if alg not in ALGORITHMS:
+        raise ValueError(f"id_token algorithm {alg!r}: one of {', '.join(ALGORITHMS)}")
+    if alg == SM2_SM3 and not sm2_available():
+        raise ValueError(f"id_token algorithm {SM2_SM3} (SM2 with SM3, non-standard) needs the gm extra, which is not "
+                         "installed: pip install 'citizencard[gm]' (gmssl-pyx)")
+    if alg not in signing_keys(config).algorithms:
+        raise ValueError(f"id_token algorithm {alg}: CARD_OIDC_SIGNING_KEYS has no key for it "
+                         f"(add one: citizencard rp keygen --alg {alg})")
+    return alg
+
+
 def create_rp(rt: Runtime, name: str, kind: str, scopes: list[str], redirect_uris: list[str],
               logout_uri: str | None = None, id_token_alg: str = ALGORITHM) -> Credentials:
     """Register a relying party; returns its client id and secret (shown once). ``id_token_alg``:
-    ES256 (default) or EdDSA. ValueError on a refused kind, scope, URI or algorithm."""
+    ES256 (default), EdDSA or SM2-SM3 (:func:`checked_id_token_alg`). ValueError on a refused kind,
+    scope, URI or algorithm."""
     scopes = allowed_scopes(kind, scopes)
-    if id_token_alg not in ALGORITHMS:
-        raise ValueError(f"id_token algorithm {id_token_alg!r}: one of {', '.join(ALGORITHMS)}")
+    checked_id_token_alg(rt.config, id_token_alg)
     if not redirect_uris:
         raise ValueError("at least one redirect URI is needed")
     uris = [checked_redirect_uri(uri) for uri in redirect_uris]

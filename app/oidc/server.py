@@ -25,6 +25,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import current_app, g, request
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
 from app.oidc.claims import ACR_PREFIX, Subject, user_claims
@@ -120,8 +121,10 @@ class S256Challenge(CodeChallenge):
 
 
 class CardOpenIDCode(OpenIDCode):
-    """The id_token: signed with the relying party's registered algorithm (ES256 or EdDSA) by our
-    current key of that algorithm; pairwise ``sub``, ``acr``, the released claims."""
+    """The id_token: signed with the relying party's registered algorithm (ES256, EdDSA or SM2-SM3)
+    by our current key of that algorithm; pairwise ``sub``, ``acr``, the released claims. Authlib
+    adds ``at_hash`` for ES256 and EdDSA; for SM2-SM3 it has no hash and leaves it out (optional in
+    the code flow, OpenID Connect Core 1.0 section 3.1.3.6)."""
 
     def resolve_client_private_key(self, client: Client) -> Any:
         return signing_keys(current_app.config).for_alg(client.id_token_alg)
@@ -255,8 +258,11 @@ class EndSession(EndSessionEndpoint):
     """RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) with ``id_token_hint``: every
     token of that relying party for that ``sub`` is revoked."""
 
-    def get_server_jwks(self) -> dict[str, Any]:
-        return signing_keys(current_app.config).jwks()
+    def get_server_jwks(self) -> KeySet:
+        return signing_keys(current_app.config).key_set()  # SM2 keys too: not a published JWKS
+
+    def get_algorithms(self) -> list[str]:
+        return signing_keys(current_app.config).algorithms
 
     def end_session(self, end_session_request: Any) -> None:
         claims, client = end_session_request.id_token_claims, end_session_request.client

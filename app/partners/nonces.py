@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.platform.errors import AppError
+from app.platform.request_signing import SCHEME
 from app.runtime import Runtime
 
 NONCE_TTL_SECONDS = 600
-SCHEME = "CC-HMAC-SHA256"
 
 
 def unauthorized(code: str, message: str, details: dict[str, Any] | None = None) -> AppError:

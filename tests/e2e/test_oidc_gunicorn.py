@@ -5,6 +5,7 @@ revocation, logout, wrong redirect URI, replayed code, expired QR, a commercial 
 asking for id_number, consents and their withdrawal, and one-time use under 32 threads."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from standins.wechat import WeChatStandIn
 from .. import backends
 from ..conftest import APP_SECRET, APPID
 from ..helpers import PERSON
+from ..unit.test_oidc_sm2 import gmssl_verify
 from .test_gunicorn import SAMPLE_ROSTER, Server
 
 pytestmark = pytest.mark.e2e
@@ -149,10 +151,12 @@ def _token_post(meta: dict[str, Any], rp: dict[str, str], **form: str) -> reques
 def test_discovery_names_the_endpoints_pkce_s256_and_es256(idp: Server, meta: dict[str, Any]) -> None:
     assert meta["issuer"] == idp.base
     assert meta["code_challenge_methods_supported"] == ["S256"]
-    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA"]  # development: both keys
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA", "SM2-SM3"]  # development keys; SM2: the gm extra
     assert meta["subject_types_supported"] == ["pairwise"]
     keys = requests.get(meta["jwks_uri"], timeout=30).json()["keys"]
     assert [key["kty"] for key in keys] == ["EC", "OKP"] and all("d" not in key for key in keys)
+    sm2_keys = requests.get(idp.base + "/oidc/jwks-sm2.json", timeout=30).json()["keys"]
+    assert [(key["kty"], key["crv"], key["alg"]) for key in sm2_keys] == [("EC", "SM2", "SM2-SM3")] and "d" not in sm2_keys[0]
 
 
 def test_password_login_id_token_refresh_rotation_and_revocation(idp: Server, meta: dict[str, Any], citizen: dict[str, str]) -> None:
@@ -306,8 +310,8 @@ def test_logout_with_id_token_hint_revokes_the_tokens(idp: Server, meta: dict[st
 
 def test_a_login_request_is_confirmed_once_and_a_code_redeemed_once_under_32_threads(
         idp: Server, meta: dict[str, Any], wechat: WeChatStandIn) -> None:
-    # A citizen of its own: 32 right passwords at once are all counted first (app/card/passwords.py),
-    # so this burst uses up the day's attempts of this card (only the one that won is taken back).
+    # A citizen of its own: 32 right passwords at once are all counted first (app/card/passwords.py);
+    # right ones and those refused unchecked over the limit are given back, so the card is not locked.
     citizen = _bound(idp, wechat, "o-oidc-burst", SECOND_PERSON)
     rp = _rp(idp, "commercial", "openid")
     login = Login(idp, meta, rp, "openid")
@@ -374,3 +378,39 @@ def test_withdrawal_sends_a_signed_back_channel_logout_token(idp: Server, meta: 
                           sub={"essential": True, "value": sub}, jti={"essential": True}).validate(decoded.claims)
     assert decoded.claims["events"] == {"http://schemas.openid.net/event/backchannel-logout": {}}
     assert "nonce" not in decoded.claims
+
+
+def _claims(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    header, payload, _signature = token.split(".")
+    return tuple(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))) for part in (header, payload))  # type: ignore[return-value]
+
+
+def test_an_sm2_rp_gets_sm2_id_tokens_that_gmssl_verifies_and_others_never_do(
+        idp: Server, meta: dict[str, Any], citizen: dict[str, str]) -> None:
+    """Issue 23's SM2 option: the id_token of an RP registered with --id-token-alg SM2-SM3 checks out
+    with GmSSL directly against /oidc/jwks-sm2.json; tampered, it does not; an ES256 RP logging in
+    just before and after still gets ES256; logout accepts the SM2 token as id_token_hint."""
+    made = idp.cli("rp", "create", "--name", "东莞国密服务", "--kind", "public_service", "--scopes", "openid,insured",
+                   "--redirect-uri", REDIRECT, "--id-token-alg", "SM2-SM3", "--json")
+    assert made.returncode == 0, made.stderr
+    sm2_rp, es256_rp = json.loads(made.stdout), _rp(idp, "public_service", "openid,insured")
+    before = Login(idp, meta, es256_rp, "openid insured")
+    assert before.id_token(before.tokens(citizen))["insured"] is True  # ES256, checked against the standard JWKS
+    login = Login(idp, meta, sm2_rp, "openid insured")
+    token = login.tokens(citizen)
+    header, claims = _claims(token["id_token"])
+    assert header == {"alg": "SM2-SM3", "kid": "dev-sm2", "typ": "JWT"}
+    assert claims["iss"] == meta["issuer"] and claims["aud"] == sm2_rp["client_id"] and claims["nonce"] == login.nonce
+    assert claims["insured"] is True and len(claims["sub"]) == 48 and "at_hash" not in claims  # no SM3 at_hash (optional)
+    jwk = next(key for key in requests.get(idp.base + "/oidc/jwks-sm2.json", timeout=30).json()["keys"] if key["kid"] == header["kid"])
+    assert gmssl_verify(token["id_token"], jwk)
+    head, payload, signature = token["id_token"].split(".")
+    other = base64.urlsafe_b64encode(json.dumps({**claims, "aud": es256_rp["client_id"]}).encode()).decode().rstrip("=")
+    assert not gmssl_verify(f"{head}.{other}.{signature}", jwk)
+    after = Login(idp, meta, es256_rp, "openid")
+    assert _claims(after.tokens(citizen)["id_token"])[0]["alg"] == "ES256"
+    out = requests.get(meta["end_session_endpoint"], params={"id_token_hint": token["id_token"],
+                                                             "post_logout_redirect_uri": REDIRECT, "state": "s2"},
+                       timeout=30, allow_redirects=False)
+    assert out.status_code == 302 and out.headers["Location"] == REDIRECT + "?state=s2"
+    assert _token_post(meta, sm2_rp, grant_type="refresh_token", refresh_token=token["refresh_token"]).status_code == 400

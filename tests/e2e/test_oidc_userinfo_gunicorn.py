@@ -74,10 +74,10 @@ def _userinfo(meta: dict[str, Any], access_token: str) -> requests.Response:
 
 
 def test_discovery_offers_es256_and_eddsa_and_the_jwks_publishes_both(meta: dict[str, Any]) -> None:
-    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA"]
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "EdDSA", "SM2-SM3"]  # SM2-SM3: the gm extra
     assert meta["userinfo_endpoint"] == meta["issuer"] + "/oidc/userinfo"
     keys = requests.get(meta["jwks_uri"], timeout=30).json()["keys"]
-    assert sorted((key["kty"], key["alg"]) for key in keys) == [("EC", "ES256"), ("OKP", "EdDSA")]
+    assert sorted((key["kty"], key["alg"]) for key in keys) == [("EC", "ES256"), ("OKP", "EdDSA")]  # no SM2: its own set
     assert all("d" not in key for key in keys)
 
 

@@ -3,9 +3,12 @@ one, asked before moving the e-card and changing the phone, throttled) and the b
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from app.card.models import Card
+from app.card.passwords import require_password
 from app.platform.db import db
+from app.platform.errors import AppError
 
 from ..helpers import ApiClient
 from .test_lifecycle import PIN, Story, story  # noqa: F401 (the fixture)
@@ -13,6 +16,7 @@ from .test_login import error_code
 
 PASSWORD = "305172"
 PIN_CHECKS = "/api/partner/v1/bank/pin-checks"
+BURST = 32
 
 
 def _set(story: Story, password: str, current: str | None = None):  # noqa: F811
@@ -68,6 +72,42 @@ def test_the_right_password_does_not_use_up_an_attempt(story: Story) -> None:  #
     for n in range(8):
         answer = story.mp("POST", "/card/ecard/device", {"installation_id": f"install-{n}", "password": PASSWORD})
         assert answer.status_code == 200, answer.json
+
+
+def _burst(story: Story, api: ApiClient, password: str) -> list[str]:  # noqa: F811
+    """``BURST`` simultaneous checks of ``password`` (the service, as every caller uses it): each
+    answer's error code, or "ok"."""
+    def one(_n: int) -> str:
+        with api.app.app_context():
+            try:
+                require_password(api.rt, db.session.query(Card).one(), password)
+            except AppError as refused:
+                return refused.code
+            finally:
+                db.session.remove()
+            return "ok"
+
+    with ThreadPoolExecutor(BURST) as pool:
+        return list(pool.map(one, range(BURST)))
+
+
+def test_32_simultaneous_right_passwords_never_lock_the_card(story: Story, api: ApiClient) -> None:  # noqa: F811
+    """Every attempt is counted before the check, so at most 5 are checked at once; a right one and
+    one refused unchecked are given back, so the burst leaves the day's count untouched."""
+    assert _set(story, PASSWORD).status_code == 204
+    answers = _burst(story, api, PASSWORD)
+    assert "ok" in answers and set(answers) <= {"ok", "password_locked"}, answers
+    wrong = story.mp("POST", "/card/ecard/device", {"installation_id": "install-y", "password": "000001"})
+    assert wrong.json["error"]["details"]["attempts_left"] == 4  # nothing of the burst was kept
+    assert story.mp("POST", "/card/ecard/device", {"installation_id": "install-y", "password": PASSWORD}).status_code == 200
+
+
+def test_32_simultaneous_wrong_passwords_check_five_and_lock_the_card(story: Story, api: ApiClient) -> None:  # noqa: F811
+    assert _set(story, PASSWORD).status_code == 204
+    answers = _burst(story, api, "000001")
+    assert answers.count("password_wrong") == 5 and answers.count("password_locked") == BURST - 5, answers
+    locked = story.mp("POST", "/card/ecard/device", {"installation_id": "install-z", "password": PASSWORD})
+    assert locked.status_code == 429 and locked.json["error"]["code"] == "password_locked"
 
 
 def _pin_check(story: Story, serial: str, pin: str, bank: dict | None = None):  # noqa: F811

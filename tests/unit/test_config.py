@@ -31,6 +31,8 @@ STRONG = {
     "CARD_WECHAT_SECRET": "real-secret",
     "CARD_WECHAT_APPID": "wx0123456789abcdef",
     "CARD_WECHAT_BENEFIT_TEMPLATE": "Yx3kP0benefitCreditedTemplate01",
+    "CARD_WECHAT_DESK_TEMPLATE": "Yx3kP0deskReplyTemplate0000001",
+    "CARD_WECHAT_PAYMENT_TEMPLATE": "Yx3kP0paymentNoticeTemplate001",
     "CARD_AUDIT_KEYS": "a1:" + base64.b64encode(b"a" * 32).decode(),
     "CARD_ANSWER_KEYS": "r1:" + base64.b64encode(b"r" * 32).decode(),
     "CARD_OIDC_SIGNING_KEYS": "o1:" + base64.b64encode(ec.derive_private_key(0x30396, ec.SECP256R1()).private_bytes(
@@ -196,6 +198,36 @@ def test_production_refuses_the_development_wechat_appid_and_template(name: str,
         env[name] = value
     with pytest.raises(ConfigError, match=name):
         load_config(env)
+
+
+@pytest.mark.parametrize("value", ["desk-reply-dev", " DESK-REPLY-DEV ", None], ids=["as published", "respelled", "unset"])
+def test_production_refuses_the_development_desk_notice_templates(value: str | None) -> None:
+    """Issue 21 item 6's templates: WeChat's always; Alipay's once the platform serves Alipay."""
+    wechat = {k: v for k, v in STRONG.items() if k != "CARD_WECHAT_DESK_TEMPLATE"}
+    wechat |= {} if value is None else {"CARD_WECHAT_DESK_TEMPLATE": value}
+    with pytest.raises(ConfigError, match="CARD_WECHAT_DESK_TEMPLATE is not set or is the development service-desk"):
+        load_config(wechat)
+    alipay = {**STRONG, "CARD_ALIPAY_APP_ID": "2021000000000001"} | ({} if value is None else {"CARD_ALIPAY_DESK_TEMPLATE": value})
+    with pytest.raises(ConfigError, match="CARD_ALIPAY_DESK_TEMPLATE is not set or is the development service-desk"):
+        load_config(alipay)
+    assert load_config(dict(STRONG))["CARD_ALIPAY_DESK_TEMPLATE"] == "desk-reply-dev"  # no Alipay: not asked
+    assert load_config({**STRONG, "CARD_ALIPAY_APP_ID": "2021000000000001", "CARD_ALIPAY_DESK_TEMPLATE": "tpl-desk-1",
+                        "CARD_ALIPAY_PAYMENT_TEMPLATE": "tpl-pay-1"})
+    assert load_config({})["CARD_WECHAT_DESK_TEMPLATE"] == "desk-reply-dev"  # development keeps its default
+
+
+@pytest.mark.parametrize("value", ["payment-notice-dev", None], ids=["as published", "unset"])
+def test_production_refuses_the_development_payment_notice_templates(value: str | None) -> None:
+    """Issue 22 item 6's templates, refused like the desk's: WeChat's always, Alipay's when served."""
+    wechat = {k: v for k, v in STRONG.items() if k != "CARD_WECHAT_PAYMENT_TEMPLATE"}
+    wechat |= {} if value is None else {"CARD_WECHAT_PAYMENT_TEMPLATE": value}
+    with pytest.raises(ConfigError, match="CARD_WECHAT_PAYMENT_TEMPLATE is not set or is the development payment"):
+        load_config(wechat)
+    alipay = {**STRONG, "CARD_ALIPAY_APP_ID": "2021000000000001", "CARD_ALIPAY_DESK_TEMPLATE": "tpl-desk-1"}
+    with pytest.raises(ConfigError, match="CARD_ALIPAY_PAYMENT_TEMPLATE is not set or is the development payment"):
+        load_config(alipay | ({} if value is None else {"CARD_ALIPAY_PAYMENT_TEMPLATE": value}))
+    assert load_config({**alipay, "CARD_ALIPAY_PAYMENT_TEMPLATE": "tpl-pay-1"})
+    assert load_config({})["CARD_WECHAT_PAYMENT_TEMPLATE"] == "payment-notice-dev"  # development keeps its default
 
 
 def test_the_refusal_never_prints_the_key() -> None:

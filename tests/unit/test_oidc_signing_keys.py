@@ -53,7 +53,7 @@ def test_first_key_of_each_algorithm_signs_and_all_are_published() -> None:
 
 
 def test_development_keys_sign_both_and_production_without_keys_answers_503() -> None:
-    assert signing_keys({}).algorithms == ["ES256", "EdDSA"] and len(DEV_EDDSA_SEED) == 32
+    assert signing_keys({}).algorithms == ["ES256", "EdDSA", "SM2-SM3"] and len(DEV_EDDSA_SEED) == 32  # SM2: the gm extra
     with pytest.raises(AppError) as refused:
         signing_keys({"CARD_ENV": "production"})
     assert refused.value.code == "oidc_not_configured" and refused.value.http_status == 503
