@@ -87,8 +87,17 @@ def receive_event(rt: Runtime, partner: PartnerView, event: dict[str, Any]) -> E
     return _finish(event, APPLIED, effects)
 
 
+# The one field each type carries; the others must be absent (a stray field is a sender's mistake).
+TYPE_FIELDS = {"insured_changed": "insured", "name_corrected": "name", "id_number_corrected": "new_id_number"}
+
+
 def _checked_fields(rt: Runtime, event: dict[str, Any]) -> Any:
+    """The event's own field, checked (422 ``validation_error`` naming it); a field of another
+    type present is refused too (``not for this event type``), rather than silently ignored."""
     kind = event["type"]
+    for field in TYPE_FIELDS.values():
+        if event.get(field) is not None and TYPE_FIELDS.get(kind) != field:
+            raise _invalid(field, "not for this event type")
     if kind == "insured_changed":
         return _required(event, "insured", bool)
     if kind == "name_corrected":

@@ -69,6 +69,9 @@ def test_only_the_data_hub_role_may_send_events(api: ApiClient, hub: Hub) -> Non
     assert unknown.status_code == 404 and unknown.json["error"]["code"] == "citizen_not_found"
     missing = hub.send("insured_changed", id_number(0))
     assert missing.status_code == 422 and missing.json["error"]["code"] == "validation_error"
+    stray = hub.send("death", id_number(0), event_id="ev-stray-0001", insured=False)  # a field of another type
+    assert stray.status_code == 422 and stray.json["error"]["details"]["fields"]["json"] == {"insured": ["not for this event type"]}
+    applied(hub.send("death", id_number(0), event_id="ev-stray-0001"), "status_deceased")  # the refused one was not recorded
 
 
 def test_a_death_cancels_everything_stops_disbursement_and_tells_the_bank(api: ApiClient, hub: Hub) -> None:
