@@ -75,12 +75,17 @@ def build_runtime(app: Flask, engine: Any, clock: Clock | None = None) -> Runtim
         wechat_tokens=tokens,
         wechat_face=_wechat_face(config, clock, tokens) if "wechat" in providers else None,
         alipay_certify=AlipayCertifier(alipay, config["CARD_ALIPAY_CERTIFY_RETURN_URL"]) if alipay and "alipay" in providers else None,
-        sms=_sms(config),
+        sms=_sms(config, store, clock),
     )
 
 
-def _sms(config: Any) -> SmsSender:
-    """The SMS sender of ``CARD_SMS_PROVIDER`` (app.config refuses the console in production)."""
+def _sms(config: Any, store: Store, clock: Clock) -> SmsSender:
+    """The SMS sender of ``CARD_SMS_PROVIDER`` (app.config refuses the console in production); in
+    the sandbox (CARD_SANDBOX), the console's with an inbox per test resident (app.sandbox)."""
+    if config.get("CARD_SANDBOX"):
+        from app.sandbox import SandboxSms  # imports the services, which import this module
+
+        return SandboxSms(store, clock)
     if config.get("CARD_SMS_PROVIDER") != "tencent":
         return ConsoleSmsSender(show_text=config["CARD_ENV"] != "production")
     from app.integrations.tencent_sms import TencentSmsSender, TencentSmsSettings  # the SDK, only when used

@@ -15,8 +15,10 @@ import csv
 import hashlib
 import hmac
 import io
+import json
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -28,6 +30,7 @@ from app.identity.models import Citizen
 from app.identity.people import id_index
 from app.identity.roster import import_roster
 from app.integrations.identity import PlatformIdentity
+from app.integrations.sms import ConsoleSmsSender, SmsMessage
 from app.integrations.wechat_face import FaceResult
 from app.partners.partners import create_partner
 from app.partners.terminals import register_terminals
@@ -38,6 +41,7 @@ from app.runtime import Runtime
 from app.scanning.card_code import IssuedCode, issue_code
 
 LOGIN_CODE_SECONDS = 300
+SMS_KEEP_SECONDS, SMS_KEEP = 600, 20  # the sandbox's SMS inbox: the last 20 per phone, 10 minutes
 TERMINALS = ("sandbox-gate-1", "sandbox-gate-2", "sandbox-gate-3")
 ALREADY_BOUND = ("already_bound", "account_already_bound")  # a concurrent first call bound it: fine
 
@@ -190,3 +194,30 @@ class SandboxWeChat:
                                          LOGIN_CODE_SECONDS + 60) != 1:
             raise AppError("login_code_invalid", 401, "the login code is invalid or was already used")
         return PlatformIdentity("wechat", _openid(int(parts[1])), None)
+
+
+class SandboxSms(ConsoleSmsSender):
+    """The SMS of the sandbox: logged as the console's, and kept per phone in the store (the last
+    20, 10 minutes) so an integrator reads what a test resident received, e.g. the bank-consent
+    code a bank needs before registering an account (:func:`sms_inbox`). Never fails. Two messages
+    to one phone at the same instant may keep only one (a read then a write: test data only)."""
+
+    def __init__(self, store: Store, clock: Any) -> None:
+        super().__init__(show_text=True)
+        self._store, self._clock = store, clock
+
+    def send(self, phone: str, message: SmsMessage) -> None:
+        """Log and keep ``message`` for ``phone``."""
+        super().send(phone, message)
+        key = f"sandbox:sms:{phone}"
+        kept = json.loads(self._store.get(key) or "[]")
+        kept.append({"kind": message.kind, "text": message.text, "sent_at": int(self._clock.time())})
+        self._store.put(key, json.dumps(kept[-SMS_KEEP:], ensure_ascii=False), SMS_KEEP_SECONDS)
+
+
+def sms_inbox(rt: Runtime, number: int) -> list[dict[str, Any]]:
+    """The SMS test resident ``number`` received in the last 10 minutes, newest first:
+    ``[{"kind", "text", "sent_at": datetime}]``; 404 ``resident_unknown``."""
+    person = resident(number)
+    kept = json.loads(rt.store.get(f"sandbox:sms:{person.phone}") or "[]")
+    return [{**item, "sent_at": datetime.fromtimestamp(item["sent_at"], UTC)} for item in reversed(kept)]

@@ -75,6 +75,30 @@ class LoginCodeSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "For POST /api/mp/v1/auth/wechat; single-use, 5 minutes"})
 
 
+class SmsQuerySchema(ma.Schema):
+    EXAMPLES = [{"resident": 1}]
+
+    resident = ma.fields.Integer(required=True, strict=False, validate=ma.validate.Range(1, 100),
+                                 metadata={"description": "A test resident's number (GET /residents)"})
+
+
+class SandboxSmsSchema(ma.Schema):
+    EXAMPLES = [{"kind": "bank_consent_code", "text": "【东莞市民卡】您正在授权示例银行登记您的待遇发放账户，验证码 482913，10 分钟内有效；"
+                 "非本人操作请勿告知他人。 Code 482913: you allow 示例银行 to register your benefit account.",
+                 "sent_at": "2026-05-21T21:33:30+08:00"}]
+
+    kind = ma.fields.String(required=True, metadata={"description": "The message's template (docs/operations.md \"SMS\")"})
+    text = ma.fields.String(required=True, metadata={"description": "What the resident's phone shows, codes included"})
+    sent_at = CityDateTime(required=True)
+
+
+class SandboxSmsListSchema(ma.Schema):
+    EXAMPLES = [{"messages": SandboxSmsSchema.EXAMPLES}]
+
+    messages = ma.fields.List(ma.fields.Nested(SandboxSmsSchema), required=True, metadata={
+        "description": "The SMS the resident received in the last 10 minutes (at most 20), newest first"})
+
+
 class EcardCodeSchema(ma.Schema):
     EXAMPLES = [{"code": "DGC1:MFRGGZDFMZTWQ2LK.059312345.00.48213790", "expires_at": "2026-05-21T21:33:30+08:00", "refresh_in": 25}]
 
@@ -134,3 +158,13 @@ def post_sandbox_face_result(args: dict[str, Any]) -> Any:
     real-person check is asked for (government and finance scenes, evictions, password resets):
     the sandbox's WeChat face check knows it, and binds it to that resident's sandbox account."""
     return {"verify_result": sandbox.face_result(runtime(), args["resident"], args["passed"])}
+
+
+@blp.route("/sms", methods=["GET"])
+@blp.arguments(SmsQuerySchema, location="query")
+@blp.response(200, SandboxSmsListSchema)
+@error_responses(blp, {404: "resident_unknown", 422: "validation_error"})
+def get_sandbox_sms(args: dict[str, Any]) -> Any:
+    """The SMS test resident ``resident`` received in the last 10 minutes, newest first (the
+    sandbox sends none: codes for the phone change, a bank's consent, a caller check are read here)."""
+    return {"messages": sandbox.sms_inbox(runtime(), args["resident"])}

@@ -119,3 +119,30 @@ def test_the_sandbox_face_check_binds_at_real_person_without_wechat(sandbox_api:
     reset = client.post("/api/mp/v1/card/password/reset", headers=sandbox_api.bearer(token),
                         json={"password": "739146", "real_person_token": late})
     assert (reset.status_code, reset.json["error"]["code"]) == (422, "real_person_invalid")  # expired
+
+
+def test_the_sms_a_test_resident_received_are_read_from_the_sandbox(sandbox_api: ApiClient) -> None:
+    """The sandbox sends no SMS: a bank's consent code sent to resident 1's contact phone is read
+    at GET /api/sandbox/v1/sms, newest first, and completes the consent; others' inboxes stay empty."""
+    client = sandbox_api.client
+    sandbox_api.partner((), name="Sandbox Bank", roles=("bank",))
+    code = client.post("/api/sandbox/v1/login-codes", json={"resident": 1}).json["code"]
+    token = client.post("/api/mp/v1/auth/wechat", json={"code": code}).json["token"]
+    person = {key: client.get("/api/sandbox/v1/residents").json[0][key] for key in ("name", "id_number", "phone")}
+    assert sandbox_api.bind(token, person).status_code == 200
+    [bank] = client.get("/api/mp/v1/card/banks", headers=sandbox_api.bearer(token)).json["items"]
+    bank_id = bank["bank_partner_id"]
+    assert client.get("/api/sandbox/v1/sms?resident=1").json == {"messages": []}
+
+    sent = client.post("/api/mp/v1/card/financial-account/consents/code", headers=sandbox_api.bearer(token),
+                       json={"bank_partner_id": bank_id})
+    assert sent.status_code == 200, sent.json
+    [message] = client.get("/api/sandbox/v1/sms?resident=1").json["messages"]
+    assert message["kind"] == "bank_consent_code" and message["sent_at"].endswith("+08:00")
+    sms_code = message["text"].split("验证码 ")[1][:6]
+    consent = client.post("/api/mp/v1/card/financial-account/consents", headers=sandbox_api.bearer(token),
+                          json={"bank_partner_id": bank_id, "sms_code": sms_code})
+    assert consent.status_code == 201, consent.json
+    assert client.get("/api/sandbox/v1/sms?resident=2").json == {"messages": []}
+    unknown = client.get("/api/sandbox/v1/sms?resident=99")
+    assert (unknown.status_code, unknown.json["error"]["code"]) == (404, "resident_unknown")

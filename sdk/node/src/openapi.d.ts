@@ -2093,6 +2093,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/sandbox/v1/sms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The SMS test resident ``resident`` received in the last 10 minutes, newest first (the
+         *     sandbox sends none: codes for the phone change, a bank's consent, a caller check are read here).
+         */
+        get: operations["getSandboxSms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -6602,6 +6622,40 @@ export interface components {
         FaceResult: {
             /** @description As wx.startFacialRecognitionVerify's verifyResult: send it as real_person_token; single-use, 5 minutes */
             verify_result: string;
+        };
+        /**
+         * @example {
+         *       "kind": "bank_consent_code",
+         *       "text": "【东莞市民卡】您正在授权示例银行登记您的待遇发放账户，验证码 482913，10 分钟内有效；非本人操作请勿告知他人。 Code 482913: you allow 示例银行 to register your benefit account.",
+         *       "sent_at": "2026-05-21T21:33:30+08:00"
+         *     }
+         */
+        SandboxSms: {
+            /** @description The message's template (docs/operations.md "SMS") */
+            kind: string;
+            /** @description What the resident's phone shows, codes included */
+            text: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 with the city's offset (+08:00)
+             * @example 2026-05-21T09:30:00+08:00
+             */
+            sent_at: string;
+        };
+        /**
+         * @example {
+         *       "messages": [
+         *         {
+         *           "kind": "bank_consent_code",
+         *           "text": "【东莞市民卡】您正在授权示例银行登记您的待遇发放账户，验证码 482913，10 分钟内有效；非本人操作请勿告知他人。 Code 482913: you allow 示例银行 to register your benefit account.",
+         *           "sent_at": "2026-05-21T21:33:30+08:00"
+         *         }
+         *       ]
+         *     }
+         */
+        SandboxSmsList: {
+            /** @description The SMS the resident received in the last 10 minutes (at most 20), newest first */
+            messages: components["schemas"]["SandboxSms"][];
         };
     };
     responses: {
@@ -14820,6 +14874,48 @@ export interface operations {
             };
             /** @description unsupported_media_type: send the body with Content-Type: application/json */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description validation_error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            default: components["responses"]["DEFAULT_ERROR"];
+        };
+    };
+    getSandboxSms: {
+        parameters: {
+            query: {
+                /** @description A test resident's number (GET /residents) */
+                resident: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxSmsList"];
+                };
+            };
+            /** @description resident_unknown */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
