@@ -174,7 +174,7 @@ def measure_http(args: argparse.Namespace, env: dict[str, str], population, grou
             http_uploads(port, population, [batch[:10] for batch in mine[:2 * workers]], 2 * workers)  # warm-up
             mine = [batch[10:] for batch in mine[:2 * workers]] + mine[2 * workers:]
             records = sum(len(batch) for batch in mine)
-            scope = cpu.Scope(pid, DATABASE, int(args.redis.rsplit(":", 1)[1].split("/")[0]))
+            scope = cpu.Scope(pid, DATABASE, (int(args.redis.rsplit(":", 1)[1].split("/")[0]),))
             elapsed, used = cpu_per_record(scope, lambda: http_uploads(port, population, mine, 2 * workers), records)  # noqa: B023
         print(f"upload through gunicorn, {workers} worker(s), {2 * workers} uploaders: {describe(records, elapsed, used)}")
 
@@ -218,7 +218,7 @@ def main() -> None:
     upload(client, population.partner_id, population.partner_secret, groups[0][:10])  # warm-up (10 records settled)
     groups[0] = groups[0][10:]
     settled = sum(len(batch) for batch in groups)
-    scope = cpu.Scope(os.getpid(), DATABASE, int(args.redis.rsplit(":", 1)[1].split("/")[0]))
+    scope = cpu.Scope(os.getpid(), DATABASE, (int(args.redis.rsplit(":", 1)[1].split("/")[0]),))
     collected = GcTime()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
