@@ -7,10 +7,11 @@ from functools import wraps
 from typing import Any
 
 import marshmallow as ma
-from flask import g, request
+from flask import g, jsonify, request
+from webargs.flaskparser import is_json_request
 
 from app.platform.errors import AppError
-from app.platform.http_json import CardBlueprint
+from app.platform.http_json import CardBlueprint, loads_strict
 from app.platform.openapi import error_responses
 from app.runtime import runtime
 from app.scanning.offline_records import MAX_RECORDS, STATUSES, findings, settle_records
@@ -84,22 +85,39 @@ def _policy(name: str) -> Any:
         return None
 
 
+RECORDS_REQUEST = RecordsRequestSchema()
+
+
+def records_args() -> dict[str, Any]:
+    """The body as ``RecordsRequestSchema`` loads it, read by hand when plainly valid (an object holding
+    only ``records``, a list of 1-:data:`MAX_RECORDS` items: the schema's items are any JSON, so it
+    returns the list as it is); anything else goes to the schema, whose refusals (400, 415, 422) are
+    the answer. Issue 16: marshmallow's load and dump of 1,000 records cost 24 µs a record."""
+    body = request.get_data(cache=True)
+    if body and is_json_request(request):
+        data = loads_strict(body)
+        if type(data) is dict and data.keys() == {"records"} and type(data["records"]) is list \
+                and 1 <= len(data["records"]) <= MAX_RECORDS:
+            return data
+    return CardBlueprint.ARGUMENTS_PARSER.parse(RECORDS_REQUEST, request, location="json")  # type: ignore[no-any-return]
+
+
 @blp.route("/offline/records", methods=["POST"])
 @larger_body
 @blp.doc(security=[{"partnerSignature": []}])
 @signed
-@blp.arguments(RecordsRequestSchema)
-@blp.response(200, RecordsSchema)
+@blp.documented(blp.arguments(RECORDS_REQUEST))  # read by hand: records_args
+@blp.documented(blp.response(200, RecordsSchema))  # written by hand: Item.answer's four fields
 @error_responses(blp, {**SIGNED_ERRORS, 422: "validation_error: not {\"records\": [1-1,000 items]}",
                         429: "too_many_invalid_records: over 10 uploads holding an invalid record in a minute; "
                              "retry after Retry-After (nothing of this batch was stored)",
                         503: "A backing service is unavailable, or a scene policy failed (scene_unavailable); nothing was "
                              "stored: retry the same batch (idempotent by record_id)"})
-def post_records(args: dict[str, Any]) -> Any:
+def post_records() -> Any:
     """Upload a gate's offline records (at most 1,000; body up to 512 KiB), idempotent by record_id. One
     result per record, in order: settled, duplicate_record, double_use, clone_suspect, revoked_at_scan,
     invalid or terminal_unknown."""
-    return {"results": settle_records(runtime(), g.partner, args["records"], _policy)}
+    return jsonify({"results": settle_records(runtime(), g.partner, records_args()["records"], _policy)})
 
 
 class FindingsQuerySchema(ma.Schema):

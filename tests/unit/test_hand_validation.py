@@ -115,3 +115,46 @@ def test_the_code_answer_written_by_hand_is_the_schemas_dump() -> None:
 
     issued = IssuedCode("DGC1:ABC", datetime(2026, 12, 5, 21, 30, 30, tzinfo=UTC), 17)
     assert code_answer(issued) == CodeSchema().dump(issued)
+
+
+# --- POST /offline/records: the body read by hand, the results written by hand (scenes/offline_records.py) ----
+
+RECORD = {"record_id": "r1", "terminal_id": "gate-1", "scene": "transit", "scanned_at": 1779324605, "code": "DGC2:X"}
+RECORDS_BODIES = [
+    {"records": [RECORD]}, {"records": [RECORD] * 1000}, {"records": [RECORD] * 1001}, {"records": []},
+    {"records": [None, 3, "x", [], {}]}, {"records": [RECORD], "extra": 1}, {"records": RECORD}, {"records": None},
+    {"records": "x"}, {"Records": [RECORD]}, {}, [RECORD], "records", 7, None,
+]
+
+
+@pytest.mark.parametrize("body", RECORDS_BODIES, ids=range(len(RECORDS_BODIES)))
+def test_the_records_body_read_by_hand_is_the_schemas(body: Any) -> None:
+    import json
+
+    from flask import Flask
+    from werkzeug.exceptions import HTTPException
+
+    from app.platform.http_json import CardBlueprint
+    from scenes.offline_records import RECORDS_REQUEST, records_args
+
+    def outcome(read: Any) -> Any:
+        with Flask(__name__).test_request_context("/api/partner/v1/offline/records", method="POST",
+                                                  data=json.dumps(body), content_type="application/json"):
+            try:
+                return read()
+            except HTTPException as error:
+                return error.code, error.data["messages"]  # type: ignore[attr-defined]
+
+    by_schema = outcome(lambda: CardBlueprint.ARGUMENTS_PARSER.parse(RECORDS_REQUEST, location="json"))
+    assert outcome(records_args) == by_schema
+
+
+def test_the_records_results_written_by_hand_are_the_schemas_dump() -> None:
+    from app.scanning.offline_records import Item
+    from scenes.offline_records import RecordsSchema
+
+    settled = Item(0, "r1", status="settled", verification_id="vf_1",
+                   subject={"settlement_token": "t", "concession": "standard", "entry_verification_id": None})
+    refused = Item(1, None, status="invalid")
+    results = {"results": [settled.answer(), refused.answer()]}
+    assert results == RecordsSchema().dump(results)

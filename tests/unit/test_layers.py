@@ -86,9 +86,10 @@ def test_the_flat_folders_are_gone() -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "terminal" / "dgc2").glob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_terminal_verifier_stands_alone(path: Path) -> None:
-    """dgc2 is the gate vendors' own distribution: the standard library, cryptography and (for SM2)
-    gmssl_pyx only; nothing of the platform, no Flask, no database (issue 16)."""
+    """dgc2 is the gate vendors' own distribution: the standard library, cryptography, nacl (PyNaCl,
+    the Ed25519 checks) and (for SM2) gmssl_pyx only; nothing of the platform, no Flask, no database
+    (issue 16)."""
     import sys
 
     imported = {module.split(".")[0] for module in _imported_modules(path)} - {"", "dgc2", "terminal", "__future__"}
-    assert imported <= set(sys.stdlib_module_names) | {"cryptography", "gmssl_pyx"}, imported
+    assert imported <= set(sys.stdlib_module_names) | {"cryptography", "nacl", "gmssl_pyx"}, imported
