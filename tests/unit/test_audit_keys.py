@@ -48,3 +48,17 @@ def test_the_first_key_signs_and_every_listed_key_verifies() -> None:
     assert not rotated.verify(key_id, "not base64!", b"head") and not rotated.verify(None, None, b"head")
     with pytest.raises(KeyringError):
         SigningKeys.from_setting("")
+
+
+@pytest.mark.parametrize("message", [b"", b"TIMESTAMP\nNONCE\n{}\n", bytes(range(256)) * 600])
+def test_libsodium_signs_what_openssl_would_and_the_public_key_verifies_it(message: bytes) -> None:
+    """SigningKeys signs with libsodium (faster); Ed25519 is deterministic, so its bytes are OpenSSL's
+    (RFC 8032 §5.1.6), and the published public key verifies them."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+    keys = SigningKeys.from_setting(f"{B2},{A1}")
+    key_id, signature = keys.sign(message)
+    raw = base64.b64decode(signature)
+    assert key_id == "b2" and raw == Ed25519PrivateKey.from_private_bytes(b"b" * 32).sign(message)
+    Ed25519PublicKey.from_public_bytes(keys.public_keys()["b2"]).verify(raw, message)
+    assert keys.verify("b2", signature, message) and not keys.verify("a1", signature, message)
