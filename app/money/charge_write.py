@@ -15,7 +15,8 @@ every guarantee of that path:
 * ``charged``: the charge, ``INSERT ... ON CONFLICT DO NOTHING`` (one per verification, per ride
   entry and per (merchant, key)), only from a counted day;
 * the ledger entry ``charge`` and, at or above ``CARD_CHARGE_NOTICE_FEN``, the holder's notice, from the
-  inserted charge.
+  inserted charge; a charge of 0 fen (a free ride under a 0 % concession) is ``debited`` at once with
+  its ``debit`` entry: the bank is never asked to debit nothing.
 
 When the charge's INSERT meets a conflict (a racing request charged the verification or used the
 key first) after the day was counted, the statement's last SELECT fails on purpose (a text that is
@@ -52,10 +53,11 @@ WITH earlier AS (
 ), charged AS (
   INSERT INTO charges (merchant_partner_id, idempotency_key, verification_id, scene, card_id, citizen_id,
                        financial_account_id, bank_partner_id, amount_fen, description, fare, status, declines,
-                       refunded_fen, created_at, ride_entry_id, ride_exit_at)
+                       refunded_fen, created_at, ride_entry_id, ride_exit_at, settled_at)
   SELECT %(merchant)s, %(key)s, %(verification_id)s, %(scene)s, p.card_id, p.citizen_id, p.account_id,
-         p.bank_partner_id, %(amount)s, %(description)s, %(fare)s, 'pending', 0, 0, %(now)s, %(ride_entry_id)s,
-         %(ride_exit_at)s
+         p.bank_partner_id, %(amount)s, %(description)s, %(fare)s,
+         CASE WHEN %(amount)s = 0 THEN 'debited' ELSE 'pending' END, 0, 0, %(now)s, %(ride_entry_id)s,
+         %(ride_exit_at)s, CASE WHEN %(amount)s = 0 THEN %(now)s END
   FROM payer p, counted
   ON CONFLICT DO NOTHING
   RETURNING *
@@ -64,6 +66,9 @@ WITH earlier AS (
                               amount_fen, merchant_fen, debt_fen, created_at)
   SELECT 'charge:' || id, 'charge', id, merchant_partner_id, bank_partner_id, card_id, amount_fen, 0, 0, created_at
   FROM charged
+  UNION ALL  -- a free ride (0 fen): debited at once, never sent to the bank
+  SELECT 'debit:' || id, 'debit', id, merchant_partner_id, bank_partner_id, card_id, 0, 0, 0, created_at
+  FROM charged WHERE amount_fen = 0
 ), notice AS (
   INSERT INTO payment_notices (charge_id, citizen_id, kind, created_at)
   SELECT id, citizen_id, 'large_charge', created_at FROM charged WHERE amount_fen >= %(notice_fen)s

@@ -30,7 +30,7 @@ from app.card.passwords import require_password
 from app.money import ledger
 from app.money.charge_write import ChargeConflict, charge_params, write_charge
 from app.money.fares import Ride, ride_fare
-from app.money.models import Charge, ChargeDayTotal, FinancialAccount, PaymentNotice
+from app.money.models import CHARGE_DEBITED, CHARGE_PENDING, Charge, ChargeDayTotal, FinancialAccount, PaymentNotice
 from app.partners.partners import PartnerView
 from app.platform.city_time import in_city_time
 from app.platform.db import db
@@ -99,6 +99,8 @@ def create_charge(rt: Runtime, merchant: PartnerView, request: ChargeRequest, ve
     if charge is None:  # a racing retry with the same key won
         return _replay(_by_key(merchant.id, request.idempotency_key), request, verified), True
     ledger.append(charge, "charge", f"charge:{charge.id}", now, amount)
+    if amount == 0:  # a free ride (a 0 % concession): debited at once, never sent to the bank
+        ledger.append(charge, "debit", f"debit:{charge.id}", now, 0)
     if amount >= rt.config["CARD_CHARGE_NOTICE_FEN"]:
         add_notice(rt, charge.id, charge.citizen_id, "large_charge")
     db.session.commit()
@@ -281,7 +283,8 @@ def _insert(merchant_id: int, request: ChargeRequest, verification: Verified, pa
         merchant_partner_id=merchant_id, idempotency_key=request.idempotency_key, verification_id=verification.verification_id,
         scene=verification.scene, card_id=payer.card_id, citizen_id=payer.citizen_id, financial_account_id=payer.account_id,
         bank_partner_id=payer.bank_id, amount_fen=amount, description=request.description, fare=fare,
-        status="pending", declines=0, refunded_fen=0, created_at=now,
+        status=CHARGE_DEBITED if amount == 0 else CHARGE_PENDING, settled_at=now if amount == 0 else None,
+        declines=0, refunded_fen=0, created_at=now,
         ride_entry_id=ride.entry_verification_id if ride else None, ride_exit_at=ride.exit_at if ride else None,
     ).on_conflict_do_nothing().returning(*table.c)).first()
     if row is None:

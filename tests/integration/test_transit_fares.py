@@ -89,6 +89,30 @@ def test_a_concession_is_applied_and_no_ride_costs_more_than_the_maximum(pay: Pa
     assert far.json["fare"] == {**far.json["fare"], "base_fen": 900, "fare_class": "senior", "paid_percent": 50}
 
 
+def test_a_free_ride_is_debited_at_once_and_never_sent_to_the_bank(pay: Payments, metro: dict[str, Any]) -> None:
+    """A 0 % concession (elders riding free) makes a 0-fen charge: it keeps its place in
+    the transfer chain but is debited at once, with its ledger entry; the bank is never asked to debit 0."""
+    from app.money.ledger import check
+    from app.money.models import Charge, LedgerEntry
+
+    operator, holder = metro["operator"], metro["holder"]
+    free_for_elders = {**TABLE, "concessions": {**TABLE["concessions"], "elder": 0}}
+    assert pay.call(operator, "/api/partner/v1/fare-table", free_for_elders, method="PUT").status_code == 200
+    pay.api.app.config["CARD_CONCESSION_AGES"] = (("elder", 30),)  # the holders were born in 1990
+    free = fare_charge(pay, operator, ride(pay, operator, holder, "gate-1", "gate-2"))
+    assert free.status_code == 200, free.json
+    assert (free.json["amount_fen"], free.json["status"], free.json["fare"]["paid_percent"]) == (0, "debited", 0)
+    assert pay.bank_charges(metro["bank"]) == []
+    again = fare_charge(pay, operator, ride(pay, operator, holder, "gate-2", "gate-3"))  # a transfer after a free ride
+    assert (again.json["amount_fen"], again.json["status"]) == (0, "debited")
+    with pay.api.app.app_context():
+        charge_id = free.json["charge_id"]
+        kinds = db.session.scalars(select(LedgerEntry.kind).where(LedgerEntry.charge_id == charge_id).order_by(LedgerEntry.id)).all()
+        assert kinds == ["charge", "debit"]
+        assert db.session.get(Charge, charge_id).settled_at is not None
+        assert check() == []
+
+
 def test_a_flat_table_and_the_charges_a_fare_refuses(pay: Payments, metro: dict[str, Any]) -> None:
     operator, holder = metro["operator"], metro["holder"]
     assert pay.call(operator, "/api/partner/v1/fare-table", {"mode": "flat", "flat_fen": 200, "max_fare_fen": 500},
