@@ -79,17 +79,18 @@ class Item:
     subject: dict[str, Any] | None = None
     card_id: int | None = None
 
-    @property
-    def serial(self) -> str | None:
-        return self.code.certificate.serial.hex() if self.code else None
+    serial: str | None = None  # the certificate's serial (hex) and the code's SHA-256, set with the code
+    code_hash: str | None = None
+
+    def take(self, code: offline.Code | None) -> None:
+        """Hold the parsed ``code`` (None: it did not parse), its serial and its hash (each computed once)."""
+        self.code = code
+        if code is not None:
+            self.serial, self.code_hash = code.certificate.serial.hex(), dgc2_code_hash(code)
 
     @property
     def ctr(self) -> int | None:
         return self.code.ctr if self.code else None
-
-    @property
-    def code_hash(self) -> str | None:
-        return dgc2_code_hash(self.code) if self.code else None
 
     claimer: bool = False
     lag: int | None = None
@@ -294,7 +295,7 @@ def _judge(rt: Runtime, partner: PartnerView, items: list[Item], policy_of: Call
             item.status = TERMINAL_UNKNOWN
             continue
         checked = offline.check(item.code_text, trust, None, item.scene, item.scanned_at, certificates)
-        item.code = checked.code
+        item.take(checked.code)
         if checked.step < 10:  # steps 1-9 at scanned_at (10, the gate's own list, is not ours)
             item.status = INVALID
             continue

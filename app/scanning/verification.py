@@ -109,6 +109,8 @@ class Holder:
 
     def __init__(self, rt: Runtime, facts: CardFacts) -> None:
         self._rt, self.facts = rt, facts
+        self._ages: dict[date, int | None] = {}  # an upload settles many records of one holder (issue 16)
+        self._tokens: dict[tuple[str, str], str] = {}
 
     @cached_property
     def name(self) -> str:
@@ -121,14 +123,17 @@ class Holder:
     def age_on(self, day: date) -> int | None:
         """Age on ``day`` from the birth date the identifier carries; None when the holder's
         document has none (an e-card applicant's travel permit or passport, issue 17 item 1)."""
-        born = documents.birth_date_of(self.id_number, day)
-        if born is None:
-            return None
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        if day not in self._ages:
+            born = documents.birth_date_of(self.id_number, day)
+            self._ages[day] = None if born is None else day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        return self._ages[day]
 
     def token(self, purpose: str, partner: PartnerView) -> str:
         """Stable for one partner, different between partners: they cannot join their records."""
-        return self._rt.blind_index(f"{partner.partner_id}:{self.facts.card_id}", f"token.{purpose}")[:32]
+        key = (purpose, partner.partner_id)
+        if key not in self._tokens:
+            self._tokens[key] = self._rt.blind_index(f"{partner.partner_id}:{self.facts.card_id}", f"token.{purpose}")[:32]
+        return self._tokens[key]
 
 
 @dataclass(frozen=True)
