@@ -5,6 +5,10 @@ connection; each pytest-xdist worker gets its own database ``cc_test_<worker>``.
 ``TEST_REDIS_URL`` (default redis://127.0.0.1:6379/0): each worker uses its own database number.
 ``TEST_NAMESPACE`` (default empty) goes into every database name, so two checkouts can run their
 tests at once: give each its own namespace and its own Redis (``TEST_REDIS_URL``).
+End-to-end servers that do not test the migrations themselves start on a database already at the
+migrations' head (:func:`migrated_postgres`, :func:`migrated_sqlite`): a copy of a template this
+worker migrates once per session, so each ``citizencard serve`` runs its upgrade as a no-op
+instead of migrating an empty database (seconds per server on a loaded machine).
 ``TEST_REDIS_CLUSTER_PORT`` (default 7000): the first of the six ports of the test Redis Cluster
 (scripts/redis-cluster), started by :func:`redis_cluster_nodes` when it is down. A cluster has one
 database only: each worker keeps its keys under its own prefix (:func:`cluster_prefix`).
@@ -12,8 +16,14 @@ Under ``CI=true`` a missing server fails the run instead of skipping.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import shutil
+import sqlite3
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -108,3 +118,71 @@ def fresh_postgres(worker_id: str, purpose: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin.set(database=name).render_as_string(hide_password=False)
+
+
+# This process's migrated templates (an xdist worker is one process for the whole session): built
+# on first use, never reused from an earlier run, whose migrations may have been different.
+_TEMPLATES: dict[str, str] = {}
+
+
+def _migrate(url: str) -> None:
+    """``citizencard db upgrade`` (the app's own migrations) on ``url``, in a subprocess that exits
+    when done: no connection to the database outlives it."""
+    instance = tempfile.mkdtemp(prefix="cc-template-instance-")
+    env = {**os.environ, "DATABASE_URL": url, "CARD_INSTANCE_PATH": instance}
+    env.pop("REDIS_URL", None)
+    try:
+        done = subprocess.run([sys.executable, "-m", "app", "db", "upgrade"], env=env, capture_output=True,  # noqa: S603
+                              text=True, timeout=300, check=False)
+    finally:
+        shutil.rmtree(instance, ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"migrating the template {url} failed:\n{done.stdout}{done.stderr}")
+
+
+def _postgres_template(worker_id: str) -> str:
+    """``cc_<namespace>template_<worker>``: dropped, created and migrated on first use in this session."""
+    name = _TEMPLATES.get("postgres")
+    if name is None:
+        url = fresh_postgres(worker_id, "template")
+        _migrate(url)
+        name = make_url(url).database
+        admin = make_url(postgres_url(worker_id)).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as conn:  # nobody connects to it by mistake from here on
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        _TEMPLATES["postgres"] = name
+    return name  # type: ignore[return-value]
+
+
+def migrated_postgres(worker_id: str, purpose: str) -> str:
+    """Like :func:`fresh_postgres`, but the new database is already at the migrations' head: ``CREATE
+    DATABASE ... TEMPLATE`` this worker's template (migrated once per session). For servers whose
+    test is not about migrating; ``serve`` still runs its upgrade (a no-op) and its start-up checks."""
+    template = _postgres_template(worker_id)
+    admin = make_url(postgres_url(worker_id))
+    name = f"cc_{NAMESPACE}{purpose}_{worker_number(worker_id)}"
+    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return admin.set(database=name).render_as_string(hide_password=False)
+
+
+def _sqlite_template() -> Path:
+    """An SQLite file at the migrations' head, made once per session in a directory removed at exit."""
+    path = _TEMPLATES.get("sqlite")
+    if path is None:
+        directory = tempfile.mkdtemp(prefix="cc-sqlite-template-")
+        atexit.register(shutil.rmtree, directory, True)
+        path = os.path.join(directory, "template.sqlite")
+        _migrate(f"sqlite:///{path}")
+        with contextlib.closing(sqlite3.connect(path)) as conn:  # the whole schema in the one file: copyable alone
+            conn.execute("PRAGMA journal_mode=DELETE")
+        _TEMPLATES["sqlite"] = path
+    return Path(path)
+
+
+def migrated_sqlite(tmp_path: Path, filename: str = "e2e.sqlite") -> str:
+    """A copy of this session's migrated SQLite template at ``tmp_path/filename``; returns its URL."""
+    target = Path(tmp_path) / filename
+    shutil.copyfile(_sqlite_template(), target)
+    return f"sqlite:///{target}"

@@ -26,10 +26,11 @@ def desk_server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatSt
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
            "CARD_CONSOLE_SECURE_COOKIE": "0"}  # plain HTTP on loopback
     env.pop("REDIS_URL", None)
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/e2e.sqlite"
     if request.param == "production":
-        env["DATABASE_URL"] = backends.fresh_postgres(worker_id, "e2e")
+        env["DATABASE_URL"] = backends.migrated_postgres(worker_id, "e2e")
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    else:
+        env["DATABASE_URL"] = backends.migrated_sqlite(tmp_path)
     server = Server(env, tmp_path / "gunicorn.log")
     server.start()
     imported = server.cli("roster", "import", str(SAMPLE_ROSTER))

@@ -30,7 +30,7 @@ BURST = 32
 def srv(tmp_path_factory: pytest.TempPathFactory, wechat: WeChatStandIn, worker_id: str) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("catalogue")
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat.base_url,
-           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.fresh_postgres(worker_id, "catalogue"),
+           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.migrated_postgres(worker_id, "catalogue"),
            "REDIS_URL": backends.redis_url(worker_id), "CARD_SCENES_ENABLED": "government,transit"}
     server = Server(env, tmp / "gunicorn.log", workers=2)
     server.start()

@@ -63,7 +63,7 @@ def log_in(base: str, session: tuple[requests.Session, str], username: str, pass
 def server(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("console-limits")
     env = {**os.environ, "CARD_INSTANCE_PATH": str(tmp), "CARD_CONSOLE_SECURE_COOKIE": "0",
-           "DATABASE_URL": backends.fresh_postgres(worker_id, "e2econsole"), "REDIS_URL": backends.redis_url(worker_id)}
+           "DATABASE_URL": backends.migrated_postgres(worker_id, "e2econsole"), "REDIS_URL": backends.redis_url(worker_id)}
     srv = Server(env, tmp / "gunicorn.log", workers=WORKERS)
     srv.start()
     yield srv

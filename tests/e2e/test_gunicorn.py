@@ -83,10 +83,11 @@ def server(request: pytest.FixtureRequest, tmp_path: Path, wechat: WeChatStandIn
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path)}
     env.pop("REDIS_URL", None)
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path}/e2e.sqlite"
     if request.param == "production":
-        env["DATABASE_URL"] = backends.fresh_postgres(worker_id, "e2e")
+        env["DATABASE_URL"] = backends.migrated_postgres(worker_id, "e2e")
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    else:
+        env["DATABASE_URL"] = backends.migrated_sqlite(tmp_path)
     srv = Server(env, tmp_path / "gunicorn.log")
     srv.start()
     yield srv

@@ -124,7 +124,7 @@ def two_app_server(tmp_path: Path, wechat: WeChatStandIn, alipay_config: dict[st
                    worker_id: str) -> Iterator[Server]:
     """PostgreSQL + Redis, with both WeChat and Alipay configured (their stand-ins)."""
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat.base_url,
-           "CARD_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": backends.fresh_postgres(worker_id, "e2e"),
+           "CARD_INSTANCE_PATH": str(tmp_path), "DATABASE_URL": backends.migrated_postgres(worker_id, "e2e"),
            "REDIS_URL": redis_url, **alipay_config}
     srv = Server(env, tmp_path / "gunicorn.log")
     srv.start()

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from standins.wechat import WeChatStandIn
 
+from .. import backends
 from ..conftest import APP_SECRET, APPID
 from .test_gunicorn import Server
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path: Path, wechat: WeChatStandIn) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/e2e.sqlite", "CARD_GUNICORN_ACCESS_LOG_FORMAT": "ops-e2e %(s)s %(U)s",
+           "DATABASE_URL": backends.migrated_sqlite(tmp_path), "CARD_GUNICORN_ACCESS_LOG_FORMAT": "ops-e2e %(s)s %(U)s",
            "CARD_LOG_FORMAT": "json", "CARD_GUNICORN_ACCESSLOG": "-"}
     for name in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)

@@ -33,7 +33,7 @@ INSTALLATION = "phone-e2e-offline-01"
 def pg_server(tmp_path: Path, wechat: WeChatStandIn, worker_id: str, redis_url: str) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": backends.fresh_postgres(worker_id, "e2eoff"), "REDIS_URL": redis_url}
+           "DATABASE_URL": backends.migrated_postgres(worker_id, "e2eoff"), "REDIS_URL": redis_url}
     srv = Server(env, tmp_path / "gunicorn.log")
     srv.start()
     yield srv

@@ -48,7 +48,7 @@ REQUEST_ID = re.compile(r'data-login-request="([^"]+)" data-poll="([^"]+)"')
 def idp(tmp_path_factory: pytest.TempPathFactory, wechat: WeChatStandIn, worker_id: str) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("oidc")
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat.base_url,
-           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.fresh_postgres(worker_id, "oidc"),
+           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.migrated_postgres(worker_id, "oidc"),
            "REDIS_URL": backends.redis_url(worker_id), "CARD_OIDC_LOGIN_SECONDS": str(QR_SECONDS),
            "CARD_REAL_PERSON_PROVIDERS": "wechat"}
     server = Server(env, tmp / "gunicorn.log", workers=2)

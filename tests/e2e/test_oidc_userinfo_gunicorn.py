@@ -34,7 +34,7 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
 def idp(tmp_path_factory: pytest.TempPathFactory, wechat: WeChatStandIn, worker_id: str) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("oidc-userinfo")
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET, "CARD_WECHAT_API_BASE": wechat.base_url,
-           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.fresh_postgres(worker_id, "oidc_userinfo"),
+           "CARD_INSTANCE_PATH": str(tmp), "DATABASE_URL": backends.migrated_postgres(worker_id, "oidc_userinfo"),
            "REDIS_URL": backends.redis_url(worker_id), "CARD_REAL_PERSON_PROVIDERS": "wechat",
            "CARD_ALIPAY_APP_ID": ALIPAY_APP_ID}
     server = Server(env, tmp / "gunicorn.log", workers=2)

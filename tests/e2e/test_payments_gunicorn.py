@@ -41,7 +41,7 @@ FARES = {"mode": "distance", "bands": [{"up_to_km": 6, "fare_fen": 300}, {"up_to
 def pay_server(tmp_path: Path, wechat: WeChatStandIn, worker_id: str, redis_url: str) -> Iterator[Server]:
     env = {**os.environ, "CARD_WECHAT_APPID": APPID, "CARD_WECHAT_SECRET": APP_SECRET,
            "CARD_WECHAT_API_BASE": wechat.base_url, "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": backends.fresh_postgres(worker_id, "e2epay"), "REDIS_URL": redis_url,
+           "DATABASE_URL": backends.migrated_postgres(worker_id, "e2epay"), "REDIS_URL": redis_url,
            "CARD_CHARGE_PASSWORD_FREE_FEN": "5000", "CARD_CONCESSION_AGES": "senior:40",  # the sample person is 41
            "CARD_CHARGE_NOTICE_FEN": "8000"}
     srv = Server(env, tmp_path / "gunicorn.log")

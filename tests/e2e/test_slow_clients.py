@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from .. import backends
 from .test_gunicorn import Server
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +27,7 @@ SLOW_CLIENTS = 64
 
 @pytest.fixture
 def embedded_server(tmp_path: Path) -> Iterator[Server]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/slow.sqlite", "CARD_INSTANCE_PATH": str(tmp_path)}
+    env = {**os.environ, "DATABASE_URL": backends.migrated_sqlite(tmp_path, "slow.sqlite"), "CARD_INSTANCE_PATH": str(tmp_path)}
     env.pop("REDIS_URL", None)
     server = Server(env, tmp_path / "gunicorn.log")
     server.start()
