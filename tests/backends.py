@@ -110,13 +110,15 @@ def cluster_prefix(worker_id: str) -> str:
     return prefix
 
 
-def fresh_postgres(worker_id: str, purpose: str) -> str:
-    """An empty database ``cc_<namespace><purpose>_<worker>`` (dropped first if it exists); returns its URL."""
+def fresh_postgres(worker_id: str, purpose: str, template: str | None = None) -> str:
+    """An empty database ``cc_<namespace><purpose>_<worker>`` (dropped first if it exists), or a copy
+    of the database ``template``; returns its URL."""
     admin = make_url(postgres_url(worker_id))
     name = f"cc_{NAMESPACE}{purpose}_{worker_number(worker_id)}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copied}')
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
@@ -158,13 +160,7 @@ def migrated_postgres(worker_id: str, purpose: str) -> str:
     """Like :func:`fresh_postgres`, but the new database is already at the migrations' head: ``CREATE
     DATABASE ... TEMPLATE`` this worker's template (migrated once per session). For servers whose
     test is not about migrating; ``serve`` still runs its upgrade (a no-op) and its start-up checks."""
-    template = _postgres_template(worker_id)
-    admin = make_url(postgres_url(worker_id))
-    name = f"cc_{NAMESPACE}{purpose}_{worker_number(worker_id)}"
-    with psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return admin.set(database=name).render_as_string(hide_password=False)
+    return fresh_postgres(worker_id, purpose, _postgres_template(worker_id))
 
 
 def _sqlite_template() -> Path:
