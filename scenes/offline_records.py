@@ -8,10 +8,9 @@ from typing import Any
 
 import marshmallow as ma
 from flask import g, jsonify, request
-from webargs.flaskparser import is_json_request
 
 from app.platform.errors import AppError
-from app.platform.http_json import CardBlueprint, loads_strict
+from app.platform.http_json import CardBlueprint, read_by_hand
 from app.platform.openapi import error_responses
 from app.runtime import runtime
 from app.scanning.offline_records import MAX_RECORDS, STATUSES, findings, settle_records
@@ -93,13 +92,14 @@ def records_args() -> dict[str, Any]:
     only ``records``, a list of 1-:data:`MAX_RECORDS` items: the schema's items are any JSON, so it
     returns the list as it is); anything else goes to the schema, whose refusals (400, 415, 422) are
     the answer. Issue 16: marshmallow's load and dump of 1,000 records cost 24 µs a record."""
-    body = request.get_data(cache=True)
-    if body and is_json_request(request):
-        data = loads_strict(body)
-        if type(data) is dict and data.keys() == {"records"} and type(data["records"]) is list \
-                and 1 <= len(data["records"]) <= MAX_RECORDS:
-            return data
-    return CardBlueprint.ARGUMENTS_PARSER.parse(RECORDS_REQUEST, request, location="json")  # type: ignore[no-any-return]
+    return read_by_hand(RECORDS_REQUEST, _plain_records)
+
+
+def _plain_records(data: Any) -> dict[str, Any] | None:
+    if type(data) is dict and data.keys() == {"records"} and type(data["records"]) is list \
+            and 1 <= len(data["records"]) <= MAX_RECORDS:
+        return data
+    return None
 
 
 @blp.route("/offline/records", methods=["POST"])

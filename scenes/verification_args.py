@@ -3,9 +3,9 @@ without webargs or marshmallow, which cost 0.064 ms of its 1.7 ms.
 
 :func:`verification_args` returns exactly what ``VerificationRequestSchema().load`` would. A body
 it does not recognise at once as valid (anything unusual, every invalid one) goes to the schema
-through flask-smorest's own parser (``CardBlueprint.ARGUMENTS_PARSER``), which answers as it always
+through flask-smorest's own parser (app.platform.http_json.read_by_hand), which answers as it always
 did: so every refusal is the schema's, with the same envelope, by construction. The schema stays the
-one description of the body (it generates the OpenAPI document); tests/unit/test_verification_args.py
+one description of the body (it generates the OpenAPI document); tests/unit/test_hand_validation.py
 proves on many generated bodies that the hand check accepts exactly what the schema accepts, with
 the same result.
 """
@@ -15,10 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request
-from webargs.flaskparser import is_json_request
-
-from app.platform.http_json import CardBlueprint, loads_strict
+from app.platform.http_json import read_by_hand
 from app.platform.text import has_control_characters
 
 FIELDS = frozenset(("code", "card_number", "scene", "terminal_id", "direction"))
@@ -36,12 +33,7 @@ class Rules:
 
 def verification_args(schema: Any, rules: Rules) -> dict[str, Any]:
     """The request's body as ``schema`` (an instance) loads it; refusals (400, 415, 422) are the schema's own."""
-    body = request.get_data(cache=True)
-    if body and is_json_request(request):
-        args = hand_checked(loads_strict(body), rules)
-        if args is not None:
-            return args
-    return CardBlueprint.ARGUMENTS_PARSER.parse(schema, request, location="json")  # type: ignore[no-any-return]
+    return read_by_hand(schema, lambda data: hand_checked(data, rules))
 
 
 def hand_checked(data: Any, rules: Rules) -> dict[str, Any] | None:

@@ -131,7 +131,7 @@ def create_verification() -> Any:
     else:
         answer = verify(rt, g.partner, policy, args["terminal_id"], args["code"], direction, g.nonce)
     metrics.verification(answer.scene, answer.accepted, answer.reason)
-    return jsonify(vars(answer))  # VerificationSchema's dump of a VerificationAnswer (tests/unit/test_verification_args.py)
+    return jsonify(vars(answer))  # VerificationSchema's dump of a VerificationAnswer (tests/unit/test_hand_validation.py)
 
 
 def register_subject_schemas(spec: Any) -> None:
