@@ -36,10 +36,21 @@ def test_the_js_module_s_own_tests_pass() -> None:
     assert "# fail 0" in result.stdout and "# pass 0" not in result.stdout
 
 
+def gate_trusting(issuer: keys.SigningKey, kid: int, now: int, terminal: str) -> Gate:
+    """A transit gate at ``now`` holding a fresh signed trust list that names ``issuer`` as ``kid`` and an
+    empty deny list (a root key and a deny-list key of its own)."""
+    root, deny_key = keys.generate(keys.ED25519), keys.generate(keys.ED25519)
+    trust = read_trust_list(write_trust_list(root, 1, version=1, issued_at=now, next_update=now + 60,
+                                             keys=[IssuingKey(kid, issuer.verifying_key(), now - 3600, now + 86400 * 2)],
+                                             deny_list_key=deny_key.verifying_key()), RootKey(1, root.verifying_key()))
+    deny = read_deny_list(write_deny_list(deny_key, version=1, issued_at=now, next_update=now + 60, serials=[]), deny_key.verifying_key())
+    return Gate(terminal, "transit", trust, deny)
+
+
 @pytest.mark.parametrize("alg", [keys.ED25519, keys.SM2])
 def test_codes_made_by_the_js_phone_pass_the_python_gate(alg: str) -> None:
     now = int(time.time())
-    root, deny_key, issuer = keys.generate(keys.ED25519), keys.generate(keys.ED25519), keys.generate(alg)
+    issuer = keys.generate(alg)
     nonce = os.urandom(16)
     phone = json.loads(_node("bin/dgc2-phone.js", stdin=json.dumps({"op": "request", "alg": alg, "nonce": b64.encode(nonce)})).stdout)
     request = phone["request"]
@@ -55,11 +66,7 @@ def test_codes_made_by_the_js_phone_pass_the_python_gate(alg: str) -> None:
     first, second = json.loads(made.stdout)["codes"]
     assert certificate_from_bytes(cert.to_bytes()) == cert
 
-    trust = read_trust_list(write_trust_list(root, 1, version=1, issued_at=now, next_update=now + 60,
-                                             keys=[IssuingKey(4, issuer.verifying_key(), now - 3600, now + 86400 * 2)],
-                                             deny_list_key=deny_key.verifying_key()), RootKey(1, root.verifying_key()))
-    deny = read_deny_list(write_deny_list(deny_key, version=1, issued_at=now, next_update=now + 60, serials=[]), deny_key.verifying_key())
-    gate = Gate("gate-js", "transit", trust, deny)
+    gate = gate_trusting(issuer, 4, now, "gate-js")
     assert gate.scan(first, now + 2).to_json() == {"accepted": True, "reason": None, "step": 13}
     assert gate.scan(second, now + 2).to_json() == {"accepted": True, "reason": None, "step": 13}
     assert gate.scan(first, now + 3).to_json() == {"accepted": False, "reason": "code_used", "step": 12}

@@ -73,14 +73,13 @@ def test_the_e_card_page_s_offline_ride_codes_pass_the_platform_s_gate() -> None
     import time
 
     from dgc2 import b64, keys
-    from dgc2.denylist import read_deny_list, write_deny_list
     from dgc2.format import issue_certificate, verify_proof_of_possession
-    from dgc2.gate import Gate
-    from dgc2.trust import IssuingKey, RootKey, read_trust_list, write_trust_list
+
+    from .test_dgc2_js import gate_trusting
 
     now = int(time.time())
     nonce = os.urandom(16)
-    root, deny_key, issuer = keys.generate(keys.ED25519), keys.generate(keys.ED25519), keys.generate(keys.ED25519)
+    issuer = keys.generate(keys.ED25519)
     script = (
         "import { createInterface } from 'node:readline';"
         "import { OfflineCard } from './lib/offline.js';"
@@ -110,11 +109,7 @@ def test_the_e_card_page_s_offline_ride_codes_pass_the_platform_s_gate() -> None
         node.kill()
     assert node.returncode == 0, err
     first, second = json.loads(out)
-    trust = read_trust_list(write_trust_list(root, 1, version=1, issued_at=now, next_update=now + 60,
-                                             keys=[IssuingKey(4, issuer.verifying_key(), now - 3600, now + 86400 * 2)],
-                                             deny_list_key=deny_key.verifying_key()), RootKey(1, root.verifying_key()))
-    deny = read_deny_list(write_deny_list(deny_key, version=1, issued_at=now, next_update=now + 60, serials=[]), deny_key.verifying_key())
-    gate = Gate("gate-mp", "transit", trust, deny)
+    gate = gate_trusting(issuer, 4, now, "gate-mp")
     assert gate.scan(first, now + 1).to_json() == {"accepted": True, "reason": None, "step": 13}
     assert gate.scan(second, now + 1).to_json() == {"accepted": True, "reason": None, "step": 13}
     assert gate.scan(first, now + 2).to_json() == {"accepted": False, "reason": "code_used", "step": 12}
