@@ -172,7 +172,7 @@ def _register_http(app: Flask) -> None:
     app.before_request(refuse_chunked_bodies)
     app.before_request(refuse_control_characters)  # paths, query strings, console forms (issue 15)
     api = make_api(app)
-    partner_views.register_subject_schemas(api.spec)
+    api.document_later(partner_views.register_subject_schemas)
     for blueprint in (mp_auth.blp, mp_card.blp, mp_lifecycle.blp, mp_complaints.blp, mp_help.blp, mp_benefits.blp, mp_offline.blp,
                       mp_payments.blp, mp_family.blp, mp_applications.blp, mp_oidc.blp, mp_services.blp,
                       partner_views.blp, bank_views.blp, partner_benefits.blp, partner_offline.blp,
@@ -183,8 +183,8 @@ def _register_http(app: Flask) -> None:
         from scenes import sandbox as sandbox_views
 
         api.register_blueprint(sandbox_views.blp)
-    name_operations(app, api)
-    publish_examples(api)
+    api.document_later(lambda spec: name_operations(app, spec))
+    api.document_later(lambda spec: publish_examples(api, spec))
     refuse_head(app, *(f"{mp_card.blp.name}.{view.__name__}" for view in (mp_card.get_code, mp_card.get_code_png, mp_card.get_code_svg)))
     register_error_handlers(app)
     answer_signing.register(app)

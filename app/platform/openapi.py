@@ -4,11 +4,13 @@ partner requests)."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
 import werkzeug.routing
+from apispec import APISpec
 from flask import Flask
 from flask_smorest import Api
 
@@ -39,10 +41,50 @@ class ErrorSchema(ma.Schema):
 
 
 class CardApi(Api):
-    """flask-smorest's Api whose documented error body is our envelope. Error *handling* is
-    registered once, in app.platform.http_errors, not here."""
+    """flask-smorest's Api whose documented error body is our envelope, and whose OpenAPI document
+    is written at its first read (``spec``: serving /api/openapi.json, ``citizencard openapi
+    write``), not when the app is made. Documenting the blueprints costs about 0.3 s of CPU per app
+    (apispec deep-copies every operation): every gunicorn worker paid it at start, and every test
+    that makes an app, for a document few of them read. Error *handling* is registered once, in
+    app.platform.http_errors, not here."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app: Flask | None = None, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        self._to_document: list[Callable[[APISpec], None]] = []  # run in order at the first read
+        self._document_lock = threading.Lock()
+        super().__init__(app, spec_kwargs=spec_kwargs)
+
+    @property
+    def spec(self) -> APISpec:
+        """The OpenAPI document, completed first by the steps :meth:`document_later` queued (once;
+        concurrent first readers wait for it)."""
+        if self._to_document:
+            with self._document_lock:
+                while self._to_document:
+                    self._to_document[0](self._spec)  # a step writes to the spec it is given, never reads api.spec
+                    del self._to_document[0]
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: APISpec) -> None:
+        self._spec = value
+
+    def document_later(self, step: Callable[[APISpec], None]) -> None:
+        """Queue ``step(spec)`` to run at the document's first read, after the steps queued before it."""
+        self._to_document.append(step)
+
+    def register_blueprint(self, blp: Any, *, parameters: list[Any] | None = None, **options: Any) -> None:
+        """As flask-smorest's: the routes now, the blueprint's operations and tag at the first read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def document(spec: APISpec) -> None:
+            blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+            spec.tag({"name": name, "description": blp.description})
+
+        self.document_later(document)
 
     def _register_error_handlers(self) -> None:
         """Our own handlers (app.platform.http_errors) replace flask-smorest's."""
@@ -89,12 +131,12 @@ def error_responses(blueprint: Any, errors: dict[int, str]) -> Callable[[Any], A
 _RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
 
 
-def name_operations(app: Flask, api: CardApi) -> None:
+def name_operations(app: Flask, spec: APISpec) -> None:
     """Give every documented operation a stable ``operationId``, the lowerCamelCase name of its view
     function (``create_verification`` -> ``createVerification``), and ``security: []`` to those that
-    declare no security (public: the log-ins, the complaint categories). Call after the blueprints
-    are registered. Raises ValueError when two operations would share an id."""
-    paths = api.spec._paths  # apispec keeps the operations here; to_dict() reads the same dict
+    declare no security (public: the log-ins, the complaint categories). Queue after the blueprints
+    (:meth:`CardApi.document_later`). Raises ValueError when two operations would share an id."""
+    paths = spec._paths  # apispec keeps the operations here; to_dict() reads the same dict
     seen: dict[str, str] = {}
     for rule in app.url_map.iter_rules():
         operations = paths.get(_RULE_ARGUMENT.sub(r"{\1}", rule.rule), {})
@@ -115,11 +157,12 @@ def _camel(snake: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
-def publish_examples(api: CardApi) -> None:
+def publish_examples(api: CardApi, spec: APISpec) -> None:
     """Copy each schema class's ``EXAMPLES`` (a list of whole example objects, kept beside its
-    fields) to its component as the JSON Schema ``examples`` keyword (OpenAPI 3.1). Call after the
-    blueprints are registered; tests/unit/test_openapi.py validates every example against its schema."""
-    schemas = api.spec.components.schemas
+    fields) to its component as the JSON Schema ``examples`` keyword (OpenAPI 3.1). Queue after the
+    blueprints (:meth:`CardApi.document_later`); tests/unit/test_openapi.py validates every example
+    against its schema."""
+    schemas = spec.components.schemas
     for key, name in api.ma_plugin.converter.refs.items():
         examples = getattr(key[0], "EXAMPLES", None)
         if examples and name in schemas:
