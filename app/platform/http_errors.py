@@ -72,7 +72,9 @@ def _http_exception(error: HTTPException) -> Any:
 
 
 def _store_unavailable(error: Exception) -> Any:
-    log.error("backing service unavailable: %s", type(error).__name__)
+    # A StoreUnavailable's message is ours (the client error's type, never its text); a driver's
+    # error may carry a connection string, so only its type is logged.
+    log.error("backing service unavailable: %s", error if isinstance(error, StoreUnavailable) else type(error).__name__)
     metrics.unavailable("store" if isinstance(error, StoreUnavailable) else "database")
     message = "a backing service is unavailable; retry shortly"
     envelope = AppError("service_unavailable", 503, message, headers={"Retry-After": "1"})

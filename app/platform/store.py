@@ -13,8 +13,10 @@ Cluster puts them in one slot, so the script stays one atomic step there too (do
 """
 from __future__ import annotations
 
+import logging
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -32,6 +34,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from app.platform.clock import Clock
 from app.platform.models import KvEntry
 from app.platform.sql import upsert_insert
+
+log = logging.getLogger(__name__)
 
 UseOutcome = tuple[str, str | None]
 
@@ -227,12 +231,20 @@ class RedisClusterStore(RedisStore):
     - :meth:`count_together`: keys of one slot in one script, slot after slot (see the protocol).
 
     A node that fails raises :class:`StoreUnavailable` (503) until its replica has taken over;
-    redis-py then finds the new owner of the slot by itself (MOVED, topology refresh)."""
+    redis-py then finds the new owner of the slot by itself (MOVED, topology refresh). Should the
+    client still fail :attr:`REMAKE_AFTER` seconds after its first error (once, under load, one
+    stayed on the dead node for a minute after the failover; the cause was not found), it is made
+    again from the listed nodes, at most that often (docs/operations.md, "Redis Cluster")."""
+
+    _MADE_AT_FIRST_USE = ("client", "_use_once", "_incr", "_uncount", "_count_together")
+    REMAKE_AFTER = 5.0  # seconds from a client's first error to making it again (a failover takes 2-5 s)
+    ERRORS_FORGOTTEN_AFTER = 60.0  # seconds: a lone error this old does not count towards a remake
 
     def __init__(self, nodes: list[tuple[str, int]], prefix: str = "cc:") -> None:
         """``nodes``: (host, port) of some of the cluster's nodes. The client comes at first use."""
         self.nodes, self.prefix = nodes, prefix
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._erring_since: float | None = None  # monotonic time of the client's first recent error
 
     @classmethod
     def from_nodes(cls, setting: str, prefix: str = "cc:") -> RedisClusterStore:
@@ -243,7 +255,7 @@ class RedisClusterStore(RedisStore):
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         """The client and its scripts, made at first use (RedisCluster connects when made)."""
-        if name not in ("client", "_use_once", "_incr", "_uncount", "_count_together"):
+        if name not in self._MADE_AT_FIRST_USE:
             raise AttributeError(name)
         with self._lock:
             if "client" not in self.__dict__:
@@ -294,12 +306,29 @@ class RedisClusterStore(RedisStore):
         """``redis cluster at host:port,... (CARD_REDIS_CLUSTER_NODES)``: the nodes it was given."""
         return f"redis cluster at {','.join(f'{host}:{port}' for host, port in self.nodes)} (CARD_REDIS_CLUSTER_NODES)"
 
-    @staticmethod
-    def _call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, func, *args, **kwargs):  # type: ignore[no-untyped-def]
         try:
             return func(*args, **kwargs)
         except (redis.RedisError, RedisClusterException) as exc:  # e.g. no node reachable at all
+            self._erred()
             raise StoreUnavailable(f"redis cluster: {type(exc).__name__}") from exc
+
+    def _erred(self) -> None:
+        """Count a failed command: once errors have gone on for :attr:`REMAKE_AFTER` seconds, forget
+        the client and its scripts, so the next command makes them again from :attr:`nodes` (fresh
+        slots and connections). Successes in between do not reset the count: during a failover the
+        healthy nodes keep answering while the dead one's slots fail. The old client is left to the
+        commands still running on it (closing it would fail them) and to the garbage collector."""
+        now = time.monotonic()
+        with self._lock:
+            if self._erring_since is None or now - self._erring_since > self.ERRORS_FORGOTTEN_AFTER:
+                self._erring_since = now
+            elif now - self._erring_since >= self.REMAKE_AFTER and "client" in self.__dict__:
+                log.warning("redis cluster: errors for %.1f s; the client is made again from %s",
+                            now - self._erring_since, self.describe())
+                for name in self._MADE_AT_FIRST_USE:
+                    self.__dict__.pop(name, None)
+                self._erring_since = None
 
 
 class SqlStore:

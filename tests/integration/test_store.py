@@ -5,11 +5,13 @@ cluster needs; the same tests run on every backend."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+from redis.cluster import ClusterNode
 from sqlalchemy import create_engine
 
 from app.platform.clock import FrozenClock
@@ -181,3 +183,29 @@ def test_on_a_cluster_the_keys_of_one_script_must_share_a_hash_tag() -> None:
     assert store.slot("replay:" + hash_tag("MFRGGZDFMZTWQ2LK")) == store.slot("answer:{MFRGGZDFMZTWQ2LK}:0a1b")
     with pytest.raises(ValueError):
         hash_tag("a}b")
+
+
+@pytest.mark.cluster
+def test_a_cluster_client_that_keeps_failing_is_made_again_from_the_listed_nodes(
+        redis_cluster: str, cluster_prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client stuck on a node that is gone (its slot map points there and it never refreshes:
+    seen once under load after a failover) is made again REMAKE_AFTER seconds after its first
+    error, although commands on healthy slots succeed meanwhile; then the stuck slot answers."""
+    monkeypatch.setattr(RedisClusterStore, "REMAKE_AFTER", 0.3)
+    store = RedisClusterStore.from_nodes(redis_cluster, cluster_prefix)
+    stuck, healthy = "k{stuck}", next(f"k{{{n}}}" for n in range(100) if store.slot(f"k{{{n}}}") != store.slot("k{stuck}"))
+    store.put(stuck, "v", 60)
+    stuck_client = store.client
+    stuck_client.nodes_manager._run_requested_refresh = lambda *args, **kwargs: None  # never refreshes
+    gone = ClusterNode("127.0.0.1", 1)  # nothing listens on port 1
+    stuck_client.nodes_manager.slots_cache[store.slot(stuck)] = [gone]
+    with pytest.raises(StoreUnavailable):
+        store.get(stuck)
+    assert store.get(healthy) is None  # healthy slots answer meanwhile (and do not reset the count)
+    time.sleep(0.35)
+    with pytest.raises(StoreUnavailable):  # the failure that makes the client again
+        store.get(stuck)
+    assert store.get(stuck) == "v"
+    assert store.client is not stuck_client
+    with pytest.raises(redis.ConnectionError):  # the old client is still stuck: the new one answered
+        stuck_client.get(cluster_prefix + stuck)
