@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from .. import backends
 from .test_gunicorn import Server
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +34,7 @@ NODE_SDK = ROOT / "sdk" / "node"
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp_path = tmp_path_factory.mktemp("sandbox")
     env = {**os.environ, "CARD_SANDBOX": "1", "CARD_INSTANCE_PATH": str(tmp_path),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/sandbox.sqlite"}
+           "DATABASE_URL": backends.migrated_sqlite(tmp_path, "sandbox.sqlite")}
     env.pop("REDIS_URL", None)
     server = Server(env, tmp_path / "gunicorn.log", workers=2)
     server.start()
