@@ -126,18 +126,14 @@ def notify() -> None:
 def notify_run(loop: bool, interval: float) -> None:
     """Send the notices that are due (benefits credited; service-desk replies and closings; large
     charges and declines; WeChat and Alipay); failures are retried with backoff, a final refusal (43101, ...) is not."""
-    from app.integrations.wechat_messages import SubscribeMessenger
-    from app.money import payment_notices
-    from app.money.notifications import deliver_due
+    from app.money import notifications, payment_notices
     from app.outbox.outbox import senders
     from app.service_desk import notices
 
     rt = runtime()
-    messenger = SubscribeMessenger(rt.config["CARD_WECHAT_APPID"], rt.config["CARD_WECHAT_SECRET"], rt.config["CARD_WECHAT_API_BASE"],
-                                   tokens=rt.wechat_tokens)
     both = senders(rt)
     while True:
-        report = deliver_due(rt, messenger)
+        report = notifications.deliver_due(rt, both)
         click.echo(f"sent {report.sent}, failed {report.failed}, retrying {report.retrying}")
         desk = notices.deliver_due(rt, both)
         click.echo(f"service desk: sent {desk.sent}, failed {desk.failed}, retrying {desk.retrying}")

@@ -128,8 +128,9 @@ class MedicalEvoucher(Base):
 
 
 class Notification(Base):
-    """The outbox: one WeChat subscribe message to send. ``status`` is pending, sent or failed
-    (final: 43101 no quota, or too many attempts); pending ones are retried from ``next_attempt_at``."""
+    """The benefits' outbox (app.outbox.outbox drives it): one WeChat subscribe message telling a
+    holder of a credited disbursement. ``status`` is pending, sent or failed (final: 43101 no
+    quota, or too many attempts); pending ones are retried from ``next_attempt_at``."""
 
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
@@ -137,10 +138,11 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
+    platform: Mapped[str] = mapped_column(String(16))  # "wechat": the benefit template is WeChat's
     template_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(8))
     attempts: Mapped[int] = mapped_column(default=0)
-    last_errcode: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

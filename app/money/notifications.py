@@ -3,29 +3,27 @@
 The mini-program reports each template the citizen accepted (``POST /api/mp/v1/subscriptions``);
 one acceptance allows one message. Crediting a line only *enqueues* a notice (a row in
 ``notifications``, in the crediting transaction), when the citizen's WeChat account holds an
-unused acceptance of ``CARD_WECHAT_BENEFIT_TEMPLATE``. ``citizencard notify run`` drains the outbox
-apart from any request: 43101 (no subscription left) is recorded as final; other failures are
-retried with exponential backoff (1 min, 2 min, ... at most 1 h) up to ``CARD_NOTIFY_MAX_ATTEMPTS``.
+unused acceptance of ``CARD_WECHAT_BENEFIT_TEMPLATE``. ``citizencard notify run`` drains it apart
+from any request with the shared outbox's rules (app.outbox.outbox): 43101 (no subscription left)
+is final; other failures are retried with exponential backoff (1 min, 2 min, ... at most 1 h) up
+to ``CARD_NOTIFY_MAX_ATTEMPTS``.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.identity.models import MpAccount
-from app.integrations.wechat_messages import NO_SUBSCRIPTION_LEFT, SendFailed, SubscribeMessenger
 from app.money.models import Disbursement, Notification
+from app.outbox import outbox
 from app.outbox.models import Subscription
-from app.outbox.outbox import FIRST_RETRY_SECONDS, LEASE_SECONDS, MAX_RETRY_SECONDS, use_subscription
 from app.platform.clock import DISPLAY_ZONE
 from app.platform.db import db
 from app.platform.sql import upsert_insert
 from app.runtime import Runtime
 
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PAGE = "pages/benefits/index"
 SUBSCRIPTION_RESULTS = ("accept", "reject", "ban")
 BENEFIT_LABELS = {
     "pension": "养老金", "unemployment_insurance": "失业保险金", "talent_subsidy": "人才补贴", "employment_subsidy": "就业补贴",
@@ -64,72 +62,23 @@ def enqueue_credit_notices(rt: Runtime, credited: Iterable[tuple[int, int]]) -> 
     ).all()
     queued, now = 0, rt.clock.now()
     for account_id, citizen_id in candidates:
-        if use_subscription(account_id, template):
-            db.session.add(Notification(disbursement_id=by_citizen[citizen_id], account_id=account_id, template_id=template,
-                                        status=PENDING, attempts=0, next_attempt_at=now, created_at=now))
+        if outbox.use_subscription(account_id, template):
+            db.session.add(Notification(disbursement_id=by_citizen[citizen_id], account_id=account_id, platform="wechat",
+                                        template_id=template, status=outbox.PENDING, attempts=0, next_attempt_at=now,
+                                        created_at=now))
             queued += 1
     return queued
 
 
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0
-    retrying: int = 0
+def deliver_due(rt: Runtime, senders: dict[str, outbox.Sender], limit: int = 100) -> outbox.NoticeReport:
+    """Send the due benefit notices (at most ``limit``) with the outbox's claim, retry and
+    final-refusal rules (app.outbox.outbox.deliver_due); ``senders``: app.outbox.outbox.senders."""
+    return outbox.deliver_due(rt, Notification, _render, senders, limit)
 
 
-def deliver_due(rt: Runtime, messenger: SubscribeMessenger, limit: int = 100) -> DeliveryReport:
-    """Send the notices that are due (at most ``limit``); each is claimed first, so several
-    runners never send one twice."""
-    report = DeliveryReport()
-    now = rt.clock.now()
-    due = db.session.scalars(select(Notification.id).where(Notification.status == PENDING, Notification.next_attempt_at <= now)
-                             .order_by(Notification.next_attempt_at).limit(limit)).all()
-    for notification_id in due:
-        if _claim(rt, notification_id):
-            _deliver(rt, messenger, notification_id, report)
-    return report
-
-
-def _claim(rt: Runtime, notification_id: int) -> bool:
-    now = rt.clock.now()
-    claimed = db.session.execute(
-        update(Notification).where(Notification.id == notification_id, Notification.status == PENDING,
-                                   Notification.next_attempt_at <= now)
-        .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)).returning(Notification.id)
-    ).first() is not None
-    db.session.commit()
-    return claimed
-
-
-def _deliver(rt: Runtime, messenger: SubscribeMessenger, notification_id: int, report: DeliveryReport) -> None:
-    row = db.session.execute(
-        select(Notification, MpAccount.openid, Disbursement)
-        .join(MpAccount, MpAccount.id == Notification.account_id)
-        .join(Disbursement, Disbursement.id == Notification.disbursement_id)
-        .where(Notification.id == notification_id)
-    ).one()
-    notification = row.Notification
-    notification.attempts += 1
-    try:
-        messenger.send(row.openid, notification.template_id, message_data(row.Disbursement), page="pages/benefits/index")
-    except SendFailed as exc:
-        _failed(rt, notification, exc.errcode, report)
-    else:
-        notification.status, notification.sent_at, notification.last_errcode = SENT, rt.clock.now(), None
-        report.sent += 1
-    db.session.commit()
-
-
-def _failed(rt: Runtime, notification: Notification, errcode: int, report: DeliveryReport) -> None:
-    notification.last_errcode = errcode
-    if errcode == NO_SUBSCRIPTION_LEFT or notification.attempts >= rt.config["CARD_NOTIFY_MAX_ATTEMPTS"]:
-        notification.status = FAILED
-        report.failed += 1
-        return
-    delay = min(FIRST_RETRY_SECONDS * 2 ** (notification.attempts - 1), MAX_RETRY_SECONDS)
-    notification.next_attempt_at = rt.clock.now() + timedelta(seconds=delay)
-    report.retrying += 1
+def _render(notification: Notification) -> tuple[dict[str, str], str]:
+    disbursement = db.session.get(Disbursement, notification.disbursement_id)
+    return message_data(disbursement), PAGE
 
 
 def format_yuan(amount_fen: int) -> str:

@@ -1,8 +1,9 @@
 """The outbox of messages to citizens (M-14; issue 21 item 6, issue 22 item 6): WeChat subscribe
 messages and Alipay template messages, sent apart from any request, retried, never twice.
 
-A domain keeps its own outbox table (app.service_desk.models.DeskNotice,
-app.money.models.PaymentNoticeMessage) with the columns this module drives: ``id``,
+A domain keeps its own outbox table (app.money.models.Notification for benefits credited,
+app.service_desk.models.DeskNotice, app.money.models.PaymentNoticeMessage) with the columns this
+module drives: ``id``,
 ``account_id`` (mp_accounts), ``platform`` (``wechat``/``alipay``), ``template_id``, ``status``
 (:data:`PENDING` -> :data:`SENT`, or :data:`FAILED`, final), ``attempts``, ``last_error``
 (≤64 characters, a platform's code, never message text), ``next_attempt_at``, ``sent_at``.

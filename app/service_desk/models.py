@@ -374,7 +374,7 @@ class DeskNotice(Base):
     template message telling a citizen's mini-program account of a reply or a closing
     (``event``) of a ticket. One row per message and account (the unique constraint: never
     twice); ``status`` pending -> sent, or failed (final); pending ones are retried from
-    ``next_attempt_at`` with the retry rules of app.money.notifications."""
+    ``next_attempt_at`` with the retry rules of app.outbox.outbox."""
 
     __tablename__ = "desk_notices"
     __table_args__ = (UniqueConstraint("message_id", "account_id"),

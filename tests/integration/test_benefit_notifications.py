@@ -14,6 +14,7 @@ from app.cli import main
 from app.integrations.wechat_messages import SubscribeMessenger
 from app.money.models import Notification
 from app.money.notifications import deliver_due
+from app.outbox.outbox import wechat_sender
 from app.platform.db import db
 from standins.wechat import WeChatStandIn
 
@@ -57,12 +58,12 @@ def deliver(api: ApiClient, wechat: WeChatStandIn) -> Any:
     """One outbox run, with one messenger per stand-in (so its access token is cached between runs)."""
     messenger = MESSENGERS.setdefault(wechat.base_url, SubscribeMessenger(APPID, APP_SECRET, wechat.base_url))
     with api.app.app_context():
-        return deliver_due(api.rt, messenger)
+        return deliver_due(api.rt, {"wechat": wechat_sender(messenger)})
 
 
-def outbox(api: ApiClient) -> list[tuple[str, int, int | None]]:
+def outbox(api: ApiClient) -> list[tuple[str, int, str | None]]:
     with api.app.app_context():
-        return [(row.status, row.attempts, row.last_errcode) for row in db.session.scalars(select(Notification).order_by(Notification.id))]
+        return [(row.status, row.attempts, row.last_error) for row in db.session.scalars(select(Notification).order_by(Notification.id))]
 
 
 def test_crediting_enqueues_and_the_runner_sends_once_per_acceptance(benefits: Benefits, paid: dict[str, Any],
@@ -95,7 +96,7 @@ def test_43101_is_recorded_and_never_retried(benefits: Benefits, paid: dict[str,
     assert deliver(benefits.api, wechat).failed == 1
     benefits.api.clock.advance(7200)
     assert deliver(benefits.api, wechat).sent == 0
-    assert outbox(benefits.api) == [("failed", 1, 43101)] and wechat.messages_to(paid["holder"].openid) == []
+    assert outbox(benefits.api) == [("failed", 1, "wechat:43101")] and wechat.messages_to(paid["holder"].openid) == []
 
 
 def test_other_failures_are_retried_with_backoff(benefits: Benefits, paid: dict[str, Any], wechat: WeChatStandIn) -> None:
