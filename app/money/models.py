@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.outbox.models import OutboxMessage
 from app.platform.models import Base
 
 DISBURSEMENT_PENDING = "pending"
@@ -127,7 +128,7 @@ class MedicalEvoucher(Base):
     reported_at: Mapped[datetime]
 
 
-class Notification(Base):
+class Notification(OutboxMessage, Base):
     """The benefits' outbox (app.outbox.outbox drives it): one WeChat subscribe message telling a
     holder of a credited disbursement. ``status`` is pending, sent or failed (final: 43101 no
     quota, or too many attempts); pending ones are retried from ``next_attempt_at``."""
@@ -135,17 +136,7 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
-    platform: Mapped[str] = mapped_column(String(16))  # "wechat": the benefit template is WeChat's
-    template_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8))
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(String(64))
-    next_attempt_at: Mapped[datetime]
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+    disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)  # platform: wechat
 
 
 # Paying with the card (M-4, M-20, M-23.2, M-23.7; docs/payments.md): charges on a verification,
@@ -331,7 +322,7 @@ class PaymentNotice(Base):
     queued_at: Mapped[datetime | None]
 
 
-class PaymentNoticeMessage(Base):
+class PaymentNoticeMessage(OutboxMessage, Base):
     """The payments' outbox (issue 22 item 6; app.outbox.outbox): one WeChat subscribe message or
     Alipay template message of a :class:`PaymentNotice` to one mini-program account of the holder.
     One row per notice and account (the unique constraint: never twice); ``status`` pending ->
@@ -341,14 +332,4 @@ class PaymentNoticeMessage(Base):
     __table_args__ = (UniqueConstraint("notice_id", "account_id"),
                       Index("ix_payment_notice_messages_status_next", "status", "next_attempt_at"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("payment_notices.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
-    platform: Mapped[str] = mapped_column(String(16))
-    template_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8))
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(String(64))
-    next_attempt_at: Mapped[datetime]
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]

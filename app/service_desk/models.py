@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy import DDL, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.outbox.models import OutboxMessage
 from app.platform.models import Base
 
 COMPLAINT_STATUSES = ("new", "in_progress", "transferred", "answered", "closed")
@@ -369,7 +370,7 @@ class UnbindingRequest(Base):
     accounts_ended: Mapped[int | None]
 
 
-class DeskNotice(Base):
+class DeskNotice(OutboxMessage, Base):
     """The service desk's outbox (issue 21 item 6): one WeChat subscribe message or Alipay
     template message telling a citizen's mini-program account of a reply or a closing
     (``event``) of a ticket. One row per message and account (the unique constraint: never
@@ -380,16 +381,6 @@ class DeskNotice(Base):
     __table_args__ = (UniqueConstraint("message_id", "account_id"),
                       Index("ix_desk_notices_status_next", "status", "next_attempt_at"))
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id"))
     message_id: Mapped[int] = mapped_column(ForeignKey("complaint_messages.id"))
-    account_id: Mapped[int] = mapped_column(ForeignKey("mp_accounts.id"))
-    platform: Mapped[str] = mapped_column(String(16))
-    template_id: Mapped[str] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(8))
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str | None] = mapped_column(String(64))
-    next_attempt_at: Mapped[datetime]
-    created_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
