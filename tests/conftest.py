@@ -9,8 +9,12 @@ concurrency tests need real commits that a rolled-back outer transaction would h
 """
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,12 +128,51 @@ def clock() -> FrozenClock:
     return FrozenClock((int(time.time()) // 30) * 30 + 5)
 
 
-def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+# Emptying the tables with DELETE and restarting every sequence takes 5-10 ms; TRUNCATE of all 66
+# tables took 250 ms (a new file per table and index), before each of some 1,500 tests. A table
+# whose own trigger refuses DELETE (audit_records: append-only, M-25) is truncated, first.
+_RESTART_EVERY_SEQUENCE = ("SELECT setval(c.oid, 1, false) FROM pg_class c"
+                           " WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace")
+_TRIGGERED_TABLES = ("SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                     " WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace")
+_ENGINES: dict[str, tuple[Any, str]] = {}
+_SQLITE_WITH_TABLES: dict[str, Path] = {}
+
+
+def _empty(url: str) -> None:
+    """Every table of the models empty and every id counting from 1 again (as TRUNCATE ... RESTART
+    IDENTITY did), on one connection kept for the session."""
+    if url not in _ENGINES:
+        engine = create_engine(url, pool_size=1, pool_pre_ping=True)
+        with engine.connect() as conn:
+            triggered = set(conn.exec_driver_sql(_TRIGGERED_TABLES).scalars())
+        names = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        statements = []
+        if triggered:
+            statements.append("TRUNCATE " + ", ".join(f'"{name}"' for name in sorted(triggered)) + " RESTART IDENTITY CASCADE")
+        statements += [f'DELETE FROM "{name}"' for name in names if name not in triggered]
+        _ENGINES[url] = (engine, "; ".join(statements))
+    engine, empty_every_table = _ENGINES[url]
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        conn.exec_driver_sql(empty_every_table)
+        conn.exec_driver_sql(_RESTART_EVERY_SEQUENCE)
+
+
+def _sqlite_with_tables(tmp_path: Any) -> str:
+    """A copy, at ``tmp_path/test.sqlite``, of an SQLite file whose tables ``db.create_all()`` made
+    once per session (110 ms a test before; a copy takes well under 1 ms)."""
+    template = _SQLITE_WITH_TABLES.get("path")
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="cc-sqlite-tables-")) / "tables.sqlite"
+        atexit.register(shutil.rmtree, template.parent, True)
+        maker = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{template}", "REDIS_URL": None})
+        with maker.app_context():
+            db.create_all()
+        dispose(maker)
+        _SQLITE_WITH_TABLES["path"] = template
+    target = Path(tmp_path) / "test.sqlite"
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
 
 
 def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn, **extra: Any) -> Any:
@@ -141,19 +184,15 @@ def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock:
         "CARD_SCENE_MIN_ASSURANCE": {}, **extra,
     }
     if backend == "embedded":
-        config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/test.sqlite", REDIS_URL=None)
+        config.update(SQLALCHEMY_DATABASE_URI=_sqlite_with_tables(tmp_path), REDIS_URL=None)
     else:
         pg = request.getfixturevalue("pg_url")
-        _truncate(pg)
+        _empty(pg)
         config.update(SQLALCHEMY_DATABASE_URI=pg, REDIS_URL=request.getfixturevalue("redis_url"))
     if backend == "cluster":
         config.update(REDIS_URL=None, CARD_REDIS_CLUSTER_NODES=request.getfixturevalue("redis_cluster"),
                       CARD_REDIS_PREFIX=request.getfixturevalue("cluster_prefix"))
-    app = create_app(config, clock=clock)
-    with app.app_context():
-        if backend == "embedded":
-            db.create_all()
-    return app
+    return create_app(config, clock=clock)
 
 
 @pytest.fixture(params=[*BACKENDS, CLUSTER])
