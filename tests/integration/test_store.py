@@ -194,7 +194,7 @@ def test_a_cluster_client_that_keeps_failing_is_made_again_from_the_listed_nodes
     monkeypatch.setattr(RedisClusterStore, "REMAKE_AFTER", 0.3)
     store = RedisClusterStore.from_nodes(redis_cluster, cluster_prefix)
     stuck, healthy = "k{stuck}", next(f"k{{{n}}}" for n in range(100) if store.slot(f"k{{{n}}}") != store.slot("k{stuck}"))
-    store.put(stuck, "v", 60)
+    assert store.get(stuck) is None  # the client is made, with the slot map of the cluster
     stuck_client = store.client
     stuck_client.nodes_manager._run_requested_refresh = lambda *args, **kwargs: None  # never refreshes
     gone = ClusterNode("127.0.0.1", 1)  # nothing listens on port 1
@@ -205,7 +205,8 @@ def test_a_cluster_client_that_keeps_failing_is_made_again_from_the_listed_nodes
     time.sleep(0.35)
     with pytest.raises(StoreUnavailable):  # the failure that makes the client again
         store.get(stuck)
-    assert store.get(stuck) == "v"
+    store.put(stuck, "w", 60)  # the stuck slot answers again, on the new client
+    assert store.get(stuck) == "w"
     assert store.client is not stuck_client
     with pytest.raises(redis.ConnectionError):  # the old client is still stuck: the new one answered
         stuck_client.get(cluster_prefix + stuck)
