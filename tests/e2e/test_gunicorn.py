@@ -61,7 +61,7 @@ class Server:
             if self.process.poll() is not None:
                 break  # it exited (a refused start-up check, a bad setting): no point waiting
             try:
-                if requests.get(self.base + "/healthz", timeout=5).status_code == 200:
+                if requests.get(self.base + "/readyz", timeout=5).status_code == 200:
                     return
             except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
                 time.sleep(0.2)
