@@ -314,11 +314,12 @@ class RedisClusterStore(RedisStore):
             raise StoreUnavailable(f"redis cluster: {type(exc).__name__}") from exc
 
     def _erred(self) -> None:
-        """Count a failed command: once errors have gone on for :attr:`REMAKE_AFTER` seconds, forget
-        the client and its scripts, so the next command makes them again from :attr:`nodes` (fresh
-        slots and connections). Successes in between do not reset the count: during a failover the
-        healthy nodes keep answering while the dead one's slots fail. The old client is left to the
-        commands still running on it (closing it would fail them) and to the garbage collector."""
+        """Note a failed command: one that fails :attr:`REMAKE_AFTER` seconds or more after the first
+        error of the last :attr:`ERRORS_FORGOTTEN_AFTER` seconds forgets the client and its scripts,
+        so the next command makes them again from :attr:`nodes` (fresh slots and connections).
+        Successes in between do not reset it: during a failover the healthy nodes keep answering
+        while the dead one's slots fail. The old client is left to the commands still running on it
+        (closing it would fail them) and to the garbage collector."""
         now = time.monotonic()
         with self._lock:
             if self._erring_since is None or now - self._erring_since > self.ERRORS_FORGOTTEN_AFTER:
