@@ -409,8 +409,15 @@ def median_rows(rounds: list[list[Measured]]) -> list[Measured]:
     return medians
 
 
-def print_rounds(rounds: list[list[Measured]]) -> None:
-    """Each round's req/s and ratios to its own two floors."""
+def print_rounds(rounds: list[list[Measured]], paced: bool) -> None:
+    """Each round's req/s and ratios to its own two floors; at a fixed rate (where req/s is the
+    rate) each round's p99 instead."""
+    if paced:
+        print("rounds (p99 at the fixed rate):")
+        for n, rows in enumerate(rounds, 1):
+            print(f"  round {n}: " + "; ".join(f"{' '.join(row.label.split()[:3])} {row.result['p99_us'] / 1000:.1f} ms"
+                                               for row in rows))
+        return
     print("rounds (req/s; ratios to the bare and the same-work floor of the same round):")
     for n, rows in enumerate(rounds, 1):
         bare, same = rows[0].throughput, rows[1].throughput
@@ -444,7 +451,8 @@ def print_header(args: argparse.Namespace, workers: int, seconds: dict[str, floa
 
 
 def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
-    """The never-twice evidence, notes on the load, and the targets."""
+    """The never-twice evidence, notes on the load, and the targets (``checks["worst_p99_us"]``:
+    the product's verifications' worst p99 over the rounds)."""
     ours = rows[2]  # with --redis-cluster, the one-Redis row
     print(f"verifications: unique codes {ours.unique}, accepted answers {int(ours.result['accepted'])}, "
           f"accepted in PostgreSQL {checks['recorded']} (also counts the warm-up and requests in flight at the end); "
@@ -461,7 +469,7 @@ def print_checks(rows: list[Measured], checks: dict[str, Any], args: argparse.Na
 
 def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.Namespace) -> None:
     """The issue's targets that this run can judge (issue 25), on the median rows (with
-    ``--redis-cluster``, the product on one Redis)."""
+    ``--redis-cluster``, the product on one Redis); the p99 at a fixed rate on the worst round."""
     bare, same, ours, card_code = rows[:4]
     twice = checks["replays"]["accepted"] > 0 or checks["cards_over"] > 0 or bare.result["accepted"] > bare.unique
     to_same, to_bare = ours.throughput / same.throughput, ours.throughput / bare.throughput
@@ -475,9 +483,10 @@ def print_targets(rows: list[Measured], checks: dict[str, Any], args: argparse.N
                f"GET /card/code >= 0.5 x bare floor: {code_ratio:.2f}" + judged(code_ratio >= 0.5),
                f"zero errors: {'yes' if sum(row.errors for row in rows) == 0 else 'NO'}",
                f"never a code accepted twice: {'NO' if twice else 'yes'}"]
-    if args.rate:
-        p99 = ours.result["p99_us"] / 1000
-        targets.append(f"verification p99 at {args.rate:g}/s < 25 ms: {p99:.1f} ms ({'yes' if p99 < 25 else 'NO'})")
+    if args.rate:  # the issue asks it of every round: the worst one is judged
+        p99 = checks["worst_p99_us"] / 1000
+        targets.append(f"verification p99 at {args.rate:g}/s < 25 ms in every round: worst {p99:.1f} ms "
+                       f"({'yes' if p99 < 25 else 'NO'})")
     print("targets: " + "; ".join(targets))
 
 
@@ -524,8 +533,9 @@ def main() -> int:
                 break  # a code accepted twice: stop here
     rows = median_rows(rounds)
     checks["replays"] = replays
+    checks["worst_p99_us"] = max(round_rows[2].result["p99_us"] for round_rows in rounds)  # ours, one Redis
     print_header(args, workers, {"seed": seeded, "total": time.monotonic() - started})
-    print_rounds(rounds)
+    print_rounds(rounds, bool(args.rate))
     print(f"medians of {len(rounds)} rounds (each row the round with the median ratio to its bare floor):")
     print_table(rows)
     print_cpu(rows)
