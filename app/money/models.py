@@ -136,7 +136,7 @@ class Notification(OutboxMessage, Base):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_status_next", "status", "next_attempt_at"),)
 
-    disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)  # platform: wechat
+    disbursement_id: Mapped[int] = mapped_column(ForeignKey("disbursements.id"), unique=True)
 
 
 # Paying with the card (M-4, M-20, M-23.2, M-23.7; docs/payments.md): charges on a verification,
