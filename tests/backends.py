@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -163,22 +164,29 @@ def migrated_postgres(worker_id: str, purpose: str) -> str:
     return fresh_postgres(worker_id, purpose, _postgres_template(worker_id))
 
 
-def _sqlite_template() -> Path:
-    """An SQLite file at the migrations' head, made once per session in a directory removed at exit."""
-    path = _TEMPLATES.get("sqlite")
+def _sqlite_template(kind: str, build: Callable[[str], None]) -> Path:
+    """An SQLite file that ``build(url)`` filled, made once per session and ``kind`` (``migrated``,
+    ``models``) in a directory removed at exit."""
+    path = _TEMPLATES.get(f"sqlite-{kind}")
     if path is None:
-        directory = tempfile.mkdtemp(prefix="cc-sqlite-template-")
+        directory = tempfile.mkdtemp(prefix=f"cc-sqlite-{kind}-")
         atexit.register(shutil.rmtree, directory, True)
         path = os.path.join(directory, "template.sqlite")
-        _migrate(f"sqlite:///{path}")
+        build(f"sqlite:///{path}")
         with contextlib.closing(sqlite3.connect(path)) as conn:  # the whole schema in the one file: copyable alone
             conn.execute("PRAGMA journal_mode=DELETE")
-        _TEMPLATES["sqlite"] = path
+        _TEMPLATES[f"sqlite-{kind}"] = path
     return Path(path)
 
 
-def migrated_sqlite(tmp_path: Path, filename: str = "e2e.sqlite") -> str:
-    """A copy of this session's migrated SQLite template at ``tmp_path/filename``; returns its URL."""
+def sqlite_copy(tmp_path: Path, filename: str, kind: str, build: Callable[[str], None]) -> str:
+    """A copy of this session's SQLite template ``kind`` (made by ``build`` on first use) at
+    ``tmp_path/filename``; returns its URL. A copy takes well under 1 ms."""
     target = Path(tmp_path) / filename
-    shutil.copyfile(_sqlite_template(), target)
+    shutil.copyfile(_sqlite_template(kind, build), target)
     return f"sqlite:///{target}"
+
+
+def migrated_sqlite(tmp_path: Path, filename: str = "e2e.sqlite") -> str:
+    """A copy of this session's SQLite template at the migrations' head; returns its URL."""
+    return sqlite_copy(tmp_path, filename, "migrated", _migrate)

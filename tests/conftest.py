@@ -3,18 +3,14 @@
 Backends: ``embedded`` = SQLite file + SQL store (the zero-setup default); ``production`` =
 PostgreSQL + Redis; ``cluster`` = PostgreSQL + a Redis Cluster (marked ``cluster``, and only in
 the modules that set ``RUN_ON_CLUSTER = True``: the store, verification and throttle tests;
-``pytest -m cluster`` runs them alone). Each test gets empty tables (PostgreSQL: TRUNCATE; SQLite: a new file)
+``pytest -m cluster`` runs them alone). Each test gets empty tables (PostgreSQL: every table emptied; SQLite: a copy of a file with them)
 because verification deliberately commits in several short transactions (store, record), and
 concurrency tests need real commits that a rolled-back outer transaction would hide.
 """
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,7 +132,6 @@ _RESTART_EVERY_SEQUENCE = ("SELECT setval(c.oid, 1, false) FROM pg_class c"
 _TRIGGERED_TABLES = ("SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
                      " WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace")
 _ENGINES: dict[str, tuple[Any, str]] = {}
-_SQLITE_WITH_TABLES: dict[str, Path] = {}
 
 
 def _empty(url: str) -> None:
@@ -158,21 +153,12 @@ def _empty(url: str) -> None:
         conn.exec_driver_sql(_RESTART_EVERY_SEQUENCE)
 
 
-def _sqlite_with_tables(tmp_path: Any) -> str:
-    """A copy, at ``tmp_path/test.sqlite``, of an SQLite file whose tables ``db.create_all()`` made
-    once per session (110 ms a test before; a copy takes well under 1 ms)."""
-    template = _SQLITE_WITH_TABLES.get("path")
-    if template is None:
-        template = Path(tempfile.mkdtemp(prefix="cc-sqlite-tables-")) / "tables.sqlite"
-        atexit.register(shutil.rmtree, template.parent, True)
-        maker = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{template}", "REDIS_URL": None})
-        with maker.app_context():
-            db.create_all()
-        dispose(maker)
-        _SQLITE_WITH_TABLES["path"] = template
-    target = Path(tmp_path) / "test.sqlite"
-    shutil.copyfile(template, target)
-    return f"sqlite:///{target}"
+def _create_tables(url: str) -> None:
+    """``db.create_all()`` of an app on ``url``, as each embedded test did for itself (110 ms a test)."""
+    maker = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None})
+    with maker.app_context():
+        db.create_all()
+    dispose(maker)
 
 
 def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock: FrozenClock, wechat: WeChatStandIn, **extra: Any) -> Any:
@@ -184,7 +170,7 @@ def make_app(backend: str, request: pytest.FixtureRequest, tmp_path: Any, clock:
         "CARD_SCENE_MIN_ASSURANCE": {}, **extra,
     }
     if backend == "embedded":
-        config.update(SQLALCHEMY_DATABASE_URI=_sqlite_with_tables(tmp_path), REDIS_URL=None)
+        config.update(SQLALCHEMY_DATABASE_URI=backends.sqlite_copy(tmp_path, "test.sqlite", "models", _create_tables), REDIS_URL=None)
     else:
         pg = request.getfixturevalue("pg_url")
         _empty(pg)
