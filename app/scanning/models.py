@@ -16,7 +16,12 @@ class Verification(Base):
     """``card_id`` is set when the code named a known card, accepted or not. ``use_key``
     (device pseudonym and moving factor, never the password) is the durable one-time ledger,
     unique with ``code_step``, the partition key on PostgreSQL (app/scanning/partitions.py: one
-    use key always has one code step, so the pair is as unique as the key)."""
+    use key always has one code step, so the pair is as unique as the key).
+
+    ``partner_id`` and ``card_id`` carry no foreign key (issue 25): every record is written on
+    the scan path, and each key check took a ``FOR KEY SHARE`` lock on the card's and the
+    partner's row (one partner row locked by every concurrent batch: multixacts) for ids the
+    request had just read; partners and cards are never deleted."""
 
     __tablename__ = "verifications"
     __table_args__ = (
@@ -29,10 +34,10 @@ class Verification(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     # The code's 30-s time step (app/scanning/partitions.py): PostgreSQL partitions by it.
     code_step: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    partner_id: Mapped[int]
     terminal_id: Mapped[str] = mapped_column(String(64))
     scene: Mapped[str] = mapped_column(String(32))
-    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    card_id: Mapped[int | None]
     accepted: Mapped[bool]
     reason: Mapped[str | None] = mapped_column(String(32))
     use_key: Mapped[str | None] = mapped_column(String(40))  # accepted uses only: qr-format.md
