@@ -53,6 +53,12 @@ def hash_tag(value: str) -> str:
     return "{" + value + "}"
 
 
+def gate_closed(count: str | None, limit: int) -> bool:
+    """Whether a use's gate (:meth:`Store.use_once`) is closed: the counter, as the store answers
+    GET (None: absent), is at ``limit`` or over."""
+    return int(count or 0) >= limit
+
+
 class Store(Protocol):
     """The operations the platform needs; ``ttl`` is in seconds."""
 
@@ -60,13 +66,18 @@ class Store(Protocol):
         """Create ``key`` if absent (SET NX); True if this call created it."""
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
-                 claim: tuple[str, int] | None = None) -> UseOutcome:
+                 claim: tuple[str, int] | None = None, gate: tuple[str, int] | None = None) -> UseOutcome:
         """One atomic step: if ``answer_key`` holds a value, return ``("earlier", value)``; else raise
         the mark at ``mark_key`` to ``counter`` if that is higher than the mark (``("first", None)``,
         and ``answer`` is stored at ``answer_key``), or leave both alone (``("used", None)``).
 
         ``claim`` (key, ttl), a request's nonce: claimed first, as :meth:`claim` would; if it was
-        taken, nothing else happens and the outcome is ``("claim_taken", None)``."""
+        taken, nothing else happens and the outcome is ``("claim_taken", None)``.
+
+        ``gate`` (key, limit), a counter that must stay under ``limit`` (a card's wrong passwords,
+        app.scanning.guessing): read before anything else; at ``limit`` or over, nothing happens
+        and the outcome is ``("gated", None)``. Atomic with the rest where one script can hold
+        both (one Redis; on a Redis Cluster only within one slot), else read just before."""
 
     def get(self, key: str) -> str | None:
         """The value at ``key``, or None."""
@@ -97,8 +108,10 @@ class Store(Protocol):
         """Which store this is and where, for the operator: never a password."""
 
 
+# KEYS: mark, answer[, claim][, gate]; ARGV: counter, mark_ttl, answer, answer_ttl[, claim ttl or ''][, gate limit]
 USE_ONCE_LUA = """
-if #KEYS == 3 and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[5]) then return {'claim_taken'} end
+if #ARGV == 6 and tonumber(redis.call('GET', KEYS[#KEYS]) or '0') >= tonumber(ARGV[6]) then return {'gated'} end
+if ARGV[5] and ARGV[5] ~= '' and not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[5]) then return {'claim_taken'} end
 local earlier = redis.call('GET', KEYS[2])
 if earlier then return {'earlier', earlier} end
 local last = redis.call('GET', KEYS[1])
@@ -158,11 +171,14 @@ class RedisStore:
         return bool(self._call(self.client.set, self.prefix + key, "1", nx=True, ex=ttl))
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
-                 claim: tuple[str, int] | None = None) -> UseOutcome:
+                 claim: tuple[str, int] | None = None, gate: tuple[str, int] | None = None) -> UseOutcome:
         keys, args = [self.prefix + mark_key, self.prefix + answer_key], [counter, mark_ttl, answer, answer_ttl]
         if claim is not None:
             keys.append(self.prefix + claim[0])
             args.append(claim[1])
+        if gate is not None:
+            keys.append(self.prefix + gate[0])
+            args.extend(([] if claim is not None else [""]) + [gate[1]])
         reply = self._call(self._use_once, keys=keys, args=args)
         return reply[0], (reply[1] if len(reply) > 1 else None)
 
@@ -272,16 +288,22 @@ class RedisClusterStore(RedisStore):
         )
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
-                 claim: tuple[str, int] | None = None) -> UseOutcome:
-        """As :meth:`RedisStore.use_once`; a claim outside the mark's slot is claimed first, on its own."""
+                 claim: tuple[str, int] | None = None, gate: tuple[str, int] | None = None) -> UseOutcome:
+        """As :meth:`RedisStore.use_once`; a gate outside the mark's slot, or before a claim outside
+        it, is read first on its own; then such a claim is claimed on its own."""
         slot = self.slot(mark_key)
         if self.slot(answer_key) != slot:
             raise ValueError(f"use_once: {mark_key!r} and {answer_key!r} must share a hash tag")
-        if claim is not None and self.slot(claim[0]) != slot:
+        claim_apart = claim is not None and self.slot(claim[0]) != slot
+        if gate is not None and (claim_apart or self.slot(gate[0]) != slot):
+            if gate_closed(self.get(gate[0]), gate[1]):
+                return "gated", None
+            gate = None
+        if claim_apart:
             if not self.claim(*claim):
                 return "claim_taken", None
             claim = None
-        return super().use_once(mark_key, counter, mark_ttl, answer_key, answer, answer_ttl, claim)
+        return super().use_once(mark_key, counter, mark_ttl, answer_key, answer, answer_ttl, claim, gate)
 
     def count_together(self, counts: list[tuple[str, int]]) -> list[int]:
         """One script per slot, in the order the slots first appear; each count atomic."""
@@ -360,9 +382,12 @@ class SqlStore:
         return self._returns_row(stmt.returning(KvEntry.key))
 
     def use_once(self, mark_key: str, counter: int, mark_ttl: int, answer_key: str, answer: str, answer_ttl: int,
-                 claim: tuple[str, int] | None = None) -> UseOutcome:
+                 claim: tuple[str, int] | None = None, gate: tuple[str, int] | None = None) -> UseOutcome:
         """The same steps as on Redis; the claim and the mark are each atomic, which is what the
-        nonce and the one-time rule need (the answer write after it is not part of that guarantee)."""
+        nonce and the one-time rule need (the gate read before them and the answer write after
+        them are not part of that guarantee)."""
+        if gate is not None and gate_closed(self.get(gate[0]), gate[1]):
+            return "gated", None
         if claim is not None and not self.claim(*claim):
             return "claim_taken", None
         earlier = self.get(answer_key)

@@ -21,7 +21,10 @@ is ``card_throttled`` like a right one would be. So 64 simultaneous wrong codes 
 times, not once per request that read an old count (a trial saw 50). A right password reads the
 day count (one GET) and passes under 10, else only as the slot's first try: a scanner reading the
 owner's code 50 times at once is never throttled, and a guesser's lucky right guess is no more
-likely than with 10 + 1 wrong ones. The database keeps the durable count (``cards.failed_attempts``),
+likely than with 10 + 1 wrong ones. On the accepted path that read is part of the code's use, one
+Redis script (:func:`right_password_gate`); a right password refused for another reason (expired,
+the scene's rules) reads it before answering, as that answer would tell the password was right.
+The database keeps the durable count (``cards.failed_attempts``),
 which stands in for the store's after a store lost its data.
 """
 from __future__ import annotations
@@ -96,9 +99,8 @@ def card_try_counts(rt: Runtime, facts: Any, right: bool, before_counting: Calla
     ``before_counting`` (the request's nonce claim: a replayed request must not spend a count or
     the owner's slot) runs before any count."""
     durable = _durable_failures(rt, facts)
-    card = hash_tag(f"card:{facts.card_id}")  # both counts in one Redis Cluster slot: one atomic step there too
-    failures_key = f"card-failures:{card}"
-    slot_key = f"guess-slot:{card}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
+    failures_key = _failures_key(facts.card_id)
+    slot_key = f"guess-slot:{hash_tag(f'card:{facts.card_id}')}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
     if not right:
         before_counting()
         failures, slot_tries = rt.store.count_together([(failures_key, int(CARD_WINDOW.total_seconds())),
@@ -108,6 +110,23 @@ def card_try_counts(rt: Runtime, facts: Any, right: bool, before_counting: Calla
         return True
     before_counting()
     return rt.store.incr(slot_key, 2 * CARD_SLOT_SECONDS) == 1
+
+
+def right_password_gate(rt: Runtime, facts: Any) -> tuple[str, int] | None:
+    """The check of :func:`card_try_counts` for a right password, for the code's use step to make
+    atomically (app.platform.store.Store.use_once ``gate``: the card's day count must stay under
+    10; one Redis script instead of a GET before it). None when the database's count alone is
+    already at 10: then :func:`card_try_counts` decides first, as for any card under guessing.
+    A use the gate refuses (``gated``) goes to :func:`card_try_counts` too."""
+    if _durable_failures(rt, facts) >= CARD_FREE_FAILURES:
+        return None
+    return _failures_key(facts.card_id), CARD_FREE_FAILURES
+
+
+def _failures_key(card_id: int) -> str:
+    """The card's day count of wrong passwords; its hash tag is the 20-minute slot's too, so that
+    both counts are one atomic step on a Redis Cluster as well."""
+    return f"card-failures:{hash_tag(f'card:{card_id}')}"
 
 
 def _durable_failures(rt: Runtime, facts: Any) -> int:

@@ -37,7 +37,7 @@ import hashlib
 import json
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache, cached_property
 from typing import Any, Protocol
@@ -72,7 +72,7 @@ from app.platform.store import StoreUnavailable, hash_tag
 from app.runtime import Runtime
 from app.scanning import partitions
 from app.scanning.chip_reads import chip_read_allowed
-from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled
+from app.scanning.guessing import card_try_counts, note_invalid_code, refuse_if_throttled, right_password_gate
 from app.scanning.lending import check_lending
 from app.scanning.models import Verification
 from qr import offline, payload, replay, totp
@@ -185,12 +185,12 @@ def verify(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: 
 
     ``direction`` (``entry``/``exit``) matters to transit only. ``nonce``, the signed request's,
     is claimed before anything changes (401 ``nonce_reused``). Round trips for an accepted code:
-    one SELECT, one Redis GET (the card's count of wrong passwords, app.scanning.guessing: a right
-    password under guessing must not pass on an old count), one Redis script (the nonce and the
-    atomic use together; on a Redis Cluster a SET NX for the nonce, then the script: see
-    app.platform.store.RedisClusterStore), a share of one INSERT (app.platform.group_commit). A refusal claims the
-    nonce on its own, and a genuine code refused for its age or the card's state also looks up an
-    earlier answer.
+    one SELECT, one Redis script (the card's count of wrong passwords checked, app.scanning.guessing:
+    a right password under guessing must not pass on an old count; then the nonce and the atomic
+    use; on a Redis Cluster a GET of the count and a SET NX for the nonce come first, as their keys
+    are in other slots: see app.platform.store.RedisClusterStore), a share of one INSERT
+    (app.platform.group_commit). A refusal claims the nonce on its own, and a genuine code refused
+    for its age or the card's state also looks up an earlier answer.
     """
     release_session()  # the partner's look-up, if not cached: see app.platform.sql.autocommit_connection
     refuse_if_throttled(rt, partner.id, terminal_id)
@@ -240,6 +240,7 @@ class Decision:
     extra: dict[str, Any] = field(default_factory=dict)
     carrier: str = "ecard"  # or "physical": a chip reader sent the card number
     guessable: bool = True
+    gate: tuple[str, int] | None = None  # a right DGC1 password's count check, left to the use (guessing.right_password_gate)
 
     def refused(self, reason: str) -> Decision:
         return Decision(self.facts, reason, carrier=self.carrier, guessable=self.guessable)
@@ -306,7 +307,11 @@ def _use(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id: st
     kept = rt.keyring.encrypt(json.dumps({"answer": vars(answer), "at": rt.clock.time(), "step": use.code_step}), KEPT_ANSWER)
     folded = nonce.folded()
     outcome, earlier = rt.store.use_once(use.mark_key, use.counter, use.mark_ttl, answer_key, kept,
-                                         DUPLICATE_WINDOW_SECONDS, folded)
+                                         DUPLICATE_WINDOW_SECONDS, folded, decision.gate)
+    if outcome == "gated":  # the card is under guessing: nothing happened; its counts decide, nonce claimed first
+        if not card_try_counts(rt, decision.facts, True, nonce.claim):
+            return _settle(rt, partner, policy, terminal_id, decision.refused("card_throttled"), answer_key)
+        return _use(rt, partner, policy, terminal_id, replace(decision, gate=None), answer_key, nonce)
     if folded is not None:
         nonce.settle(outcome == "claim_taken")
     if outcome == "earlier" and (duplicate := _as_duplicate(rt, earlier)) is not None:
@@ -409,14 +414,19 @@ def _decide(rt: Runtime, partner: PartnerView, policy: ScenePolicy, terminal_id:
         return Decision(None, "code_invalid")
     seed_enc, facts = found
     right = totp.otp_matches(rt.keyring.decrypt(seed_enc, SEED), scanned.step, scanned.sequence, scanned.otp)
-    if not card_try_counts(rt, facts, right, nonce.claim):  # counted, then decided (issue 15 item 6)
+    gate = right_password_gate(rt, facts) if right else None
+    if gate is None and not card_try_counts(rt, facts, right, nonce.claim):  # counted, then decided (issue 15 item 6)
         return Decision(facts, "card_throttled")
     if not right:
         return Decision(facts, "code_invalid")
     reason = _time_or_card_failure(rt, scanned, facts)
-    if reason is not None:
-        return Decision(facts, reason)
-    return _consult_scene(policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), OneTimeUse.dgc1(scanned))
+    decision = Decision(facts, reason) if reason is not None else _consult_scene(
+        policy, SceneContext(rt, partner, terminal_id, direction, Holder(rt, facts)), OneTimeUse.dgc1(scanned))
+    if gate is None:
+        return decision
+    if decision.reason is not None:  # a refusal tells that the password was right: the card's count decides first
+        return decision if card_try_counts(rt, facts, True, nonce.claim) else Decision(facts, "card_throttled")
+    return replace(decision, gate=gate)  # checked in the use's own script (_use)
 
 
 def assurance_refusal(rt: Runtime, scene: str, facts: CardFacts) -> str | None:

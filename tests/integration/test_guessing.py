@@ -1,14 +1,17 @@
 """Guessing codes: terminals and partners are throttled, a card under attack is slowed, not locked."""
 from __future__ import annotations
 
+import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.card.models import Card
 from app.platform.db import db
 from app.scanning import guessing
+from app.scanning.models import Verification
 from qr import payload
 
 from ..helpers import ApiClient
@@ -91,3 +94,55 @@ def test_the_owners_own_scans_are_no_failures(api: ApiClient) -> None:
     for n in range(guessing.CARD_FREE_FAILURES - 1):
         assert api.verify(partner, wrong(api.code(token)), terminal_id=f"gate-{20 + n}").json["reason"] == "code_invalid"
     assert api.verify(partner, api.code(token), terminal_id="gate-40").json["accepted"] is True
+
+
+def _counted_in_the_store_only(api: ApiClient, partner: dict[str, str], code: str) -> None:
+    """10 wrong passwords that the store has counted and the database has not (yet): the moment
+    while other requests' counts are in flight, when only the store's count is current."""
+    for n in range(guessing.CARD_FREE_FAILURES):
+        assert api.verify(partner, wrong(code, n + 1), terminal_id=f"gate-{n}").json["reason"] == "code_invalid"
+    with api.app.app_context():
+        db.session.execute(update(Card).values(failed_attempts=0, failures_since=None))
+        db.session.commit()
+
+
+def test_a_right_code_is_checked_against_the_stores_count_in_its_use(api: ApiClient) -> None:
+    """The database's count is under 10, so the right code's count check goes into the use's own
+    store step (guessing.right_password_gate); the store's count is 10, so the step does nothing
+    and the card's slot decides: spent (the 10th's), so ``card_throttled``, with the nonce
+    claimed and the code not used; in the next slot the first evaluation passes, no second."""
+    token = api.bound_citizen()
+    partner = api.partner()
+    _counted_in_the_store_only(api, partner, api.code(token))
+    code = api.code(token)
+    body = json.dumps({"code": code, "scene": "transit", "terminal_id": "gate-20"}).encode()
+    first = api.signed_post(partner, body, nonce="nonce-gated-1")
+    assert first.json.get("reason") == "card_throttled", first.json
+    assert error_code(api.signed_post(partner, body, nonce="nonce-gated-1")) == "nonce_reused"
+    api.clock.advance(guessing.CARD_SLOT_SECONDS)
+    assert api.verify(partner, api.code(token), terminal_id="gate-21").json["accepted"] is True
+    assert api.verify(partner, api.code(token), terminal_id="gate-22").json["reason"] == "card_throttled"
+
+
+def test_a_right_code_refused_for_its_age_does_not_tell_it_was_right_on_a_card_under_guessing(api: ApiClient) -> None:
+    """``code_expired`` would tell a guesser the password was right: the count decides first."""
+    api.clock.advance(guessing.CARD_SLOT_SECONDS - api.clock.time() % guessing.CARD_SLOT_SECONDS)  # a slot's start
+    token = api.bound_citizen()
+    partner = api.partner()
+    old = api.code(token)
+    _counted_in_the_store_only(api, partner, old)
+    api.clock.advance(10 * 60)  # the code expired; the 10th's slot is still spent
+    assert api.verify(partner, old, terminal_id="gate-30").json["reason"] == "card_throttled"
+
+
+def test_32_simultaneous_reads_of_a_right_code_on_a_card_under_guessing_are_evaluated_once(api: ApiClient) -> None:
+    token = api.bound_citizen()
+    partner = api.partner()
+    _counted_in_the_store_only(api, partner, api.code(token))
+    api.clock.advance(guessing.CARD_SLOT_SECONDS)  # a fresh slot: one evaluation
+    code = api.code(token)
+    with ThreadPoolExecutor(8) as pool:
+        reasons = list(pool.map(lambda n: api.verify(partner, code, terminal_id=f"gate-{n}").json["reason"], range(32)))
+    assert sorted(reasons, key=str) == sorted([None] + ["card_throttled"] * 31, key=str), reasons
+    with api.app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Verification).where(Verification.accepted.is_(True))) == 1

@@ -68,6 +68,24 @@ def test_use_once_claims_a_nonce_first_and_does_nothing_else_when_it_was_taken(s
     assert store.claim("nonce-3", 60) is False  # a re-read claims its nonce too
 
 
+@pytest.mark.parametrize("gate_key", ["failures:{dev}", "failures:{card:7}"], ids=["same-slot", "other-slot"])
+def test_use_once_does_nothing_while_its_gate_is_closed(store: Store, gate_key: str) -> None:
+    """The gate (a card's wrong-password count, app.scanning.guessing) is read before the claim and
+    the mark: at its limit nothing is claimed, raised or kept. On a cluster a gate in another slot
+    is read on its own first."""
+    for _ in range(2):
+        store.incr(gate_key, 60)
+    a10, a11 = ANSWER + "a10", ANSWER + "a11"
+    assert store.use_once(MARK, 10, 60, a10, "answer", 60, gate=(gate_key, 3)) == ("first", None)  # 2 < 3
+    store.incr(gate_key, 60)
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, claim=("nonce-g", 60), gate=(gate_key, 3)) == ("gated", None)
+    assert store.get(a11) is None and store.claim("nonce-g", 60) is True  # nothing kept, the nonce left unclaimed
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, gate=(gate_key, 3)) == ("gated", None)
+    assert store.use_once(MARK, 11, 60, a11, "answer", 60, claim=("nonce-h", 60), gate=(gate_key, 4)) == ("first", None)
+    assert store.claim("nonce-h", 60) is False  # an open gate: the claim and the mark as without one
+    assert store.use_once(MARK, 11, 60, ANSWER + "other", "answer", 60, gate=("absent:{dev}", 1)) == ("used", None)
+
+
 def test_incr_raises_a_counter_to_at_least(store: Store) -> None:
     assert store.incr("fresh", 60, at_least=4) == 4
     assert store.incr("fresh", 60) == 5
