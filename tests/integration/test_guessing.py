@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
 
 import pytest
 from sqlalchemy import func, select, update
@@ -141,8 +142,14 @@ def test_32_simultaneous_reads_of_a_right_code_on_a_card_under_guessing_are_eval
     _counted_in_the_store_only(api, partner, api.code(token))
     api.clock.advance(guessing.CARD_SLOT_SECONDS)  # a fresh slot: one evaluation
     code = api.code(token)
-    with ThreadPoolExecutor(8) as pool:
-        reasons = list(pool.map(lambda n: api.verify(partner, code, terminal_id=f"gate-{n}").json["reason"], range(32)))
+    barrier = Barrier(32)
+
+    def read(n: int) -> str | None:
+        barrier.wait()
+        return api.verify(partner, code, terminal_id=f"gate-{n}").json["reason"]  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(32) as pool:
+        reasons = list(pool.map(read, range(32)))
     assert sorted(reasons, key=str) == sorted([None] + ["card_throttled"] * 31, key=str), reasons
     with api.app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Verification).where(Verification.accepted.is_(True))) == 1
