@@ -177,8 +177,10 @@ class RedisStore:
             keys.append(self.prefix + claim[0])
             args.append(claim[1])
         if gate is not None:
+            if claim is None:
+                args.append("")  # ARGV[5], the claim's ttl: none
             keys.append(self.prefix + gate[0])
-            args.extend(([] if claim is not None else [""]) + [gate[1]])
+            args.append(gate[1])
         reply = self._call(self._use_once, keys=keys, args=args)
         return reply[0], (reply[1] if len(reply) > 1 else None)
 

@@ -100,7 +100,7 @@ def card_try_counts(rt: Runtime, facts: Any, right: bool, before_counting: Calla
     the owner's slot) runs before any count."""
     durable = _durable_failures(rt, facts)
     failures_key = _failures_key(facts.card_id)
-    slot_key = f"guess-slot:{hash_tag(f'card:{facts.card_id}')}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
+    slot_key = f"guess-slot:{_card_tag(facts.card_id)}:{int(rt.clock.time() // CARD_SLOT_SECONDS)}"
     if not right:
         before_counting()
         failures, slot_tries = rt.store.count_together([(failures_key, int(CARD_WINDOW.total_seconds())),
@@ -124,9 +124,14 @@ def right_password_gate(rt: Runtime, facts: Any) -> tuple[str, int] | None:
 
 
 def _failures_key(card_id: int) -> str:
-    """The card's day count of wrong passwords; its hash tag is the 20-minute slot's too, so that
-    both counts are one atomic step on a Redis Cluster as well."""
-    return f"card-failures:{hash_tag(f'card:{card_id}')}"
+    """The card's day count of wrong passwords."""
+    return f"card-failures:{_card_tag(card_id)}"
+
+
+def _card_tag(card_id: int) -> str:
+    """The hash tag of the card's day count and its 20-minute slots, so that both counts are one
+    atomic step on a Redis Cluster as well."""
+    return hash_tag(f"card:{card_id}")
 
 
 def _durable_failures(rt: Runtime, facts: Any) -> int:
